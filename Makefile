@@ -1,0 +1,48 @@
+# yolo-wgsl: `make demo` and `make test` do all set-up on a fresh machine.
+NODE ?= node
+TSX := $(NODE) --import tsx
+CLI := $(TSX) src/cli/main.ts
+
+.PHONY: deps test demo bench doctor typecheck build clean distclean
+
+## deps: npm packages (from package-lock.json) and, on Debian, Mesa 25 lavapipe in .mesa/ (no system change)
+deps: node_modules/.deps-ok .mesa/.done
+
+node_modules/.deps-ok: package.json package-lock.json
+	@command -v $(NODE) >/dev/null || { echo "Node.js 20+ is required (https://nodejs.org or apt-get install nodejs)"; exit 1; }
+	npm ci --no-audit --no-fund || npm install --no-audit --no-fund
+	@touch $@
+
+.mesa/.done: scripts/setup-mesa.sh
+	@mkdir -p .mesa
+	bash scripts/setup-mesa.sh
+	@touch $@
+
+## test: type-check, then every uvu test (kernels vs float64 references, finite differences, PyTorch goldens)
+test: deps
+	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .
+	$(NODE) scripts/run-tests.mjs
+
+## demo: adapter report + kernel self-check, then a small forward/backward on the GPU
+demo: deps
+	$(CLI) doctor
+	$(CLI) demo
+
+doctor: deps
+	$(CLI) doctor
+
+## bench: conv2d variants on yolov3-tiny shapes vs this device's best matmul (BENCH_ARGS="--size 224")
+bench: deps
+	$(CLI) bench kernels $(BENCH_ARGS)
+
+typecheck: deps
+	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .
+
+build: deps
+	$(NODE) node_modules/typescript/bin/tsc -p .
+
+clean:
+	rm -rf dist
+
+distclean: clean
+	rm -rf node_modules .mesa

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts with uvu in one process (one GPU device shared by all files) and ends with
+// a plain summary line: "tests: N passed, N failed, N skipped".
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const args = ['--import', 'tsx', path.join(root, 'node_modules/uvu/bin.js'), 'test', process.argv[2] ?? '\\.test\\.ts$'];
+const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '0' } });
+let out = '';
+const strip = (s) => s.replace(/\x1b\[[0-9;]*m/g, '');
+child.stdout.on('data', (d) => { out += d; process.stdout.write(d); });
+child.stderr.on('data', (d) => { out += d; process.stderr.write(d); });
+child.on('close', (code, signal) => {
+  const text = strip(out);
+  const num = (k) => Number((new RegExp(`${k}:\\s+(\\d+)`).exec(text) ?? [])[1] ?? 0);
+  const total = num('Total');
+  const passed = num('Passed');
+  const skipped = num('Skipped');
+  const failed = Math.max(0, total - passed - skipped);
+  const why = signal ? ` (runner killed by ${signal})` : code && !failed ? ` (runner exited ${code})` : '';
+  console.log(`tests: ${passed} passed, ${failed} failed, ${skipped} skipped${why}`);
+  process.exit(code ?? 1);
+});

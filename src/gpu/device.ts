@@ -1,0 +1,394 @@
+/**
+ * The GPU runtime: one GPUDevice with a pipeline cache (kernel + specialization), a buffer pool, command
+ * batching (many dispatches per encoder and per compute pass, one submit per flush), asynchronous readback,
+ * and error reporting that names the kernel.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { GpuError } from './errors.js';
+import { BufferPool } from './pool.js';
+import { selectAdapter, type AdapterDescription, type SelectOptions } from './adapter.js';
+import { kernelsDir } from '../util/paths.js';
+
+/** A compute kernel: an entry point of kernels/<file>.wgsl, specialized by template defines and overrides. */
+export interface KernelSpec {
+  /** File name in kernels/ without `.wgsl`. */
+  file: string;
+  entry: string;
+  /** `{{NAME}}` template substitutions (compile-time sizes such as register tiles). */
+  defines?: Record<string, string | number>;
+  /** WGSL `override` constants (workgroup size, flags). */
+  constants?: Record<string, number>;
+}
+
+export interface Kernel {
+  name: string;
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+/** A float32 uniform parameter (plain numbers are u32). */
+export class F32 { constructor(readonly v: number) {} }
+/** An int32 uniform parameter. */
+export class I32 { constructor(readonly v: number) {} }
+export const f32 = (v: number) => new F32(v);
+export const i32 = (v: number) => new I32(v);
+export type Param = number | F32 | I32;
+
+/** Anything that wraps a storage buffer (a Tensor does). */
+export interface HasBuffer { buffer: GPUBuffer }
+export type Binding = GPUBuffer | HasBuffer;
+
+const UNIFORM_SLOT = 256;
+const UNIFORM_RING_SLOTS = 1024;
+
+export interface GpuOptions extends SelectOptions {
+  /** Validate after every dispatch (slow, exact kernel attribution). Default: YOLO_WGSL_DEBUG=1. */
+  debug?: boolean;
+}
+
+export class Gpu {
+  readonly pool: BufferPool;
+  /** Dispatches recorded since the device was created (for tests and benches). */
+  dispatches = 0;
+  submits = 0;
+  private pipelines = new Map<string, Kernel>();
+  private sources = new Map<string, string>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private batchKernels: string[] = [];
+  private uniformRing: GPUBuffer;
+  private uniformData = new ArrayBuffer(UNIFORM_SLOT * UNIFORM_RING_SLOTS);
+  private uniformU32 = new Uint32Array(this.uniformData);
+  private uniformF32 = new Float32Array(this.uniformData);
+  private uniformI32 = new Int32Array(this.uniformData);
+  private uniformSlot = 0;
+  private staging: GPUBuffer[] = [];
+  private readPool: GPUBuffer[] = [];
+  private pending: Promise<GpuError | null>[] = [];
+  private lost: GpuError | null = null;
+  private uncaptured: GpuError | null = null;
+  private readonly debug: boolean;
+  private disposed = false;
+
+  private constructor(readonly device: GPUDevice, readonly info: AdapterDescription, debug: boolean, private readonly instance: GPU) {
+    this.debug = debug;
+    this.pool = new BufferPool(device);
+    this.uniformRing = device.createBuffer({ size: this.uniformData.byteLength, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'uniform-ring' });
+    device.lost.then((li) => {
+      if (!this.disposed) this.lost = new GpuError('device-lost', this.batchKernels.join(', '), `${li.reason}: ${li.message}`);
+    });
+    const onError = (ev: Event) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      if (!this.uncaptured) this.uncaptured = this.toGpuError(err, this.batchKernels);
+    };
+    const d = device as unknown as { addEventListener?: (t: string, f: (e: Event) => void) => void; onuncapturederror?: unknown };
+    if (typeof d.addEventListener === 'function') d.addEventListener('uncapturederror', onError);
+    else d.onuncapturederror = onError;
+  }
+
+  /** Selects an adapter (real GPU, then lavapipe, then GL llvmpipe) and creates the device with its limits. */
+  static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    const { adapter, info, instance } = await selectAdapter(opts);
+    const requiredLimits: Record<string, number> = {};
+    const L = adapter.limits as unknown as Record<string, number>;
+    for (const k of Object.keys(info.limits)) requiredLimits[k] = L[k];
+    const wanted: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
+    const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
+    let device: GPUDevice;
+    try {
+      device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: `yolo-wgsl ${info.kind}` });
+    } catch (e) {
+      throw new GpuError('no-adapter', '', `requestDevice failed on ${info.summary}: ${(e as Error).message}`);
+    }
+    const debug = opts.debug ?? process.env.YOLO_WGSL_DEBUG === '1';
+    return new Gpu(device, info, debug, instance);
+  }
+
+  get limits(): Record<string, number> {
+    return this.info.limits;
+  }
+
+  hasFeature(f: string): boolean {
+    return this.device.features.has(f);
+  }
+
+  // ------------------------------------------------------------------ kernels
+
+  /** The WGSL text of kernels/<file>.wgsl with defines substituted. */
+  source(spec: KernelSpec): string {
+    let text = this.sources.get(spec.file);
+    if (text === undefined) {
+      const p = path.join(kernelsDir(), `${spec.file}.wgsl`);
+      try {
+        text = fs.readFileSync(p, 'utf8');
+      } catch (e) {
+        throw new GpuError('compile', `${spec.file}.wgsl`, `cannot read ${p}: ${(e as Error).message}`);
+      }
+      this.sources.set(spec.file, text);
+    }
+    return expandTemplate(text, spec);
+  }
+
+  static kernelName(spec: KernelSpec): string {
+    const d = spec.defines ? Object.entries(spec.defines).map(([k, v]) => `${k}=${v}`) : [];
+    const c = spec.constants ? Object.entries(spec.constants).map(([k, v]) => `${k}=${v}`) : [];
+    const extra = [...d, ...c].join(',');
+    return `${spec.file}.wgsl:${spec.entry}${extra ? `[${extra}]` : ''}`;
+  }
+
+  /** The compiled pipeline for a spec, from the cache or compiled now (errors reported at the next sync). */
+  kernel(spec: KernelSpec): Kernel {
+    const name = Gpu.kernelName(spec);
+    let k = this.pipelines.get(name);
+    if (k) return k;
+    this.checkAlive();
+    const code = this.source(spec);
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code, label: name });
+    const pipeline = this.device.createComputePipeline({
+      layout: 'auto',
+      label: name,
+      compute: { module, entryPoint: spec.entry, constants: spec.constants },
+    });
+    const check = this.device.popErrorScope().then(async (err) => {
+      if (!err) return null;
+      return new GpuError('compile', name, await compileMessage(module, err.message));
+    });
+    this.pending.push(check);
+    k = { name, pipeline, layout: pipeline.getBindGroupLayout(0) };
+    this.pipelines.set(name, k);
+    return k;
+  }
+
+  /** Compiles a kernel now and throws a GpuError naming it if WGSL or pipeline creation fails. */
+  async compile(spec: KernelSpec): Promise<Kernel> {
+    const name = Gpu.kernelName(spec);
+    const cached = this.pipelines.get(name);
+    if (cached) {
+      await this.sync();
+      return cached;
+    }
+    this.checkAlive();
+    const code = this.source(spec);
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code, label: name });
+    const moduleErr = await this.device.popErrorScope();
+    if (moduleErr) throw new GpuError('compile', name, await compileMessage(module, moduleErr.message));
+    let pipeline: GPUComputePipeline;
+    try {
+      pipeline = await this.device.createComputePipelineAsync({ layout: 'auto', label: name, compute: { module, entryPoint: spec.entry, constants: spec.constants } });
+    } catch (e) {
+      throw new GpuError('compile', name, await compileMessage(module, (e as Error).message));
+    }
+    const k = { name, pipeline, layout: pipeline.getBindGroupLayout(0) };
+    this.pipelines.set(name, k);
+    return k;
+  }
+
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  // ------------------------------------------------------------------ dispatch
+
+  /**
+   * Records one dispatch. `params` fill the uniform struct at @binding(0) (plain numbers are u32, f32()/i32()
+   * mark the others); `bindings[i]` goes to @binding(i + 1), or use an object {binding: buffer}.
+   */
+  dispatch(spec: KernelSpec | Kernel, params: Param[], bindings: Binding[] | Record<number, Binding>, workgroups: [number, number?, number?]): void {
+    const k = 'pipeline' in spec ? spec : this.kernel(spec);
+    this.checkAlive();
+    const [x, y = 1, z = 1] = workgroups;
+    const maxWg = this.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+    if (x > maxWg || y > maxWg || z > maxWg) {
+      throw new GpuError('limits', k.name, `dispatch of ${x}x${y}x${z} workgroups exceeds maxComputeWorkgroupsPerDimension ${maxWg}`);
+    }
+    if (x === 0 || y === 0 || z === 0) return;
+    if (params.length * 4 > UNIFORM_SLOT) throw new GpuError('limits', k.name, `${params.length} uniform params exceed ${UNIFORM_SLOT / 4}`);
+    if (this.uniformSlot >= UNIFORM_RING_SLOTS) this.flush();
+    if (this.debug) this.device.pushErrorScope('validation');
+    const slot = this.uniformSlot++;
+    const base = (slot * UNIFORM_SLOT) / 4;
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      if (typeof p === 'number') this.uniformU32[base + i] = p >>> 0;
+      else if (p instanceof F32) this.uniformF32[base + i] = p.v;
+      else this.uniformI32[base + i] = p.v | 0;
+    }
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing, offset: slot * UNIFORM_SLOT, size: Math.max(16, Math.ceil(params.length / 4) * 16) } }];
+    if (Array.isArray(bindings)) {
+      bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: bufferOf(b) } }));
+    } else {
+      for (const [i, b] of Object.entries(bindings)) entries.push({ binding: Number(i), resource: { buffer: bufferOf(b) } });
+    }
+    const bindGroup = this.device.createBindGroup({ layout: k.layout, entries, label: k.name });
+    const pass = this.beginPass();
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.batchKernels.push(k.name);
+    this.dispatches++;
+    if (this.debug) {
+      this.flush();
+      const name = k.name;
+      this.pending.push(this.device.popErrorScope().then((e) => (e ? this.toGpuError(e, [name]) : null)));
+    }
+  }
+
+  /** Splits n invocations over a 2-D grid of workgroups of size wg (kernels read gid.x + gid.y * nwg.x * wg). */
+  grid(n: number, wg: number): [number, number] {
+    const groups = Math.ceil(n / wg);
+    const maxWg = this.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+    if (groups <= maxWg) return [Math.max(groups, 1), 1];
+    const y = Math.ceil(groups / maxWg);
+    return [Math.ceil(groups / y), y];
+  }
+
+  private beginPass(): GPUComputePassEncoder {
+    if (!this.encoder) {
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
+      this.encoder = this.device.createCommandEncoder({ label: 'batch' });
+    }
+    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  private getEncoder(): GPUCommandEncoder {
+    this.beginPass();
+    this.pass!.end();
+    this.pass = null;
+    return this.encoder!;
+  }
+
+  /** Copies bytes between buffers in stream order. */
+  copy(src: Binding, srcOffset: number, dst: Binding, dstOffset: number, bytes: number): void {
+    if (bytes === 0) return;
+    this.getEncoder().copyBufferToBuffer(bufferOf(src), srcOffset, bufferOf(dst), dstOffset, bytes);
+  }
+
+  /** Uploads data into a buffer in stream order (after every dispatch recorded so far). */
+  upload(dst: Binding, data: ArrayBufferView, dstOffset = 0): void {
+    const bytes = data.byteLength;
+    if (bytes === 0) return;
+    const padded = Math.ceil(bytes / 4) * 4;
+    const stage = this.device.createBuffer({ size: padded, usage: 0x04 /* COPY_SRC */, mappedAtCreation: true, label: 'upload' });
+    new Uint8Array(stage.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
+    stage.unmap();
+    this.getEncoder().copyBufferToBuffer(stage, 0, bufferOf(dst), dstOffset, padded);
+    this.staging.push(stage);
+  }
+
+  /** Submits everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (this.uniformSlot > 0) this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformData, 0, this.uniformSlot * UNIFORM_SLOT);
+    this.device.queue.submit([this.encoder.finish()]);
+    this.submits++;
+    const names = this.batchKernels;
+    const val = this.device.popErrorScope();
+    const oom = this.device.popErrorScope();
+    this.pending.push(Promise.all([val, oom]).then(([v, o]) => (v ? this.toGpuError(v, names) : o ? this.toGpuError(o, names) : null)));
+    this.encoder = null;
+    this.batchKernels = [];
+    this.uniformSlot = 0;
+    if (this.staging.length) {
+      const s = this.staging;
+      this.staging = [];
+      // Destroying after submit is allowed: the copy already holds the data in queue order.
+      for (const b of s) b.destroy();
+    }
+  }
+
+  /** Flushes, waits for the GPU and throws the first error any recorded work produced. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    await this.checkErrors();
+  }
+
+  /** Throws the first GPU error reported so far (compile, validation, out-of-memory, lost). */
+  async checkErrors(): Promise<void> {
+    const pend = this.pending;
+    this.pending = [];
+    const errs = await Promise.all(pend);
+    const first = errs.find((e) => e);
+    if (first) throw first;
+    if (this.uncaptured) {
+      const e = this.uncaptured;
+      this.uncaptured = null;
+      throw e;
+    }
+    this.checkAlive();
+  }
+
+  /** Reads `bytes` from a buffer (flushes first). */
+  async read(src: Binding, bytes: number, offset = 0): Promise<ArrayBuffer> {
+    const padded = Math.ceil(bytes / 4) * 4;
+    let stage = this.readPool.findIndex((b) => b.size >= padded && b.size <= padded * 4 + 4096);
+    const buf = stage >= 0 ? this.readPool.splice(stage, 1)[0] : this.device.createBuffer({ size: padded, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */, label: 'readback' });
+    this.getEncoder().copyBufferToBuffer(bufferOf(src), offset, buf, 0, padded);
+    this.flush();
+    try {
+      await buf.mapAsync(0x01 /* READ */, 0, padded);
+    } catch (e) {
+      await this.checkErrors();
+      throw new GpuError('internal', '', `readback failed: ${(e as Error).message}`);
+    }
+    const out = buf.getMappedRange(0, padded).slice(0, bytes);
+    buf.unmap();
+    if (this.readPool.length < 8) this.readPool.push(buf);
+    else buf.destroy();
+    await this.checkErrors();
+    return out;
+  }
+
+  private checkAlive(): void {
+    if (this.lost) throw this.lost;
+    if (this.disposed) throw new GpuError('device-lost', '', 'the device was disposed');
+  }
+
+  private toGpuError(err: GPUError, kernels: string[]): GpuError {
+    const kind = err.constructor?.name === 'GPUOutOfMemoryError' || /out of memory|OutOfMemory/i.test(err.message) ? 'out-of-memory' : err.constructor?.name === 'GPUInternalError' ? 'internal' : 'validation';
+    const m = /\[(?:ComputePipeline|BindGroup|ShaderModule)[^"]*"([^"]+)"\]/.exec(err.message);
+    const kernel = m ? m[1] : [...new Set(kernels)].join(', ');
+    return new GpuError(kind, kernel, err.message.trim());
+  }
+
+  /** Destroys the device; later calls throw. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.pool.trim();
+    for (const b of this.readPool) b.destroy();
+    this.device.destroy();
+  }
+}
+
+function bufferOf(b: Binding): GPUBuffer {
+  return 'buffer' in b ? b.buffer : b;
+}
+
+/** Substitutes {{NAME}} placeholders; any left over is an error naming the kernel. */
+export function expandTemplate(text: string, spec: KernelSpec): string {
+  const defs = spec.defines ?? {};
+  const out = text.replace(/\{\{(\w+)\}\}/g, (all, name: string) => {
+    if (!(name in defs)) throw new GpuError('compile', Gpu.kernelName(spec), `template placeholder {{${name}}} has no define`);
+    return String(defs[name]);
+  });
+  return out;
+}
+
+async function compileMessage(module: GPUShaderModule, fallback: string): Promise<string> {
+  try {
+    const info = await module.getCompilationInfo();
+    const msgs = info.messages.filter((m) => m.type === 'error').map((m) => `line ${m.lineNum}:${m.linePos}: ${m.message}`);
+    if (msgs.length) return msgs.join('; ');
+  } catch { /* fall back to the scope's message */ }
+  return fallback.trim();
+}

@@ -1,0 +1,69 @@
+/**
+ * Buffer pool by size class. Tensors take storage buffers from here and give them back on dispose, so a
+ * training loop reuses the same few buffers every step instead of creating and destroying hundreds.
+ *
+ * Reuse is safe without waiting for the GPU: WebGPU executes submitted work in queue order, so a buffer
+ * released after a dispatch was recorded and re-acquired by a later dispatch is only overwritten after the
+ * earlier one ran. (Uploads go through the command encoder for the same reason; see Gpu.upload.)
+ */
+
+export const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08 /* COPY_DST */;
+
+/** Size classes: 256 B minimum, then powers of two and their 1.5 multiples (at most 33% slack). */
+export function sizeClass(bytes: number): number {
+  const b = Math.max(256, Math.ceil(bytes / 4) * 4);
+  const p = 2 ** Math.ceil(Math.log2(b));
+  const mid = (p / 4) * 3;
+  return b <= mid && mid % 4 === 0 ? mid : p;
+}
+
+export class BufferPool {
+  private free = new Map<number, GPUBuffer[]>();
+  /** Bytes currently handed out. */
+  inUse = 0;
+  /** Bytes held in the free lists. */
+  cached = 0;
+  /** Highest inUse seen (reset with resetPeak). */
+  peak = 0;
+  created = 0;
+
+  constructor(private device: GPUDevice, private maxCached = 512 * 1024 * 1024) {}
+
+  acquire(bytes: number, label?: string): GPUBuffer {
+    const size = sizeClass(bytes);
+    const list = this.free.get(size);
+    let buf = list?.pop();
+    if (buf) this.cached -= size;
+    else {
+      buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label: label ?? `pool${size}` });
+      this.created++;
+    }
+    this.inUse += size;
+    if (this.inUse > this.peak) this.peak = this.inUse;
+    return buf;
+  }
+
+  release(buf: GPUBuffer): void {
+    const size = buf.size;
+    this.inUse -= size;
+    if (this.cached + size > this.maxCached) {
+      buf.destroy();
+      return;
+    }
+    let list = this.free.get(size);
+    if (!list) this.free.set(size, (list = []));
+    list.push(buf);
+    this.cached += size;
+  }
+
+  /** Destroys every cached (free) buffer. */
+  trim(): void {
+    for (const list of this.free.values()) for (const b of list) b.destroy();
+    this.free.clear();
+    this.cached = 0;
+  }
+
+  resetPeak(): void {
+    this.peak = this.inUse;
+  }
+}

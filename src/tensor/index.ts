@@ -1,0 +1,12 @@
+export { Tensor, shapeSize, shapeStr } from './tensor.js';
+export { Tape, type TapeNode } from './tape.js';
+export * from './ops/elementwise.js';
+export * from './ops/activation.js';
+
+import { Tape } from './tape.js';
+import { axpyInPlace, clone, full } from './ops/elementwise.js';
+
+/** A new autograd tape whose gradients accumulate with the elementwise kernels. */
+export function newTape(): Tape {
+  return new Tape({ accumulate: (into, add) => axpyInPlace(into, add, 1), ones: (t) => full(t.gpu, t.shape, 1), clone });
+}

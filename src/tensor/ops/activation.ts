@@ -1,0 +1,33 @@
+/** Darknet activations (kernels/activation.wgsl), forward and backward. */
+import { Tensor } from '../tensor.js';
+import { Tape } from '../tape.js';
+
+export const ACTIVATIONS = ['linear', 'leaky', 'logistic', 'relu', 'mish', 'swish'] as const;
+export type Activation = (typeof ACTIVATIONS)[number];
+export const ACT_CODE: Record<Activation, number> = { linear: 0, leaky: 1, logistic: 2, relu: 3, mish: 4, swish: 5 };
+
+const WG = 256;
+
+export function activationCode(a: Activation): number {
+  const c = ACT_CODE[a];
+  if (c === undefined) throw new Error(`unknown activation '${a}' (supported: ${ACTIVATIONS.join(', ')})`);
+  return c;
+}
+
+/** y = act(x). */
+export function activation(x: Tensor, act: Activation): Tensor {
+  if (act === 'linear') return x;
+  const code = activationCode(act);
+  const y = new Tensor(x.gpu, x.shape);
+  x.gpu.dispatch({ file: 'activation', entry: 'fwd', constants: { WG, ACT: code } }, [x.size], { 1: x, 2: y }, x.gpu.grid(x.size, WG));
+  Tape.push({ op: `activation:${act}`, inputs: [x], outputs: [y], saved: [x], backward: ([g]) => [activationBackward(x, g!, act)] });
+  return y;
+}
+
+/** dx = dy * act'(x). */
+export function activationBackward(x: Tensor, dy: Tensor, act: Activation): Tensor {
+  const code = activationCode(act);
+  const dx = new Tensor(x.gpu, x.shape);
+  x.gpu.dispatch({ file: 'activation', entry: 'bwd', constants: { WG, ACT: code } }, [x.size], { 1: x, 2: dx, 3: dy }, x.gpu.grid(x.size, WG));
+  return dx;
+}
