@@ -355,8 +355,9 @@ export class Gpu {
 
   private toGpuError(err: GPUError, kernels: string[]): GpuError {
     const kind = err.constructor?.name === 'GPUOutOfMemoryError' || /out of memory|OutOfMemory/i.test(err.message) ? 'out-of-memory' : err.constructor?.name === 'GPUInternalError' ? 'internal' : 'validation';
-    const m = /\[(?:ComputePipeline|BindGroup|ShaderModule)[^"]*"([^"]+)"\]/.exec(err.message);
-    const kernel = m ? m[1] : [...new Set(kernels)].join(', ');
+    // Dawn quotes the labels of the objects involved; every pipeline and bind group is labelled with its kernel.
+    const named = [...new Set([...kernels, ...this.pipelines.keys()])].filter((k) => err.message.includes(`"${k}"`));
+    const kernel = named.length ? named[0] : [...new Set(kernels)].join(', ');
     return new GpuError(kind, kernel, err.message.trim());
   }
 

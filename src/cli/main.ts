@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/** The yolo-wgsl command line: yargs commands only; the work lives in the library modules. */
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { doctor } from './doctor.js';
+import { BACKEND_CHOICES } from '../gpu/adapter.js';
+
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('yolo-wgsl')
+    .usage('$0 <command> [options]')
+    .option('backend', {
+      type: 'string',
+      choices: BACKEND_CHOICES,
+      describe: 'force an adapter: gpu (real GPU), lavapipe (Vulkan on the CPU), gl (OpenGL ES on llvmpipe); default auto (also YOLO_WGSL_BACKEND)',
+      global: true,
+    })
+    .middleware((a) => {
+      if (a.backend) process.env.YOLO_WGSL_BACKEND = String(a.backend);
+    })
+    .command(
+      'doctor',
+      'print the adapter, compile every kernel, run a small self-check',
+      (y) => y.option('json', { type: 'string', describe: 'also write the report as JSON to this file' }),
+      async (a) => {
+        const r = await doctor({ backend: a.backend as string | undefined });
+        if (a.json) await writeJson(a.json, r);
+        if (!r.ok) process.exitCode = 1;
+      },
+    )
+    .command(
+      'demo',
+      'a small forward/backward on the GPU (the bundled main job until training lands)',
+      (y) => y,
+      async () => {
+        const { demo } = await import('./demo.js');
+        await demo();
+      },
+    )
+    .command('bench <what>', 'benchmarks (bench kernels: conv2d variants vs the device matmul ceiling)', (y) =>
+      y
+        .positional('what', { choices: ['kernels'] as const, describe: 'what to benchmark' })
+        .option('size', { type: 'number', default: 416, describe: 'network input size the conv shapes derive from' })
+        .option('iters', { type: 'number', describe: 'timed repetitions per measurement' })
+        .option('json', { type: 'string', describe: 'write the results as JSON to this file' }),
+      async (a) => {
+        const { runBenchKernels } = await import('./bench.js');
+        await runBenchKernels({ size: a.size, iters: a.iters, json: a.json });
+      },
+    )
+    .demandCommand(1, 'name a command (see --help)')
+    .strict()
+    .recommendCommands()
+    .fail((msg, err, y) => {
+      if (err) throw err;
+      console.error(y.help() && msg);
+      process.exit(2);
+    })
+    .help()
+    .parseAsync();
+}
+
+async function writeJson(file: string, data: unknown): Promise<void> {
+  const { writeFileAtomic } = await import('../util/fs.js');
+  writeFileAtomic(file, JSON.stringify(data, null, 2) + '\n');
+}
+
+const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
+if (isMain) {
+  main(hideBin(process.argv)).catch((e: unknown) => {
+    const err = e as Error;
+    console.error(`yolo-wgsl: ${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}`);
+    if (process.env.YOLO_WGSL_DEBUG === '1') console.error(err.stack);
+    process.exit(1);
+  });
+}
