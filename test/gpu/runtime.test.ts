@@ -149,6 +149,16 @@ test('buffer pool reuses buffers by size class; many dispatches share one submit
   assert.throws(() => u.buffer, /used after dispose/);
 });
 
+test('a lost device is reported as a GpuError on the next use', async () => {
+  const gpu = await getGpu();
+  const other = await Gpu.create({ backend: parseBackend(gpu.info.kind === 'llvmpipe' ? 'gl' : gpu.info.kind === 'lavapipe' ? 'lavapipe' : 'auto') });
+  const t = new Tensor(other, [8]);
+  other.device.destroy(); // not via dispose(): the runtime sees an unexpected loss
+  await other.device.lost;
+  await new Promise((r) => setTimeout(r, 0));
+  assert.throws(() => fill(t, 1), (e: unknown) => e instanceof GpuError && e.kind === 'device-lost' && /destroyed/.test(e.message));
+});
+
 test('backend names are validated', () => {
   assert.is(parseBackend('vulkan'), 'lavapipe');
   assert.is(parseBackend('GL'), 'gl');
