@@ -220,6 +220,10 @@ export async function selectAdapter(opts: SelectOptions = {}): Promise<SelectedA
     }
     tried.push('OpenGL ES (llvmpipe)');
   }
-  throw new GpuError('no-adapter', '', `no WebGPU adapter could be had (tried: ${tried.join(', ') || 'nothing'}; backend choice '${choice}'). ` +
-    'On Linux without a GPU, install Mesa (libegl-mesa0, libgles2) or run `make deps` for lavapipe.');
+  const hint = choice === 'gpu'
+    ? 'No real GPU was found; leave out --backend gpu (or YOLO_WGSL_BACKEND=gpu) to fall back to the CPU adapters.'
+    : choice === 'lavapipe'
+      ? 'Run `make deps` (scripts/setup-mesa.sh) to install Mesa 25 lavapipe into .mesa/, or use --backend gl.'
+      : 'On Linux without a GPU, install Mesa (libegl-mesa0, libgles2) for the GL fallback, or run `make deps` for lavapipe.';
+  throw new GpuError('no-adapter', '', `no WebGPU adapter could be had (tried: ${tried.join(', ') || 'nothing'}; backend choice '${choice}'). ${hint}`);
 }
