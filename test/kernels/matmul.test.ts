@@ -1,0 +1,125 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getGpu } from '../helpers/gpu.js';
+import { assertClose, dot, f64, finiteDiff, type Tol } from '../helpers/check.js';
+import { matmulRef } from '../reference/matmul.js';
+import { Tensor, newTape } from '../../src/tensor/index.js';
+import { matmul, MATMUL_CONFIGS, MATMUL_VARIANTS, configName, defaultTile } from '../../src/tensor/ops/matmul.js';
+import { Rng, randomArray } from '../../src/util/rng.js';
+
+// f32 accumulation of K products of values in [-1, 1] (fma, sequential in k) vs the float64 sum: the
+// rounding error grows at most ~K * 2^-24 * sum|a||b| <= K^2 * 6e-8; in practice ~sqrt(K) * 6e-8 * K.
+// We allow 1e-6 * K absolute (64: 6.4e-5; observed max ~3e-6) plus 1e-5 relative.
+const tol = (K: number): Tol => ({ atol: 1e-6 * Math.max(K, 1), rtol: 1e-5 });
+
+// odd sizes (edges in every tile dimension), plus sizes that take the vec4 path (K % 4 == 0, N % 4 == 0)
+const SIZES: [number, number, number][] = [[1, 1, 1], [7, 13, 5], [33, 65, 17], [64, 64, 64], [9, 20, 12], [70, 36, 44]];
+
+for (const cfg of MATMUL_CONFIGS) {
+  test(`matmul ${configName(cfg)}: forward vs float64 reference on ${SIZES.map((s) => s.join('x')).join(', ')}`, async () => {
+    const gpu = await getGpu();
+    const rng = new Rng(5);
+    for (const [M, N, K] of SIZES) {
+      const av = randomArray(rng, M * K);
+      const bv = randomArray(rng, K * N);
+      const a = Tensor.from(gpu, [M, K], av);
+      const b = Tensor.from(gpu, [K, N], bv);
+      const c = matmul(a, b, cfg);
+      assert.equal(c.shape, [M, N]);
+      assertClose(await c.toArray(), matmulRef(av, bv, M, N, K), tol(K), `${configName(cfg)} ${M}x${N}x${K}`);
+      a.dispose(); b.dispose(); c.dispose();
+    }
+  });
+}
+
+for (const variant of MATMUL_VARIANTS) {
+  test(`matmul ${variant}: transposes, batch 2, alpha/beta accumulate`, async () => {
+    const gpu = await getGpu();
+    const rng = new Rng(9);
+    for (const [M, N, K] of [[7, 13, 5], [33, 20, 16]] as const) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const batch = 2;
+          const av = randomArray(rng, batch * M * K);
+          const bv = randomArray(rng, batch * K * N);
+          const a = Tensor.from(gpu, transA ? [batch, K, M] : [batch, M, K], av);
+          const b = Tensor.from(gpu, transB ? [batch, N, K] : [batch, K, N], bv);
+          const c = matmul(a, b, { variant, transA, transB });
+          assert.equal(c.shape, [batch, M, N]);
+          const label = `${variant} ${M}x${N}x${K} transA=${transA} transB=${transB}`;
+          assertClose(await c.toArray(), matmulRef(av, bv, M, N, K, batch, { transA, transB }), tol(K), label);
+          // accumulate into c: c = 0.5 * op(A) op(B) - 2 * c
+          const c0 = await c.toArray();
+          matmul(a, b, { variant, transA, transB, alpha: 0.5, beta: -2, out: c });
+          assertClose(await c.toArray(), matmulRef(av, bv, M, N, K, batch, { transA, transB, alpha: 0.5, beta: -2, c0 }), tol(K), `${label} alpha/beta`);
+          a.dispose(); b.dispose(); c.dispose();
+        }
+      }
+    }
+  });
+
+  test(`matmul ${variant}: backward (dA, dB) vs float64 reference and finite differences, with transposes`, async () => {
+    const gpu = await getGpu();
+    const rng = new Rng(21);
+    const [M, N, K] = [6, 9, 5];
+    for (const transA of [false, true]) {
+      for (const transB of [false, true]) {
+        const av = randomArray(rng, M * K);
+        const bv = randomArray(rng, K * N);
+        const gv = randomArray(rng, M * N);
+        const a = Tensor.param(gpu, transA ? [K, M] : [M, K], av);
+        const b = Tensor.param(gpu, transB ? [N, K] : [K, N], bv);
+        const dc = Tensor.from(gpu, [M, N], gv);
+        const tape = newTape();
+        const c = tape.record(() => matmul(a, b, { variant, transA, transB }));
+        tape.backward(c, dc);
+        const label = `${variant} transA=${transA} transB=${transB}`;
+        // dA = dC op(B)^T (stored transposed when transA), dB = op(A)^T dC (stored transposed when transB)
+        const opB = (k: number, n: number) => (transB ? bv[n * K + k] : bv[k * N + n]);
+        const opA = (m: number, k: number) => (transA ? av[k * M + m] : av[m * K + k]);
+        const dA = new Float64Array(M * K);
+        const dB = new Float64Array(K * N);
+        for (let m = 0; m < M; m++) {
+          for (let k = 0; k < K; k++) {
+            let s = 0;
+            for (let n = 0; n < N; n++) s += gv[m * N + n] * opB(k, n);
+            dA[transA ? k * M + m : m * K + k] = s;
+          }
+        }
+        for (let k = 0; k < K; k++) {
+          for (let n = 0; n < N; n++) {
+            let s = 0;
+            for (let m = 0; m < M; m++) s += opA(m, k) * gv[m * N + n];
+            dB[transB ? n * K + k : k * N + n] = s;
+          }
+        }
+        const ga = await a.grad!.toArray();
+        const gb = await b.grad!.toArray();
+        assertClose(ga, dA, tol(N), `${label} dA`);
+        assertClose(gb, dB, tol(M), `${label} dB`);
+        // finite differences of sum(C * dC) in float64 (C is bilinear, so central differences are exact up to rounding)
+        const a64 = f64(av);
+        const b64 = f64(bv);
+        const loss = () => dot(matmulRef(a64, b64, M, N, K, 1, { transA, transB }), gv);
+        assertClose(ga, finiteDiff(loss, a64), { atol: 1e-5, rtol: 1e-4 }, `${label} dA vs finite differences`);
+        assertClose(gb, finiteDiff(loss, b64), { atol: 1e-5, rtol: 1e-4 }, `${label} dB vs finite differences`);
+        a.grad!.dispose(); b.grad!.dispose(); a.dispose(); b.dispose(); dc.dispose(); tape.dispose();
+      }
+    }
+  });
+}
+
+test('matmul: shape errors name the operands; K = 0 gives zeros', async () => {
+  const gpu = await getGpu();
+  const a = Tensor.from(gpu, [2, 3], [1, 2, 3, 4, 5, 6]);
+  const b = Tensor.from(gpu, [4, 2], new Float32Array(8));
+  assert.throws(() => matmul(a, b), /inner dimensions differ/);
+  assert.throws(() => matmul(a, a, { transB: true, variant: 'tiled', tile: { ...defaultTile('tiled'), tn: 6 } }), /tn % 4/);
+  const e1 = Tensor.from(gpu, [3, 0], []);
+  const e2 = Tensor.from(gpu, [0, 2], []);
+  const z = matmul(e1, e2, { variant: 'reg' });
+  assert.equal([...(await z.toArray())], [0, 0, 0, 0, 0, 0]);
+  for (const t of [a, b, e1, e2, z]) t.dispose();
+});
+
+test.run();
