@@ -1,0 +1,68 @@
+/**
+ * Darknet [route] (kernels/concat.wgsl): channel concatenation of N NCHW inputs with AlexeyAB's
+ * groups/group_id slicing (route_layer.c: each input contributes its part input_size/groups starting at
+ * group_id*part, i.e. channels [group_id*C/groups, (group_id+1)*C/groups)).
+ */
+import { Tensor } from '../tensor.js';
+import { Tape } from '../tape.js';
+
+const WG = 256;
+
+export interface ConcatOptions {
+  /** Darknet `groups` (default 1): every input's channels are split into this many equal groups. */
+  groups?: number;
+  /** Darknet `group_id` (default 0): which group of each input is taken. */
+  groupId?: number;
+}
+
+/**
+ * Concatenates the channel slices of `inputs` (all [N, C_i, H, W] with equal N, H, W) along channels:
+ * output [N, sum C_i/groups, H, W]. Backward copies each slice of dy back (zeros outside the slice); an
+ * input listed twice gets both gradients summed by the tape.
+ */
+export function concat(inputs: Tensor[], opts: ConcatOptions = {}): Tensor {
+  const groups = opts.groups ?? 1;
+  const groupId = opts.groupId ?? 0;
+  if (inputs.length === 0) throw new Error('concat: no inputs');
+  if (!Number.isInteger(groups) || groups < 1 || !Number.isInteger(groupId) || groupId < 0 || groupId >= groups) {
+    throw new Error(`concat: invalid groups ${groups} / group_id ${groupId}`);
+  }
+  const first = inputs[0];
+  for (const t of inputs) {
+    if (t.shape.length !== 4) throw new Error(`concat: expected NCHW tensors, got ${t.describe()}`);
+    if (t.shape[0] !== first.shape[0] || t.shape[2] !== first.shape[2] || t.shape[3] !== first.shape[3]) {
+      throw new Error(`concat: batch/spatial sizes differ: ${first.describe()} vs ${t.describe()}`);
+    }
+    if (t.shape[1] % groups !== 0) throw new Error(`concat: ${t.describe()} has ${t.shape[1]} channels, not divisible by groups ${groups}`);
+  }
+  const [N, , H, W] = first.shape;
+  const hw = H * W;
+  const slices = inputs.map((t) => ({ cIn: t.shape[1], cCount: t.shape[1] / groups, cStart: (groupId * t.shape[1]) / groups }));
+  const cOut = slices.reduce((s, v) => s + v.cCount, 0);
+  const y = new Tensor(first.gpu, [N, cOut, H, W]);
+  const gpu = first.gpu;
+  let off = 0;
+  const offsets: number[] = [];
+  inputs.forEach((t, k) => {
+    const sl = slices[k];
+    offsets.push(off);
+    const n = N * sl.cCount * hw;
+    gpu.dispatch({ file: 'concat', entry: 'fwd', constants: { WG } }, [n, hw, sl.cIn, sl.cStart, sl.cCount, cOut, off], { 1: t, 2: y }, gpu.grid(n, WG));
+    off += sl.cCount;
+  });
+  Tape.push({
+    op: groups > 1 ? `concat:groups${groups}:${groupId}` : 'concat', inputs: [...inputs], outputs: [y], saved: [],
+    backward: ([g]) => inputs.map((t, k) => {
+      if (!t.requiresGrad) return null;
+      const sl = slices[k];
+      const dx = new Tensor(gpu, t.shape);
+      const n = t.size;
+      gpu.dispatch({ file: 'concat', entry: 'bwd', constants: { WG } }, [n, hw, sl.cIn, sl.cStart, sl.cCount, cOut, offsets[k]], { 1: g!, 2: dx }, gpu.grid(n, WG));
+      return dx;
+    }),
+  });
+  return y;
+}
+
+/** Darknet's name for concat. */
+export const route = concat;
