@@ -1,12 +1,18 @@
 /**
  * Matrix multiply (kernels/matmul.wgsl): C = alpha * op(A) x op(B) + beta * C for row-major float32
- * matrices, optionally batched (leading dimensions of equal size) and transposed, in two kernel families:
+ * matrices, optionally batched (leading dimensions of equal size) and transposed, in three kernel families:
  *
  * - 'reg':   register blocking with plain global loads (vec4 loads when A and B are row-major and K, N are
- *            multiples of 4, else scalar loads with any strides). Fastest on CPU adapters (lavapipe, llvmpipe),
- *            where workgroup memory and barriers are emulated and cost more than they save.
+ *            multiples of 4, else scalar loads with any strides).
  * - 'tiled': workgroup-memory tiles of A and B plus register blocking: what real GPUs want.
+ * - 'sg':    'reg' with vec4 loads where the workgroup is one subgroup and its lanes share the rows of A
+ *            through subgroupShuffle (needs the 'subgroups' feature and a fixed subgroup size equal to the
+ *            tile's wgx). Fastest on lavapipe, where every lane's load is a separate bounds-checked scalar
+ *            load and sharing A cuts the loads per FMA ~4x. Shapes it cannot take (transposes, K or N not a
+ *            multiple of 4) run the default 'reg' kernel instead.
  *
+ * On CPU adapters (lavapipe, llvmpipe) workgroup memory and barriers are emulated and cost about as much
+ * as they save, so 'sg' (or 'reg' without subgroups) is the default there and 'tiled' on real GPUs.
  * Tile sizes are specializations (template defines for register arrays, override constants for the
  * workgroup size); every distinct config is one cached pipeline.
  */
@@ -15,15 +21,16 @@ import { f32 } from '../../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { Tape } from '../tape.js';
 
-export const MATMUL_VARIANTS = ['reg', 'tiled'] as const;
+export const MATMUL_VARIANTS = ['reg', 'tiled', 'sg'] as const;
 export type MatmulVariant = (typeof MATMUL_VARIANTS)[number];
 
 /** A tile config: each invocation owns tm rows x tn columns of C; a workgroup is wgx x wgy invocations. */
 export interface MatmulTile {
-  /** rows per invocation */
+  /** rows per invocation ('sg': rows per workgroup, a multiple of the subgroup size) */
   tm: number;
-  /** columns per invocation (a multiple of 4 for 'tiled' and for the vec4 path of 'reg') */
+  /** columns per invocation (a multiple of 4 for 'tiled', 'sg' and the vec4 path of 'reg') */
   tn: number;
+  /** workgroup size ('sg': must equal the device's subgroup size; wgy 1) */
   wgx: number;
   wgy: number;
   /** k-depth of the workgroup-memory tile ('tiled' only) */
@@ -35,26 +42,54 @@ export interface MatmulConfig {
   tile: MatmulTile;
 }
 
-/** Tile configs the bench sweeps (the first of each variant is its default). */
+/**
+ * Tile configs the bench sweeps (the first of each variant is its default). The 'reg' and 'sg' ones were
+ * picked on lavapipe (a 2-core CPU); the first 'tiled' one is the classic 64x64 tile for real GPUs.
+ */
 export const MATMUL_CONFIGS: readonly MatmulConfig[] = [
+  { variant: 'reg', tile: { tm: 8, tn: 8, wgx: 8, wgy: 1 } },
+  { variant: 'reg', tile: { tm: 16, tn: 8, wgx: 8, wgy: 1 } },
+  { variant: 'reg', tile: { tm: 8, tn: 4, wgx: 8, wgy: 8 } },
   { variant: 'reg', tile: { tm: 4, tn: 8, wgx: 8, wgy: 8 } },
   { variant: 'reg', tile: { tm: 4, tn: 4, wgx: 8, wgy: 8 } },
-  { variant: 'reg', tile: { tm: 8, tn: 8, wgx: 8, wgy: 4 } },
-  { variant: 'reg', tile: { tm: 2, tn: 8, wgx: 16, wgy: 4 } },
-  { variant: 'reg', tile: { tm: 8, tn: 4, wgx: 8, wgy: 8 } },
   { variant: 'tiled', tile: { tm: 4, tn: 4, wgx: 16, wgy: 16, bk: 16 } },
   { variant: 'tiled', tile: { tm: 4, tn: 8, wgx: 8, wgy: 8, bk: 16 } },
   { variant: 'tiled', tile: { tm: 8, tn: 8, wgx: 8, wgy: 8, bk: 8 } },
-  { variant: 'tiled', tile: { tm: 4, tn: 4, wgx: 8, wgy: 8, bk: 32 } },
+  { variant: 'tiled', tile: { tm: 8, tn: 8, wgx: 8, wgy: 4, bk: 16 } },
+  { variant: 'sg', tile: { tm: 32, tn: 4, wgx: 8, wgy: 1 } },
+  { variant: 'sg', tile: { tm: 16, tn: 8, wgx: 8, wgy: 1 } },
+  { variant: 'sg', tile: { tm: 16, tn: 4, wgx: 8, wgy: 1 } },
 ];
+
+/** The device's subgroup size when it is fixed (min == max) and the 'subgroups' feature is enabled. */
+export function fixedSubgroupSize(gpu: Gpu): number | undefined {
+  if (!gpu.hasFeature('subgroups')) return undefined;
+  const info = gpu.device.adapterInfo;
+  const lo = info?.subgroupMinSize;
+  const hi = info?.subgroupMaxSize;
+  return lo !== undefined && lo === hi ? lo : undefined;
+}
+
+/** Whether this device can run a config (the 'sg' ones need a fixed subgroup size equal to wgx). */
+export function matmulSupported(gpu: Gpu, c: MatmulConfig): boolean {
+  if (c.variant !== 'sg') return true;
+  const sg = fixedSubgroupSize(gpu);
+  return sg !== undefined && c.tile.wgx === sg && c.tile.wgy === 1 && c.tile.tm % sg === 0 && c.tile.tn % 4 === 0;
+}
+
+/** The configs of MATMUL_CONFIGS this device can run. */
+export function matmulConfigsFor(gpu: Gpu): MatmulConfig[] {
+  return MATMUL_CONFIGS.filter((c) => matmulSupported(gpu, c));
+}
 
 export function defaultTile(variant: MatmulVariant): MatmulTile {
   return MATMUL_CONFIGS.find((c) => c.variant === variant)!.tile;
 }
 
-/** The variant to use when none is asked for: 'reg' on CPU adapters, 'tiled' on real GPUs. */
+/** The variant to use when none is asked for: 'tiled' on real GPUs, else 'sg' where it runs, else 'reg'. */
 export function defaultVariant(gpu: Gpu): MatmulVariant {
-  return gpu.info.kind === 'gpu' ? 'tiled' : 'reg';
+  if (gpu.info.kind === 'gpu') return 'tiled';
+  return matmulSupported(gpu, { variant: 'sg', tile: defaultTile('sg') }) ? 'sg' : 'reg';
 }
 
 export function tileName(t: MatmulTile): string {
@@ -105,19 +140,31 @@ function checkTile(variant: MatmulVariant, t: MatmulTile): void {
   const ok = [t.tm, t.tn, t.wgx, t.wgy].every((v) => Number.isInteger(v) && v > 0);
   if (!ok) throw new Error(`matmul: invalid tile ${JSON.stringify(t)}`);
   if (variant === 'tiled' && (t.tn % 4 !== 0 || !t.bk || t.bk <= 0)) throw new Error(`matmul: tiled needs tn % 4 == 0 and bk > 0, got ${tileName(t)}`);
+  if (variant === 'sg' && (t.tn % 4 !== 0 || t.wgy !== 1 || t.tm % t.wgx !== 0)) throw new Error(`matmul: sg needs tn % 4 == 0, wgy == 1 and tm a multiple of wgx (the subgroup size), got ${tileName(t)}`);
 }
 
-/** The kernel spec and the shape of the grid for one matmul (exported for the bench). */
+// Template defines that switch the subgroup section of matmul.wgsl off (or on).
+const SG_OFF = { ENABLE: '', SGB: '/*', SGE: '*/', SG: 1 };
+
+/**
+ * The kernel spec and the grid for one matmul (exported for the bench). `vec4`: row-major operands with
+ * K % 4 == 0 and N % 4 == 0. An 'sg' config on a shape that is not vec4 falls back to the default 'reg'.
+ */
 export function matmulKernel(variant: MatmulVariant, tile: MatmulTile, d: { M: number; N: number; K: number; batch: number }, vec4: boolean): { spec: KernelSpec; groups: [number, number, number] } {
+  if (variant === 'sg' && !vec4) return matmulKernel('reg', defaultTile('reg'), d, vec4);
   checkTile(variant, tile);
   const { tm, tn, wgx, wgy } = tile;
   const constants = { WGX: wgx, WGY: wgy };
   // Every placeholder of the file needs a value; the ones an entry point does not use are set to 1 so that
   // they do not multiply pipelines.
-  const defs = { TM: tm, TN: 1, TNV: 1, BK: 1, BM: 1, BN4: 1, NT: 1 };
+  const defs: Record<string, string | number> = { TM: tm, TN: 1, TNV: 1, BK: 1, BM: 1, BN4: 1, NT: 1, ...SG_OFF };
   let entry: string;
   let groups: [number, number, number];
-  if (variant === 'tiled') {
+  if (variant === 'sg') {
+    Object.assign(defs, { TNV: tn / 4, ENABLE: 'enable subgroups;', SGB: '', SGE: '', SG: wgx });
+    entry = 'regsg';
+    groups = [Math.ceil(d.N / 4 / (wgx * (tn / 4))), Math.ceil(d.M / tm), d.batch];
+  } else if (variant === 'tiled') {
     const tnv = tn / 4;
     Object.assign(defs, { TNV: tnv, BK: tile.bk!, BM: wgy * tm, BN4: wgx * tnv, NT: wgx * wgy });
     entry = 'tiled';
@@ -147,6 +194,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const variant = opts.variant ?? defaultVariant(gpu);
   if (!MATMUL_VARIANTS.includes(variant)) throw new Error(`matmul: unknown variant '${variant}' (use ${MATMUL_VARIANTS.join(', ')})`);
   const tile = opts.tile ?? defaultTile(variant);
+  if (variant === 'sg' && !matmulSupported(gpu, { variant, tile })) {
+    throw new Error(`matmul: variant 'sg' ${tileName(tile)} needs the 'subgroups' feature with a fixed subgroup size equal to wgx (this device: ${fixedSubgroupSize(gpu) ?? 'none'})`);
+  }
   const alpha = opts.alpha ?? 1;
   const beta = opts.out ? (opts.beta ?? 0) : 0;
   const outShape = [...d.batchShape, d.M, d.N];
@@ -164,7 +214,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const sbk = transB ? 1 : d.N;
   const sbn = transB ? d.K : 1;
   const params = [d.M, d.N, d.K, d.batch, sam, sak, sbk, sbn, d.M * d.K, d.K * d.N, d.M * d.N, f32(alpha), f32(beta)];
-  const bindings: Record<number, Tensor> = spec.entry === 'reg4' ? { 4: a, 5: b, 6: out } : { 1: a, 2: b, 3: out };
+  const bindings: Record<number, Tensor> = spec.entry === 'reg4' || spec.entry === 'regsg' ? { 4: a, 5: b, 6: out } : { 1: a, 2: b, 3: out };
   gpu.dispatch(spec, params, bindings, groups);
 
   if (!opts.out) {
