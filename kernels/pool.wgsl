@@ -1,0 +1,117 @@
+// Darknet [maxpool] (maxpool_layer.c) and global [avgpool] (avgpool_layer.c), forward and backward.
+//
+// maxpool: out = (in + pad - size)/stride + 1 per axis; the window of output (oy, ox) starts at
+// (oy*sy - pad/2, ox*sx - pad/2), so with Darknet's default pad = size-1 the extra padding is on the
+// right/bottom. Out-of-range taps read -FLT_MAX and the running max starts at -FLT_MAX with a strict `>`,
+// so the first maximum in row-major window order wins and a window with no valid tap yields -FLT_MAX
+// with no argmax (-1). `idx` saves the argmax as y*w + x within the input plane.
+// max_bwd gathers, per input element, dy of every output whose window covers it and whose argmax is it
+// (the transpose of the scatter net.delta[index] += delta[i], without atomics).
+//
+// avgpool: out[p] = sum over the h*w plane / (h*w); dx[p, s] = dy[p] / (h*w).
+
+struct Params { n: u32, w: u32, h: u32, ow: u32, oh: u32, size: u32, sx: u32, sy: u32, pad: u32, }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> idx: array<i32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+
+override WG: u32 = 256;
+const NEG_FLT_MAX: f32 = bitcast<f32>(0xff7fffffu); // -FLT_MAX
+
+// n = output elements
+@compute @workgroup_size(WG)
+fn max_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let ox = i % P.ow;
+  let t = i / P.ow;
+  let oy = t % P.oh;
+  let p = t / P.oh;
+  let off = i32(P.pad / 2u);
+  let y0 = i32(oy * P.sy) - off;
+  let x0 = i32(ox * P.sx) - off;
+  let w = i32(P.w);
+  let h = i32(P.h);
+  let size = i32(P.size);
+  let base = p * P.w * P.h;
+  var best = NEG_FLT_MAX;
+  var arg = -1;
+  for (var ky = 0; ky < size; ky++) {
+    let yy = y0 + ky;
+    if (yy < 0 || yy >= h) { continue; }
+    for (var kx = 0; kx < size; kx++) {
+      let xx = x0 + kx;
+      if (xx < 0 || xx >= w) { continue; }
+      let v = x[base + u32(yy * w + xx)];
+      if (v > best) {
+        best = v;
+        arg = yy * w + xx;
+      }
+    }
+  }
+  out[i] = best;
+  idx[i] = arg;
+}
+
+// Output rows (or columns) whose window covers input coordinate c: o*st - off <= c < o*st - off + size.
+fn covering(c: u32, st: u32, limit: u32) -> vec2i {
+  let u = i32(c) + i32(P.pad / 2u);
+  let s = i32(st);
+  var lo = 0;
+  if (u >= i32(P.size)) { lo = (u - i32(P.size) + s) / s; }
+  let hi = min(u / s, i32(limit) - 1);
+  return vec2i(lo, hi);
+}
+
+// n = input elements; out = dx
+@compute @workgroup_size(WG)
+fn max_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let ix = i % P.w;
+  let t = i / P.w;
+  let iy = t % P.h;
+  let p = t / P.h;
+  let me = i32(iy * P.w + ix);
+  let ry = covering(iy, P.sy, P.oh);
+  let rx = covering(ix, P.sx, P.ow);
+  let base = p * P.ow * P.oh;
+  var acc = 0.0;
+  for (var oy = ry.x; oy <= ry.y; oy++) {
+    for (var ox = rx.x; ox <= rx.y; ox++) {
+      let o = base + u32(oy) * P.ow + u32(ox);
+      if (idx[o] == me) { acc += dy[o]; }
+    }
+  }
+  out[i] = acc;
+}
+
+const RWG: u32 = 256u;
+var<workgroup> red: array<f32, RWG>;
+
+// One workgroup per plane; n = planes, w = h*w of a plane.
+@compute @workgroup_size(RWG)
+fn avg_fwd(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let p = wid.x + wid.y * nwg.x;
+  if (p >= P.n) { return; }
+  let hw = P.w;
+  var acc = 0.0;
+  for (var s = l; s < hw; s += RWG) { acc += x[p * hw + s]; }
+  red[l] = acc;
+  workgroupBarrier();
+  for (var k = RWG / 2u; k > 0u; k >>= 1u) {
+    if (l < k) { red[l] += red[l + k]; }
+    workgroupBarrier();
+  }
+  if (l == 0u) { out[p] = red[0] / f32(hw); }
+}
+
+// n = input elements, w = h*w of a plane; out = dx
+@compute @workgroup_size(WG)
+fn avg_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  out[i] = dy[i / P.w] / f32(P.w);
+}

@@ -1,0 +1,95 @@
+/**
+ * Darknet [maxpool] and global [avgpool] (kernels/pool.wgsl), forward and backward.
+ */
+import { Tensor } from '../tensor.js';
+import { Tape } from '../tape.js';
+
+const WG = 256;
+
+export interface MaxpoolOptions {
+  size: number;
+  /** Both strides (Darknet `stride`, default 1). */
+  stride?: number;
+  /** Darknet `stride_x` / `stride_y` (override `stride`). */
+  strideX?: number;
+  strideY?: number;
+  /** Total padding per axis (Darknet `padding`, default size-1); the window starts at -padding/2. */
+  padding?: number;
+}
+
+export interface MaxpoolGeometry {
+  size: number;
+  strideX: number;
+  strideY: number;
+  padding: number;
+  outH: number;
+  outW: number;
+}
+
+/** Darknet's output size: out = (in + padding - size)/stride + 1 (integer division). */
+export function maxpoolGeometry(h: number, w: number, opts: MaxpoolOptions): MaxpoolGeometry {
+  const size = opts.size;
+  const strideX = opts.strideX ?? opts.stride ?? 1;
+  const strideY = opts.strideY ?? opts.stride ?? 1;
+  const padding = opts.padding ?? size - 1;
+  for (const [k, v] of Object.entries({ size, strideX, strideY })) {
+    if (!Number.isInteger(v) || v < 1) throw new Error(`maxpool: ${k} must be a positive integer, got ${v}`);
+  }
+  if (!Number.isInteger(padding) || padding < 0) throw new Error(`maxpool: padding must be a non-negative integer, got ${padding}`);
+  const outH = Math.floor((h + padding - size) / strideY) + 1;
+  const outW = Math.floor((w + padding - size) / strideX) + 1;
+  if (outH < 1 || outW < 1) throw new Error(`maxpool: input ${h}x${w} is smaller than the window (size ${size}, padding ${padding})`);
+  return { size, strideX, strideY, padding, outH, outW };
+}
+
+function nchw(op: string, x: Tensor): [number, number, number, number] {
+  if (x.shape.length !== 4) throw new Error(`${op}: expected an NCHW tensor, got ${x.describe()}`);
+  return x.shape as unknown as [number, number, number, number];
+}
+
+/**
+ * Darknet maxpool: [N, C, H, W] -> [N, C, outH, outW]; padding taps are -FLT_MAX, the first maximum of a
+ * window (row-major) wins. Backward sends dy to the saved argmax of each window.
+ */
+export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
+  const [N, C, H, W] = nchw('maxpool', x);
+  const g = maxpoolGeometry(H, W, opts);
+  const gpu = x.gpu;
+  const y = new Tensor(gpu, [N, C, g.outH, g.outW]);
+  const idx = new Tensor(gpu, y.shape, 'maxpool-argmax'); // i32 argmax within the plane, -1 for none
+  const params = (n: number) => [n, W, H, g.outW, g.outH, g.size, g.strideX, g.strideY, g.padding];
+  gpu.dispatch({ file: 'pool', entry: 'max_fwd', constants: { WG } }, params(y.size), { 1: x, 2: y, 3: idx }, gpu.grid(y.size, WG));
+  if (!Tape.wants([x])) {
+    idx.dispose();
+    return y;
+  }
+  Tape.push({
+    op: `maxpool:${g.size}/${g.strideX}x${g.strideY}p${g.padding}`, inputs: [x], outputs: [y], saved: [idx],
+    backward: ([dy]) => {
+      const dx = new Tensor(gpu, x.shape);
+      gpu.dispatch({ file: 'pool', entry: 'max_bwd', constants: { WG } }, params(dx.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dx.size, WG));
+      return [dx];
+    },
+  });
+  return y;
+}
+
+/** Darknet global average pool: [N, C, H, W] -> [N, C, 1, 1] (mean over each plane). */
+export function avgpool(x: Tensor): Tensor {
+  const [N, C, H, W] = nchw('avgpool', x);
+  const gpu = x.gpu;
+  const hw = H * W;
+  const planes = N * C;
+  const y = new Tensor(gpu, [N, C, 1, 1]);
+  // one 256-thread workgroup per plane (2-D grid of workgroups)
+  gpu.dispatch({ file: 'pool', entry: 'avg_fwd' }, [planes, hw, 1, 1, 1, 1, 1, 1, 0], { 1: x, 2: y }, gpu.grid(planes, 1));
+  Tape.push({
+    op: 'avgpool', inputs: [x], outputs: [y], saved: [],
+    backward: ([dy]) => {
+      const dx = new Tensor(gpu, x.shape);
+      gpu.dispatch({ file: 'pool', entry: 'avg_bwd', constants: { WG } }, [dx.size, hw, 1, 1, 1, 1, 1, 1, 0], { 2: dx, 4: dy! }, gpu.grid(dx.size, WG));
+      return [dx];
+    },
+  });
+  return y;
+}

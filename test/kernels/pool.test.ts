@@ -1,0 +1,165 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getGpu } from '../helpers/gpu.js';
+import { assertClose, dot, f32In, f64, finiteDiff, gradCase } from '../helpers/check.js';
+import { avgpoolBackwardRef, avgpoolRef, maxpoolBackwardRef, maxpoolRef } from '../reference/pool.js';
+import { Tensor, newTape } from '../../src/tensor/index.js';
+import { avgpool, maxpool, type MaxpoolOptions } from '../../src/tensor/ops/pool.js';
+import { Rng, randomArray } from '../../src/util/rng.js';
+
+// maxpool forward selects values: exact. Backward sums at most size² dy values per input (f32 vs f64).
+const EXACT = { atol: 0, rtol: 0 };
+const BWD_TOL = { atol: 1e-6, rtol: 1e-6 };
+const FD_TOL = { atol: 1e-5, rtol: 1e-5 };
+const AVG_TOL = { atol: 1e-6, rtol: 1e-5 };
+const GOLDEN_TOL = { atol: 1e-4, rtol: 1e-4 };
+
+// Evenly spread distinct indices (helpers' sampleIndices can loop forever on some lengths, e.g. 36).
+const spread = (len: number, n: number) => (len <= n ? [...Array(len).keys()] : [...Array(n).keys()].map((k) => Math.round((k * (len - 1)) / (n - 1))));
+const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+/** Distinct values 0.37 apart in random order (no ties, so finite differences see one argmax). */
+function distinct(rng: Rng, n: number): Float32Array {
+  const p = [...Array(n).keys()];
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [p[i], p[j]] = [p[j], p[i]];
+  }
+  return Float32Array.from(p, (v) => v * 0.37 - n * 0.15);
+}
+
+const refOpts = (o: MaxpoolOptions) => ({ size: o.size, strideX: o.strideX ?? o.stride ?? 1, strideY: o.strideY ?? o.stride ?? 1, padding: o.padding ?? o.size - 1 });
+
+const cases: Array<{ name: string; shape: number[]; opts: MaxpoolOptions; out: number[] }> = [
+  { name: 'size 2 stride 2, odd 5x7 (extra pad right/bottom)', shape: [2, 3, 5, 7], opts: { size: 2, stride: 2 }, out: [3, 4] },
+  { name: 'size 2 stride 1 (same-size output)', shape: [2, 3, 4, 5], opts: { size: 2, stride: 1 }, out: [4, 5] },
+  { name: 'size 3 stride 2 (overlapping windows)', shape: [1, 5, 7, 9], opts: { size: 3, stride: 2 }, out: [4, 5] },
+  { name: 'size 5 stride 1 (SPP)', shape: [1, 3, 6, 7], opts: { size: 5, stride: 1 }, out: [6, 7] },
+  { name: 'stride_x 2 stride_y 1', shape: [2, 2, 5, 6], opts: { size: 2, strideX: 2, strideY: 1 }, out: [5, 3] },
+  { name: 'size 3 stride 3 padding 0', shape: [1, 3, 7, 6], opts: { size: 3, stride: 3, padding: 0 }, out: [2, 2] },
+  { name: 'size 3 stride 2 padding 1 (offset 0)', shape: [1, 2, 5, 5], opts: { size: 3, stride: 2, padding: 1 }, out: [2, 2] },
+];
+
+for (const c of cases) {
+  test(`maxpool ${c.name}: forward, backward vs float64 and finite differences`, async () => {
+    const gpu = await getGpu();
+    const rng = new Rng(17);
+    const n = size(c.shape);
+    const xv = distinct(rng, n);
+    const ref = maxpoolRef(xv, c.shape, refOpts(c.opts));
+    assert.equal(ref.shape.slice(2), c.out, 'reference output size');
+    const dyv = randomArray(rng, ref.y.length, -1, 1);
+    const x = Tensor.param(gpu, c.shape, xv);
+    const dy = Tensor.from(gpu, ref.shape, dyv);
+    const tape = newTape();
+    const y = tape.record(() => maxpool(x, c.opts));
+    assert.equal([...y.shape], ref.shape);
+    assertClose(await y.toArray(), ref.y, EXACT, 'maxpool forward');
+    tape.backward(y, dy);
+    const dx = await x.grad!.toArray();
+    assertClose(dx, maxpoolBackwardRef(dyv, ref.indexes, n), BWD_TOL, 'maxpool dx');
+    const xs = f64(xv);
+    const idx = spread(n, 60);
+    const fd = finiteDiff(() => dot(maxpoolRef(xs, c.shape, refOpts(c.opts)).y, dyv), xs, idx, 1e-3);
+    assertClose(idx.map((i) => dx[i]), fd, FD_TOL, 'maxpool dx vs finite differences');
+    for (const t of [y, dy, x.grad!, x]) t.dispose();
+    tape.dispose();
+  });
+}
+
+test('maxpool ties: the first maximum (row-major) in the window wins and gets the gradient', async () => {
+  const gpu = await getGpu();
+  const shape = [1, 2, 5, 5];
+  const xv = new Float32Array(50);
+  for (let i = 0; i < 50; i++) xv[i] = Math.floor(i / 7) % 2; // runs of equal values
+  const o = { size: 3, stride: 1 };
+  const ref = maxpoolRef(xv, shape, refOpts(o));
+  const dyv = Float32Array.from(ref.y, (_, i) => 1 + i);
+  const x = Tensor.param(gpu, shape, xv);
+  const dy = Tensor.from(gpu, ref.shape, dyv);
+  const tape = newTape();
+  const y = tape.record(() => maxpool(x, o));
+  assertClose(await y.toArray(), ref.y, EXACT, 'tie forward');
+  tape.backward(y, dy);
+  assertClose(await x.grad!.toArray(), maxpoolBackwardRef(dyv, ref.indexes, 50), BWD_TOL, 'tie dx (first max)');
+  for (const t of [y, dy, x.grad!, x]) t.dispose();
+  tape.dispose();
+});
+
+test('maxpool window entirely in padding gives -FLT_MAX and no gradient (Darknet)', async () => {
+  const gpu = await getGpu();
+  const shape = [1, 1, 2, 2];
+  const xv = Float32Array.from([1, -2, 3, -4]);
+  const o = { size: 2, stride: 1, padding: 4 };
+  const ref = maxpoolRef(xv, shape, refOpts(o));
+  assert.equal(ref.shape, [1, 1, 5, 5]);
+  assert.is(ref.y[0], -3.4028234663852886e38);
+  const x = Tensor.param(gpu, shape, xv);
+  const dy = Tensor.from(gpu, ref.shape, new Float32Array(25).fill(1));
+  const tape = newTape();
+  const y = tape.record(() => maxpool(x, o));
+  assertClose(await y.toArray(), ref.y, EXACT, 'padded forward');
+  tape.backward(y, dy);
+  assertClose(await x.grad!.toArray(), maxpoolBackwardRef(new Float32Array(25).fill(1), ref.indexes, 4), EXACT, 'padded dx');
+  for (const t of [y, dy, x.grad!, x]) t.dispose();
+  tape.dispose();
+});
+
+test('maxpool outside a tape: no argmax buffer is kept', async () => {
+  const gpu = await getGpu();
+  const x = Tensor.from(gpu, [1, 2, 4, 4], randomArray(new Rng(1), 32));
+  const before = gpu.pool.inUse;
+  const y = maxpool(x, { size: 2, stride: 2 });
+  y.dispose();
+  assert.is(gpu.pool.inUse, before);
+  assert.throws(() => maxpool(x, { size: 6, stride: 1, padding: 0 }), /smaller than the window/);
+  x.dispose();
+});
+
+const goldens: Array<[string, MaxpoolOptions]> = [
+  ['maxpool2x2s2', { size: 2, stride: 2, padding: 0 }],
+  ['maxpool2x2s2_darknet_odd', { size: 2, stride: 2 }],
+  ['maxpool2x2s1_darknet', { size: 2, stride: 1 }],
+];
+for (const [name, o] of goldens) {
+  test(`${name} vs PyTorch golden`, async () => {
+    const gpu = await getGpu();
+    const c = gradCase(name);
+    const x = Tensor.param(gpu, c.tensors.x.shape, f32In(c.tensors.x));
+    const dy = Tensor.from(gpu, c.tensors.dy.shape, f32In(c.tensors.dy));
+    const tape = newTape();
+    const y = tape.record(() => maxpool(x, o));
+    assert.equal([...y.shape], c.tensors.y.shape);
+    assertClose(await y.toArray(), c.tensors.y.data, GOLDEN_TOL, `${name} y`);
+    tape.backward(y, dy);
+    assertClose(await x.grad!.toArray(), c.tensors.dx.data, GOLDEN_TOL, `${name} dx`);
+    for (const t of [y, dy, x.grad!, x]) t.dispose();
+    tape.dispose();
+  });
+}
+
+for (const shape of [[2, 3, 5, 7], [1, 2, 33, 17]]) {
+  test(`global avgpool ${shape.join('x')}: forward, backward vs float64 and finite differences`, async () => {
+    const gpu = await getGpu();
+    const rng = new Rng(23);
+    const n = size(shape);
+    const xv = randomArray(rng, n, -3, 3);
+    const dyv = randomArray(rng, shape[0] * shape[1], -1, 1);
+    const x = Tensor.param(gpu, shape, xv);
+    const dy = Tensor.from(gpu, [shape[0], shape[1], 1, 1], dyv);
+    const tape = newTape();
+    const y = tape.record(() => avgpool(x));
+    assert.equal([...y.shape], [shape[0], shape[1], 1, 1]);
+    assertClose(await y.toArray(), avgpoolRef(xv, shape), AVG_TOL, 'avgpool forward');
+    tape.backward(y, dy);
+    const dx = await x.grad!.toArray();
+    assertClose(dx, avgpoolBackwardRef(dyv, shape), AVG_TOL, 'avgpool dx');
+    const xs = f64(xv);
+    const idx = spread(n, 40);
+    assertClose(idx.map((i) => dx[i]), finiteDiff(() => dot(avgpoolRef(xs, shape), dyv), xs, idx, 1e-3), FD_TOL, 'avgpool dx vs finite differences');
+    for (const t of [y, dy, x.grad!, x]) t.dispose();
+    tape.dispose();
+  });
+}
+
+test.run();
