@@ -1,0 +1,178 @@
+// Direct 2-D convolution (NCHW, OIHW weights [Cout, Cin/G, KH, KW]), one output value per invocation, and
+// the small helpers of the conv2d family: bias gradient (per-channel sum of dy) and the sum of split-K
+// partial results. Meant for tiny shapes and as the plainest correct implementation of every gradient.
+//
+// Output slice: the forward writes channel co of image b to channel Coff + co of a destination with Ctot
+// channels (Coff = 0, Ctot = Cout for a whole tensor), so a route/concat can be filled without a copy.
+
+struct Params {
+  B: u32, Cin: u32, H: u32, W: u32,
+  Cout: u32, OH: u32, OW: u32, KH: u32,
+  KW: u32, SY: u32, SX: u32, PY: u32,
+  PX: u32, DY: u32, DX: u32, G: u32,
+  Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
+  S: u32, chunk: u32, n: u32, t0: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> src0: array<f32>;
+@group(0) @binding(2) var<storage, read> src1: array<f32>;
+@group(0) @binding(3) var<storage, read> src2: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+override WG: u32 = 256;
+override ACT: u32 = 0;
+override HAS_BIAS: bool = false;
+
+fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
+fn softplus(v: f32) -> f32 {
+  if (v > 20.0) { return v; }
+  if (v < -20.0) { return exp(v); }
+  return log(exp(v) + 1.0);
+}
+fn act(v: f32) -> f32 {
+  switch ACT {
+    case 1u: { return select(0.1 * v, v, v > 0.0); }
+    case 2u: { return sigmoid(v); }
+    case 3u: { return max(v, 0.0); }
+    case 4u: { return v * tanh(softplus(v)); }
+    case 5u: { return v * sigmoid(v); }
+    default: { return v; }
+  }
+}
+
+// y = act(conv(x, w) + b). src0 = x, src1 = w, src2 = b (any buffer when !HAS_BIAS), dst = y (or the
+// bigger destination). P.n = B*Cout*OH*OW.
+@compute @workgroup_size(WG)
+fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let ohw = P.OH * P.OW;
+  let p = i % ohw;
+  let bc = i / ohw;
+  let co = bc % P.Cout;
+  let b = bc / P.Cout;
+  let oy = p / P.OW;
+  let ox = p % P.OW;
+  let g = co / P.Mg;
+  let hw = P.H * P.W;
+  let khw = P.KH * P.KW;
+  let y0 = i32(oy * P.SY) - i32(P.PY);
+  let x0 = i32(ox * P.SX) - i32(P.PX);
+  var acc = 0.0;
+  for (var c = 0u; c < P.Cg; c++) {
+    let xb = (b * P.Cin + g * P.Cg + c) * hw;
+    let wb = (co * P.Cg + c) * khw;
+    for (var ky = 0u; ky < P.KH; ky++) {
+      let iy = y0 + i32(ky * P.DY);
+      if (iy < 0 || iy >= i32(P.H)) { continue; }
+      for (var kx = 0u; kx < P.KW; kx++) {
+        let ix = x0 + i32(kx * P.DX);
+        if (ix < 0 || ix >= i32(P.W)) { continue; }
+        acc = fma(src1[wb + ky * P.KW + kx], src0[xb + u32(iy) * P.W + u32(ix)], acc);
+      }
+    }
+  }
+  if (HAS_BIAS) { acc += src2[co]; }
+  dst[(b * P.Ctot + P.Coff + co) * ohw + p] = act(acc);
+}
+
+// dx = conv_transpose(dy, w): src0 = dy, src1 = w, dst = dx. P.n = B*Cin*H*W.
+@compute @workgroup_size(WG)
+fn bwd_data(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let hw = P.H * P.W;
+  let q = i % hw;
+  let bc = i / hw;
+  let ci = bc % P.Cin;
+  let b = bc / P.Cin;
+  let ty0 = i32(q / P.W + P.PY);
+  let tx0 = i32(q % P.W + P.PX);
+  let g = ci / P.Cg;
+  let c = ci % P.Cg;
+  let ohw = P.OH * P.OW;
+  let khw = P.KH * P.KW;
+  var acc = 0.0;
+  for (var m = 0u; m < P.Mg; m++) {
+    let co = g * P.Mg + m;
+    let yb = (b * P.Cout + co) * ohw;
+    let wb = (co * P.Cg + c) * khw;
+    for (var ky = 0u; ky < P.KH; ky++) {
+      let ty = ty0 - i32(ky * P.DY);
+      if (ty < 0) { break; }
+      let oy = u32(ty) / P.SY;
+      if (oy * P.SY != u32(ty) || oy >= P.OH) { continue; }
+      for (var kx = 0u; kx < P.KW; kx++) {
+        let tx = tx0 - i32(kx * P.DX);
+        if (tx < 0) { break; }
+        let ox = u32(tx) / P.SX;
+        if (ox * P.SX != u32(tx) || ox >= P.OW) { continue; }
+        acc = fma(src1[wb + ky * P.KW + kx], src0[yb + oy * P.OW + ox], acc);
+      }
+    }
+  }
+  dst[i] = acc;
+}
+
+// dw[co, c, ky, kx] = sum over b, oy, ox of dy * x: src0 = x, src1 = dy, dst = dw. P.n = Cout*Cg*KH*KW.
+@compute @workgroup_size(WG)
+fn bwd_weights(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let khw = P.KH * P.KW;
+  let kx = i % P.KW;
+  let ky = (i / P.KW) % P.KH;
+  let c = (i / khw) % P.Cg;
+  let co = i / (khw * P.Cg);
+  let g = co / P.Mg;
+  let hw = P.H * P.W;
+  let ohw = P.OH * P.OW;
+  var acc = 0.0;
+  for (var b = 0u; b < P.B; b++) {
+    let xb = (b * P.Cin + g * P.Cg + c) * hw;
+    let yb = (b * P.Cout + co) * ohw;
+    for (var oy = 0u; oy < P.OH; oy++) {
+      let iy = i32(oy * P.SY + ky * P.DY) - i32(P.PY);
+      if (iy < 0 || iy >= i32(P.H)) { continue; }
+      for (var ox = 0u; ox < P.OW; ox++) {
+        let ix = i32(ox * P.SX + kx * P.DX) - i32(P.PX);
+        if (ix < 0 || ix >= i32(P.W)) { continue; }
+        acc = fma(src1[yb + oy * P.OW + ox], src0[xb + u32(iy) * P.W + u32(ix)], acc);
+      }
+    }
+  }
+  dst[i] = acc;
+}
+
+// db[co] = sum of dy[:, co, :, :]: one workgroup per channel (wid.x + wid.y * nwg.x), tree reduction.
+// src1 = dy, dst = db.
+var<workgroup> red: array<f32, WG>;
+@compute @workgroup_size(WG)
+fn bwd_bias(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let co = wid.x + wid.y * nwg.x;
+  let ohw = P.OH * P.OW;
+  var acc = 0.0;
+  if (co < P.Cout) {
+    for (var b = 0u; b < P.B; b++) {
+      let yb = (b * P.Cout + co) * ohw;
+      for (var p = lid.x; p < ohw; p += WG) { acc += src1[yb + p]; }
+    }
+  }
+  red[lid.x] = acc;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (lid.x < s) { red[lid.x] += red[lid.x + s]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u && co < P.Cout) { dst[co] = red[0]; }
+}
+
+// dst[i] = sum over s < P.S of src0[s * P.n + i] (the split-K partial sums of a GEMM).
+@compute @workgroup_size(WG)
+fn reduce_split(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  var acc = 0.0;
+  for (var s = 0u; s < P.S; s++) { acc += src0[s * P.n + i]; }
+  dst[i] = acc;
+}

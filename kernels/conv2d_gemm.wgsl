@@ -1,0 +1,221 @@
+// Tiled implicit GEMM for 2-D convolution, forward and both backward passes (MODE), the layout real GPUs
+// like: a 16x16 workgroup computes a BM x BN = 64x64 block of C, staging BK = 16 deep slices of A and B in
+// workgroup memory (barriers around each), and every invocation keeps a 4x4 register block of C (rows
+// ty + 16i, columns tx + 16j, so the stores of a row are contiguous).
+//
+// Per group g, C[m, n] = sum_k A[m, k] * B[k, n]; nothing is materialized (im2col happens in the loads):
+//   MODE 0 forward:        m = co in group (Mg), n = (b, oy, ox),  k = (c, ky, kx)      A = w,   B = x
+//   MODE 1 backward data:  m = c in group (Cg),  n = (b, iy, ix),  k = (co, ky, kx)     A = w^T, B = dy
+//   MODE 2 backward weights: m = co (Mg),        n = (c, ky, kx),  k = (b, oy, ox)      A = dy,  B = x
+// MODE 2 may split the reduction over k into P.S chunks of P.chunk (workgroup_id.z = s * G + g) writing
+// partial sums to dst[s * Cout*Cg*KH*KW + ...]; conv2d_direct.wgsl:reduce_split adds them up.
+// Bindings: src0 = B operand (x or dy), src1 = A operand (w or dy), src2 = bias (MODE 0), dst = output.
+
+struct Params {
+  B: u32, Cin: u32, H: u32, W: u32,
+  Cout: u32, OH: u32, OW: u32, KH: u32,
+  KW: u32, SY: u32, SX: u32, PY: u32,
+  PX: u32, DY: u32, DX: u32, G: u32,
+  Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
+  S: u32, chunk: u32, n: u32, t0: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> src0: array<f32>;
+@group(0) @binding(2) var<storage, read> src1: array<f32>;
+@group(0) @binding(3) var<storage, read> src2: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+
+override MODE: u32 = 0;
+override ACT: u32 = 0;
+override HAS_BIAS: bool = false;
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+const TM: u32 = 4u;
+const TN: u32 = 4u;
+
+var<workgroup> As: array<f32, BK * BM>;
+var<workgroup> Bs: array<f32, BK * BN>;
+
+fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
+fn softplus(v: f32) -> f32 {
+  if (v > 20.0) { return v; }
+  if (v < -20.0) { return exp(v); }
+  return log(exp(v) + 1.0);
+}
+fn act(v: f32) -> f32 {
+  switch ACT {
+    case 1u: { return select(0.1 * v, v, v > 0.0); }
+    case 2u: { return sigmoid(v); }
+    case 3u: { return max(v, 0.0); }
+    case 4u: { return v * tanh(softplus(v)); }
+    case 5u: { return v * sigmoid(v); }
+    default: { return v; }
+  }
+}
+
+// A[m, k] of group g (m < M and k in range: checked by the caller).
+fn loadA(g: u32, m: u32, k: u32) -> f32 {
+  let khw = P.KH * P.KW;
+  switch MODE {
+    case 1u: {
+      let co = k / khw;
+      return src1[((g * P.Mg + co) * P.Cg + m) * khw + k % khw];
+    }
+    case 2u: {
+      let ohw = P.OH * P.OW;
+      return src1[((k / ohw) * P.Cout + g * P.Mg + m) * ohw + k % ohw];
+    }
+    default: {
+      return src1[(g * P.Mg + m) * (P.Cg * khw) + k];
+    }
+  }
+}
+
+// The per-column part of B[k, n], computed once per invocation (its column is fixed).
+struct Col { base: u32, y0: i32, x0: i32, }
+
+fn column(g: u32, n: u32) -> Col {
+  switch MODE {
+    case 1u: {
+      // n = (b, iy, ix); base of dy[b, g*Mg, :, :]; (iy + PY, ix + PX)
+      let hw = P.H * P.W;
+      let b = n / hw;
+      let q = n % hw;
+      return Col((b * P.Cout + g * P.Mg) * P.OH * P.OW, i32(q / P.W + P.PY), i32(q % P.W + P.PX));
+    }
+    case 2u: {
+      // n = (c, ky, kx); base of x[0, g*Cg + c, :, :]; (ky*DY - PY, kx*DX - PX)
+      let khw = P.KH * P.KW;
+      let c = n / khw;
+      let r = n % khw;
+      return Col((g * P.Cg + c) * P.H * P.W, i32((r / P.KW) * P.DY) - i32(P.PY), i32((r % P.KW) * P.DX) - i32(P.PX));
+    }
+    default: {
+      // n = (b, oy, ox); base of x[b, g*Cg, :, :]; (oy*SY - PY, ox*SX - PX)
+      let ohw = P.OH * P.OW;
+      let b = n / ohw;
+      let p = n % ohw;
+      return Col((b * P.Cin + g * P.Cg) * P.H * P.W, i32((p / P.OW) * P.SY) - i32(P.PY), i32((p % P.OW) * P.SX) - i32(P.PX));
+    }
+  }
+}
+
+// B[k, n] given the column's Col (0 outside the image / off the stride grid).
+fn loadB(cl: Col, k: u32) -> f32 {
+  let khw = P.KH * P.KW;
+  switch MODE {
+    case 1u: {
+      let co = k / khw;
+      let r = k % khw;
+      let ty = cl.y0 - i32((r / P.KW) * P.DY);
+      let tx = cl.x0 - i32((r % P.KW) * P.DX);
+      if (ty < 0 || tx < 0) { return 0.0; }
+      let oy = u32(ty) / P.SY;
+      let ox = u32(tx) / P.SX;
+      if (oy * P.SY != u32(ty) || ox * P.SX != u32(tx) || oy >= P.OH || ox >= P.OW) { return 0.0; }
+      return src0[cl.base + co * P.OH * P.OW + oy * P.OW + ox];
+    }
+    case 2u: {
+      let ohw = P.OH * P.OW;
+      let b = k / ohw;
+      let p = k % ohw;
+      let iy = cl.y0 + i32((p / P.OW) * P.SY);
+      let ix = cl.x0 + i32((p % P.OW) * P.SX);
+      if (iy < 0 || iy >= i32(P.H) || ix < 0 || ix >= i32(P.W)) { return 0.0; }
+      return src0[b * P.Cin * P.H * P.W + cl.base + u32(iy) * P.W + u32(ix)];
+    }
+    default: {
+      let c = k / khw;
+      let r = k % khw;
+      let iy = cl.y0 + i32((r / P.KW) * P.DY);
+      let ix = cl.x0 + i32((r % P.KW) * P.DX);
+      if (iy < 0 || iy >= i32(P.H) || ix < 0 || ix >= i32(P.W)) { return 0.0; }
+      return src0[cl.base + c * P.H * P.W + u32(iy) * P.W + u32(ix)];
+    }
+  }
+}
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u) {
+  let g = wid.z % P.G;
+  let s = wid.z / P.G;
+  let khw = P.KH * P.KW;
+  var M: u32;
+  var N: u32;
+  var kbeg = 0u;
+  var kend: u32;
+  switch MODE {
+    case 1u: { M = P.Cg; N = P.B * P.H * P.W; kend = P.Mg * khw; }
+    case 2u: {
+      M = P.Mg; N = P.Cg * khw;
+      kbeg = s * P.chunk;
+      kend = min(P.B * P.OH * P.OW, kbeg + P.chunk);
+    }
+    default: { M = P.Mg; N = P.B * P.OH * P.OW; kend = P.Cg * khw; }
+  }
+  let m0 = wid.y * BM;
+  let n0 = (wid.x + P.t0) * BN;
+  let tx = t % 16u;
+  let ty = t / 16u;
+
+  // Loader roles: A rows am + 16q at depth ak; B column bn at depths bk + 4q.
+  let ak = t % BK;
+  let am = t / BK;
+  let bn = t % BN;
+  let bk = t / BN;
+  let bcol = n0 + bn;
+  let cl = column(g, min(bcol, N - 1u));
+
+  var acc: array<array<f32, TN>, TM>;
+  for (var k0 = kbeg; k0 < kend; k0 += BK) {
+    for (var q = 0u; q < 4u; q++) {
+      let m = m0 + am + 16u * q;
+      let k = k0 + ak;
+      var a = 0.0;
+      if (m < M && k < kend) { a = loadA(g, m, k); }
+      As[ak * BM + am + 16u * q] = a;
+      let kb = k0 + bk + 4u * q;
+      var v = 0.0;
+      if (bcol < N && kb < kend) { v = loadB(cl, kb); }
+      Bs[(bk + 4u * q) * BN + bn] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < BK; kk++) {
+      var a: array<f32, TM>;
+      var b: array<f32, TN>;
+      for (var i = 0u; i < TM; i++) { a[i] = As[kk * BM + ty + 16u * i]; }
+      for (var j = 0u; j < TN; j++) { b[j] = Bs[kk * BN + tx + 16u * j]; }
+      for (var i = 0u; i < TM; i++) {
+        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < TM; i++) {
+    let m = m0 + ty + 16u * i;
+    if (m >= M) { break; }
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + tx + 16u * j;
+      if (n >= N) { break; }
+      switch MODE {
+        case 1u: {
+          let hw = P.H * P.W;
+          dst[((n / hw) * P.Cin + g * P.Cg + m) * hw + n % hw] = acc[i][j];
+        }
+        case 2u: {
+          dst[s * P.Cout * N + (g * P.Mg + m) * N + n] = acc[i][j];
+        }
+        default: {
+          let ohw = P.OH * P.OW;
+          let co = g * P.Mg + m;
+          var r = acc[i][j];
+          if (HAS_BIAS) { r += src2[co]; }
+          dst[((n / ohw) * P.Ctot + P.Coff + co) * ohw + n % ohw] = act(r);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,138 @@
+{{ENABLE}}
+// Implicit-GEMM 2-D convolution with register blocking and plain global loads (no workgroup memory, no
+// barriers): the fast forward on CPU adapters (lavapipe / llvmpipe), where workgroup tiles + barriers cost
+// more than they save.
+//
+// Per group g (workgroup_id.z): C[m, n] = sum_k A[m, k] * B[k, n] with
+//   m = output channel within the group (M = Cout/G), n = (b, oy, ox) (N = B*OH*OW),
+//   k = (c, ky, kx) (K = Cg*KH*KW), A = weights (OIHW rows), B = im2col(x), never materialized.
+// A workgroup owns TM output channels (workgroup_id.y) and WG*TN columns; invocation l computes the TM x TN
+// block of columns l, l + WG, ... . Each x value is reused TM times and each weight TN times from registers.
+//
+// On lavapipe every storage-buffer load costs a per-lane loop (~10x an FMA), uniform addresses included,
+// while a subgroup shuffle is a register move. So the TM weights of a step, the same for every invocation,
+// are loaded spread over the lanes of a subgroup (lane s loads row q*SG + s) and handed around with
+// subgroupShuffle: ceil(TM/SG) loads instead of TM. Without subgroups (SG = 1, SHUFFLE = noshuffle) each
+// invocation loads all TM itself.
+// Epilogue: + bias, activation, written to channel Coff + g*M + m of a destination with Ctot channels.
+
+struct Params {
+  B: u32, Cin: u32, H: u32, W: u32,
+  Cout: u32, OH: u32, OW: u32, KH: u32,
+  KW: u32, SY: u32, SX: u32, PY: u32,
+  PX: u32, DY: u32, DX: u32, G: u32,
+  Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
+  S: u32, chunk: u32, n: u32, t0: u32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+override WG: u32 = 64;
+override ACT: u32 = 0;
+override HAS_BIAS: bool = false;
+
+const TM: u32 = {{TM}}u;
+const TN: u32 = {{TN}}u;
+// Subgroup size the weight sharing assumes (the adapter's fixed subgroup size, or 1).
+const SG: u32 = {{SG}}u;
+const NCH: u32 = (TM + SG - 1u) / SG;
+
+fn noshuffle(v: f32, l: u32) -> f32 { return v; }
+
+fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
+fn softplus(v: f32) -> f32 {
+  if (v > 20.0) { return v; }
+  if (v < -20.0) { return exp(v); }
+  return log(exp(v) + 1.0);
+}
+fn act(v: f32) -> f32 {
+  switch ACT {
+    case 1u: { return select(0.1 * v, v, v > 0.0); }
+    case 2u: { return sigmoid(v); }
+    case 3u: { return max(v, 0.0); }
+    case 4u: { return v * tanh(softplus(v)); }
+    case 5u: { return v * sigmoid(v); }
+    default: { return v; }
+  }
+}
+
+@compute @workgroup_size(WG)
+fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u{{SGARG}}) {
+  let lane = {{SGLANE}};
+  let g = wid.z;
+  let m0 = wid.y * TM;
+  let ohw = P.OH * P.OW;
+  let hw = P.H * P.W;
+  let N = P.B * ohw;
+  let K = P.Cg * P.KH * P.KW;
+  let nbase = (wid.x + P.t0) * WG * TN + lid.x;
+
+  // Column j: x offset of channel 0 of the group, top-left input position.
+  var xo: array<u32, TN>;
+  var iy0: array<i32, TN>;
+  var ix0: array<i32, TN>;
+  for (var j = 0u; j < TN; j++) {
+    let n = min(nbase + j * WG, N - 1u);
+    let b = n / ohw;
+    let p = n % ohw;
+    xo[j] = (b * P.Cin + g * P.Cg) * hw;
+    iy0[j] = i32((p / P.OW) * P.SY) - i32(P.PY);
+    ix0[j] = i32((p % P.OW) * P.SX) - i32(P.PX);
+  }
+  var acc: array<array<f32, TN>, TM>;
+  for (var i = 0u; i < TM; i++) {
+    for (var j = 0u; j < TN; j++) { acc[i][j] = 0.0; }
+  }
+  // The weight rows this lane loads for its subgroup (rows past the group's end read the last row; their
+  // results are never written).
+  var wrow: array<u32, NCH>;
+  for (var q = 0u; q < NCH; q++) { wrow[q] = (g * P.Mg + min(m0 + min(q * SG + lane, TM - 1u), P.Mg - 1u)) * K; }
+
+  var k = 0u;
+  var xc = 0u;
+  for (var c = 0u; c < P.Cg; c++) {
+    for (var ky = 0u; ky < P.KH; ky++) {
+      var ry: array<i32, TN>;
+      var rok: array<bool, TN>;
+      for (var j = 0u; j < TN; j++) {
+        let iy = iy0[j] + i32(ky * P.DY);
+        rok[j] = iy >= 0 && iy < i32(P.H);
+        ry[j] = i32(xo[j] + xc) + iy * i32(P.W);
+      }
+      for (var kx = 0u; kx < P.KW; kx++) {
+        var v: array<f32, TN>;
+        for (var j = 0u; j < TN; j++) {
+          let ix = ix0[j] + i32(kx * P.DX);
+          v[j] = 0.0;
+          if (rok[j] && ix >= 0 && ix < i32(P.W)) { v[j] = x[u32(ry[j] + ix)]; }
+        }
+        var wl: array<f32, NCH>;
+        for (var q = 0u; q < NCH; q++) { wl[q] = w[wrow[q] + k]; }
+        for (var i = 0u; i < TM; i++) {
+          let wv = {{SHUFFLE}}(wl[i / SG], i % SG);
+          for (var j = 0u; j < TN; j++) { acc[i][j] = fma(wv, v[j], acc[i][j]); }
+        }
+        k++;
+      }
+    }
+    xc += hw;
+  }
+
+  for (var j = 0u; j < TN; j++) {
+    let n = nbase + j * WG;
+    if (n >= N) { continue; }
+    let b = n / ohw;
+    let p = n % ohw;
+    for (var i = 0u; i < TM; i++) {
+      let m = m0 + i;
+      if (m >= P.Mg) { break; }
+      let co = g * P.Mg + m;
+      var r = acc[i][j];
+      if (HAS_BIAS) { r += bias[co]; }
+      y[(b * P.Ctot + P.Coff + co) * ohw + p] = act(r);
+    }
+  }
+}

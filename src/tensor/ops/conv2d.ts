@@ -1,0 +1,341 @@
+/**
+ * 2-D convolution (kernels/conv2d_*.wgsl): NCHW float32 input, OIHW weights [Cout, Cin/groups, kH, kW]
+ * (Darknet order), any kernel size, stride (sy, sx), symmetric zero padding (py, px), dilation, groups
+ * (depthwise included), optional bias, batch > 1. Forward with a fused bias + activation epilogue and an
+ * optional output channel slice; backward data (dx), weights (dw) and bias (db).
+ *
+ * Algorithms (all compute the same function):
+ *   direct      one output per invocation (conv2d_direct.wgsl) - tiny shapes, and the plainest reference.
+ *   gemm_tiled  implicit GEMM with 64x64x16 workgroup-memory tiles and 4x4 register blocks
+ *               (conv2d_gemm.wgsl) - what real GPUs want.
+ *   gemm_reg    implicit GEMM with register blocking and plain global loads, vec4 weight loads
+ *               (conv2d_reg.wgsl, conv2d_bwd.wgsl) - what CPU adapters (lavapipe / llvmpipe) want.
+ *   auto        chooseConvAlgo(): direct for tiny work, gemm_reg on CPU adapters, gemm_tiled on GPUs.
+ */
+import type { Gpu, KernelSpec } from '../../gpu/device.js';
+import { Tensor, shapeStr } from '../tensor.js';
+import { Tape } from '../tape.js';
+import { activation, activationCode, type Activation } from './activation.js';
+
+export interface Conv2dParams {
+  stride?: number | [number, number];
+  pad?: number | [number, number];
+  dilation?: number | [number, number];
+  groups?: number;
+}
+
+export type ConvAlgo = 'auto' | 'direct' | 'gemm_tiled' | 'gemm_reg';
+export const CONV_ALGOS: readonly ConvAlgo[] = ['auto', 'direct', 'gemm_tiled', 'gemm_reg'];
+export type ConvKernelAlgo = Exclude<ConvAlgo, 'auto'>;
+export type ConvPass = 'fwd' | 'bwd_data' | 'bwd_weights';
+
+/** Where the forward writes: channels [channelOffset, channelOffset + Cout) of dst [B, Ctot, OH, OW]. */
+export interface ConvOutSlice {
+  dst: Tensor;
+  channelOffset: number;
+}
+
+/** Everything the kernels need, validated. Cg = Cin/G (weight depth), Mg = Cout/G. */
+export interface ConvGeom {
+  B: number; Cin: number; H: number; W: number;
+  Cout: number; Cg: number; Mg: number; G: number;
+  kH: number; kW: number; sy: number; sx: number; py: number; px: number; dy: number; dx: number;
+  OH: number; OW: number;
+}
+
+function pair(what: string, v: number | [number, number] | undefined, dflt: number, min: number): [number, number] {
+  const r: [number, number] = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : [v[0], v[1]];
+  if (r.length !== 2 || !r.every((e) => Number.isInteger(e) && e >= min)) {
+    throw new Error(`conv2d: ${what} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return r;
+}
+
+/** Validates shapes and parameters; throws an Error that says what does not fit. */
+export function convGeom(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams = {}): ConvGeom {
+  if (xShape.length !== 4) throw new Error(`conv2d: input must be 4-D NCHW, got ${shapeStr(xShape)}`);
+  if (wShape.length !== 4) throw new Error(`conv2d: weights must be 4-D [Cout, Cin/groups, kH, kW], got ${shapeStr(wShape)}`);
+  const [B, Cin, H, W] = xShape;
+  const [Cout, Cg, kH, kW] = wShape;
+  const G = p.groups ?? 1;
+  if (!Number.isInteger(G) || G < 1) throw new Error(`conv2d: groups must be a positive integer, got ${G}`);
+  const [sy, sx] = pair('stride', p.stride, 1, 1);
+  const [py, px] = pair('pad', p.pad, 0, 0);
+  const [dy, dx] = pair('dilation', p.dilation, 1, 1);
+  if ([B, Cin, H, W].some((d) => d < 1)) throw new Error(`conv2d: empty input ${shapeStr(xShape)}`);
+  if ([Cout, Cg, kH, kW].some((d) => d < 1)) throw new Error(`conv2d: empty weights ${shapeStr(wShape)}`);
+  if (Cin !== G * Cg) throw new Error(`conv2d: input has ${Cin} channels, weights expect ${G * Cg} (groups ${G} x ${Cg})`);
+  if (Cout % G !== 0) throw new Error(`conv2d: ${Cout} output channels are not divisible by groups ${G}`);
+  const OH = Math.floor((H + 2 * py - dy * (kH - 1) - 1) / sy) + 1;
+  const OW = Math.floor((W + 2 * px - dx * (kW - 1) - 1) / sx) + 1;
+  if (OH < 1 || OW < 1) {
+    throw new Error(`conv2d: empty output: input ${H}x${W} with padding ${py},${px} is smaller than the dilated kernel ${dy * (kH - 1) + 1}x${dx * (kW - 1) + 1}`);
+  }
+  return { B, Cin, H, W, Cout, Cg, Mg: Cout / G, G, kH, kW, sy, sx, py, px, dy, dx, OH, OW };
+}
+
+export function conv2dOutShape(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams = {}): number[] {
+  const g = convGeom(xShape, wShape, p);
+  return [g.B, g.Cout, g.OH, g.OW];
+}
+
+/** Multiply-adds times two: 2 * B * Cout * OH * OW * (Cin/groups) * kH * kW. */
+export function conv2dFlops(xShape: readonly number[], wShape: readonly number[], p: Conv2dParams = {}): number {
+  const g = convGeom(xShape, wShape, p);
+  return 2 * g.B * g.Cout * g.OH * g.OW * g.Cg * g.kH * g.kW;
+}
+
+/**
+ * The one place that picks an algorithm (a measured autotune can replace it): direct when the whole pass
+ * is tiny (launch and tiling overheads dominate), gemm_reg on CPU adapters, gemm_tiled on real GPUs.
+ */
+export function chooseConvAlgo(kind: Gpu['info']['kind'], g: ConvGeom, pass: ConvPass = 'fwd'): ConvKernelAlgo {
+  const macs = g.B * g.Cout * g.OH * g.OW * g.Cg * g.kH * g.kW;
+  void pass;
+  if (macs < 32 * 1024) return 'direct';
+  return kind === 'gpu' ? 'gemm_tiled' : 'gemm_reg';
+}
+
+function resolve(algo: ConvAlgo | undefined, gpu: Gpu, g: ConvGeom, pass: ConvPass): ConvKernelAlgo {
+  const a = algo ?? 'auto';
+  if (!CONV_ALGOS.includes(a)) throw new Error(`conv2d: unknown algorithm '${a}' (supported: ${CONV_ALGOS.join(', ')})`);
+  return a === 'auto' ? chooseConvAlgo(gpu.info.kind, g, pass) : a;
+}
+
+// ------------------------------------------------------------------------------------------ dispatch
+
+const DIRECT_WG = 256;
+/**
+ * gemm_reg register blocks: TM rows x TN columns per invocation, WG invocations per workgroup. Rows are
+ * output channels (forward, dw) or input channels (dx) of one group; fewer rows than TM would be wasted
+ * work (depthwise has one), so small row counts get a smaller TM and longer TN. `maxTM`/`TN`/`WG` are
+ * mutable so a benchmark / autotune can try others (every distinct value is one more cached pipeline).
+ */
+export const convRegTuning = {
+  fwd: { maxTM: 16, TN: 4, WG: 64 },
+  data: { maxTM: 16, TN: 4, WG: 64 },
+  weights: { maxTM: 16, TN: 4, WG: 64 },
+};
+
+function regBlock(rows: number, t: { maxTM: number; TN: number; WG: number }, cols?: number): { TM: number; TN: number; WG: number } {
+  let TM = 1;
+  while (TM * 2 <= Math.min(rows, t.maxTM)) TM *= 2;
+  // Fewer rows: longer columns (same registers), but no more than the columns need.
+  let TN = Math.max(1, Math.min(8, (t.TN * t.maxTM) / TM));
+  let WG = t.WG;
+  if (cols !== undefined) {
+    while (TN > 1 && cols <= (TN / 2) * WG) TN /= 2;
+    while (WG > 8 && cols <= (TN * WG) / 2) WG /= 2;
+  }
+  return { TM, TN, WG };
+}
+
+interface Extra { Ctot?: number; Coff?: number; S?: number; chunk?: number; n?: number }
+
+/** The uniform Params of every conv2d kernel, in struct order; index 23 (t0) is set per dispatch. */
+function params(g: ConvGeom, e: Extra = {}): number[] {
+  return [
+    g.B, g.Cin, g.H, g.W,
+    g.Cout, g.OH, g.OW, g.kH,
+    g.kW, g.sy, g.sx, g.py,
+    g.px, g.dy, g.dx, g.G,
+    g.Cg, g.Mg, e.Ctot ?? g.Cout, e.Coff ?? 0,
+    e.S ?? 1, e.chunk ?? 0, e.n ?? 0, 0,
+  ];
+}
+
+/** Dispatches `tiles` workgroups along x (in several dispatches, offset by P.t0, past the per-dimension limit). */
+function dispatchTiles(gpu: Gpu, spec: KernelSpec, prm: number[], bind: Record<number, Tensor>, tiles: number, y: number, z: number): void {
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  for (let t0 = 0; t0 < tiles; t0 += max) {
+    const p = prm.slice();
+    p[23] = t0;
+    gpu.dispatch(spec, p, bind, [Math.min(max, tiles - t0), y, z]);
+  }
+}
+
+const cdiv = (a: number, b: number) => Math.ceil(a / b);
+
+/**
+ * Template defines of the gemm_reg kernels: weight sharing through subgroupShuffle when the device has
+ * subgroups of one fixed size (lavapipe: 8), else SG = 1 with every invocation loading its own weights.
+ */
+function subgroupDefines(gpu: Gpu): Record<string, string | number> {
+  const info = (gpu.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+  const sg = info?.subgroupMinSize;
+  if (gpu.hasFeature('subgroups') && sg && sg === info?.subgroupMaxSize && sg <= 64) {
+    return { ENABLE: 'enable subgroups;', SG: sg, SGARG: ', @builtin(subgroup_invocation_id) sgl: u32', SGLANE: 'sgl', SHUFFLE: 'subgroupShuffle' };
+  }
+  return { ENABLE: '', SG: 1, SGARG: '', SGLANE: '0u', SHUFFLE: 'noshuffle' };
+}
+
+function checkTensor(what: string, t: Tensor, shape: readonly number[]): void {
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new Error(`conv2d: ${what} has shape ${shapeStr(t.shape)}, expected ${shapeStr(shape)}`);
+  }
+}
+
+/**
+ * y = act(conv2d(x, w) + b), not recorded. With `out`, writes into channels [channelOffset, +Cout) of
+ * out.dst (shape [B, Ctot, OH, OW]) and returns out.dst.
+ */
+export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams = {}, algo: ConvAlgo = 'auto', act: Activation = 'linear', out?: ConvOutSlice): Tensor {
+  const g = convGeom(x.shape, w.shape, p);
+  if (b) checkTensor('bias', b, [g.Cout]);
+  const ACT = activationCode(act);
+  let y: Tensor;
+  let Ctot = g.Cout;
+  let Coff = 0;
+  if (out) {
+    const d = out.dst.shape;
+    Ctot = d[1];
+    Coff = out.channelOffset;
+    if (d.length !== 4 || d[0] !== g.B || d[2] !== g.OH || d[3] !== g.OW) {
+      throw new Error(`conv2d: output slice destination has shape ${shapeStr(d)}, expected [${g.B}, C, ${g.OH}, ${g.OW}]`);
+    }
+    if (!Number.isInteger(Coff) || Coff < 0 || Coff + g.Cout > Ctot) {
+      throw new Error(`conv2d: output channels [${Coff}, ${Coff + g.Cout}) do not fit in the destination's ${Ctot} channels`);
+    }
+    if (out.dst === x || out.dst === w || out.dst === b) throw new Error('conv2d: the output slice destination must not be an input');
+    y = out.dst;
+  } else {
+    y = new Tensor(x.gpu, [g.B, g.Cout, g.OH, g.OW]);
+  }
+  const gpu = x.gpu;
+  const a = resolve(algo, gpu, g, 'fwd');
+  const HAS_BIAS = b ? 1 : 0;
+  const bind = { 1: x, 2: w, 3: b ?? w, 4: y };
+  const N = g.B * g.OH * g.OW;
+  if (a === 'direct') {
+    const n = g.B * g.Cout * g.OH * g.OW;
+    gpu.dispatch({ file: 'conv2d_direct', entry: 'fwd', constants: { WG: DIRECT_WG, ACT, HAS_BIAS } }, params(g, { Ctot, Coff, n }), bind, gpu.grid(n, DIRECT_WG));
+  } else if (a === 'gemm_tiled') {
+    const spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 0, ACT, HAS_BIAS } };
+    dispatchTiles(gpu, spec, params(g, { Ctot, Coff }), bind, cdiv(N, 64), cdiv(g.Mg, 64), g.G);
+  } else {
+    const { TM, TN, WG } = regBlock(g.Mg, convRegTuning.fwd);
+    const spec = { file: 'conv2d_reg', entry: 'fwd', defines: { TM, TN, ...subgroupDefines(gpu) }, constants: { WG, ACT, HAS_BIAS } };
+    dispatchTiles(gpu, spec, params(g, { Ctot, Coff }), bind, cdiv(N, WG * TN), cdiv(g.Mg, TM), g.G);
+  }
+  return y;
+}
+
+/** dx of loss given dy = d loss / d y (the transposed convolution of dy with w), not recorded. */
+export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: readonly number[], p: Conv2dParams = {}, algo: ConvAlgo = 'auto'): Tensor {
+  const g = convGeom(xShape, w.shape, p);
+  checkTensor('dy', dy, [g.B, g.Cout, g.OH, g.OW]);
+  const gpu = dy.gpu;
+  const dx = new Tensor(gpu, xShape);
+  const a = resolve(algo, gpu, g, 'bwd_data');
+  if (a === 'direct') {
+    const n = g.B * g.Cin * g.H * g.W;
+    gpu.dispatch({ file: 'conv2d_direct', entry: 'bwd_data', constants: { WG: DIRECT_WG } }, params(g, { n }), { 1: dy, 2: w, 4: dx }, gpu.grid(n, DIRECT_WG));
+  } else if (a === 'gemm_tiled') {
+    const spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 1, ACT: 0, HAS_BIAS: 0 } };
+    dispatchTiles(gpu, spec, params(g), { 1: dy, 2: w, 3: w, 4: dx }, cdiv(g.B * g.H * g.W, 64), cdiv(g.Cg, 64), g.G);
+  } else {
+    const n = g.B * cdiv(g.H, g.sy) * cdiv(g.W, g.sx);
+    const { TM, TN, WG } = regBlock(g.Cg, convRegTuning.data);
+    const spec = { file: 'conv2d_bwd', entry: 'data', defines: { TM, TN, ...subgroupDefines(gpu) }, constants: { WG } };
+    dispatchTiles(gpu, spec, params(g), { 1: dy, 2: w, 4: dx }, cdiv(n, WG * TN), cdiv(g.Cg, TM), g.G * g.sy * g.sx);
+  }
+  return dx;
+}
+
+/**
+ * Split of the reduction over r = (b, oy, ox) for dw: enough workgroups in flight (`target`) without
+ * chunks shorter than `minChunk`. Returns the chunk length (a multiple of 16) and the number of chunks.
+ */
+function splitK(R: number, tiles: number, target: number, minChunk: number): { S: number; chunk: number } {
+  let S = Math.max(1, Math.min(cdiv(target, tiles), Math.floor(R / minChunk)));
+  const chunk = cdiv(cdiv(R, S), 16) * 16;
+  S = cdiv(R, chunk);
+  return { S, chunk };
+}
+
+/** dw of loss given dy (a GEMM over r = (b, oy, ox) per group), not recorded. */
+export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly number[], p: Conv2dParams = {}, algo: ConvAlgo = 'auto'): Tensor {
+  const g = convGeom(x.shape, wShape, p);
+  checkTensor('dy', dy, [g.B, g.Cout, g.OH, g.OW]);
+  const gpu = x.gpu;
+  const dw = new Tensor(gpu, wShape);
+  const a = resolve(algo, gpu, g, 'bwd_weights');
+  const K = g.Cg * g.kH * g.kW;
+  const nw = g.Cout * K;
+  const R = g.B * g.OH * g.OW;
+  if (a === 'direct') {
+    gpu.dispatch({ file: 'conv2d_direct', entry: 'bwd_weights', constants: { WG: DIRECT_WG } }, params(g, { n: nw }), { 1: x, 2: dy, 4: dw }, gpu.grid(nw, DIRECT_WG));
+    return dw;
+  }
+  let spec: KernelSpec;
+  let tilesN: number;
+  let tilesM: number;
+  let S: number;
+  let chunk: number;
+  if (a === 'gemm_tiled') {
+    spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 2, ACT: 0, HAS_BIAS: 0 } };
+    tilesN = cdiv(K, 64);
+    tilesM = cdiv(g.Mg, 64);
+    ({ S, chunk } = splitK(R, tilesN * tilesM * g.G, gpu.info.kind === 'gpu' ? 512 : 16, 256));
+  } else {
+    const { TM, TN, WG } = regBlock(g.Mg, convRegTuning.weights, K);
+    spec = { file: 'conv2d_bwd', entry: 'weights', defines: { TM, TN, ...subgroupDefines(gpu) }, constants: { WG } };
+    tilesN = cdiv(K, WG * TN);
+    tilesM = cdiv(g.Mg, TM);
+    ({ S, chunk } = splitK(R, tilesN * tilesM * g.G, gpu.info.kind === 'gpu' ? 512 : 16, 64));
+  }
+  const part = S > 1 ? new Tensor(gpu, [S, nw]) : dw;
+  const bind: Record<number, Tensor> = a === 'gemm_tiled' ? { 1: x, 2: dy, 3: x, 4: part } : { 1: x, 2: dy, 4: part };
+  dispatchTiles(gpu, spec, params(g, { S, chunk }), bind, tilesN, tilesM, g.G * S);
+  if (S > 1) {
+    gpu.dispatch({ file: 'conv2d_direct', entry: 'reduce_split', constants: { WG: DIRECT_WG } }, params(g, { S, n: nw }), { 1: part, 4: dw }, gpu.grid(nw, DIRECT_WG));
+    part.dispose();
+  }
+  return dw;
+}
+
+/** db[c] = sum of dy[:, c, :, :], not recorded. */
+export function conv2dBackwardBias(dy: Tensor): Tensor {
+  if (dy.shape.length !== 4) throw new Error(`conv2d: dy must be 4-D NCHW, got ${shapeStr(dy.shape)}`);
+  const [B, C, OH, OW] = dy.shape;
+  const gpu = dy.gpu;
+  const db = new Tensor(gpu, [C]);
+  const g: ConvGeom = { B, Cin: C, H: OH, W: OW, Cout: C, Cg: 1, Mg: 1, G: C, kH: 1, kW: 1, sy: 1, sx: 1, py: 0, px: 0, dy: 1, dx: 1, OH, OW };
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  const gy = cdiv(C, max);
+  gpu.dispatch({ file: 'conv2d_direct', entry: 'bwd_bias', constants: { WG: DIRECT_WG } }, params(g), { 2: dy, 4: db }, [cdiv(C, gy), gy]);
+  return db;
+}
+
+export interface Conv2dOptions {
+  algo?: ConvAlgo;
+  /** Fused activation (inference epilogue; while recording, the activation op is applied after the conv). */
+  act?: Activation;
+  /** Write into a channel slice of a bigger tensor (inference only). */
+  out?: ConvOutSlice;
+}
+
+/**
+ * y = act(conv2d(x, w) + b), recorded on the tape when a tape is recording and x, w or b requires grad
+ * (backward to each of them that requires grad).
+ */
+export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams = {}, opts: Conv2dOptions = {}): Tensor {
+  const act = opts.act ?? 'linear';
+  const algo = opts.algo ?? 'auto';
+  if (!Tape.wants([x, w, b])) return conv2dForward(x, w, b, p, algo, act, opts.out);
+  if (opts.out) throw new Error('conv2d: writing into a channel slice (opts.out) is for inference; it cannot be recorded for backward');
+  if (act !== 'linear') return activation(conv2d(x, w, b, p, { algo }), act);
+  const y = conv2dForward(x, w, b, p, algo);
+  Tape.push({
+    op: 'conv2d',
+    inputs: b ? [x, w, b] : [x, w],
+    outputs: [y],
+    saved: [x, w],
+    backward: ([gy]) => [
+      x.requiresGrad ? conv2dBackwardData(gy!, w, x.shape, p, algo) : null,
+      w.requiresGrad ? conv2dBackwardWeights(x, gy!, w.shape, p, algo) : null,
+      b?.requiresGrad ? conv2dBackwardBias(gy!) : null,
+    ],
+  });
+  return y;
+}
