@@ -1,0 +1,136 @@
+// Darknet [shortcut] (shortcut_layer.c, blas.c shortcut_cpu): out = act(z) with z = a everywhere, except at
+// the positions shared with the `from` layer b, where z = alpha*a + beta*b (Darknet copies the input, then
+// shortcut_cpu does out = s1*out + s2*add on the shared positions only). a has the output's shape
+// (aw, ah, ac); b has its own (bw, bh, bc); same batch. With stride = max(bw/aw, 1), sample = max(aw/bw, 1)
+// and minw/minh/minc the smaller sizes, shared position (i, j, k), i < minw, j < minh, k < minc, pairs
+// a[k, j*sample, i*sample] with b[k, j*stride, i*stride] (mismatched channels: only the first minc add).
+// ACT: activation code as in activation.wgsl (0 linear, 1 leaky, 2 logistic, 3 relu, 4 mish, 5 swish); the
+// act/act_grad bodies below must stay identical to activation.wgsl's (WGSL has no includes).
+// Backward recomputes z from a and b (no saved pre-activation):
+//   bwd_a: da = dy*act'(z) * (shared ? alpha : 1)        over a's elements
+//   bwd_b: db = dy*act'(z) * beta at the paired position, 0 where b is not shared   over b's elements
+
+struct Params {
+  n: u32,
+  aw: u32, ah: u32, ac: u32,
+  bw: u32, bh: u32, bc: u32,
+  stride: u32, sample: u32,
+  minw: u32, minh: u32, minc: u32,
+  alpha: f32, beta: f32,
+}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+
+override WG: u32 = 256;
+override ACT: u32 = 0;
+
+// ---- activation (same as activation.wgsl)
+fn softplus(v: f32) -> f32 {
+  if (v > 20.0) { return v; }
+  if (v < -20.0) { return exp(v); }
+  return log(exp(v) + 1.0);
+}
+
+fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
+
+fn act(v: f32) -> f32 {
+  switch ACT {
+    case 1u: { return select(0.1 * v, v, v > 0.0); }
+    case 2u: { return sigmoid(v); }
+    case 3u: { return max(v, 0.0); }
+    case 4u: { return v * tanh(softplus(v)); }
+    case 5u: { return v * sigmoid(v); }
+    default: { return v; }
+  }
+}
+
+fn act_grad(v: f32) -> f32 {
+  switch ACT {
+    case 1u: { return select(0.1, 1.0, v > 0.0); }
+    case 2u: { let s = sigmoid(v); return s * (1.0 - s); }
+    case 3u: { return select(0.0, 1.0, v > 0.0); }
+    case 4u: {
+      let sp = softplus(v);
+      let t = tanh(sp);
+      let gsp = sigmoid(v);
+      return t + v * (1.0 - t * t) * gsp;
+    }
+    case 5u: { let s = sigmoid(v); return s + v * s * (1.0 - s); }
+    default: { return 1.0; }
+  }
+}
+
+// ---- geometry
+
+// Index into b paired with a's element i, or -1 when i is not a shared position.
+fn pair_of_a(i: u32) -> i32 {
+  let x = i % P.aw;
+  var t = i / P.aw;
+  let y = t % P.ah;
+  t = t / P.ah;
+  let c = t % P.ac;
+  let n = t / P.ac;
+  if (c >= P.minc || x % P.sample != 0u || y % P.sample != 0u) { return -1; }
+  let xi = x / P.sample;
+  let yi = y / P.sample;
+  if (xi >= P.minw || yi >= P.minh) { return -1; }
+  return i32(xi * P.stride + P.bw * (yi * P.stride + P.bh * (c + P.bc * n)));
+}
+
+// Index into a paired with b's element j, or -1 when j is not a shared position.
+fn pair_of_b(j: u32) -> i32 {
+  let x = j % P.bw;
+  var t = j / P.bw;
+  let y = t % P.bh;
+  t = t / P.bh;
+  let c = t % P.bc;
+  let n = t / P.bc;
+  if (c >= P.minc || x % P.stride != 0u || y % P.stride != 0u) { return -1; }
+  let xi = x / P.stride;
+  let yi = y / P.stride;
+  if (xi >= P.minw || yi >= P.minh) { return -1; }
+  return i32(xi * P.sample + P.aw * (yi * P.sample + P.ah * (c + P.ac * n)));
+}
+
+// n = a's elements
+@compute @workgroup_size(WG)
+fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let j = pair_of_a(i);
+  var z = a[i];
+  if (j >= 0) { z = P.alpha * z + P.beta * b[u32(j)]; }
+  out[i] = act(z);
+}
+
+// n = a's elements; out = da
+@compute @workgroup_size(WG)
+fn bwd_a(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let j = pair_of_a(i);
+  var z = a[i];
+  var s = 1.0;
+  if (j >= 0) {
+    z = P.alpha * z + P.beta * b[u32(j)];
+    s = P.alpha;
+  }
+  out[i] = dy[i] * act_grad(z) * s;
+}
+
+// n = b's elements; out = db
+@compute @workgroup_size(WG)
+fn bwd_b(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let j = gid.x + gid.y * nwg.x * WG;
+  if (j >= P.n) { return; }
+  let i = pair_of_b(j);
+  var g = 0.0;
+  if (i >= 0) {
+    let z = P.alpha * a[u32(i)] + P.beta * b[j];
+    g = dy[u32(i)] * act_grad(z) * P.beta;
+  }
+  out[j] = g;
+}

@@ -1,0 +1,66 @@
+/**
+ * Darknet [shortcut] (kernels/shortcut.wgsl): out = act(z), z = alpha*a + beta*b on the positions a shares
+ * with b and z = a elsewhere (shortcut_layer.c + blas.c shortcut_cpu: the output starts as a copy of the
+ * previous layer `a`, then the `from` layer `b` is added where shapes overlap: the first min(C) channels, and
+ * for different spatial sizes every stride-th position of the larger / sample-th of the smaller).
+ */
+import { f32 } from '../../gpu/device.js';
+import { Tensor } from '../tensor.js';
+import { Tape } from '../tape.js';
+import { activationCode, type Activation } from './activation.js';
+
+const WG = 256;
+
+export interface ShortcutOptions {
+  /** Activation applied to the sum (Darknet `activation`, default linear). */
+  activation?: Activation;
+  /** Darknet `alpha` (s1, default 1): weight of `a` on the shared positions. */
+  alpha?: number;
+  /** Darknet `beta` (s2, default 1): weight of `b`. */
+  beta?: number;
+}
+
+/** The uniform parameters (after n) shared by every shortcut entry point. */
+function geometry(a: Tensor, b: Tensor): number[] {
+  if (a.shape.length !== 4 || b.shape.length !== 4) throw new Error(`shortcut: expected NCHW tensors, got ${a.describe()} and ${b.describe()}`);
+  const [na, ac, ah, aw] = a.shape;
+  const [nb, bc, bh, bw] = b.shape;
+  if (na !== nb) throw new Error(`shortcut: batch sizes differ: ${a.describe()} vs ${b.describe()}`);
+  // Darknet: stride = w1/w2, sample = w2/w1 (w1 = from layer b, w2 = output = a), both at least 1, equal for h.
+  const stride = Math.max(Math.floor(bw / aw), 1);
+  const sample = Math.max(Math.floor(aw / bw), 1);
+  if (stride !== Math.max(Math.floor(bh / ah), 1) || sample !== Math.max(Math.floor(ah / bh), 1)) {
+    throw new Error(`shortcut: width and height ratios differ between ${a.describe()} and ${b.describe()}`);
+  }
+  return [aw, ah, ac, bw, bh, bc, stride, sample, Math.min(aw, bw), Math.min(ah, bh), Math.min(ac, bc)];
+}
+
+/** act(alpha*a + beta*b) on the shared positions, act(a) elsewhere; output shaped like a. */
+export function shortcut(a: Tensor, b: Tensor, opts: ShortcutOptions = {}): Tensor {
+  const act = opts.activation ?? 'linear';
+  const alpha = opts.alpha ?? 1;
+  const beta = opts.beta ?? 1;
+  const spec = (entry: string) => ({ file: 'shortcut', entry, constants: { WG, ACT: activationCode(act) } });
+  const geo = geometry(a, b);
+  const gpu = a.gpu;
+  const params = (n: number) => [n, ...geo, f32(alpha), f32(beta)];
+  const y = new Tensor(gpu, a.shape);
+  gpu.dispatch(spec('fwd'), params(a.size), { 1: a, 2: b, 3: y }, gpu.grid(a.size, WG));
+  Tape.push({
+    op: `shortcut:${act}`, inputs: [a, b], outputs: [y], saved: [],
+    backward: ([dy]) => {
+      let da: Tensor | null = null;
+      let db: Tensor | null = null;
+      if (a.requiresGrad) {
+        da = new Tensor(gpu, a.shape);
+        gpu.dispatch(spec('bwd_a'), params(a.size), { 1: a, 2: b, 3: da, 4: dy! }, gpu.grid(a.size, WG));
+      }
+      if (b.requiresGrad) {
+        db = new Tensor(gpu, b.shape);
+        gpu.dispatch(spec('bwd_b'), params(b.size), { 1: a, 2: b, 3: db, 4: dy! }, gpu.grid(b.size, WG));
+      }
+      return [da, db];
+    },
+  });
+  return y;
+}
