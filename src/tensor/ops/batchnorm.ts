@@ -1,0 +1,175 @@
+/**
+ * Batch normalization (kernels/batchnorm.wgsl) over NCHW tensors (any [N, C, ...] shape), Darknet or PyTorch
+ * semantics, training (batch statistics, running-stat update) and inference (running statistics), with the
+ * exact gradient of the forward formula to x, gamma (Darknet `scales`) and beta (Darknet conv `biases`).
+ *
+ * Darknet (batchnorm_layer.c forward_batchnorm_layer; blas.c variance_cpu, normalize_cpu):
+ *   y = gamma*(x - mean)/(sqrt(var) + 1e-6) + beta with the UNBIASED batch variance (1/(M-1)),
+ *   rolling = 0.99*rolling + 0.01*batch (mean and unbiased variance); inference uses the rolling statistics
+ *   in the same formula.
+ * PyTorch (BatchNorm2d): y = gamma*(x - mean)/sqrt(var_biased + 1e-5) + beta,
+ *   running = 0.9*running + 0.1*batch with the unbiased variance for running_var.
+ */
+import { f32 } from '../../gpu/device.js';
+import { Tensor } from '../tensor.js';
+import { Tape } from '../tape.js';
+
+const WG = 256;
+const MAX_GROUPS = 65535;
+/** Default elements per reduction workgroup (16 per thread). */
+const DEFAULT_CHUNK = 4096;
+
+export type BatchnormMode = 'darknet' | 'torch';
+
+export interface BatchnormState {
+  runningMean: Tensor;
+  runningVar: Tensor;
+}
+
+export interface BatchnormStatsOptions {
+  mode?: BatchnormMode;
+  /** Darknet: added to sqrt(var) (default 1e-6); torch: added to var inside the sqrt (default 1e-5). */
+  eps?: number;
+  /** Values of a channel each reduction workgroup handles (tuning and tests; default 4096). */
+  chunk?: number;
+}
+
+export interface BatchnormOptions extends BatchnormStatsOptions {
+  training: boolean;
+  /** Weight of the batch statistic in the running update (default 0.01 darknet, 0.1 torch). */
+  momentum?: number;
+  /** Update the running statistics in training (default true). */
+  updateRunning?: boolean;
+}
+
+interface Geo {
+  N: number;
+  C: number;
+  HW: number;
+  M: number;
+  L: number;
+  P: number;
+}
+
+function geometry(x: Tensor, chunk?: number): Geo {
+  if (x.shape.length < 2) throw new Error(`batchnorm: expected [N, C, ...], got ${x.describe()}`);
+  const [N, C] = x.shape;
+  const HW = x.shape.slice(2).reduce((a, b) => a * b, 1);
+  const M = N * HW;
+  if (C > MAX_GROUPS) throw new Error(`batchnorm: ${C} channels exceed ${MAX_GROUPS}`);
+  const want = chunk ?? DEFAULT_CHUNK;
+  if (!Number.isInteger(want) || want < 1) throw new Error(`batchnorm: chunk must be a positive integer, got ${want}`);
+  let L = Math.max(want, Math.ceil(M / MAX_GROUPS), 1);
+  let P = Math.max(Math.ceil(M / L), 1);
+  L = Math.max(Math.ceil(M / P), 1);
+  P = Math.max(Math.ceil(M / L), 1); // no empty trailing chunk
+  return { N, C, HW, M, L, P };
+}
+
+function defaults(mode: BatchnormMode, eps?: number, momentum?: number): { eps: number; momentum: number } {
+  return mode === 'torch' ? { eps: eps ?? 1e-5, momentum: momentum ?? 0.1 } : { eps: eps ?? 1e-6, momentum: momentum ?? 0.01 };
+}
+
+const MODE_CODE: Record<BatchnormMode, number> = { darknet: 0, torch: 1 };
+
+function params(g: Geo, keep: number, mom: number, eps: number) {
+  return [g.C, g.HW, g.M, g.L, g.P, g.N * g.C * g.HW, f32(keep), f32(mom), f32(eps)];
+}
+
+/**
+ * Batch statistics of x per channel as a [4, C] tensor: rows mean, biased variance, unbiased variance and
+ * r = 1/denominator of the mode (darknet 1/(sqrt(var_unbiased)+eps), torch 1/sqrt(var_biased+eps)).
+ * When `running` is given, it is updated in place (keep*running + momentum*batch, unbiased variance).
+ * Not recorded.
+ */
+export function batchnormStats(x: Tensor, opts: BatchnormStatsOptions = {}, running?: { state: BatchnormState; momentum: number; keep?: number }): Tensor {
+  const mode = opts.mode ?? 'darknet';
+  const { eps } = defaults(mode, opts.eps);
+  const g = geometry(x, opts.chunk);
+  if (g.M < 2) throw new Error(`batchnorm: training needs more than one value per channel, got ${x.describe()}`);
+  const gpu = x.gpu;
+  const part = Tape.untracked(() => new Tensor(gpu, [g.C, g.P, 2], 'bn-partials'));
+  const stats = new Tensor(gpu, [4, g.C], 'bn-stats');
+  const mom = running?.momentum ?? 0;
+  // Darknet writes .99*r + .01*b; pass keep explicitly so 1 - 0.01 is not re-rounded.
+  const keep = running?.keep ?? 1 - mom;
+  const p = params(g, keep, mom, eps);
+  const c = { MODE: MODE_CODE[mode] };
+  gpu.dispatch({ file: 'batchnorm', entry: 'stats_partial' }, p, { 1: x, 5: part }, [g.P, g.C]);
+  if (running) checkState(running.state, g.C);
+  // Without a running state the update is compiled out (UPDATE=0), but its bindings still need buffers.
+  const [rm, rv] = running ? [running.state.runningMean.buffer, running.state.runningVar.buffer] : scratch(gpu);
+  gpu.dispatch({ file: 'batchnorm', entry: 'stats_final', constants: { ...c, UPDATE: running ? 1 : 0 } }, p, { 5: part, 6: stats, 7: rm, 8: rv }, [g.C]);
+  part.dispose();
+  return stats;
+}
+
+let scratchBufs: { gpu: Tensor['gpu']; bufs: [GPUBuffer, GPUBuffer] } | null = null;
+/** Two tiny buffers to bind where compiled-out writable bindings still need distinct buffers. */
+function scratch(gpu: Tensor['gpu']): [GPUBuffer, GPUBuffer] {
+  if (!scratchBufs || scratchBufs.gpu !== gpu) {
+    const mk = () => gpu.device.createBuffer({ size: 256, usage: 0x80 /* STORAGE */, label: 'bn-unused' });
+    scratchBufs = { gpu, bufs: [mk(), mk()] };
+  }
+  return scratchBufs.bufs;
+}
+
+function checkState(s: BatchnormState, C: number): void {
+  if (s.runningMean.size !== C || s.runningVar.size !== C) {
+    throw new Error(`batchnorm: running statistics ${s.runningMean.describe()} / ${s.runningVar.describe()} do not have ${C} channels`);
+  }
+}
+
+/** [4, C] statistics built from the running statistics (inference). */
+function runningStats(x: Tensor, state: BatchnormState, mode: BatchnormMode, eps: number, g: Geo): Tensor {
+  checkState(state, g.C);
+  const stats = new Tensor(x.gpu, [4, g.C], 'bn-stats');
+  x.gpu.dispatch({ file: 'batchnorm', entry: 'stats_running', constants: { MODE: MODE_CODE[mode] } }, params(g, 1, 0, eps), { 6: stats, 7: state.runningMean, 8: state.runningVar }, [Math.ceil(g.C / 64)]);
+  return stats;
+}
+
+/**
+ * y = gamma*(x - mean)*r + beta per channel (gamma, beta: C values). Training uses the batch statistics and
+ * updates `state` in place; inference uses `state`. Recorded on the tape when x, gamma or beta requires grad
+ * (in inference the running statistics are constants of the gradient).
+ */
+export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchnormState, opts: BatchnormOptions): Tensor {
+  const mode = opts.mode ?? 'darknet';
+  const { eps, momentum } = defaults(mode, opts.eps, opts.momentum);
+  const g = geometry(x, opts.chunk);
+  if (gamma.size !== g.C || beta.size !== g.C) throw new Error(`batchnorm: gamma ${gamma.describe()} / beta ${beta.describe()} do not have ${g.C} values for ${x.describe()}`);
+  const gpu = x.gpu;
+  const training = opts.training;
+  const update = opts.updateRunning ?? true;
+  const keep = mode === 'darknet' && opts.momentum === undefined ? 0.99 : 1 - momentum;
+  const stats = training
+    ? batchnormStats(x, { mode, eps, chunk: opts.chunk }, update ? { state, momentum, keep } : undefined)
+    : runningStats(x, state, mode, eps, g);
+  const y = new Tensor(gpu, x.shape);
+  const p = params(g, keep, momentum, eps);
+  gpu.dispatch({ file: 'batchnorm', entry: 'normalize' }, p, { 1: x, 2: gamma, 3: beta, 4: y, 6: stats }, gpu.grid(y.size, WG));
+  if (!Tape.wants([x, gamma, beta])) {
+    stats.dispose();
+    return y;
+  }
+  Tape.push({
+    op: `batchnorm:${mode}:${training ? 'train' : 'infer'}`, inputs: [x, gamma, beta], outputs: [y], saved: [stats],
+    backward: ([dy]) => {
+      const part = new Tensor(gpu, [g.C, g.P, 2], 'bn-partials');
+      const dgamma = new Tensor(gpu, [g.C], 'dgamma');
+      const dbeta = new Tensor(gpu, [g.C], 'dbeta');
+      gpu.dispatch({ file: 'batchnorm', entry: 'grad_partial' }, p, { 1: x, 5: part, 6: stats, 9: dy! }, [g.P, g.C]);
+      gpu.dispatch({ file: 'batchnorm', entry: 'grad_final' }, p, { 5: part, 10: dgamma, 11: dbeta }, [g.C]);
+      part.dispose();
+      let dx: Tensor | null = null;
+      if (x.requiresGrad) {
+        dx = new Tensor(gpu, x.shape);
+        gpu.dispatch({ file: 'batchnorm', entry: 'grad_input', constants: { MODE: MODE_CODE[mode], TRAIN: training ? 1 : 0 } }, p, { 1: x, 2: gamma, 4: dx, 6: stats, 9: dy!, 10: dgamma, 11: dbeta }, gpu.grid(dx.size, WG));
+      }
+      const dg = gamma.requiresGrad ? dgamma : (dgamma.dispose(), null);
+      const db = beta.requiresGrad ? dbeta : (dbeta.dispose(), null);
+      return [dx, dg, db];
+    },
+  });
+  return y;
+}
