@@ -87,6 +87,7 @@ export function batchnormStats(x: Tensor, opts: BatchnormStatsOptions = {}, runn
   const { eps } = defaults(mode, opts.eps);
   const g = geometry(x, opts.chunk);
   if (g.M < 2) throw new Error(`batchnorm: training needs more than one value per channel, got ${x.describe()}`);
+  if (running) checkState(running.state, g.C);
   const gpu = x.gpu;
   const part = Tape.untracked(() => new Tensor(gpu, [g.C, g.P, 2], 'bn-partials'));
   const stats = new Tensor(gpu, [4, g.C], 'bn-stats');
@@ -96,7 +97,6 @@ export function batchnormStats(x: Tensor, opts: BatchnormStatsOptions = {}, runn
   const p = params(g, keep, mom, eps);
   const c = { MODE: MODE_CODE[mode] };
   gpu.dispatch({ file: 'batchnorm', entry: 'stats_partial' }, p, { 1: x, 5: part }, [g.P, g.C]);
-  if (running) checkState(running.state, g.C);
   // Without a running state the update is compiled out (UPDATE=0), but its bindings still need buffers.
   const [rm, rv] = running ? [running.state.runningMean.buffer, running.state.runningVar.buffer] : scratch(gpu);
   gpu.dispatch({ file: 'batchnorm', entry: 'stats_final', constants: { ...c, UPDATE: running ? 1 : 0 } }, p, { 5: part, 6: stats, 7: rm, 8: rv }, [g.C]);
