@@ -2,6 +2,11 @@ export { Tensor, shapeSize, shapeStr } from './tensor.js';
 export { Tape, type TapeNode } from './tape.js';
 export * from './ops/elementwise.js';
 export * from './ops/activation.js';
+export * from './ops/batchnorm.js';
+export * from './ops/pool.js';
+export * from './ops/upsample.js';
+export * from './ops/concat.js';
+export * from './ops/shortcut.js';
 
 import { Tape } from './tape.js';
 import { axpyInPlace, clone, full } from './ops/elementwise.js';

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../../src/util/paths.js';
+import { Rng } from '../../src/util/rng.js';
 
 export interface Tol {
   /** absolute tolerance */
@@ -67,16 +68,17 @@ export function dot(y: ArrayLike<number>, dy: ArrayLike<number>): number {
   return s;
 }
 
-/** Up to n distinct indices spread over [0, len) (all when len <= n), deterministic. */
+/** Up to n distinct indices spread over [0, len) (all when len <= n), deterministic (first and last included). */
 export function sampleIndices(len: number, n: number, seed = 7): number[] {
   if (len <= n) return [...Array(len).keys()];
-  const out = new Set<number>([0, len - 1]);
-  let s = seed;
-  while (out.size < n) {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    out.add(s % len);
+  // partial Fisher-Yates shuffle of 1..len-2 with a seeded generator
+  const rest = [...Array(len - 2).keys()].map((i) => i + 1);
+  const rng = new Rng(seed);
+  for (let k = 0; k < n - 2; k++) {
+    const j = k + rng.int(rest.length - k);
+    [rest[k], rest[j]] = [rest[j], rest[k]];
   }
-  return [...out].sort((a, b) => a - b);
+  return [0, len - 1, ...rest.slice(0, n - 2)].sort((a, b) => a - b);
 }
 
 export function f64(a: ArrayLike<number>): Float64Array {
