@@ -48,14 +48,25 @@ export class Tape {
 
   constructor(private hooks: TapeHooks) {}
 
-  /** Runs fn recording every op on this tape. */
+  /**
+   * Runs fn recording every op on this tape. What fn returns (a tensor, or tensors in an array or object)
+   * is kept: it belongs to the caller, who disposes it; everything else created inside is the tape's.
+   */
   record<T>(fn: () => T): T {
     Tape.stack.push(this);
+    let out: T;
     try {
-      return fn();
+      out = fn();
     } finally {
       Tape.stack.pop();
     }
+    const keep = (v: unknown) => {
+      if (v && typeof v === 'object' && this.owned.has(v as Tensor)) this.kept.add(v as Tensor);
+    };
+    if (Array.isArray(out)) out.forEach(keep);
+    else if (out && typeof out === 'object' && !this.owned.has(out as Tensor)) Object.values(out).forEach(keep);
+    else keep(out);
+    return out;
   }
 
   get recording(): boolean {
