@@ -230,9 +230,15 @@ fn regsg(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: v
     for (var q = 0u; q < RA; q++) { av[q] = A4[aoff[q] + k4]; }
     for (var kk = 0u; kk < 4u; kk++) {
       for (var j = 0u; j < TNV; j++) { b[j] = B4[boff[j] + kb]; }
-      for (var r = 0u; r < VTM; r++) {
-        let ar = vec4f(subgroupShuffle(av[r / SG][kk], r % SG));
-        for (var j = 0u; j < TNV; j++) { acc[r * TNV + j] = fma(ar, b[j], acc[r * TNV + j]); }
+      // two short loops rather than one of TM iterations: the driver's compiler must unroll them all
+      // (a loop it keeps would put acc in memory with per-lane indexing)
+      for (var q = 0u; q < RA; q++) {
+        let aq = av[q][kk];
+        for (var l = 0u; l < SG; l++) {
+          let ar = vec4f(subgroupShuffle(aq, l));
+          let r = q * SG + l;
+          for (var j = 0u; j < TNV; j++) { acc[r * TNV + j] = fma(ar, b[j], acc[r * TNV + j]); }
+        }
       }
       kb += N4;
     }

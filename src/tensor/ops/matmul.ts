@@ -56,9 +56,11 @@ export const MATMUL_CONFIGS: readonly MatmulConfig[] = [
   { variant: 'tiled', tile: { tm: 4, tn: 8, wgx: 8, wgy: 8, bk: 16 } },
   { variant: 'tiled', tile: { tm: 8, tn: 8, wgx: 8, wgy: 8, bk: 8 } },
   { variant: 'tiled', tile: { tm: 8, tn: 8, wgx: 8, wgy: 4, bk: 16 } },
-  { variant: 'sg', tile: { tm: 32, tn: 4, wgx: 8, wgy: 1 } },
   { variant: 'sg', tile: { tm: 16, tn: 8, wgx: 8, wgy: 1 } },
-  { variant: 'sg', tile: { tm: 16, tn: 4, wgx: 8, wgy: 1 } },
+  { variant: 'sg', tile: { tm: 32, tn: 8, wgx: 8, wgy: 1 } },
+  { variant: 'sg', tile: { tm: 32, tn: 4, wgx: 8, wgy: 1 } },
+  { variant: 'sg', tile: { tm: 24, tn: 8, wgx: 8, wgy: 1 } },
+  { variant: 'sg', tile: { tm: 16, tn: 16, wgx: 8, wgy: 1 } },
 ];
 
 /** The device's subgroup size when it is fixed (min == max) and the 'subgroups' feature is enabled. */
