@@ -1,0 +1,188 @@
+// Detection-head decode: Darknet [yolo] (logistic, or new_coords) and [region] (YOLOv2: logistic x/y/obj,
+// exp w/h with anchors in grid units, softmax over classes), straight from the head convolution's output.
+//
+// Input x: NCHW [B, A*(5+C), H, W]; channel a*(5+C)+k holds attribute k (tx, ty, tw, th, obj, class 0..C-1)
+// of anchor a. Anchors: [2*A] floats (w, h) of this head's anchors (after mask): pixels for [yolo], grid cells
+// for [region].
+//
+// MODE (override): 0 = [yolo]          x,y,obj,classes logistic; w = exp(tw)*aw/net_w
+//                  1 = [yolo] new_coords  no activation here (the conv before it is logistic);
+//                                        w = (2*tw)^2*aw/net_w
+//                  2 = [region]        x,y,obj logistic; w = exp(tw)*aw/W; classes softmax
+// For MODE 0 and 1, x and y are scaled by scale_x_y: v*s - 0.5*(s-1) (Darknet forward_yolo_layer).
+// cx = (col + x)/W, cy = (row + y)/H, normalised to the network input.
+// Class score = objectness * class probability (Darknet get_yolo_detections / OpenCV region layer).
+//
+// Entry points:
+//   rows    one invocation per (batch, anchor, cell): writes OpenCV's row layout [B, H*W*A, 5+C],
+//           row (y*W + x)*A + a = [cx, cy, w, h, obj, score_0..score_{C-1}], scores <= thresh set to 0.
+//   detect  one invocation per (batch, anchor, cell): if obj > thresh, appends one record per class whose
+//           score > thresh (Darknet's test), slot taken with atomicAdd on count[0]; records past `cap` are
+//           counted but not written (the host re-runs with a larger buffer). Record (u32 words):
+//             0 batch, 1 head, 2 row ((y*W + x)*A + a), 3 class, 4 obj, 5 score, 6 cx, 7 cy, 8 w, 9 h
+//             (f32 bit patterns from word 4 on), then with SCORES=1 the C class scores of that box
+//             (Darknet's dets.prob: score if > thresh else 0). Record stride = 10 + SCORES*C.
+//   clear   sets count[0] to P.head (the host passes 0; run before the first head's detect).
+
+struct Params {
+  B: u32,
+  A: u32,
+  C: u32,
+  H: u32,
+  W: u32,
+  net_w: f32,
+  net_h: f32,
+  scale_xy: f32,
+  thresh: f32,
+  head: u32,
+  cap: u32,
+}
+
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> anchors: array<f32>;
+@group(0) @binding(3) var<storage, read_write> rows_out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> count: array<atomic<u32>>;
+@group(0) @binding(5) var<storage, read_write> records: array<u32>;
+
+override WG: u32 = 64;
+override MODE: u32 = 0;
+override SCORES: u32 = 0;
+
+fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
+
+struct Cell {
+  ok: bool,
+  b: u32,
+  a: u32,
+  cell: u32,
+  base: u32,   // index of attribute 0 of this (b, a, cell) in x
+  hw: u32,     // plane stride
+}
+
+fn locate(gid: vec3u, nwg: vec3u) -> Cell {
+  var c: Cell;
+  let i = gid.x + gid.y * nwg.x * WG;
+  let hw = P.H * P.W;
+  c.hw = hw;
+  c.ok = i < P.B * P.A * hw;
+  c.cell = i % hw;
+  let ba = i / hw;
+  c.a = ba % P.A;
+  c.b = ba / P.A;
+  c.base = (ba * (5u + P.C)) * hw + c.cell;
+  return c;
+}
+
+// [cx, cy, w, h] normalised to the network input.
+fn decode_box(c: Cell) -> vec4f {
+  let tx = x[c.base];
+  let ty = x[c.base + c.hw];
+  let tw = x[c.base + 2u * c.hw];
+  let th = x[c.base + 3u * c.hw];
+  let aw = anchors[2u * c.a];
+  let ah = anchors[2u * c.a + 1u];
+  let col = f32(c.cell % P.W);
+  let row = f32(c.cell / P.W);
+  let fw = f32(P.W);
+  let fh = f32(P.H);
+  let s = P.scale_xy;
+  let off = 0.5 * (s - 1.0);
+  if (MODE == 1u) {
+    let bx = tx * s - off;
+    let by = ty * s - off;
+    return vec4f((col + bx) / fw, (row + by) / fh, 4.0 * tw * tw * aw / P.net_w, 4.0 * th * th * ah / P.net_h);
+  }
+  if (MODE == 2u) {
+    return vec4f((col + sigmoid(tx)) / fw, (row + sigmoid(ty)) / fh, exp(tw) * aw / fw, exp(th) * ah / fh);
+  }
+  let bx = sigmoid(tx) * s - off;
+  let by = sigmoid(ty) * s - off;
+  return vec4f((col + bx) / fw, (row + by) / fh, exp(tw) * aw / P.net_w, exp(th) * ah / P.net_h);
+}
+
+fn objectness(c: Cell) -> f32 {
+  let v = x[c.base + 4u * c.hw];
+  if (MODE == 1u) { return v; }
+  return sigmoid(v);
+}
+
+// Softmax statistics over the classes of one box (MODE 2): (max, 1/sum exp(v - max)).
+fn softmax_stats(c: Cell) -> vec2f {
+  var m = x[c.base + 5u * c.hw];
+  for (var j = 1u; j < P.C; j++) { m = max(m, x[c.base + (5u + j) * c.hw]); }
+  var s = 0.0;
+  for (var j = 0u; j < P.C; j++) { s += exp(x[c.base + (5u + j) * c.hw] - m); }
+  return vec2f(m, 1.0 / s);
+}
+
+// objectness * probability of class j.
+fn class_score(c: Cell, obj: f32, j: u32, sm: vec2f) -> f32 {
+  let v = x[c.base + (5u + j) * c.hw];
+  if (MODE == 1u) { return obj * v; }
+  if (MODE == 2u) { return obj * (exp(v - sm.x) * sm.y); }
+  return obj * sigmoid(v);
+}
+
+@compute @workgroup_size(WG)
+fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let c = locate(gid, nwg);
+  if (!c.ok) { return; }
+  let bx = decode_box(c);
+  let obj = objectness(c);
+  var sm = vec2f(0.0, 1.0);
+  if (MODE == 2u) { sm = softmax_stats(c); }
+  let k = 5u + P.C;
+  let r = c.b * c.hw * P.A + c.cell * P.A + c.a;
+  let o = r * k;
+  rows_out[o] = bx.x;
+  rows_out[o + 1u] = bx.y;
+  rows_out[o + 2u] = bx.z;
+  rows_out[o + 3u] = bx.w;
+  rows_out[o + 4u] = obj;
+  for (var j = 0u; j < P.C; j++) {
+    let p = class_score(c, obj, j, sm);
+    rows_out[o + 5u + j] = select(0.0, p, p > P.thresh);
+  }
+}
+
+@compute @workgroup_size(WG)
+fn detect(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let c = locate(gid, nwg);
+  if (!c.ok) { return; }
+  let obj = objectness(c);
+  if (!(obj > P.thresh)) { return; }
+  let bx = decode_box(c);
+  var sm = vec2f(0.0, 1.0);
+  if (MODE == 2u) { sm = softmax_stats(c); }
+  let stride = 10u + SCORES * P.C;
+  let row = c.cell * P.A + c.a;
+  for (var j = 0u; j < P.C; j++) {
+    let p = class_score(c, obj, j, sm);
+    if (!(p > P.thresh)) { continue; }
+    let slot = atomicAdd(&count[0], 1u);
+    if (slot >= P.cap) { continue; }
+    let o = slot * stride;
+    records[o] = c.b;
+    records[o + 1u] = P.head;
+    records[o + 2u] = row;
+    records[o + 3u] = j;
+    records[o + 4u] = bitcast<u32>(obj);
+    records[o + 5u] = bitcast<u32>(p);
+    records[o + 6u] = bitcast<u32>(bx.x);
+    records[o + 7u] = bitcast<u32>(bx.y);
+    records[o + 8u] = bitcast<u32>(bx.z);
+    records[o + 9u] = bitcast<u32>(bx.w);
+    if (SCORES == 1u) {
+      for (var q = 0u; q < P.C; q++) {
+        let pq = class_score(c, obj, q, sm);
+        records[o + 10u + q] = bitcast<u32>(select(0.0, pq, pq > P.thresh));
+      }
+    }
+  }
+}
+
+@compute @workgroup_size(1)
+fn clear() {
+  atomicStore(&count[0], P.head);
+}
