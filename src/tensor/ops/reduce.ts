@@ -1,0 +1,175 @@
+/**
+ * Reductions (kernels/reduce.wgsl): sum, mean, sum of squares of a whole tensor (-> [1]) and per-channel
+ * sums / means / sums of squares over NCHW (-> [C]), recorded on the tape; their backward broadcasts the
+ * upstream gradient. Accumulation is double-float (TwoSum pairs through every level), so results are the
+ * exact sum rounded to f32 up to a few ulp (see test/kernels/reduce.test.ts for the measured error).
+ */
+import { f32 } from '../../gpu/device.js';
+import type { Gpu } from '../../gpu/device.js';
+import { Tensor } from '../tensor.js';
+import { Tape } from '../tape.js';
+
+/** A scale folded into the final pass, and launch tuning (tests shrink it to exercise multi-pass and 2-D grids). */
+export interface ReduceOptions {
+  /** Multiplies the result (and so the gradient), at no extra cost: e.g. sumSquares(d, { scale: 1 / n }). */
+  scale?: number;
+  /** Workgroup size, a power of two (default 256). */
+  wg?: number;
+  /** Values per thread per pass (default 8). */
+  items?: number;
+  /** Cap on workgroups per grid dimension (default: the adapter's maxComputeWorkgroupsPerDimension). */
+  maxGroupsPerDim?: number;
+}
+
+/**
+ * Where the values of each row live: value j of row r is at
+ * `r * rowStride + floor(j / inner) * outerStride + j % inner`.
+ */
+export interface RowLayout {
+  rows: number;
+  /** values per row */
+  count: number;
+  /** contiguous run length inside a row (>= 1) */
+  inner: number;
+  outerStride: number;
+  rowStride: number;
+}
+
+/** NCHW view for per-channel reductions: n outer blocks, c channels, inner = H*W (any trailing dims). */
+export interface ChannelLayout {
+  n: number;
+  c: number;
+  inner: number;
+}
+
+const WG = 256;
+const ITEMS = 8;
+
+/** [N, C, ...rest] -> {n: N, c: C, inner: prod(rest)}; [C] -> {1, C, 1}. */
+export function channelLayout(shape: readonly number[]): ChannelLayout {
+  if (shape.length === 0) throw new Error('channel reduction of a scalar tensor');
+  if (shape.length === 1) return { n: 1, c: shape[0], inner: 1 };
+  return { n: shape[0], c: shape[1], inner: shape.slice(2).reduce((a, b) => a * b, 1) };
+}
+
+function checkTuning(o: ReduceOptions): { wg: number; items: number; maxDim: number } {
+  const wg = o.wg ?? WG;
+  const items = o.items ?? ITEMS;
+  if (!Number.isInteger(wg) || wg < 1 || (wg & (wg - 1)) !== 0) throw new Error(`reduce: workgroup size ${wg} is not a power of two`);
+  if (!Number.isInteger(items) || items < 1) throw new Error(`reduce: items ${items} must be a positive integer`);
+  if (wg * items < 2) throw new Error('reduce: wg * items must be at least 2 (each pass must shrink the rows)');
+  return { wg, items, maxDim: o.maxGroupsPerDim ?? Infinity };
+}
+
+/** 2-D grid of at least `groups` workgroups with at most maxDim per dimension. */
+function grid2d(gpu: Gpu, groups: number, maxDim: number): [number, number] {
+  const lim = Math.min(maxDim, gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535);
+  if (groups <= lim) return [Math.max(groups, 1), 1];
+  const y = Math.ceil(groups / lim);
+  if (y > lim) throw new Error(`reduce: ${groups} workgroups exceed a ${lim}x${lim} grid`);
+  return [Math.ceil(groups / y), y];
+}
+
+/**
+ * out[r] = scale * Σ_j v(r, j) (v = x or x², per `square`) for each row of `layout`, into `out` (size >= rows).
+ * Not recorded. Dispatches ceil(log_{wg*items}(count)) passes; temporaries go back to the pool.
+ */
+export function reduceRowsInto(x: Tensor, out: Tensor, layout: RowLayout, square = false, scale = 1, opts: ReduceOptions = {}): Tensor {
+  const { wg, items, maxDim } = checkTuning(opts);
+  const { rows } = layout;
+  if (out.size < rows) throw new Error(`reduce: output ${out.describe()} smaller than ${rows} rows`);
+  if (rows === 0) return out;
+  const gpu = x.gpu;
+  const per = wg * items;
+  const spec = (entry: string, sq: boolean) => ({ file: 'reduce', entry, constants: { WG: wg, ITEMS: items, SQUARE: sq ? 1 : 0 } });
+  const inner = Math.max(1, layout.inner);
+  let chunks = Math.max(1, Math.ceil(layout.count / per));
+  const params = (count: number, inn: number, outer: number, rowStride: number, ch: number, sc: number) =>
+    [count, inn, outer, rowStride, ch, rows * ch, 0, f32(sc), f32(1)];
+  if (chunks === 1) {
+    gpu.dispatch(spec('first_final', square), params(layout.count, inner, layout.outerStride, layout.rowStride, 1, scale), { 1: x, 4: out }, grid2d(gpu, rows, maxDim));
+    return out;
+  }
+  const temp = (n: number) => Tape.untracked(() => new Tensor(gpu, [n * 2], 'reduce-partials'));
+  let part = temp(rows * chunks);
+  gpu.dispatch(spec('first_partial', square), params(layout.count, inner, layout.outerStride, layout.rowStride, chunks, 1), { 1: x, 3: part }, grid2d(gpu, rows * chunks, maxDim));
+  for (;;) {
+    const cnt = chunks;
+    chunks = Math.max(1, Math.ceil(cnt / per));
+    if (chunks === 1) {
+      gpu.dispatch(spec('next_final', false), params(cnt, cnt, 0, cnt, 1, scale), { 2: part, 4: out }, grid2d(gpu, rows, maxDim));
+      break;
+    }
+    const next = temp(rows * chunks);
+    gpu.dispatch(spec('next_partial', false), params(cnt, cnt, 0, cnt, chunks, 1), { 2: part, 3: next }, grid2d(gpu, rows * chunks, maxDim));
+    part.dispose();
+    part = next;
+  }
+  part.dispose();
+  return out;
+}
+
+/** The broadcast backward: dx[i] = scale * g[0] (or g[c(i)] per channel), times 2*x[i] when `square`. */
+function broadcastGrad(x: Tensor, g: Tensor, square: boolean, scale: number, ch: ChannelLayout | null): Tensor {
+  const gpu = x.gpu;
+  const dx = new Tensor(gpu, x.shape);
+  const spec = { file: 'reduce', entry: square ? 'bcast_sq' : 'bcast', constants: { WG, PER_CHANNEL: ch ? 1 : 0 } };
+  const params = [x.size, Math.max(1, ch?.inner ?? 1), 0, 0, 0, 0, Math.max(1, ch?.c ?? 1), f32(scale), f32(1)];
+  const bind: Record<number, Tensor> = { 4: dx, 5: g };
+  if (square) bind[1] = x;
+  gpu.dispatch(spec, params, bind, gpu.grid(x.size, WG));
+  return dx;
+}
+
+function wholeReduce(op: string, x: Tensor, square: boolean, base: number, opts?: ReduceOptions): Tensor {
+  const scale = base * (opts?.scale ?? 1);
+  const y = new Tensor(x.gpu, [1]);
+  reduceRowsInto(x, y, { rows: 1, count: x.size, inner: Math.max(1, x.size), outerStride: 0, rowStride: 0 }, square, scale, opts);
+  Tape.push({ op, inputs: [x], outputs: [y], saved: square ? [x] : [], backward: ([g]) => [broadcastGrad(x, g!, square, scale, null)] });
+  return y;
+}
+
+/** Σ x -> [1] (times opts.scale). Backward: dx = g (times opts.scale). */
+export function sum(x: Tensor, opts?: ReduceOptions): Tensor {
+  return wholeReduce('sum', x, false, 1, opts);
+}
+
+/** Σ x / n -> [1] (NaN for an empty tensor). Backward: dx = g / n. */
+export function mean(x: Tensor, opts?: ReduceOptions): Tensor {
+  return wholeReduce('mean', x, false, x.size ? 1 / x.size : NaN, opts);
+}
+
+/** Σ x² -> [1]. Backward: dx = 2 g x. */
+export function sumSquares(x: Tensor, opts?: ReduceOptions): Tensor {
+  return wholeReduce('sumSquares', x, true, 1, opts);
+}
+
+function channelReduce(op: string, x: Tensor, square: boolean, isMean: boolean, layout?: ChannelLayout, opts?: ReduceOptions): Tensor {
+  const ch = layout ?? channelLayout(x.shape);
+  if (ch.n * ch.c * ch.inner !== x.size) throw new Error(`${op}: layout n=${ch.n} c=${ch.c} inner=${ch.inner} does not cover ${x.describe()}`);
+  const count = ch.n * ch.inner;
+  const scale = (isMean ? (count ? 1 / count : NaN) : 1) * (opts?.scale ?? 1);
+  const y = new Tensor(x.gpu, [ch.c]);
+  reduceRowsInto(x, y, { rows: ch.c, count, inner: Math.max(1, ch.inner), outerStride: ch.c * ch.inner, rowStride: ch.inner }, square, scale, opts);
+  Tape.push({ op, inputs: [x], outputs: [y], saved: square ? [x] : [], backward: ([g]) => [broadcastGrad(x, g!, square, scale, ch)] });
+  return y;
+}
+
+/**
+ * Per-channel Σ over N and the spatial dims of an NCHW tensor -> [C] (bias gradients, BN statistics).
+ * `layout` overrides the view taken from the shape (default {N, C, H*W}).
+ * Backward: dx[n,c,h,w] = g[c].
+ */
+export function channelSum(x: Tensor, layout?: ChannelLayout, opts?: ReduceOptions): Tensor {
+  return channelReduce('channelSum', x, false, false, layout, opts);
+}
+
+/** Per-channel mean over N, H, W -> [C]. Backward: dx = g[c] / (N*H*W). */
+export function channelMean(x: Tensor, layout?: ChannelLayout, opts?: ReduceOptions): Tensor {
+  return channelReduce('channelMean', x, false, true, layout, opts);
+}
+
+/** Per-channel Σ x² over N, H, W -> [C]. Backward: dx = 2 g[c] x. */
+export function channelSumSquares(x: Tensor, layout?: ChannelLayout, opts?: ReduceOptions): Tensor {
+  return channelReduce('channelSumSquares', x, true, false, layout, opts);
+}
