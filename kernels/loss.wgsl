@@ -1,0 +1,81 @@
+// Elementwise loss pieces for the YOLO losses, per element (reduce with reduce.wgsl), forward and backward.
+//   out[i] = alpha * w[i] * l(x[i], t[i])          (w only in the *_w entries)
+//   dx[i]  = g[i] * alpha * w[i] * dl/dx(x[i], t[i])  (target and weight are constants)
+// LOSS: 0 bce_logits  l = max(x,0) - x*t + log(1 + exp(-|x|))   dl = sigmoid(x) - t
+//       1 mse         l = (x - t)^2                              dl = 2 (x - t)
+//       2 sigmoid_mse l = (sigmoid(x) - t)^2                     dl = 2 (s - t) s (1 - s)
+//       3 l1          l = |x - t|                                dl = sign(x - t) (0 at x == t)
+
+struct Params { n: u32, alpha: f32, one: f32, } // one = 1.0 (see log1p_pos)
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> t: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<storage, read> g: array<f32>;
+
+override WG: u32 = 256;
+override LOSS: u32 = 0;
+
+// log(1 + u) for u >= 0, accurate for small u (Goldberg: the rounding of 1 + u cancels). The multiply by
+// the uniform P.one (= 1.0) keeps Mesa's NIR from rewriting (1 + u) - 1 into u, which it does for float ops
+// not marked exact and which would silently undo the correction.
+fn log1p_pos(u: f32) -> f32 {
+  let v = (1.0 + u) * P.one;
+  if (v == 1.0) { return u; }
+  return log(v) * (u / (v - 1.0));
+}
+
+fn sigmoid(v: f32) -> f32 {
+  let e = exp(-abs(v));
+  let s = 1.0 / (1.0 + e);
+  return select(e * s, s, v >= 0.0);
+}
+
+fn loss(xv: f32, tv: f32) -> f32 {
+  switch LOSS {
+    case 0u: { return max(xv, 0.0) - xv * tv + log1p_pos(exp(-abs(xv))); }
+    case 1u: { let d = xv - tv; return d * d; }
+    case 2u: { let d = sigmoid(xv) - tv; return d * d; }
+    default: { return abs(xv - tv); }
+  }
+}
+
+fn dloss(xv: f32, tv: f32) -> f32 {
+  switch LOSS {
+    case 0u: { return sigmoid(xv) - tv; }
+    case 1u: { return 2.0 * (xv - tv); }
+    case 2u: { let s = sigmoid(xv); return 2.0 * (s - tv) * s * (1.0 - s); }
+    default: { return sign(xv - tv); }
+  }
+}
+
+fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG; }
+
+@compute @workgroup_size(WG)
+fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= P.n) { return; }
+  out[i] = P.alpha * loss(x[i], t[i]);
+}
+
+@compute @workgroup_size(WG)
+fn fwd_w(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= P.n) { return; }
+  out[i] = P.alpha * w[i] * loss(x[i], t[i]);
+}
+
+@compute @workgroup_size(WG)
+fn bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= P.n) { return; }
+  out[i] = g[i] * P.alpha * dloss(x[i], t[i]);
+}
+
+@compute @workgroup_size(WG)
+fn bwd_w(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= P.n) { return; }
+  out[i] = g[i] * P.alpha * w[i] * dloss(x[i], t[i]);
+}
