@@ -1,0 +1,84 @@
+// Optimizer updates, one dispatch per parameter tensor, in place (src/tensor/ops/optim.ts documents the
+// formulas and how they map to Darknet's update). The raw gradient is first scaled (gscale: 1/batch,
+// 1/subdivisions, loss-scale undo), so accumulated gradients never need a separate pass.
+//
+//   sgd        g' = gscale*g + decay*w;  b = momentum*b + (1 - dampening)*g'  (b = g' on the first step);
+//              w -= lr * (nesterov ? g' + momentum*b : b)
+//   sgd_plain  w -= lr * (gscale*g + decay*w)                    (momentum 0: no buffer)
+//   adam       g' = gscale*g (+ decay*w unless DECOUPLED);  w *= 1 - lr*decay if DECOUPLED (AdamW);
+//              m = beta1*m + (1-beta1)*g';  v = beta2*v + (1-beta2)*g'^2;
+//              w -= step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps)
+//              with step_size = lr / (1 - beta1^t), inv_sqrt_bc2 = 1/sqrt(1 - beta2^t)   (PyTorch's form)
+//   scale      w *= gscale                                        (gradient scaling in place)
+
+struct Params {
+  n: u32,
+  lr: f32,
+  momentum: f32,
+  dampening: f32,
+  decay: f32,
+  gscale: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  step_size: f32,
+  inv_sqrt_bc2: f32,
+  flags: u32, // sgd: bit 0 nesterov, bit 1 first step (buffer := g')
+}
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read_write> w: array<f32>;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(3) var<storage, read_write> s1: array<f32>; // sgd: momentum buffer; adam: m
+@group(0) @binding(4) var<storage, read_write> s2: array<f32>; // adam: v
+
+override WG: u32 = 256;
+override DECOUPLED: bool = false;
+
+fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG; }
+
+@compute @workgroup_size(WG)
+fn sgd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= P.n) { return; }
+  let wi = w[i];
+  let gi = P.gscale * g[i] + P.decay * wi;
+  var b = gi;
+  if ((P.flags & 2u) == 0u) { b = P.momentum * s1[i] + (1.0 - P.dampening) * gi; }
+  s1[i] = b;
+  var d = b;
+  if ((P.flags & 1u) != 0u) { d = gi + P.momentum * b; }
+  w[i] = wi - P.lr * d;
+}
+
+@compute @workgroup_size(WG)
+fn sgd_plain(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= P.n) { return; }
+  let wi = w[i];
+  w[i] = wi - P.lr * (P.gscale * g[i] + P.decay * wi);
+}
+
+@compute @workgroup_size(WG)
+fn adam(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= P.n) { return; }
+  var wi = w[i];
+  var gi = P.gscale * g[i];
+  if (DECOUPLED) {
+    wi = wi * (1.0 - P.lr * P.decay);
+  } else {
+    gi = gi + P.decay * wi;
+  }
+  let m = P.beta1 * s1[i] + (1.0 - P.beta1) * gi;
+  let v = P.beta2 * s2[i] + (1.0 - P.beta2) * gi * gi;
+  s1[i] = m;
+  s2[i] = v;
+  w[i] = wi - P.step_size * m / (sqrt(v) * P.inv_sqrt_bc2 + P.eps);
+}
+
+@compute @workgroup_size(WG)
+fn scale(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = index(gid, nwg);
+  if (i >= P.n) { return; }
+  w[i] = P.gscale * w[i];
+}
