@@ -9,6 +9,7 @@
 //                  1 = [yolo] new_coords  no activation here (the conv before it is logistic);
 //                                        w = (2*tw)^2*aw/net_w
 //                  2 = [region]        x,y,obj logistic; w = exp(tw)*aw/W; classes softmax
+//                  3 = [region] softmax=0  the same with logistic classes
 // For MODE 0 and 1, x and y are scaled by scale_x_y: v*s - 0.5*(s-1) (Darknet forward_yolo_layer).
 // cx = (col + x)/W, cy = (row + y)/H, normalised to the network input.
 // Class score = objectness * class probability (Darknet get_yolo_detections / OpenCV region layer).
@@ -93,7 +94,7 @@ fn decode_box(c: Cell) -> vec4f {
     let by = ty * s - off;
     return vec4f((col + bx) / fw, (row + by) / fh, 4.0 * tw * tw * aw / P.net_w, 4.0 * th * th * ah / P.net_h);
   }
-  if (MODE == 2u) {
+  if (MODE >= 2u) {
     return vec4f((col + sigmoid(tx)) / fw, (row + sigmoid(ty)) / fh, exp(tw) * aw / fw, exp(th) * ah / fh);
   }
   let bx = sigmoid(tx) * s - off;

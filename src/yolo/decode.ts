@@ -30,6 +30,8 @@ export interface HeadSpec {
   scaleXY?: number;
   /** [yolo] new_coords=1 (Scaled-YOLOv4 / YOLOv7 cfgs): no activation in the head, w = (2·tw)²·anchor. */
   newCoords?: boolean;
+  /** [region] softmax over the classes (default true); false: logistic classes (Darknet softmax=0). */
+  softmax?: boolean;
 }
 
 /** The network input size the boxes are normalised to. */
@@ -78,7 +80,7 @@ function modeOf(h: HeadSpec): number {
   const kind = h.kind ?? 'yolo';
   if (kind === 'region') {
     if (h.newCoords) throw new Error('[region] heads have no new_coords');
-    return 2;
+    return h.softmax === false ? 3 : 2;
   }
   if (kind !== 'yolo') throw new Error(`unknown head kind '${String(kind)}'`);
   return h.newCoords ? 1 : 0;

@@ -46,6 +46,7 @@ const SYNTH: { name: string; head: HeadSpec; lo: number; hi: number }[] = [
   // new_coords heads follow a logistic conv: inputs in [0, 1)
   { name: 'yolo new_coords scale_x_y 2', head: { anchors: [12, 16, 19, 36, 40, 28], classes: 5, scaleXY: 2, newCoords: true }, lo: 0, hi: 1 },
   { name: 'region (softmax, anchors in cells)', head: { kind: 'region', anchors: [1.08, 1.19, 3.42, 4.41, 6.63, 11.38], classes: 5 }, lo: -4, hi: 4 },
+  { name: 'region softmax=0', head: { kind: 'region', anchors: [1.08, 1.19, 3.42, 4.41, 6.63, 11.38], classes: 5, softmax: false }, lo: -4, hi: 4 },
 ];
 
 for (const c of SYNTH) {

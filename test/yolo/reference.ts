@@ -28,11 +28,15 @@ export function decodeRowsRef(x: ArrayLike<number>, shape: readonly number[], h:
           bw = (Math.exp(at(2)) * h.anchors[2 * a]) / W;
           bh = (Math.exp(at(3)) * h.anchors[2 * a + 1]) / H;
           obj = sigmoid(at(4));
-          let m = -Infinity;
-          for (let j = 0; j < C; j++) m = Math.max(m, at(5 + j));
-          let sum = 0;
-          for (let j = 0; j < C; j++) sum += Math.exp(at(5 + j) - m);
-          for (let j = 0; j < C; j++) cls[j] = Math.exp(at(5 + j) - m) / sum;
+          if (h.softmax === false) {
+            for (let j = 0; j < C; j++) cls[j] = sigmoid(at(5 + j));
+          } else {
+            let m = -Infinity;
+            for (let j = 0; j < C; j++) m = Math.max(m, at(5 + j));
+            let sum = 0;
+            for (let j = 0; j < C; j++) sum += Math.exp(at(5 + j) - m);
+            for (let j = 0; j < C; j++) cls[j] = Math.exp(at(5 + j) - m) / sum;
+          }
         } else if (h.newCoords) {
           bx = (col + at(0) * s - 0.5 * (s - 1)) / W;
           by = (row + at(1) * s - 0.5 * (s - 1)) / H;
