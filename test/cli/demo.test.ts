@@ -1,0 +1,14 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { demo } from '../../src/cli/demo.js';
+
+test('demo: a short training run on the GPU lowers the loss', async () => {
+  const lines: string[] = [];
+  const r = await demo({ steps: 20, log: (l) => lines.push(l) });
+  assert.ok(r.lastLoss < r.firstLoss / 4, `loss ${r.firstLoss} -> ${r.lastLoss}`);
+  assert.ok(lines.some((l) => l.startsWith('demo: loss')));
+  const order = lines.filter((l) => l.includes('  step')).map((l) => Number(/step\s+(\d+)/.exec(l)![1]));
+  assert.equal(order, [...order].sort((a, b) => a - b), 'progress lines in step order');
+});
+
+test.run();
