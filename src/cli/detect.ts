@@ -1,0 +1,248 @@
+/**
+ * `yolo-wgsl detect`: images -> network input (stretch, or letterbox as the cfg's letter_box / --letterbox
+ * says) -> network forward -> fused head decode + threshold on the GPU (only survivors read back) -> NMS
+ * (the cfg's nms_kind) -> boxes in image pixels -> drawn PNGs and optional label files.
+ *
+ * The network comes through the `DetectNetwork` seam: anything that can run an NCHW batch and hand back
+ * the raw inputs of its [yolo]/[region] layers. `NetworkLoader` builds one from cfg + weights; the CLI
+ * wiring passes the loader built on src/darknet (see registerNetworkLoader).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Gpu } from '../gpu/device.js';
+import { Tensor } from '../tensor/tensor.js';
+import { HeadDecoder, type Detection, type HeadSpec } from '../yolo/decode.js';
+import { nms, nmsOptionsFromDarknet, type NmsOptions } from '../yolo/nms.js';
+import { boxToImage, boxToPixels, loadImage, prepareImage, sniffFormat, toBatch, type Placement } from '../data/image.js';
+import type { Box } from '../yolo/box.js';
+import { drawDetections, imageToRgba, writePng } from '../viz/draw.js';
+import { writeFileAtomic } from '../util/fs.js';
+
+/** A network ready for detection. */
+export interface DetectNetwork {
+  /** Network input size ([net] width, height, channels). */
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+  /** [net] letter_box. */
+  readonly letterBox: boolean;
+  /** The heads in cfg order. */
+  readonly heads: readonly HeadSpec[];
+  /** The NMS of the cfg (Darknet uses the last layer's nms_kind / beta_nms); default plain IoU. */
+  readonly nms?: Pick<NmsOptions, 'kind' | 'beta'>;
+  /**
+   * Inference forward of an NCHW batch [B, channels, height, width]; returns the raw inputs of the head
+   * layers (the head convolutions' outputs, [B, A*(5+C), H, W]) in `heads` order. The caller disposes them.
+   */
+  forwardHeads(input: Tensor): Promise<Tensor[]> | Tensor[];
+  dispose?(): void;
+}
+
+export type NetworkLoader = (gpu: Gpu, cfg: string, weights: string | undefined) => Promise<DetectNetwork>;
+
+let defaultLoader: NetworkLoader | null = null;
+
+/** Sets the loader detect() uses when none is passed (the CLI registers the src/darknet one). */
+export function registerNetworkLoader(loader: NetworkLoader): void {
+  defaultLoader = loader;
+}
+
+export interface DetectOptions {
+  cfg: string;
+  weights?: string;
+  /** Class names file (one per line, e.g. coco.names). */
+  names?: string;
+  /** An image, a folder of images, or a list file (.txt, one image path per line). */
+  source: string;
+  /** Objectness and class-score threshold (Darknet -thresh; default 0.25). */
+  conf?: number;
+  /** NMS threshold (Darknet -nms; default 0.45). */
+  iou?: number;
+  /** Output folder for the drawn images (<name>.png) and, with saveTxt, labels/<name>.txt. */
+  out?: string;
+  /** Write labels/<name>.txt: "class cx cy w h score", normalised to the image, boxes clipped to it. */
+  saveTxt?: boolean;
+  /** Class-agnostic NMS. */
+  agnostic?: boolean;
+  /** Letterbox (true) or stretch (false) the images; default: the cfg's letter_box. */
+  letterbox?: boolean;
+  /** Override the cfg's nms_kind: default | greedynms | diounms. */
+  nmsKind?: string;
+  /** Detections kept per image after NMS (default 1000). */
+  maxDet?: number;
+  /** Images per forward (default 1). */
+  batch?: number;
+  log?: (line: string) => void;
+  gpu?: Gpu;
+  loader?: NetworkLoader;
+}
+
+export interface FoundObject {
+  classId: number;
+  name: string;
+  score: number;
+  objectness: number;
+  /** Centre and size normalised to the original image. */
+  box: Box;
+  /** Pixel corners in the original image, clipped to it. */
+  pixels: { x1: number; y1: number; x2: number; y2: number };
+}
+
+export interface ImageResult {
+  file: string;
+  width: number;
+  height: number;
+  objects: FoundObject[];
+  placement: Placement;
+  outImage?: string;
+  outTxt?: string;
+}
+
+const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
+
+/** The images of a source: one image file, the images of a folder (sorted), or the lines of a list file. */
+export function listSources(source: string): string[] {
+  if (!fs.existsSync(source)) throw new Error(`source ${source} does not exist`);
+  const st = fs.statSync(source);
+  if (st.isDirectory()) {
+    const files = fs.readdirSync(source).filter((f) => IMAGE_EXT.has(path.extname(f).toLowerCase())).sort().map((f) => path.join(source, f));
+    if (files.length === 0) throw new Error(`source folder ${source} has no .png/.jpg/.jpeg images`);
+    return files;
+  }
+  const ext = path.extname(source).toLowerCase();
+  if (IMAGE_EXT.has(ext)) return [source];
+  const head = Buffer.alloc(8);
+  const fd = fs.openSync(source, 'r');
+  try {
+    fs.readSync(fd, head, 0, 8, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (sniffFormat(head)) return [source];
+  // a list file: one path per line, relative to the working folder or else to the list's folder
+  const lines = fs.readFileSync(source, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  if (lines.length === 0) throw new Error(`list file ${source} names no images`);
+  return lines.map((l, i) => {
+    if (path.isAbsolute(l) || fs.existsSync(l)) return l;
+    const rel = path.join(path.dirname(source), l);
+    if (fs.existsSync(rel)) return rel;
+    throw new Error(`${source}:${i + 1}: image ${l} not found`);
+  });
+}
+
+/** Class names, one per line (trailing blank lines dropped). */
+export function readNames(file: string): string[] {
+  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/).map((l) => l.trim());
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+/** Darknet-style text lines of one image's objects ("dog: 97%  (left_x: ... )"). */
+export function describeObjects(objects: readonly FoundObject[]): string[] {
+  return objects.map((o) => {
+    const p = o.pixels;
+    const r = (v: number) => String(Math.round(v)).padStart(4);
+    return `${o.name}: ${Math.round(o.score * 100)}%\t(left_x: ${r(p.x1)}   top_y: ${r(p.y1)}   width: ${r(p.x2 - p.x1)}   height: ${r(p.y2 - p.y1)})`;
+  });
+}
+
+/** Post-processing of one image's decoded entries: NMS, then mapping to the image. */
+export function postprocess(dets: readonly Detection[], placement: Placement, opts: { iou?: number; agnostic?: boolean; maxDet?: number; nms?: Pick<NmsOptions, 'kind' | 'beta'>; names?: readonly string[] }): FoundObject[] {
+  const kept = nms(dets, { iouThreshold: opts.iou ?? 0.45, agnostic: opts.agnostic, maxDetections: opts.maxDet ?? 1000, ...(opts.nms ?? {}) });
+  return kept.map((d) => {
+    const box = boxToImage(d.box, placement);
+    return {
+      classId: d.classId,
+      name: opts.names?.[d.classId] ?? String(d.classId),
+      score: d.score,
+      objectness: d.objectness,
+      box,
+      pixels: boxToPixels(box, placement.imageWidth, placement.imageHeight, true),
+    };
+  });
+}
+
+/** Runs detection over already-built network and image files. */
+export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: readonly string[], opts: Omit<DetectOptions, 'cfg' | 'weights' | 'source' | 'names'> & { names?: readonly string[] }): Promise<ImageResult[]> {
+  const log = opts.log ?? (() => {});
+  const conf = opts.conf ?? 0.25;
+  const letterbox = opts.letterbox ?? net.letterBox;
+  const nmsOpt = opts.nmsKind ? nmsOptionsFromDarknet(opts.nmsKind, net.nms?.beta ?? 0.6) : net.nms;
+  const batch = Math.max(1, Math.floor(opts.batch ?? 1));
+  if (net.channels !== 3) throw new Error(`detect needs a 3-channel network input; the cfg has channels=${net.channels}`);
+  const classes = Math.max(...net.heads.map((h) => h.classes));
+  if (opts.names && opts.names.length < classes) log(`warning: ${opts.names.length} class names for ${classes} classes; the rest are shown by number`);
+  const decoder = new HeadDecoder(gpu, net.heads, { width: net.width, height: net.height });
+  const results: ImageResult[] = [];
+  const usedNames = new Set<string>();
+  try {
+    for (let i0 = 0; i0 < files.length; i0 += batch) {
+      const chunk = files.slice(i0, i0 + batch);
+      const t0 = performance.now();
+      const loaded = chunk.map((f) => loadImage(f));
+      const prepared = loaded.map((im) => prepareImage(im, net.width, net.height, letterbox));
+      const input = Tensor.from(gpu, [chunk.length, 3, net.height, net.width], toBatch(prepared.map((p) => p.image)), 'detect-input');
+      const t1 = performance.now();
+      let heads: Tensor[] = [];
+      let dets: Detection[];
+      try {
+        heads = await net.forwardHeads(input);
+        dets = await decoder.detect(heads, { thresh: conf });
+      } finally {
+        input.dispose();
+        for (const h of heads) h.dispose();
+      }
+      const t2 = performance.now();
+      for (let b = 0; b < chunk.length; b++) {
+        const file = chunk[b];
+        const pl = prepared[b].placement;
+        const objects = postprocess(dets.filter((d) => d.batch === b), pl, { iou: opts.iou, agnostic: opts.agnostic, maxDet: opts.maxDet, nms: nmsOpt, names: opts.names });
+        const res: ImageResult = { file, width: pl.imageWidth, height: pl.imageHeight, objects, placement: pl };
+        log(`${file}: ${objects.length} objects, predicted in ${(((t2 - t1) / chunk.length)).toFixed(1)} ms (load + resize ${((t1 - t0) / chunk.length).toFixed(1)} ms)`);
+        for (const line of describeObjects(objects)) log(`  ${line}`);
+        if (opts.out) {
+          let base = path.basename(file, path.extname(file));
+          for (let k = 1; usedNames.has(base); k++) base = `${path.basename(file, path.extname(file))}_${k}`;
+          usedNames.add(base);
+          const rgba = imageToRgba(loaded[b]);
+          drawDetections(rgba, objects.map((o) => ({ ...o.pixels, classId: o.classId, score: o.score, label: `${o.name} ${o.score.toFixed(2)}` })), { classes });
+          res.outImage = path.join(opts.out, `${base}.png`);
+          writePng(res.outImage, rgba);
+          if (opts.saveTxt) {
+            res.outTxt = path.join(opts.out, 'labels', `${base}.txt`);
+            writeFileAtomic(res.outTxt, labelLines(objects, pl.imageWidth, pl.imageHeight).join(''));
+          }
+        }
+        results.push(res);
+      }
+    }
+  } finally {
+    decoder.dispose();
+  }
+  return results;
+}
+
+/** YOLO label lines "class cx cy w h score\n", normalised to the image, boxes clipped to it. */
+export function labelLines(objects: readonly FoundObject[], width: number, height: number): string[] {
+  return objects.map((o) => {
+    const p = o.pixels;
+    const f = (v: number) => v.toFixed(6);
+    return `${o.classId} ${f((p.x1 + p.x2) / 2 / width)} ${f((p.y1 + p.y2) / 2 / height)} ${f((p.x2 - p.x1) / width)} ${f((p.y2 - p.y1) / height)} ${f(o.score)}\n`;
+  });
+}
+
+/** The `detect` command: loads the network (cfg + weights) and runs detectWithNetwork over the source. */
+export async function detect(opts: DetectOptions): Promise<ImageResult[]> {
+  const loader = opts.loader ?? defaultLoader;
+  if (!loader) throw new Error('detect: no network loader registered (registerNetworkLoader) and none passed');
+  const files = listSources(opts.source);
+  const names = opts.names ? readNames(opts.names) : undefined;
+  const gpu = opts.gpu ?? (await Gpu.create({ log: opts.log }));
+  const net = await loader(gpu, opts.cfg, opts.weights);
+  try {
+    return await detectWithNetwork(gpu, net, files, { ...opts, names });
+  } finally {
+    net.dispose?.();
+    if (!opts.gpu) gpu.dispose();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * From parsed Darknet head layers to decode specs. Typed structurally so this module does not depend on the
+ * layer classes: a [yolo] layer (src/layers/yolo.ts YoloLayer) and a [region] layer (src/layers/region.ts
+ * RegionLayer) both fit.
+ */
+import { selectAnchors, type HeadSpec } from './decode.js';
+import { nmsOptionsFromDarknet, type NmsOptions } from './nms.js';
+
+export interface YoloLayerLike {
+  kind: 'yolo';
+  options: {
+    classes: number;
+    mask: readonly number[];
+    /** All anchors, (w, h) pairs in network-input pixels. */
+    anchors: readonly number[];
+    scaleXY: number;
+    newCoords: boolean;
+    nmsKind?: string;
+    betaNms?: number;
+  };
+}
+
+export interface RegionLayerLike {
+  kind: 'region';
+  options: {
+    classes: number;
+    coords: number;
+    num: number;
+    /** (w, h) pairs in grid cells. */
+    anchors: readonly number[];
+    softmax: boolean;
+  };
+}
+
+export type HeadLayerLike = YoloLayerLike | RegionLayerLike;
+
+export function isHeadLayer(l: { kind: string }): l is HeadLayerLike {
+  return l.kind === 'yolo' || l.kind === 'region';
+}
+
+/** The decode spec of a head layer and the NMS its cfg asks for (Darknet: nms_kind / beta_nms of [yolo]). */
+export function headFromLayer(l: HeadLayerLike): { spec: HeadSpec; nms: Pick<NmsOptions, 'kind' | 'beta'> } {
+  if (l.kind === 'yolo') {
+    const o = l.options;
+    return {
+      spec: { kind: 'yolo', anchors: selectAnchors(o.anchors, o.mask), classes: o.classes, scaleXY: o.scaleXY, newCoords: o.newCoords },
+      nms: nmsOptionsFromDarknet(o.nmsKind ?? 'default', o.betaNms ?? 0.6),
+    };
+  }
+  const o = l.options;
+  if (o.coords !== 4) throw new Error(`[region] with coords=${o.coords} is not supported by the decoder (coords=4 only)`);
+  return {
+    spec: { kind: 'region', anchors: o.anchors.slice(0, 2 * o.num), classes: o.classes, softmax: o.softmax },
+    nms: { kind: 'iou' },
+  };
+}
