@@ -1,0 +1,51 @@
+// Activations of the Darknet detection heads on their NCHW input [B, A*E, H, W] (E entries per anchor,
+// entry k = (i / (H*W)) % E), forward and backward:
+//   k < 2 (x, y):            v = (xyAct ? logistic(v) : v) * scale + bias
+//   actFrom <= k < actTo:    v = logistic(v)
+//   otherwise:               v unchanged
+// [yolo]:   xyAct = 1, actFrom = 4, actTo = E, scale = scale_x_y, bias = -0.5*(scale_x_y - 1)
+//           (yolo_layer.c forward_yolo_layer); new_coords=1: xyAct = 0, actFrom = actTo = E.
+// [region]: xyAct = 1, scale 1, bias 0, actFrom = coords, actTo = coords+1 (classes+1 more when
+//           softmax=0) (pjreddie region_layer.c forward_region_layer; softmax is a separate op).
+// bwd: dx = dy * dv/dx with the logistic derivative s*(1-s) computed from x.
+
+struct Params { n: u32, hw: u32, E: u32, xyAct: u32, actFrom: u32, actTo: u32, scale: f32, bias: f32, }
+@group(0) @binding(0) var<uniform> P: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read> dy: array<f32>;
+
+override WG: u32 = 256;
+
+fn logistic(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
+
+@compute @workgroup_size(WG)
+fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let k = (i / P.hw) % P.E;
+  var v = x[i];
+  if (k < 2u) {
+    if (P.xyAct != 0u) { v = logistic(v); }
+    v = v * P.scale + P.bias;
+  } else if (k >= P.actFrom && k < P.actTo) {
+    v = logistic(v);
+  }
+  y[i] = v;
+}
+
+@compute @workgroup_size(WG)
+fn bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let k = (i / P.hw) % P.E;
+  var d = 1.0;
+  let s = logistic(x[i]);
+  if (k < 2u) {
+    if (P.xyAct != 0u) { d = s * (1.0 - s); }
+    d = d * P.scale;
+  } else if (k >= P.actFrom && k < P.actTo) {
+    d = s * (1.0 - s);
+  }
+  y[i] = dy[i] * d;
+}

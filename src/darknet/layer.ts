@@ -1,0 +1,207 @@
+/**
+ * What every Darknet layer kind provides (src/layers/<kind>.ts): options parsed from its cfg section, the
+ * output shape, its parameters in Darknet's .weights order, Darknet's BFLOPs, seeded initialization, and a
+ * GPU forward in two modes:
+ *   infer  no tape; conv + BN folded into one conv with bias and activation in the conv epilogue
+ *   train  ops recorded on the current Tape (if one is recording); BN unfolded with batch statistics,
+ *          learnable parameters as Tensor.param.
+ * Shapes are per image (Darknet's out_c/out_h/out_w); tensors are NCHW [B, c, h, w].
+ */
+import type { CfgSection } from './cfg.js';
+import type { Gpu } from '../gpu/device.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Rng } from '../util/rng.js';
+import { ACTIVATIONS, type Activation } from '../tensor/ops/activation.js';
+
+export interface Shape {
+  c: number;
+  h: number;
+  w: number;
+}
+
+export const shapeCount = (s: Shape): number => s.c * s.h * s.w;
+/** Darknet prints shapes as w x h x c. */
+export const shapeText = (s: Shape): string => `${s.w} x ${s.h} x ${s.c}`;
+export const sameShape = (a: Shape, b: Shape): boolean => a.c === b.c && a.h === b.h && a.w === b.w;
+
+export type Mode = 'infer' | 'train';
+
+/** One parameter array in .weights order; `shape` is how the engine uses it (OIHW for conv weights). */
+export interface ParamSpec {
+  name: string;
+  shape: number[];
+  count: number;
+}
+
+export function param(name: string, shape: number[]): ParamSpec {
+  return { name, shape, count: shape.reduce((a, b) => a * b, 1) };
+}
+
+/** The [net] section, typed. Training keys are kept for the trainer (next issue). */
+export interface NetConfig {
+  width: number;
+  height: number;
+  channels: number;
+  /** Flat input size when width/height/channels are absent (Darknet `inputs`). */
+  inputs: number;
+  /** cfg batch (training batch), subdivisions, and batch / subdivisions (Darknet's mini-batch). */
+  batch: number;
+  subdivisions: number;
+  miniBatch: number;
+  timeSteps: number;
+  letterBox: boolean;
+  /** Every other [net] key Darknet reads, parsed to numbers (or strings for policy). */
+  train: Record<string, number | number[] | string>;
+}
+
+/** Keys Darknet reads for every layer (parse_network_cfg_custom), kept for training. */
+export interface CommonOptions {
+  stopbackward: number;
+  onlyforward: boolean;
+  dontUpdate: boolean;
+  burninUpdate: boolean;
+  trainOnlyBn: boolean;
+  /** Darknet `dontload`: the layer's parameters are not in the .weights file. */
+  dontload: boolean;
+  /** Darknet `dontloadscales`: BN scales/rolling statistics are not in the .weights file. */
+  dontloadscales: boolean;
+  learningRateScale: number;
+  clip: number;
+}
+
+export interface BuildContext {
+  readonly index: number;
+  readonly section: CfgSection;
+  /** Output of the previous layer (or the network input for layer 0). */
+  readonly input: Shape;
+  readonly inputIsImage: boolean;
+  readonly layers: readonly Layer[];
+  readonly net: NetConfig;
+  /** A warning for this section (deduplicated per section type + key + code by the builder). */
+  warn(key: string | undefined, message: string, code?: string): void;
+  /** A layer index read from `key` (negative: relative to this layer); CfgError unless 0 <= i < index. */
+  ref(key: string, value: number): number;
+  /** CfgError unless the previous layer outputs an image (Darknet: "Layer before X must output image"). */
+  requireImage(): void;
+}
+
+export interface ForwardContext {
+  gpu: Gpu;
+  mode: Mode;
+}
+
+export abstract class Layer {
+  abstract readonly kind: string;
+  readonly index: number;
+  readonly section: CfgSection;
+  readonly input: Shape;
+  output: Shape;
+  /** Darknet leaves out_w/out_h/out_c at 0 after softmax / cost / detection: no image for the next layer. */
+  outputIsImage = true;
+  /** Layer indices this layer reads, in forward() argument order; -1 is the network input. */
+  sources: number[];
+  params: ParamSpec[] = [];
+  /** Host copies of the parameters (by ParamSpec name), after init or load; null before. */
+  data: Record<string, Float32Array> | null = null;
+  common!: CommonOptions;
+
+  constructor(ctx: BuildContext) {
+    this.index = ctx.index;
+    this.section = ctx.section;
+    this.input = { ...ctx.input };
+    this.output = { ...ctx.input };
+    this.sources = [ctx.index - 1];
+  }
+
+  get outputs(): number {
+    return shapeCount(this.output);
+  }
+
+  get where(): string {
+    return `${this.section.file}:${this.section.line}`;
+  }
+
+  /** Darknet's l.bflops (float32, per image), 0 where Darknet computes none. */
+  bflops(): number {
+    return 0;
+  }
+
+  /** The filters and size/stride columns of the info table. */
+  describe(): { type: string; filters: string; size: string } {
+    return { type: this.kind, filters: '', size: '' };
+  }
+
+  /** Number of parameter values (sum over params). */
+  get paramCount(): number {
+    return this.params.reduce((s, p) => s + p.count, 0);
+  }
+
+  /** Seeded initialization of `data` (Darknet's make_*_layer conventions). */
+  init(rng: Rng): void {
+    void rng;
+    if (this.params.length) throw new Error(`${this.kind} layer ${this.index}: init() not implemented`);
+  }
+
+  /** Uploads parameters for a mode (no-op for layers without parameters). */
+  prepare(gpu: Gpu, mode: Mode): void {
+    void gpu;
+    void mode;
+  }
+
+  /** Frees GPU parameter tensors. */
+  release(): void {}
+
+  /** Copies trained GPU parameters back to `data` (train mode); no-op otherwise. */
+  async pull(): Promise<void> {}
+
+  /** Whether forward() may return one of its inputs unchanged (identity layers). */
+  get aliases(): boolean {
+    return false;
+  }
+
+  abstract forward(inputs: Tensor[], ctx: ForwardContext): Tensor;
+}
+
+export type LayerFactory = (ctx: BuildContext) => Layer;
+
+// ------------------------------------------------------------------------------------ activations
+
+/** Every activation name Darknet's get_activation knows. */
+export const DARKNET_ACTIVATIONS = [
+  'logistic', 'loggy', 'relu', 'elu', 'selu', 'gelu', 'relie', 'plse', 'hardtan', 'lhtan', 'linear', 'ramp', 'leaky',
+  'tanh', 'stair', 'relu6', 'swish', 'mish', 'hard_mish', 'normalize_channels', 'normalize_channels_softmax',
+  'normalize_channels_softmax_maxval',
+] as const;
+
+/**
+ * Reads an activation key. Supported: the engine's fused activations. A Darknet activation the engine lacks,
+ * or a name Darknet does not know (Darknet would silently fall back to relu), is a CfgError. A missing key
+ * takes Darknet's default for the layer, with a warning when the default is logistic (OpenCV uses linear).
+ */
+export function readActivation(ctx: BuildContext, dflt: Activation, key = 'activation'): Activation {
+  const s = ctx.section;
+  if (!s.has(key)) {
+    if (dflt === 'logistic') {
+      ctx.warn(key, `no ${key}= given: Darknet's default is logistic (OpenCV DNN would use linear)`, 'default-logistic');
+    }
+    return dflt;
+  }
+  const v = s.str(key);
+  if ((ACTIVATIONS as readonly string[]).includes(v)) return v as Activation;
+  if ((DARKNET_ACTIVATIONS as readonly string[]).includes(v)) {
+    throw s.error(key, `activation '${v}' is not supported (supported: ${ACTIVATIONS.join(', ')})`);
+  }
+  throw s.error(key, `unknown activation '${v}' (Darknet would silently use relu; supported: ${ACTIVATIONS.join(', ')})`);
+}
+
+/** CfgError when a behaviour-changing key the engine does not implement has a non-default value. */
+export function refuseNonzero(ctx: BuildContext, keys: Record<string, string>): void {
+  for (const [key, why] of Object.entries(keys)) {
+    if (!ctx.section.has(key)) continue;
+    const v = ctx.section.float(key);
+    if (v !== 0) throw ctx.section.error(key, `${why} is not supported (${key}=${ctx.section.str(key)})`);
+  }
+}
+
+/** Darknet's C integer division (truncates toward zero). */
+export const idiv = (a: number, b: number): number => Math.trunc(a / b);

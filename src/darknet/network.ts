@@ -1,0 +1,341 @@
+/**
+ * The Darknet network builder: [net] options, one layer per section (src/layers/<kind>.ts via the
+ * registry), shape inference with file:line errors, Darknet BFLOPs, seeded initialization, and the GPU
+ * forward (inference with folded BN and fused epilogues, or 'train' mode recording on the current tape).
+ *
+ * Building needs no GPU: `Network.build(readCfg(path))` only parses and infers shapes (and allocates no
+ * parameter memory; `initWeights` / `loadWeights` fill the host copies, `prepare` uploads them).
+ */
+import { CfgError, readCfg, type CfgSection, type CfgWarning, type ParsedCfg } from './cfg.js';
+import { Layer, type BuildContext, type CommonOptions, type Mode, type NetConfig, type Shape, shapeCount } from './layer.js';
+import { COMMON_KEYS, HARMLESS_KEYS, LAYER_KINDS, REFUSED_SECTIONS } from './registry.js';
+import type { Gpu } from '../gpu/device.js';
+import { Tensor, shapeStr } from '../tensor/tensor.js';
+import { Rng } from '../util/rng.js';
+
+export interface BuildOptions {
+  /** Override [net] width / height / channels (e.g. the CLI's --width/--height). */
+  width?: number;
+  height?: number;
+  channels?: number;
+  /** Inference batch (default 1; only informational: forward takes the batch of its input). */
+  batch?: number;
+}
+
+type NetKeyType = 'int' | 'float' | 'str' | 'intList' | 'floatList';
+
+/** Every key Darknet's parse_net_options reads. */
+const NET_KEYS: Record<string, NetKeyType> = {
+  max_batches: 'int', batch: 'int', learning_rate: 'float', learning_rate_min: 'float', sgdr_cycle: 'int', sgdr_mult: 'int',
+  momentum: 'float', decay: 'float', subdivisions: 'int', time_steps: 'int', track: 'int', augment_speed: 'int',
+  sequential_subdivisions: 'int', try_fix_nan: 'int', weights_reject_freq: 'int', equidistant_point: 'int',
+  badlabels_rejection_percentage: 'float', num_sigmas_reject_badlabels: 'float', ema_alpha: 'float', use_cuda_graph: 'int',
+  loss_scale: 'float', dynamic_minibatch: 'int', optimized_memory: 'int', workspace_size_limit_MB: 'float', adam: 'int',
+  B1: 'float', B2: 'float', eps: 'float', height: 'int', width: 'int', channels: 'int', inputs: 'int', max_crop: 'int',
+  min_crop: 'int', flip: 'int', blur: 'int', gaussian_noise: 'int', mixup: 'int', cutmix: 'int', mosaic: 'int',
+  letter_box: 'int', mosaic_bound: 'int', contrastive: 'int', contrastive_jit_flip: 'int', contrastive_color: 'int',
+  unsupervised: 'int', label_smooth_eps: 'float', resize_step: 'float', attention: 'int', adversarial_lr: 'float',
+  max_chart_loss: 'float', angle: 'float', aspect: 'float', saturation: 'float', exposure: 'float', hue: 'float',
+  power: 'float', policy: 'str', burn_in: 'int', step: 'int', scale: 'float', steps: 'intList', scales: 'floatList',
+  seq_scales: 'floatList', gamma: 'float', show_receptive_field: 'float',
+};
+
+/** Darknet's learning-rate policies (get_policy; an unknown one falls back to constant with a message). */
+const POLICIES = ['random', 'poly', 'constant', 'step', 'exp', 'sigmoid', 'steps', 'sgdr'];
+
+class WarningSink {
+  private groups = new Map<string, CfgWarning & { count: number }>();
+
+  add(w: CfgWarning, code: string): void {
+    const k = `${w.section ?? ''}|${w.key ?? ''}|${code}`;
+    const g = this.groups.get(k);
+    if (g) g.count++;
+    else this.groups.set(k, { ...w, count: 1 });
+  }
+
+  list(): CfgWarning[] {
+    return [...this.groups.values()].map(({ count, ...w }) => (count > 1 ? { ...w, message: `${w.message} (${count} times; first here)` } : w));
+  }
+}
+
+function parseNet(s: CfgSection, sink: WarningSink): NetConfig {
+  const train: Record<string, number | number[] | string> = {};
+  for (const key of s.keys()) {
+    const t = NET_KEYS[key];
+    if (!t) {
+      sink.add({ file: s.file, line: s.entry(key)!.line, section: 'net', key, message: `[net] key '${key}' is unknown (Darknet ignores it too)` }, 'unknown');
+      continue;
+    }
+    train[key] = t === 'int' ? s.int(key) : t === 'float' ? s.float(key) : t === 'intList' ? s.intList(key) : t === 'floatList' ? s.floatList(key) : s.str(key);
+  }
+  if (typeof train.policy === 'string' && !POLICIES.includes(train.policy)) {
+    throw s.error('policy', `unknown learning-rate policy '${train.policy}' (one of ${POLICIES.join(', ')})`);
+  }
+  const num = (k: string, d: number) => (typeof train[k] === 'number' ? (train[k] as number) : d);
+  for (const k of ['width', 'height', 'channels', 'inputs', 'batch', 'subdivisions', 'time_steps']) {
+    if (k in train && num(k, 0) < 0) throw s.error(k, `must be >= 0, got ${train[k]}`);
+  }
+  const batch = Math.max(1, num('batch', 1));
+  const subdivisions = Math.max(1, num('subdivisions', 1));
+  const width = num('width', 0);
+  const height = num('height', 0);
+  const channels = num('channels', 0);
+  return {
+    width, height, channels,
+    inputs: num('inputs', width * height * channels),
+    batch, subdivisions, miniBatch: Math.max(1, Math.trunc(batch / subdivisions)),
+    timeSteps: Math.max(1, num('time_steps', 1)),
+    letterBox: num('letter_box', 0) !== 0,
+    train,
+  };
+}
+
+function readCommon(s: CfgSection): CommonOptions {
+  return {
+    clip: s.float('clip', 0),
+    onlyforward: s.flag('onlyforward'),
+    dontUpdate: s.flag('dont_update'),
+    burninUpdate: s.flag('burnin_update'),
+    stopbackward: s.int('stopbackward', 0),
+    trainOnlyBn: s.flag('train_only_bn'),
+    dontload: s.flag('dontload'),
+    dontloadscales: s.flag('dontloadscales'),
+    learningRateScale: s.float('learning_rate', 1),
+  };
+}
+
+export interface ForwardOptions {
+  mode?: Mode;
+  /** Layer indices whose outputs to return besides the output layers. */
+  keep?: number[];
+}
+
+export class Network {
+  readonly file: string;
+  readonly net: NetConfig;
+  readonly layers: Layer[];
+  /** Per-image input shape. */
+  readonly input: Shape;
+  readonly inputIsImage: boolean;
+  readonly batch: number;
+  readonly warnings: CfgWarning[];
+  private prepared: { gpu: Gpu; mode: Mode } | null = null;
+
+  private constructor(file: string, net: NetConfig, layers: Layer[], input: Shape, inputIsImage: boolean, batch: number, warnings: CfgWarning[]) {
+    this.file = file;
+    this.net = net;
+    this.layers = layers;
+    this.input = input;
+    this.inputIsImage = inputIsImage;
+    this.batch = batch;
+    this.warnings = warnings;
+  }
+
+  /** Reads, parses and builds a cfg file. */
+  static fromFile(path: string, opts: BuildOptions = {}): Network {
+    return Network.build(readCfg(path), opts);
+  }
+
+  /** Builds the layers of a parsed cfg (shape inference only; no GPU). Throws CfgError at the first problem. */
+  static build(cfg: ParsedCfg, opts: BuildOptions = {}): Network {
+    const sink = new WarningSink();
+    for (const w of cfg.warnings) sink.add(w, w.code ?? `parse:${w.line}`);
+    const [first, ...rest] = cfg.sections;
+    if (first.type !== 'net') throw new CfgError(first.file, first.line, undefined, `the first section must be [net] or [network], got ${first.header}`);
+    const net = parseNet(first, sink);
+    for (const [k, v] of Object.entries({ width: opts.width, height: opts.height, channels: opts.channels, batch: opts.batch })) {
+      if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`${k} must be a positive integer, got ${v}`);
+    }
+    const w = opts.width ?? net.width;
+    const h = opts.height ?? net.height;
+    const c = opts.channels ?? net.channels;
+    let input: Shape;
+    let image = true;
+    if (w && h && c) input = { c, h, w };
+    else if (net.inputs > 0) {
+      input = { c: net.inputs, h: 1, w: 1 };
+      image = false;
+    } else {
+      throw new CfgError(first.file, first.line, undefined, '[net] needs width, height and channels (or inputs)');
+    }
+
+    const layers: Layer[] = [];
+    let prev = input;
+    let prevImage = image;
+    for (const s of rest) {
+      const index = layers.length;
+      if (s.type === 'net') throw new CfgError(s.file, s.line, undefined, `a second ${s.header} section (layer ${index})`);
+      const factory = LAYER_KINDS[s.type];
+      if (!factory) {
+        const why = REFUSED_SECTIONS[s.type];
+        throw new CfgError(s.file, s.line, undefined, why
+          ? `${s.header} (layer ${index}) is not supported: ${why}`
+          : `${s.header} (layer ${index}) is not a Darknet layer type (Darknet: "Type not recognized")`);
+      }
+      const ctx: BuildContext = {
+        index,
+        section: s,
+        input: prev,
+        inputIsImage: prevImage,
+        layers,
+        net,
+        warn: (key, message, code = 'warn') => sink.add({ file: s.file, line: key && s.has(key) ? s.entry(key)!.line : s.line, section: s.type, key, message: `${s.label} ${message}` }, code),
+        ref: (key, value) => {
+          const i = value < 0 ? index + value : value;
+          if (i < 0 || i >= index) {
+            throw s.error(key, `layer ${value}${value < 0 ? ` (= ${i})` : ''} is out of range: this is layer ${index}, it can refer to layers 0..${index - 1}`);
+          }
+          return i;
+        },
+        requireImage: () => {
+          if (!prevImage) {
+            const p = index > 0 ? `layer ${index - 1} ${layers[index - 1].section.label}` : 'the [net] input';
+            throw new CfgError(s.file, s.line, undefined, `${s.label} needs an image input, but ${p} outputs a flat vector of ${shapeCount(prev)} values`);
+          }
+        },
+      };
+      const layer = factory(ctx);
+      layer.common = readCommon(s);
+      for (const key of s.unread()) {
+        const line = s.entry(key)!.line;
+        const harmless = HARMLESS_KEYS[s.type]?.[key];
+        const message = harmless
+          ? `${s.label} key '${key}' has no effect here (${harmless}); ignored`
+          : `${s.label} key '${key}' is unknown (Darknet ignores it too)`;
+        sink.add({ file: s.file, line, section: s.type, key, message }, harmless ? 'harmless' : 'unknown');
+      }
+      for (const d of ['h', 'w', 'c'] as const) {
+        if (!(layer.output[d] >= 1)) throw new CfgError(s.file, s.line, undefined, `${s.label} (layer ${index}) would output an empty ${shapeStr([layer.output.w, layer.output.h, layer.output.c])}`);
+      }
+      layers.push(layer);
+      prev = layer.output;
+      prevImage = layer.outputIsImage;
+    }
+    if (layers.length === 0) throw new CfgError(first.file, first.line, undefined, 'no layers after [net]');
+    return new Network(cfg.file, net, layers, input, image, opts.batch ?? 1, sink.list());
+  }
+
+  /** Darknet's total BFLOPs: the float32 sum of the positive per-layer BFLOPs. */
+  get totalBflops(): number {
+    let t = 0;
+    for (const l of this.layers) {
+      const b = l.bflops();
+      if (b > 0) t = Math.fround(t + b);
+    }
+    return t;
+  }
+
+  get paramCount(): number {
+    return this.layers.reduce((s, l) => s + l.paramCount, 0);
+  }
+
+  /** The detection heads ([yolo], [region], [detection]); else the last layer that is not [cost]. */
+  outputLayers(): number[] {
+    const heads = this.layers.filter((l) => l.kind === 'yolo' || l.kind === 'region' || l.kind === 'detection').map((l) => l.index);
+    if (heads.length) return heads;
+    for (let i = this.layers.length - 1; i >= 0; i--) if (this.layers[i].kind !== 'cost') return [i];
+    return [this.layers.length - 1];
+  }
+
+  /** Seeded initialization of every parameter (Darknet conventions, see each layer's init). */
+  initWeights(seed = 1): void {
+    const rng = new Rng(seed);
+    for (const l of this.layers) if (l.params.length) l.init(rng);
+    this.release();
+  }
+
+  get hasWeights(): boolean {
+    return this.layers.every((l) => !l.params.length || l.data !== null);
+  }
+
+  /** Uploads parameters for a mode ('infer': BN folded into conv weights). */
+  prepare(gpu: Gpu, mode: Mode = 'infer'): void {
+    if (!this.hasWeights) {
+      const l = this.layers.find((x) => x.params.length && !x.data)!;
+      throw new Error(`${this.file}: layer ${l.index} ${l.section.label} has no parameters yet: load .weights or call initWeights() before prepare()`);
+    }
+    if (this.prepared && this.prepared.gpu === gpu && this.prepared.mode === mode) return;
+    if (this.prepared && this.prepared.mode === 'train' && mode === 'infer') {
+      throw new Error('switching from train to infer needs the trained parameters on the host: await pullParams() first, then release() and prepare()');
+    }
+    for (const l of this.layers) l.prepare(gpu, mode);
+    this.prepared = { gpu, mode };
+  }
+
+  /** Copies trained parameters back to the host copies (after training in 'train' mode). */
+  async pullParams(): Promise<void> {
+    for (const l of this.layers) await l.pull();
+  }
+
+  /** Frees the GPU parameters. */
+  release(): void {
+    for (const l of this.layers) l.release();
+    this.prepared = null;
+  }
+
+  dispose(): void {
+    this.release();
+  }
+
+  /**
+   * Runs the network on x [B, c, h, w]. Returns the outputs of the output layers and of `keep` (the caller
+   * disposes them; identity layers may return the same tensor under two indices, or x itself). In 'infer'
+   * mode intermediates are freed as soon as no later layer reads them; in 'train' mode every op is recorded
+   * on the current tape (if one is recording) and the tape owns the intermediates.
+   */
+  forward(x: Tensor, opts: ForwardOptions = {}): Map<number, Tensor> {
+    const mode = opts.mode ?? 'infer';
+    if (!this.prepared || this.prepared.mode !== mode || this.prepared.gpu !== x.gpu) {
+      throw new Error(`${this.file}: parameters are not prepared for '${mode}' on this device (call prepare(gpu, '${mode}'))`);
+    }
+    const I = this.input;
+    if (x.shape.length !== 4 || x.shape[1] !== I.c || x.shape[2] !== I.h || x.shape[3] !== I.w) {
+      throw new Error(`${this.file}: input ${x.describe()} does not match the network input [B, ${I.c}, ${I.h}, ${I.w}]`);
+    }
+    const n = this.layers.length;
+    const keep = new Set<number>([...this.outputLayers(), ...(opts.keep ?? [])]);
+    for (const k of keep) if (!Number.isInteger(k) || k < 0 || k >= n) throw new Error(`forward: keep index ${k} is not a layer (0..${n - 1})`);
+    const lastUse = new Array<number>(n).fill(-1);
+    this.layers.forEach((l, i) => l.sources.forEach((j) => {
+      if (j >= 0) lastUse[j] = Math.max(lastUse[j], i);
+    }));
+    const outs: (Tensor | undefined)[] = new Array(n);
+    const refs = new Map<Tensor, number>();
+    const free = mode === 'infer';
+    const drop = (j: number) => {
+      const t = outs[j];
+      if (!t || keep.has(j)) return;
+      outs[j] = undefined;
+      const r = (refs.get(t) ?? 1) - 1;
+      if (r > 0) refs.set(t, r);
+      else {
+        refs.delete(t);
+        if (t !== x) t.dispose();
+      }
+    };
+    const ctx = { gpu: x.gpu, mode };
+    try {
+      for (let i = 0; i < n; i++) {
+        const l = this.layers[i];
+        const ins = l.sources.map((j) => {
+          const t = j < 0 ? x : outs[j];
+          if (!t) throw new Error(`forward: layer ${i} needs the output of layer ${j}, which is gone`);
+          return t;
+        });
+        const y = l.forward(ins, ctx);
+        outs[i] = y;
+        refs.set(y, (refs.get(y) ?? 0) + 1);
+        if (free) {
+          for (const j of new Set(l.sources)) if (j >= 0 && lastUse[j] === i) drop(j);
+          if (lastUse[i] < 0) drop(i);
+        }
+      }
+    } catch (e) {
+      if (free) for (let j = 0; j < n; j++) if (outs[j] && outs[j] !== x && !keep.has(j)) outs[j]!.dispose();
+      throw e;
+    }
+    const result = new Map<number, Tensor>();
+    for (const k of [...keep].sort((a, b) => a - b)) result.set(k, outs[k]!);
+    return result;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The layer registry: cfg section type -> layer factory (one file per kind in src/layers/), the Darknet
+ * section types the engine refuses (with the reason), and the keys Darknet reads that have no effect in
+ * this engine (reported once as warnings).
+ */
+import type { LayerFactory } from './layer.js';
+import { build as convolutional } from '../layers/convolutional.js';
+import { build as maxpool } from '../layers/maxpool.js';
+import { build as avgpool } from '../layers/avgpool.js';
+import { build as route } from '../layers/route.js';
+import { build as shortcut } from '../layers/shortcut.js';
+import { build as upsample } from '../layers/upsample.js';
+import { build as yolo } from '../layers/yolo.js';
+import { build as region } from '../layers/region.js';
+import { build as reorg } from '../layers/reorg.js';
+import { build as reorg3d } from '../layers/reorg3d.js';
+import { build as dropout } from '../layers/dropout.js';
+import { build as connected } from '../layers/connected.js';
+import { build as detection } from '../layers/detection.js';
+import { build as softmax } from '../layers/softmax.js';
+import { build as sam } from '../layers/sam.js';
+import { build as scaleChannels } from '../layers/scale_channels.js';
+import { build as local } from '../layers/local.js';
+import { build as crop } from '../layers/crop.js';
+import { build as cost } from '../layers/cost.js';
+
+export const LAYER_KINDS: Record<string, LayerFactory> = {
+  convolutional, maxpool, avgpool, route, shortcut, upsample, yolo, region, reorg, reorg3d, dropout, connected,
+  detection, softmax, sam, scale_channels: scaleChannels, local, crop, cost,
+};
+
+/** Section types Darknet knows but this engine does not implement. */
+export const REFUSED_SECTIONS: Record<string, string> = {
+  local_avgpool: 'windowed average pooling ([local_avgpool])',
+  batchnorm: 'a standalone [batchnorm] layer',
+  normalization: 'local response normalization ([normalization]/[lrn])',
+  rnn: 'recurrent layers ([rnn])',
+  crnn: 'convolutional recurrent layers ([crnn])',
+  gru: 'GRU layers ([gru])',
+  lstm: 'LSTM layers ([lstm])',
+  conv_lstm: 'convolutional LSTM layers ([conv_lstm])',
+  history: '[history] layers',
+  Gaussian_yolo: 'Gaussian YOLOv3 heads ([Gaussian_yolo])',
+  contrastive: 'contrastive-loss layers ([contrastive])',
+  implicit: 'YOLOR implicit layers ([implicit])',
+  activation: 'standalone [activation] layers',
+  empty: '[empty]/[silence] layers',
+  deconvolutional: 'deconvolution layers',
+};
+
+/** Keys Darknet reads in these sections that change nothing in this engine (display, CUDA streams, ...). */
+export const HARMLESS_KEYS: Record<string, Record<string, string>> = {
+  convolutional: {
+    stream: 'CUDA stream selection',
+    wait_stream: 'CUDA stream selection',
+    bin_output: 'only used by xnor layers',
+    angle: 'only used by deformable (sway/rotate/stretch) layers',
+  },
+  maxpool: { out_channels: 'only used with maxpool_depth', stream: 'CUDA stream selection', wait_stream: 'CUDA stream selection' },
+  route: { stream: 'CUDA stream selection', wait_stream: 'CUDA stream selection' },
+  yolo: { show_details: 'console output' },
+};
+
+/** Darknet's per-layer keys (parse_network_cfg_custom), read for every section into Layer.common. */
+export const COMMON_KEYS = ['clip', 'onlyforward', 'dont_update', 'burnin_update', 'stopbackward', 'train_only_bn', 'dontload', 'dontloadscales', 'learning_rate'] as const;

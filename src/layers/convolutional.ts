@@ -1,0 +1,225 @@
+/**
+ * [convolutional] (Darknet parse_convolutional / make_convolutional_layer / convolutional_out_height).
+ *
+ * Keys: filters (1), size (1), stride (1) | stride_x + stride_y, pad (0: if non-zero, padding = size/2),
+ * padding (0, per side), groups (1), dilation (1; forced to 1 for size 1; applied as padding*dilation like
+ * Darknet's cuDNN/im2col path), batch_normalize (0), activation (logistic), share_index (reuse an earlier
+ * layer's parameters, which then are not in the .weights file).
+ * Refused when non-zero: xnor, binary, cbn, antialiasing, sway/rotate/stretch/stretch_sway, deform-style
+ * keys, flipped, coordconv, assisted_excitation, dot, reverse.
+ *
+ * out = (in + 2*padding - size) / stride + 1 (C integer division).
+ * .weights order: biases[n], [scales[n], rolling_mean[n], rolling_variance[n] if batch_normalize],
+ * weights[n][c/groups][size][size].
+ * BFLOPs (Darknet): 2 * nweights * out_h * out_w / 1e9 with nweights = (c/groups) * n * size * size.
+ */
+import { Layer, type BuildContext, type ForwardContext, type Mode, param, readActivation, refuseNonzero, idiv } from '../darknet/layer.js';
+import type { Activation } from '../tensor/ops/activation.js';
+import { activation } from '../tensor/ops/activation.js';
+import { conv2d, convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
+import { batchnorm, type BatchnormState } from '../tensor/ops/batchnorm.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { Gpu } from '../gpu/device.js';
+import type { Rng } from '../util/rng.js';
+import { constTensor, disposeAll, filled, foldBn, hostParam, pullInto, uniformInit } from './common.js';
+import { Tape } from '../tensor/tape.js';
+
+export class ConvolutionalLayer extends Layer {
+  readonly kind = 'convolutional';
+  readonly filters: number;
+  readonly size: number;
+  readonly strideX: number;
+  readonly strideY: number;
+  /** Padding per side (Darknet l.pad). */
+  readonly padding: number;
+  readonly dilation: number;
+  readonly groups: number;
+  readonly batchNormalize: boolean;
+  readonly activation: Activation;
+  /** The layer whose parameters this one shares (share_index), or null. */
+  readonly share: ConvolutionalLayer | null;
+  /** Training-only options kept for the trainer. */
+  readonly trainOptions: { gradCentr: boolean };
+
+  private gpuT: Record<string, Tensor> = {};
+  private mode: Mode | null = null;
+  private gpu: Gpu | null = null;
+
+  constructor(ctx: BuildContext) {
+    super(ctx);
+    const s = ctx.section;
+    ctx.requireImage();
+    refuseNonzero(ctx, {
+      xnor: 'XNOR (binary) convolution',
+      binary: 'binary-weight convolution',
+      cbn: 'cross-batch normalization (cbn)',
+      antialiasing: 'anti-aliased (blur) downsampling',
+      sway: 'deformable sway convolution',
+      rotate: 'deformable rotate convolution',
+      stretch: 'deformable stretch convolution',
+      stretch_sway: 'deformable stretch_sway convolution',
+      flipped: 'transposed weights (flipped)',
+      coordconv: 'coordconv',
+      assisted_excitation: 'assisted excitation',
+      dot: 'contrastive dot loss (dot)',
+      reverse: 'reverse',
+    });
+    this.filters = s.intMin('filters', 1, 1);
+    this.groups = s.intMin('groups', 1, 1);
+    this.size = s.intMin('size', 1, 1);
+    let sx = s.has('stride_x') ? s.int('stride_x') : -1;
+    let sy = s.has('stride_y') ? s.int('stride_y') : -1;
+    if (sx < 1 || sy < 1) {
+      const st = s.intMin('stride', 1, 1);
+      if (sx < 1) sx = st;
+      if (sy < 1) sy = st;
+    } else if (s.has('stride')) s.int('stride');
+    this.strideX = sx;
+    this.strideY = sy;
+    let dil = s.intMin('dilation', 1, 1);
+    if (this.size === 1) dil = 1;
+    this.dilation = dil;
+    const pad = s.int('pad', 0);
+    let padding = s.intMin('padding', 0, 0);
+    if (pad) padding = idiv(this.size, 2);
+    this.padding = padding;
+    this.activation = readActivation(ctx, 'logistic');
+    this.batchNormalize = s.int('batch_normalize', 0) !== 0;
+    this.trainOptions = { gradCentr: s.flag('grad_centr') };
+
+    const { c, h, w } = ctx.input;
+    if (c % this.groups !== 0) throw s.error('groups', `${c} input channels are not divisible by groups=${this.groups}`);
+    if (this.filters % this.groups !== 0) throw s.error('groups', `filters=${this.filters} is not divisible by groups=${this.groups}`);
+    const outH = idiv(h + 2 * padding - this.size, sy) + 1;
+    const outW = idiv(w + 2 * padding - this.size, sx) + 1;
+    if (h + 2 * padding - this.size < 0 || w + 2 * padding - this.size < 0 || outH < 1 || outW < 1) {
+      throw s.error('size', `a ${this.size}x${this.size} kernel with padding ${padding} does not fit the ${w} x ${h} input`);
+    }
+    if (dil > 1) {
+      const g = convGeom([1, c, h, w], [this.filters, c / this.groups, this.size, this.size], this.geom());
+      if (g.OH !== outH || g.OW !== outW) {
+        throw s.error('dilation', `dilation ${dil} with size ${this.size} and padding ${padding}: the dilated output ${g.OW} x ${g.OH} differs from Darknet's ${outW} x ${outH} (Darknet's size formula ignores dilation); not supported`);
+      }
+    }
+    this.output = { c: this.filters, h: outH, w: outW };
+
+    let share: ConvolutionalLayer | null = null;
+    if (s.has('share_index')) {
+      const ref = ctx.ref('share_index', s.int('share_index'));
+      const other = ctx.layers[ref];
+      if (!(other instanceof ConvolutionalLayer)) throw s.error('share_index', `layer ${ref} is a [${other.kind}], not a [convolutional]`);
+      if (other.size !== this.size || other.nweights !== this.nweights || other.input.c !== c || other.filters !== this.filters || other.batchNormalize !== this.batchNormalize) {
+        throw s.error('share_index', `layer ${ref} has a different size, filters, channels or batch_normalize (Darknet: "Layer size, nweights, channels or filters don't match for the share_layer")`);
+      }
+      share = other.share ?? other;
+    }
+    this.share = share;
+    if (!share) {
+      const n = this.filters;
+      this.params = [param('biases', [n])];
+      if (this.batchNormalize) this.params.push(param('scales', [n]), param('rolling_mean', [n]), param('rolling_variance', [n]));
+      this.params.push(param('weights', [n, c / this.groups, this.size, this.size]));
+    }
+  }
+
+  get nweights(): number {
+    return (this.input.c / this.groups) * this.filters * this.size * this.size;
+  }
+
+  geom(): Conv2dParams {
+    const p = this.padding * this.dilation;
+    return { stride: [this.strideY, this.strideX], pad: [p, p], dilation: this.dilation, groups: this.groups };
+  }
+
+  override bflops(): number {
+    return Math.fround((2.0 * this.nweights * this.output.h * this.output.w) / 1e9);
+  }
+
+  override describe(): { type: string; filters: string; size: string } {
+    const k = this.size;
+    const f = this.groups > 1 ? `${this.filters}/${this.groups}` : `${this.filters}`;
+    let size: string;
+    if (this.strideX !== this.strideY) size = `${k}x${k}/${this.strideX}x${this.strideY}`;
+    else if (this.dilation > 1) size = `${k} x ${k}/${this.strideX}(${this.dilation})`;
+    else size = `${k} x ${k}/${this.strideX}`;
+    return { type: this.share ? 'convS' : 'conv', filters: f, size };
+  }
+
+  override init(rng: Rng): void {
+    if (this.share) return;
+    const n = this.filters;
+    const scale = Math.sqrt(2 / ((this.size * this.size * this.input.c) / this.groups));
+    this.data = { biases: filled(n, 0), weights: uniformInit(rng, this.nweights, scale) };
+    if (this.batchNormalize) {
+      // Darknet leaves rolling_variance at 0 (only meaningful after training); 1 keeps an untrained net finite.
+      Object.assign(this.data, { scales: filled(n, 1), rolling_mean: filled(n, 0), rolling_variance: filled(n, 1) });
+    }
+  }
+
+  /** The layer that owns the parameters (itself unless share_index). */
+  get owner(): ConvolutionalLayer {
+    return this.share ?? this;
+  }
+
+  override prepare(gpu: Gpu, mode: Mode): void {
+    if (this.share) return;
+    if (this.mode === mode && this.gpu === gpu) return;
+    this.release();
+    const n = this.filters;
+    const wShape = this.params.find((p) => p.name === 'weights')!.shape;
+    const wts = hostParam(this, 'weights');
+    const biases = hostParam(this, 'biases');
+    if (mode === 'infer') {
+      let w = wts;
+      let b = biases;
+      if (this.batchNormalize) ({ w, b } = foldBn(wts, n, biases, hostParam(this, 'scales'), hostParam(this, 'rolling_mean'), hostParam(this, 'rolling_variance')));
+      this.gpuT = { w: constTensor(gpu, wShape, w, `conv${this.index}.w`), b: constTensor(gpu, [n], b, `conv${this.index}.b`) };
+    } else {
+      this.gpuT = {
+        weights: Tensor.param(gpu, wShape, wts, `conv${this.index}.weights`),
+        biases: Tensor.param(gpu, [n], biases, `conv${this.index}.biases`),
+      };
+      if (this.batchNormalize) {
+        this.gpuT.scales = Tensor.param(gpu, [n], hostParam(this, 'scales'), `conv${this.index}.scales`);
+        this.gpuT.rolling_mean = constTensor(gpu, [n], hostParam(this, 'rolling_mean'), `conv${this.index}.rolling_mean`);
+        this.gpuT.rolling_variance = constTensor(gpu, [n], hostParam(this, 'rolling_variance'), `conv${this.index}.rolling_variance`);
+      }
+    }
+    this.mode = mode;
+    this.gpu = gpu;
+  }
+
+  override release(): void {
+    disposeAll(this.gpuT);
+    this.mode = null;
+    this.gpu = null;
+  }
+
+  override async pull(): Promise<void> {
+    if (this.share || this.mode !== 'train' || !this.data) return;
+    await pullInto(this.data, this.gpuT);
+  }
+
+  /** GPU tensors of the owner (after prepare). */
+  tensors(mode: Mode): Record<string, Tensor> {
+    const o = this.owner;
+    if (o.mode !== mode) throw new Error(`layer ${this.index} [convolutional]: parameters are not prepared for '${mode}' (call Network.prepare)`);
+    return o.gpuT;
+  }
+
+  forward([x]: Tensor[], ctx: ForwardContext): Tensor {
+    const t = this.tensors(ctx.mode);
+    const p = this.geom();
+    if (ctx.mode === 'infer') return conv2d(x, t.w, t.b, p, { act: this.activation });
+    if (!this.batchNormalize) return conv2d(x, t.weights, t.biases, p, { act: this.activation });
+    const state: BatchnormState = { runningMean: t.rolling_mean, runningVar: t.rolling_variance };
+    const y = conv2d(x, t.weights, null, p);
+    const z = batchnorm(y, t.scales, t.biases, state, { training: true, mode: 'darknet' });
+    if (!Tape.current) y.dispose();
+    const a = activation(z, this.activation);
+    if (a !== z && !Tape.current) z.dispose();
+    return a;
+  }
+}
+
+export const build = (ctx: BuildContext): Layer => new ConvolutionalLayer(ctx);

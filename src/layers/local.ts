@@ -1,0 +1,85 @@
+/**
+ * [local] (Darknet parse_local / make_local_layer / forward_local_layer): a locally connected layer
+ * (YOLOv1): like a convolution but with separate weights at each output location.
+ * Keys: filters (1), size (1), stride (1), pad (0), activation (logistic).
+ * out = (in - size) / stride + 1, or (in - 1) / stride + 1 when pad != 0 (local_out_height); the input is
+ * zero-padded by `pad` (Darknet passes the raw pad value to im2col), which must give the same output size.
+ * .weights order: biases[filters*out_h*out_w], weights[out_h*out_w][filters][c*size*size].
+ * Darknet computes no BFLOPs for it. Forward only (no training backward yet).
+ */
+import { Layer, type BuildContext, type ForwardContext, type Mode, param, readActivation, idiv } from '../darknet/layer.js';
+import type { Activation } from '../tensor/ops/activation.js';
+import { activation } from '../tensor/ops/activation.js';
+import { local } from '../tensor/ops/local.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { Gpu } from '../gpu/device.js';
+import type { Rng } from '../util/rng.js';
+import { constTensor, disposeAll, filled, hostParam, uniformInit } from './common.js';
+
+export class LocalLayer extends Layer {
+  readonly kind = 'local';
+  readonly filters: number;
+  readonly size: number;
+  readonly stride: number;
+  readonly pad: number;
+  readonly activation: Activation;
+  private gpuT: Record<string, Tensor> = {};
+  private gpu: Gpu | null = null;
+
+  constructor(ctx: BuildContext) {
+    super(ctx);
+    const s = ctx.section;
+    ctx.requireImage();
+    this.filters = s.intMin('filters', 1, 1);
+    this.size = s.intMin('size', 1, 1);
+    this.stride = s.intMin('stride', 1, 1);
+    this.pad = s.intMin('pad', 0, 0);
+    this.activation = readActivation(ctx, 'logistic');
+    const { h, w } = ctx.input;
+    const outH = idiv(this.pad ? h - 1 : h - this.size, this.stride) + 1;
+    const outW = idiv(this.pad ? w - 1 : w - this.size, this.stride) + 1;
+    const colH = idiv(h + 2 * this.pad - this.size, this.stride) + 1;
+    const colW = idiv(w + 2 * this.pad - this.size, this.stride) + 1;
+    if (outH < 1 || outW < 1 || (!this.pad && (h < this.size || w < this.size))) throw s.error('size', `a ${this.size}x${this.size} window does not fit the ${w} x ${h} input`);
+    if (colH !== outH || colW !== outW) {
+      throw s.error('pad', `size ${this.size} with pad ${this.pad}: Darknet's output ${outW} x ${outH} and its im2col size ${colW} x ${colH} differ; not supported`);
+    }
+    this.output = { c: this.filters, h: outH, w: outW };
+    const L = outH * outW;
+    this.params = [param('biases', [this.filters * L]), param('weights', [L, this.filters, ctx.input.c * this.size * this.size])];
+  }
+
+  override describe(): { type: string; filters: string; size: string } {
+    return { type: 'local', filters: `${this.filters}`, size: `${this.size} x ${this.size}/${this.stride}` };
+  }
+
+  override init(rng: Rng): void {
+    const [b, wt] = this.params;
+    this.data = { biases: filled(b.count, 0), weights: uniformInit(rng, wt.count, Math.sqrt(2 / (this.size * this.size * this.input.c))) };
+  }
+
+  override prepare(gpu: Gpu, mode: Mode): void {
+    void mode;
+    if (this.gpu === gpu) return;
+    this.release();
+    const [b, wt] = this.params;
+    this.gpuT = { w: constTensor(gpu, wt.shape, hostParam(this, 'weights'), `local${this.index}.w`), b: constTensor(gpu, b.shape, hostParam(this, 'biases'), `local${this.index}.b`) };
+    this.gpu = gpu;
+  }
+
+  override release(): void {
+    disposeAll(this.gpuT);
+    this.gpu = null;
+  }
+
+  forward([x]: Tensor[], ctx: ForwardContext): Tensor {
+    if (ctx.mode === 'train') throw new Error(`layer ${this.index} [local] (${this.where}): training is not implemented for locally connected layers`);
+    if (!this.gpuT.w) throw new Error(`layer ${this.index} [local]: parameters are not prepared (call Network.prepare)`);
+    const y = local(x, this.gpuT.w, this.gpuT.b, { size: this.size, stride: this.stride, pad: this.pad, filters: this.filters, outH: this.output.h, outW: this.output.w });
+    const z = activation(y, this.activation);
+    if (z !== y) y.dispose();
+    return z;
+  }
+}
+
+export const build = (ctx: BuildContext): Layer => new LocalLayer(ctx);

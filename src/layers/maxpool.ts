@@ -1,0 +1,60 @@
+/**
+ * [maxpool] (Darknet parse_maxpool / make_maxpool_layer / forward_maxpool_layer).
+ *
+ * Keys: size (default: stride), stride (1), stride_x / stride_y (default: stride), padding (default size-1,
+ * the total padding per axis; windows start at -padding/2, so an odd total puts the extra on the right /
+ * bottom; padding taps are -FLT_MAX). Refused when non-zero: maxpool_depth (channel-wise max),
+ * antialiasing, maxpool_zero_nonmax. `out_channels` only matters with maxpool_depth.
+ *
+ * out = (in + padding - size) / stride + 1. BFLOPs (Darknet): size*size*c*out_h*out_w / 1e9.
+ */
+import { Layer, type BuildContext, type ForwardContext, refuseNonzero, idiv } from '../darknet/layer.js';
+import { maxpool } from '../tensor/ops/pool.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export class MaxpoolLayer extends Layer {
+  readonly kind = 'maxpool';
+  readonly size: number;
+  readonly strideX: number;
+  readonly strideY: number;
+  readonly padding: number;
+
+  constructor(ctx: BuildContext) {
+    super(ctx);
+    const s = ctx.section;
+    ctx.requireImage();
+    refuseNonzero(ctx, {
+      maxpool_depth: 'channel-wise max pooling (maxpool_depth)',
+      antialiasing: 'anti-aliased (blur) downsampling',
+      maxpool_zero_nonmax: 'maxpool_zero_nonmax',
+    });
+    const stride = s.intMin('stride', 1, 1);
+    this.strideX = s.intMin('stride_x', 1, stride);
+    this.strideY = s.intMin('stride_y', 1, stride);
+    this.size = s.intMin('size', 1, stride);
+    this.padding = s.intMin('padding', 0, this.size - 1);
+    const { c, h, w } = ctx.input;
+    const outW = idiv(w + this.padding - this.size, this.strideX) + 1;
+    const outH = idiv(h + this.padding - this.size, this.strideY) + 1;
+    if (w + this.padding - this.size < 0 || h + this.padding - this.size < 0) {
+      throw s.error('size', `a ${this.size}x${this.size} window with padding ${this.padding} does not fit the ${w} x ${h} input`);
+    }
+    this.output = { c, h: outH, w: outW };
+  }
+
+  override bflops(): number {
+    return Math.fround((this.size * this.size * this.input.c * this.output.h * this.output.w) / 1e9);
+  }
+
+  override describe(): { type: string; filters: string; size: string } {
+    const k = this.size;
+    const size = this.strideX === this.strideY ? `${k} x ${k}/${this.strideX}` : `${k}x${k}/${this.strideX}x${this.strideY}`;
+    return { type: 'max', filters: '', size };
+  }
+
+  forward([x]: Tensor[], _ctx: ForwardContext): Tensor {
+    return maxpool(x, { size: this.size, strideX: this.strideX, strideY: this.strideY, padding: this.padding });
+  }
+}
+
+export const build = (ctx: BuildContext): Layer => new MaxpoolLayer(ctx);

@@ -1,0 +1,99 @@
+/**
+ * [region] (Darknet parse_region / make_region_layer; forward as pjreddie's forward_region_layer): the
+ * YOLOv2 head on [B, n*(coords+1+classes), H, W]. The forward keeps the NCHW layout and applies logistic to
+ * x, y (entries 0, 1) and the objectness (entry coords), and softmax over the classes of each anchor and
+ * cell (softmax=1) or logistic (softmax=0); w, h stay raw. (AlexeyAB's CPU path instead transposes to
+ * [cells*n][entries] and leaves x, y to the decoder; the values are the same.)
+ * Refused: tree= (hierarchical softmax, YOLO9000), map=.
+ */
+import { Layer, type BuildContext, type ForwardContext } from '../darknet/layer.js';
+import { headActivation } from '../tensor/ops/yolo_act.js';
+import { softmaxRows } from '../tensor/ops/softmax.js';
+import { readAnchors } from './yolo.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { Tape } from '../tensor/tape.js';
+
+export interface RegionOptions {
+  classes: number;
+  coords: number;
+  num: number;
+  anchors: number[];
+  softmax: boolean;
+  maxBoxes: number;
+  log: boolean;
+  sqrt: boolean;
+  focalLoss: boolean;
+  jitter: number;
+  resize: number;
+  rescore: boolean;
+  thresh: number;
+  classfix: number;
+  absolute: boolean;
+  random: number;
+  coordScale: number;
+  objectScale: number;
+  noobjectScale: number;
+  maskScale: number;
+  classScale: number;
+  biasMatch: boolean;
+}
+
+export class RegionLayer extends Layer {
+  readonly kind = 'region';
+  readonly options: RegionOptions;
+
+  constructor(ctx: BuildContext) {
+    super(ctx);
+    const s = ctx.section;
+    if (s.has('tree')) throw s.error('tree', 'hierarchical softmax (tree=, YOLO9000) is not supported');
+    if (s.has('map')) throw s.error('map', 'class maps (map=) are not supported');
+    const coords = s.intMin('coords', 0, 4);
+    const classes = s.intMin('classes', 0, 20);
+    const num = s.intMin('num', 1, 1);
+    const anchors = readAnchors(ctx, s.floatList('anchors', []), num, [...Array(num).keys()]);
+    if (coords < 4) throw s.error('coords', `must be >= 4 (x, y, w, h), got ${coords}`);
+    this.options = {
+      classes, coords, num, anchors,
+      softmax: s.flag('softmax'),
+      maxBoxes: s.intMin('max', 1, 200),
+      log: s.flag('log'),
+      sqrt: s.flag('sqrt'),
+      focalLoss: s.flag('focal_loss'),
+      jitter: s.float('jitter', 0.2),
+      resize: s.float('resize', 1),
+      rescore: s.flag('rescore'),
+      thresh: s.float('thresh', 0.5),
+      classfix: s.int('classfix', 0),
+      absolute: s.flag('absolute'),
+      random: s.float('random', 0),
+      coordScale: s.float('coord_scale', 1),
+      objectScale: s.float('object_scale', 1),
+      noobjectScale: s.float('noobject_scale', 1),
+      maskScale: s.float('mask_scale', 1),
+      classScale: s.float('class_scale', 1),
+      biasMatch: s.flag('bias_match'),
+    };
+    const want = num * (coords + 1 + classes);
+    if (ctx.input.c !== want) {
+      throw s.error(undefined, `expects ${num} anchors x (${coords} coords + 1 + ${classes} classes) = ${want} input channels, the previous layer outputs ${ctx.input.c} (set filters=${want} in the [convolutional] before it)`);
+    }
+  }
+
+  override describe(): { type: string; filters: string; size: string } {
+    return { type: 'region', filters: '', size: '' };
+  }
+
+  forward([x]: Tensor[], _ctx: ForwardContext): Tensor {
+    const o = this.options;
+    const E = o.coords + 1 + o.classes;
+    const a = headActivation(x, { entries: E, xyLogistic: true, actFrom: o.coords, actTo: o.softmax ? o.coords + 1 : E });
+    if (!o.softmax || o.classes === 0) return a;
+    const [B, , H, W] = x.shape;
+    const hw = H * W;
+    const y = softmaxRows(a, { rows: B * o.num * hw, n: o.classes, stride: hw, offset: (o.coords + 1) * hw, c0: hw, s0: 1, c1: o.num, s1: E * hw, s2: o.num * E * hw });
+    if (!Tape.current) a.dispose();
+    return y;
+  }
+}
+
+export const build = (ctx: BuildContext): Layer => new RegionLayer(ctx);

@@ -1,0 +1,155 @@
+/**
+ * [yolo] (AlexeyAB parse_yolo / make_yolo_layer / forward_yolo_layer): the YOLOv3/v4/v7 head. Its input is
+ * the head convolution's output [B, n*(5+classes), H, W] (n = anchors in `mask`); the forward produces
+ * Darknet's l.output: logistic on x, y, objectness and classes (nothing when new_coords=1: that head's
+ * conv already ends in logistic), w and h raw, then x, y scaled by scale_x_y with bias -0.5*(scale_x_y-1).
+ * Channel a*(5+classes)+k = anchor mask[a], entry k (0 x, 1 y, 2 w, 3 h, 4 obj, 5.. classes).
+ * Box decoding, thresholds, NMS and the loss live elsewhere (src/yolo); every training / NMS key is parsed
+ * into `options` for them.
+ */
+import { Layer, type BuildContext, type ForwardContext } from '../darknet/layer.js';
+import { headActivation } from '../tensor/ops/yolo_act.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export const IOU_LOSSES = ['mse', 'iou', 'giou', 'diou', 'ciou'] as const;
+export const NMS_KINDS = ['default', 'greedynms', 'diounms', 'cornersnms'] as const;
+
+export interface YoloOptions {
+  classes: number;
+  /** Total anchors (num). */
+  total: number;
+  mask: number[];
+  /** All anchors as (w, h) pairs in network-input pixels (2*num values, more if mask reaches past num). */
+  anchors: number[];
+  scaleXY: number;
+  newCoords: boolean;
+  jitter: number;
+  resize: number;
+  ignoreThresh: number;
+  truthThresh: number;
+  iouThresh: number;
+  iouThreshKind: string;
+  iouLoss: (typeof IOU_LOSSES)[number];
+  iouNormalizer: number;
+  clsNormalizer: number;
+  objNormalizer: number;
+  deltaNormalizer: number;
+  nmsKind: (typeof NMS_KINDS)[number];
+  betaNms: number;
+  maxBoxes: number;
+  maxDelta: number;
+  labelSmoothEps: number;
+  objectnessSmooth: boolean;
+  focalLoss: boolean;
+  random: number;
+  countersPerClass: number[] | null;
+  embeddingLayer: number | null;
+  track: { historySize: number; simThresh: number; detsForTrack: number; detsForShow: number; ciouNorm: number };
+}
+
+/**
+ * The anchors a head uses. Darknet reads at most 2*num values and keeps its initial 0.5 for missing ones
+ * (warning). A mask index >= num makes Darknet read past its anchor array (undefined behaviour): if the
+ * cfg lists that many pairs they are used, with a warning; otherwise it is an error.
+ */
+export function readAnchors(ctx: BuildContext, listed: number[], total: number, mask: number[]): number[] {
+  const s = ctx.section;
+  const key = s.has('anchors') ? 'anchors' : undefined;
+  const maxMask = Math.max(...mask, total - 1);
+  mask.forEach((m) => {
+    if (m < 0) throw s.error('mask', `anchor index ${m} is negative`);
+    if (m >= total && 2 * m + 1 >= listed.length) throw s.error('mask', `anchor index ${m} is outside 0..${total - 1} (num=${total}) and the anchors list has only ${Math.floor(listed.length / 2)} pairs`);
+  });
+  if (maxMask >= total) {
+    ctx.warn('mask', `uses anchor ${maxMask} but num=${total}: Darknet reads past its ${total} anchors here (undefined behaviour); using the listed pair(s)`, 'mask-past-num');
+  }
+  const n = 2 * (maxMask + 1);
+  const anchors = listed.slice(0, n);
+  if (anchors.length < 2 * total) {
+    ctx.warn(key, `has ${listed.length} anchor values for num=${total}; the missing ones are 0.5 (Darknet's initial value)`, 'few-anchors');
+    while (anchors.length < 2 * total) anchors.push(0.5);
+  } else if (listed.length > n) {
+    ctx.warn(key, `has ${listed.length} anchor values for num=${total}; Darknet uses the first ${2 * total}`, 'extra-anchors');
+  }
+  return anchors;
+}
+
+export class YoloLayer extends Layer {
+  readonly kind = 'yolo';
+  readonly options: YoloOptions;
+
+  constructor(ctx: BuildContext) {
+    super(ctx);
+    const s = ctx.section;
+    const classes = s.intMin('classes', 0, 20);
+    const total = s.intMin('num', 1, 1);
+    const mask = s.has('mask') ? s.intList('mask') : [...Array(total).keys()];
+    const listed = s.floatList('anchors', []);
+    const anchors = readAnchors(ctx, listed, total, mask);
+    if (s.has('map')) throw s.error('map', 'class maps (map=) are not supported');
+    const cpc = s.has('counters_per_class') ? s.intList('counters_per_class') : null;
+    if (cpc && cpc.length !== classes) throw s.error('counters_per_class', `has ${cpc.length} values, classes=${classes}`);
+    const emb = s.has('embedding_layer') ? ctx.ref('embedding_layer', s.int('embedding_layer')) : null;
+    this.options = {
+      classes, total, mask, anchors,
+      scaleXY: s.float('scale_x_y', 1),
+      newCoords: s.flag('new_coords'),
+      jitter: s.float('jitter', 0.2),
+      resize: s.float('resize', 1),
+      ignoreThresh: s.float('ignore_thresh', 0.5),
+      truthThresh: s.float('truth_thresh', 1),
+      iouThresh: s.float('iou_thresh', 1),
+      iouThreshKind: s.choice('iou_thresh_kind', ['iou', 'giou', 'diou', 'ciou'], 'iou'),
+      iouLoss: s.choice('iou_loss', IOU_LOSSES, 'mse'),
+      iouNormalizer: s.float('iou_normalizer', 0.75),
+      clsNormalizer: s.float('cls_normalizer', 1),
+      objNormalizer: s.float('obj_normalizer', 1),
+      deltaNormalizer: s.float('delta_normalizer', 1),
+      nmsKind: s.choice('nms_kind', NMS_KINDS, 'default'),
+      betaNms: s.float('beta_nms', 0.6),
+      maxBoxes: s.intMin('max', 1, 200),
+      maxDelta: s.float('max_delta', 3.4028234663852886e38),
+      labelSmoothEps: s.float('label_smooth_eps', 0),
+      objectnessSmooth: s.flag('objectness_smooth'),
+      focalLoss: s.flag('focal_loss'),
+      random: s.float('random', 0),
+      countersPerClass: cpc,
+      embeddingLayer: emb,
+      track: {
+        historySize: s.int('track_history_size', 5),
+        simThresh: s.float('sim_thresh', 0.8),
+        detsForTrack: s.int('dets_for_track', 1),
+        detsForShow: s.int('dets_for_show', 1),
+        ciouNorm: s.float('track_ciou_norm', 0.01),
+      },
+    };
+    const want = mask.length * (classes + 5);
+    if (ctx.input.c !== want) {
+      throw s.error(undefined, `expects ${mask.length} anchors x (5 + ${classes} classes) = ${want} input channels, the previous layer outputs ${ctx.input.c} (set filters=${want} in the [convolutional] before it)`);
+    }
+  }
+
+  /** Anchors of this head (mask order), (w, h) pairs. */
+  get maskAnchors(): [number, number][] {
+    return this.options.mask.map((m) => [this.options.anchors[2 * m], this.options.anchors[2 * m + 1]]);
+  }
+
+  override describe(): { type: string; filters: string; size: string } {
+    return { type: 'yolo', filters: '', size: '' };
+  }
+
+  forward([x]: Tensor[], _ctx: ForwardContext): Tensor {
+    const o = this.options;
+    const E = o.classes + 5;
+    return headActivation(x, {
+      entries: E,
+      xyLogistic: !o.newCoords,
+      xyScale: o.scaleXY,
+      xyBias: -0.5 * (o.scaleXY - 1),
+      actFrom: o.newCoords ? E : 4,
+      actTo: E,
+    });
+  }
+}
+
+export const build = (ctx: BuildContext): Layer => new YoloLayer(ctx);

@@ -1,0 +1,39 @@
+/**
+ * Activations of Darknet detection heads (kernels/yolo_act.wgsl) on [B, A*E, H, W], forward and backward:
+ * x, y (entries 0, 1) optionally logistic, then * scale + bias; entries [actFrom, actTo) logistic; the rest
+ * unchanged. See the kernel for the [yolo] and [region] settings.
+ */
+import { f32 } from '../../gpu/device.js';
+import { Tensor } from '../tensor.js';
+import { Tape } from '../tape.js';
+
+const WG = 256;
+
+export interface HeadActivation {
+  /** Entries per anchor (yolo: 5 + classes; region: coords + 1 + classes). */
+  entries: number;
+  xyLogistic: boolean;
+  xyScale?: number;
+  xyBias?: number;
+  actFrom: number;
+  actTo: number;
+}
+
+export function headActivation(x: Tensor, a: HeadActivation): Tensor {
+  if (x.shape.length !== 4) throw new Error(`headActivation: expected NCHW, got ${x.describe()}`);
+  const [, C, H, W] = x.shape;
+  if (C % a.entries !== 0) throw new Error(`headActivation: ${C} channels are not a multiple of ${a.entries} entries per anchor`);
+  const gpu = x.gpu;
+  const p = [x.size, H * W, a.entries, a.xyLogistic ? 1 : 0, a.actFrom, a.actTo, f32(a.xyScale ?? 1), f32(a.xyBias ?? 0)];
+  const y = new Tensor(gpu, x.shape);
+  gpu.dispatch({ file: 'yolo_act', entry: 'fwd', constants: { WG } }, p, { 1: x, 2: y }, gpu.grid(x.size, WG));
+  Tape.push({
+    op: 'headActivation', inputs: [x], outputs: [y], saved: [x],
+    backward: ([g]) => {
+      const dx = new Tensor(gpu, x.shape);
+      gpu.dispatch({ file: 'yolo_act', entry: 'bwd', constants: { WG } }, p, { 1: x, 2: dx, 3: g! }, gpu.grid(x.size, WG));
+      return [dx];
+    },
+  });
+  return y;
+}
