@@ -13,6 +13,7 @@ import { Gpu } from '../gpu/device.js';
 import { Tensor } from '../tensor/tensor.js';
 import { HeadDecoder, type Detection, type HeadSpec } from '../yolo/decode.js';
 import { nms, nmsOptionsFromDarknet, type NmsOptions } from '../yolo/nms.js';
+import { headFromLayer, isHeadLayer, type HeadLayerLike } from '../yolo/heads.js';
 import { boxToImage, boxToPixels, loadImage, prepareImage, sniffFormat, toBatch, type Placement } from '../data/image.js';
 import type { Box } from '../yolo/box.js';
 import { drawDetections, imageToRgba, writePng } from '../viz/draw.js';
@@ -41,6 +42,56 @@ export interface DetectNetwork {
 export type NetworkLoader = (gpu: Gpu, cfg: string, weights: string | undefined) => Promise<DetectNetwork>;
 
 let defaultLoader: NetworkLoader | null = null;
+
+/**
+ * What detection needs of a built Darknet network (src/darknet/network.ts Network fits structurally):
+ * the input shape, [net] letter_box, the layers (heads found by kind; a head reads layers[i].sources[0]),
+ * prepare for inference, and a forward that returns the kept layers' outputs.
+ */
+export interface DarknetNetworkLike {
+  readonly input: { c: number; h: number; w: number };
+  readonly net: { letterBox: boolean };
+  readonly layers: readonly { kind: string; index: number; sources: readonly number[] }[];
+  prepare(gpu: Gpu, mode: 'infer'): void;
+  forward(x: Tensor, opts: { keep?: number[] }): Map<number, Tensor>;
+  dispose(): void;
+}
+
+/**
+ * Adapts a built network with its weights loaded: prepares it for inference on `gpu`; forwardHeads keeps
+ * the outputs of the layers feeding the heads (the head convolutions) and frees the rest. The NMS is the
+ * last head's nms_kind / beta_nms (Darknet reads the network's last layer).
+ */
+export function fromDarknetNetwork(net: DarknetNetworkLike, gpu: Gpu): DetectNetwork {
+  const headLayers = net.layers.filter((l) => isHeadLayer(l)) as unknown as (HeadLayerLike & { index: number; sources: readonly number[] })[];
+  if (headLayers.length === 0) throw new Error('the network has no [yolo] or [region] layer to detect with');
+  const parsed = headLayers.map((l) => headFromLayer(l));
+  const feeds = headLayers.map((l) => l.sources[0]);
+  if (feeds.some((j) => j < 0)) throw new Error('a detection head reads the network input directly');
+  net.prepare(gpu, 'infer');
+  return {
+    width: net.input.w,
+    height: net.input.h,
+    channels: net.input.c,
+    letterBox: net.net.letterBox,
+    heads: parsed.map((p) => p.spec),
+    nms: parsed[parsed.length - 1].nms,
+    forwardHeads(x: Tensor): Tensor[] {
+      const outs = net.forward(x, { keep: feeds });
+      const keep = feeds.map((j) => outs.get(j)!);
+      for (const t of outs.values()) if (!keep.includes(t) && t !== x) t.dispose();
+      // two heads reading one layer would share a tensor: hand out copies so the caller can dispose each
+      return keep.map((t, i) => (keep.indexOf(t) === i ? t : copyTensor(t)));
+    },
+    dispose: () => net.dispose(),
+  };
+}
+
+function copyTensor(t: Tensor): Tensor {
+  const c = new Tensor(t.gpu, t.shape, t.name);
+  t.gpu.copy(t, 0, c, 0, t.bytes);
+  return c;
+}
 
 /** Sets the loader detect() uses when none is passed (the CLI registers the src/darknet one). */
 export function registerNetworkLoader(loader: NetworkLoader): void {

@@ -7,7 +7,7 @@ import { PNG } from 'pngjs';
 import { getGpu } from '../helpers/gpu.js';
 import { assertClose } from '../helpers/check.js';
 import { Tensor } from '../../src/tensor/index.js';
-import { detect, detectWithNetwork, listSources, readNames, type DetectNetwork } from '../../src/cli/detect.js';
+import { detect, detectWithNetwork, fromDarknetNetwork, listSources, readNames, type DarknetNetworkLike, type DetectNetwork } from '../../src/cli/detect.js';
 import { boxToImage, placement } from '../../src/data/image.js';
 import { classColor } from '../../src/viz/draw.js';
 import { headFromLayer } from '../../src/yolo/heads.js';
@@ -104,6 +104,42 @@ test('headFromLayer: [yolo] mask/anchors/nms_kind and [region] to decode specs',
   const r = headFromLayer({ kind: 'region', options: { classes: 20, coords: 4, num: 2, anchors: [1, 2, 3, 4], softmax: true } });
   assert.equal(r.spec, { kind: 'region', anchors: [1, 2, 3, 4], classes: 20, softmax: true });
   assert.throws(() => headFromLayer({ kind: 'region', options: { classes: 20, coords: 5, num: 2, anchors: [1, 2, 3, 4], softmax: true } }), /coords=5/);
+});
+
+test('fromDarknetNetwork: heads from the layers, forwardHeads keeps the head convolutions and frees the rest', async () => {
+  const gpu = await getGpu();
+  const yoloOpts = { classes: 2, mask: [1], anchors: [5, 6, 16, 16], scaleXY: 1, newCoords: false, nmsKind: 'diounms', betaNms: 0.3 };
+  let prepared = '';
+  const made: Tensor[] = [];
+  const layers: { kind: string; index: number; sources: number[]; options?: unknown }[] = [
+    { kind: 'convolutional', index: 0, sources: [-1] },
+    { kind: 'yolo', index: 1, sources: [0], options: yoloOpts },
+  ];
+  const fake: DarknetNetworkLike = {
+    input: { c: 3, h: 64, w: 64 },
+    net: { letterBox: false },
+    layers,
+    prepare: (_g, mode) => { prepared = mode; },
+    forward: (x, opts) => {
+      assert.equal(opts.keep, [0]);
+      const conv = Tensor.from(x.gpu, [x.shape[0], 7, 4, 4], new Float32Array(x.shape[0] * 112).fill(-10));
+      const act = Tensor.from(x.gpu, [x.shape[0], 7, 4, 4], new Float32Array(x.shape[0] * 112));
+      made.push(conv, act);
+      return new Map([[0, conv], [1, act]]);
+    },
+    dispose: () => undefined,
+  };
+  const dn = fromDarknetNetwork(fake, gpu);
+  assert.is(prepared, 'infer');
+  assert.equal([dn.width, dn.height, dn.channels, dn.letterBox], [64, 64, 3, false]);
+  assert.equal(dn.heads, [{ kind: 'yolo', anchors: [16, 16], classes: 2, scaleXY: 1, newCoords: false }]);
+  assert.equal(dn.nms, { kind: 'diou', beta: 0.3 });
+  const x = Tensor.from(gpu, [1, 3, 64, 64], new Float32Array(3 * 64 * 64));
+  const heads = await dn.forwardHeads(x);
+  assert.is(heads[0], made[0]);
+  assert.ok(made[1].disposed, 'the [yolo] activation output is freed');
+  heads[0].dispose(); x.dispose();
+  assert.throws(() => fromDarknetNetwork({ ...fake, layers: [layers[0]] }, gpu), /no \[yolo\] or \[region\]/);
 });
 
 test.run();
