@@ -1,12 +1,12 @@
 // Elementwise loss pieces for the YOLO losses, per element (reduce with reduce.wgsl), forward and backward.
 //   out[i] = alpha * w[i] * l(x[i], t[i])          (w only in the *_w entries)
 //   dx[i]  = g[i] * alpha * w[i] * dl/dx(x[i], t[i])  (target and weight are constants)
-// LOSS: 0 bce_logits  l = max(x,0) - x*t + log(1 + exp(-|x|))   dl = sigmoid(x) - t
+// kind: 0 bce_logits  l = max(x,0) - x*t + log(1 + exp(-|x|))   dl = sigmoid(x) - t
 //       1 mse         l = (x - t)^2                              dl = 2 (x - t)
 //       2 sigmoid_mse l = (sigmoid(x) - t)^2                     dl = 2 (s - t) s (1 - s)
 //       3 l1          l = |x - t|                                dl = sign(x - t) (0 at x == t)
 
-struct Params { n: u32, alpha: f32, one: f32, } // one = 1.0 (see log1p_pos)
+struct Params { n: u32, alpha: f32, zero: u32, kind: u32, } // zero = 0 (see log1p_pos); kind: below
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> t: array<f32>;
@@ -15,13 +15,13 @@ struct Params { n: u32, alpha: f32, one: f32, } // one = 1.0 (see log1p_pos)
 @group(0) @binding(5) var<storage, read> g: array<f32>;
 
 override WG: u32 = 256;
-override LOSS: u32 = 0;
+// The loss kind is a uniform (not an override): one pipeline per entry instead of one per kind and entry.
 
-// log(1 + u) for u >= 0, accurate for small u (Goldberg: the rounding of 1 + u cancels). The multiply by
-// the uniform P.one (= 1.0) keeps Mesa's NIR from rewriting (1 + u) - 1 into u, which it does for float ops
-// not marked exact and which would silently undo the correction.
+// log(1 + u) for u >= 0, accurate for small u (Goldberg: the rounding of 1 + u cancels). Xoring the bits
+// with the uniform P.zero (= 0) keeps Mesa's NIR from rewriting (1 + u) - 1 into u, which it does for
+// float ops not marked exact and which would silently undo the correction.
 fn log1p_pos(u: f32) -> f32 {
-  let v = (1.0 + u) * P.one;
+  let v = bitcast<f32>(bitcast<u32>(1.0 + u) ^ P.zero);
   if (v == 1.0) { return u; }
   return log(v) * (u / (v - 1.0));
 }
@@ -33,7 +33,7 @@ fn sigmoid(v: f32) -> f32 {
 }
 
 fn loss(xv: f32, tv: f32) -> f32 {
-  switch LOSS {
+  switch P.kind {
     case 0u: { return max(xv, 0.0) - xv * tv + log1p_pos(exp(-abs(xv))); }
     case 1u: { let d = xv - tv; return d * d; }
     case 2u: { let d = sigmoid(xv) - tv; return d * d; }
@@ -42,7 +42,7 @@ fn loss(xv: f32, tv: f32) -> f32 {
 }
 
 fn dloss(xv: f32, tv: f32) -> f32 {
-  switch LOSS {
+  switch P.kind {
     case 0u: { return sigmoid(xv) - tv; }
     case 1u: { return 2.0 * (xv - tv); }
     case 2u: { let s = sigmoid(xv); return 2.0 * (s - tv) * s * (1.0 - s); }

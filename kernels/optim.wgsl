@@ -5,7 +5,7 @@
 //   sgd        g' = gscale*g + decay*w;  b = momentum*b + (1 - dampening)*g'  (b = g' on the first step);
 //              w -= lr * (nesterov ? g' + momentum*b : b)
 //   sgd_plain  w -= lr * (gscale*g + decay*w)                    (momentum 0: no buffer)
-//   adam       g' = gscale*g (+ decay*w unless DECOUPLED);  w *= 1 - lr*decay if DECOUPLED (AdamW);
+//   adam       g' = gscale*g (+ decay*w unless decoupled);  w *= 1 - lr*decay if decoupled (AdamW, flag 4);
 //              m = beta1*m + (1-beta1)*g';  v = beta2*v + (1-beta2)*g'^2;
 //              w -= step_size * m / (sqrt(v) * inv_sqrt_bc2 + eps)
 //              with step_size = lr / (1 - beta1^t), inv_sqrt_bc2 = 1/sqrt(1 - beta2^t)   (PyTorch's form)
@@ -23,7 +23,7 @@ struct Params {
   eps: f32,
   step_size: f32,
   inv_sqrt_bc2: f32,
-  flags: u32, // sgd: bit 0 nesterov, bit 1 first step (buffer := g')
+  flags: u32, // sgd: bit 0 nesterov, bit 1 first step (buffer := g'); adam: bit 2 decoupled (AdamW)
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read_write> w: array<f32>;
@@ -32,7 +32,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> s2: array<f32>; // adam: v
 
 override WG: u32 = 256;
-override DECOUPLED: bool = false;
+// (flags are uniforms, not overrides: fewer pipelines to compile, uniform branches cost nothing)
 
 fn index(gid: vec3u, nwg: vec3u) -> u32 { return gid.x + gid.y * nwg.x * WG; }
 
@@ -64,7 +64,7 @@ fn adam(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   if (i >= P.n) { return; }
   var wi = w[i];
   var gi = P.gscale * g[i];
-  if (DECOUPLED) {
+  if ((P.flags & 4u) != 0u) {
     wi = wi * (1.0 - P.lr * P.decay);
   } else {
     gi = gi + P.decay * wi;

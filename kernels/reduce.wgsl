@@ -5,16 +5,18 @@
 // so a whole tensor is one row (inner = count), and NCHW per-channel sums are C rows of N*H*W values
 // (inner = H*W, outer_stride = C*H*W, row_stride = H*W).
 //
-// Two levels (repeated as needed): each workgroup reduces WG*ITEMS values of one row into a partial
-// (`first_*` reads f32 input, `next_*` reads the partials of the previous pass); the pass whose row fits
-// in one workgroup writes the f32 result (`*_final`), times `scale` (1/n for means).
+// Two levels, repeated as needed, all with the one `reduce` entry: each workgroup reduces WG*items values
+// of one row (thread-strided, coalesced) into a partial in workgroup memory; the first pass reads the f32
+// input, later passes read the partials (pairs) of the previous pass; the pass whose rows fit in one
+// workgroup writes the f32 result times `scale` (1/n for means). Pass kind, squaring and items are
+// uniform flags rather than overrides: one pipeline to compile (llvmpipe takes ~1-2 s for every pipeline
+// with barriers), with no measurable cost at run time (uniform branches).
 //
 // Accuracy: every value is carried as an unevaluated pair hi + lo (double-float): each thread accumulates
-// its values with TwoSum, the workgroup tree (pairwise) and the later passes add pairs, so the result is
-// the float64-like sum rounded once to f32 (a few ulp at worst, independent of n in practice). Squares
-// are split exactly with Dekker's product (no fma needed). Compilers must not reassociate f32 adds
-// (WGSL/SPIR-V do not allow it, but Mesa's NIR does: see opaque()); if one did, the result degrades to a
-// plain pairwise sum.
+// its values with TwoSum, the workgroup and the later passes add pairs, so the result is the exact sum
+// rounded to f32 (within 1 ulp; independent of n and of the order). Squares are split exactly with
+// Dekker's product (no fma needed). Compilers must not reassociate f32 adds (WGSL/SPIR-V do not allow it,
+// but Mesa's NIR does: see opaque()); if one did, the result would degrade to a plain blocked sum.
 // An infinite input makes the sum NaN (inf - inf inside TwoSum), not inf: both are non-finite.
 //
 // The grid is 2-D (any number of workgroups): w = wid.x + wid.y * nwg.x; workgroups with w >= total exit.
@@ -28,19 +30,22 @@ struct Params {
   total: u32,        // rows * chunks: workgroups with work (the grid may hold a few more)
   channels: u32,     // bcast per channel: C
   scale: f32,        // final multiplier (reduce); gradient multiplier (bcast)
-  one: f32,          // 1.0 (see opaque())
+  zero: u32,         // 0 (see opaque())
+  flags: u32,        // see FLAG_*
+  items: u32,        // reduce: values per thread
 }
+const FLAG_SQUARE: u32 = 1u;      // reduce: square the f32 input (first pass)
+const FLAG_PER_CHANNEL: u32 = 2u; // bcast: g holds one value per channel
+const FLAG_PAIRS_IN: u32 = 4u;    // reduce: the input holds (hi, lo) pairs from an earlier pass
+const FLAG_FINAL: u32 = 8u;       // reduce: write out[row] = scale * (hi + lo), else out[2w..2w+1] = pair
+
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> xs: array<f32>;
-@group(0) @binding(2) var<storage, read> xp: array<vec2f>;
-@group(0) @binding(3) var<storage, read_write> part: array<vec2f>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> g: array<f32>;
 
 override WG: u32 = 256;       // power of two
-override ITEMS: u32 = 8;      // values per thread per pass
-override SQUARE: bool = false; // reduce: first pass sums x*x; bcast_sq: dx = 2*g*x
-override PER_CHANNEL: bool = false; // bcast: g has one value per channel
+override LANES: u32 = 16;     // threads in the middle stage of wg_reduce (about sqrt(WG))
 
 var<workgroup> sh: array<vec2f, WG>;
 
@@ -48,9 +53,10 @@ var<workgroup> sh: array<vec2f, WG>;
 
 // Mesa's NIR (lavapipe, RADV, ANV) applies algebraic float rewrites such as (a + b) - a -> b to every
 // operation not marked exact, and Tint marks none, which silently turns TwoSum into a plain sum. Each
-// rounded value that is later subtracted from therefore goes through opaque(): a multiply by the uniform
-// P.one (= 1.0, unknown to the compiler; exact, and harmless if fused into an fma).
-fn opaque(v: f32) -> f32 { return v * P.one; }
+// rounded value that is later subtracted from therefore goes through opaque(): its bits xor the uniform
+// P.zero (= 0, unknown to the compiler). An integer op hides the value from float rewrites; a multiply by
+// a uniform 1.0 does not (NIR still distributes and reassociates through it and loses the low part).
+fn opaque(v: f32) -> f32 { return bitcast<f32>(bitcast<u32>(v) ^ P.zero); }
 
 // a + b = s + e exactly (Knuth's TwoSum).
 fn two_sum(a: f32, b: f32) -> vec2f {
@@ -81,14 +87,24 @@ fn two_square(v: f32) -> vec2f {
 
 // ---------------------------------------------------------------- reduce
 
+// The workgroup's pair sum, valid in thread 0 only. Two barriers (not log2(WG)): the first LANES threads
+// each add WG/LANES strided values, then thread 0 adds those LANES partials (order does not matter for
+// accuracy with double-float accumulation).
 fn wg_reduce(lid: u32, v: vec2f) -> vec2f {
   sh[lid] = v;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
-    if (lid < s) { sh[lid] = dd_add(sh[lid], sh[lid + s]); }
-    workgroupBarrier();
+  if (lid < LANES) {
+    var acc = sh[lid];
+    for (var k = lid + LANES; k < WG; k += LANES) { acc = dd_add(acc, sh[k]); }
+    sh[lid] = acc; // only this thread touches sh[lid] in this phase
   }
-  return sh[0];
+  workgroupBarrier();
+  var r = vec2f(0.0, 0.0);
+  if (lid == 0u) {
+    r = sh[0];
+    for (var k = 1u; k < min(LANES, WG); k++) { r = dd_add(r, sh[k]); }
+  }
+  return r;
 }
 
 fn addr(row: u32, j: u32) -> u32 {
@@ -96,75 +112,40 @@ fn addr(row: u32, j: u32) -> u32 {
   return row * P.row_stride + q * P.outer_stride + (j - q * P.inner);
 }
 
-fn load_first(row: u32, j: u32) -> vec2f {
-  let v = xs[addr(row, j)];
-  if (SQUARE) { return two_square(v); }
+fn load(row: u32, j: u32) -> vec2f {
+  let a = addr(row, j);
+  if ((P.flags & FLAG_PAIRS_IN) != 0u) { return vec2f(xs[2u * a], xs[2u * a + 1u]); }
+  let v = xs[a];
+  if ((P.flags & FLAG_SQUARE) != 0u) { return two_square(v); }
   return vec2f(v, 0.0);
 }
 
-// The pair sum of workgroup w's values (every thread gets it).
-fn reduce_first(lid: u32, w: u32) -> vec2f {
+@compute @workgroup_size(WG)
+fn reduce(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let w = wid.x + wid.y * nwg.x;
+  if (w >= P.total) { return; }
   let row = w / P.chunks;
-  let base = (w - row * P.chunks) * WG * ITEMS + lid;
+  let base = (w - row * P.chunks) * WG * P.items + lid;
   var acc = vec2f(0.0, 0.0);
-  for (var k = 0u; k < ITEMS; k++) {
+  for (var k = 0u; k < P.items; k++) {
     let j = base + k * WG;
-    if (j < P.count) { acc = dd_add(acc, load_first(row, j)); }
+    if (j < P.count) { acc = dd_add(acc, load(row, j)); }
   }
-  return wg_reduce(lid, acc);
-}
-
-fn reduce_next(lid: u32, w: u32) -> vec2f {
-  let row = w / P.chunks;
-  let base = (w - row * P.chunks) * WG * ITEMS + lid;
-  var acc = vec2f(0.0, 0.0);
-  for (var k = 0u; k < ITEMS; k++) {
-    let j = base + k * WG;
-    if (j < P.count) { acc = dd_add(acc, xp[addr(row, j)]); }
+  let r = wg_reduce(lid, acc);
+  if (lid == 0u) {
+    if ((P.flags & FLAG_FINAL) != 0u) {
+      out[w] = r.x * P.scale + r.y * P.scale;
+    } else {
+      out[2u * w] = r.x;
+      out[2u * w + 1u] = r.y;
+    }
   }
-  return wg_reduce(lid, acc);
-}
-
-fn finish(v: vec2f) -> f32 {
-  return v.x * P.scale + v.y * P.scale;
-}
-
-@compute @workgroup_size(WG)
-fn first_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= P.total) { return; }
-  let r = reduce_first(lid, w);
-  if (lid == 0u) { part[w] = r; }
-}
-
-@compute @workgroup_size(WG)
-fn first_final(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= P.total) { return; }
-  let r = reduce_first(lid, w);
-  if (lid == 0u) { out[w] = finish(r); }
-}
-
-@compute @workgroup_size(WG)
-fn next_partial(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= P.total) { return; }
-  let r = reduce_next(lid, w);
-  if (lid == 0u) { part[w] = r; }
-}
-
-@compute @workgroup_size(WG)
-fn next_final(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let w = wid.x + wid.y * nwg.x;
-  if (w >= P.total) { return; }
-  let r = reduce_next(lid, w);
-  if (lid == 0u) { out[w] = finish(r); }
 }
 
 // ---------------------------------------------------------------- backward
 
 fn upstream(i: u32) -> f32 {
-  if (PER_CHANNEL) { return g[(i / P.inner) % P.channels]; }
+  if ((P.flags & FLAG_PER_CHANNEL) != 0u) { return g[(i / P.inner) % P.channels]; }
   return g[0];
 }
 

@@ -17,7 +17,10 @@ const GRAD_TOL = { atol: 1e-7, rtol: 4 * ULP };
 // Central differences of the float64 forward (linear/quadratic in x: only cancellation error).
 const FD_TOL = { atol: 1e-6, rtol: 1e-6 };
 
-const SMALL: ReduceOptions = { wg: 4, items: 1, maxGroupsPerDim: 9 };
+// Forcing many passes and 2-D grids on small inputs (the default workgroup, so no extra pipeline) ...
+const GRID: ReduceOptions = { items: 1, maxGroupsPerDim: 17 };
+// ... and tiny workgroups (one more pipeline).
+const TINY: ReduceOptions = { wg: 4, items: 1, maxGroupsPerDim: 9 };
 
 type Whole = 'sum' | 'mean' | 'sumSquares';
 const wholeOps: Record<Whole, (x: Tensor, o?: ReduceOptions) => Tensor> = { sum, mean, sumSquares };
@@ -88,10 +91,10 @@ test('exact cases: cancellation, ties, and values an f32 pairwise sum loses', as
     [[1, 2 ** -24, 2 ** -24, 2 ** -24, 2 ** -24], 1 + 2 ** -22],
     [[3e30, -3e30, 7], 7],
   ];
-  for (const opts of [undefined, SMALL]) {
+  for (const opts of [undefined, TINY]) {
     for (const [v, want] of cases) {
       const x = Tensor.from(gpu, [v.length], v);
-      assert.is((await sum(x, opts).toArray())[0], Math.fround(want), `sum ${v.join(',')} ${opts ? 'small wg' : ''}`);
+      assert.is((await sum(x, opts).toArray())[0], Math.fround(want), `sum ${v.join(',')} ${opts ? '4-thread workgroups' : ''}`);
       x.dispose();
     }
   }
@@ -105,26 +108,34 @@ test('exact cases: cancellation, ties, and values an f32 pairwise sum loses', as
   x.dispose(); e.dispose();
 });
 
-test('multi-pass and 2-D grid path (wg 4, 1 item, at most 9 workgroups per dimension)', async () => {
+test('multi-pass and 2-D grid path (1 item per thread, at most 17 workgroups per dimension; 4-thread workgroups)', async () => {
   const gpu = await getGpu();
   const rng = new Rng(9);
-  // 257 values -> 65 partials on a 9x8 grid (7 idle workgroups) -> 17 -> 5 -> 2 -> 1: five passes
-  for (const n of [1, 2, 5, 257, 323]) {
+  // 70001 values -> 274 partials on a 17x17 grid (15 idle workgroups) -> 2 -> 1: three passes
+  for (const n of [1, 257, 70001]) {
     const xv = randomArray(rng, n, -1, 1);
     const x = Tensor.from(gpu, [n], xv);
     const before = gpu.dispatches;
-    const s = await sum(x, SMALL).toArray();
-    if (n === 257) assert.is(gpu.dispatches - before, 5, 'passes for 257 values');
+    const s = await sum(x, GRID).toArray();
+    assert.is(gpu.dispatches - before, n === 1 ? 1 : n === 257 ? 2 : 3, `passes for ${n} values`);
     assertClose(s, [sumRef(xv)], SUM_TOL, `sum n=${n} small grid`);
-    assertClose(await sumSquares(x, { ...SMALL, items: 3 }).toArray(), [sumRef(xv, true)], SCALED_TOL, `sumSquares n=${n} small grid`);
+    assertClose(await sumSquares(x, GRID).toArray(), [sumRef(xv, true)], SCALED_TOL, `sumSquares n=${n} small grid`);
     x.dispose();
   }
-  const [N, C, H, W] = [3, 5, 7, 3];
-  const xv = randomArray(rng, N * C * H * W, -1, 1);
-  const x = Tensor.from(gpu, [N, C, H, W], xv);
-  assertClose(await channelSum(x, undefined, SMALL).toArray(), channelSumRef(xv, N, C, H * W), { atol: 1e-7, rtol: ULP }, 'channelSum small grid');
-  assertClose(await channelSumSquares(x, undefined, SMALL).toArray(), channelSumRef(xv, N, C, H * W, true), { atol: 1e-7, rtol: 2 * ULP }, 'channelSumSquares small grid');
+  // 4-thread workgroups: 257 values -> 65 partials on a 9x8 grid -> 17 -> 5 -> 2 -> 1: five passes
+  const xv = randomArray(rng, 257, -1, 1);
+  const x = Tensor.from(gpu, [257], xv);
+  const before = gpu.dispatches;
+  assertClose(await sum(x, TINY).toArray(), [sumRef(xv)], SUM_TOL, 'sum, 4-thread workgroups');
+  assert.is(gpu.dispatches - before, 5, 'passes with 4-thread workgroups');
   x.dispose();
+  // per channel: 20 rows x 2 chunks = 40 workgroups on a 17x3 grid
+  const [N, C, H, W] = [3, 20, 11, 9];
+  const cv = randomArray(rng, N * C * H * W, -1, 1);
+  const c = Tensor.from(gpu, [N, C, H, W], cv);
+  assertClose(await channelSum(c, undefined, GRID).toArray(), channelSumRef(cv, N, C, H * W), { atol: 1e-7, rtol: ULP }, 'channelSum small grid');
+  assertClose(await channelSumSquares(c, undefined, GRID).toArray(), channelSumRef(cv, N, C, H * W, true), { atol: 1e-7, rtol: 2 * ULP }, 'channelSumSquares small grid');
+  c.dispose();
 });
 
 const channelShapes: number[][] = [

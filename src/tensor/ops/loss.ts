@@ -32,16 +32,21 @@ function check(op: string, x: Tensor, t: Tensor, w?: Tensor): void {
 }
 
 /** The per-element loss `kind` of prediction x against target t (recorded; gradient w.r.t. x only). */
-export function elementLoss(kind: LossKind, x: Tensor, target: Tensor, opts: LossOptions = {}): Tensor {
+function lossCode(kind: LossKind): number {
   const code = LOSS_CODE[kind];
   if (code === undefined) throw new Error(`unknown loss '${kind}' (supported: ${LOSSES.join(', ')})`);
+  return code;
+}
+
+export function elementLoss(kind: LossKind, x: Tensor, target: Tensor, opts: LossOptions = {}): Tensor {
+  const code = lossCode(kind);
   const { weight, alpha = 1 } = opts;
   check(kind, x, target, weight);
   const gpu = x.gpu;
   const out = new Tensor(gpu, x.shape);
   const bind: Record<number, Tensor> = { 1: x, 2: target, 4: out };
   if (weight) bind[3] = weight;
-  gpu.dispatch({ file: 'loss', entry: weight ? 'fwd_w' : 'fwd', constants: { WG, LOSS: code } }, [x.size, f32(alpha), f32(1)], bind, gpu.grid(x.size, WG));
+  gpu.dispatch({ file: 'loss', entry: weight ? 'fwd_w' : 'fwd', constants: { WG } }, [x.size, f32(alpha), 0, code], bind, gpu.grid(x.size, WG));
   Tape.push({
     op: `loss:${kind}`, inputs: [x], outputs: [out], saved: weight ? [x, target, weight] : [x, target],
     backward: ([g]) => [elementLossBackward(kind, x, target, g!, opts)],
@@ -58,7 +63,7 @@ export function elementLossBackward(kind: LossKind, x: Tensor, target: Tensor, g
   const dx = new Tensor(gpu, x.shape);
   const bind: Record<number, Tensor> = { 1: x, 2: target, 4: dx, 5: g };
   if (weight) bind[3] = weight;
-  gpu.dispatch({ file: 'loss', entry: weight ? 'bwd_w' : 'bwd', constants: { WG, LOSS: LOSS_CODE[kind] } }, [x.size, f32(alpha), f32(1)], bind, gpu.grid(x.size, WG));
+  gpu.dispatch({ file: 'loss', entry: weight ? 'bwd_w' : 'bwd', constants: { WG } }, [x.size, f32(alpha), 0, lossCode(kind)], bind, gpu.grid(x.size, WG));
   return dx;
 }
 

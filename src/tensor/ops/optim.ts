@@ -94,8 +94,8 @@ export function adamUpdate(w: Tensor, g: Tensor, m: Tensor, v: Tensor, h: AdamHy
   const bc2 = 1 - beta2 ** h.step;
   const gpu = w.gpu;
   gpu.dispatch(
-    { file: 'optim', entry: 'adam', constants: { WG, DECOUPLED: h.decoupled ? 1 : 0 } },
-    params(w.size, { lr: h.lr, decay: h.decay ?? 0, gscale: h.gradScale ?? 1, beta1, beta2, eps: h.eps ?? 1e-8, stepSize: h.lr / bc1, invSqrtBc2: 1 / Math.sqrt(bc2) }),
+    { file: 'optim', entry: 'adam', constants: { WG } },
+    params(w.size, { lr: h.lr, decay: h.decay ?? 0, gscale: h.gradScale ?? 1, beta1, beta2, eps: h.eps ?? 1e-8, stepSize: h.lr / bc1, invSqrtBc2: 1 / Math.sqrt(bc2), flags: h.decoupled ? 4 : 0 }),
     { 1: w, 2: g, 3: m, 4: v },
     gpu.grid(w.size, WG),
   );

@@ -2,7 +2,7 @@
  * Reductions (kernels/reduce.wgsl): sum, mean, sum of squares of a whole tensor (-> [1]) and per-channel
  * sums / means / sums of squares over NCHW (-> [C]), recorded on the tape; their backward broadcasts the
  * upstream gradient. Accumulation is double-float (TwoSum pairs through every level), so results are the
- * exact sum rounded to f32 up to a few ulp (see test/kernels/reduce.test.ts for the measured error).
+ * exact sum rounded to f32 within 1 ulp (see test/kernels/reduce.test.ts for the measured error).
  */
 import { f32 } from '../../gpu/device.js';
 import type { Gpu } from '../../gpu/device.js';
@@ -72,7 +72,8 @@ function grid2d(gpu: Gpu, groups: number, maxDim: number): [number, number] {
 
 /**
  * out[r] = scale * Σ_j v(r, j) (v = x or x², per `square`) for each row of `layout`, into `out` (size >= rows).
- * Not recorded. Dispatches ceil(log_{wg*items}(count)) passes; temporaries go back to the pool.
+ * Not recorded; `scale` is this argument (opts.scale is applied by the recorded ops, not here).
+ * Dispatches ceil(log_{wg*items}(count)) passes of one kernel; temporaries go back to the pool.
  */
 export function reduceRowsInto(x: Tensor, out: Tensor, layout: RowLayout, square = false, scale = 1, opts: ReduceOptions = {}): Tensor {
   const { wg, items, maxDim } = checkTuning(opts);
@@ -81,27 +82,30 @@ export function reduceRowsInto(x: Tensor, out: Tensor, layout: RowLayout, square
   if (rows === 0) return out;
   const gpu = x.gpu;
   const per = wg * items;
-  const spec = (entry: string, sq: boolean) => ({ file: 'reduce', entry, constants: { WG: wg, ITEMS: items, SQUARE: sq ? 1 : 0 } });
+  const lanes = 2 ** Math.ceil(Math.log2(wg) / 2); // ~sqrt(wg): the middle stage of the workgroup sum
+  const spec = { file: 'reduce', entry: 'reduce', constants: { WG: wg, LANES: lanes } };
+  // flags: 1 square, 4 pairs in, 8 final (kernels/reduce.wgsl)
+  const pass = (input: Tensor, output: Tensor, count: number, inner: number, outer: number, rowStride: number, chunks: number, flags: number) =>
+    gpu.dispatch(spec, [count, inner, outer, rowStride, chunks, rows * chunks, 0, f32(flags & 8 ? scale : 1), 0, flags, items], { 1: input, 4: output }, grid2d(gpu, rows * chunks, maxDim));
   const inner = Math.max(1, layout.inner);
+  const sq = square ? 1 : 0;
   let chunks = Math.max(1, Math.ceil(layout.count / per));
-  const params = (count: number, inn: number, outer: number, rowStride: number, ch: number, sc: number) =>
-    [count, inn, outer, rowStride, ch, rows * ch, 0, f32(sc), f32(1)];
   if (chunks === 1) {
-    gpu.dispatch(spec('first_final', square), params(layout.count, inner, layout.outerStride, layout.rowStride, 1, scale), { 1: x, 4: out }, grid2d(gpu, rows, maxDim));
+    pass(x, out, layout.count, inner, layout.outerStride, layout.rowStride, 1, sq | 8);
     return out;
   }
   const temp = (n: number) => Tape.untracked(() => new Tensor(gpu, [n * 2], 'reduce-partials'));
   let part = temp(rows * chunks);
-  gpu.dispatch(spec('first_partial', square), params(layout.count, inner, layout.outerStride, layout.rowStride, chunks, 1), { 1: x, 3: part }, grid2d(gpu, rows * chunks, maxDim));
+  pass(x, part, layout.count, inner, layout.outerStride, layout.rowStride, chunks, sq);
   for (;;) {
     const cnt = chunks;
     chunks = Math.max(1, Math.ceil(cnt / per));
     if (chunks === 1) {
-      gpu.dispatch(spec('next_final', false), params(cnt, cnt, 0, cnt, 1, scale), { 2: part, 4: out }, grid2d(gpu, rows, maxDim));
+      pass(part, out, cnt, cnt, 0, cnt, 1, 4 | 8);
       break;
     }
     const next = temp(rows * chunks);
-    gpu.dispatch(spec('next_partial', false), params(cnt, cnt, 0, cnt, chunks, 1), { 2: part, 3: next }, grid2d(gpu, rows * chunks, maxDim));
+    pass(part, next, cnt, cnt, 0, cnt, chunks, 4);
     part.dispose();
     part = next;
   }
@@ -113,8 +117,8 @@ export function reduceRowsInto(x: Tensor, out: Tensor, layout: RowLayout, square
 function broadcastGrad(x: Tensor, g: Tensor, square: boolean, scale: number, ch: ChannelLayout | null): Tensor {
   const gpu = x.gpu;
   const dx = new Tensor(gpu, x.shape);
-  const spec = { file: 'reduce', entry: square ? 'bcast_sq' : 'bcast', constants: { WG, PER_CHANNEL: ch ? 1 : 0 } };
-  const params = [x.size, Math.max(1, ch?.inner ?? 1), 0, 0, 0, 0, Math.max(1, ch?.c ?? 1), f32(scale), f32(1)];
+  const spec = { file: 'reduce', entry: square ? 'bcast_sq' : 'bcast', constants: { WG } };
+  const params = [x.size, Math.max(1, ch?.inner ?? 1), 0, 0, 0, 0, Math.max(1, ch?.c ?? 1), f32(scale), 0, ch ? 2 : 0, 0];
   const bind: Record<number, Tensor> = { 4: dx, 5: g };
   if (square) bind[1] = x;
   gpu.dispatch(spec, params, bind, gpu.grid(x.size, WG));
