@@ -15,7 +15,7 @@ export interface ReduceOptions {
   scale?: number;
   /** Workgroup size, a power of two (default 256). */
   wg?: number;
-  /** Values per thread per pass (default 8). */
+  /** Values per thread per pass (default 16). */
   items?: number;
   /** Cap on workgroups per grid dimension (default: the adapter's maxComputeWorkgroupsPerDimension). */
   maxGroupsPerDim?: number;
@@ -43,7 +43,7 @@ export interface ChannelLayout {
 }
 
 const WG = 256;
-const ITEMS = 8;
+const ITEMS = 16; // lavapipe: 4M values in 91 ms at 16, 122 ms at 8 (an elementwise pass: 100 ms)
 
 /** [N, C, ...rest] -> {n: N, c: C, inner: prod(rest)}; [C] -> {1, C, 1}. */
 export function channelLayout(shape: readonly number[]): ChannelLayout {
