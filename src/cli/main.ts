@@ -37,6 +37,23 @@ export async function main(argv: string[]): Promise<void> {
         await demo();
       },
     )
+    .command(
+      'info',
+      'Darknet-style layer table of a cfg (shapes, BFLOPs) ending with Total BFLOPs',
+      (y) =>
+        y
+          .option('cfg', { type: 'string', demandOption: true, describe: 'Darknet .cfg file' })
+          .option('width', { type: 'number', describe: 'input width (default: the cfg)' })
+          .option('height', { type: 'number', describe: 'input height (default: the cfg)' })
+          .option('channels', { type: 'number', describe: 'input channels (default: the cfg)' })
+          .option('batch', { type: 'number', describe: 'batch (default 1)' })
+          .option('json', { type: 'string', describe: 'also write the table as JSON to this file' }),
+      async (a) => {
+        const { runInfo } = await import('./info.js');
+        const info = runInfo({ cfg: a.cfg, width: a.width, height: a.height, channels: a.channels, batch: a.batch });
+        if (a.json) await writeJson(a.json, info);
+      },
+    )
     .command('bench <what>', 'benchmarks (bench kernels: conv2d variants vs the device matmul ceiling)', (y) =>
       y
         .positional('what', { choices: ['kernels'] as const, describe: 'what to benchmark' })
