@@ -7,6 +7,9 @@ export * from './ops/pool.js';
 export * from './ops/upsample.js';
 export * from './ops/concat.js';
 export * from './ops/shortcut.js';
+export * from './ops/reduce.js';
+export * from './ops/loss.js';
+export * from './ops/optim.js';
 
 import { Tape } from './tape.js';
 import { axpyInPlace, clone, full } from './ops/elementwise.js';

@@ -64,7 +64,7 @@ export class Tape {
       if (v && typeof v === 'object' && this.owned.has(v as Tensor)) this.kept.add(v as Tensor);
     };
     if (Array.isArray(out)) out.forEach(keep);
-    else if (out && typeof out === 'object' && !this.owned.has(out as Tensor)) Object.values(out).forEach(keep);
+    else if (out && typeof out === 'object' && !this.owned.has(out as unknown as Tensor)) Object.values(out).forEach(keep);
     else keep(out);
     return out;
   }
