@@ -39,7 +39,7 @@ function parseArgs(argv: string[]): KernelBenchOptions & { quick: boolean } {
 const opts = parseArgs(process.argv.slice(2));
 const git = (args: string[]) => {
   try {
-    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    return execFileSync('git', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trimEnd();
   } catch {
     return '';
   }
@@ -50,7 +50,7 @@ try {
   const r = await benchKernels(gpu, { ...rest, quick, log: (l) => console.log(l) });
   // The kernels measured: the commit plus whatever tracked kernel/op files differ from it (other engineers
   // may be editing them while the bench runs).
-  const commit = git(['rev-parse', '--short', 'HEAD']);
+  const commit = git(['rev-parse', '--short', 'HEAD']).trim();
   const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', 'kernels', 'src/tensor/ops']).split('\n').filter(Boolean).map((l) => l.slice(3));
   if (json) writeJson(json, { ...r, git: { commit, dirty } });
   console.log('');
