@@ -154,11 +154,6 @@ export abstract class Layer {
   /** Copies trained GPU parameters back to `data` (train mode); no-op otherwise. */
   async pull(): Promise<void> {}
 
-  /** Whether forward() may return one of its inputs unchanged (identity layers). */
-  get aliases(): boolean {
-    return false;
-  }
-
   abstract forward(inputs: Tensor[], ctx: ForwardContext): Tensor;
 }
 

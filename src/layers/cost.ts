@@ -23,10 +23,6 @@ export class CostLayer extends Layer {
     this.outputIsImage = false;
   }
 
-  override get aliases(): boolean {
-    return true;
-  }
-
   override describe(): { type: string; filters: string; size: string } {
     return { type: 'cost', filters: this.options.type, size: '' };
   }

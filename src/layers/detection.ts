@@ -74,10 +74,6 @@ export class DetectionLayer extends Layer {
     const per = x.size / B;
     return softmaxRows(x, { rows: B * o.side * o.side, n: o.classes, c0: o.side * o.side, s0: o.classes, s2: per });
   }
-
-  override get aliases(): boolean {
-    return !this.options.softmax || this.options.classes === 0;
-  }
 }
 
 export const build = (ctx: BuildContext): Layer => new DetectionLayer(ctx);

@@ -21,10 +21,6 @@ export class DropoutLayer extends Layer {
     this.outputIsImage = ctx.inputIsImage;
   }
 
-  override get aliases(): boolean {
-    return true;
-  }
-
   override describe(): { type: string; filters: string; size: string } {
     return { type: this.dropblock.enabled ? 'dropblock' : 'dropout', filters: `p=${this.probability}`, size: '' };
   }
