@@ -1,7 +1,7 @@
 /**
  * Runs the kernel bench from the command line:
- *   node --import tsx bench/run-kernels.ts [--size N] [--json FILE] [--iters N] [--variants a,b] [--passes fwd,bwd_data]
- *                                          [--layers 0,2] [--quick]
+ *   node --import tsx bench/run-kernels.ts [--size N] [--json FILE] [--iters N] [--min-iters N] [--budget SECONDS]
+ *                                          [--variants a,b] [--passes fwd,bwd_data] [--layers 0,2] [--quick]
  * The adapter follows YOLO_WGSL_BACKEND (auto | gpu | lavapipe | gl). --quick: size 96 (unless given) and
  * benchKernels' quick mode (fewer repeats, only the best matmul config at the larger size).
  */
@@ -23,12 +23,14 @@ function parseArgs(argv: string[]): KernelBenchOptions & { quick: boolean } {
     if (a === '--size') o.size = Number(next());
     else if (a === '--json') o.json = next();
     else if (a === '--iters') o.iters = Number(next());
+    else if (a === '--min-iters') o.minIters = Number(next());
+    else if (a === '--budget') o.budgetSeconds = Number(next());
     else if (a === '--variants') o.variants = list(next());
     else if (a === '--passes') o.passes = list(next()) as ConvPass[];
     else if (a === '--layers') o.layers = list(next()).map(Number);
     else if (a === '--quick') o.quick = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node --import tsx bench/run-kernels.ts [--size N] [--json FILE] [--iters N] [--variants a,b] [--passes fwd,bwd_data,bwd_weights] [--layers 0,2] [--quick]');
+      console.log('usage: node --import tsx bench/run-kernels.ts [--size N] [--json FILE] [--iters N] [--min-iters N] [--budget SECONDS] [--variants a,b] [--passes fwd,bwd_data,bwd_weights] [--layers 0,2] [--quick]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
