@@ -3,8 +3,10 @@
 //   y[b, o, oy, ox] = bias[(o*OH + oy)*OW + ox]
 //                   + sum_{c, ky, kx} w[loc][o][(c*K + ky)*K + kx] * x[b, c, oy*S + ky - P, ox*S + kx - P]
 // with loc = oy*OW + ox, zero outside the input (im2col order of Darknet). One invocation per output.
+// N filters are computed, written to channels [Coff, Coff + N) of a y with Ntot channels (a layer whose
+// weights exceed the binding limit runs in filter chunks, with w and bias holding that chunk only).
 
-struct Params { n: u32, C: u32, H: u32, W: u32, N: u32, OH: u32, OW: u32, K: u32, S: u32, P: u32, }
+struct Params { n: u32, C: u32, H: u32, W: u32, N: u32, OH: u32, OW: u32, K: u32, S: u32, P: u32, Ntot: u32, Coff: u32, }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;
@@ -37,5 +39,5 @@ fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
       }
     }
   }
-  y[i] = acc;
+  y[((b * P.Ntot + P.Coff + o) * P.OH + oy) * P.OW + ox] = acc;
 }

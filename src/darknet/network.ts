@@ -258,7 +258,12 @@ export class Network {
     if (this.prepared && this.prepared.mode === 'train' && mode === 'infer') {
       throw new Error('switching from train to infer needs the trained parameters on the host: await pullParams() first, then release() and prepare()');
     }
-    for (const l of this.layers) l.prepare(gpu, mode);
+    try {
+      for (const l of this.layers) l.prepare(gpu, mode);
+    } catch (e) {
+      this.release();
+      throw e;
+    }
     this.prepared = { gpu, mode };
   }
 

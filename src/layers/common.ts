@@ -62,3 +62,22 @@ export async function pullInto(data: Record<string, Float32Array>, tensors: Reco
     if (t && data[k]) data[k].set(await t.toArray());
   }
 }
+
+/** A cap below the device's limits for the weight chunking (tests set it small to exercise chunking). */
+export const paramChunking = { maxBytes: Infinity };
+
+/** The largest parameter tensor a layer uploads in one piece on this device, in bytes. */
+export function bindLimit(gpu: Gpu): number {
+  return Math.min(gpu.limits.maxStorageBufferBindingSize ?? Infinity, gpu.limits.maxBufferSize ?? Infinity, paramChunking.maxBytes);
+}
+
+/**
+ * Splits `rows` rows of `rowFloats` float32 values each into consecutive ranges [start, count) whose bytes
+ * stay within `limitBytes` (one range when everything fits).
+ */
+export function chunkRows(rows: number, rowFloats: number, limitBytes: number): [number, number][] {
+  const per = Math.max(1, Math.floor(limitBytes / (4 * rowFloats)));
+  const out: [number, number][] = [];
+  for (let s = 0; s < rows; s += per) out.push([s, Math.min(per, rows - s)]);
+  return out;
+}

@@ -8,18 +8,20 @@
  *
  * The GPU forward is the convolution whose kernel covers the whole input: weights [outputs][inputs] are
  * exactly OIHW [outputs, c, h, w] over an NCHW input, so y = act(x . W^T + b) runs as conv2d with the
- * fused bias + activation epilogue (BN folded at inference) and no reshape. Darknet computes no BFLOPs for it.
+ * fused bias + activation epilogue (BN folded at inference) and no reshape. When the weights exceed the
+ * device's storage-binding limit, inference splits them by output rows, each part writing its channel slice
+ * of the output (the conv epilogue's slice option). Darknet computes no BFLOPs for it.
  */
 import { Layer, type BuildContext, type ForwardContext, type Mode, param, readActivation } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
 import { activation } from '../tensor/ops/activation.js';
-import { conv2d } from '../tensor/ops/conv2d.js';
+import { conv2d, conv2dForward } from '../tensor/ops/conv2d.js';
 import { batchnorm } from '../tensor/ops/batchnorm.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import type { Gpu } from '../gpu/device.js';
 import type { Rng } from '../util/rng.js';
-import { constTensor, disposeAll, filled, foldBn, hostParam, pullInto, uniformInit } from './common.js';
+import { bindLimit, chunkRows, constTensor, disposeAll, filled, foldBn, hostParam, pullInto, uniformInit } from './common.js';
 
 export class ConnectedLayer extends Layer {
   readonly kind = 'connected';
@@ -27,6 +29,8 @@ export class ConnectedLayer extends Layer {
   readonly activation: Activation;
   readonly batchNormalize: boolean;
   private gpuT: Record<string, Tensor> = {};
+  /** Inference weights split by output rows when one tensor would exceed the device's binding limit. */
+  private chunks: { start: number; w: Tensor; b: Tensor }[] = [];
   private mode: Mode | null = null;
   private gpu: Gpu | null = null;
 
@@ -68,7 +72,17 @@ export class ConnectedLayer extends Layer {
       let w = wts;
       let b = biases;
       if (this.batchNormalize) ({ w, b } = foldBn(wts, n, biases, hostParam(this, 'scales'), hostParam(this, 'rolling_mean'), hostParam(this, 'rolling_variance')));
-      this.gpuT = { w: constTensor(gpu, wShape, w, `fc${this.index}.w`), b: constTensor(gpu, [n], b, `fc${this.index}.b`) };
+      const K = this.inputsN;
+      const ranges = chunkRows(n, K, bindLimit(gpu));
+      if (ranges.length === 1) this.gpuT = { w: constTensor(gpu, wShape, w, `fc${this.index}.w`), b: constTensor(gpu, [n], b, `fc${this.index}.b`) };
+      else {
+        // e.g. AlexNet's 9216 -> 4096 layer (151 MB) on an adapter that binds at most 128 MB
+        this.chunks = ranges.map(([s, c]) => ({
+          start: s,
+          w: constTensor(gpu, [c, ...wShape.slice(1)], w.subarray(s * K, (s + c) * K), `fc${this.index}.w${s}`),
+          b: constTensor(gpu, [c], b.subarray(s, s + c), `fc${this.index}.b${s}`),
+        }));
+      }
     } else {
       this.gpuT = { weights: Tensor.param(gpu, wShape, wts, `fc${this.index}.weights`), biases: Tensor.param(gpu, [n], biases, `fc${this.index}.biases`) };
       if (this.batchNormalize) {
@@ -83,6 +97,11 @@ export class ConnectedLayer extends Layer {
 
   override release(): void {
     disposeAll(this.gpuT);
+    for (const c of this.chunks) {
+      c.w.dispose();
+      c.b.dispose();
+    }
+    this.chunks = [];
     this.mode = null;
     this.gpu = null;
   }
@@ -94,7 +113,12 @@ export class ConnectedLayer extends Layer {
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
     if (this.mode !== ctx.mode) throw new Error(`layer ${this.index} [connected]: parameters are not prepared for '${ctx.mode}' (call Network.prepare)`);
     const t = this.gpuT;
-    if (ctx.mode === 'infer') return conv2d(x, t.w, t.b, {}, { act: this.activation });
+    if (ctx.mode === 'infer') {
+      if (!this.chunks.length) return conv2d(x, t.w, t.b, {}, { act: this.activation });
+      const y = new Tensor(x.gpu, [x.shape[0], this.outputsN, 1, 1]);
+      for (const c of this.chunks) conv2dForward(x, c.w, c.b, {}, 'auto', this.activation, { dst: y, channelOffset: c.start });
+      return y;
+    }
     if (!this.batchNormalize) return conv2d(x, t.weights, t.biases, {}, { act: this.activation });
     const y = conv2d(x, t.weights, null, {});
     const z = batchnorm(y, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: true, mode: 'darknet' });

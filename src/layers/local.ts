@@ -11,10 +11,10 @@ import { Layer, type BuildContext, type ForwardContext, type Mode, param, readAc
 import type { Activation } from '../tensor/ops/activation.js';
 import { activation } from '../tensor/ops/activation.js';
 import { local } from '../tensor/ops/local.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import type { Gpu } from '../gpu/device.js';
 import type { Rng } from '../util/rng.js';
-import { constTensor, disposeAll, filled, hostParam, uniformInit } from './common.js';
+import { bindLimit, chunkRows, constTensor, filled, hostParam, uniformInit } from './common.js';
 
 export class LocalLayer extends Layer {
   readonly kind = 'local';
@@ -23,7 +23,8 @@ export class LocalLayer extends Layer {
   readonly stride: number;
   readonly pad: number;
   readonly activation: Activation;
-  private gpuT: Record<string, Tensor> = {};
+  /** Weights split by filters when one tensor would exceed the device's binding limit (YOLOv1's is 462 MB). */
+  private chunks: { start: number; count: number; w: Tensor; b: Tensor }[] = [];
   private gpu: Gpu | null = null;
 
   constructor(ctx: BuildContext) {
@@ -62,20 +63,39 @@ export class LocalLayer extends Layer {
     void mode;
     if (this.gpu === gpu) return;
     this.release();
-    const [b, wt] = this.params;
-    this.gpuT = { w: constTensor(gpu, wt.shape, hostParam(this, 'weights'), `local${this.index}.w`), b: constTensor(gpu, b.shape, hostParam(this, 'biases'), `local${this.index}.b`) };
+    const [, wt] = this.params;
+    const [L, N, K] = wt.shape;
+    const w = hostParam(this, 'weights');
+    const b = hostParam(this, 'biases');
+    const ranges = chunkRows(N, L * K, bindLimit(gpu));
+    this.chunks = ranges.map(([s, c]) => {
+      let wc = w;
+      if (ranges.length > 1) {
+        wc = new Float32Array(L * c * K);
+        for (let l = 0; l < L; l++) wc.set(w.subarray((l * N + s) * K, (l * N + s + c) * K), l * c * K);
+      }
+      return { start: s, count: c, w: constTensor(gpu, [L, c, K], wc, `local${this.index}.w${s}`), b: constTensor(gpu, [c * L], b.subarray(s * L, (s + c) * L), `local${this.index}.b${s}`) };
+    });
     this.gpu = gpu;
   }
 
   override release(): void {
-    disposeAll(this.gpuT);
+    for (const c of this.chunks) {
+      c.w.dispose();
+      c.b.dispose();
+    }
+    this.chunks = [];
     this.gpu = null;
   }
 
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
     if (ctx.mode === 'train') throw new Error(`layer ${this.index} [local] (${this.where}): training is not implemented for locally connected layers`);
-    if (!this.gpuT.w) throw new Error(`layer ${this.index} [local]: parameters are not prepared (call Network.prepare)`);
-    const y = local(x, this.gpuT.w, this.gpuT.b, { size: this.size, stride: this.stride, pad: this.pad, filters: this.filters, outH: this.output.h, outW: this.output.w });
+    if (!this.chunks.length) throw new Error(`layer ${this.index} [local]: parameters are not prepared (call Network.prepare)`);
+    const o = this.output;
+    const y = new Tensor(x.gpu, [x.shape[0], o.c, o.h, o.w]);
+    for (const c of this.chunks) {
+      local(x, c.w, c.b, { size: this.size, stride: this.stride, pad: this.pad, filters: c.count, outH: o.h, outW: o.w }, { dst: y, channelOffset: c.start });
+    }
     const z = activation(y, this.activation);
     if (z !== y) y.dispose();
     return z;

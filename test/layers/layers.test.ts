@@ -18,6 +18,7 @@ import { bnTrainRef } from '../reference/batchnorm.js';
 import { bnStatsRef } from '../reference/batchnorm.js';
 import { act } from '../reference/activation.js';
 import type { ConvolutionalLayer } from '../../src/layers/convolutional.js';
+import { paramChunking } from '../../src/layers/common.js';
 
 /** Randomizes BN statistics and biases (the seeded init leaves them trivial). */
 function perturb(net: Network, seed: number): void {
@@ -109,8 +110,7 @@ softmax=1
 `, 2, ['convolutional', 'maxpool', 'convolutional', 'route', 'reorg', 'route', 'convolutional', 'region']);
 });
 
-test('YOLOv1-style: [crop], [local], [dropout], BN [connected], [connected], [detection] softmax', async () => {
-  await checkEveryLayer('v1', `[net]
+const V1 = `[net]
 width=9
 height=8
 channels=3
@@ -147,7 +147,20 @@ side=2
 num=2
 softmax=1
 sqrt=1
-`, 2, ['crop', 'convolutional', 'local', 'dropout', 'connected', 'connected', 'detection']);
+`;
+const V1_KINDS = ['crop', 'convolutional', 'local', 'dropout', 'connected', 'connected', 'detection'];
+
+test('YOLOv1-style: [crop], [local], [dropout], BN [connected], [connected], [detection] softmax', async () => {
+  await checkEveryLayer('v1', V1, 2, V1_KINDS);
+});
+
+test('weights above the binding limit run in chunks ([local] by filters, [connected] by outputs)', async () => {
+  paramChunking.maxBytes = 1000; // local: 3 filters of 42 locations x 36 -> 1 filter per chunk; connected 52 x 12 -> 20 rows
+  try {
+    await checkEveryLayer('v1-chunked', V1, 2, V1_KINDS);
+  } finally {
+    paramChunking.maxBytes = Infinity;
+  }
 });
 
 test('attention and classifier: scale_channels (both), sam, swish/logistic, groups, dilation, share_index, stride_x, shortcuts, upsample, softmax, cost', async () => {

@@ -17,8 +17,11 @@ export interface LocalGeometry {
   outW: number;
 }
 
-/** x [B, C, H, W], w [OH*OW, filters, C*size*size], bias [filters*OH*OW] -> [B, filters, OH, OW]. */
-export function local(x: Tensor, w: Tensor, bias: Tensor, g: LocalGeometry): Tensor {
+/**
+ * x [B, C, H, W], w [OH*OW, filters, C*size*size], bias [filters*OH*OW] -> [B, filters, OH, OW]; with `out`,
+ * writes channels [channelOffset, channelOffset + filters) of out.dst [B, Ntot, OH, OW] instead.
+ */
+export function local(x: Tensor, w: Tensor, bias: Tensor, g: LocalGeometry, out?: { dst: Tensor; channelOffset: number }): Tensor {
   if (Tape.wants([x, w, bias])) throw new Error('local: backward is not implemented; it cannot be recorded for training');
   if (x.shape.length !== 4) throw new Error(`local: expected NCHW input, got ${x.describe()}`);
   const [B, C, H, W] = x.shape;
@@ -26,7 +29,17 @@ export function local(x: Tensor, w: Tensor, bias: Tensor, g: LocalGeometry): Ten
   const nw = L * g.filters * C * g.size * g.size;
   if (w.size !== nw) throw new Error(`local: weights ${w.describe()} have ${w.size} values, expected ${nw}`);
   if (bias.size !== g.filters * L) throw new Error(`local: bias ${bias.describe()} has ${bias.size} values, expected ${g.filters * L}`);
-  const y = new Tensor(x.gpu, [B, g.filters, g.outH, g.outW]);
-  x.gpu.dispatch({ file: 'local', entry: 'fwd', constants: { WG } }, [y.size, C, H, W, g.filters, g.outH, g.outW, g.size, g.stride, g.pad], { 1: x, 2: w, 3: bias, 4: y }, x.gpu.grid(y.size, WG));
+  let y: Tensor;
+  let off = 0;
+  if (out) {
+    const d = out.dst.shape;
+    off = out.channelOffset;
+    if (d.length !== 4 || d[0] !== B || d[2] !== g.outH || d[3] !== g.outW || off < 0 || off + g.filters > d[1]) {
+      throw new Error(`local: channels [${off}, ${off + g.filters}) of ${out.dst.describe()} do not fit [${B}, C, ${g.outH}, ${g.outW}]`);
+    }
+    y = out.dst;
+  } else y = new Tensor(x.gpu, [B, g.filters, g.outH, g.outW]);
+  const n = B * g.filters * L;
+  x.gpu.dispatch({ file: 'local', entry: 'fwd', constants: { WG } }, [n, C, H, W, g.filters, g.outH, g.outW, g.size, g.stride, g.pad, y.shape[1], off], { 1: x, 2: w, 3: bias, 4: y }, x.gpu.grid(n, WG));
   return y;
 }
