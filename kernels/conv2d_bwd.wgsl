@@ -22,6 +22,7 @@ struct Params {
   PX: u32, DY: u32, DX: u32, G: u32,
   Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
   S: u32, chunk: u32, n: u32, t0: u32,
+  act: u32, has_bias: u32, kt: u32, pad0: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src0: array<f32>;
@@ -112,20 +113,22 @@ fn data(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: ve
     }
   }
 
+  // Epilogue as a loop with a run-time trip count (not unrolled; see conv2d_reg.wgsl).
+  var res: array<f32, TM * TN>;
+  for (var i = 0u; i < TM; i++) {
+    for (var j = 0u; j < TN; j++) { res[i * TN + j] = acc[i][j]; }
+  }
   let hw = P.H * P.W;
-  for (var j = 0u; j < TN; j++) {
-    let n = nbase + j * WG;
+  let rows = min(TM, P.Cg - m0);
+  for (var t = 0u; t < rows * TN; t++) {
+    let n = nbase + (t % TN) * WG;
     if (n >= N) { continue; }
     let b = n / hwp;
     let q = n % hwp;
     let iy = ry + P.SY * (q / Wp);
     let ix = rx + P.SX * (q % Wp);
     if (iy >= P.H || ix >= P.W) { continue; }
-    for (var i = 0u; i < TM; i++) {
-      let m = m0 + i;
-      if (m >= P.Cg) { break; }
-      dst[((b * P.Cin + g * P.Cg + m) * hw) + iy * P.W + ix] = acc[i][j];
-    }
+    dst[((b * P.Cin + g * P.Cg + m0 + t / TN) * hw) + iy * P.W + ix] = res[t];
   }
 }
 
@@ -197,13 +200,14 @@ fn weights(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid:
     }
   }
 
-  for (var j = 0u; j < TN; j++) {
-    let n = nbase + j * WG;
+  var res: array<f32, TM * TN>;
+  for (var i = 0u; i < TM; i++) {
+    for (var j = 0u; j < TN; j++) { res[i * TN + j] = acc[i][j]; }
+  }
+  let rows = min(TM, P.Mg - m0);
+  for (var t = 0u; t < rows * TN; t++) {
+    let n = nbase + (t % TN) * WG;
     if (n >= K) { continue; }
-    for (var i = 0u; i < TM; i++) {
-      let m = m0 + i;
-      if (m >= P.Mg) { break; }
-      dst[s * P.Cout * K + (g * P.Mg + m) * K + n] = acc[i][j];
-    }
+    dst[s * P.Cout * K + (g * P.Mg + m0 + t / TN) * K + n] = res[t];
   }
 }

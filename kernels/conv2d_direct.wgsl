@@ -2,6 +2,10 @@
 // the small helpers of the conv2d family: bias gradient (per-channel sum of dy) and the sum of split-K
 // partial results. Meant for tiny shapes and as the plainest correct implementation of every gradient.
 //
+// Epilogue parameters are uniforms, not overrides: P.act (0 linear, 1 leaky, 2 logistic, 3 relu, 4 mish,
+// 5 swish, as in activation.wgsl) and P.has_bias. On CPU adapters every pipeline variant costs 0.3-2 s of
+// LLVM compile time, while a uniform switch in the epilogue costs nothing measurable.
+//
 // Output slice: the forward writes channel co of image b to channel Coff + co of a destination with Ctot
 // channels (Coff = 0, Ctot = Cout for a whole tensor), so a route/concat can be filled without a copy.
 
@@ -12,6 +16,7 @@ struct Params {
   PX: u32, DY: u32, DX: u32, G: u32,
   Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
   S: u32, chunk: u32, n: u32, t0: u32,
+  act: u32, has_bias: u32, kt: u32, pad0: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src0: array<f32>;
@@ -20,8 +25,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
 override WG: u32 = 256;
-override ACT: u32 = 0;
-override HAS_BIAS: bool = false;
 
 fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
 fn softplus(v: f32) -> f32 {
@@ -30,7 +33,7 @@ fn softplus(v: f32) -> f32 {
   return log(exp(v) + 1.0);
 }
 fn act(v: f32) -> f32 {
-  switch ACT {
+  switch P.act {
     case 1u: { return select(0.1 * v, v, v > 0.0); }
     case 2u: { return sigmoid(v); }
     case 3u: { return max(v, 0.0); }
@@ -40,7 +43,7 @@ fn act(v: f32) -> f32 {
   }
 }
 
-// y = act(conv(x, w) + b). src0 = x, src1 = w, src2 = b (any buffer when !HAS_BIAS), dst = y (or the
+// y = act(conv(x, w) + b). src0 = x, src1 = w, src2 = b (any buffer when P.has_bias == 0), dst = y (or the
 // bigger destination). P.n = B*Cout*OH*OW.
 @compute @workgroup_size(WG)
 fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -72,7 +75,7 @@ fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
       }
     }
   }
-  if (HAS_BIAS) { acc += src2[co]; }
+  if (P.has_bias != 0u) { acc += src2[co]; }
   dst[(b * P.Ctot + P.Coff + co) * ohw + p] = act(acc);
 }
 

@@ -1,7 +1,7 @@
 // Tiled implicit GEMM for 2-D convolution, forward and both backward passes (MODE), the layout real GPUs
 // like: a 16x16 workgroup computes a BM x BN = 64x64 block of C, staging BK = 16 deep slices of A and B in
-// workgroup memory (barriers around each), and every invocation keeps a 4x4 register block of C (rows
-// ty + 16i, columns tx + 16j, so the stores of a row are contiguous).
+// workgroup memory as vec4 (barriers around each), and every invocation keeps a 4x4 register block of C
+// (rows 4*ty + i, columns 4*tx + j), reading one vec4 of A and one of B per step of k.
 //
 // Per group g, C[m, n] = sum_k A[m, k] * B[k, n]; nothing is materialized (im2col happens in the loads):
 //   MODE 0 forward:        m = co in group (Mg), n = (b, oy, ox),  k = (c, ky, kx)      A = w,   B = x
@@ -10,6 +10,7 @@
 // MODE 2 may split the reduction over k into P.S chunks of P.chunk (workgroup_id.z = s * G + g) writing
 // partial sums to dst[s * Cout*Cg*KH*KW + ...]; conv2d_direct.wgsl:reduce_split adds them up.
 // Bindings: src0 = B operand (x or dy), src1 = A operand (w or dy), src2 = bias (MODE 0), dst = output.
+// Epilogue (MODE 0): + bias when P.has_bias, activation P.act (codes of activation.wgsl).
 
 struct Params {
   B: u32, Cin: u32, H: u32, W: u32,
@@ -18,6 +19,7 @@ struct Params {
   PX: u32, DY: u32, DX: u32, G: u32,
   Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
   S: u32, chunk: u32, n: u32, t0: u32,
+  act: u32, has_bias: u32, kt: u32, pad0: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src0: array<f32>;
@@ -26,8 +28,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> dst: array<f32>;
 
 override MODE: u32 = 0;
-override ACT: u32 = 0;
-override HAS_BIAS: bool = false;
 
 const BM: u32 = 64u;
 const BN: u32 = 64u;
@@ -35,8 +35,9 @@ const BK: u32 = 16u;
 const TM: u32 = 4u;
 const TN: u32 = 4u;
 
-var<workgroup> As: array<f32, BK * BM>;
-var<workgroup> Bs: array<f32, BK * BN>;
+// As[k * 16 + r] = A rows 4r .. 4r+3 at depth k; Bs[k * 16 + c] = B columns 4c .. 4c+3 at depth k.
+var<workgroup> As: array<vec4<f32>, BK * BM / 4u>;
+var<workgroup> Bs: array<vec4<f32>, BK * BN / 4u>;
 
 fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
 fn softplus(v: f32) -> f32 {
@@ -45,7 +46,7 @@ fn softplus(v: f32) -> f32 {
   return log(exp(v) + 1.0);
 }
 fn act(v: f32) -> f32 {
-  switch ACT {
+  switch P.act {
     case 1u: { return select(0.1 * v, v, v > 0.0); }
     case 2u: { return sigmoid(v); }
     case 3u: { return max(v, 0.0); }
@@ -157,64 +158,68 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
   }
   let m0 = wid.y * BM;
   let n0 = (wid.x + P.t0) * BN;
+  // Compute role: rows m0 + 4*ty + i, columns n0 + 4*tx + j.
   let tx = t % 16u;
   let ty = t / 16u;
+  // Loader roles: A rows m0 + 4*la + i at depth lk; B columns n0 + 4*la + j at depth lk.
+  let lk = t % BK;
+  let la = t / BK;
+  var cl: array<Col, 4>;
+  for (var j = 0u; j < 4u; j++) { cl[j] = column(g, min(n0 + 4u * la + j, N - 1u)); }
 
-  // Loader roles: A rows am + 16q at depth ak; B column bn at depths bk + 4q.
-  let ak = t % BK;
-  let am = t / BK;
-  let bn = t % BN;
-  let bk = t / BN;
-  let bcol = n0 + bn;
-  let cl = column(g, min(bcol, N - 1u));
-
-  var acc: array<array<f32, TN>, TM>;
+  var acc: array<vec4<f32>, TM>;
   for (var k0 = kbeg; k0 < kend; k0 += BK) {
-    for (var q = 0u; q < 4u; q++) {
-      let m = m0 + am + 16u * q;
-      let k = k0 + ak;
-      var a = 0.0;
-      if (m < M && k < kend) { a = loadA(g, m, k); }
-      As[ak * BM + am + 16u * q] = a;
-      let kb = k0 + bk + 4u * q;
-      var v = 0.0;
-      if (bcol < N && kb < kend) { v = loadB(cl, kb); }
-      Bs[(bk + 4u * q) * BN + bn] = v;
-    }
-    workgroupBarrier();
-    for (var kk = 0u; kk < BK; kk++) {
-      var a: array<f32, TM>;
-      var b: array<f32, TN>;
-      for (var i = 0u; i < TM; i++) { a[i] = As[kk * BM + ty + 16u * i]; }
-      for (var j = 0u; j < TN; j++) { b[j] = Bs[kk * BN + tx + 16u * j]; }
-      for (var i = 0u; i < TM; i++) {
-        for (var j = 0u; j < TN; j++) { acc[i][j] = fma(a[i], b[j], acc[i][j]); }
+    let k = k0 + lk;
+    var a = vec4<f32>(0.0);
+    var v = vec4<f32>(0.0);
+    if (k < kend) {
+      for (var i = 0u; i < 4u; i++) {
+        let m = m0 + 4u * la + i;
+        if (m < M) { a[i] = loadA(g, m, k); }
+        if (n0 + 4u * la + i < N) { v[i] = loadB(cl[i], k); }
       }
+    }
+    As[lk * 16u + la] = a;
+    Bs[lk * 16u + la] = v;
+    workgroupBarrier();
+    // P.kt == BK; a run-time bound keeps CPU compilers from unrolling this loop (2.5x shorter LLVM
+    // compile on lavapipe; real GPUs lose little, the body is 2 vec4 loads + 16 FMAs).
+    for (var kk = 0u; kk < P.kt; kk++) {
+      let av = As[kk * 16u + ty];
+      let bv = Bs[kk * 16u + tx];
+      for (var i = 0u; i < TM; i++) { acc[i] = fma(vec4<f32>(av[i]), bv, acc[i]); }
     }
     workgroupBarrier();
   }
 
+  // Epilogue as a loop with a run-time trip count (not unrolled: one copy of the store code; on CPU
+  // adapters every store is a per-lane loop and the unrolled form dominated compile time).
+  var res: array<f32, TM * TN>;
   for (var i = 0u; i < TM; i++) {
-    let m = m0 + ty + 16u * i;
-    if (m >= M) { break; }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + tx + 16u * j;
-      if (n >= N) { break; }
-      switch MODE {
-        case 1u: {
-          let hw = P.H * P.W;
-          dst[((n / hw) * P.Cin + g * P.Cg + m) * hw + n % hw] = acc[i][j];
-        }
-        case 2u: {
-          dst[s * P.Cout * N + (g * P.Mg + m) * N + n] = acc[i][j];
-        }
-        default: {
-          let ohw = P.OH * P.OW;
-          let co = g * P.Mg + m;
-          var r = acc[i][j];
-          if (HAS_BIAS) { r += src2[co]; }
-          dst[((n / ohw) * P.Ctot + P.Coff + co) * ohw + n % ohw] = act(r);
-        }
+    for (var j = 0u; j < TN; j++) { res[i * TN + j] = acc[i][j]; }
+  }
+  let rows = min(TM, M - min(M, m0 + 4u * ty));
+  for (var t2 = 0u; t2 < rows * TN; t2++) {
+    let i = t2 / TN;
+    let j = t2 % TN;
+    let m = m0 + 4u * ty + i;
+    let n = n0 + 4u * tx + j;
+    if (n >= N) { continue; }
+    let r = res[t2];
+    switch MODE {
+      case 1u: {
+        let hw = P.H * P.W;
+        dst[((n / hw) * P.Cin + g * P.Cg + m) * hw + n % hw] = r;
+      }
+      case 2u: {
+        dst[s * P.Cout * N + (g * P.Mg + m) * N + n] = r;
+      }
+      default: {
+        let ohw = P.OH * P.OW;
+        let co = g * P.Mg + m;
+        var o = r;
+        if (P.has_bias != 0u) { o += src2[co]; }
+        dst[((n / ohw) * P.Ctot + P.Coff + co) * ohw + n % ohw] = act(o);
       }
     }
   }

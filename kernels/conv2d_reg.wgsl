@@ -14,7 +14,7 @@
 // are loaded spread over the lanes of a subgroup (lane s loads row q*SG + s) and handed around with
 // subgroupShuffle: ceil(TM/SG) loads instead of TM. Without subgroups (SG = 1, SHUFFLE = noshuffle) each
 // invocation loads all TM itself.
-// Epilogue: + bias, activation, written to channel Coff + g*M + m of a destination with Ctot channels.
+// Epilogue: + bias (P.has_bias), activation P.act (codes of activation.wgsl), written to channel Coff + g*M + m of a destination with Ctot channels.
 
 struct Params {
   B: u32, Cin: u32, H: u32, W: u32,
@@ -23,6 +23,7 @@ struct Params {
   PX: u32, DY: u32, DX: u32, G: u32,
   Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
   S: u32, chunk: u32, n: u32, t0: u32,
+  act: u32, has_bias: u32, kt: u32, pad0: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -31,8 +32,6 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
 
 override WG: u32 = 64;
-override ACT: u32 = 0;
-override HAS_BIAS: bool = false;
 
 const TM: u32 = {{TM}}u;
 const TN: u32 = {{TN}}u;
@@ -49,7 +48,7 @@ fn softplus(v: f32) -> f32 {
   return log(exp(v) + 1.0);
 }
 fn act(v: f32) -> f32 {
-  switch ACT {
+  switch P.act {
     case 1u: { return select(0.1 * v, v, v > 0.0); }
     case 2u: { return sigmoid(v); }
     case 3u: { return max(v, 0.0); }
@@ -121,18 +120,20 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
     xc += hw;
   }
 
-  for (var j = 0u; j < TN; j++) {
-    let n = nbase + j * WG;
+  // Epilogue as a loop with a run-time trip count, so it is not unrolled: one copy of the bias, activation
+  // and store code instead of TM*TN (on lavapipe every store is a per-lane loop; unrolled, the epilogue
+  // dominated LLVM compile time).
+  var res: array<f32, TM * TN>;
+  for (var i = 0u; i < TM; i++) {
+    for (var j = 0u; j < TN; j++) { res[i * TN + j] = acc[i][j]; }
+  }
+  let rows = min(TM, P.Mg - m0);
+  for (var t = 0u; t < rows * TN; t++) {
+    let n = nbase + (t % TN) * WG;
     if (n >= N) { continue; }
-    let b = n / ohw;
-    let p = n % ohw;
-    for (var i = 0u; i < TM; i++) {
-      let m = m0 + i;
-      if (m >= P.Mg) { break; }
-      let co = g * P.Mg + m;
-      var r = acc[i][j];
-      if (HAS_BIAS) { r += bias[co]; }
-      y[(b * P.Ctot + P.Coff + co) * ohw + p] = act(r);
-    }
+    let co = g * P.Mg + m0 + t / TN;
+    var r = res[t];
+    if (P.has_bias != 0u) { r += bias[co]; }
+    y[((n / ohw) * P.Ctot + P.Coff + co) * ohw + n % ohw] = act(r);
   }
 }

@@ -112,27 +112,31 @@ const DIRECT_WG = 256;
  * mutable so a benchmark / autotune can try others (every distinct value is one more cached pipeline).
  */
 export const convRegTuning = {
+  /** Share the row operand through subgroupShuffle when the adapter has fixed-size subgroups. */
+  subgroups: true,
   fwd: { maxTM: 16, TN: 4, WG: 64 },
   data: { maxTM: 16, TN: 4, WG: 64 },
   weights: { maxTM: 16, TN: 4, WG: 64 },
 };
 
-function regBlock(rows: number, t: { maxTM: number; TN: number; WG: number }, cols?: number): { TM: number; TN: number; WG: number } {
+function regBlock(rows: number, t: { maxTM: number; TN: number; WG: number }): { TM: number; TN: number; WG: number } {
   let TM = 1;
   while (TM * 2 <= Math.min(rows, t.maxTM)) TM *= 2;
-  // Fewer rows: longer columns (same registers), but no more than the columns need.
-  let TN = Math.max(1, Math.min(8, (t.TN * t.maxTM) / TM));
-  let WG = t.WG;
-  if (cols !== undefined) {
-    while (TN > 1 && cols <= (TN / 2) * WG) TN /= 2;
-    while (WG > 8 && cols <= (TN * WG) / 2) WG /= 2;
-  }
-  return { TM, TN, WG };
+  // Fewer rows: longer columns (about the same registers).
+  const TN = Math.max(1, Math.min(8, Math.floor((t.TN * t.maxTM) / TM)));
+  return { TM, TN, WG: t.WG };
 }
 
-interface Extra { Ctot?: number; Coff?: number; S?: number; chunk?: number; n?: number }
+interface Extra { Ctot?: number; Coff?: number; S?: number; chunk?: number; n?: number; act?: number; bias?: boolean }
 
-/** The uniform Params of every conv2d kernel, in struct order; index 23 (t0) is set per dispatch. */
+/** Depth of a workgroup-memory tile of conv2d_gemm.wgsl (its constant BK, passed as P.kt). */
+const TILE_K = 16;
+
+/**
+ * The uniform Params of every conv2d kernel, in struct order; index 23 (t0) is set per dispatch. The
+ * epilogue (activation code, bias flag) is uniform, not an override: on CPU adapters each pipeline variant
+ * costs 0.3-2 s of LLVM compile time, the uniform switch nothing measurable.
+ */
 function params(g: ConvGeom, e: Extra = {}): number[] {
   return [
     g.B, g.Cin, g.H, g.W,
@@ -141,6 +145,7 @@ function params(g: ConvGeom, e: Extra = {}): number[] {
     g.px, g.dy, g.dx, g.G,
     g.Cg, g.Mg, e.Ctot ?? g.Cout, e.Coff ?? 0,
     e.S ?? 1, e.chunk ?? 0, e.n ?? 0, 0,
+    e.act ?? 0, e.bias ? 1 : 0, TILE_K, 0,
   ];
 }
 
@@ -163,7 +168,7 @@ const cdiv = (a: number, b: number) => Math.ceil(a / b);
 function subgroupDefines(gpu: Gpu): Record<string, string | number> {
   const info = (gpu.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
   const sg = info?.subgroupMinSize;
-  if (gpu.hasFeature('subgroups') && sg && sg === info?.subgroupMaxSize && sg <= 64) {
+  if (convRegTuning.subgroups && gpu.hasFeature('subgroups') && sg && sg === info?.subgroupMaxSize && sg <= 64) {
     return { ENABLE: 'enable subgroups;', SG: sg, SGARG: ', @builtin(subgroup_invocation_id) sgl: u32', SGLANE: 'sgl', SHUFFLE: 'subgroupShuffle' };
   }
   return { ENABLE: '', SG: 1, SGARG: '', SGLANE: '0u', SHUFFLE: 'noshuffle' };
@@ -203,19 +208,19 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
   }
   const gpu = x.gpu;
   const a = resolve(algo, gpu, g, 'fwd');
-  const HAS_BIAS = b ? 1 : 0;
+  const epi = { Ctot, Coff, act: ACT, bias: b !== null };
   const bind = { 1: x, 2: w, 3: b ?? w, 4: y };
   const N = g.B * g.OH * g.OW;
   if (a === 'direct') {
     const n = g.B * g.Cout * g.OH * g.OW;
-    gpu.dispatch({ file: 'conv2d_direct', entry: 'fwd', constants: { WG: DIRECT_WG, ACT, HAS_BIAS } }, params(g, { Ctot, Coff, n }), bind, gpu.grid(n, DIRECT_WG));
+    gpu.dispatch({ file: 'conv2d_direct', entry: 'fwd', constants: { WG: DIRECT_WG } }, params(g, { ...epi, n }), bind, gpu.grid(n, DIRECT_WG));
   } else if (a === 'gemm_tiled') {
-    const spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 0, ACT, HAS_BIAS } };
-    dispatchTiles(gpu, spec, params(g, { Ctot, Coff }), bind, cdiv(N, 64), cdiv(g.Mg, 64), g.G);
+    const spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 0 } };
+    dispatchTiles(gpu, spec, params(g, epi), bind, cdiv(N, 64), cdiv(g.Mg, 64), g.G);
   } else {
     const { TM, TN, WG } = regBlock(g.Mg, convRegTuning.fwd);
-    const spec = { file: 'conv2d_reg', entry: 'fwd', defines: { TM, TN, ...subgroupDefines(gpu) }, constants: { WG, ACT, HAS_BIAS } };
-    dispatchTiles(gpu, spec, params(g, { Ctot, Coff }), bind, cdiv(N, WG * TN), cdiv(g.Mg, TM), g.G);
+    const spec = { file: 'conv2d_reg', entry: 'fwd', defines: { TM, TN, ...subgroupDefines(gpu) }, constants: { WG } };
+    dispatchTiles(gpu, spec, params(g, epi), bind, cdiv(N, WG * TN), cdiv(g.Mg, TM), g.G);
   }
   return y;
 }
@@ -231,7 +236,7 @@ export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: readonly numbe
     const n = g.B * g.Cin * g.H * g.W;
     gpu.dispatch({ file: 'conv2d_direct', entry: 'bwd_data', constants: { WG: DIRECT_WG } }, params(g, { n }), { 1: dy, 2: w, 4: dx }, gpu.grid(n, DIRECT_WG));
   } else if (a === 'gemm_tiled') {
-    const spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 1, ACT: 0, HAS_BIAS: 0 } };
+    const spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 1 } };
     dispatchTiles(gpu, spec, params(g), { 1: dy, 2: w, 3: w, 4: dx }, cdiv(g.B * g.H * g.W, 64), cdiv(g.Cg, 64), g.G);
   } else {
     const n = g.B * cdiv(g.H, g.sy) * cdiv(g.W, g.sx);
@@ -273,12 +278,14 @@ export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly nu
   let S: number;
   let chunk: number;
   if (a === 'gemm_tiled') {
-    spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 2, ACT: 0, HAS_BIAS: 0 } };
+    spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 2 } };
     tilesN = cdiv(K, 64);
     tilesM = cdiv(g.Mg, 64);
     ({ S, chunk } = splitK(R, tilesN * tilesM * g.G, gpu.info.kind === 'gpu' ? 512 : 16, 256));
   } else {
-    const { TM, TN, WG } = regBlock(g.Mg, convRegTuning.weights, K);
+    const { TM, TN } = regBlock(g.Mg, convRegTuning.weights);
+    // The columns are K = Cg*kH*kW: half-size workgroups for small K (fewer idle invocations).
+    const WG = K < 128 ? convRegTuning.weights.WG / 2 : convRegTuning.weights.WG;
     spec = { file: 'conv2d_bwd', entry: 'weights', defines: { TM, TN, ...subgroupDefines(gpu) }, constants: { WG } };
     tilesN = cdiv(K, WG * TN);
     tilesM = cdiv(g.Mg, TM);

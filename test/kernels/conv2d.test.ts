@@ -1,0 +1,373 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getGpu } from '../helpers/gpu.js';
+import { assertClose, dot, f32In, finiteDiff, gradCase, sampleIndices, type Tol } from '../helpers/check.js';
+import { conv2dRef, conv2dGradRef, refGeom } from '../reference/conv2d.js';
+import { act as actRef, actGrad } from '../reference/activation.js';
+import { Tensor, newTape, activation, ACTIVATIONS, type Activation } from '../../src/tensor/index.js';
+import {
+  conv2d, conv2dForward, conv2dBackwardData, conv2dBackwardWeights, conv2dBackwardBias, conv2dOutShape, conv2dFlops,
+  chooseConvAlgo, convGeom, convRegTuning, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
+} from '../../src/tensor/ops/conv2d.js';
+import { Rng, randomArray } from '../../src/util/rng.js';
+import type { Gpu } from '../../src/gpu/device.js';
+
+// Tolerances. The kernels accumulate n products of O(1) float32 values in float32; the reference does it
+// in float64. Worst-case rounding is about n * 2^-24 * max|term|, so allow 1e-6 per accumulated term (a
+// 16x margin) on top of atol 1e-5, plus rtol 1e-4. n is the reduction length of the tensor checked:
+// Cg*kH*kW (+1 for the bias) for y, Mg*kH*kW for dx, B*OH*OW for dw and db.
+const tolFor = (n: number): Tol => ({ atol: 1e-5 + 1e-6 * n, rtol: 1e-4 });
+// PyTorch goldens (fixtures/golden/grads.json), from their generator: |a - b| <= 1e-4 + 1e-4|b|.
+const GOLDEN_TOL: Tol = { atol: 1e-4, rtol: 1e-4 };
+
+const KERNEL_ALGOS = CONV_ALGOS.filter((a) => a !== 'auto');
+const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+interface Case { name: string; x: number[]; w: number[]; p: Conv2dParams; bias: boolean }
+
+const CASES: Case[] = [
+  { name: 'k3 s1 p1, 3->5 channels, batch 2, odd 7x9', x: [2, 3, 7, 9], w: [5, 3, 3, 3], p: { pad: 1 }, bias: true },
+  { name: 'k3 s2 p1, 5->7, non-square 9x6', x: [1, 5, 9, 6], w: [7, 5, 3, 3], p: { stride: 2, pad: 1 }, bias: true },
+  { name: 'k1 s1 p0 pointwise, 8->12, batch 2', x: [2, 8, 5, 6], w: [12, 8, 1, 1], p: {}, bias: true },
+  { name: 'k3 p1 groups 2, 6->4', x: [1, 6, 7, 7], w: [4, 3, 3, 3], p: { groups: 2, pad: 1 }, bias: true },
+  { name: 'depthwise k3 s2 p1, 5 channels, batch 2, no bias', x: [2, 5, 8, 7], w: [5, 1, 3, 3], p: { groups: 5, stride: 2, pad: 1 }, bias: false },
+  { name: 'dilation 2, k3 p2, 3->4, 9x10', x: [1, 3, 9, 10], w: [4, 3, 3, 3], p: { pad: 2, dilation: 2 }, bias: true },
+  { name: 'rectangular stride [2,1], pad [1,0], kernel 3x2, 4->6', x: [1, 4, 7, 8], w: [6, 4, 3, 2], p: { stride: [2, 1], pad: [1, 0] }, bias: true },
+  { name: 'k3 p0 valid, 7->70 (several row tiles), 11x10', x: [1, 7, 11, 10], w: [70, 7, 3, 3], p: {}, bias: true },
+  { name: 'k5 s3 p2 dilation [1,2], 2->3, 13x14', x: [1, 2, 13, 14], w: [3, 2, 5, 5], p: { stride: 3, pad: 2, dilation: [1, 2] }, bias: true },
+  { name: 'k1 s2 p0, batch 2, 3->2, 6x7', x: [2, 3, 6, 7], w: [2, 3, 1, 1], p: { stride: 2 }, bias: true },
+  { name: 'groups 3 x 2 channels, dilation 2 p2, batch 2, no bias', x: [2, 6, 6, 5], w: [6, 2, 3, 3], p: { groups: 3, pad: 2, dilation: 2 }, bias: false },
+  { name: 'split-K dw: 8->24, batch 2, 16x17 (B*OH*OW = 544)', x: [2, 8, 16, 17], w: [24, 8, 3, 3], p: { pad: 1 }, bias: true },
+];
+
+interface Data { xv: Float32Array; wv: Float32Array; bv: Float32Array | null; dyv: Float32Array; yShape: number[] }
+
+function makeData(c: Case, seed: number): Data {
+  const rng = new Rng(seed);
+  const yShape = conv2dOutShape(c.x, c.w, c.p);
+  return {
+    xv: randomArray(rng, prod(c.x)),
+    wv: randomArray(rng, prod(c.w)),
+    bv: c.bias ? randomArray(rng, c.w[0]) : null,
+    dyv: randomArray(rng, prod(yShape)),
+    yShape,
+  };
+}
+
+/** Runs forward + the three backward kernels with one algorithm (no tape). */
+async function runAll(gpu: Gpu, c: Case, d: Data, algo: ConvAlgo) {
+  const x = Tensor.from(gpu, c.x, d.xv);
+  const w = Tensor.from(gpu, c.w, d.wv);
+  const b = d.bv ? Tensor.from(gpu, [c.w[0]], d.bv) : null;
+  const dy = Tensor.from(gpu, d.yShape, d.dyv);
+  const y = conv2dForward(x, w, b, c.p, algo);
+  const dx = conv2dBackwardData(dy, w, c.x, c.p, algo);
+  const dw = conv2dBackwardWeights(x, dy, c.w, c.p, algo);
+  const db = conv2dBackwardBias(dy);
+  const out = { y: await y.toArray(), dx: await dx.toArray(), dw: await dw.toArray(), db: await db.toArray() };
+  for (const t of [x, w, b, dy, y, dx, dw, db]) t?.dispose();
+  return out;
+}
+
+const worst: Record<string, { err: number; tol: string }> = {};
+function note(key: string, err: number, tol: Tol | string): void {
+  const t = typeof tol === 'string' ? tol : `atol ${tol.atol.toExponential(1)} rtol ${tol.rtol}`;
+  if (!worst[key] || err > worst[key].err) worst[key] = { err, tol: t };
+}
+
+for (const c of CASES) {
+  test(`conv2d ${c.name}: every algorithm, forward/dx/dw/db vs float64 reference and finite differences`, async () => {
+    const gpu = await getGpu();
+    const d = makeData(c, 101 + CASES.indexOf(c));
+    const g = refGeom(c.x, c.w, c.p);
+    const ref = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p);
+    assert.equal(ref.shape, d.yShape);
+    const grad = conv2dGradRef(d.xv, c.x, d.wv, c.w, d.dyv, c.p);
+    const tolY = tolFor(g.Cg * g.kH * g.kW + 1);
+    const tolDx = tolFor(g.Mg * g.kH * g.kW);
+    const tolDw = tolFor(g.B * g.OH * g.OW);
+
+    // Central differences of the float64 forward, loss = sum(y * dy), at sampled entries.
+    const xs = Float64Array.from(d.xv);
+    const ws = Float64Array.from(d.wv);
+    const bs = d.bv ? Float64Array.from(d.bv) : null;
+    const loss = () => dot(conv2dRef(xs, c.x, ws, c.w, bs, c.p).y, d.dyv);
+    const ix = sampleIndices(xs.length, 24, 3);
+    const iw = sampleIndices(ws.length, 24, 5);
+    const fdx = finiteDiff(loss, xs, ix, 1e-3);
+    const fdw = finiteDiff(loss, ws, iw, 1e-3);
+    const fdb = bs ? finiteDiff(loss, bs, undefined, 1e-3) : null;
+    // The reference gradients themselves agree with the differences (the loss is bilinear: FD is exact
+    // up to float64 rounding).
+    assertClose(ix.map((i) => grad.dx[i]), fdx, { atol: 1e-8, rtol: 1e-8 }, 'reference dx vs FD');
+    assertClose(iw.map((i) => grad.dw[i]), fdw, { atol: 1e-8, rtol: 1e-8 }, 'reference dw vs FD');
+
+    for (const algo of KERNEL_ALGOS) {
+      const r = await runAll(gpu, c, d, algo);
+      const L = (what: string) => `${c.name} [${algo}] ${what}`;
+      note(`${algo} y`, assertClose(r.y, ref.y, tolY, L('y vs reference')), tolY);
+      note(`${algo} dx`, assertClose(r.dx, grad.dx, tolDx, L('dx vs reference')), tolDx);
+      note(`${algo} dw`, assertClose(r.dw, grad.dw, tolDw, L('dw vs reference')), tolDw);
+      note('db', assertClose(r.db, grad.db, tolDw, L('db vs reference')), tolDw);
+      note(`${algo} dx FD`, assertClose(ix.map((i) => r.dx[i]), fdx, tolDx, L('dx vs finite differences')), tolDx);
+      note(`${algo} dw FD`, assertClose(iw.map((i) => r.dw[i]), fdw, tolDw, L('dw vs finite differences')), tolDw);
+      if (fdb) note('db FD', assertClose(r.db, fdb, tolDw, L('db vs finite differences')), tolDw);
+    }
+  });
+}
+
+test('gemm_reg without subgroup weight sharing (the path for adapters without fixed-size subgroups)', async () => {
+  const gpu = await getGpu();
+  convRegTuning.subgroups = false;
+  try {
+    for (const c of [CASES[0]]) {
+      const d = makeData(c, 7);
+      const g = refGeom(c.x, c.w, c.p);
+      const ref = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p);
+      const grad = conv2dGradRef(d.xv, c.x, d.wv, c.w, d.dyv, c.p);
+      const r = await runAll(gpu, c, d, 'gemm_reg');
+      assertClose(r.y, ref.y, tolFor(g.Cg * g.kH * g.kW + 1), `${c.name} y (no subgroups)`);
+      assertClose(r.dx, grad.dx, tolFor(g.Mg * g.kH * g.kW), `${c.name} dx (no subgroups)`);
+      assertClose(r.dw, grad.dw, tolFor(g.B * g.OH * g.OW), `${c.name} dw (no subgroups)`);
+    }
+  } finally {
+    convRegTuning.subgroups = true;
+  }
+});
+
+test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets), gemm algorithms', async () => {
+  const gpu = await getGpu();
+  const c: Case = { name: 'split dispatch', x: [1, 2, 48, 48], w: [4, 2, 3, 3], p: { pad: 1 }, bias: true };
+  const d = makeData(c, 9);
+  const ref = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p);
+  const grad = conv2dGradRef(d.xv, c.x, d.wv, c.w, d.dyv, c.p);
+  const x = Tensor.from(gpu, c.x, d.xv);
+  const w = Tensor.from(gpu, c.w, d.wv);
+  const b = Tensor.from(gpu, [4], d.bv!);
+  const dy = Tensor.from(gpu, d.yShape, d.dyv);
+  await gpu.sync();
+  const limits = gpu.limits;
+  const keep = limits.maxComputeWorkgroupsPerDimension;
+  const before = gpu.dispatches;
+  const out: Record<string, Float32Array> = {};
+  try {
+    limits.maxComputeWorkgroupsPerDimension = 2;
+    for (const algo of ['gemm_tiled', 'gemm_reg'] as const) {
+      const y = conv2dForward(x, w, b, c.p, algo);
+      const dx = conv2dBackwardData(dy, w, c.x, c.p, algo);
+      out[`${algo} y`] = await y.toArray();
+      out[`${algo} dx`] = await dx.toArray();
+      y.dispose(); dx.dispose();
+    }
+  } finally {
+    limits.maxComputeWorkgroupsPerDimension = keep;
+  }
+  // tiled: 36 column tiles -> 18 dispatches each pass; reg: 5 -> 3 each
+  assert.ok(gpu.dispatches - before >= 2 * 18 + 2 * 3, `dispatches were split (${gpu.dispatches - before})`);
+  for (const algo of ['gemm_tiled', 'gemm_reg']) {
+    assertClose(out[`${algo} y`], ref.y, tolFor(19), `[${algo}] y with split dispatches`);
+    assertClose(out[`${algo} dx`], grad.dx, tolFor(36), `[${algo}] dx with split dispatches`);
+  }
+  for (const t of [x, w, b, dy]) t.dispose();
+});
+
+// ------------------------------------------------------------------------------------ PyTorch goldens
+
+const GOLDEN = ['conv2d_k3s1p1', 'conv2d_k1s1p0', 'conv2d_k3s2p1_odd', 'conv2d_k3s2p1_even_nobias', 'conv2d_k3s1p0_valid', 'conv2d_k3s1p1_groups2', 'conv2d_k3s1p1_depthwise', 'conv2d_k1s2p0'];
+
+for (const name of GOLDEN) {
+  test(`conv2d golden ${name} (PyTorch): y, dx, dw, db through the tape, every algorithm and auto`, async () => {
+    const gpu = await getGpu();
+    const gc = gradCase(name);
+    const P = gc.params as { stride: number; pad: number; groups: number; bias: boolean };
+    const p: Conv2dParams = { stride: P.stride, pad: P.pad, groups: P.groups };
+    const T = gc.tensors;
+    for (const algo of CONV_ALGOS) {
+      const x = Tensor.param(gpu, T.x.shape, f32In(T.x), 'x');
+      const w = Tensor.param(gpu, T.w.shape, f32In(T.w), 'w');
+      const b = P.bias ? Tensor.param(gpu, T.b.shape, f32In(T.b), 'b') : null;
+      const dy = Tensor.from(gpu, T.dy.shape, f32In(T.dy));
+      const tape = newTape();
+      const y = tape.record(() => conv2d(x, w, b, p, { algo }));
+      assert.equal([...y.shape], T.y.shape, `${name} output shape`);
+      const L = (what: string) => `${name} [${algo}] ${what}`;
+      note('golden y', assertClose(await y.toArray(), T.y.data, GOLDEN_TOL, L('y')), GOLDEN_TOL);
+      tape.backward(y, dy);
+      note('golden dx', assertClose(await x.grad!.toArray(), T.dx.data, GOLDEN_TOL, L('dx')), GOLDEN_TOL);
+      note('golden dw', assertClose(await w.grad!.toArray(), T.dw.data, GOLDEN_TOL, L('dw')), GOLDEN_TOL);
+      if (b) note('golden db', assertClose(await b.grad!.toArray(), T.db.data, GOLDEN_TOL, L('db')), GOLDEN_TOL);
+      for (const t of [x, w, b, dy, y, x.grad, w.grad, b?.grad]) t?.dispose();
+      tape.dispose();
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------ epilogue and slices
+
+test('fused bias + activation epilogue == conv followed by the activation op (every algorithm, every activation)', async () => {
+  const gpu = await getGpu();
+  const c = CASES[1];
+  const d = makeData(c, 21);
+  const g = refGeom(c.x, c.w, c.p);
+  const pre = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p).y;
+  const tol = tolFor(g.Cg * g.kH * g.kW + 1);
+  const x = Tensor.from(gpu, c.x, d.xv);
+  const w = Tensor.from(gpu, c.w, d.wv);
+  const b = Tensor.from(gpu, [c.w[0]], d.bv!);
+  for (const algo of KERNEL_ALGOS) {
+    const lin = conv2dForward(x, w, b, c.p, algo);
+    for (const act of ACTIVATIONS) {
+      const fused = conv2dForward(x, w, b, c.p, algo, act);
+      const sep = activation(lin, act);
+      const fv = await fused.toArray();
+      // Same float32 pre-activation, same activation code: equal up to the activation's own rounding.
+      assertClose(fv, await sep.toArray(), { atol: 1e-6, rtol: 1e-5 }, `[${algo}] fused ${act} vs conv + activation`);
+      note(`fused ${act}`, assertClose(fv, Float64Array.from(pre, (v) => actRef(v, act)), tol, `[${algo}] fused ${act} vs reference`), tol);
+      fused.dispose();
+      if (sep !== lin) sep.dispose();
+    }
+    lin.dispose();
+  }
+  x.dispose(); w.dispose(); b.dispose();
+});
+
+test('output into a channel slice of a bigger tensor (route/concat without a copy), every algorithm', async () => {
+  const gpu = await getGpu();
+  const c = CASES[0]; // batch 2, Cout 5
+  const d = makeData(c, 33);
+  const ref = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p).y;
+  const [B, Cout, OH, OW] = d.yShape;
+  const Ctot = 11;
+  const off = 4;
+  const x = Tensor.from(gpu, c.x, d.xv);
+  const w = Tensor.from(gpu, c.w, d.wv);
+  const b = Tensor.from(gpu, [Cout], d.bv!);
+  for (const algo of CONV_ALGOS) {
+    const sentinel = new Float32Array(B * Ctot * OH * OW).fill(7.5);
+    const dst = Tensor.from(gpu, [B, Ctot, OH, OW], sentinel);
+    const r = conv2dForward(x, w, b, c.p, algo, 'leaky', { dst, channelOffset: off });
+    assert.is(r, dst, 'returns the destination');
+    const v = await dst.toArray();
+    const got: number[] = [];
+    const want: number[] = [];
+    for (let bi = 0; bi < B; bi++) {
+      for (let ch = 0; ch < Ctot; ch++) {
+        for (let q = 0; q < OH * OW; q++) {
+          const val = v[(bi * Ctot + ch) * OH * OW + q];
+          if (ch >= off && ch < off + Cout) {
+            got.push(val);
+            want.push(actRef(ref[(bi * Cout + ch - off) * OH * OW + q], 'leaky'));
+          } else if (val !== 7.5) {
+            assert.unreachable(`[${algo}] channel ${ch} of image ${bi} outside the slice was overwritten (${val})`);
+          }
+        }
+      }
+    }
+    assertClose(got, want, tolFor(28), `[${algo}] slice values`);
+    dst.dispose();
+  }
+  x.dispose(); w.dispose(); b.dispose();
+});
+
+// ------------------------------------------------------------------------------------------ the tape
+
+test('conv2d on the tape with act: gradients through bias + leaky, only inputs that require grad get one', async () => {
+  const gpu = await getGpu();
+  const c = CASES[3]; // groups 2
+  const d = makeData(c, 44);
+  const g = refGeom(c.x, c.w, c.p);
+  const pre = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p).y;
+  const act: Activation = 'leaky';
+  const dpre = Float32Array.from(d.dyv, (v, i) => v * actGrad(pre[i], act));
+  const grad = conv2dGradRef(d.xv, c.x, d.wv, c.w, dpre, c.p);
+  for (const algo of CONV_ALGOS) {
+    // x is data (no grad), w and b are parameters.
+    const x = Tensor.from(gpu, c.x, d.xv);
+    const w = Tensor.param(gpu, c.w, d.wv);
+    const b = Tensor.param(gpu, [c.w[0]], d.bv!);
+    const dy = Tensor.from(gpu, d.yShape, d.dyv);
+    const tape = newTape();
+    const y = tape.record(() => conv2d(x, w, b, c.p, { algo, act }));
+    assertClose(await y.toArray(), Float64Array.from(pre, (v) => actRef(v, act)), tolFor(g.Cg * 9 + 1), `[${algo}] y`);
+    assert.is(tape.nodes.length, 2, 'conv2d + activation recorded');
+    tape.backward(y, dy);
+    assert.is(x.grad, null, 'x does not require grad');
+    assertClose(await w.grad!.toArray(), grad.dw, tolFor(g.OH * g.OW), `[${algo}] dw through leaky`);
+    assertClose(await b.grad!.toArray(), grad.db, tolFor(g.OH * g.OW), `[${algo}] db through leaky`);
+    for (const t of [x, w, b, dy, y, w.grad, b.grad]) t?.dispose();
+    tape.dispose();
+  }
+  // Without a recording tape (inference) nothing is recorded, the activation is fused.
+  const x = Tensor.param(gpu, c.x, d.xv);
+  const w = Tensor.param(gpu, c.w, d.wv);
+  const y = conv2d(x, w, null, c.p, { act: 'relu' });
+  assert.is(y.node, null);
+  y.dispose(); x.dispose(); w.dispose();
+});
+
+test('conv2d records dx only when only x requires grad (no bias)', async () => {
+  const gpu = await getGpu();
+  const c = CASES[1];
+  const d = makeData(c, 55);
+  const g = refGeom(c.x, c.w, c.p);
+  const grad = conv2dGradRef(d.xv, c.x, d.wv, c.w, d.dyv, c.p);
+  const x = Tensor.param(gpu, c.x, d.xv);
+  const w = Tensor.from(gpu, c.w, d.wv);
+  const dy = Tensor.from(gpu, d.yShape, d.dyv);
+  const tape = newTape();
+  const y = tape.record(() => conv2d(x, w, null, c.p));
+  tape.backward(y, dy);
+  assertClose(await x.grad!.toArray(), grad.dx, tolFor(g.Mg * 9), 'dx');
+  assert.is(w.grad, null);
+  for (const t of [x, w, dy, y, x.grad]) t?.dispose();
+  tape.dispose();
+});
+
+// ------------------------------------------------------------------------------- shapes and errors
+
+test('conv2dOutShape, conv2dFlops, chooseConvAlgo', () => {
+  assert.equal(conv2dOutShape([2, 3, 7, 9], [5, 3, 3, 3], { stride: 2, pad: 1 }), [2, 5, 4, 5]);
+  assert.equal(conv2dOutShape([1, 4, 8, 8], [4, 1, 3, 3], { groups: 4, dilation: 2, pad: 2 }), [1, 4, 8, 8]);
+  assert.equal(conv2dOutShape([1, 4, 7, 8], [6, 4, 3, 2], { stride: [2, 1], pad: [1, 0] }), [1, 6, 4, 7]);
+  assert.is(conv2dFlops([2, 4, 8, 8], [6, 2, 3, 3], { groups: 2, pad: 1 }), 2 * 2 * 6 * 8 * 8 * 2 * 3 * 3);
+  const tiny = convGeom([1, 3, 5, 5], [4, 3, 3, 3], { pad: 1 });
+  const mid = convGeom([1, 64, 52, 52], [128, 64, 3, 3], { pad: 1 });
+  assert.is(chooseConvAlgo('lavapipe', tiny), 'direct');
+  assert.is(chooseConvAlgo('lavapipe', mid), 'gemm_reg');
+  assert.is(chooseConvAlgo('llvmpipe', mid), 'gemm_reg');
+  assert.is(chooseConvAlgo('gpu', mid), 'gemm_tiled');
+});
+
+test('conv2d shape errors are clear', async () => {
+  const gpu = await getGpu();
+  const throwsMsg = (fn: () => unknown, re: RegExp) => {
+    try {
+      fn();
+    } catch (e) {
+      assert.match((e as Error).message, re);
+      return;
+    }
+    assert.unreachable(`expected an error matching ${re}`);
+  };
+  throwsMsg(() => convGeom([1, 5, 8, 8], [4, 3, 3, 3], { groups: 2 }), /conv2d: input has 5 channels, weights expect 6 \(groups 2 x 3\)/);
+  throwsMsg(() => convGeom([1, 6, 8, 8], [5, 3, 3, 3], { groups: 2 }), /5 output channels are not divisible by groups 2/);
+  throwsMsg(() => convGeom([1, 3, 8], [4, 3, 3, 3]), /input must be 4-D NCHW/);
+  throwsMsg(() => convGeom([1, 1, 2, 2], [1, 1, 5, 5]), /empty output/);
+  throwsMsg(() => convGeom([1, 3, 8, 8], [4, 3, 3, 3], { stride: 0 }), /stride must be an integer >= 1/);
+  throwsMsg(() => convGeom([1, 3, 8, 8], [4, 3, 3, 3], { pad: -1 }), /pad must be an integer >= 0/);
+  const x = Tensor.from(gpu, [1, 3, 6, 6], new Float32Array(108));
+  const w = Tensor.from(gpu, [4, 3, 3, 3], new Float32Array(108));
+  const b = Tensor.from(gpu, [3], new Float32Array(3));
+  throwsMsg(() => conv2dForward(x, w, b, { pad: 1 }), /bias has shape \[3\], expected \[4\]/);
+  throwsMsg(() => conv2dForward(x, w, null, { pad: 1 }, 'fastest' as ConvAlgo), /unknown algorithm 'fastest'/);
+  const dst = Tensor.from(gpu, [1, 6, 6, 6], new Float32Array(216));
+  throwsMsg(() => conv2dForward(x, w, null, { pad: 1 }, 'direct', 'linear', { dst, channelOffset: 3 }), /output channels \[3, 7\) do not fit in the destination's 6 channels/);
+  throwsMsg(() => conv2dBackwardData(dst, w, [1, 3, 6, 6], { pad: 1 }), /dy has shape \[1, 6, 6, 6\], expected \[1, 4, 6, 6\]/);
+  for (const t of [x, w, b, dst]) t.dispose();
+});
+
+test('summary of the largest errors reached', () => {
+  for (const [k, v] of Object.entries(worst).sort()) console.log(`  ${k.padEnd(18)} max |err| ${v.err.toExponential(2)}  (${v.tol})`);
+});
+
+test.run();
