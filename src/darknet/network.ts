@@ -11,6 +11,7 @@ import { Layer, type BuildContext, type CommonOptions, type Mode, type NetConfig
 import { COMMON_KEYS, HARMLESS_KEYS, LAYER_KINDS, REFUSED_SECTIONS } from './registry.js';
 import type { Gpu } from '../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor/tensor.js';
+import { Tape } from '../tensor/tape.js';
 import { Rng } from '../util/rng.js';
 
 export interface BuildOptions {
@@ -284,9 +285,9 @@ export class Network {
 
   /**
    * Runs the network on x [B, c, h, w]. Returns the outputs of the output layers and of `keep` (the caller
-   * disposes them; identity layers may return the same tensor under two indices, or x itself). In 'infer'
-   * mode intermediates are freed as soon as no later layer reads them; in 'train' mode every op is recorded
-   * on the current tape (if one is recording) and the tape owns the intermediates.
+   * disposes them; identity layers may return the same tensor under two indices, or x itself).
+   * Intermediates are freed as soon as no later layer reads them, except while a tape is recording
+   * ('train' mode inside tape.record): then every op is on the tape, which owns the intermediates.
    */
   forward(x: Tensor, opts: ForwardOptions = {}): Map<number, Tensor> {
     const mode = opts.mode ?? 'infer';
@@ -306,7 +307,8 @@ export class Network {
     }));
     const outs: (Tensor | undefined)[] = new Array(n);
     const refs = new Map<Tensor, number>();
-    const free = mode === 'infer';
+    // A recording tape owns what the ops create (and needs it for backward); otherwise free as we go.
+    const free = mode === 'infer' || Tape.current === null;
     const drop = (j: number) => {
       const t = outs[j];
       if (!t || keep.has(j)) return;
