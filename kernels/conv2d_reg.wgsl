@@ -90,34 +90,36 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
   var wrow: array<u32, NCH>;
   for (var q = 0u; q < NCH; q++) { wrow[q] = (g * P.Mg + min(m0 + min(q * SG + lane, TM - 1u), P.Mg - 1u)) * K; }
 
-  var k = 0u;
-  var xc = 0u;
-  for (var c = 0u; c < P.Cg; c++) {
-    for (var ky = 0u; ky < P.KH; ky++) {
-      var ry: array<i32, TN>;
-      var rok: array<bool, TN>;
+  // Taps outer, channels inner: each column's input offset and padding test are computed once per tap,
+  // the channel loop only steps the offset by H*W (and the weights by KH*KW).
+  let khw = P.KH * P.KW;
+  for (var ky = 0u; ky < P.KH; ky++) {
+    for (var kx = 0u; kx < P.KW; kx++) {
+      var off: array<u32, TN>;
+      var ok: array<bool, TN>;
       for (var j = 0u; j < TN; j++) {
         let iy = iy0[j] + i32(ky * P.DY);
-        rok[j] = iy >= 0 && iy < i32(P.H);
-        ry[j] = i32(xo[j] + xc) + iy * i32(P.W);
+        let ix = ix0[j] + i32(kx * P.DX);
+        ok[j] = iy >= 0 && iy < i32(P.H) && ix >= 0 && ix < i32(P.W);
+        off[j] = xo[j] + u32(select(0, iy * i32(P.W) + ix, ok[j]));
       }
-      for (var kx = 0u; kx < P.KW; kx++) {
+      var wk = ky * P.KW + kx;
+      for (var c = 0u; c < P.Cg; c++) {
         var v: array<f32, TN>;
         for (var j = 0u; j < TN; j++) {
-          let ix = ix0[j] + i32(kx * P.DX);
           v[j] = 0.0;
-          if (rok[j] && ix >= 0 && ix < i32(P.W)) { v[j] = x[u32(ry[j] + ix)]; }
+          if (ok[j]) { v[j] = x[off[j]]; }
+          off[j] += hw;
         }
         var wl: array<f32, NCH>;
-        for (var q = 0u; q < NCH; q++) { wl[q] = w[wrow[q] + k]; }
+        for (var q = 0u; q < NCH; q++) { wl[q] = w[wrow[q] + wk]; }
         for (var i = 0u; i < TM; i++) {
           let wv = {{SHUFFLE}}(wl[i / SG], i % SG);
           for (var j = 0u; j < TN; j++) { acc[i][j] = fma(wv, v[j], acc[i][j]); }
         }
-        k++;
+        wk += khw;
       }
     }
-    xc += hw;
   }
 
   // Epilogue as a loop with a run-time trip count, so it is not unrolled: one copy of the bias, activation

@@ -4,13 +4,19 @@
  * (depthwise included), optional bias, batch > 1. Forward with a fused bias + activation epilogue and an
  * optional output channel slice; backward data (dx), weights (dw) and bias (db).
  *
- * Algorithms (all compute the same function):
- *   direct      one output per invocation (conv2d_direct.wgsl) - tiny shapes, and the plainest reference.
- *   gemm_tiled  implicit GEMM with 64x64x16 workgroup-memory tiles and 4x4 register blocks
- *               (conv2d_gemm.wgsl) - what real GPUs want.
- *   gemm_reg    implicit GEMM with register blocking and plain global loads, vec4 weight loads
- *               (conv2d_reg.wgsl, conv2d_bwd.wgsl) - what CPU adapters (lavapipe / llvmpipe) want.
+ * Algorithms (all compute the same function, forward and backward):
+ *   direct      one output per invocation (conv2d_direct.wgsl): tiny shapes, and the plainest reference.
+ *   gemm_tiled  implicit GEMM (M = Cout/G, N = B*OH*OW, K = Cin/G*kH*kW; dx and dw as the transposed
+ *               GEMMs), 16x16 invocations computing a 64x64 block of C from 64x16 / 16x64 vec4 tiles of A
+ *               and B in workgroup memory, 4x4 outputs per invocation (conv2d_gemm.wgsl): real GPUs.
+ *   gemm_reg    implicit GEMM with register blocking and plain global loads (conv2d_reg.wgsl,
+ *               conv2d_bwd.wgsl): up to 16 rows x 4 columns per invocation, 64 invocations per workgroup,
+ *               the per-step row operand (weights, or dy for dw) loaded once per subgroup and shared with
+ *               subgroupShuffle, taps outer / channels inner; dx by stride phases (no wasted taps): CPU
+ *               adapters (lavapipe / llvmpipe).
  *   auto        chooseConvAlgo(): direct for tiny work, gemm_reg on CPU adapters, gemm_tiled on GPUs.
+ * dw splits its reduction over B*OH*OW into chunks (partial sums + conv2d_direct.wgsl:reduce_split) when
+ * there would be too few workgroups; db is a per-channel workgroup reduction.
  */
 import type { Gpu, KernelSpec } from '../../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor.js';
@@ -87,12 +93,14 @@ export function conv2dFlops(xShape: readonly number[], wShape: readonly number[]
 
 /**
  * The one place that picks an algorithm (a measured autotune can replace it): direct when the whole pass
- * is tiny (launch and tiling overheads dominate), gemm_reg on CPU adapters, gemm_tiled on real GPUs.
+ * is tiny (launch and tiling overheads dominate; on lavapipe the crossover with gemm_reg is near 64k
+ * multiply-adds), gemm_reg on CPU adapters (workgroup tiles + barriers measured 2.5-5x slower there),
+ * gemm_tiled on real GPUs. `pass` is unused for now; an autotune may pick per pass.
  */
 export function chooseConvAlgo(kind: Gpu['info']['kind'], g: ConvGeom, pass: ConvPass = 'fwd'): ConvKernelAlgo {
   const macs = g.B * g.Cout * g.OH * g.OW * g.Cg * g.kH * g.kW;
   void pass;
-  if (macs < 32 * 1024) return 'direct';
+  if (macs < 64 * 1024) return 'direct';
   return kind === 'gpu' ? 'gemm_tiled' : 'gemm_reg';
 }
 
@@ -283,9 +291,14 @@ export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly nu
     tilesM = cdiv(g.Mg, 64);
     ({ S, chunk } = splitK(R, tilesN * tilesM * g.G, gpu.info.kind === 'gpu' ? 512 : 16, 256));
   } else {
-    const { TM, TN } = regBlock(g.Mg, convRegTuning.weights);
-    // The columns are K = Cg*kH*kW: half-size workgroups for small K (fewer idle invocations).
-    const WG = K < 128 ? convRegTuning.weights.WG / 2 : convRegTuning.weights.WG;
+    const blk = regBlock(g.Mg, convRegTuning.weights);
+    const TM = blk.TM;
+    // The columns are K = Cg*kH*kW, often small (27 for a first layer): shrink the workgroup, then TN, so
+    // that fewer invocations idle.
+    let WG = blk.WG;
+    while (WG > 16 && K <= WG / 2) WG /= 2;
+    let TN = blk.TN;
+    while (TN > 1 && K <= (WG * TN) / 2) TN = Math.ceil(TN / 2);
     spec = { file: 'conv2d_bwd', entry: 'weights', defines: { TM, TN, ...subgroupDefines(gpu) }, constants: { WG } };
     tilesN = cdiv(K, WG * TN);
     tilesM = cdiv(g.Mg, TM);
