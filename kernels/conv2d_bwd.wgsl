@@ -1,4 +1,5 @@
 {{ENABLE}}
+// @defaults ENABLE= SG=1 SGARG= SGLANE=0u SHUFFLE=noshuffle TM=4 TN=4
 // Register-blocked backward passes of 2-D convolution with plain global loads (no workgroup memory): the
 // gemm_reg flavour of conv2d_gemm.wgsl MODE 1 / 2, for CPU adapters. Same layout as conv2d_reg.wgsl: a
 // workgroup owns TM rows (uniform loads of the row operand), invocation l computes TM x TN outputs at

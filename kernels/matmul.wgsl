@@ -1,4 +1,5 @@
 {{ENABLE}}
+// @defaults ENABLE= SGB=/* SGE=*/ SG=1 TM=4 TN=4 TNV=1 BK=8 BM=32 BN4=8 NT=64
 // Batched matrix multiply, float32:  C[z] = alpha * op(A[z]) x op(B[z]) + beta * C[z]
 //   op(A) is M x K, op(B) is K x N, C is M x N row-major (batch z = workgroup_id.z).
 // A is addressed as A[abase + m*sam + k*sak] and B as B[bbase + k*sbk + n*sbn], so a transposed operand is

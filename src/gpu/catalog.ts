@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { KernelSpec } from './device.js';
+import { expandTemplate, type KernelSpec } from './device.js';
 import { kernelsDir } from '../util/paths.js';
 
 export function listKernelFiles(): string[] {
@@ -22,10 +22,17 @@ export function kernelSpecs(file: string): KernelSpec[] {
       if (k && v !== undefined) defines[k] = v;
     }
   }
-  const specs: KernelSpec[] = [];
-  for (const m of text.matchAll(/@compute\s+@workgroup_size\([^)]*\)\s*fn\s+(\w+)/g)) {
-    specs.push({ file, entry: m[1], defines: Object.keys(defines).length ? defines : undefined });
+  const base = { file, entry: '', defines: Object.keys(defines).length ? defines : undefined };
+  // Entry points of the default specialization: expand the template, drop comments, then look.
+  let expanded: string;
+  try {
+    expanded = expandTemplate(text, base);
+  } catch {
+    expanded = text; // a missing default: compiling these specs reports it, naming the kernel
   }
+  const code = expanded.replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+  const specs: KernelSpec[] = [];
+  for (const m of code.matchAll(/@compute\s+@workgroup_size\([^)]*\)\s*fn\s+(\w+)/g)) specs.push({ ...base, entry: m[1] });
   return specs;
 }
 
