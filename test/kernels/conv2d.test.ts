@@ -363,7 +363,12 @@ test('conv2d shape errors are clear', async () => {
   const dst = Tensor.from(gpu, [1, 6, 6, 6], new Float32Array(216));
   throwsMsg(() => conv2dForward(x, w, null, { pad: 1 }, 'direct', 'linear', { dst, channelOffset: 3 }), /output channels \[3, 7\) do not fit in the destination's 6 channels/);
   throwsMsg(() => conv2dBackwardData(dst, w, [1, 3, 6, 6], { pad: 1 }), /dy has shape \[1, 6, 6, 6\], expected \[1, 4, 6, 6\]/);
-  for (const t of [x, w, b, dst]) t.dispose();
+  const xp = Tensor.param(gpu, [1, 3, 6, 6], new Float32Array(108));
+  const whole = Tensor.from(gpu, [1, 4, 6, 6], new Float32Array(144));
+  const tape = newTape();
+  throwsMsg(() => tape.record(() => conv2d(xp, w, null, { pad: 1 }, { out: { dst: whole, channelOffset: 0 } })), /channel slice .* is for inference/);
+  tape.dispose();
+  for (const t of [x, w, b, dst, xp, whole]) t.dispose();
 });
 
 test('summary of the largest errors reached', () => {

@@ -173,10 +173,11 @@ const cdiv = (a: number, b: number) => Math.ceil(a / b);
  * Template defines of the gemm_reg kernels: weight sharing through subgroupShuffle when the device has
  * subgroups of one fixed size (lavapipe: 8), else SG = 1 with every invocation loading its own weights.
  */
-function subgroupDefines(gpu: Gpu): Record<string, string | number> {
+function subgroupDefines(gpu: Gpu, WG: number): Record<string, string | number> {
   const info = (gpu.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
   const sg = info?.subgroupMinSize;
-  if (convRegTuning.subgroups && gpu.hasFeature('subgroups') && sg && sg === info?.subgroupMaxSize && sg <= 64) {
+  // Subgroups must be full (WG a multiple of their size): a shuffle from an absent lane is undefined.
+  if (convRegTuning.subgroups && gpu.hasFeature('subgroups') && sg && sg === info?.subgroupMaxSize && WG % sg === 0) {
     return { ENABLE: 'enable subgroups;', SG: sg, SGARG: ', @builtin(subgroup_invocation_id) sgl: u32', SGLANE: 'sgl', SHUFFLE: 'subgroupShuffle' };
   }
   return { ENABLE: '', SG: 1, SGARG: '', SGLANE: '0u', SHUFFLE: 'noshuffle' };
@@ -227,7 +228,7 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
     dispatchTiles(gpu, spec, params(g, epi), bind, cdiv(N, 64), cdiv(g.Mg, 64), g.G);
   } else {
     const { TM, TN, WG } = regBlock(g.Mg, convRegTuning.fwd);
-    const spec = { file: 'conv2d_reg', entry: 'fwd', defines: { TM, TN, ...subgroupDefines(gpu) }, constants: { WG } };
+    const spec = { file: 'conv2d_reg', entry: 'fwd', defines: { TM, TN, ...subgroupDefines(gpu, WG) }, constants: { WG } };
     dispatchTiles(gpu, spec, params(g, epi), bind, cdiv(N, WG * TN), cdiv(g.Mg, TM), g.G);
   }
   return y;
@@ -249,7 +250,7 @@ export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: readonly numbe
   } else {
     const n = g.B * cdiv(g.H, g.sy) * cdiv(g.W, g.sx);
     const { TM, TN, WG } = regBlock(g.Cg, convRegTuning.data);
-    const spec = { file: 'conv2d_bwd', entry: 'data', defines: { TM, TN, ...subgroupDefines(gpu) }, constants: { WG } };
+    const spec = { file: 'conv2d_bwd', entry: 'data', defines: { TM, TN, ...subgroupDefines(gpu, WG) }, constants: { WG } };
     dispatchTiles(gpu, spec, params(g), { 1: dy, 2: w, 4: dx }, cdiv(n, WG * TN), cdiv(g.Cg, TM), g.G * g.sy * g.sx);
   }
   return dx;
@@ -299,7 +300,7 @@ export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly nu
     while (WG > 16 && K <= WG / 2) WG /= 2;
     let TN = blk.TN;
     while (TN > 1 && K <= (WG * TN) / 2) TN = Math.ceil(TN / 2);
-    spec = { file: 'conv2d_bwd', entry: 'weights', defines: { TM, TN, ...subgroupDefines(gpu) }, constants: { WG } };
+    spec = { file: 'conv2d_bwd', entry: 'weights', defines: { TM, TN, ...subgroupDefines(gpu, WG) }, constants: { WG } };
     tilesN = cdiv(K, WG * TN);
     tilesM = cdiv(g.Mg, TM);
     ({ S, chunk } = splitK(R, tilesN * tilesM * g.G, gpu.info.kind === 'gpu' ? 512 : 16, 64));
