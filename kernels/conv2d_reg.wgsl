@@ -1,4 +1,5 @@
 {{ENABLE}}
+// @defaults ENABLE= SG=1 SGARG= SGLANE=0u SHUFFLE=noshuffle TM=4 TN=4
 // Implicit-GEMM 2-D convolution with register blocking and plain global loads (no workgroup memory, no
 // barriers): the fast forward on CPU adapters (lavapipe / llvmpipe), where workgroup tiles + barriers cost
 // more than they save.
@@ -108,7 +109,7 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
         var v: array<f32, TN>;
         for (var j = 0u; j < TN; j++) {
           v[j] = 0.0;
-          if (ok[j]) { v[j] = x[off[j]]; }
+          v[j] = select(0.0, x[off[j]], ok[j]);
           off[j] += hw;
         }
         var wl: array<f32, NCH>;
