@@ -4,8 +4,8 @@
  * (the cfg's nms_kind) -> boxes in image pixels -> drawn PNGs and optional label files.
  *
  * The network comes through the `DetectNetwork` seam: anything that can run an NCHW batch and hand back
- * the raw inputs of its [yolo]/[region] layers. `NetworkLoader` builds one from cfg + weights; the CLI
- * wiring passes the loader built on src/darknet (see registerNetworkLoader).
+ * the raw inputs of its [yolo]/[region] layers. `NetworkLoader` builds one from cfg + weights; the default,
+ * `loadDarknet`, builds it with src/darknet.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -18,6 +18,8 @@ import { boxToImage, boxToPixels, loadImage, prepareImage, sniffFormat, toBatch,
 import type { Box } from '../yolo/box.js';
 import { drawDetections, imageToRgba, writePng } from '../viz/draw.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { Network } from '../darknet/network.js';
+import { loadWeights } from '../darknet/weights.js';
 
 /** A network ready for detection. */
 export interface DetectNetwork {
@@ -41,7 +43,6 @@ export interface DetectNetwork {
 
 export type NetworkLoader = (gpu: Gpu, cfg: string, weights: string | undefined) => Promise<DetectNetwork>;
 
-let defaultLoader: NetworkLoader | null = null;
 
 /**
  * What detection needs of a built Darknet network (src/darknet/network.ts Network fits structurally):
@@ -93,9 +94,24 @@ function copyTensor(t: Tensor): Tensor {
   return c;
 }
 
-/** Sets the loader detect() uses when none is passed (the CLI registers the src/darknet one). */
-export function registerNetworkLoader(loader: NetworkLoader): void {
-  defaultLoader = loader;
+/**
+ * The default loader: builds the cfg with src/darknet and loads the .weights (or, without weights, a seeded
+ * random initialization, said in the log: its detections are meaningless but exercise the whole pipeline).
+ */
+export async function loadDarknet(gpu: Gpu, cfg: string, weights: string | undefined, log: (l: string) => void = () => {}): Promise<DetectNetwork> {
+  const net = Network.fromFile(cfg);
+  for (const w of net.warnings) log(`warning: ${w.file}:${w.line}: ${w.message}`);
+  if (weights) loadWeights(net, weights);
+  else {
+    log(`warning: no --weights: ${path.basename(cfg)} runs with seeded random weights (detections are meaningless)`);
+    net.initWeights(1);
+  }
+  try {
+    return fromDarknetNetwork(net, gpu);
+  } catch (e) {
+    net.dispose();
+    throw e;
+  }
 }
 
 export interface DetectOptions {
@@ -147,6 +163,7 @@ export interface ImageResult {
   placement: Placement;
   outImage?: string;
   outTxt?: string;
+  outJson?: string;
 }
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
@@ -259,6 +276,8 @@ export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: rea
           drawDetections(rgba, objects.map((o) => ({ ...o.pixels, classId: o.classId, score: o.score, label: `${o.name} ${o.score.toFixed(2)}` })), { classes });
           res.outImage = path.join(opts.out, `${base}.png`);
           writePng(res.outImage, rgba);
+          res.outJson = path.join(opts.out, `${base}.json`);
+          writeFileAtomic(res.outJson, JSON.stringify(resultJson(res), null, 1) + '\n');
           if (opts.saveTxt) {
             res.outTxt = path.join(opts.out, 'labels', `${base}.txt`);
             writeFileAtomic(res.outTxt, labelLines(objects, pl.imageWidth, pl.imageHeight).join(''));
@@ -273,6 +292,23 @@ export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: rea
   return results;
 }
 
+/** The JSON written per image: source file, image size, and each object's class, score and pixel box. */
+export function resultJson(r: ImageResult): object {
+  return {
+    image: r.file,
+    width: r.width,
+    height: r.height,
+    detections: r.objects.map((o) => ({
+      class_id: o.classId,
+      name: o.name,
+      score: Number(o.score.toFixed(6)),
+      objectness: Number(o.objectness.toFixed(6)),
+      bbox_xyxy: [o.pixels.x1, o.pixels.y1, o.pixels.x2, o.pixels.y2].map((v) => Number(v.toFixed(2))),
+      bbox_cxcywh_norm: [o.box.x, o.box.y, o.box.w, o.box.h].map((v) => Number(v.toFixed(6))),
+    })),
+  };
+}
+
 /** YOLO label lines "class cx cy w h score\n", normalised to the image, boxes clipped to it. */
 export function labelLines(objects: readonly FoundObject[], width: number, height: number): string[] {
   return objects.map((o) => {
@@ -284,8 +320,7 @@ export function labelLines(objects: readonly FoundObject[], width: number, heigh
 
 /** The `detect` command: loads the network (cfg + weights) and runs detectWithNetwork over the source. */
 export async function detect(opts: DetectOptions): Promise<ImageResult[]> {
-  const loader = opts.loader ?? defaultLoader;
-  if (!loader) throw new Error('detect: no network loader registered (registerNetworkLoader) and none passed');
+  const loader: NetworkLoader = opts.loader ?? ((gpu, cfg, w) => loadDarknet(gpu, cfg, w, opts.log));
   const files = listSources(opts.source);
   const names = opts.names ? readNames(opts.names) : undefined;
   const gpu = opts.gpu ?? (await Gpu.create({ log: opts.log }));

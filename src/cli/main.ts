@@ -54,6 +54,49 @@ export async function main(argv: string[]): Promise<void> {
         if (a.json) await writeJson(a.json, info);
       },
     )
+    .command(
+      'detect',
+      'detect objects in images: annotated PNGs, JSON per image, optional YOLO txt labels',
+      (y) =>
+        y
+          .option('cfg', { type: 'string', demandOption: true, describe: 'Darknet .cfg file' })
+          .option('weights', { type: 'string', describe: 'Darknet .weights (default: seeded random weights, for trying the pipeline)' })
+          .option('names', { type: 'string', describe: 'class names file, one per line (e.g. coco.names)' })
+          .option('source', { type: 'string', demandOption: true, describe: 'an image (PNG/JPEG), a folder of images, or a .txt list of image paths' })
+          .option('conf', { type: 'number', default: 0.25, describe: 'objectness × class score threshold' })
+          .option('iou', { type: 'number', default: 0.45, describe: 'NMS IoU threshold' })
+          .option('out', { type: 'string', default: 'runs/detect', describe: 'output folder' })
+          .option('save-txt', { type: 'boolean', default: false, describe: 'also write labels/<image>.txt (class cx cy w h score)' })
+          .option('agnostic', { type: 'boolean', default: false, describe: 'class-agnostic NMS' })
+          .option('letterbox', { type: 'boolean', describe: 'letterbox (keep aspect) instead of the cfg default (letter_box)' })
+          .option('nms-kind', { type: 'string', choices: ['default', 'greedynms', 'diounms'], describe: "override the cfg's nms_kind" })
+          .option('max-det', { type: 'number', default: 1000, describe: 'detections kept per image' })
+          .option('batch', { type: 'number', default: 1, describe: 'images per forward' }),
+      async (a) => {
+        const { detect } = await import('./detect.js');
+        await detect({
+          cfg: a.cfg, weights: a.weights, names: a.names, source: a.source, conf: a.conf, iou: a.iou, out: a.out,
+          saveTxt: a['save-txt'], agnostic: a.agnostic, letterbox: a.letterbox, nmsKind: a['nms-kind'], maxDet: a['max-det'],
+          batch: a.batch, log: (l: string) => console.log(l),
+        });
+      },
+    )
+    .command(
+      'forward',
+      'run a network and write NumPy files: layer_<i>_input.npy per detection head (and every layer with --layers all)',
+      (y) =>
+        y
+          .option('cfg', { type: 'string', demandOption: true, describe: 'Darknet .cfg file' })
+          .option('weights', { type: 'string', describe: 'Darknet .weights (default: seeded random weights)' })
+          .option('input', { type: 'string', demandOption: true, describe: 'an image, or an .npy NCHW float32 tensor used exactly as given' })
+          .option('out', { type: 'string', demandOption: true, describe: 'output folder' })
+          .option('layers', { type: 'string', choices: ['heads', 'all'], default: 'heads', describe: 'all: also every layer output as layer_<i>.npy' })
+          .option('letterbox', { type: 'boolean', describe: 'for image input: letterbox instead of the cfg default' }),
+      async (a) => {
+        const { runForward } = await import('./forward.js');
+        await runForward({ cfg: a.cfg, weights: a.weights, input: a.input, out: a.out, layers: a.layers as 'heads' | 'all', letterbox: a.letterbox });
+      },
+    )
     .command('bench <what>', 'benchmarks (bench kernels: conv2d variants vs the device matmul ceiling)', (y) =>
       y
         .positional('what', { choices: ['kernels'] as const, describe: 'what to benchmark' })

@@ -49,7 +49,7 @@ export function bflopsText(v: number): string {
   return lpad(v.toFixed(3), 5);
 }
 
-/** The table as text, ending with "Total BFLOPS X" (Darknet's spelling) and the parameter count. */
+/** The table as text: the parameter count, then a last line "Total BFLOPs X" (X as Darknet prints it, %5.3f). */
 export function formatInfo(info: NetworkInfo): string {
   const out: string[] = [];
   out.push(`${info.file}: input ${info.width} x ${info.height} x ${info.channels}, batch ${info.batch}`);
@@ -58,8 +58,8 @@ export function formatInfo(info: NetworkInfo): string {
     const bf = r.bflops > 0 ? `${bflopsText(r.bflops)} BF` : '';
     out.push(`${lpad(String(r.index), 5)}  ${pad(r.type, 10)} ${lpad(r.filters, 9)}  ${pad(r.size, 15)} ${lpad(r.input, 16)} -> ${lpad(r.output, 16)}  ${bf}`);
   }
-  out.push(`Total BFLOPS ${bflopsText(info.totalBflops)}`);
   out.push(`Parameters ${info.params.toLocaleString('en-US')}`);
+  out.push(`Total BFLOPs ${bflopsText(info.totalBflops)}`);
   for (const w of info.warnings) out.push(`warning: ${w}`);
   return out.join('\n');
 }
