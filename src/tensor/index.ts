@@ -2,6 +2,8 @@ export { Tensor, shapeSize, shapeStr } from './tensor.js';
 export { Tape, type TapeNode } from './tape.js';
 export * from './ops/elementwise.js';
 export * from './ops/activation.js';
+export * from './ops/conv2d.js';
+export * from './ops/matmul.js';
 export * from './ops/batchnorm.js';
 export * from './ops/pool.js';
 export * from './ops/upsample.js';
