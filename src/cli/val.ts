@@ -114,7 +114,7 @@ export async function runVal(opts: ValOptions): Promise<ValResult> {
   for (const w of spec.warnings) warn(w);
   const split = opts.split ?? 'val';
   const scan = scanSplit(spec, split, { log: warn, cwd: opts.cwd });
-  for (const l of describeScan(scan, spec.names).slice(0, 2)) log(`${split}: ${l}`);
+  for (const l of describeScan(scan, spec.names).filter((x) => !x.startsWith('  '))) log(`${split}: ${l}`);
   const images = valImagesFrom(scan.images);
 
   let dets: Prediction[][];

@@ -46,10 +46,10 @@ export const COCO_AREA_LBL = ['all', 'small', 'medium', 'large'];
 export interface CocoImageEval {
   /** Detection scores, sorted descending, at most maxDets[-1]. */
   dtScores: number[];
-  /** [T][D]: index + 1 of the matched ground truth (in the image's class list), 0 when unmatched. */
-  dtMatches: Int32Array[];
-  /** [T][D] ignored detections. */
-  dtIgnore: Uint8Array[];
+  /** Flat [T][D] (index t·D + d, D = dtScores.length): index + 1 of the matched ground truth (sorted order), 0 when unmatched. */
+  dtMatches: Int32Array;
+  /** Flat [T][D]: 1 for an ignored detection. */
+  dtIgnore: Uint8Array;
   /** Per ground truth (sorted: ignored last) whether it is ignored. */
   gtIgnore: Uint8Array;
   /** For each sorted detection, its index in the image's detection list. */
@@ -112,10 +112,11 @@ export function cocoEvaluateImg(gtsIn: readonly GroundTruth[], dts: readonly Pre
   const T = iouThrs.length;
   const G = gts.length;
   const D = dts.length;
-  const ious: Float64Array[] = dts.map((d) => Float64Array.from(gts, (x) => cocoIou(d, x.g, x.crowd)));
-  const gtm: Int32Array[] = Array.from({ length: T }, () => new Int32Array(G));
-  const dtm: Int32Array[] = Array.from({ length: T }, () => new Int32Array(D));
-  const dtIg: Uint8Array[] = Array.from({ length: T }, () => new Uint8Array(D));
+  const ious = new Float64Array(D * G);
+  for (let d = 0; d < D; d++) for (let g = 0; g < G; g++) ious[d * G + g] = cocoIou(dts[d], gts[g].g, gts[g].crowd);
+  const gtm = new Int32Array(T * G);
+  const dtm = new Int32Array(T * D);
+  const dtIg = new Uint8Array(T * D);
   const gtIg = Uint8Array.from(gts, (x) => (x.ignore ? 1 : 0));
   if (G > 0 && D > 0) {
     for (let t = 0; t < T; t++) {
@@ -123,16 +124,17 @@ export function cocoEvaluateImg(gtsIn: readonly GroundTruth[], dts: readonly Pre
         let iou = Math.min(iouThrs[t], 1 - 1e-10);
         let m = -1;
         for (let g = 0; g < G; g++) {
-          if (gtm[t][g] > 0 && !gts[g].crowd) continue;
+          if (gtm[t * G + g] > 0 && !gts[g].crowd) continue;
           if (m > -1 && gtIg[m] === 0 && gtIg[g] === 1) break;
-          if (ious[d][g] < iou) continue;
-          iou = ious[d][g];
+          const v = ious[d * G + g];
+          if (v < iou) continue;
+          iou = v;
           m = g;
         }
         if (m === -1) continue;
-        dtIg[t][d] = gtIg[m];
-        dtm[t][d] = m + 1;
-        gtm[t][m] = d + 1;
+        dtIg[t * D + d] = gtIg[m];
+        dtm[t * D + d] = m + 1;
+        gtm[t * G + m] = d + 1;
       }
     }
   }
@@ -140,20 +142,33 @@ export function cocoEvaluateImg(gtsIn: readonly GroundTruth[], dts: readonly Pre
     const a = boxArea(dts[d]);
     const out = a < aRng[0] || a > aRng[1];
     if (!out) continue;
-    for (let t = 0; t < T; t++) if (dtm[t][d] === 0) dtIg[t][d] = 1;
+    for (let t = 0; t < T; t++) if (dtm[t * D + d] === 0) dtIg[t * D + d] = 1;
   }
   return { dtScores: dts.map((d) => d.score), dtMatches: dtm, dtIgnore: dtIg, gtIgnore: gtIg, dtIndex };
 }
 
-/** The detections of one image and class, sorted by score (stable) and truncated to maxDet. */
-function sortedDets(im: EvalImage, k: number, maxDet: number): { dts: Prediction[]; index: number[] } {
-  const idx: number[] = [];
-  im.dets.forEach((d, i) => {
-    if (d.classId === k) idx.push(i);
-  });
-  idx.sort((a, b) => im.dets[b].score - im.dets[a].score || a - b);
-  const keep = idx.slice(0, maxDet);
-  return { dts: keep.map((i) => im.dets[i]), index: keep };
+interface ClassPart {
+  gts: GroundTruth[];
+  dts: Prediction[];
+  index: number[];
+}
+
+/** One image's ground truths and detections per class; detections sorted by score (stable), at most maxDet. */
+function splitByClass(im: EvalImage, maxDet: number): Map<number, ClassPart> {
+  const parts = new Map<number, ClassPart>();
+  const get = (k: number) => {
+    let p = parts.get(k);
+    if (!p) parts.set(k, (p = { gts: [], dts: [], index: [] }));
+    return p;
+  };
+  for (const g of im.gts) get(g.classId).gts.push(g);
+  im.dets.forEach((d, i) => get(d.classId).index.push(i));
+  for (const p of parts.values()) {
+    p.index.sort((a, b) => im.dets[b].score - im.dets[a].score || a - b);
+    p.index = p.index.slice(0, maxDet);
+    p.dts = p.index.map((i) => im.dets[i]);
+  }
+  return parts;
 }
 
 /** Per recall threshold the precision (and score) of the envelope; the COCO accumulate step for one list. */
@@ -201,43 +216,55 @@ export function cocoEvaluate(images: readonly EvalImage[], opts: CocoParams = {}
   const rIdx = (t: number, k: number, a: number, m: number) => ((t * K + k) * A + a) * M + m;
   const evalAll: (CocoImageEval | null)[][] = [];
 
+  const byClass = images.map((im) => splitByClass(im, maxDet));
   for (let k = 0; k < K; k++) {
-    const perImage = images.map((im) => ({ gts: im.gts.filter((g) => g.classId === k), ...sortedDets(im, k, maxDet) }));
     for (let a = 0; a < A; a++) {
-      const E = perImage.map((p) => cocoEvaluateImg(p.gts, p.dts, p.index, areaRng[a], iouThrs));
+      const E = byClass.map((parts) => {
+        const p = parts.get(k);
+        return p ? cocoEvaluateImg(p.gts, p.dts, p.index, areaRng[a], iouThrs) : null;
+      });
       if (a === 0) evalAll.push(E);
       const Ev = E.filter((e): e is CocoImageEval => e !== null);
       if (Ev.length === 0) continue;
+      let npig = 0;
+      for (const e of Ev) for (const g of e.gtIgnore) if (!g) npig++;
+      if (npig === 0) continue;
+      // every image's detections (at most maxDets[-1]) concatenated in image order, as flat arrays; the
+      // stable sort by score is done once: a smaller maxDet keeps the same order restricted to d < maxDet
+      let total = 0;
+      for (const e of Ev) total += e.dtScores.length;
+      const sc = new Float64Array(total);
+      const pos = new Int32Array(total);
+      const flag = Array.from({ length: T }, () => new Int8Array(total)); // 1 TP, 0 FP, -1 ignored
+      let o = 0;
+      for (const e of Ev) {
+        for (let d = 0; d < e.dtScores.length; d++, o++) {
+          sc[o] = e.dtScores[d];
+          pos[o] = d;
+          const D = e.dtScores.length;
+          for (let t = 0; t < T; t++) flag[t][o] = e.dtIgnore[t * D + d] ? -1 : e.dtMatches[t * D + d] !== 0 ? 1 : 0;
+        }
+      }
+      const orderAll = Int32Array.from({ length: total }, (_, i) => i).sort((x, y) => sc[y] - sc[x] || x - y);
       for (let m = 0; m < M; m++) {
         const md = maxDets[m];
-        const sc: number[] = [];
-        const src: { e: CocoImageEval; d: number }[] = [];
-        for (const e of Ev) {
-          const n = Math.min(md, e.dtScores.length);
-          for (let d = 0; d < n; d++) {
-            sc.push(e.dtScores[d]);
-            src.push({ e, d });
-          }
-        }
-        const order = sc.map((_, i) => i).sort((x, y) => sc[y] - sc[x] || x - y);
-        let npig = 0;
-        for (const e of Ev) for (const g of e.gtIgnore) if (!g) npig++;
-        if (npig === 0) continue;
-        const sorted = order.map((i) => sc[i]);
+        const order = md >= maxDet ? orderAll : orderAll.filter((i) => pos[i] < md);
+        const n = order.length;
+        const sorted = new Float64Array(n);
+        for (let j = 0; j < n; j++) sorted[j] = sc[order[j]];
+        const tp = new Float64Array(n);
+        const fp = new Float64Array(n);
         for (let t = 0; t < T; t++) {
-          const tp = new Float64Array(order.length);
-          const fp = new Float64Array(order.length);
+          const fl = flag[t];
           let ctp = 0;
           let cfp = 0;
-          order.forEach((i, j) => {
-            const { e, d } = src[i];
-            const ig = e.dtIgnore[t][d];
-            const matched = e.dtMatches[t][d] !== 0;
-            if (!ig && matched) ctp++;
-            if (!ig && !matched) cfp++;
+          for (let j = 0; j < n; j++) {
+            const v = fl[order[j]];
+            if (v === 1) ctp++;
+            else if (v === 0) cfp++;
             tp[j] = ctp;
             fp[j] = cfp;
-          });
+          }
           const { q, ss, recall: rc } = cocoPrecisionAt(tp, fp, npig, recThrs, sorted);
           recall[rIdx(t, k, a, m)] = rc;
           for (let r = 0; r < R; r++) {
@@ -348,7 +375,8 @@ export function cocoRanked(res: CocoResult, classId: number, t = 0): { scores: n
   for (const e of E) {
     e.dtScores.forEach((s, d) => {
       sc.push(s);
-      fl.push(e.dtIgnore[t][d] ? -1 : e.dtMatches[t][d] ? 1 : 0);
+      const D = e.dtScores.length;
+      fl.push(e.dtIgnore[t * D + d] ? -1 : e.dtMatches[t * D + d] ? 1 : 0);
     });
     for (const g of e.gtIgnore) if (!g) npos++;
   }

@@ -64,8 +64,19 @@ export interface VocResult {
   map: number[];
 }
 
-/** Matching of one class over all images at one IoU threshold: flags in global score order. */
-export function vocMatchClass(images: readonly EvalImage[], classId: number, iouThr: number): { scores: number[]; flags: Int8Array; npos: number } {
+/** One class's detections over all images, by score (stable), each with its best ground truth (any state). */
+export interface VocRanked {
+  npos: number;
+  scores: number[];
+  /** Image index, best ground-truth index in that image (-1 when none), its IoU, whether it is difficult. */
+  image: Int32Array;
+  best: Int32Array;
+  ovmax: Float64Array;
+  difficult: Uint8Array;
+}
+
+/** Ranks one class's detections and finds each one's best ground truth (independent of the threshold). */
+export function vocRankClass(images: readonly EvalImage[], classId: number): VocRanked {
   const dets: { im: number; d: number; score: number }[] = [];
   let npos = 0;
   images.forEach((im, ii) => {
@@ -75,8 +86,8 @@ export function vocMatchClass(images: readonly EvalImage[], classId: number, iou
     for (const g of im.gts) if (g.classId === classId && !g.difficult) npos++;
   });
   const order = argsortDesc(dets.map((x) => x.score));
-  const used = images.map((im) => new Uint8Array(im.gts.length));
-  const flags = new Int8Array(order.length);
+  const n = order.length;
+  const r: VocRanked = { npos, scores: new Array<number>(n), image: new Int32Array(n), best: new Int32Array(n), ovmax: new Float64Array(n), difficult: new Uint8Array(n) };
   order.forEach((k, j) => {
     const { im, d } = dets[k];
     const det = images[im].dets[d];
@@ -90,15 +101,40 @@ export function vocMatchClass(images: readonly EvalImage[], classId: number, iou
         jmax = gi;
       }
     });
-    if (jmax >= 0 && ovmax > iouThr) {
-      if (images[im].gts[jmax].difficult) flags[j] = -1;
-      else if (!used[im][jmax]) {
-        used[im][jmax] = 1;
-        flags[j] = 1;
-      } else flags[j] = 0;
-    } else flags[j] = 0;
+    r.scores[j] = dets[k].score;
+    r.image[j] = im;
+    r.best[j] = jmax;
+    r.ovmax[j] = ovmax;
+    r.difficult[j] = jmax >= 0 && images[im].gts[jmax].difficult ? 1 : 0;
   });
-  return { scores: order.map((k) => dets[k].score), flags, npos };
+  return r;
+}
+
+/** VOC flags of a ranked class at one threshold: 1 TP, 0 FP, -1 ignored (best ground truth difficult). */
+export function vocFlags(r: VocRanked, iouThr: number, images: readonly EvalImage[]): Int8Array {
+  const used = new Map<number, Uint8Array>();
+  const flags = new Int8Array(r.scores.length);
+  for (let j = 0; j < flags.length; j++) {
+    const jmax = r.best[j];
+    if (jmax < 0 || !(r.ovmax[j] > iouThr)) continue; // FP
+    if (r.difficult[j]) {
+      flags[j] = -1;
+      continue;
+    }
+    let u = used.get(r.image[j]);
+    if (!u) used.set(r.image[j], (u = new Uint8Array(images[r.image[j]].gts.length)));
+    if (!u[jmax]) {
+      u[jmax] = 1;
+      flags[j] = 1;
+    }
+  }
+  return flags;
+}
+
+/** Matching of one class over all images at one IoU threshold: flags in global score order. */
+export function vocMatchClass(images: readonly EvalImage[], classId: number, iouThr: number): { scores: number[]; flags: Int8Array; npos: number } {
+  const r = vocRankClass(images, classId);
+  return { scores: r.scores, flags: vocFlags(r, iouThr, images), npos: r.npos };
 }
 
 /** Recall and precision arrays of a flag list (ignored detections dropped, as voc_eval's tp=fp=0 rows). */
@@ -123,18 +159,19 @@ export function vocEvaluate(images: readonly EvalImage[], numClasses: number, op
   const perClass: VocClassResult[] = [];
   for (let k = 0; k < numClasses; k++) {
     const ap: (number | null)[] = [];
-    let first: ReturnType<typeof vocMatchClass> | null = null;
+    const ranked = vocRankClass(images, k);
+    let first: Int8Array | null = null;
     for (const t of thresholds) {
-      const m = vocMatchClass(images, k, t);
-      first ??= m;
-      if (m.npos === 0) {
+      const flags = vocFlags(ranked, t, images);
+      first ??= flags;
+      if (ranked.npos === 0) {
         ap.push(null);
         continue;
       }
-      const { rec, prec } = vocCurve(m.flags, m.npos);
+      const { rec, prec } = vocCurve(flags, ranked.npos);
       ap.push(vocAp(rec, prec, use07));
     }
-    perClass.push({ classId: k, npos: first!.npos, ndet: first!.scores.length, ap, scores: first!.scores, flags: first!.flags });
+    perClass.push({ classId: k, npos: ranked.npos, ndet: ranked.scores.length, ap, scores: ranked.scores, flags: first ?? new Int8Array(0) });
   }
   const map = thresholds.map((_, t) => {
     const v = perClass.filter((c) => c.ap[t] !== null).map((c) => c.ap[t] as number);

@@ -237,7 +237,7 @@ test("the designed image: COCO's fallback makes det A a TP at .50-.65, Ultralyti
   const c = cocoEvaluate(images, { numClasses: 1 });
   const e = c.evalImgs[0][0]!;
   // sorted dets: C then A; dtMatches per threshold: A matched (GT2) at t = .50, .55, .60, .65 only (IoU 0.6949)
-  assert.equal(COCO_IOU_THRS.map((_, t) => e.dtMatches[t][1] !== 0), [true, true, true, true, false, false, false, false, false, false]);
+  assert.equal(COCO_IOU_THRS.map((_, t) => e.dtMatches[t * 2 + 1] !== 0), [true, true, true, true, false, false, false, false, false, false]);
   const u = processBatch(images[0].dets, images[0].gts, ULTRALYTICS_IOUV);
   assert.equal(Array.from(u[1]), new Array(10).fill(0), 'ultralytics: A loses GT1 to C, no fallback');
   assert.equal(Array.from(u[0]), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1], 'C: IoU 0.9608');
