@@ -57,6 +57,8 @@ export interface ValOptions {
   split?: SplitName;
   /** category_id = class index + categoryOffset (default 0). */
   categoryOffset?: number;
+  /** Explicit category_id per class index (e.g. COCO's 80 -> 91 ids); wins over categoryOffset. */
+  categoryIds?: readonly number[];
   /** Confusion matrix thresholds (default 0.25 / 0.45, Ultralytics). */
   confusionConf?: number;
   confusionIou?: number;
@@ -132,7 +134,7 @@ export async function runVal(opts: ValOptions): Promise<ValResult> {
       throw new Error(`predictions ${file}: ${(e as Error).message}`);
     }
     const keys = new Set(images.map((im) => imageKey(im.id)));
-    const imp = fromCocoDetections(text, { categoryOffset: opts.categoryOffset, knownKeys: keys, numClasses: spec.nc, source: file });
+    const imp = fromCocoDetections(text, { categoryOffset: opts.categoryOffset, categoryIds: opts.categoryIds, knownKeys: keys, numClasses: spec.nc, source: file });
     for (const p of imp.problems.slice(0, 20)) warn(`${p}; ignored`);
     if (imp.problems.length > 20) warn(`${file}: ${imp.problems.length - 20} more bad entries ignored`);
     if (imp.unknownImages.length) warn(`${file}: ${imp.unknownImages.length} image ids are not in the ${split} split (first: ${JSON.stringify(imp.unknownImages[0])}); their detections are ignored (image ids are file stems)`);
@@ -170,7 +172,7 @@ export async function runVal(opts: ValOptions): Promise<ValResult> {
     w('metrics.json', text);
     w('confusion_matrix.txt', `${confusion.toText(spec.names)}\n`);
     files.push(...writeEvalPlots(opts.out, summary, confusion));
-    if (opts.detector) w('predictions.json', `${JSON.stringify(toCocoDetections(images.map((im, i) => ({ id: im.id, dets: dets[i] })), { categoryOffset: opts.categoryOffset }))}\n`);
+    if (opts.detector) w('predictions.json', `${JSON.stringify(toCocoDetections(images.map((im, i) => ({ id: im.id, dets: dets[i] })), { categoryOffset: opts.categoryOffset, categoryIds: opts.categoryIds }))}\n`);
     log(`results written to ${opts.out}`);
   }
   if (opts.json) {

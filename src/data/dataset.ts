@@ -28,7 +28,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import YAML, { LineCounter, isMap, isSeq, isScalar } from 'yaml';
+import YAML, { LineCounter, isMap, isScalar } from 'yaml';
 import { decodeImage } from './image.js';
 
 export class DatasetError extends Error {
