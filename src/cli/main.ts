@@ -97,6 +97,55 @@ export async function main(argv: string[]): Promise<void> {
         await runForward({ cfg: a.cfg, weights: a.weights, input: a.input, out: a.out, layers: a.layers as 'heads' | 'all', letterbox: a.letterbox });
       },
     )
+    .command(
+      'val',
+      'evaluate: mAP@0.5, mAP@0.5:0.95, P, R per class, plots, confusion matrix (a network, or an existing COCO-format detections file)',
+      (y) =>
+        y
+          .option('data', { type: 'string', demandOption: true, describe: 'dataset: Darknet .data or Ultralytics .yaml' })
+          .option('cfg', { type: 'string', describe: 'Darknet .cfg of the network to evaluate' })
+          .option('weights', { type: 'string', describe: 'Darknet .weights' })
+          .option('predictions', { type: 'string', describe: 'score this COCO-format detections json instead of running a network (image_id = image file stem)' })
+          .option('protocol', { type: 'string', choices: ['coco', 'ultralytics', 'voc', 'voc07'], default: 'coco', describe: 'matching + AP integration: pycocotools, Ultralytics val, VOC2010+ all-points, VOC2007 11-point' })
+          .option('conf', { type: 'number', default: 0.001, describe: 'confidence threshold for the network' })
+          .option('iou', { type: 'number', default: 0.6, describe: 'NMS IoU threshold for the network' })
+          .option('batch', { type: 'number', default: 1, describe: 'images per forward' })
+          .option('split', { type: 'string', choices: ['val', 'test', 'train'], default: 'val' })
+          .option('category-offset', { type: 'number', default: 0, describe: 'category_id = class + offset in the json' })
+          .option('out', { type: 'string', default: 'runs/val', describe: 'output folder (metrics.json, plots, confusion matrix)' })
+          .option('json', { type: 'string', describe: 'also write the summary and per-class numbers to this file' })
+          .check((a) => {
+            if (!a.predictions && !a.cfg) throw new Error('val needs --cfg (and --weights) to run a network, or --predictions to score a detections file');
+            return true;
+          }),
+      async (a) => {
+        const v = await import('./val.js');
+        const common = {
+          data: a.data, protocol: a.protocol as 'coco', conf: a.conf, iou: a.iou, split: a.split as 'val', categoryOffset: a['category-offset'],
+          out: a.out, json: a.json,
+        };
+        if (a.predictions) await v.runVal({ ...common, predictions: a.predictions });
+        else await v.runValNetwork({ ...common, cfg: a.cfg!, weights: a.weights, batch: a.batch });
+      },
+    )
+    .command(
+      'anchors',
+      'k-means anchors (IoU distance, as Darknet calc_anchors) over the training labels; optionally write them into a cfg copy',
+      (y) =>
+        y
+          .option('data', { type: 'string', demandOption: true, describe: 'dataset: Darknet .data or Ultralytics .yaml' })
+          .option('num', { type: 'number', default: 9, describe: 'number of anchors' })
+          .option('width', { type: 'number', default: 416 })
+          .option('height', { type: 'number', default: 416 })
+          .option('img', { type: 'number', describe: 'square input size (sets width and height)' })
+          .option('cfg', { type: 'string', describe: 'cfg to copy with the new anchors' })
+          .option('cfg-out', { type: 'string', describe: 'where to write the cfg copy' })
+          .option('seed', { type: 'number', default: 1 }),
+      async (a) => {
+        const { runAnchors } = await import('./anchors.js');
+        await runAnchors({ data: a.data, num: a.num, width: a.img ?? a.width, height: a.img ?? a.height, cfg: a.cfg, cfgOut: a['cfg-out'], seed: a.seed });
+      },
+    )
     .command('bench <what>', 'benchmarks (bench kernels: conv2d variants vs the device matmul ceiling)', (y) =>
       y
         .positional('what', { choices: ['kernels'] as const, describe: 'what to benchmark' })

@@ -21,6 +21,8 @@ import { evaluate, formatTable, PROTOCOL_TITLES, summaryJson, summaryLine, type 
 import { writeEvalPlots } from '../eval/plots.js';
 import { isProtocol, type EvalImage, type GroundTruth, type Prediction, type Protocol } from '../eval/types.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { Gpu } from '../gpu/device.js';
+import { detectWithNetwork, loadDarknet, type DetectNetwork } from './detect.js';
 
 /** A dataset image as val sees it. */
 export interface ValImage {
@@ -106,7 +108,7 @@ export async function runVal(opts: ValOptions): Promise<ValResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const protocol = opts.protocol ?? 'coco';
   if (!isProtocol(protocol)) throw new Error(`unknown protocol "${protocol}" (coco, ultralytics, voc, voc07)`);
-  if (!opts.predictions && !opts.detector) throw new Error('val: pass predictions (a COCO-format detections json); running a network is not wired yet');
+  if (!opts.predictions && !opts.detector) throw new Error('val: pass --predictions (a COCO-format detections json) or --cfg/--weights to run a network');
   const warnings: string[] = [];
   const warn = (l: string) => {
     warnings.push(l);
@@ -180,4 +182,31 @@ export async function runVal(opts: ValOptions): Promise<ValResult> {
     files.push(opts.json);
   }
   return { summary, confusion, images, files, warnings };
+}
+
+/**
+ * The network path: a Detector over a loaded network (src/cli/detect.ts): resize/letterbox as the cfg says,
+ * forward, fused decode at `conf`, the cfg's NMS at `iou`, boxes mapped back to each original image.
+ */
+export function networkDetector(gpu: Gpu, net: DetectNetwork, o: { batch?: number; maxDet?: number; letterbox?: boolean } = {}): Detector {
+  return async (images, { conf, iou }) => {
+    const res = await detectWithNetwork(gpu, net, images.map((im) => im.file), { conf, iou, maxDet: o.maxDet ?? 300, batch: o.batch ?? 1, letterbox: o.letterbox });
+    return res.map((r) => r.objects.map((d) => ({ x1: d.pixels.x1, y1: d.pixels.y1, x2: d.pixels.x2, y2: d.pixels.y2, classId: d.classId, score: d.score })));
+  };
+}
+
+/** `val --cfg X --weights W --data D`: loads the network, scores the split, disposes everything. */
+export async function runValNetwork(opts: ValOptions & { cfg: string; weights?: string; batch?: number; letterbox?: boolean }): Promise<ValResult> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const gpu = await Gpu.create({ log });
+  try {
+    const net = await loadDarknet(gpu, opts.cfg, opts.weights, log);
+    try {
+      return await runVal({ ...opts, detector: networkDetector(gpu, net, { batch: opts.batch, letterbox: opts.letterbox }) });
+    } finally {
+      net.dispose?.();
+    }
+  } finally {
+    gpu.dispose();
+  }
 }
