@@ -117,7 +117,7 @@ test('val through a detector function (the network seam) writes predictions.json
     assert.equal(p[0].image_id, 1);
     await runVal({ data: yaml, log: () => {} }).then(
       () => assert.unreachable(),
-      (e: Error) => assert.match(e.message, /pass predictions/),
+      (e: Error) => assert.match(e.message, /pass --predictions/),
     );
     await runVal({ data: yaml, predictions: path.join(dir, 'none.json'), log: () => {} }).then(
       () => assert.unreachable(),
