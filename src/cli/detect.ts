@@ -98,8 +98,8 @@ function copyTensor(t: Tensor): Tensor {
  * The default loader: builds the cfg with src/darknet and loads the .weights (or, without weights, a seeded
  * random initialization, said in the log: its detections are meaningless but exercise the whole pipeline).
  */
-export async function loadDarknet(gpu: Gpu, cfg: string, weights: string | undefined, log: (l: string) => void = () => {}): Promise<DetectNetwork> {
-  const net = Network.fromFile(cfg);
+export async function loadDarknet(gpu: Gpu, cfg: string, weights: string | undefined, log: (l: string) => void = () => {}, size?: { width?: number; height?: number }): Promise<DetectNetwork> {
+  const net = Network.fromFile(cfg, { width: size?.width, height: size?.height });
   for (const w of net.warnings) log(`warning: ${w.file}:${w.line}: ${w.message}`);
   if (weights) loadWeights(net, weights);
   else {
@@ -139,6 +139,8 @@ export interface DetectOptions {
   maxDet?: number;
   /** Images per forward (default 1). */
   batch?: number;
+  /** Network input size (square; default: the cfg's width and height). */
+  img?: number;
   log?: (line: string) => void;
   gpu?: Gpu;
   loader?: NetworkLoader;
@@ -320,7 +322,7 @@ export function labelLines(objects: readonly FoundObject[], width: number, heigh
 
 /** The `detect` command: loads the network (cfg + weights) and runs detectWithNetwork over the source. */
 export async function detect(opts: DetectOptions): Promise<ImageResult[]> {
-  const loader: NetworkLoader = opts.loader ?? ((gpu, cfg, w) => loadDarknet(gpu, cfg, w, opts.log));
+  const loader: NetworkLoader = opts.loader ?? ((gpu, cfg, w) => loadDarknet(gpu, cfg, w, opts.log, { width: opts.img, height: opts.img }));
   const files = listSources(opts.source);
   const names = opts.names ? readNames(opts.names) : undefined;
   const gpu = opts.gpu ?? (await Gpu.create({ log: opts.log }));

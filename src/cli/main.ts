@@ -71,13 +71,14 @@ export async function main(argv: string[]): Promise<void> {
           .option('letterbox', { type: 'boolean', describe: 'letterbox (keep aspect) instead of the cfg default (letter_box)' })
           .option('nms-kind', { type: 'string', choices: ['default', 'greedynms', 'diounms'], describe: "override the cfg's nms_kind" })
           .option('max-det', { type: 'number', default: 1000, describe: 'detections kept per image' })
-          .option('batch', { type: 'number', default: 1, describe: 'images per forward' }),
+          .option('batch', { type: 'number', default: 1, describe: 'images per forward' })
+          .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' }),
       async (a) => {
         const { detect } = await import('./detect.js');
         await detect({
           cfg: a.cfg, weights: a.weights, names: a.names, source: a.source, conf: a.conf, iou: a.iou, out: a.out,
           saveTxt: a['save-txt'], agnostic: a.agnostic, letterbox: a.letterbox, nmsKind: a['nms-kind'], maxDet: a['max-det'],
-          batch: a.batch, log: (l: string) => console.log(l),
+          batch: a.batch, img: a.img, log: (l: string) => console.log(l),
         });
       },
     )
@@ -110,6 +111,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('conf', { type: 'number', default: 0.001, describe: 'confidence threshold for the network' })
           .option('iou', { type: 'number', default: 0.6, describe: 'NMS IoU threshold for the network' })
           .option('batch', { type: 'number', default: 1, describe: 'images per forward' })
+          .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' })
           .option('split', { type: 'string', choices: ['val', 'test', 'train'], default: 'val' })
           .option('category-offset', { type: 'number', default: 0, describe: 'category_id = class + offset in the json' })
           .option('out', { type: 'string', default: 'runs/val', describe: 'output folder (metrics.json, plots, confusion matrix)' })
@@ -125,7 +127,7 @@ export async function main(argv: string[]): Promise<void> {
           out: a.out, json: a.json,
         };
         if (a.predictions) await v.runVal({ ...common, predictions: a.predictions });
-        else await v.runValNetwork({ ...common, cfg: a.cfg!, weights: a.weights, batch: a.batch });
+        else await v.runValNetwork({ ...common, cfg: a.cfg!, weights: a.weights, batch: a.batch, img: a.img });
       },
     )
     .command(

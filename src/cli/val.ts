@@ -196,11 +196,11 @@ export function networkDetector(gpu: Gpu, net: DetectNetwork, o: { batch?: numbe
 }
 
 /** `val --cfg X --weights W --data D`: loads the network, scores the split, disposes everything. */
-export async function runValNetwork(opts: ValOptions & { cfg: string; weights?: string; batch?: number; letterbox?: boolean }): Promise<ValResult> {
+export async function runValNetwork(opts: ValOptions & { cfg: string; weights?: string; batch?: number; letterbox?: boolean; img?: number }): Promise<ValResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const gpu = await Gpu.create({ log });
   try {
-    const net = await loadDarknet(gpu, opts.cfg, opts.weights, log);
+    const net = await loadDarknet(gpu, opts.cfg, opts.weights, log, { width: opts.img, height: opts.img });
     try {
       return await runVal({ ...opts, detector: networkDetector(gpu, net, { batch: opts.batch, letterbox: opts.letterbox }) });
     } finally {
