@@ -98,6 +98,13 @@ export interface ConvSample {
   gflops: number;
   fraction_of_matmul: number;
   /**
+   * GFLOP/s of the ceiling's matmul config (at the first sweep size) re-measured just before this layer:
+   * the reference under the machine's load at that moment (other processes come and go on a shared machine).
+   */
+  matmul_now_gflops: number;
+  /** gflops / matmul_now_gflops. */
+  fraction_of_matmul_now: number;
+  /**
    * Median process CPU milliseconds per call, all threads (JS, Dawn, the CPU adapter's worker threads).
    * On a CPU adapter sharing the machine with other work this grows much less than wall time.
    */
@@ -284,9 +291,21 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
   const best = { variant: bestS.variant, config: bestS.config, gflops: bestS.gflops, ms: bestS.ms, M: bestS.M, N: bestS.N, K: bestS.K, gflops_cpu: Math.max(...sweep.map((x) => x.gflops_cpu)) };
   log(`matmul ceiling: ${fmtG(best.gflops)} GFLOP/s (${best.variant} ${best.config} at ${best.M}x${best.N}x${best.K})`);
 
+  // The best config at the first sweep size, re-timed before every layer as the load-matched reference.
+  const [rM, rN, rK] = sizes[0];
+  const firstBest = sweep.filter((x) => x.M === rM && x.N === rN && x.K === rK).reduce((p, c) => (c.gflops > p.gflops ? c : p));
+  const refCfg: MatmulConfig = { variant: firstBest.variant, tile: firstBest.tile };
+  const refA = Tensor.from(gpu, [rM, rK], randomArray(rng, rM * rK), 'bench.refA');
+  const refB = Tensor.from(gpu, [rK, rN], randomArray(rng, rK * rN), 'bench.refB');
+  const matmulNow = async () => {
+    const t = await timeIt(gpu, () => matmul(refA, refB, refCfg), { iters: 3, minIters: 3, budget: 0 });
+    return matmulFlops(rM, rN, rK) / (t.ms * 1e6);
+  };
+
   // ---------------------------------------------------------------- conv2d layers
   const conv: ConvSample[] = [];
   for (const L of layers) {
+    const now = passes.length && variants.length ? await matmulNow() : NaN;
     const hw = scaledSpatial(size, L.div);
     const pad = Math.floor(L.k / 2);
     const p: Conv2dParams = { stride: L.stride, pad };
@@ -316,12 +335,16 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
           const gflops = flops / (t.ms * 1e6);
           conv.push({
             ...base, ms: t.ms, ms_min: t.msMin, gflops, fraction_of_matmul: gflops / best.gflops,
+            matmul_now_gflops: now, fraction_of_matmul_now: gflops / now,
             cpu_ms: t.cpuMs, gflops_cpu: flops / ((t.cpuMs / ncpu) * 1e6), samples: t.samples, calls: t.calls,
           });
-          log(`conv ${String(L.layer).padStart(2)} ${shape.padEnd(24)} ${pass.padEnd(11)} ${variant.padEnd(10)} ${fmtMs(t.ms).padStart(8)} ms ${fmtG(gflops).padStart(6)} GFLOP/s ${fmtPct(gflops / best.gflops).padStart(5)} of matmul`);
+          log(`conv ${String(L.layer).padStart(2)} ${shape.padEnd(24)} ${pass.padEnd(11)} ${variant.padEnd(10)} ${fmtMs(t.ms).padStart(8)} ms ${fmtG(gflops).padStart(6)} GFLOP/s ${fmtPct(gflops / best.gflops).padStart(5)} of matmul (${fmtPct(gflops / now)} of ${fmtG(now)} now)`);
         } catch (e) {
           const msg = (e as Error).message.split('\n')[0];
-          conv.push({ ...base, ms: NaN, ms_min: NaN, gflops: NaN, fraction_of_matmul: NaN, cpu_ms: NaN, gflops_cpu: NaN, samples: 0, calls: 0, error: msg });
+          conv.push({
+            ...base, ms: NaN, ms_min: NaN, gflops: NaN, fraction_of_matmul: NaN, matmul_now_gflops: now, fraction_of_matmul_now: NaN,
+            cpu_ms: NaN, gflops_cpu: NaN, samples: 0, calls: 0, error: msg,
+          });
           log(`conv ${String(L.layer).padStart(2)} ${shape.padEnd(24)} ${pass.padEnd(11)} ${variant.padEnd(10)} FAILED: ${msg}`);
           await gpu.sync().catch(() => {});
         }
@@ -329,6 +352,8 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
     }
     for (const t of [x, w, bias, dy]) t.dispose();
   }
+  refA.dispose();
+  refB.dispose();
 
   const result: KernelBenchResult = {
     device: gpu.info.summary,
@@ -373,10 +398,10 @@ export function formatKernelBench(r: KernelBenchResult): string {
     const rows = r.conv.filter((c) => c.pass === pass);
     const layers = [...new Set(rows.map((c) => c.layer))];
     out.push('');
-    out.push(`conv2d ${pass} (ms, GFLOP/s, % of the matmul ceiling; * = what 'auto' picks)`);
+    out.push(`conv2d ${pass}: ms, GFLOP/s, % of the matmul ceiling (${fmtG(b.gflops)} GFLOP/s) and, in brackets, % of the ceiling's config re-timed just before the layer (column "mm now"); * = what 'auto' picks`);
     out.push('');
-    out.push(`| layer | shape | GFLOP | ${variants.map((v) => `${v} ms | GFLOP/s | %`).join(' | ')} |`);
-    out.push(`|---:|---|---:|${variants.map(() => '---:|---:|---:').join('|')}|`);
+    out.push(`| layer | shape | GFLOP | mm now | ${variants.map((v) => `${v} ms | GFLOP/s | %`).join(' | ')} |`);
+    out.push(`|---:|---|---:|---:|${variants.map(() => '---:|---:|---:').join('|')}|`);
     const totals = new Map<string, { ms: number; flops: number; ok: boolean }>(variants.map((v) => [v, { ms: 0, flops: 0, ok: true }]));
     let totalFlops = 0;
     for (const layer of layers) {
@@ -392,9 +417,10 @@ export function formatKernelBench(r: KernelBenchResult): string {
         }
         t.ms += c.ms;
         t.flops += c.flops;
-        return `${fmtMs(c.ms)}${c.auto ? '*' : ''} | ${fmtG(c.gflops)} | ${fmtPct(c.fraction_of_matmul)}`;
+        const now = Number.isFinite(c.fraction_of_matmul_now ?? NaN) ? ` (${fmtPct(c.fraction_of_matmul_now)})` : '';
+        return `${fmtMs(c.ms)}${c.auto ? '*' : ''} | ${fmtG(c.gflops)} | ${fmtPct(c.fraction_of_matmul)}${now}`;
       });
-      out.push(`| ${layer} | ${f.cin}->${f.cout} k${f.k} @${f.h} | ${(f.flops / 1e9).toFixed(3)} | ${cells.join(' | ')} |`);
+      out.push(`| ${layer} | ${f.cin}->${f.cout} k${f.k} @${f.h} | ${(f.flops / 1e9).toFixed(3)} | ${fmtG(f.matmul_now_gflops ?? NaN)} | ${cells.join(' | ')} |`);
     }
     const tcells = variants.map((v) => {
       const t = totals.get(v)!;
@@ -402,7 +428,7 @@ export function formatKernelBench(r: KernelBenchResult): string {
       const gf = t.flops / (t.ms * 1e6);
       return `${fmtMs(t.ms)} | ${fmtG(gf)} | ${fmtPct(gf / b.gflops)}`;
     });
-    out.push(`| all | | ${(totalFlops / 1e9).toFixed(3)} | ${tcells.join(' | ')} |`);
+    out.push(`| all | | ${(totalFlops / 1e9).toFixed(3)} | | ${tcells.join(' | ')} |`);
     // CPU-time view (robust to other load on a shared machine): totals per variant.
     const cpuCells = variants.map((v) => {
       const vr = rows.filter((c) => c.variant === v);
