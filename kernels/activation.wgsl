@@ -12,41 +12,10 @@ struct Params { n: u32, }
 override WG: u32 = 256;
 override ACT: u32 = 0;
 
-fn softplus(v: f32) -> f32 {
-  // Darknet's softplus(x, threshold=20)
-  if (v > 20.0) { return v; }
-  if (v < -20.0) { return exp(v); }
-  return log(exp(v) + 1.0);
-}
+// #include "lib/act.wgsl"
 
-fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
-
-fn act(v: f32) -> f32 {
-  switch ACT {
-    case 1u: { return select(0.1 * v, v, v > 0.0); }
-    case 2u: { return sigmoid(v); }
-    case 3u: { return max(v, 0.0); }
-    case 4u: { return v * tanh(softplus(v)); }
-    case 5u: { return v * sigmoid(v); }
-    default: { return v; }
-  }
-}
-
-fn act_grad(v: f32) -> f32 {
-  switch ACT {
-    case 1u: { return select(0.1, 1.0, v > 0.0); }
-    case 2u: { let s = sigmoid(v); return s * (1.0 - s); }
-    case 3u: { return select(0.0, 1.0, v > 0.0); }
-    case 4u: {
-      let sp = softplus(v);
-      let t = tanh(sp);
-      let gsp = sigmoid(v);
-      return t + v * (1.0 - t * t) * gsp;
-    }
-    case 5u: { let s = sigmoid(v); return s + v * s * (1.0 - s); }
-    default: { return 1.0; }
-  }
-}
+fn act(v: f32) -> f32 { return act_code(v, ACT); }
+fn act_grad(v: f32) -> f32 { return act_grad_code(v, ACT); }
 
 // y = act(x)
 @compute @workgroup_size(WG)

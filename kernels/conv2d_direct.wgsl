@@ -26,22 +26,8 @@ struct Params {
 
 override WG: u32 = 256;
 
-fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) { return v; }
-  if (v < -20.0) { return exp(v); }
-  return log(exp(v) + 1.0);
-}
-fn act(v: f32) -> f32 {
-  switch P.act {
-    case 1u: { return select(0.1 * v, v, v > 0.0); }
-    case 2u: { return sigmoid(v); }
-    case 3u: { return max(v, 0.0); }
-    case 4u: { return v * tanh(softplus(v)); }
-    case 5u: { return v * sigmoid(v); }
-    default: { return v; }
-  }
-}
+// #include "lib/act.wgsl"
+fn act(v: f32) -> f32 { return act_code(v, P.act); }
 
 // y = act(conv(x, w) + b). src0 = x, src1 = w, src2 = b (any buffer when P.has_bias == 0), dst = y (or the
 // bigger destination). P.n = B*Cout*OH*OW.

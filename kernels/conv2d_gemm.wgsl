@@ -39,22 +39,8 @@ const TN: u32 = 4u;
 var<workgroup> As: array<vec4<f32>, BK * BM / 4u>;
 var<workgroup> Bs: array<vec4<f32>, BK * BN / 4u>;
 
-fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) { return v; }
-  if (v < -20.0) { return exp(v); }
-  return log(exp(v) + 1.0);
-}
-fn act(v: f32) -> f32 {
-  switch P.act {
-    case 1u: { return select(0.1 * v, v, v > 0.0); }
-    case 2u: { return sigmoid(v); }
-    case 3u: { return max(v, 0.0); }
-    case 4u: { return v * tanh(softplus(v)); }
-    case 5u: { return v * sigmoid(v); }
-    default: { return v; }
-  }
-}
+// #include "lib/act.wgsl"
+fn act(v: f32) -> f32 { return act_code(v, P.act); }
 
 // A[m, k] of group g (m < M and k in range: checked by the caller).
 fn loadA(g: u32, m: u32, k: u32) -> f32 {

@@ -42,22 +42,8 @@ const NCH: u32 = (TM + SG - 1u) / SG;
 
 fn noshuffle(v: f32, l: u32) -> f32 { return v; }
 
-fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) { return v; }
-  if (v < -20.0) { return exp(v); }
-  return log(exp(v) + 1.0);
-}
-fn act(v: f32) -> f32 {
-  switch P.act {
-    case 1u: { return select(0.1 * v, v, v > 0.0); }
-    case 2u: { return sigmoid(v); }
-    case 3u: { return max(v, 0.0); }
-    case 4u: { return v * tanh(softplus(v)); }
-    case 5u: { return v * sigmoid(v); }
-    default: { return v; }
-  }
-}
+// #include "lib/act.wgsl"
+fn act(v: f32) -> f32 { return act_code(v, P.act); }
 
 @compute @workgroup_size(WG)
 fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u{{SGARG}}) {

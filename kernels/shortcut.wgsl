@@ -5,7 +5,7 @@
 // and minw/minh/minc the smaller sizes, shared position (i, j, k), i < minw, j < minh, k < minc, pairs
 // a[k, j*sample, i*sample] with b[k, j*stride, i*stride] (mismatched channels: only the first minc add).
 // ACT: activation code as in activation.wgsl (0 linear, 1 leaky, 2 logistic, 3 relu, 4 mish, 5 swish); the
-// act/act_grad bodies below must stay identical to activation.wgsl's (WGSL has no includes).
+// act/act_grad come from lib/act.wgsl (shared with activation.wgsl and the conv epilogues).
 // Backward recomputes z from a and b (no saved pre-activation):
 //   bwd_a: da = dy*act'(z) * (shared ? alpha : 1)        over a's elements
 //   bwd_b: db = dy*act'(z) * beta at the paired position, 0 where b is not shared   over b's elements
@@ -27,41 +27,9 @@ struct Params {
 override WG: u32 = 256;
 override ACT: u32 = 0;
 
-// ---- activation (same as activation.wgsl)
-fn softplus(v: f32) -> f32 {
-  if (v > 20.0) { return v; }
-  if (v < -20.0) { return exp(v); }
-  return log(exp(v) + 1.0);
-}
-
-fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
-
-fn act(v: f32) -> f32 {
-  switch ACT {
-    case 1u: { return select(0.1 * v, v, v > 0.0); }
-    case 2u: { return sigmoid(v); }
-    case 3u: { return max(v, 0.0); }
-    case 4u: { return v * tanh(softplus(v)); }
-    case 5u: { return v * sigmoid(v); }
-    default: { return v; }
-  }
-}
-
-fn act_grad(v: f32) -> f32 {
-  switch ACT {
-    case 1u: { return select(0.1, 1.0, v > 0.0); }
-    case 2u: { let s = sigmoid(v); return s * (1.0 - s); }
-    case 3u: { return select(0.0, 1.0, v > 0.0); }
-    case 4u: {
-      let sp = softplus(v);
-      let t = tanh(sp);
-      let gsp = sigmoid(v);
-      return t + v * (1.0 - t * t) * gsp;
-    }
-    case 5u: { let s = sigmoid(v); return s + v * s * (1.0 - s); }
-    default: { return 1.0; }
-  }
-}
+// #include "lib/act.wgsl"
+fn act(v: f32) -> f32 { return act_code(v, ACT); }
+fn act_grad(v: f32) -> f32 { return act_grad_code(v, ACT); }
 
 // ---- geometry
 

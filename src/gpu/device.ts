@@ -125,6 +125,7 @@ export class Gpu {
       } catch (e) {
         throw new GpuError('compile', `${spec.file}.wgsl`, `cannot read ${p}: ${(e as Error).message}`);
       }
+      text = resolveIncludes(text, `${spec.file}.wgsl`);
       this.sources.set(spec.file, text);
     }
     return expandTemplate(text, spec);
@@ -373,6 +374,29 @@ export class Gpu {
 
 function bufferOf(b: Binding): GPUBuffer {
   return 'buffer' in b ? b.buffer : b;
+}
+
+/**
+ * WGSL has no includes: a line `// #include "lib/x.wgsl"` appends kernels/lib/x.wgsl to the end of the
+ * source (module-scope declarations may come in any order), so line numbers in compile errors still match
+ * the kernel's own file. Each file is included once.
+ */
+export function resolveIncludes(text: string, name: string, seen = new Set<string>()): string {
+  const extra: string[] = [];
+  for (const m of text.matchAll(/^\s*\/\/\s*#include\s+"([\w./-]+)"\s*$/gm)) {
+    const inc = m[1];
+    if (seen.has(inc)) continue;
+    seen.add(inc);
+    const p = path.join(kernelsDir(), inc);
+    let body: string;
+    try {
+      body = fs.readFileSync(p, 'utf8');
+    } catch (e) {
+      throw new GpuError('compile', name, `cannot read the included ${p}: ${(e as Error).message}`);
+    }
+    extra.push(`\n// ---- included from ${inc}\n${resolveIncludes(body, name, seen)}`);
+  }
+  return extra.length ? text + extra.join('') : text;
 }
 
 /** Substitutes {{NAME}} placeholders; any left over is an error naming the kernel. */
