@@ -280,11 +280,11 @@ fn dn_neg(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   var ignore = best > P.ignoreThresh;
   if (P.flavor == 1u) {
     // AlexeyAB only ignores predictions with some class output above 0.25 (compare_yolo_class)
-    var match = false;
+    var anyClass = false;
     for (var c = 0u; c < P.C; c++) {
-      if (out_act(z[q.base + (5u + c) * q.hw]) > 0.25) { match = true; }
+      if (out_act(z[q.base + (5u + c) * q.hw]) > 0.25) { anyClass = true; }
     }
-    ignore = ignore && match;
+    ignore = ignore && anyClass;
   }
   let zo = z[q.base + 4u * q.hw];
   var d = P.objNorm * (0.0 - out_act(zo));
