@@ -314,43 +314,56 @@ export function renderAugmented(src: Image, p: AugmentParams, outW: number, outH
       if (s > rMax) rMax = s;
     }
   }
-  // pass 1: horizontal interpolation of the needed source rows into slots
+  // pass 1: horizontal interpolation of the needed source rows into slots; slot `slots` is the fill row.
+  // Out-of-image columns read index W of a padded row copy (the fill value): no branch per pixel.
   const nRange = rMax >= rMin ? rMax - rMin + 1 : 0;
   const slotOf = new Int32Array(nRange).fill(-1);
   let slots = 0;
   for (let j = 0; j < wh; j++) {
-    for (const s of [ys0[j], ys1[j]]) if (s >= 0 && slotOf[s - rMin] < 0) slotOf[s - rMin] = slots++;
+    const a = ys0[j], b = ys1[j];
+    if (a >= 0 && slotOf[a - rMin] < 0) slotOf[a - rMin] = slots++;
+    if (b >= 0 && slotOf[b - rMin] < 0) slotOf[b - rMin] = slots++;
   }
-  const tmp = scratchOf(C * slots * ww);
+  for (let i = 0; i < ww; i++) {
+    if (xs0[i] < 0) xs0[i] = W;
+    if (xs1[i] < 0) xs1[i] = W;
+  }
+  const rowLen = slots + 1;
+  const buf = scratchOf(C * rowLen * ww + W + 1);
+  const tmp = buf.subarray(0, C * rowLen * ww);
+  const row = buf.subarray(C * rowLen * ww, C * rowLen * ww + W + 1);
   const sd = src.data;
   for (let k = 0; k < C; k++) {
-    const f = fill[k];
+    row[W] = fill[k];
     for (let r = 0; r < nRange; r++) {
       const slot = slotOf[r];
       if (slot < 0) continue;
       const rowBase = (k * H + rMin + r) * W;
-      const o = (k * slots + slot) * ww;
+      row.set(sd.subarray(rowBase, rowBase + W));
+      const o = (k * rowLen + slot) * ww;
       for (let i = 0; i < ww; i++) {
-        const a = xs0[i] >= 0 ? sd[rowBase + xs0[i]] : f;
-        const b = xs1[i] >= 0 ? sd[rowBase + xs1[i]] : f;
-        tmp[o + i] = a + fxs[i] * (b - a);
+        const a = row[xs0[i]];
+        tmp[o + i] = a + fxs[i] * (row[xs1[i]] - a);
       }
     }
+    tmp.fill(fill[k], (k * rowLen + slots) * ww, (k * rowLen + slots + 1) * ww);
   }
   // pass 2: vertical
   const dd = dst.data;
   const plane = dst.width * dst.height;
   for (let k = 0; k < C; k++) {
-    const f = fill[k];
     for (let j = 0; j < wh; j++) {
       const o = dst.offset + k * plane + (dy + j) * dst.width + dx;
-      const a0 = ys0[j] >= 0 ? (k * slots + slotOf[ys0[j] - rMin]) * ww : -1;
-      const a1 = ys1[j] >= 0 ? (k * slots + slotOf[ys1[j] - rMin]) * ww : -1;
+      const a0 = (k * rowLen + (ys0[j] >= 0 ? slotOf[ys0[j] - rMin] : slots)) * ww;
+      const a1 = (k * rowLen + (ys1[j] >= 0 ? slotOf[ys1[j] - rMin] : slots)) * ww;
       const fy = fys[j];
+      if (fy === 0) {
+        dd.set(tmp.subarray(a0, a0 + ww), o);
+        continue;
+      }
       for (let i = 0; i < ww; i++) {
-        const t0 = a0 >= 0 ? tmp[a0 + i] : f;
-        const t1 = a1 >= 0 ? tmp[a1 + i] : f;
-        dd[o + i] = t0 + fy * (t1 - t0);
+        const t0 = tmp[a0 + i];
+        dd[o + i] = t0 + fy * (tmp[a1 + i] - t0);
       }
     }
   }
@@ -371,6 +384,7 @@ export function applyHsv(dst: Target, x0: number, y0: number, w: number, h: numb
   if (dhue === 0 && dsat === 1 && dexp === 1) return;
   const d = dst.data;
   const plane = dst.width * dst.height;
+  const dh6 = dhue * 6;
   for (let y = y0; y < y0 + h; y++) {
     let i = dst.offset + y * dst.width + x0;
     for (let e = i + w; i < e; i++) {
@@ -378,39 +392,32 @@ export function applyHsv(dst: Target, x0: number, y0: number, w: number, h: numb
       const max = r > g ? (r > b ? r : b) : g > b ? g : b;
       const min = r < g ? (r < b ? r : b) : g < b ? g : b;
       const delta = max - min;
-      let hh = 0;
-      let s = max > 0 ? delta / max : 0;
-      let v = max;
-      if (delta > 0) {
-        if (r === max) hh = (g - b) / delta;
-        else if (g === max) hh = 2 + (b - r) / delta;
-        else hh = 4 + (r - g) / delta;
-        hh /= 6;
-        if (hh < 0) hh += 1;
-      }
-      s *= dsat;
-      v *= dexp;
-      hh += dhue;
-      hh -= Math.floor(hh);
-      if (s > 1) s = 1;
-      else if (s < 0) s = 0;
+      let v = max * dexp;
       if (v > 1) v = 1;
       else if (v < 0) v = 0;
+      if (!(delta > 0)) {
+        // grey: no hue, saturation 0 stays 0
+        d[i] = d[i + plane] = d[i + 2 * plane] = v;
+        continue;
+      }
+      let s = (delta / max) * dsat;
+      if (s > 1) s = 1;
+      else if (s < 0) s = 0;
+      // hue in sixths, shifted and wrapped into [0, 6)
+      let h6 = (r === max ? (g - b) / delta : g === max ? 2 + (b - r) / delta : 4 + (r - g) / delta) + dh6;
+      h6 -= 6 * Math.floor(h6 / 6);
+      let sector = h6 | 0;
+      if (sector > 5) sector = 5;
+      const f = h6 - sector;
+      const pp = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
       let R: number, G: number, B: number;
-      if (s === 0) R = G = B = v;
-      else {
-        const h6 = hh * 6;
-        const sector = Math.floor(h6) % 6;
-        const f = h6 - Math.floor(h6);
-        const pp = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
-        switch (sector) {
-          case 0: R = v; G = t; B = pp; break;
-          case 1: R = q; G = v; B = pp; break;
-          case 2: R = pp; G = v; B = t; break;
-          case 3: R = pp; G = q; B = v; break;
-          case 4: R = t; G = pp; B = v; break;
-          default: R = v; G = pp; B = q; break;
-        }
+      switch (sector) {
+        case 0: R = v; G = t; B = pp; break;
+        case 1: R = q; G = v; B = pp; break;
+        case 2: R = pp; G = v; B = t; break;
+        case 3: R = pp; G = q; B = v; break;
+        case 4: R = t; G = pp; B = v; break;
+        default: R = v; G = pp; B = q; break;
       }
       d[i] = R;
       d[i + plane] = G;
