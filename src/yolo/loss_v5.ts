@@ -1,13 +1,182 @@
+/**
+ * YOLOv5's loss (ultralytics/yolov5 v7.0 utils/loss.py ComputeLoss) on the GPU (kernels/yolo_loss_v5.wgsl):
+ *
+ *   loss = (lbox + lobj + lcls) · bs,  items = [lbox, lobj, lcls] (after the gains, before · bs)
+ *   lbox = box · Σ_heads mean over build_targets entries of (1 − CIoU(pbox, tbox))
+ *   lobj = obj · Σ_heads balance_i · mean over every prediction of BCE(p_obj, tobj)
+ *   lcls = cls · Σ_heads mean over entries × classes of BCE(p_cls, one-hot smoothed)   (only when nc > 1)
+ *
+ * with pbox = (2σ(txy) − 0.5, (2σ(twh))² · anchor) in grid units relative to the cell, tobj = the clamped
+ * CIoU of the last build_targets entry of a cell (detached), CIoU's alpha detached (both treated as
+ * constants in the gradient, as yolov5 trains). build_targets runs on the CPU (src/yolo/targets.ts), exactly;
+ * entries sharing a cell (a centre on a grid line gives up to 3) are summed by one GPU thread per cell.
+ *
+ * Head inputs are NCHW [B, na·(5+nc), ny, nx] with p[b, a, y, x, k] = z[b, a·(5+nc) + k, y, x] (the Detect
+ * conv's output before yolov5's view/permute). Not implemented: fl_gamma > 0 (focal), autobalance.
+ */
+import { f32 } from '../gpu/device.js';
+import { Tensor } from '../tensor/tensor.js';
+import { Tape } from '../tensor/tape.js';
 import type { Network } from '../darknet/network.js';
-import type { Tensor } from '../tensor/tensor.js';
-import type { Truth } from './targets.js';
-import type { ComputeOptions, LossOutput, YoloLoss } from './loss.js';
-export interface V5Hyp { box: number; obj: number; cls: number; cls_pw: number; obj_pw: number; anchor_t: number; fl_gamma: number; label_smoothing: number }
+import type { YoloLayer } from '../layers/yolo.js';
+import { buildTargetsV5, v5Rows, type Truth, type V5Targets } from './targets.js';
+import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss } from './loss.js';
+
+/** The hyperparameters ComputeLoss reads (hyp.scratch-low.yaml names). */
+export interface V5Hyp {
+  box: number;
+  obj: number;
+  cls: number;
+  cls_pw: number;
+  obj_pw: number;
+  anchor_t: number;
+  fl_gamma: number;
+  label_smoothing: number;
+}
+
+/** hyp.scratch-low.yaml's loss gains, unscaled (yolov5 train.py multiplies box by 3/nl, cls by nc/80 · 3/nl, obj by (img/640)² · 3/nl). */
+export const V5_DEFAULT_HYP: V5Hyp = { box: 0.05, obj: 1.0, cls: 0.5, cls_pw: 1.0, obj_pw: 1.0, anchor_t: 4.0, fl_gamma: 0, label_smoothing: 0 };
+
+/** yolov5's objectness balance per head, smallest stride first (P3-P5; P3-P7 for other counts). */
+export function v5Balance(nl: number): number[] {
+  if (nl === 3) return [4.0, 1.0, 0.4];
+  if (nl > 5) throw new Error(`yolov5 loss: ${nl} heads (balance is defined for up to 5: P3-P7)`);
+  return [4.0, 1.0, 0.25, 0.06, 0.02].slice(0, nl);
+}
+
+export interface V5HeadConfig {
+  /** anchors in grid units (w, h) pairs (anchor pixels / stride) */
+  anchors: number[];
+  /** objectness balance of this head */
+  balance: number;
+}
+
+const WG = 64;
+
+/** Entries grouped by prediction cell (first appearance order), each group in build_targets order. */
+export function groupTargets(bt: V5Targets, A: number, H: number, W: number): { cells: number[]; groups: number[][] } {
+  const byCell = new Map<number, number[]>();
+  for (let e = 0; e < bt.n; e++) {
+    const cell = ((bt.b[e] * A + bt.a[e]) * H + bt.gj[e]) * W + bt.gi[e];
+    let g = byCell.get(cell);
+    if (!g) byCell.set(cell, (g = []));
+    g.push(e);
+  }
+  return { cells: [...byCell.keys()], groups: [...byCell.values()] };
+}
+
 export class V5Loss implements YoloLoss {
   readonly kind = 'yolov5' as const;
-  readonly headSources: number[] = [];
-  static fromNetwork(net: Network, hyp?: Partial<V5Hyp>): V5Loss { void net; void hyp; throw new Error('todo'); }
-  headInputs(outs: Map<number, Tensor>): Tensor[] { void outs; return []; }
-  compute(heads: Tensor[], truths: readonly (readonly Truth[])[], opts?: ComputeOptions): LossOutput { void heads; void truths; void opts; throw new Error('todo'); }
-  gradScale(): number { return 1; }
+  readonly hyp: V5Hyp;
+  /** objectness target mix (ComputeLoss.gr) */
+  gr = 1.0;
+
+  constructor(readonly heads: V5HeadConfig[], readonly classes: number, hyp: Partial<V5Hyp> = {}, readonly headSources: number[] = []) {
+    this.hyp = { ...V5_DEFAULT_HYP, ...hyp };
+    if (!heads.length) throw new Error('yolov5 loss: no heads');
+    if (this.hyp.fl_gamma > 0) throw new Error(`yolov5 loss: fl_gamma=${this.hyp.fl_gamma} (focal loss) is not supported`);
+    const na = heads[0].anchors.length / 2;
+    if (!heads.every((h) => h.anchors.length === 2 * na)) throw new Error('yolov5 loss: every head needs the same number of anchors');
+  }
+
+  /**
+   * From a network's [yolo] heads: anchors (pixels, mask order) / stride, stride = net width / grid width;
+   * balance by stride (smallest first gets 4.0). The [yolo] layers' classes must agree.
+   */
+  static fromNetwork(net: Network, hyp: Partial<V5Hyp> = {}): V5Loss {
+    const layers = net.layers.filter((l) => l.kind === 'yolo') as YoloLayer[];
+    if (!layers.length) throw new Error(`${net.file}: no [yolo] layers (the yolov5 loss needs them)`);
+    const nc = layers[0].options.classes;
+    const strides = layers.map((l) => {
+      if (l.options.classes !== nc) throw new Error(`${net.file}: [yolo] layers disagree on classes (${nc} vs ${l.options.classes} at ${l.where})`);
+      const sx = net.input.w / l.input.w;
+      const sy = net.input.h / l.input.h;
+      if (sx !== sy) throw new Error(`${l.where}: [yolo] stride ${sx}x${sy} is not square (the yolov5 loss uses one stride per head)`);
+      return sx;
+    });
+    const order = strides.map((s, i) => [s, i]).sort((a, b) => a[0] - b[0]).map((x) => x[1]);
+    const bal = v5Balance(layers.length);
+    const balance = new Array<number>(layers.length);
+    order.forEach((i, rank) => (balance[i] = bal[rank]));
+    const heads = layers.map((l, i) => ({ anchors: l.maskAnchors.flat().map((v) => v / strides[i]), balance: balance[i] }));
+    return new V5Loss(heads, nc, hyp, layers.map((l) => l.sources[0]));
+  }
+
+  headInputs(outs: Map<number, Tensor>): Tensor[] {
+    return this.headSources.map((i) => {
+      const t = outs.get(i);
+      if (!t) throw new Error(`yolov5 loss: the forward did not keep layer ${i} (pass keep: loss.headSources)`);
+      return t;
+    });
+  }
+
+  /** yolov5 steps on the gradient of this loss as is (it already carries · bs). */
+  gradScale(batch: number): number {
+    void batch;
+    return 1;
+  }
+
+  /** build_targets for head k (grid ny x nx). */
+  targets(k: number, ny: number, nx: number, truths: readonly (readonly Truth[])[]): V5Targets {
+    return buildTargetsV5(v5Rows(truths), { ny, nx, anchors: this.heads[k].anchors }, this.hyp.anchor_t);
+  }
+
+  compute(zs: Tensor[], truths: readonly (readonly Truth[])[], opts: ComputeOptions = {}): LossOutput {
+    if (zs.length !== this.heads.length) throw new Error(`yolov5 loss: ${zs.length} head inputs for ${this.heads.length} heads`);
+    const gpu = zs[0].gpu;
+    const nc = this.classes;
+    const h = this.hyp;
+    const cp = 1 - 0.5 * h.label_smoothing;
+    const cn = 0.5 * h.label_smoothing;
+    const parts: HeadPart[] = [];
+    const stats: HeadStats[] = [];
+    const cious: Tensor[] = [];
+    let bs = 0;
+    zs.forEach((z, k) => {
+      const A = this.heads[k].anchors.length / 2;
+      const { B, H, W } = checkHead(z, A, nc, `yolov5 loss head ${k}`);
+      if (truths.length !== B) throw new Error(`yolov5 loss: ${truths.length} truth lists for a batch of ${B}`);
+      bs = B;
+      const bt = this.targets(k, H, W, truths);
+      const { cells: gCells, groups } = groupTargets(bt, A, H, W);
+      stats.push({ assigned: bt.n, assignedCells: gCells.length });
+      const offGroup = 0;
+      const offEntry = 4 * groups.length;
+      const table = new Float32Array(Math.max(1, offEntry + 8 * bt.n));
+      const u32 = new Uint32Array(table.buffer);
+      let at = 0;
+      groups.forEach((g, gi) => {
+        u32[offGroup + 4 * gi] = gCells[gi];
+        u32[offGroup + 4 * gi + 1] = at;
+        u32[offGroup + 4 * gi + 2] = g.length;
+        for (const e of g) {
+          const o = offEntry + 8 * at;
+          table.set([bt.tbox[4 * e], bt.tbox[4 * e + 1], bt.tbox[4 * e + 2], bt.tbox[4 * e + 3], bt.anch[2 * e], bt.anch[2 * e + 1]], o);
+          u32[o + 6] = bt.tcls[e];
+          u32[o + 7] = e;
+          at++;
+        }
+      });
+      const cells = B * A * H * W;
+      const grad = new Tensor(gpu, z.shape, `v5head${k}.grad`);
+      const { tab, partials, ciou } = Tape.untracked(() => ({
+        tab: Tensor.from(gpu, [table.length], table, `v5head${k}.table`),
+        partials: new Tensor(gpu, [5, cells], `v5head${k}.partials`),
+        ciou: new Tensor(gpu, [Math.max(1, bt.n)], `v5head${k}.ciou`),
+      }));
+      const n = bt.n;
+      const params = (threads: number) => [
+        threads, A, H, W, nc, f32(n ? h.box / n : 0), f32((h.obj * this.heads[k].balance) / cells), f32(nc > 1 && n ? h.cls / (n * nc) : 0),
+        f32(B), f32(cp), f32(cn), f32(h.cls_pw), f32(h.obj_pw), f32(this.gr), offGroup, offEntry, 0, cells,
+      ];
+      const bind = { 1: z, 2: tab, 3: grad, 4: partials, 5: ciou };
+      gpu.dispatch({ file: 'yolo_loss_v5', entry: 'v5_neg', constants: { WG } }, params(cells), { 1: z, 3: grad, 4: partials }, gpu.grid(cells, WG));
+      if (groups.length) gpu.dispatch({ file: 'yolo_loss_v5', entry: 'v5_pos', constants: { WG } }, params(groups.length), bind, gpu.grid(groups.length, WG));
+      tab.dispose();
+      if (opts.keepIou) cious.push(ciou);
+      else ciou.dispose();
+      parts.push({ z, grad, gradFactor: 1, partials, cells });
+    });
+    return finishLoss(gpu, parts, bs, 1, { heads: stats, assigned: stats.reduce((s, x) => s + x.assigned, 0) }, opts, { ciou: opts.keepIou ? cious : undefined });
+  }
 }
