@@ -1,0 +1,123 @@
+/**
+ * Exponential moving average of the model's parameters on the GPU (Ultralytics yolov5 v7.0
+ * utils/torch_utils.py ModelEMA): after every optimizer update
+ *
+ *   updates += 1;  d = decay · (1 − exp(−updates / tau));  ema = d · ema + (1 − d) · x
+ *
+ * for every float tensor of the model's state (trainable parameters and the batchnorm running statistics),
+ * one dispatch of kernels/ema.wgsl per tensor. The ramp makes the average follow the model closely early
+ * on (d ≈ 0.0005 at the first update with the defaults decay 0.9999, tau 2000). The EMA starts as a copy
+ * of the model. Used for evaluation and for the saved weights; its state (updates and tensors) goes into
+ * checkpoints.
+ */
+import { f32 } from '../gpu/device.js';
+import { Tensor } from '../tensor/tensor.js';
+import { Tape } from '../tensor/tape.js';
+import { clone } from '../tensor/ops/elementwise.js';
+
+const WG = 256;
+
+export interface EmaOptions {
+  /** default 0.9999 */
+  decay?: number;
+  /** ramp time constant in updates (default 2000) */
+  tau?: number;
+  /** updates already applied (resume) */
+  updates?: number;
+}
+
+export interface EmaSource {
+  name: string;
+  tensor: Tensor;
+}
+
+export interface EmaState {
+  updates: number;
+  decay: number;
+  tau: number;
+  tensors: { name: string; data: Float32Array }[];
+}
+
+/** ema = d·ema + (1 − d)·x in place (not recorded). */
+export function emaUpdate(ema: Tensor, x: Tensor, d: number): void {
+  if (ema.size !== x.size) throw new Error(`ema: ${ema.describe()} does not match ${x.describe()}`);
+  const gpu = ema.gpu;
+  gpu.dispatch({ file: 'ema', entry: 'update', constants: { WG } }, [ema.size, f32(d), f32(1 - d)], { 1: ema, 2: x }, gpu.grid(ema.size, WG));
+}
+
+export class ModelEma {
+  readonly decay: number;
+  readonly tau: number;
+  updates: number;
+  readonly sources: readonly EmaSource[];
+  /** The averaged tensors, in `sources` order. */
+  readonly tensors: Tensor[];
+
+  constructor(sources: readonly EmaSource[], opts: EmaOptions = {}) {
+    this.decay = opts.decay ?? 0.9999;
+    this.tau = opts.tau ?? 2000;
+    this.updates = opts.updates ?? 0;
+    if (!(this.decay >= 0 && this.decay < 1)) throw new Error(`ema: decay ${this.decay} must be in [0, 1)`);
+    if (!(this.tau > 0)) throw new Error(`ema: tau ${this.tau} must be > 0`);
+    const names = new Set<string>();
+    for (const s of sources) {
+      if (names.has(s.name)) throw new Error(`ema: source name '${s.name}' listed twice`);
+      names.add(s.name);
+    }
+    this.sources = [...sources];
+    this.tensors = Tape.untracked(() => this.sources.map((s) => {
+      const t = clone(s.tensor);
+      t.name = `ema:${s.name}`;
+      return t;
+    }));
+  }
+
+  /** The decay used at update number `updates` (1-based). */
+  decayAt(updates: number): number {
+    return this.decay * (1 - Math.exp(-updates / this.tau));
+  }
+
+  /** One EMA step from the sources' current values (call after each optimizer update). */
+  update(): void {
+    this.updates++;
+    const d = this.decayAt(this.updates);
+    Tape.untracked(() => {
+      this.sources.forEach((s, i) => emaUpdate(this.tensors[i], s.tensor, d));
+    });
+  }
+
+  /** The averaged values read back, by source name. */
+  async read(): Promise<Map<string, Float32Array>> {
+    const out = new Map<string, Float32Array>();
+    for (const [i, s] of this.sources.entries()) out.set(s.name, await this.tensors[i].toArray());
+    return out;
+  }
+
+  async exportState(): Promise<EmaState> {
+    const tensors: EmaState['tensors'] = [];
+    for (const [i, s] of this.sources.entries()) tensors.push({ name: s.name, data: await this.tensors[i].toArray() });
+    return { updates: this.updates, decay: this.decay, tau: this.tau, tensors };
+  }
+
+  /** Restores exported state (same sources by name and size; decay and tau stay this object's). */
+  importState(s: EmaState): void {
+    if (s.tensors.length !== this.sources.length) throw new Error(`ema: state has ${s.tensors.length} tensors, this EMA ${this.sources.length}`);
+    s.tensors.forEach((e, i) => {
+      const src = this.sources[i];
+      if (e.name !== src.name) throw new Error(`ema: state tensor ${i} is '${e.name}', expected '${src.name}'`);
+      if (e.data.length !== src.tensor.size) throw new Error(`ema: state tensor '${e.name}' has ${e.data.length} values, expected ${src.tensor.size}`);
+      this.tensors[i].write(e.data);
+    });
+    this.updates = s.updates;
+  }
+
+  /** Copies the sources' current values into the average (restart from the model). */
+  reset(updates = 0): void {
+    this.updates = updates;
+    this.sources.forEach((s, i) => s.tensor.gpu.copy(s.tensor, 0, this.tensors[i], 0, s.tensor.bytes));
+  }
+
+  dispose(): void {
+    for (const t of this.tensors) t.dispose();
+  }
+}
