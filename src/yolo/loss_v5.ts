@@ -37,6 +37,16 @@ export interface V5Hyp {
 /** hyp.scratch-low.yaml's loss gains, unscaled (yolov5 train.py multiplies box by 3/nl, cls by nc/80 · 3/nl, obj by (img/640)² · 3/nl). */
 export const V5_DEFAULT_HYP: V5Hyp = { box: 0.05, obj: 1.0, cls: 0.5, cls_pw: 1.0, obj_pw: 1.0, anchor_t: 4.0, fl_gamma: 0, label_smoothing: 0 };
 
+/**
+ * The gains as yolov5 train.py rescales them before building ComputeLoss: box · 3/nl, cls · nc/80 · 3/nl,
+ * obj · (imgsz/640)² · 3/nl (nl = detection layers, imgsz = the square training size).
+ */
+export function scaleV5Hyp(hyp: Partial<V5Hyp>, o: { nl: number; nc: number; imgsz: number }): V5Hyp {
+  const h = { ...V5_DEFAULT_HYP, ...hyp };
+  const k = 3 / o.nl;
+  return { ...h, box: h.box * k, cls: h.cls * (o.nc / 80) * k, obj: h.obj * (o.imgsz / 640) ** 2 * k };
+}
+
 /** yolov5's objectness balance per head, smallest stride first (P3-P5; P3-P7 for other counts). */
 export function v5Balance(nl: number): number[] {
   if (nl === 3) return [4.0, 1.0, 0.4];

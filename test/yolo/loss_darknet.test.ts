@@ -83,7 +83,7 @@ for (const c of golden.cases) {
       costSum += r.heads[k].aux0;
       // the [yolo] forward (l.output) of the same input
       const act = net.layers[y.index].forward([zs[k]], { gpu, mode: 'infer' });
-      assertClose(await act.toArray(), y.output.data, { atol: 1e-6, rtol: 0 }, `${c.name} head ${k} output`);
+      const outErr = assertClose(await act.toArray(), y.output.data, { atol: 1e-6, rtol: 0 }, `${c.name} head ${k} output`);
       act.dispose();
       // the float64 transcription agrees with darknet too
       const ref = darknetYoloRef(F(y.input), y.input.shape, yl.heads[k], yl.net, truths);
@@ -93,7 +93,7 @@ for (const c of golden.cases) {
       // the loss value is the implied loss
       const il = impliedLoss(F(y.input), ref);
       assertClose([r.heads[k].box, r.heads[k].obj, r.heads[k].cls], il, { atol: 1e-4, rtol: 1e-5 }, `${c.name} head ${k} implied loss`);
-      console.log(`  ${c.name} head ${k}: max |delta err| ${err.toExponential(2)}, cost rel err ${relErr(r.heads[k].aux0, y.cost).toExponential(2)}`);
+      console.log(`  ${c.name} head ${k}: max |delta err| ${err.toExponential(2)}, cost rel err ${relErr(r.heads[k].aux0, y.cost).toExponential(2)}, max |output err| ${outErr.toExponential(2)}`);
     }
     assert.ok(relErr(costSum / c.yolo_layers.length, c.net_cost) <= 1e-5, `net_cost ${costSum / c.yolo_layers.length} vs ${c.net_cost}`);
     assert.ok(relErr(r.loss, r.items.box + r.items.obj + r.items.cls) <= 1e-6);

@@ -16,7 +16,7 @@ import { Network } from '../../src/darknet/network.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import { lossFromNetwork } from '../../src/yolo/loss.js';
-import { V5Loss, groupTargets, v5Balance, type V5Hyp } from '../../src/yolo/loss_v5.js';
+import { V5Loss, V5_DEFAULT_HYP, groupTargets, scaleV5Hyp, v5Balance, type V5Hyp } from '../../src/yolo/loss_v5.js';
 import { buildTargetsV5, v5Rows, type Truth, type V5TargetRow } from '../../src/yolo/targets.js';
 import { v5LossRef, type V5RefHead } from '../reference/yolo_loss_v5.js';
 
@@ -273,6 +273,9 @@ test('network: lossFromNetwork yolov5 (anchors / stride, balance by stride), for
   assert.equal(yl.heads[0].anchors, [30 / 32, 61 / 32, 62 / 32, 45 / 32, 59 / 32, 119 / 32]);
   assert.equal(yl.heads[1].anchors, [10 / 16, 13 / 16, 16 / 16, 30 / 16, 33 / 16, 23 / 16]);
   assert.is(yl.gradScale(16), 1);
+  assert.equal(scaleV5Hyp({}, { nl: 3, nc: 80, imgsz: 640 }), V5_DEFAULT_HYP);
+  const sh = scaleV5Hyp({}, { nl: 2, nc: 2, imgsz: 320 });
+  assertClose([sh.box, sh.cls, sh.obj], [0.05 * 1.5, 0.5 * (2 / 80) * 1.5, 1.0 * 0.25 * 1.5], { atol: 1e-15, rtol: 0 }, 'scaled hyp');
   const x = Tensor.from(gpu, [2, 3, 64, 64], randomArray(new Rng(2), 2 * 3 * 64 * 64, 0, 1));
   const truths: Truth[][] = [[{ x: 0.4, y: 0.55, w: 0.5, h: 0.6, cls: 1 }, { x: 0.7, y: 0.3, w: 0.3, h: 0.2, cls: 0 }], [{ x: 0.5, y: 0.5, w: 0.8, h: 0.7, cls: 0 }]];
   const tape = newTape();
