@@ -371,7 +371,7 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
 }
 
 /** Writes a bench result as JSON (atomically; NaN as null). */
-export function writeJson(file: string, r: KernelBenchResult & { git?: { commit: string; dirty: string[] } }): void {
+export function writeJson(file: string, r: KernelBenchResult & { git?: { commit: string; dirty: string[]; note?: string } }): void {
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = `${file}.tmp-${process.pid}`;
   // NaN (a failed case) is written as null.

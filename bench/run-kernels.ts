@@ -46,15 +46,16 @@ const git = (args: string[]) => {
     return '';
   }
 };
+// The kernels measured: the commit plus whatever tracked kernel/op files differ from it, taken before the
+// run (the runtime reads a kernel file when its first pipeline is compiled; other engineers may commit or
+// edit kernels while a long run is under way).
+const commit = git(['rev-parse', '--short', 'HEAD']).trim();
+const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', 'kernels', 'src/tensor/ops']).split('\n').filter(Boolean).map((l) => l.slice(3));
 const gpu = await Gpu.create({ log: (l) => console.log(l) });
 try {
   const { json, quick, ...rest } = opts;
   const r = await benchKernels(gpu, { ...rest, quick, log: (l) => console.log(l) });
-  // The kernels measured: the commit plus whatever tracked kernel/op files differ from it (other engineers
-  // may be editing them while the bench runs).
-  const commit = git(['rev-parse', '--short', 'HEAD']).trim();
-  const dirty = git(['status', '--porcelain', '--untracked-files=no', '--', 'kernels', 'src/tensor/ops']).split('\n').filter(Boolean).map((l) => l.slice(3));
-  if (json) writeJson(json, { ...r, git: { commit, dirty } });
+  if (json) writeJson(json, { ...r, git: { commit, dirty, note: 'HEAD and modified kernel/op files when the run started' } });
   console.log('');
   console.log(formatKernelBench(r));
   if (commit) console.log(`(git ${commit}${dirty.length ? `, modified: ${dirty.join(' ')}` : ''}${json ? `; JSON in ${json}` : ''})`);
