@@ -44,18 +44,13 @@ import { DarknetSchedule, darknetHyper, type LrSchedule, type ScheduleValues } f
 import { ModelEma, type EmaOptions, type EmaState } from './ema.js';
 import { readCheckpoint, locateCheckpoint, writeCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import type { Rng } from '../util/rng.js';
+import type { Truth, YoloLoss } from '../yolo/loss.js';
 import { writeFileAtomic } from '../util/fs.js';
 
 // ------------------------------------------------------------------------------------------ interfaces
 
-/** A ground-truth box, normalized to the network input (Darknet/YOLO label convention). */
-export interface TruthBox {
-  classId: number;
-  cx: number;
-  cy: number;
-  w: number;
-  h: number;
-}
+/** A ground-truth box normalized to the network input: centre x, y, size w, h, class (src/yolo/targets.ts Truth). */
+export type TruthBox = Truth;
 
 /** One mini-batch: images NCHW float32 in [0, 1], and the truths of each image. */
 export interface Batch<T = TruthBox> {
@@ -65,11 +60,13 @@ export interface Batch<T = TruthBox> {
 }
 
 /**
- * Mini-batches. Iterating it once is one epoch (it must end at the epoch's end; the trainer starts a new
- * iteration for the next epoch, and the loader reshuffles as it likes). `state()` describes the position
- * after the last batch handed out (epoch, index, shuffle seed, augmentation RNG: whatever makes the rest of
- * the run identical) as JSON-able data (Float32Array allowed); `restore(s)` followed by a new iteration
- * yields the batch that followed. A prefetching loader reports the consumer's position, not its own.
+ * Mini-batches. An epoch ends when `batchesPerEpoch` batches of it were handed out (when the loader says
+ * how many), or when its iterator ends (the trainer then starts a new iteration for the next epoch). Both
+ * kinds work: one iteration per epoch, or one endless iteration over all epochs (src/data/loader.ts).
+ * `state()` describes the position after the last batch handed out (epoch, index, shuffle seed,
+ * augmentation RNG: whatever makes the rest of the run identical) as JSON-able data (Float32Array allowed);
+ * `restore(s)` followed by a new iteration yields the batch that followed. A prefetching loader reports
+ * the consumer's position, not its own.
  */
 export interface BatchLoader<T = TruthBox> extends AsyncIterable<Batch<T>> {
   state(): unknown;
@@ -80,7 +77,7 @@ export interface BatchLoader<T = TruthBox> extends AsyncIterable<Batch<T>> {
 
 export interface LossContext {
   network: Network;
-  /** The head layers, in the order of `heads`. */
+  /** The layers whose outputs are `heads`, in that order. */
   headLayers: readonly Layer[];
   /** The update this mini-batch contributes to (1-based) and the epoch (0-based). */
   iteration: number;
@@ -90,19 +87,45 @@ export interface LossContext {
 export interface LossResult {
   /** The scalar loss ([1]) to backpropagate. */
   loss: Tensor;
-  /** Named [1] tensors to report (e.g. box, obj, cls); read back asynchronously. */
-  items?: Record<string, Tensor>;
+  /**
+   * Values to report, read back asynchronously: named [1] tensors, or one tensor with `itemNames`
+   * (e.g. YoloLoss's [3] box, obj, cls).
+   */
+  items?: Record<string, Tensor> | Tensor;
+  itemNames?: readonly string[];
+  /** Frees what the loss allocated outside the tape (called after the backward and the item copies). */
+  dispose?: () => void;
 }
 
 /**
- * The loss seam (the YOLO losses implement it; see src/yolo/loss.ts when it lands). `heads` are the
- * outputs of the network's output layers ([yolo]/[region]/...: Darknet's l.output) in layer order, recorded
- * on the current tape; `compute` must record its ops too (it runs inside tape.record).
+ * The loss seam. `heads` are the outputs of the layers `headSources` (default: the network's output
+ * layers, [yolo]/[region]/...: Darknet's l.output) in that order, recorded on the current tape; `compute`
+ * runs inside tape.record and must record its ops (or push its own tape node). src/yolo/loss.ts's
+ * YoloLoss plugs in through `yoloTrainLoss`.
  */
 export interface TrainLoss<T = TruthBox> {
+  /** Layer indices whose outputs `compute` receives (default: Network.outputLayers()). */
+  readonly headSources?: readonly number[];
   compute(heads: Tensor[], truths: readonly (readonly T[])[], ctx: LossContext): LossResult;
   /** 'sum' over images (Darknet, default): gradScale 1/images per update; 'mean': 1/subdivisions. */
   readonly reduction?: 'sum' | 'mean';
+  /** The optimizer's gradScale for an update of `images` images (wins over `reduction`). */
+  gradScale?(images: number): number;
+}
+
+/**
+ * Adapts a src/yolo/loss.ts YoloLoss (Darknet's [yolo] loss or YOLOv5's ComputeLoss): the head inputs
+ * (the head convolutions' outputs), its gradScale, items box/obj/cls.
+ */
+export function yoloTrainLoss(yl: YoloLoss): TrainLoss<Truth> {
+  return {
+    headSources: yl.headSources,
+    gradScale: (images: number) => yl.gradScale(images),
+    compute(heads, truths) {
+      const out = yl.compute(heads, truths);
+      return { loss: out.loss, items: out.items, itemNames: ['box', 'obj', 'cls'], dispose: () => out.dispose() };
+    },
+  };
 }
 
 export type OptimizerKind = 'sgd' | 'adam' | 'adamw';
@@ -345,6 +368,7 @@ class Trainer<T> {
   private ema: ModelEma | null = null;
   private schedule!: LrSchedule;
   private headLayers!: Layer[];
+  private headSources!: number[];
   private subdivisions!: number;
   private maxBatches = 0;
   private epochs = 0;
@@ -450,8 +474,9 @@ class Trainer<T> {
       const eo = o.ema === true ? {} : o.ema;
       this.ema = new ModelEma(this.params.map((p) => ({ name: p.key, tensor: p.tensor })), eo);
     }
-    const heads = this.net.outputLayers();
-    this.headLayers = heads.map((i) => this.net.layers[i]);
+    this.headSources = [...(o.loss.headSources ?? this.net.outputLayers())];
+    for (const i of this.headSources) if (!(Number.isInteger(i) && i >= 0 && i < this.net.layers.length)) throw new TrainError('config', `loss head source ${i} is not a layer of ${this.net.file}`);
+    this.headLayers = this.headSources.map((i) => this.net.layers[i]);
     this.subdivisions = o.subdivisions ?? this.net.net.subdivisions;
     if (!(Number.isInteger(this.subdivisions) && this.subdivisions >= 1)) throw new TrainError('config', `subdivisions must be an integer >= 1, got ${this.subdivisions}`);
     this.epochs = o.epochs ?? 0;
@@ -497,35 +522,33 @@ class Trainer<T> {
     await this.setup();
     let stopped: TrainResult['stopped'] = 'done';
     try {
-      outer: while (!this.finished()) {
-        const it = this.o.loader[Symbol.asyncIterator]();
-        let any = false;
-        for (;;) {
-          if (this.o.signal?.aborted) {
-            stopped = 'aborted';
-            break outer;
-          }
-          this.throwIfNonFinite();
-          const r = await it.next();
-          if (r.done) break;
-          any = true;
-          this.miniBatch(r.value);
-          if (this.sub >= this.subdivisions) {
-            await this.update();
-            if (this.finished()) {
-              // the last update ends the epoch too: let the loader finish it and close the epoch
-              const bpe = this.o.loader.batchesPerEpoch;
-              if (bpe && this.batchInEpoch >= bpe && (await it.next()).done) await this.endEpoch();
-              else await it.return?.();
-              break outer;
-            }
-          }
+      let it = this.o.loader[Symbol.asyncIterator]();
+      let emptyPasses = 0;
+      while (!this.finished()) {
+        if (this.o.signal?.aborted) {
+          stopped = 'aborted';
+          break;
         }
-        if (!any && this.batchInEpoch === 0) throw new TrainError('data', `the loader yielded no batches for epoch ${this.epoch}`);
-        if (this.sub > 0) await this.update();
-        await this.endEpoch();
+        this.throwIfNonFinite();
+        const r = await it.next();
+        if (r.done) {
+          // the iterator ended: the epoch ends here (unless it already ended by count)
+          if (this.batchInEpoch > 0) {
+            if (this.sub > 0) await this.update();
+            await this.endEpoch();
+            emptyPasses = 0;
+          } else if (++emptyPasses > 1) throw new TrainError('data', `the loader yielded no batches for epoch ${this.epoch}`);
+          it = this.o.loader[Symbol.asyncIterator]();
+          continue;
+        }
+        emptyPasses = 0;
+        this.miniBatch(r.value);
+        const bpe = this.o.loader.batchesPerEpoch;
+        const epochFull = !!bpe && this.batchInEpoch >= bpe;
+        if (this.sub >= this.subdivisions || (epochFull && this.sub > 0)) await this.update();
+        if (epochFull) await this.endEpoch();
       }
-      if (this.o.signal?.aborted) stopped = 'aborted';
+      await it.return?.();
       if (stopped === 'aborted') {
         this.discardPartial();
         this.log(`stopping at iteration ${this.iteration} (interrupted)`);
@@ -581,29 +604,46 @@ class Trainer<T> {
     const ctx: LossContext = { network: this.net, headLayers: this.headLayers, iteration: this.iteration + 1, epoch: this.epoch };
     try {
       const loss = tape.record(() => {
-        const outs = this.net.forward(x, { mode: 'train' });
-        const heads = this.headLayers.map((l) => outs.get(l.index)!);
+        const outs = this.net.forward(x, { mode: 'train', keep: this.headSources });
+        const heads = this.headSources.map((i) => outs.get(i)!);
         res = this.o.loss.compute(heads, b.truths, ctx);
-        for (const t of Object.values(res.items ?? {})) tape.keep(t);
+        const items = res.items;
+        if (items instanceof Tensor) tape.keep(items);
+        else for (const t of Object.values(items ?? {})) tape.keep(t);
         return res.loss;
       });
-      if (loss.size !== 1) throw new TrainError('config', `the loss must be a [1] tensor, got ${loss.describe()}`);
-      tape.backward(loss);
       const r = res as unknown as LossResult;
-      const names = Object.keys(r.items ?? {});
-      if (!this.itemNames) this.itemNames = names;
-      else if (names.join() !== this.itemNames.join()) throw new TrainError('config', `the loss items changed from [${this.itemNames.join(', ')}] to [${names.join(', ')}]`);
-      const k = 1 + this.itemNames.length;
-      if (!this.stats) this.stats = Tape.untracked(() => new Tensor(gpu, [this.subdivisions * k], 'loss-stats'));
-      const base = this.sub * k;
-      gpu.copy(loss, 0, this.stats, base * 4, 4);
-      this.itemNames.forEach((name, j) => {
-        const t = r.items![name];
-        if (t.size !== 1) throw new TrainError('config', `loss item '${name}' must be a [1] tensor, got ${t.describe()}`);
-        gpu.copy(t, 0, this.stats!, (base + 1 + j) * 4, 4);
-      });
-      loss.dispose();
-      for (const t of Object.values(r.items ?? {})) t.dispose();
+      try {
+        if (loss.size !== 1) throw new TrainError('config', `the loss must be a [1] tensor, got ${loss.describe()}`);
+        tape.backward(loss);
+        // the item values, in one flat list of [1]-slices: (tensor, offset) per name
+        const slices: [Tensor, number][] = [];
+        let names: string[];
+        if (r.items instanceof Tensor) {
+          names = [...(r.itemNames ?? [...Array(r.items.size).keys()].map((i) => `item${i}`))];
+          if (names.length !== r.items.size) throw new TrainError('config', `the loss names ${names.length} items for a tensor of ${r.items.size}`);
+          names.forEach((_, j) => slices.push([r.items as Tensor, j]));
+        } else {
+          const rec = r.items ?? {};
+          names = Object.keys(rec);
+          for (const nm of names) {
+            if (rec[nm].size !== 1) throw new TrainError('config', `loss item '${nm}' must be a [1] tensor, got ${rec[nm].describe()}`);
+            slices.push([rec[nm], 0]);
+          }
+        }
+        if (!this.itemNames) this.itemNames = names;
+        else if (names.join() !== this.itemNames.join()) throw new TrainError('config', `the loss items changed from [${this.itemNames.join(', ')}] to [${names.join(', ')}]`);
+        const k = 1 + names.length;
+        if (!this.stats) this.stats = Tape.untracked(() => new Tensor(gpu, [this.subdivisions * k], 'loss-stats'));
+        const base = this.sub * k;
+        gpu.copy(loss, 0, this.stats, base * 4, 4);
+        slices.forEach(([t, off], j) => gpu.copy(t, off * 4, this.stats!, (base + 1 + j) * 4, 4));
+      } finally {
+        loss.dispose();
+        if (r?.items instanceof Tensor) r.items.dispose();
+        else for (const t of Object.values(r?.items ?? {})) t.dispose();
+        r?.dispose?.();
+      }
     } finally {
       tape.dispose();
       x.dispose();
@@ -619,7 +659,7 @@ class Trainer<T> {
     if (!Number.isFinite(v.lr) || v.lr < 0) throw new TrainError('config', `the schedule gave learning rate ${v.lr} at iteration ${this.iteration}`);
     this.lastValues = v;
     if (v.momentum !== undefined && this.opt instanceof SGD) this.opt.momentum = v.momentum;
-    const gradScale = this.reduction === 'sum' ? 1 / this.updImages : 1 / this.sub;
+    const gradScale = this.o.loss.gradScale ? this.o.loss.gradScale(this.updImages) : this.reduction === 'sum' ? 1 / this.updImages : 1 / this.sub;
     if (v.biasLr !== undefined && v.biasLr !== v.lr) {
       this.opt.lr = v.lr;
       this.opt.step(this.otherSpecs, { gradScale });

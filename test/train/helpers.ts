@@ -65,12 +65,13 @@ export function sampleImage(i: number): Float32Array {
 
 /**
  * `images` samples per epoch in a seeded per-epoch order, `batch` per mini-batch. One iteration of it is
- * one epoch; state() is {epoch, index} after the last batch handed out.
+ * one epoch (`endless`: one iteration runs through all epochs, as src/data/loader.ts does); state() is
+ * {epoch, index} after the last batch handed out.
  */
 export class SyntheticLoader implements BatchLoader<TruthBox> {
   epoch = 0;
   index = 0;
-  constructor(readonly images: number, readonly batch: number, readonly seed = 5) {
+  constructor(readonly images: number, readonly batch: number, readonly seed = 5, readonly endless = false) {
     if (images % batch) throw new Error('images must be a multiple of batch');
   }
   get batchesPerEpoch(): number {
@@ -94,21 +95,28 @@ export class SyntheticLoader implements BatchLoader<TruthBox> {
     this.index = x.index;
   }
   async *[Symbol.asyncIterator](): AsyncGenerator<Batch<TruthBox>> {
-    const order = this.order(this.epoch);
-    while (this.index < this.batchesPerEpoch) {
-      const ids = order.slice(this.index * this.batch, (this.index + 1) * this.batch);
-      const images = new Float32Array(ids.length * 3 * 32 * 32);
-      ids.forEach((id, k) => images.set(sampleImage(id), k * 3 * 32 * 32));
-      this.index++;
-      yield { images, shape: [ids.length, 3, 32, 32], truths: ids.map((id) => [{ classId: 0, cx: ((id % 4) + 0.5) / 4, cy: 0.5, w: 0.25, h: 0.25 }]) };
-    }
+    do {
+      if (this.index >= this.batchesPerEpoch) {
+        this.epoch++;
+        this.index = 0;
+        if (!this.endless) return;
+      }
+      const order = this.order(this.epoch);
+      while (this.index < this.batchesPerEpoch) {
+        const ids = order.slice(this.index * this.batch, (this.index + 1) * this.batch);
+        const images = new Float32Array(ids.length * 3 * 32 * 32);
+        ids.forEach((id, k) => images.set(sampleImage(id), k * 3 * 32 * 32));
+        this.index++;
+        yield { images, shape: [ids.length, 3, 32, 32], truths: ids.map((id) => [{ cls: 0, x: ((id % 4) + 0.5) / 4, y: 0.5, w: 0.25, h: 0.25 }]) };
+      }
+    } while (this.endless || this.index < this.batchesPerEpoch);
     this.epoch++;
     this.index = 0;
   }
 }
 
 /**
- * MSE of the head outputs against a fixed target per image (a function of the truth's cx): the mean over
+ * MSE of the head outputs against a fixed target per image (a function of the truth's x): the mean over
  * an image's outputs, summed over images (Darknet's 'sum' convention). Items: `mse` (the loss) and `mean` (mean head output).
  */
 export class MseLoss implements TrainLoss<TruthBox> {
@@ -119,13 +127,13 @@ export class MseLoss implements TrainLoss<TruthBox> {
   constructor(readonly gpu: Gpu) {}
 
   private target(shape: readonly number[], truths: readonly (readonly TruthBox[])[], nan: boolean): Tensor {
-    const key = `${shape.join('x')}|${truths.map((t) => t[0]?.cx ?? -1).join(',')}|${nan}`;
+    const key = `${shape.join('x')}|${truths.map((t) => t[0]?.x ?? -1).join(',')}|${nan}`;
     let t = this.targets.get(key);
     if (!t) {
       const per = shape.slice(1).reduce((a, b) => a * b, 1);
       const data = new Float32Array(shape[0] * per);
       truths.forEach((tr, i) => {
-        const r = new Rng(Math.round((tr[0]?.cx ?? 0) * 1000) + 17);
+        const r = new Rng(Math.round((tr[0]?.x ?? 0) * 1000) + 17);
         for (let j = 0; j < per; j++) data[i * per + j] = nan && i === 0 && j === 0 ? NaN : r.uniform(0.2, 0.8);
       });
       t = Tape.untracked(() => Tensor.from(this.gpu, shape, data, 'target'));

@@ -11,7 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { getGpu } from '../helpers/gpu.js';
 import { MseLoss, SyntheticLoader, tinyNetwork } from './helpers.js';
-import { train, TrainError, networkParams, type Progress, type TrainOptions, type TrainState, type TruthBox } from '../../src/train/trainer.js';
+import { lossFromNetwork } from '../../src/yolo/loss.js';
+import { train, TrainError, networkParams, yoloTrainLoss, type Progress, type TrainOptions, type TrainState, type TruthBox } from '../../src/train/trainer.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { decodeWeights, DEFAULT_HEADER } from '../../src/darknet/weights.js';
 import type { Network } from '../../src/darknet/network.js';
@@ -34,34 +35,35 @@ async function run(dir: string, opts: Partial<TrainOptions<TruthBox>> & { loader
   }
 }
 
-test('exact resume: 6 updates == 3 + resume + 3 == interrupted + resume (bitwise .weights and state)', async () => {
+for (const endless of [false, true]) test(`exact resume: 6 updates == 3 + resume + 3 == interrupted + resume (bitwise .weights and state)${endless ? ', one endless iterator' : ''}`, async () => {
+  const loader = () => new SyntheticLoader(8, 2, 5, endless);
   const a = tmpdir('a');
   const b = tmpdir('b');
   const c = tmpdir('c');
   // A: straight through (3 epochs of 2 updates: burn-in to 3, the step at 5)
   const lrs: number[] = [];
-  const { r: ra } = await run(a, { maxBatches: 6, onProgress: (p) => lrs.push(p.lr) });
+  const { r: ra } = await run(a, { maxBatches: 6, loader: loader(), onProgress: (p) => lrs.push(p.lr) });
   assert.is(ra.iteration, 6);
   assert.is(ra.epoch, 3);
   assert.is(ra.seen, 24);
   assert.equal(lrs.map((x) => +x.toPrecision(6)), [0.02 / 9, 0.02 * 4 / 9, 0.02, 0.02, 0.01, 0.01].map((x) => +x.toPrecision(6)));
   // B: 3 updates (mid-epoch), then a fresh network (no init), optimizer, EMA and loader from the checkpoint
-  const { r: rb1 } = await run(b, { maxBatches: 3 });
+  const { r: rb1 } = await run(b, { maxBatches: 3, loader: loader() });
   assert.is(rb1.iteration, 3);
   const ckb = readCheckpoint<TrainState>(b, 'last')!;
   assert.is(ckb.state.iteration, 3);
   assert.is(ckb.state.batchInEpoch, 2);
   assert.equal(ckb.state.loader, { epoch: 1, index: 2 });
-  const { r: rb2 } = await run(b, { maxBatches: 6, net: tinyNetwork({}, false), resume: b });
+  const { r: rb2 } = await run(b, { maxBatches: 6, net: tinyNetwork({}, false), resume: b, loader: loader() });
   assert.is(rb2.resumedFrom?.iteration, 3);
   assert.is(rb2.iteration, 6);
   // C: interrupted (AbortSignal, as Ctrl-C) after the progress of update 2, then resumed
   const ac = new AbortController();
-  const { r: rc1 } = await run(c, { maxBatches: 6, signal: ac.signal, onProgress: (p) => { if (p.iteration >= 2) ac.abort(); } });
+  const { r: rc1 } = await run(c, { maxBatches: 6, loader: loader(), signal: ac.signal, onProgress: (p) => { if (p.iteration >= 2) ac.abort(); } });
   assert.is(rc1.stopped, 'aborted');
   assert.ok(rc1.iteration >= 2 && rc1.iteration < 6, `stopped at ${rc1.iteration}`);
   assert.is(readCheckpoint<TrainState>(c, 'last')!.state.iteration, rc1.iteration);
-  const { r: rc2 } = await run(c, { maxBatches: 6, net: tinyNetwork({}, false), resume: c, loader: new SyntheticLoader(8, 2) });
+  const { r: rc2 } = await run(c, { maxBatches: 6, net: tinyNetwork({}, false), resume: c, loader: loader() });
   assert.is(rc2.iteration, 6);
 
   const wa = fs.readFileSync(path.join(a, 'last.weights'));
@@ -176,6 +178,25 @@ test('subdivisions=2 of 2 images == one batch of 4 (no BN), and weight decay ski
     }
   });
   assert.ok(moved > 1e-4, 'the update moved the weights');
+});
+
+test('the YOLO losses (src/yolo/loss.ts, Darknet and YOLOv5 kinds) train through yoloTrainLoss; the loss falls', async () => {
+  const gpu = await getGpu();
+  for (const kind of ['darknet', 'yolov5'] as const) {
+    const net = tinyNetwork();
+    const yl = lossFromNetwork(net, { kind });
+    const items: string[][] = [];
+    const r = await train({
+      gpu, network: net, loader: new SyntheticLoader(8, 4), loss: yoloTrainLoss(yl), subdivisions: 1, epochs: 10,
+      optimizer: kind === 'yolov5' ? { kind: 'sgd', lr: 0.01, momentum: 0.9 } : undefined,
+      onProgress: (p) => items.push(Object.keys(p.lossItems)),
+    });
+    assert.equal(items[0], ['box', 'obj', 'cls']);
+    const first = r.history[0].loss;
+    const last = r.history.at(-1)!.loss;
+    assert.ok(last < first / 4, `${kind}: loss ${first} -> ${last}`);
+    net.dispose();
+  }
 });
 
 test.run();
