@@ -185,9 +185,8 @@ export function finishLoss(gpu: Gpu, parts: HeadPart[], lossScale: number, itemS
     grads: opts.keepGrads ? grads : undefined,
     ciou: extra.ciou,
     async read(): Promise<LossReadout> {
-      const all = new Float32Array(4 + 5 * nH);
       // one readback: copy loss, items and heads into a staging tensor
-      const stage = Tape.untracked(() => new Tensor(gpu, [all.length], 'yolo-loss.read'));
+      const stage = Tape.untracked(() => new Tensor(gpu, [4 + 5 * nH], 'yolo-loss.read'));
       gpu.copy(loss, 0, stage, 0, 4);
       gpu.copy(items, 0, stage, 4, 12);
       gpu.copy(heads, 0, stage, 16, 20 * nH);
