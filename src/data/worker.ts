@@ -1,0 +1,147 @@
+/**
+ * Batch building for src/data/loader.ts: decode + augment the images of one batch into an NCHW buffer.
+ * `buildBatch` is a pure function of (context, job): the loader runs it in worker threads (this module
+ * is also the worker's entry point) or in its own thread, with identical results either way.
+ */
+import fs from 'node:fs';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { Rng } from '../util/rng.js';
+import { decodeImage, type Image } from './image.js';
+import { augmentSample, mixSeed, mosaicSample, plainSample, type AugmentConfig, type Sample, type Target, type Truth } from './augment.js';
+
+/** An image of the split and its truths (normalised to the image). */
+export interface LoaderImage {
+  file: string;
+  truths: Truth[];
+}
+
+export interface BuildContext {
+  images: LoaderImage[];
+  /** Training augmentation, or null for the plain resize / letterbox of validation. */
+  augment: AugmentConfig | null;
+  /** Plain mode: letterbox instead of stretch. */
+  letterBox: boolean;
+  /** Decoded images kept per thread (bytes, least recently used dropped first; 0 = none). */
+  cacheBytes: number;
+}
+
+/** This thread's decoded images (decoding is deterministic, so the cache never changes a batch). */
+const cache = new Map<string, Image>();
+let cachedBytes = 0;
+
+function cached(ctx: BuildContext, file: string, decode: () => Image): Image {
+  const hit = cache.get(file);
+  if (hit) {
+    cache.delete(file); // most recently used last
+    cache.set(file, hit);
+    return hit;
+  }
+  const im = decode();
+  const bytes = im.data.byteLength;
+  if (bytes <= ctx.cacheBytes) {
+    while (cachedBytes + bytes > ctx.cacheBytes && cache.size) {
+      const [k, v] = cache.entries().next().value as [string, Image];
+      cache.delete(k);
+      cachedBytes -= v.data.byteLength;
+    }
+    cache.set(file, im);
+    cachedBytes += bytes;
+  }
+  return im;
+}
+
+export interface BatchJob {
+  /** Unique per request (matches a worker's answer to its request). */
+  id: number;
+  seed: number;
+  /** Global batch number (epoch * batchesPerEpoch + position). */
+  g: number;
+  epoch: number;
+  position: number;
+  /** Image indices of the batch's slots. */
+  indices: number[];
+  width: number;
+  height: number;
+}
+
+export interface BuiltBatch {
+  id: number;
+  g: number;
+  epoch: number;
+  position: number;
+  width: number;
+  height: number;
+  images: Float32Array;
+  truths: Truth[][];
+  files: string[];
+  /** Images that could not be decoded (each replaced by the next image of the split). */
+  warnings: string[];
+  buildMs: number;
+  /** performance.now() of the receiving thread when the batch arrived there. */
+  readyAt?: number;
+}
+
+/** Stream tag of the per-image random numbers. */
+const SLOT_STREAM = 0x5107;
+
+function loadSample(ctx: BuildContext, index: number, warnings: string[]): { sample: Sample; file: string } {
+  const n = ctx.images.length;
+  for (let k = 0; k < n; k++) {
+    const e = ctx.images[(index + k) % n];
+    let image: Image;
+    try {
+      image = cached(ctx, e.file, () => decodeImage(fs.readFileSync(e.file), e.file));
+    } catch (err) {
+      warnings.push(`warning: ${e.file}: ${(err as Error).message.replace(`${e.file}: `, '')}; replaced by the next image`);
+      continue;
+    }
+    return { sample: { image, truths: e.truths }, file: e.file };
+  }
+  throw new Error(`none of the ${n} images of the split can be decoded`);
+}
+
+/** Builds one batch (see the file comment). Slot i's randomness comes from Rng(mixSeed(job.seed, stream, g, i)). */
+export function buildBatch(ctx: BuildContext, job: BatchJob): BuiltBatch {
+  const t0 = performance.now();
+  const { width: W, height: H } = job;
+  const B = job.indices.length;
+  const per = 3 * W * H;
+  const images = new Float32Array(B * per);
+  const truths: Truth[][] = [];
+  const files: string[] = [];
+  const warnings: string[] = [];
+  const n = ctx.images.length;
+  for (let slot = 0; slot < B; slot++) {
+    const rng = new Rng(mixSeed(job.seed, SLOT_STREAM, job.g, slot));
+    const target: Target = { data: images, offset: slot * per, width: W, height: H };
+    const main = loadSample(ctx, job.indices[slot], warnings);
+    files.push(main.file);
+    const cfg = ctx.augment;
+    if (!cfg) {
+      truths.push(plainSample(main.sample, W, H, ctx.letterBox, target));
+    } else if (cfg.mosaic && rng.next() < cfg.mosaicProb) {
+      const others = [0, 1, 2].map(() => loadSample(ctx, rng.int(n), warnings).sample);
+      truths.push(mosaicSample([main.sample, ...others], rng, cfg, W, H, target));
+    } else {
+      truths.push(augmentSample(main.sample, rng, cfg, W, H, target));
+    }
+  }
+  return { id: job.id, g: job.g, epoch: job.epoch, position: job.position, width: W, height: H, images, truths, files, warnings, buildMs: performance.now() - t0 };
+}
+
+// ---------------------------------------------------------------- worker entry
+
+export const WORKER_TAG = 'yolo-wgsl-loader';
+
+if (!isMainThread && parentPort && (workerData as { tag?: string } | null)?.tag === WORKER_TAG) {
+  const ctx = (workerData as { ctx: BuildContext }).ctx;
+  const port = parentPort;
+  port.on('message', (job: BatchJob) => {
+    try {
+      const b = buildBatch(ctx, job);
+      port.postMessage({ ok: true, batch: b }, [b.images.buffer as ArrayBuffer]);
+    } catch (e) {
+      port.postMessage({ ok: false, id: job.id, error: (e as Error).stack ?? String(e) });
+    }
+  });
+}
