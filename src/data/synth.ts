@@ -27,7 +27,7 @@ import { Rng } from '../util/rng.js';
 import { mixSeed } from './augment.js';
 
 export const SYNTH_CLASSES = ['circle', 'square', 'triangle'] as const;
-export const SYNTH_VERSION = 1;
+export const SYNTH_VERSION = 2;
 
 export interface SynthOptions {
   /** Output folder (created). */
@@ -398,7 +398,7 @@ export function generateSynth(opts: SynthOptions): SynthResult {
     opts.log?.(`synth: ${split}: ${count} images`);
   }
   writeText(files.names, `${SYNTH_CLASSES.join('\n')}\n`);
-  writeText(files.data, `# synthetic shapes (yolo-wgsl src/data/synth.ts), seed ${seed}; paths relative to this file's folder\nclasses = ${SYNTH_CLASSES.length}\ntrain = train.txt\nvalid = val.txt\nnames = synth.names\nbackup = backup\n`);
+  writeText(files.data, `# synthetic shapes (yolo-wgsl src/data/synth.ts), seed ${seed}; paths relative to this file's folder\nclasses = ${SYNTH_CLASSES.length}\ntrain = train.txt\nvalid = val.txt\nnames = synth.names\n`);
   writeText(files.yaml, `# synthetic shapes (yolo-wgsl src/data/synth.ts), seed ${seed}\npath: .\ntrain: images/train\nval: images/val\nnc: ${SYNTH_CLASSES.length}\nnames: [${SYNTH_CLASSES.join(', ')}]\n`);
   fs.writeFileSync(manifest, `${JSON.stringify({ params, boxes }, null, 2)}\n`);
   return { out, ...files, train: trainCount, val: valCount, boxes, cached: false, ms: performance.now() - t0 };
