@@ -23,10 +23,12 @@ test: deps
 	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .
 	$(NODE) scripts/run-tests.mjs
 
-## demo: adapter report + kernel self-check, then a small forward/backward on the GPU
+## demo: adapter report + kernel self-check, then the main job: synthetic shapes -> train fixtures/cfg/demo.cfg
+## from scratch -> val (last line `mAP@0.5 X`) -> runs/demo/detections.png (docs/demo.md; DEMO_ARGS="--max-batches 100")
+DEMO_ARGS ?=
 demo: deps
 	$(CLI) doctor
-	$(CLI) demo
+	$(CLI) demo $(DEMO_ARGS)
 
 doctor: deps
 	$(CLI) doctor
