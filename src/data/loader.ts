@@ -185,7 +185,14 @@ export class BatchLoader implements AsyncIterable<Batch> {
     this.sizeFor = opts.sizeFor ?? (() => fixed);
     this.prefetchDepth = Math.max(1, opts.prefetch ?? 2);
     const nWorkers = opts.workers ?? Math.max(0, Math.min(2, (os.availableParallelism?.() ?? os.cpus().length) - 1));
-    for (let i = 0; i < nWorkers; i++) this.workers.push(this.spawn());
+    for (let i = 0; i < nWorkers; i++) {
+      try {
+        this.workers.push(this.spawn());
+      } catch (e) {
+        this.log(`warning: cannot start a loader worker (${(e as Error).message}); building batches in this thread`);
+        break;
+      }
+    }
   }
 
   /** Reads the description (unless a spec is given), scans the split (warnings through `log`), starts the workers. */
