@@ -23,7 +23,7 @@ function floatsOf(net: Network): Float32Array[] {
   return net.layers.flatMap((l) => l.params.map((p) => l.data![p.name]));
 }
 
-async function run(dir: string, opts: Partial<TrainOptions<TruthBox>> & { loader?: SyntheticLoader; net?: Network }) {
+async function runWith(dir: string, opts: Partial<TrainOptions<TruthBox>> & { loader?: SyntheticLoader; net?: Network }) {
   const gpu = await getGpu();
   const net = opts.net ?? tinyNetwork();
   const loss = new MseLoss(gpu);
@@ -35,8 +35,9 @@ async function run(dir: string, opts: Partial<TrainOptions<TruthBox>> & { loader
   }
 }
 
-for (const endless of [false, true]) test(`exact resume: 6 updates == 3 + resume + 3 == interrupted + resume (bitwise .weights and state)${endless ? ', one endless iterator' : ''}`, async () => {
+for (const [endless, kind] of [[false, 'sgd'], [true, 'sgd'], [false, 'adamw']] as const) test(`exact resume (${kind}): 6 updates == 3 + resume + 3 == interrupted + resume (bitwise .weights and state)${endless ? ', one endless iterator' : ''}`, async () => {
   const loader = () => new SyntheticLoader(8, 2, 5, endless);
+  const run = (dir: string, o: Parameters<typeof runWith>[1]) => runWith(dir, { optimizer: kind === 'sgd' ? undefined : { kind, lr: 0.01 }, ...o });
   const a = tmpdir('a');
   const b = tmpdir('b');
   const c = tmpdir('c');
@@ -46,7 +47,8 @@ for (const endless of [false, true]) test(`exact resume: 6 updates == 3 + resume
   assert.is(ra.iteration, 6);
   assert.is(ra.epoch, 3);
   assert.is(ra.seen, 24);
-  assert.equal(lrs.map((x) => +x.toPrecision(6)), [0.02 / 9, 0.02 * 4 / 9, 0.02, 0.02, 0.01, 0.01].map((x) => +x.toPrecision(6)));
+  const base = kind === 'sgd' ? 0.02 : 0.01;
+  assert.equal(lrs.map((x) => +x.toPrecision(6)), [base / 9, base * 4 / 9, base, base, base / 2, base / 2].map((x) => +x.toPrecision(6)));
   // B: 3 updates (mid-epoch), then a fresh network (no init), optimizer, EMA and loader from the checkpoint
   const { r: rb1 } = await run(b, { maxBatches: 3, loader: loader() });
   assert.is(rb1.iteration, 3);
@@ -76,8 +78,9 @@ for (const endless of [false, true]) test(`exact resume: 6 updates == 3 + resume
     sa.rawParams!.forEach((p, i) => assert.ok(Buffer.from(p.data.buffer).equals(Buffer.from(sx.rawParams![i].data.buffer)), `${tag}: raw ${p.key}`));
     sa.optimizer.params.forEach((p, i) => {
       assert.is(sx.optimizer.params[i].step, p.step);
-      assert.ok(Buffer.from(p.slots.momentum.buffer).equals(Buffer.from(sx.optimizer.params[i].slots.momentum.buffer)), `${tag}: momentum ${p.name}`);
+      for (const slot of Object.keys(p.slots)) assert.ok(Buffer.from(p.slots[slot].buffer).equals(Buffer.from(sx.optimizer.params[i].slots[slot].buffer)), `${tag}: ${slot} of ${p.name}`);
     });
+    assert.is(sx.optimizer.kind, kind);
     assert.is(sx.ema!.updates, 6);
     assert.is(sx.seen, 24);
   }
@@ -122,7 +125,7 @@ test('the loss falls; progress events carry items, lr, images/s and ETA; epoch s
   let evals = 0;
   const r = await train({
     gpu, network: net, loader: new SyntheticLoader(8, 4), loss, subdivisions: 1, epochs: 10, checkpointDir: dir,
-    schedule: undefined, optimizer: { kind: 'adam', lr: 0.01 }, saveEvery: 0,
+    schedule: undefined, optimizer: { kind: 'adam', lr: 0.01 }, saveEvery: 0, keepEvery: 10,
     onProgress: (p) => progress.push(p),
     buildEvalNetwork: () => tinyNetwork({}, false),
     evaluate: async ({ network, epoch }) => {
@@ -148,6 +151,9 @@ test('the loss falls; progress events carry items, lr, images/s and ETA; epoch s
   assert.equal(r.best, { fitness: 100, iteration: 8, epoch: 3 });
   assert.is(readCheckpoint<TrainState>(dir, 'best')!.state.iteration, 8);
   assert.equal(r.history[3].metrics, { epoch: 3 });
+  // numbered copies (Darknet's backups) are the .weights of that iteration
+  assert.ok(fs.existsSync(path.join(dir, 'iter_10.weights')) && fs.existsSync(path.join(dir, 'iter_20.weights')));
+  assert.ok(fs.readFileSync(path.join(dir, 'iter_20.weights')).equals(fs.readFileSync(path.join(dir, 'last.weights'))));
   // the history went into the state
   assert.is(readCheckpoint<TrainState>(dir, 'last')!.state.history.length, 10);
   fs.rmSync(dir, { recursive: true, force: true });
