@@ -556,6 +556,8 @@ class Trainer<T> {
       await this.drain();
       this.throwIfNonFinite();
       if (this.o.checkpointDir && this.iteration > 0 && this.lastSaved?.iteration !== this.iteration) await this.saveLast();
+      // the caller's network holds the trained (raw) parameters on the host too
+      else await this.net.pullParams();
       if (stopped === 'done' && this.o.checkpointDir && this.iteration > 0) {
         const file = path.join(this.o.checkpointDir, 'final.weights');
         writeFileAtomic(file, fs.readFileSync(path.join(this.o.checkpointDir, 'last.weights')));
@@ -956,7 +958,10 @@ class Trainer<T> {
   }
 }
 
-/** Trains `network` (see the file comment and TrainOptions). */
+/**
+ * Trains `network` (see the file comment and TrainOptions). Afterwards the network stays prepared for
+ * training and its host parameters (layer.data) hold the trained raw weights.
+ */
 export async function train<T = TruthBox>(opts: TrainOptions<T>): Promise<TrainResult> {
   return new Trainer<T>(opts).run();
 }
