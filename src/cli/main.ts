@@ -99,6 +99,60 @@ export async function main(argv: string[]): Promise<void> {
       },
     )
     .command(
+      'train',
+      'train a Darknet cfg on a dataset (.data or .yaml): Darknet .weights checkpoints (last, best), results.csv, plots',
+      (y) =>
+        y
+          .option('cfg', { type: 'string', describe: 'Darknet .cfg (required unless --resume)' })
+          .option('data', { type: 'string', describe: 'dataset: Darknet .data or Ultralytics .yaml (required unless --resume)' })
+          .option('weights', { type: 'string', describe: 'initial .weights (default: seeded initialization)' })
+          .option('epochs', { type: 'number', describe: 'epochs to train' })
+          .option('max-batches', { type: 'number', describe: 'iterations (updates) to train (default: the cfg max_batches)' })
+          .option('batch', { type: 'number', describe: 'images per update (default: the cfg batch)' })
+          .option('subdivisions', { type: 'number', describe: 'mini-batches per update (default: the cfg subdivisions)' })
+          .option('img', { type: 'number', describe: 'network input size (width = height)' })
+          .option('resume', { type: 'string', describe: 'a run folder or checkpoint to continue exactly' })
+          .option('out', { type: 'string', default: 'runs/train', describe: 'runs folder' })
+          .option('name', { type: 'string', default: 'exp', describe: 'run name (exp, exp2, ... when taken)' })
+          .option('exist-ok', { type: 'boolean', default: false, describe: 'reuse the run folder' })
+          .option('loss', { type: 'string', choices: ['darknet', 'yolov5'], describe: 'loss semantics (default darknet)' })
+          .option('hyp', { type: 'string', describe: 'Ultralytics hyperparameter yaml (yolov5 loss gains, lr schedule)' })
+          .option('optimizer', { type: 'string', choices: ['sgd', 'adam', 'adamw'], describe: 'default: SGD with the cfg momentum and decay' })
+          .option('lr', { type: 'number', describe: 'learning rate (default: the cfg learning_rate)' })
+          .option('ema', { type: 'boolean', describe: 'keep an EMA of the weights for validation and saving' })
+          .option('augment', { type: 'boolean', default: true, describe: 'data augmentation from the cfg (jitter, flip, HSV, mosaic)' })
+          .option('seed', { type: 'number', default: 0 })
+          .option('workers', { type: 'number', describe: 'data loader worker threads' })
+          .option('val-every', { type: 'number', default: 1, describe: 'validate every N epochs (0: never)' })
+          .option('protocol', { type: 'string', choices: ['coco', 'ultralytics', 'voc', 'voc07'], default: 'coco', describe: 'validation mAP protocol' })
+          .option('progress', { type: 'string', choices: ['auto', 'bar', 'lines', 'none'], default: 'auto' })
+          .check((a) => {
+            if (!a.resume && (!a.cfg || !a.data)) throw new Error('train needs --cfg and --data (or --resume)');
+            return true;
+          }),
+      async (a) => {
+        const { runTrain } = await import('./train.js');
+        const ac = new AbortController();
+        const onInt = () => {
+          if (ac.signal.aborted) process.exit(130);
+          console.log('\ninterrupted: saving last (Ctrl-C again to quit at once)');
+          ac.abort();
+        };
+        process.on('SIGINT', onInt);
+        try {
+          await runTrain({
+            cfg: a.cfg, data: a.data, weights: a.weights, epochs: a.epochs, maxBatches: a['max-batches'], batch: a.batch,
+            subdivisions: a.subdivisions, img: a.img, resume: a.resume, out: a.out, name: a.name, existOk: a['exist-ok'],
+            loss: a.loss as 'darknet' | undefined, hyp: a.hyp, optimizer: a.optimizer as 'sgd' | undefined, lr: a.lr, ema: a.ema,
+            augment: a.augment, seed: a.seed, workers: a.workers, valEvery: a['val-every'], protocol: a.protocol as 'coco',
+            progress: a.progress as 'auto', signal: ac.signal,
+          });
+        } finally {
+          process.off('SIGINT', onInt);
+        }
+      },
+    )
+    .command(
       'val',
       'evaluate: mAP@0.5, mAP@0.5:0.95, P, R per class, plots, confusion matrix (a network, or an existing COCO-format detections file)',
       (y) =>
