@@ -347,7 +347,8 @@ export async function runTrain(opts: TrainCliOptions): Promise<TrainCliResult> {
     log('\ninterrupt: finishing the current step, saving last (Ctrl-C again to quit at once)');
     ac.abort();
   };
-  const cliSignals = ownGpu;
+  // SIGINT here only when the caller passed no signal of its own (src/cli/main.ts wires Ctrl-C to one)
+  const cliSignals = ownGpu && !opts.signal;
   if (cliSignals) process.on('SIGINT', onSigint);
 
   let result: TrainResult;
