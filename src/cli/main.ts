@@ -120,12 +120,17 @@ export async function main(argv: string[]): Promise<void> {
           .option('optimizer', { type: 'string', choices: ['sgd', 'adam', 'adamw'], describe: 'default: SGD with the cfg momentum and decay' })
           .option('lr', { type: 'number', describe: 'learning rate (default: the cfg learning_rate)' })
           .option('ema', { type: 'boolean', describe: 'keep an EMA of the weights for validation and saving' })
-          .option('augment', { type: 'boolean', default: true, describe: 'data augmentation from the cfg (jitter, flip, HSV, mosaic)' })
-          .option('seed', { type: 'number', default: 0 })
+          .option('augment', { type: 'boolean', describe: 'data augmentation from the cfg: jitter, flip, HSV, mosaic (default on; --no-augment)' })
+          .option('seed', { type: 'number', describe: 'seed for initialization, shuffling and augmentation (default 0)' })
           .option('workers', { type: 'number', describe: 'data loader worker threads' })
-          .option('val-every', { type: 'number', default: 1, describe: 'validate every N epochs (0: never)' })
-          .option('protocol', { type: 'string', choices: ['coco', 'ultralytics', 'voc', 'voc07'], default: 'coco', describe: 'validation mAP protocol' })
-          .option('progress', { type: 'string', choices: ['auto', 'bar', 'lines', 'none'], default: 'auto' })
+          .option('val-every', { type: 'number', describe: 'validate every N epochs (default 1; 0: never)' })
+          .option('protocol', { type: 'string', choices: ['coco', 'ultralytics', 'voc', 'voc07'], describe: 'validation mAP protocol (default coco)' })
+          .option('schedule', { type: 'string', choices: ['darknet', 'ultralytics'], describe: 'lr schedule: the cfg policy (default) or yolov5 epochs' })
+          .option('cos-lr', { type: 'boolean', describe: 'ultralytics schedule: cosine instead of linear' })
+          .option('save-every', { type: 'number', describe: 'save last every N iterations (default 100)' })
+          .option('keep-every', { type: 'number', describe: 'keep weights/iter_<n>.weights every N iterations (default 0: none)' })
+          .option('log-every', { type: 'number', describe: 'progress line every N iterations when not on a TTY (default 10)' })
+          .option('progress', { type: 'string', choices: ['auto', 'bar', 'lines', 'none'], describe: 'progress display (default auto: a bar on a TTY)' })
           .check((a) => {
             if (!a.resume && (!a.cfg || !a.data)) throw new Error('train needs --cfg and --data (or --resume)');
             return true;
@@ -144,8 +149,9 @@ export async function main(argv: string[]): Promise<void> {
             cfg: a.cfg, data: a.data, weights: a.weights, epochs: a.epochs, maxBatches: a['max-batches'], batch: a.batch,
             subdivisions: a.subdivisions, img: a.img, resume: a.resume, out: a.out, name: a.name, existOk: a['exist-ok'],
             loss: a.loss as 'darknet' | undefined, hyp: a.hyp, optimizer: a.optimizer as 'sgd' | undefined, lr: a.lr, ema: a.ema,
-            augment: a.augment, seed: a.seed, workers: a.workers, valEvery: a['val-every'], protocol: a.protocol as 'coco',
-            progress: a.progress as 'auto', signal: ac.signal,
+            augment: a.augment, seed: a.seed, workers: a.workers, valEvery: a['val-every'], protocol: a.protocol as 'coco' | undefined,
+            schedule: a.schedule as 'darknet' | undefined, cosLr: a['cos-lr'], saveEvery: a['save-every'], keepEvery: a['keep-every'],
+            logEvery: a['log-every'], progress: a.progress as 'auto' | undefined, signal: ac.signal,
           });
         } finally {
           process.off('SIGINT', onInt);

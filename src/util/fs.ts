@@ -22,4 +22,13 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     fs.rmSync(tmp, { force: true });
     throw e;
   }
+  // make the rename itself durable (best effort: not every platform can open a directory)
+  try {
+    const d = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(d);
+    } finally {
+      fs.closeSync(d);
+    }
+  } catch { /* e.g. Windows */ }
 }
