@@ -213,10 +213,18 @@ export async function main(argv: string[]): Promise<void> {
         .positional('what', { choices: ['kernels'] as const, describe: 'what to benchmark' })
         .option('size', { type: 'number', default: 416, describe: 'network input size the conv shapes derive from' })
         .option('iters', { type: 'number', describe: 'timed repetitions per measurement' })
-        .option('json', { type: 'string', describe: 'write the results as JSON to this file' }),
+        .option('json', { type: 'string', describe: 'write the results as JSON to this file' })
+        .option('quick', { type: 'boolean', default: false, describe: 'fewer repeats, shorter time budget per case' })
+        .option('variants', { type: 'string', describe: 'comma-separated conv algorithms (direct,gemm_tiled,gemm_reg)' })
+        .option('passes', { type: 'string', describe: 'comma-separated passes (fwd,bwd_data,bwd_weights)' })
+        .option('layers', { type: 'string', describe: 'comma-separated yolov3-tiny layer indices' }),
       async (a) => {
         const { runBenchKernels } = await import('./bench.js');
-        await runBenchKernels({ size: a.size, iters: a.iters, json: a.json });
+        const list = (v?: string) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+        await runBenchKernels({
+          size: a.size, iters: a.iters, json: a.json, quick: a.quick, variants: list(a.variants), passes: list(a.passes),
+          layers: list(a.layers)?.map(Number),
+        });
       },
     )
     .demandCommand(1, 'name a command (see --help)')
