@@ -30,11 +30,27 @@ export async function main(argv: string[]): Promise<void> {
     )
     .command(
       'demo',
-      'a small forward/backward on the GPU (the bundled main job until training lands)',
-      (y) => y,
-      async () => {
+      'the bundled main job: generate synthetic shapes, train from scratch, validate, draw detections, print mAP@0.5',
+      (y) =>
+        y
+          .option('out', { type: 'string', describe: 'output folder (default runs/demo)' })
+          .option('data', { type: 'string', describe: 'where the synthetic dataset is generated (default data/synth)' })
+          .option('cfg', { type: 'string', describe: 'cfg to train (default fixtures/cfg/demo.cfg)' })
+          .option('train-count', { type: 'number', describe: 'synthetic train images' })
+          .option('val-count', { type: 'number', describe: 'synthetic val images' })
+          .option('size', { type: 'number', describe: 'synthetic image size in pixels' })
+          .option('img', { type: 'number', describe: 'network input size' })
+          .option('max-batches', { type: 'number', describe: 'training iterations' })
+          .option('batch', { type: 'number', describe: 'images per update' })
+          .option('loss', { type: 'string', choices: ['darknet', 'yolov5'], describe: 'loss semantics (default yolov5)' })
+          .option('seed', { type: 'number' })
+          .option('workers', { type: 'number', describe: 'data loader worker threads' }),
+      async (a) => {
         const { demo } = await import('./demo.js');
-        await demo();
+        await demo({
+          out: a.out, data: a.data, cfg: a.cfg, trainCount: a['train-count'], valCount: a['val-count'], size: a.size, img: a.img,
+          maxBatches: a['max-batches'], batch: a.batch, loss: a.loss as 'yolov5' | undefined, seed: a.seed, workers: a.workers,
+        });
       },
     )
     .command(
