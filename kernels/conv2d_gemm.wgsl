@@ -12,15 +12,7 @@
 // Bindings: src0 = B operand (x or dy), src1 = A operand (w or dy), src2 = bias (MODE 0), dst = output.
 // Epilogue (MODE 0): + bias when P.has_bias, activation P.act (codes of activation.wgsl).
 
-struct Params {
-  B: u32, Cin: u32, H: u32, W: u32,
-  Cout: u32, OH: u32, OW: u32, KH: u32,
-  KW: u32, SY: u32, SX: u32, PY: u32,
-  PX: u32, DY: u32, DX: u32, G: u32,
-  Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
-  S: u32, chunk: u32, n: u32, t0: u32,
-  act: u32, has_bias: u32, kt: u32, pad0: u32,
-}
+// #include "lib/conv_params.wgsl"
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src0: array<f32>;
 @group(0) @binding(2) var<storage, read> src1: array<f32>;

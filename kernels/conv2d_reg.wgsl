@@ -17,15 +17,7 @@
 // invocation loads all TM itself.
 // Epilogue: + bias (P.has_bias), activation P.act (codes of activation.wgsl), written to channel Coff + g*M + m of a destination with Ctot channels.
 
-struct Params {
-  B: u32, Cin: u32, H: u32, W: u32,
-  Cout: u32, OH: u32, OW: u32, KH: u32,
-  KW: u32, SY: u32, SX: u32, PY: u32,
-  PX: u32, DY: u32, DX: u32, G: u32,
-  Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
-  S: u32, chunk: u32, n: u32, t0: u32,
-  act: u32, has_bias: u32, kt: u32, pad0: u32,
-}
+// #include "lib/conv_params.wgsl"
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> w: array<f32>;

@@ -1,0 +1,12 @@
+// The uniform parameters shared by every conv2d kernel (conv2d_direct / _gemm / _reg / _bwd.wgsl); the
+// order is the one src/tensor/ops/conv2d.ts packs. Included with `// #include "lib/conv_params.wgsl"`.
+
+struct Params {
+  B: u32, Cin: u32, H: u32, W: u32,
+  Cout: u32, OH: u32, OW: u32, KH: u32,
+  KW: u32, SY: u32, SX: u32, PY: u32,
+  PX: u32, DY: u32, DX: u32, G: u32,
+  Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
+  S: u32, chunk: u32, n: u32, t0: u32,
+  act: u32, has_bias: u32, kt: u32, pad0: u32,
+}
