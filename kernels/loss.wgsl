@@ -17,20 +17,7 @@ struct Params { n: u32, alpha: f32, zero: u32, kind: u32, } // zero = 0 (see log
 override WG: u32 = 256;
 // The loss kind is a uniform (not an override): one pipeline per entry instead of one per kind and entry.
 
-// log(1 + u) for u >= 0, accurate for small u (Goldberg: the rounding of 1 + u cancels). Xoring the bits
-// with the uniform P.zero (= 0) keeps Mesa's NIR from rewriting (1 + u) - 1 into u, which it does for
-// float ops not marked exact and which would silently undo the correction.
-fn log1p_pos(u: f32) -> f32 {
-  let v = bitcast<f32>(bitcast<u32>(1.0 + u) ^ P.zero);
-  if (v == 1.0) { return u; }
-  return log(v) * (u / (v - 1.0));
-}
-
-fn sigmoid(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  let s = 1.0 / (1.0 + e);
-  return select(e * s, s, v >= 0.0);
-}
+// #include "lib/stable.wgsl"
 
 fn loss(xv: f32, tv: f32) -> f32 {
   switch P.kind {

@@ -55,20 +55,7 @@ const PI: f32 = 3.14159265358979;
 
 fn tabu(k: u32) -> u32 { return bitcast<u32>(tab[k]); }
 
-fn sigmoid(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  let s = 1.0 / (1.0 + e);
-  return select(e * s, s, v >= 0.0);
-}
-
-// log(1 + u), u >= 0, accurate for small u; the xor with P.zero keeps Mesa from folding (1 + u) - 1 into u.
-fn log1p_pos(u: f32) -> f32 {
-  let v = bitcast<f32>(bitcast<u32>(1.0 + u) ^ P.zero);
-  if (v == 1.0) { return u; }
-  return log(v) * (u / (v - 1.0));
-}
-
-fn softplus(v: f32) -> f32 { return max(v, 0.0) + log1p_pos(exp(-abs(v))); }
+// #include "lib/stable.wgsl"
 
 // The logistic loss on a logit whose Darknet delta is m*(t - sigmoid(v)): m*(softplus(v) - t*v) (= m*BCE).
 fn logistic_loss(v: f32, t: f32) -> f32 { return softplus(v) - t * v; }

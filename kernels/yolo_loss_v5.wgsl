@@ -48,19 +48,7 @@ const EPS: f32 = 1e-7;
 
 fn tabu(k: u32) -> u32 { return bitcast<u32>(tab[k]); }
 
-fn sigmoid(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  let s = 1.0 / (1.0 + e);
-  return select(e * s, s, v >= 0.0);
-}
-
-fn log1p_pos(u: f32) -> f32 {
-  let v = bitcast<f32>(bitcast<u32>(1.0 + u) ^ P.zero);
-  if (v == 1.0) { return u; }
-  return log(v) * (u / (v - 1.0));
-}
-
-fn softplus(v: f32) -> f32 { return max(v, 0.0) + log1p_pos(exp(-abs(v))); }
+// #include "lib/stable.wgsl"
 
 // BCEWithLogits with pos_weight pw: (1 - t) v + (1 + (pw - 1) t) softplus(-v), and its derivative
 fn bce(v: f32, t: f32, pw: f32) -> f32 { return (1.0 - t) * v + (1.0 + (pw - 1.0) * t) * softplus(-v); }
