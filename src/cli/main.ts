@@ -39,6 +39,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('train-count', { type: 'number', describe: 'synthetic train images' })
           .option('val-count', { type: 'number', describe: 'synthetic val images' })
           .option('size', { type: 'number', describe: 'synthetic image size in pixels' })
+          .option('difficulty', { type: 'string', choices: ['easy', 'standard', 'hard'], describe: 'synthetic dataset difficulty (default standard; docs/data.md)' })
           .option('img', { type: 'number', describe: 'network input size' })
           .option('max-batches', { type: 'number', describe: 'training iterations' })
           .option('batch', { type: 'number', describe: 'images per update' })
@@ -48,7 +49,7 @@ export async function main(argv: string[]): Promise<void> {
       async (a) => {
         const { demo } = await import('./demo.js');
         await demo({
-          out: a.out, data: a.data, cfg: a.cfg, trainCount: a['train-count'], valCount: a['val-count'], size: a.size, img: a.img,
+          out: a.out, data: a.data, cfg: a.cfg, trainCount: a['train-count'], valCount: a['val-count'], size: a.size, difficulty: a.difficulty as 'standard' | undefined, img: a.img,
           maxBatches: a['max-batches'], batch: a.batch, loss: a.loss as 'yolov5' | undefined, seed: a.seed, workers: a.workers,
         });
       },
