@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Gpu } from '../gpu/device.js';
-import { generateSynth } from '../data/synth.js';
+import { generateSynth, type SynthDifficultyName } from '../data/synth.js';
 import { loadImage } from '../data/image.js';
 import { imageToRgba, makeRgba, writePng } from '../viz/draw.js';
 import { formatTable } from '../eval/metrics.js';
@@ -122,6 +122,8 @@ export interface MainDemoOptions {
   valCount?: number;
   /** Synthetic image size in pixels (default 96). */
   size?: number;
+  /** Synthetic dataset difficulty (default standard). */
+  difficulty?: SynthDifficultyName;
   /** Network input size (default: the cfg's). */
   img?: number;
   /** Training iterations (default: the cfg's max_batches). */
@@ -185,7 +187,7 @@ export async function demo(opts: MainDemoOptions = {}): Promise<MainDemoResult> 
 
   // 1. data
   log(`demo: synthetic shapes dataset in ${dataDir}`);
-  const synth = generateSynth({ out: dataDir, trainCount: opts.trainCount ?? 1000, valCount: opts.valCount ?? 100, size: opts.size ?? 96, seed: opts.seed ?? 1, log });
+  const synth = generateSynth({ out: dataDir, trainCount: opts.trainCount ?? 1000, valCount: opts.valCount ?? 100, size: opts.size ?? 96, seed: opts.seed ?? 1, difficulty: opts.difficulty, log });
   log(`demo: ${synth.train} train + ${synth.val} val images, ${synth.boxes} boxes${synth.cached ? ' (already there)' : ''} in ${(synth.ms / 1000).toFixed(1)} s`);
   const t1 = performance.now();
 

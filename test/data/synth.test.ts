@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { packageRoot } from '../../src/util/paths.js';
 import { loadImage } from '../../src/data/image.js';
 import { loadDataset, parseLabels, scanSplit } from '../../src/data/dataset.js';
-import { generateSynth, geometryBounds, imageSeed, insideGeometry, renderSynthImage, SYNTH_CLASSES } from '../../src/data/synth.js';
+import { generateSynth, geometryBounds, imageSeed, insideGeometry, renderSynthImage, SYNTH_CLASSES, SYNTH_DIFFICULTY, type SynthDifficultyName } from '../../src/data/synth.js';
 
 const tmpDirs: string[] = [];
 function tmp(): string {
@@ -135,12 +135,42 @@ test('synth: every label is the extent of its shape\'s pixels (within 1 px); the
         if (o.visible === inImage && inImage === area) assert.equal([minX, minY, maxX, maxY], [fx1, fy1, fx2, fy2]);
         if (o.visible < inImage) occluded++;
         if (inImage < area) cut++;
-        assert.ok(o.visible >= 0.5 * o.area - 1e-9, 'at least half visible');
+        const std = SYNTH_DIFFICULTY.standard;
+        assert.ok(o.visible >= std.minVisible * o.area - 1e-9, `at least ${std.minVisible} visible`);
+        assert.ok(inImage >= std.minInside * area - 1e-9, `at least ${std.minInside} inside`);
+        assert.ok(Math.max(fx2 - fx1, fy2 - fy1) + 1 >= Math.floor(std.minSize * S) - 2, 'not smaller than minSize');
       });
     }
   }
   assert.ok(occluded > 0, 'some objects are occluded');
   assert.ok(cut > 0, 'some objects are cut by the border');
+});
+
+test('synth: difficulty presets bound size, occlusion and border cut; hard keeps tiny, half-hidden shapes', () => {
+  const S = 96;
+  const stats = (name: SynthDifficultyName) => {
+    let n = 0, minLong = S, minVis = 1, minIn = 1;
+    for (let i = 0; i < 60; i++) {
+      const r = renderSynthImage(imageSeed(3, 'train', i), S, S, name);
+      for (const o of r.objects) {
+        n++;
+        let inImage = 0;
+        const gb = geometryBounds(o.geometry);
+        for (let y = gb.y1; y < gb.y2; y++) for (let x = gb.x1; x < gb.x2; x++) if (insideGeometry(o.geometry, x, y) && x >= 0 && y >= 0 && x < S && y < S) inImage++;
+        minLong = Math.min(minLong, Math.max(gb.x2 - gb.x1, gb.y2 - gb.y1));
+        minVis = Math.min(minVis, o.visible / o.area);
+        minIn = Math.min(minIn, inImage / o.area);
+      }
+    }
+    return { n, minLong, minVis, minIn };
+  };
+  const easy = stats('easy'), std = stats('standard'), hard = stats('hard');
+  for (const s of [easy, std, hard]) assert.ok(s.n > 60, `${s.n} objects`);
+  assert.ok(easy.minVis === 1 && easy.minIn === 1, JSON.stringify(easy));
+  assert.ok(easy.minLong >= 0.25 * S - 2, JSON.stringify(easy));
+  assert.ok(std.minVis >= 0.8 && std.minIn >= 0.85 && std.minLong >= 0.14 * S - 2, JSON.stringify(std));
+  assert.ok(hard.minVis < 0.8 && hard.minIn < 0.85 && hard.minLong < 0.14 * S - 2, JSON.stringify(hard));
+  assert.throws(() => generateSynth({ out: os.tmpdir(), difficulty: 'nightmare' as SynthDifficultyName }), /difficulty must be one of easy, standard, hard/);
 });
 
 test('synth: class names file = SYNTH_CLASSES = yolo-mini.names; generation rate', () => {
