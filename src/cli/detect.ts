@@ -10,102 +10,25 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Gpu } from '../gpu/device.js';
-import { Tensor } from '../tensor/tensor.js';
-import { HeadDecoder, type Detection, type HeadSpec } from '../yolo/decode.js';
-import { nms, nmsOptionsFromDarknet, type NmsOptions } from '../yolo/nms.js';
-import { headFromLayer, isHeadLayer, type HeadLayerLike } from '../yolo/heads.js';
-import { boxToImage, boxToPixels, loadImage, prepareImage, sniffFormat, toBatch, type Placement } from '../data/image.js';
-import type { Box } from '../yolo/box.js';
+import { HeadDecoder } from '../yolo/decode.js';
+import { loadImage, sniffFormat, type Placement } from '../data/image.js';
 import { drawDetections, imageToRgba, writePng } from '../viz/draw.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { Network } from '../darknet/network.js';
-import { loadWeights } from '../darknet/weights.js';
+import { detectImages, fromDarknetNetwork, type DetectNetwork, type FoundObject } from '../api/detector.js';
+import { loadNetwork } from '../api/model.js';
 
-/** A network ready for detection. */
-export interface DetectNetwork {
-  /** Network input size ([net] width, height, channels). */
-  readonly width: number;
-  readonly height: number;
-  readonly channels: number;
-  /** [net] letter_box. */
-  readonly letterBox: boolean;
-  /** The heads in cfg order. */
-  readonly heads: readonly HeadSpec[];
-  /** The NMS of the cfg (Darknet uses the last layer's nms_kind / beta_nms); default plain IoU. */
-  readonly nms?: Pick<NmsOptions, 'kind' | 'beta'>;
-  /**
-   * Inference forward of an NCHW batch [B, channels, height, width]; returns the raw inputs of the head
-   * layers (the head convolutions' outputs, [B, A*(5+C), H, W]) in `heads` order. The caller disposes them.
-   */
-  forwardHeads(input: Tensor): Promise<Tensor[]> | Tensor[];
-  dispose?(): void;
-}
+// The detection core lives in src/api/detector.ts (the library API uses the same code); these names stay
+// importable from here.
+export { fromDarknetNetwork, postprocess, type DarknetNetworkLike, type DetectNetwork, type FoundObject } from '../api/detector.js';
 
 export type NetworkLoader = (gpu: Gpu, cfg: string, weights: string | undefined) => Promise<DetectNetwork>;
-
-
-/**
- * What detection needs of a built Darknet network (src/darknet/network.ts Network fits structurally):
- * the input shape, [net] letter_box, the layers (heads found by kind; a head reads layers[i].sources[0]),
- * prepare for inference, and a forward that returns the kept layers' outputs.
- */
-export interface DarknetNetworkLike {
-  readonly input: { c: number; h: number; w: number };
-  readonly net: { letterBox: boolean };
-  readonly layers: readonly { kind: string; index: number; sources: readonly number[] }[];
-  prepare(gpu: Gpu, mode: 'infer'): void;
-  forward(x: Tensor, opts: { keep?: number[] }): Map<number, Tensor>;
-  dispose(): void;
-}
-
-/**
- * Adapts a built network with its weights loaded: prepares it for inference on `gpu`; forwardHeads keeps
- * the outputs of the layers feeding the heads (the head convolutions) and frees the rest. The NMS is the
- * last head's nms_kind / beta_nms (Darknet reads the network's last layer).
- */
-export function fromDarknetNetwork(net: DarknetNetworkLike, gpu: Gpu): DetectNetwork {
-  const headLayers = net.layers.filter((l) => isHeadLayer(l)) as unknown as (HeadLayerLike & { index: number; sources: readonly number[] })[];
-  if (headLayers.length === 0) throw new Error('the network has no [yolo] or [region] layer to detect with');
-  const parsed = headLayers.map((l) => headFromLayer(l));
-  const feeds = headLayers.map((l) => l.sources[0]);
-  if (feeds.some((j) => j < 0)) throw new Error('a detection head reads the network input directly');
-  net.prepare(gpu, 'infer');
-  return {
-    width: net.input.w,
-    height: net.input.h,
-    channels: net.input.c,
-    letterBox: net.net.letterBox,
-    heads: parsed.map((p) => p.spec),
-    nms: parsed[parsed.length - 1].nms,
-    forwardHeads(x: Tensor): Tensor[] {
-      const outs = net.forward(x, { keep: feeds });
-      const keep = feeds.map((j) => outs.get(j)!);
-      for (const t of outs.values()) if (!keep.includes(t) && t !== x) t.dispose();
-      // two heads reading one layer would share a tensor: hand out copies so the caller can dispose each
-      return keep.map((t, i) => (keep.indexOf(t) === i ? t : copyTensor(t)));
-    },
-    dispose: () => net.dispose(),
-  };
-}
-
-function copyTensor(t: Tensor): Tensor {
-  const c = new Tensor(t.gpu, t.shape, t.name);
-  t.gpu.copy(t, 0, c, 0, t.bytes);
-  return c;
-}
 
 /**
  * The default loader: builds the cfg with src/darknet and loads the .weights (or, without weights, a seeded
  * random initialization, said in the log: its detections are meaningless but exercise the whole pipeline).
  */
 export async function loadDarknet(gpu: Gpu, cfg: string, weights: string | undefined, log: (l: string) => void = () => {}, size?: { width?: number; height?: number }): Promise<DetectNetwork> {
-  const net = Network.fromFile(cfg, { width: size?.width, height: size?.height });
-  for (const w of net.warnings) log(`warning: ${w.file}:${w.line}: ${w.message}`);
-  if (weights) loadWeights(net, weights);
-  else {
-    log(`warning: no --weights: ${path.basename(cfg)} runs with seeded random weights (detections are meaningless)`);
-    net.initWeights(1);
-  }
+  const net = await loadNetwork({ cfg, weights, width: size?.width, height: size?.height, log, missingWeights: `warning: no --weights: ${path.basename(cfg)} runs with seeded random weights (detections are meaningless)` });
   try {
     return fromDarknetNetwork(net, gpu);
   } catch (e) {
@@ -144,17 +67,6 @@ export interface DetectOptions {
   log?: (line: string) => void;
   gpu?: Gpu;
   loader?: NetworkLoader;
-}
-
-export interface FoundObject {
-  classId: number;
-  name: string;
-  score: number;
-  objectness: number;
-  /** Centre and size normalised to the original image. */
-  box: Box;
-  /** Pixel corners in the original image, clipped to it. */
-  pixels: { x1: number; y1: number; x2: number; y2: number };
 }
 
 export interface ImageResult {
@@ -216,28 +128,9 @@ export function describeObjects(objects: readonly FoundObject[]): string[] {
   });
 }
 
-/** Post-processing of one image's decoded entries: NMS, then mapping to the image. */
-export function postprocess(dets: readonly Detection[], placement: Placement, opts: { iou?: number; agnostic?: boolean; maxDet?: number; nms?: Pick<NmsOptions, 'kind' | 'beta'>; names?: readonly string[] }): FoundObject[] {
-  const kept = nms(dets, { iouThreshold: opts.iou ?? 0.45, agnostic: opts.agnostic, maxDetections: opts.maxDet ?? 1000, ...(opts.nms ?? {}) });
-  return kept.map((d) => {
-    const box = boxToImage(d.box, placement);
-    return {
-      classId: d.classId,
-      name: opts.names?.[d.classId] ?? String(d.classId),
-      score: d.score,
-      objectness: d.objectness,
-      box,
-      pixels: boxToPixels(box, placement.imageWidth, placement.imageHeight, true),
-    };
-  });
-}
-
 /** Runs detection over already-built network and image files. */
 export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: readonly string[], opts: Omit<DetectOptions, 'cfg' | 'weights' | 'source' | 'names'> & { names?: readonly string[] }): Promise<ImageResult[]> {
   const log = opts.log ?? (() => {});
-  const conf = opts.conf ?? 0.25;
-  const letterbox = opts.letterbox ?? net.letterBox;
-  const nmsOpt = opts.nmsKind ? nmsOptionsFromDarknet(opts.nmsKind, net.nms?.beta ?? 0.6) : net.nms;
   const batch = Math.max(1, Math.floor(opts.batch ?? 1));
   if (net.channels !== 3) throw new Error(`detect needs a 3-channel network input; the cfg has channels=${net.channels}`);
   const classes = Math.max(...net.heads.map((h) => h.classes));
@@ -250,25 +143,13 @@ export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: rea
       const chunk = files.slice(i0, i0 + batch);
       const t0 = performance.now();
       const loaded = chunk.map((f) => loadImage(f));
-      const prepared = loaded.map((im) => prepareImage(im, net.width, net.height, letterbox));
-      const input = Tensor.from(gpu, [chunk.length, 3, net.height, net.width], toBatch(prepared.map((p) => p.image)), 'detect-input');
-      const t1 = performance.now();
-      let heads: Tensor[] = [];
-      let dets: Detection[];
-      try {
-        heads = await net.forwardHeads(input);
-        dets = await decoder.detect(heads, { thresh: conf });
-      } finally {
-        input.dispose();
-        for (const h of heads) h.dispose();
-      }
-      const t2 = performance.now();
+      const loadMs = performance.now() - t0;
+      const r = await detectImages(gpu, net, loaded, opts, decoder);
       for (let b = 0; b < chunk.length; b++) {
         const file = chunk[b];
-        const pl = prepared[b].placement;
-        const objects = postprocess(dets.filter((d) => d.batch === b), pl, { iou: opts.iou, agnostic: opts.agnostic, maxDet: opts.maxDet, nms: nmsOpt, names: opts.names });
+        const { placement: pl, objects } = r.images[b];
         const res: ImageResult = { file, width: pl.imageWidth, height: pl.imageHeight, objects, placement: pl };
-        log(`${file}: ${objects.length} objects, predicted in ${(((t2 - t1) / chunk.length)).toFixed(1)} ms (load + resize ${((t1 - t0) / chunk.length).toFixed(1)} ms)`);
+        log(`${file}: ${objects.length} objects, predicted in ${((r.forwardMs / chunk.length)).toFixed(1)} ms (load + resize ${((loadMs + r.prepareMs) / chunk.length).toFixed(1)} ms)`);
         for (const line of describeObjects(objects)) log(`  ${line}`);
         if (opts.out) {
           let base = path.basename(file, path.extname(file));

@@ -3,12 +3,12 @@
  * batching (many dispatches per encoder and per compute pass, one submit per flush), asynchronous readback,
  * and error reporting that names the kernel.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { GpuError } from './errors.js';
 import { BufferPool } from './pool.js';
-import { selectAdapter, type AdapterDescription, type SelectOptions } from './adapter.js';
-import { kernelsDir } from '../util/paths.js';
+// Node: Dawn through the `webgpu` package; the browser bundle swaps in adapter.browser.ts (navigator.gpu)
+// and kernel-source.browser.ts (the WGSL files inlined), see scripts/build-browser.mjs.
+import { selectAdapter, type AdapterDescription, type SelectOptions, type SelectedAdapter } from './adapter.js';
+import { readKernelFile } from './kernel-source.js';
 
 /** A compute kernel: an entry point of kernels/<file>.wgsl, specialized by template defines and overrides. */
 export interface KernelSpec {
@@ -45,6 +45,11 @@ const UNIFORM_RING_SLOTS = 1024;
 export interface GpuOptions extends SelectOptions {
   /** Validate after every dispatch (slow, exact kernel attribution). Default: YOLO_WGSL_DEBUG=1. */
   debug?: boolean;
+  /**
+   * Reads a file of the kernels folder by its relative name ('conv2d_direct.wgsl', 'lib/act.wgsl').
+   * Default: the kernels/ shipped with the package (Node), or the copies inlined in the browser bundle.
+   */
+  kernelSource?: (file: string) => string;
 }
 
 export class Gpu {
@@ -71,8 +76,11 @@ export class Gpu {
   private readonly debug: boolean;
   private disposed = false;
 
-  private constructor(readonly device: GPUDevice, readonly info: AdapterDescription, debug: boolean, private readonly instance: GPU) {
+  private readonly readKernel: (file: string) => string;
+
+  private constructor(readonly device: GPUDevice, readonly info: AdapterDescription, debug: boolean, private readonly instance: GPU, readKernel: (file: string) => string) {
     this.debug = debug;
+    this.readKernel = readKernel;
     this.pool = new BufferPool(device);
     this.uniformRing = device.createBuffer({ size: this.uniformData.byteLength, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'uniform-ring' });
     device.lost.then((li) => {
@@ -89,7 +97,12 @@ export class Gpu {
 
   /** Selects an adapter (real GPU, then lavapipe, then GL llvmpipe) and creates the device with its limits. */
   static async create(opts: GpuOptions = {}): Promise<Gpu> {
-    const { adapter, info, instance } = await selectAdapter(opts);
+    return Gpu.fromAdapter(await selectAdapter(opts), opts);
+  }
+
+  /** Creates the device on an adapter already chosen (its `instance` stays referenced by the Gpu). */
+  static async fromAdapter(selected: SelectedAdapter, opts: GpuOptions = {}): Promise<Gpu> {
+    const { adapter, info, instance } = selected;
     const requiredLimits: Record<string, number> = {};
     const L = adapter.limits as unknown as Record<string, number>;
     for (const k of Object.keys(info.limits)) requiredLimits[k] = L[k];
@@ -101,8 +114,8 @@ export class Gpu {
     } catch (e) {
       throw new GpuError('no-adapter', '', `requestDevice failed on ${info.summary}: ${(e as Error).message}`);
     }
-    const debug = opts.debug ?? process.env.YOLO_WGSL_DEBUG === '1';
-    return new Gpu(device, info, debug, instance);
+    const debug = opts.debug ?? (typeof process !== 'undefined' && process.env?.YOLO_WGSL_DEBUG === '1');
+    return new Gpu(device, info, debug, instance, opts.kernelSource ?? readKernelFile);
   }
 
   get limits(): Record<string, number> {
@@ -119,13 +132,12 @@ export class Gpu {
   source(spec: KernelSpec): string {
     let text = this.sources.get(spec.file);
     if (text === undefined) {
-      const p = path.join(kernelsDir(), `${spec.file}.wgsl`);
       try {
-        text = fs.readFileSync(p, 'utf8');
+        text = this.readKernel(`${spec.file}.wgsl`);
       } catch (e) {
-        throw new GpuError('compile', `${spec.file}.wgsl`, `cannot read ${p}: ${(e as Error).message}`);
+        throw new GpuError('compile', `${spec.file}.wgsl`, `cannot read the kernel: ${(e as Error).message}`);
       }
-      text = resolveIncludes(text, `${spec.file}.wgsl`);
+      text = resolveIncludes(text, `${spec.file}.wgsl`, new Set(), this.readKernel);
       this.sources.set(spec.file, text);
     }
     return expandTemplate(text, spec);
@@ -381,20 +393,19 @@ function bufferOf(b: Binding): GPUBuffer {
  * source (module-scope declarations may come in any order), so line numbers in compile errors still match
  * the kernel's own file. Each file is included once.
  */
-export function resolveIncludes(text: string, name: string, seen = new Set<string>()): string {
+export function resolveIncludes(text: string, name: string, seen = new Set<string>(), read: (file: string) => string = readKernelFile): string {
   const extra: string[] = [];
   for (const m of text.matchAll(/^\s*\/\/\s*#include\s+"([\w./-]+)"\s*$/gm)) {
     const inc = m[1];
     if (seen.has(inc)) continue;
     seen.add(inc);
-    const p = path.join(kernelsDir(), inc);
     let body: string;
     try {
-      body = fs.readFileSync(p, 'utf8');
+      body = read(inc);
     } catch (e) {
-      throw new GpuError('compile', name, `cannot read the included ${p}: ${(e as Error).message}`);
+      throw new GpuError('compile', name, `cannot read the included ${inc}: ${(e as Error).message}`);
     }
-    extra.push(`\n// ---- included from ${inc}\n${resolveIncludes(body, name, seen)}`);
+    extra.push(`\n// ---- included from ${inc}\n${resolveIncludes(body, name, seen, read)}`);
   }
   return extra.length ? text + extra.join('') : text;
 }

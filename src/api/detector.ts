@@ -1,0 +1,181 @@
+/**
+ * Detection on decoded images, shared by the library API (Model.detect), the `detect` and `val` commands
+ * and training-time validation: network input (stretch or letterbox) -> forward -> fused head decode and
+ * threshold on the GPU (only survivors read back) -> NMS (the cfg's nms_kind) -> boxes in image pixels.
+ *
+ * Platform-neutral: no file system here (the browser bundle uses it as is).
+ */
+import type { Gpu } from '../gpu/device.js';
+import { Tensor } from '../tensor/tensor.js';
+import { HeadDecoder, type Detection as RawDetection, type HeadSpec } from '../yolo/decode.js';
+import { nms, nmsOptionsFromDarknet, type NmsOptions } from '../yolo/nms.js';
+import { headFromLayer, isHeadLayer, type HeadLayerLike } from '../yolo/heads.js';
+import { boxToImage, boxToPixels, prepareImage, toBatch, type Image, type Placement } from '../data/image.js';
+import type { Box } from '../yolo/box.js';
+
+/** A network ready for detection. */
+export interface DetectNetwork {
+  /** Network input size ([net] width, height, channels). */
+  readonly width: number;
+  readonly height: number;
+  readonly channels: number;
+  /** [net] letter_box. */
+  readonly letterBox: boolean;
+  /** The heads in cfg order. */
+  readonly heads: readonly HeadSpec[];
+  /** The NMS of the cfg (Darknet uses the last layer's nms_kind / beta_nms); default plain IoU. */
+  readonly nms?: Pick<NmsOptions, 'kind' | 'beta'>;
+  /**
+   * Inference forward of an NCHW batch [B, channels, height, width]; returns the raw inputs of the head
+   * layers (the head convolutions' outputs, [B, A*(5+C), H, W]) in `heads` order. The caller disposes them.
+   */
+  forwardHeads(input: Tensor): Promise<Tensor[]> | Tensor[];
+  dispose?(): void;
+}
+
+/**
+ * What detection needs of a built Darknet network (src/darknet/network.ts Network fits structurally):
+ * the input shape, [net] letter_box, the layers (heads found by kind; a head reads layers[i].sources[0]),
+ * prepare for inference, and a forward that returns the kept layers' outputs.
+ */
+export interface DarknetNetworkLike {
+  readonly input: { c: number; h: number; w: number };
+  readonly net: { letterBox: boolean };
+  readonly layers: readonly { kind: string; index: number; sources: readonly number[] }[];
+  prepare(gpu: Gpu, mode: 'infer'): void;
+  forward(x: Tensor, opts: { keep?: number[] }): Map<number, Tensor>;
+  dispose(): void;
+}
+
+/**
+ * Adapts a built network with its weights loaded: prepares it for inference on `gpu`; forwardHeads keeps
+ * the outputs of the layers feeding the heads (the head convolutions) and frees the rest. The NMS is the
+ * last head's nms_kind / beta_nms (Darknet reads the network's last layer).
+ */
+export function fromDarknetNetwork(net: DarknetNetworkLike, gpu: Gpu): DetectNetwork {
+  const headLayers = net.layers.filter((l) => isHeadLayer(l)) as unknown as (HeadLayerLike & { index: number; sources: readonly number[] })[];
+  if (headLayers.length === 0) throw new Error('the network has no [yolo] or [region] layer to detect with');
+  const parsed = headLayers.map((l) => headFromLayer(l));
+  const feeds = headLayers.map((l) => l.sources[0]);
+  if (feeds.some((j) => j < 0)) throw new Error('a detection head reads the network input directly');
+  net.prepare(gpu, 'infer');
+  return {
+    width: net.input.w,
+    height: net.input.h,
+    channels: net.input.c,
+    letterBox: net.net.letterBox,
+    heads: parsed.map((p) => p.spec),
+    nms: parsed[parsed.length - 1].nms,
+    forwardHeads(x: Tensor): Tensor[] {
+      const outs = net.forward(x, { keep: feeds });
+      const keep = feeds.map((j) => outs.get(j)!);
+      for (const t of outs.values()) if (!keep.includes(t) && t !== x) t.dispose();
+      // two heads reading one layer would share a tensor: hand out copies so the caller can dispose each
+      return keep.map((t, i) => (keep.indexOf(t) === i ? t : copyTensor(t)));
+    },
+    dispose: () => net.dispose(),
+  };
+}
+
+function copyTensor(t: Tensor): Tensor {
+  const c = new Tensor(t.gpu, t.shape, t.name);
+  t.gpu.copy(t, 0, c, 0, t.bytes);
+  return c;
+}
+
+/** One detected object, as the `detect` command reports it (the library API's Detection is made from it). */
+export interface FoundObject {
+  classId: number;
+  name: string;
+  /** objectness x class probability */
+  score: number;
+  objectness: number;
+  /** Centre and size normalised to the original image. */
+  box: Box;
+  /** Pixel corners in the original image, clipped to it. */
+  pixels: { x1: number; y1: number; x2: number; y2: number };
+}
+
+export interface PostprocessOptions {
+  /** NMS IoU threshold (default 0.45). */
+  iou?: number;
+  agnostic?: boolean;
+  /** Detections kept per image after NMS (default 1000). */
+  maxDet?: number;
+  nms?: Pick<NmsOptions, 'kind' | 'beta'>;
+  names?: readonly string[];
+}
+
+/** Post-processing of one image's decoded entries: NMS, then mapping to the image. */
+export function postprocess(dets: readonly RawDetection[], placement: Placement, opts: PostprocessOptions): FoundObject[] {
+  const kept = nms(dets, { iouThreshold: opts.iou ?? 0.45, agnostic: opts.agnostic, maxDetections: opts.maxDet ?? 1000, ...(opts.nms ?? {}) });
+  return kept.map((d) => {
+    const box = boxToImage(d.box, placement);
+    return {
+      classId: d.classId,
+      name: opts.names?.[d.classId] ?? String(d.classId),
+      score: d.score,
+      objectness: d.objectness,
+      box,
+      pixels: boxToPixels(box, placement.imageWidth, placement.imageHeight, true),
+    };
+  });
+}
+
+export interface DetectImagesOptions extends Omit<PostprocessOptions, 'nms'> {
+  /** Objectness and class-score threshold (Darknet -thresh; default 0.25). */
+  conf?: number;
+  /** Letterbox (true) or stretch (false); default: the cfg's letter_box. */
+  letterbox?: boolean;
+  /** Override the cfg's nms_kind: default | greedynms | diounms. */
+  nmsKind?: string;
+}
+
+export interface DetectImagesResult {
+  /** Per image, in order: where it landed in the network input and its objects. */
+  images: { placement: Placement; objects: FoundObject[] }[];
+  /** Milliseconds spent resizing + uploading, and in forward + decode (for the whole batch). */
+  prepareMs: number;
+  forwardMs: number;
+}
+
+/** The NMS a detection run uses: `nmsKind` when given, else the cfg's. */
+export function nmsFor(net: DetectNetwork, nmsKind?: string): Pick<NmsOptions, 'kind' | 'beta'> | undefined {
+  return nmsKind ? nmsOptionsFromDarknet(nmsKind, net.nms?.beta ?? 0.6) : net.nms;
+}
+
+/**
+ * Detects on one batch of decoded images (one forward for all of them). `decoder` is a HeadDecoder for
+ * `net` (reused across batches); without it one is made and disposed here.
+ */
+export async function detectImages(gpu: Gpu, net: DetectNetwork, images: readonly Image[], opts: DetectImagesOptions = {}, decoder?: HeadDecoder): Promise<DetectImagesResult> {
+  if (images.length === 0) return { images: [], prepareMs: 0, forwardMs: 0 };
+  if (net.channels !== 3) throw new Error(`detect needs a 3-channel network input; the cfg has channels=${net.channels}`);
+  const own = !decoder;
+  const dec = decoder ?? new HeadDecoder(gpu, net.heads, { width: net.width, height: net.height });
+  try {
+    const t0 = performance.now();
+    const letterbox = opts.letterbox ?? net.letterBox;
+    const prepared = images.map((im) => prepareImage(im, net.width, net.height, letterbox));
+    const input = Tensor.from(gpu, [images.length, 3, net.height, net.width], toBatch(prepared.map((p) => p.image)), 'detect-input');
+    const t1 = performance.now();
+    let heads: Tensor[] = [];
+    let dets: RawDetection[];
+    try {
+      heads = await net.forwardHeads(input);
+      dets = await dec.detect(heads, { thresh: opts.conf ?? 0.25 });
+    } finally {
+      input.dispose();
+      for (const h of heads) h.dispose();
+    }
+    const t2 = performance.now();
+    const nmsOpt = nmsFor(net, opts.nmsKind);
+    const out = prepared.map((p, b) => ({
+      placement: p.placement,
+      objects: postprocess(dets.filter((d) => d.batch === b), p.placement, { iou: opts.iou, agnostic: opts.agnostic, maxDet: opts.maxDet, nms: nmsOpt, names: opts.names }),
+    }));
+    return { images: out, prepareMs: t1 - t0, forwardMs: t2 - t1 };
+  } finally {
+    if (own) dec.dispose();
+  }
+}

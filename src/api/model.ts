@@ -1,0 +1,381 @@
+/**
+ * Models: a Darknet cfg (+ .weights, + class names) built on an engine, ready to detect, run raw, train
+ * and save. Platform-neutral: paths go through ./host.js (Node), which the browser bundle replaces; there
+ * a cfg, weights and images are passed as strings / bytes / ImageBitmap / ImageData.
+ */
+import { parseCfg } from '../darknet/cfg.js';
+import { Network } from '../darknet/network.js';
+import { decodeWeights, encodeWeights, WeightsError, type WeightsHeader } from '../darknet/weights.js';
+import { networkInfo, type InfoRow } from '../darknet/info.js';
+import { fromInterleaved, type Image } from '../data/image.js';
+import { HeadDecoder, type HeadSpec } from '../yolo/decode.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { createEngine, Engine } from './engine.js';
+import { detectImages, fromDarknetNetwork, type DetectNetwork, type FoundObject } from './detector.js';
+import * as host from './host.js';
+
+/** Bytes as a browser or Node hands them over. */
+export type Bytes = Uint8Array | ArrayBuffer;
+
+/**
+ * A cfg: a path (Node), the cfg text (any string with a line break, e.g. from fetch(...).text()), or the
+ * file's bytes.
+ */
+export type CfgSource = string | Bytes;
+
+export interface LoadDarknetOptions {
+  /** The .cfg: a path (Node), its text (a string containing a newline), or its bytes. */
+  cfg: CfgSource;
+  /** Darknet .weights: a path (Node) or the bytes. Without it the model gets a seeded random initialization. */
+  weights?: string | Bytes;
+  /** Class names: an array, the text of a .names file (one per line; a string with a newline), a path (Node), or bytes. */
+  names?: string | readonly string[] | Bytes;
+  /** The engine to build on; default: a new one (createEngine()), disposed with the model. */
+  engine?: Engine;
+  /** Network input size (default: the cfg's [net] width / height). */
+  width?: number;
+  height?: number;
+  /** Seed of the random initialization when no weights are given (default 1). */
+  seed?: number;
+  /** Receives cfg warnings and informational lines (default: silent). */
+  log?: (line: string) => void;
+}
+
+/** One detection: box corners in pixels of the original image (clipped to it), class and score. */
+export interface Detection {
+  box: { x1: number; y1: number; x2: number; y2: number };
+  classId: number;
+  /** The class name (the class number as text when no names were given). */
+  name: string;
+  /** objectness x class probability: what `conf` thresholds. */
+  score: number;
+  objectness: number;
+}
+
+/**
+ * An image to detect on:
+ * - a path to a PNG or JPEG file (Node);
+ * - encoded PNG / JPEG bytes;
+ * - raw 8-bit pixels `{ data, width, height }`, interleaved RGB or RGBA (channels from data.length, or
+ *   given), e.g. a browser ImageData or a decoded frame;
+ * - in a browser, an ImageBitmap, HTMLImageElement or canvas.
+ */
+export type ImageInput = string | Bytes | RawImage | ImageBitmap;
+
+export interface RawImage {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  /** 3 (RGB) or 4 (RGBA); default data.length / (width * height). */
+  channels?: 3 | 4;
+}
+
+export interface DetectOptions {
+  /** Score threshold (objectness x class probability; default 0.25). */
+  conf?: number;
+  /** NMS IoU threshold (default 0.45). */
+  iou?: number;
+  /** Detections kept per image after NMS (default 1000). */
+  maxDet?: number;
+  /** Class-agnostic NMS (default false). */
+  agnostic?: boolean;
+  /** Letterbox (keep the aspect ratio) instead of stretching; default: the cfg's letter_box. */
+  letterbox?: boolean;
+  /** Override the cfg's nms_kind: 'default' | 'greedynms' | 'diounms'. */
+  nmsKind?: string;
+}
+
+export interface DetectBatchOptions extends DetectOptions {
+  /** Images per forward (default 8). */
+  batch?: number;
+}
+
+export interface ModelInfo {
+  /** The cfg's file name ('<cfg>' when given as text). */
+  cfg: string;
+  input: { width: number; height: number; channels: number };
+  /** Classes of the detection heads. */
+  classes: number;
+  names: readonly string[];
+  letterBox: boolean;
+  heads: { layer: number; kind: string; classes: number; anchors: number }[];
+  layers: number;
+  params: number;
+  /** Darknet's total BFLOPs of one forward. */
+  bflops: number;
+  /** The Darknet layer table (as `yolo-wgsl info` prints it). */
+  table: InfoRow[];
+  warnings: string[];
+}
+
+function toU8(b: Bytes): Uint8Array {
+  return b instanceof Uint8Array ? b : new Uint8Array(b);
+}
+
+const utf8 = new TextDecoder();
+
+function isBytes(x: unknown): x is Bytes {
+  return x instanceof Uint8Array || x instanceof ArrayBuffer;
+}
+
+/** The cfg text and a name for messages. */
+export function readCfgSource(cfg: CfgSource): { text: string; name: string } {
+  if (isBytes(cfg)) return { text: utf8.decode(toU8(cfg)), name: '<cfg>' };
+  if (typeof cfg !== 'string') throw new TypeError('cfg: expected a path, the cfg text or its bytes');
+  if (/[\r\n]/.test(cfg)) return { text: cfg, name: '<cfg>' };
+  try {
+    return { text: host.readText(cfg), name: cfg };
+  } catch (e) {
+    throw new Error(`cannot read cfg ${cfg}: ${(e as Error).message}`);
+  }
+}
+
+function namesFrom(names: LoadDarknetOptions['names']): string[] {
+  if (names === undefined) return [];
+  let text: string;
+  if (Array.isArray(names)) return [...(names as readonly string[])];
+  if (isBytes(names)) text = utf8.decode(toU8(names));
+  else if (typeof names === 'string') text = /[\r\n]/.test(names) ? names : host.readText(names);
+  else throw new TypeError('names: expected an array, the .names text, a path or bytes');
+  const lines = text.split(/\r?\n/).map((l) => l.trim());
+  while (lines.length && lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+export interface LoadNetworkOptions {
+  cfg: CfgSource;
+  /** The name messages give a cfg passed as text (default '<cfg>'). */
+  cfgName?: string;
+  weights?: string | Bytes;
+  width?: number;
+  height?: number;
+  channels?: number;
+  seed?: number;
+  log?: (line: string) => void;
+  /** Logged when no weights are given (default: a line saying the weights are random). */
+  missingWeights?: string;
+}
+
+/**
+ * Builds a Darknet network (no device needed): parses the cfg, logs its warnings, loads the .weights or
+ * initializes seeded random weights. Throws CfgError / WeightsError.
+ */
+export async function loadNetwork(opts: LoadNetworkOptions): Promise<Network & { weightsHeader?: WeightsHeader }> {
+  const log = opts.log ?? (() => {});
+  const src = readCfgSource(opts.cfg);
+  const text = src.text;
+  const name = opts.cfgName ?? src.name;
+  const net: Network & { weightsHeader?: WeightsHeader } = Network.build(parseCfg(text, name), { width: opts.width, height: opts.height, channels: opts.channels });
+  for (const w of net.warnings) log(`warning: ${w.file}:${w.line}: ${w.message}`);
+  if (opts.weights !== undefined) {
+    if (typeof opts.weights === 'string') {
+      let bytes: Uint8Array;
+      try {
+        bytes = host.readBytes(opts.weights);
+      } catch (e) {
+        throw new WeightsError(`cannot read weights ${opts.weights}: ${(e as Error).message}`);
+      }
+      net.weightsHeader = decodeWeights(net, bytes, opts.weights);
+    }
+    else net.weightsHeader = decodeWeights(net, toU8(opts.weights), '<weights>');
+  } else {
+    log(opts.missingWeights ?? `warning: no weights: ${host.baseName(name)} runs with seeded random weights (detections are meaningless)`);
+    net.initWeights(opts.seed ?? 1);
+  }
+  return net;
+}
+
+/** A loaded Darknet model on an engine. Create with `loadDarknet`. */
+export class Model {
+  /** The engine the model runs on. */
+  readonly engine: Engine;
+  /** The built Darknet network (layers, parameters), for expert use. */
+  readonly network: Network;
+  /** Class names (may be empty). */
+  readonly names: readonly string[];
+  /** The cfg text the model was built from (training rebuilds evaluation copies from it). */
+  readonly cfgText: string;
+  readonly cfgName: string;
+  private detectNet: DetectNetwork | null = null;
+  private decoder: HeadDecoder | null = null;
+  private readonly ownsEngine: boolean;
+  private busy: Promise<unknown> = Promise.resolve();
+  private disposed = false;
+
+  /** @internal use loadDarknet */
+  constructor(engine: Engine, network: Network, names: readonly string[], cfg: { text: string; name: string }, ownsEngine: boolean) {
+    this.engine = engine;
+    this.network = network;
+    this.names = names;
+    this.cfgText = cfg.text;
+    this.cfgName = cfg.name;
+    this.ownsEngine = ownsEngine;
+  }
+
+  /** Network input size. */
+  get input(): { width: number; height: number; channels: number } {
+    const I = this.network.input;
+    return { width: I.w, height: I.h, channels: I.c };
+  }
+
+  /** The detection heads (anchors in pixels for [yolo], classes, scale_x_y ...). */
+  get heads(): readonly HeadSpec[] {
+    return this.ready().heads;
+  }
+
+  /** Summary of the model: input, classes, heads, parameter count, BFLOPs and the layer table. */
+  info(): ModelInfo {
+    const ni = networkInfo(this.network);
+    const heads = this.network.layers
+      .filter((l) => l.kind === 'yolo' || l.kind === 'region')
+      .map((l) => {
+        const h = l as unknown as { classes?: number; mask?: readonly number[]; num?: number; head?: { classes: number; anchors: readonly number[] } };
+        const spec = this.ready().heads[this.network.layers.filter((x) => x.kind === 'yolo' || x.kind === 'region').indexOf(l)];
+        return { layer: l.index, kind: l.kind, classes: spec?.classes ?? h.classes ?? 0, anchors: spec ? spec.anchors.length / 2 : 0 };
+      });
+    return {
+      cfg: this.cfgName,
+      input: this.input,
+      classes: Math.max(0, ...heads.map((h) => h.classes)),
+      names: this.names,
+      letterBox: this.network.net.letterBox,
+      heads,
+      layers: this.network.layers.length,
+      params: ni.params,
+      bflops: ni.totalBflops,
+      table: ni.rows,
+      warnings: ni.warnings,
+    };
+  }
+
+  /** Detects objects in one image. Boxes are in pixels of the original image. */
+  async detect(image: ImageInput, opts: DetectOptions = {}): Promise<Detection[]> {
+    return (await this.detectBatch([image], { ...opts, batch: 1 }))[0];
+  }
+
+  /** Detects objects in several images, `batch` images per forward; one list per image, in order. */
+  async detectBatch(images: readonly ImageInput[], opts: DetectBatchOptions = {}): Promise<Detection[][]> {
+    return this.exclusive(async () => {
+      const net = this.ready();
+      const batch = Math.max(1, Math.floor(opts.batch ?? 8));
+      const out: Detection[][] = [];
+      for (let i0 = 0; i0 < images.length; i0 += batch) {
+        const decoded = await Promise.all(images.slice(i0, i0 + batch).map((im) => toImage(im)));
+        const r = await detectImages(this.engine.gpu, net, decoded, { ...opts, names: this.names }, this.decoder!);
+        for (const im of r.images) out.push(im.objects.map(toDetection));
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Raw inference forward of an NCHW tensor [B, c, h, w] on this model's engine (see src/tensor Tensor):
+   * the outputs of the output layers (the heads' inputs pass through [yolo] unchanged) and of `keep`, by
+   * layer index. The caller disposes the returned tensors.
+   */
+  forward(input: Tensor, opts: { keep?: number[] } = {}): Map<number, Tensor> {
+    this.ready();
+    return this.network.forward(input, { keep: opts.keep });
+  }
+
+  /** The current parameters as Darknet .weights bytes (`seen` written into the header). */
+  toWeights(opts: { seen?: number | bigint } = {}): Uint8Array {
+    return encodeWeights(this.network, { seen: BigInt(opts.seen ?? 0) });
+  }
+
+  /** Writes the parameters as a Darknet .weights file (Node; in a browser use toWeights()). */
+  async save(file: string, opts: { seen?: number | bigint } = {}): Promise<void> {
+    host.writeBytes(file, this.toWeights(opts));
+  }
+
+  /** Frees the model's GPU buffers (and its engine when loadDarknet created it). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.decoder?.dispose();
+    this.decoder = null;
+    this.detectNet = null;
+    this.network.dispose();
+    if (this.ownsEngine) this.engine.dispose();
+  }
+
+  /**
+   * Runs `fn` with the model to itself (detections and training on one model do not interleave).
+   * @internal
+   */
+  exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.busy.then(fn, fn);
+    this.busy = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * After training changed the parameters (host copies in network layers): re-upload them for inference.
+   * @internal
+   */
+  reloadForInference(): void {
+    this.decoder?.dispose();
+    this.decoder = null;
+    this.detectNet = null;
+    this.network.release();
+  }
+
+  /**
+   * The network as the detector sees it (prepared for inference on the engine).
+   * @internal
+   */
+  detectNetwork(): DetectNetwork {
+    return this.ready();
+  }
+
+  private ready(): DetectNetwork {
+    if (this.disposed) throw new Error('the model was disposed');
+    if (this.engine.isDisposed) throw new Error('the engine of this model was disposed');
+    if (!this.detectNet) {
+      this.detectNet = fromDarknetNetwork(this.network, this.engine.gpu);
+      this.decoder = new HeadDecoder(this.engine.gpu, this.detectNet.heads, { width: this.detectNet.width, height: this.detectNet.height });
+    }
+    return this.detectNet;
+  }
+}
+
+function toDetection(o: FoundObject): Detection {
+  return { box: { ...o.pixels }, classId: o.classId, name: o.name, score: o.score, objectness: o.objectness };
+}
+
+/** Decodes any ImageInput into the planar float RGB image the detector takes. */
+export async function toImage(input: ImageInput): Promise<Image> {
+  if (typeof input === 'string') return host.decodeImageFile(input);
+  if (isBytes(input)) return host.decodeImageBytes(toU8(input));
+  if (host.isDrawable(input)) return host.decodeDrawable(input);
+  const raw = input as RawImage;
+  if (raw && typeof raw === 'object' && raw.data && typeof raw.width === 'number' && typeof raw.height === 'number') {
+    const { width, height } = raw;
+    if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) throw new RangeError(`image: invalid size ${width}x${height}`);
+    const channels = raw.channels ?? raw.data.length / (width * height);
+    if (channels !== 3 && channels !== 4) throw new RangeError(`image: ${raw.data.length} bytes for ${width}x${height} is neither RGB nor RGBA (3 or 4 bytes per pixel)`);
+    if (raw.data.length < width * height * channels) throw new RangeError(`image: ${raw.data.length} bytes, need ${width * height * channels} for ${width}x${height}x${channels}`);
+    const d = raw.data;
+    return fromInterleaved(d instanceof Uint8Array ? d : new Uint8Array(d.buffer, d.byteOffset, d.byteLength), width, height, channels);
+  }
+  throw new TypeError('image: expected a path, PNG/JPEG bytes, { data, width, height } pixels, or (browser) an ImageBitmap');
+}
+
+/**
+ * Loads a Darknet model: builds the cfg, loads the .weights (or a seeded random initialization) and the
+ * class names, on `opts.engine` or a new engine. Throws CfgError (file, line, key), WeightsError, GpuError.
+ */
+export async function loadDarknet(opts: LoadDarknetOptions): Promise<Model> {
+  const cfg = readCfgSource(opts.cfg);
+  const names = namesFrom(opts.names);
+  const network = await loadNetwork({ cfg: cfg.text, cfgName: cfg.name, weights: opts.weights, width: opts.width, height: opts.height, seed: opts.seed, log: opts.log, missingWeights: opts.weights === undefined ? `warning: no weights: ${host.baseName(cfg.name)} runs with seeded random weights` : undefined });
+  const engine = opts.engine ?? (await createEngine({ log: opts.log }));
+  const model = new Model(engine, network, names, cfg, !opts.engine);
+  try {
+    model.heads; // prepares the network for inference now: errors surface here, not at the first detect
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  return model;
+}

@@ -1,0 +1,35 @@
+/**
+ * yolo-wgsl as a library: YOLO detection, training and evaluation on WebGPU with hand-written WGSL kernels.
+ *
+ * ```ts
+ * import { createEngine, loadDarknet } from 'yolo-wgsl';
+ * const engine = await createEngine();
+ * const model = await loadDarknet({ engine, cfg: 'yolov3-tiny.cfg', weights: 'yolov3-tiny.weights', names: 'coco.names' });
+ * const dets = await model.detect('dog.jpg', { conf: 0.25, iou: 0.45 });
+ * model.dispose();
+ * engine.dispose();
+ * ```
+ *
+ * Importing creates nothing: no device exists until `createEngine` (or `loadDarknet` without an engine).
+ * See docs/api.md for the guide.
+ *
+ * @packageDocumentation
+ */
+export { createEngine, Engine, type EngineOptions, type AdapterInfo } from './api/engine.js';
+export {
+  loadDarknet, loadNetwork, Model, toImage,
+  type LoadDarknetOptions, type LoadNetworkOptions, type CfgSource, type Bytes, type Detection, type DetectOptions,
+  type DetectBatchOptions, type ImageInput, type RawImage, type ModelInfo,
+} from './api/model.js';
+export { train, type TrainOptions, type TrainReport, type TrainProgress, type EpochSummary } from './api/train.js';
+export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
+export { benchKernels, formatKernelBench, type KernelBenchOptions, type KernelBenchResult } from './api/bench.js';
+export { CfgError, WeightsError, DatasetError, GpuError, TrainError } from './api/errors.js';
+
+// Expert level: the device runtime and tensors the model runs on.
+export { Gpu, type GpuOptions } from './gpu/device.js';
+export { Tensor } from './tensor/tensor.js';
+export type { BackendChoice } from './gpu/adapter.js';
+export type { EvalSummary } from './eval/metrics.js';
+export type { InfoRow } from './darknet/info.js';
+export type { Protocol } from './eval/types.js';
