@@ -29,6 +29,22 @@ export async function main(argv: string[]): Promise<void> {
       },
     )
     .command(
+      'tune',
+      'measure every conv algorithm on every conv shape of a cfg on this adapter; the fastest is cached per adapter and used by `auto`',
+      (y) =>
+        y
+          .option('cfg', { type: 'string', demandOption: true, describe: 'Darknet .cfg file' })
+          .option('img', { type: 'number', describe: 'input size (width = height; default: the cfg)' })
+          .option('batch', { type: 'number', default: 1, describe: 'batch size to tune for' })
+          .option('train', { type: 'boolean', default: false, describe: 'also the backward passes (training)' })
+          .option('force', { type: 'boolean', default: false, describe: 're-measure cached shapes' })
+          .option('defaults', { type: 'boolean', default: false, describe: 'also write kernels/tune/<adapter kind>.json (shipped defaults)' }),
+      async (a) => {
+        const { runTune } = await import('./tune.js');
+        await runTune({ cfg: a.cfg, img: a.img, batch: a.batch, train: a.train, force: a.force, defaults: a.defaults, backend: a.backend as string | undefined });
+      },
+    )
+    .command(
       'demo',
       'the bundled main job: generate synthetic shapes, train from scratch, validate, draw detections, print mAP@0.5',
       (y) =>

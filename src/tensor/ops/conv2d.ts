@@ -14,11 +14,14 @@
  *               the per-step row operand (weights, or dy for dw) loaded once per subgroup and shared with
  *               subgroupShuffle, taps outer / channels inner; dx by stride phases (no wasted taps): CPU
  *               adapters (lavapipe / llvmpipe).
- *   auto        chooseConvAlgo(): direct for tiny work, gemm_reg on CPU adapters, gemm_tiled on GPUs.
+ *   auto        the measured pick for this adapter and shape (src/tensor/ops/conv_tune.ts autotuneConv,
+ *               kept per adapter by src/gpu/tune-file.ts) when there is one, else chooseConvAlgo(): direct
+ *               for tiny work, gemm_reg on CPU adapters, gemm_tiled on GPUs.
  * dw splits its reduction over B*OH*OW into chunks (partial sums + conv2d_direct.wgsl:reduce_split) when
  * there would be too few workgroups; db is a per-channel workgroup reduction.
  */
 import type { Gpu, KernelSpec } from '../../gpu/device.js';
+import { tuneTable } from '../../gpu/tune.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { activation, activationCode, type Activation } from './activation.js';
@@ -104,10 +107,25 @@ export function chooseConvAlgo(kind: Gpu['info']['kind'], g: ConvGeom, pass: Con
   return kind === 'gpu' ? 'gemm_tiled' : 'gemm_reg';
 }
 
+/**
+ * The key of a conv pass in the tuning table (src/gpu/tune.ts): everything that changes the kernels' work,
+ * `<pass>:B<b>:<Cin>x<H>x<W>:<Cout>x<kH>x<kW>:s<sy>x<sx>:p<py>x<px>:d<dy>x<dx>:g<G>`.
+ */
+export function convTuneKey(g: ConvGeom, pass: ConvPass): string {
+  return `${pass}:B${g.B}:${g.Cin}x${g.H}x${g.W}:${g.Cout}x${g.kH}x${g.kW}:s${g.sy}x${g.sx}:p${g.py}x${g.px}:d${g.dy}x${g.dx}:g${g.G}`;
+}
+
+/** `auto`: the measured choice for this adapter and shape when there is one, else chooseConvAlgo. */
+export function autoConvAlgo(gpu: Gpu, g: ConvGeom, pass: ConvPass): ConvKernelAlgo {
+  const e = tuneTable(gpu).get('conv2d', convTuneKey(g, pass));
+  if (e && (CONV_ALGOS as readonly string[]).includes(e.pick) && e.pick !== 'auto') return e.pick as ConvKernelAlgo;
+  return chooseConvAlgo(gpu.info.kind, g, pass);
+}
+
 function resolve(algo: ConvAlgo | undefined, gpu: Gpu, g: ConvGeom, pass: ConvPass): ConvKernelAlgo {
   const a = algo ?? 'auto';
   if (!CONV_ALGOS.includes(a)) throw new Error(`conv2d: unknown algorithm '${a}' (supported: ${CONV_ALGOS.join(', ')})`);
-  return a === 'auto' ? chooseConvAlgo(gpu.info.kind, g, pass) : a;
+  return a === 'auto' ? autoConvAlgo(gpu, g, pass) : a;
 }
 
 // ------------------------------------------------------------------------------------------ dispatch

@@ -1,0 +1,119 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getGpu } from '../helpers/gpu.js';
+import { adapterKey, tuneTable, TuneTable } from '../../src/gpu/tune.js';
+import { loadTuning, saveTuning, tuneCacheDir, tuneCacheFile, writeTuneDefaults } from '../../src/gpu/tune-file.js';
+import { autoConvAlgo, chooseConvAlgo, convGeom, convTuneKey } from '../../src/tensor/ops/conv2d.js';
+import { autotuneConv } from '../../src/tensor/ops/conv_tune.js';
+import { Network } from '../../src/darknet/network.js';
+import { networkConvCases } from '../../src/darknet/tune.js';
+import { packageRoot } from '../../src/util/paths.js';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'yolo-wgsl-tune-'));
+
+test('tune: cache folder from the environment; adapter keys are file-name safe', () => {
+  assert.is(tuneCacheDir({ YOLO_WGSL_CACHE_DIR: '/x/y' }), '/x/y');
+  assert.is(tuneCacheDir({ YOLO_WGSL_CACHE_DIR: 'off' }), null);
+  assert.is(tuneCacheDir({ XDG_CACHE_HOME: '/c' }), path.join('/c', 'yolo-wgsl'));
+  const k = adapterKey({ kind: 'gpu', backend: 'vulkan', vendor: 'nvidia', architecture: 'hopper', device: 'NVIDIA H100 80GB/HBM3', description: '' });
+  assert.is(k, 'gpu-vulkan-nvidia-hopper-nvidia-h100-80gb-hbm3');
+  assert.is(tuneCacheFile(new TuneTable(k), { YOLO_WGSL_CACHE_DIR: '/t' }), `/t/tune-${k}.json`);
+});
+
+test('tune: conv2d auto follows a measured entry for its exact shape and pass, else the heuristic', async () => {
+  const gpu = await getGpu();
+  const g = convGeom([1, 5, 11, 13], [7, 5, 3, 3], { pad: 1 });
+  const h = chooseConvAlgo(gpu.info.kind, g, 'fwd');
+  assert.is(autoConvAlgo(gpu, g, 'fwd'), h);
+  const other = h === 'direct' ? 'gemm_reg' : 'direct';
+  tuneTable(gpu).set('conv2d', convTuneKey(g, 'fwd'), other, { [other]: 1 });
+  try {
+    assert.is(autoConvAlgo(gpu, g, 'fwd'), other);
+    assert.is(autoConvAlgo(gpu, g, 'bwd_data'), chooseConvAlgo(gpu.info.kind, g, 'bwd_data'), 'other passes unaffected');
+    const g2 = convGeom([2, 5, 11, 13], [7, 5, 3, 3], { pad: 1 });
+    assert.is(autoConvAlgo(gpu, g2, 'fwd'), chooseConvAlgo(gpu.info.kind, g2, 'fwd'), 'another batch is another shape');
+  } finally {
+    tuneTable(gpu).clear();
+  }
+});
+
+test('tune: autotuneConv times every algorithm, records the fastest; save + load round trip; cache wins over defaults', async () => {
+  const gpu = await getGpu();
+  const table = tuneTable(gpu);
+  try {
+    const cases = [
+      { x: [1, 4, 10, 10], w: [8, 4, 3, 3], p: { pad: 1 }, pass: 'fwd' as const, label: 'a' },
+      { x: [1, 4, 10, 10], w: [8, 4, 3, 3], p: { pad: 1 }, pass: 'bwd_weights' as const, label: 'b' },
+      { x: [1, 4, 10, 10], w: [8, 4, 3, 3], p: { pad: 1 }, pass: 'fwd' as const, label: 'dup' },
+    ];
+    const rows = await autotuneConv(gpu, cases, { samples: 2 });
+    assert.is(rows.length, 3);
+    for (const r of rows.slice(0, 2)) {
+      assert.not.ok(r.cached);
+      assert.equal(Object.keys(r.ms).sort(), ['direct', 'gemm_reg', 'gemm_tiled']);
+      const best = Math.min(...Object.values(r.ms));
+      assert.is(r.ms[r.pick], best, 'pick = fastest');
+      assert.ok(best > 0);
+      assert.is(table.get('conv2d', r.key)?.pick, r.pick);
+    }
+    assert.ok(rows[2].cached && rows[2].key === rows[0].key, 'a duplicate shape is measured once');
+    // measured entries are kept: a second call runs nothing
+    const again = await autotuneConv(gpu, cases.slice(0, 1));
+    assert.ok(again[0].cached);
+
+    const file = path.join(tmp, 'cache.json');
+    assert.is(saveTuning(gpu, { cacheFile: file }), file);
+    const saved = JSON.parse(fs.readFileSync(file, 'utf8'));
+    assert.is(saved.adapter, table.adapterKey);
+    assert.equal(Object.keys(saved.entries).sort(), [`conv2d:${rows[0].key}`, `conv2d:${rows[1].key}`].sort());
+
+    // defaults for the adapter kind: used where the cache has nothing, overridden where it has
+    const defaults = path.join(tmp, 'defaults.json');
+    const fake = `conv2d:${convTuneKey(convGeom([3, 3, 8, 8], [4, 3, 1, 1]), 'fwd')}`;
+    fs.writeFileSync(defaults, JSON.stringify({ version: 1, adapter: gpu.info.kind, entries: { [fake]: { pick: 'direct' }, [`conv2d:${rows[0].key}`]: { pick: 'not-this' } } }));
+    table.clear();
+    const before = process.env.YOLO_WGSL_KERNELS;
+    // loadTuning reads defaults from <kernels>/tune/<kind>.json
+    const kernels = path.join(tmp, 'kernels');
+    fs.mkdirSync(path.join(kernels, 'tune'), { recursive: true });
+    fs.copyFileSync(defaults, path.join(kernels, 'tune', `${gpu.info.kind}.json`));
+    process.env.YOLO_WGSL_KERNELS = kernels;
+    try {
+      const r = loadTuning(gpu, { cacheFile: file });
+      assert.is(r.fromCache, 2);
+      assert.is(r.fromDefaults, 1, 'the default for a cached key is not used');
+      assert.is(table.get('conv2d', rows[0].key)?.pick, rows[0].pick);
+      assert.is(table.get('conv2d', rows[0].key)?.source, 'cache');
+      assert.is(table.get('conv2d', fake.slice('conv2d:'.length))?.source, 'default');
+      const shipped = writeTuneDefaults(gpu, path.join(tmp, 'shipped.json'));
+      assert.equal(Object.keys(JSON.parse(fs.readFileSync(shipped, 'utf8')).entries).length, 2, 'defaults are not re-shipped');
+    } finally {
+      if (before === undefined) delete process.env.YOLO_WGSL_KERNELS;
+      else process.env.YOLO_WGSL_KERNELS = before;
+    }
+    // a damaged cache file is ignored, not fatal
+    fs.writeFileSync(file, '{ not json');
+    table.clear();
+    assert.is(loadTuning(gpu, { cacheFile: file, defaults: false }).fromCache, 0);
+  } finally {
+    table.clear();
+  }
+});
+
+test('tune: network cases: forward per conv layer; training adds dw everywhere and dx except on the input layer', () => {
+  const net = Network.fromFile(path.join(packageRoot(), 'fixtures/cfg/demo.cfg'));
+  const convs = net.layers.filter((l) => l.kind === 'convolutional').length;
+  const infer = networkConvCases(net, { batch: 2 });
+  assert.is(infer.length, convs);
+  assert.ok(infer.every((c) => c.pass === 'fwd' && c.x[0] === 2));
+  const train = networkConvCases(net, { batch: 2, train: true });
+  assert.is(train.length, 3 * convs - 1);
+  assert.equal(train.filter((c) => c.label === 'layer 0').map((c) => c.pass), ['fwd', 'bwd_weights']);
+});
+
+test.after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+test.run();
