@@ -9,6 +9,7 @@ import { BufferPool } from './pool.js';
 // and kernel-source.browser.ts (the WGSL files inlined), see scripts/build-browser.mjs.
 import { selectAdapter, type AdapterDescription, type SelectOptions, type SelectedAdapter } from './adapter.js';
 import { readKernelFile } from './kernel-source.js';
+import { loadTuning } from './tune-file.js';
 
 /** A compute kernel: an entry point of kernels/<file>.wgsl, specialized by template defines and overrides. */
 export interface KernelSpec {
@@ -50,6 +51,11 @@ export interface GpuOptions extends SelectOptions {
    * Default: the kernels/ shipped with the package (Node), or the copies inlined in the browser bundle.
    */
   kernelSource?: (file: string) => string;
+  /**
+   * Load the measured kernel choices for this adapter (src/gpu/tune-file.ts: the user's cache, then the
+   * defaults shipped for the adapter kind); default true. Tests pass false for a machine-independent device.
+   */
+  tuning?: boolean;
 }
 
 export class Gpu {
@@ -115,7 +121,12 @@ export class Gpu {
       throw new GpuError('no-adapter', '', `requestDevice failed on ${info.summary}: ${(e as Error).message}`);
     }
     const debug = opts.debug ?? (typeof process !== 'undefined' && process.env?.YOLO_WGSL_DEBUG === '1');
-    return new Gpu(device, info, debug, instance, opts.kernelSource ?? readKernelFile);
+    const gpu = new Gpu(device, info, debug, instance, opts.kernelSource ?? readKernelFile);
+    if (opts.tuning !== false) {
+      const t = loadTuning(gpu);
+      if (t.fromCache + t.fromDefaults > 0) opts.log?.(`device: conv tuning: ${t.fromCache} measured shapes (${t.cacheFile}), ${t.fromDefaults} shipped defaults`);
+    }
+    return gpu;
   }
 
   get limits(): Record<string, number> {

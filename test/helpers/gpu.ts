@@ -6,6 +6,9 @@ let gpu: Promise<Gpu> | undefined;
 export function getGpu(): Promise<Gpu> {
   if (!gpu) {
     gpu = Gpu.create({
+      // machine-independent: no measured conv choices from the user's cache (test/kernels/tune.test.ts
+      // loads tables explicitly)
+      tuning: false,
       log: process.env.YOLO_WGSL_TEST_VERBOSE ? (l) => console.log(l) : undefined,
     }).then((g) => {
       if (!process.env.YOLO_WGSL_TEST_QUIET_ADAPTER) {
