@@ -25,6 +25,8 @@ export class BufferPool {
   cached = 0;
   /** Highest inUse seen (reset with resetPeak). */
   peak = 0;
+  /** Highest inUse + cached seen: the bytes the pool really had allocated on the device (reset with resetPeak). */
+  peakHeld = 0;
   created = 0;
 
   constructor(private device: GPUDevice, private maxCached = 512 * 1024 * 1024) {}
@@ -40,6 +42,7 @@ export class BufferPool {
     }
     this.inUse += size;
     if (this.inUse > this.peak) this.peak = this.inUse;
+    if (this.inUse + this.cached > this.peakHeld) this.peakHeld = this.inUse + this.cached;
     return buf;
   }
 
@@ -65,5 +68,6 @@ export class BufferPool {
 
   resetPeak(): void {
     this.peak = this.inUse;
+    this.peakHeld = this.inUse + this.cached;
   }
 }
