@@ -23,6 +23,7 @@ export {
 } from './api/model.js';
 export { train, type TrainOptions, type TrainReport, type TrainProgress, type EpochSummary } from './api/train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
+export { generateSynth, type SynthOptions, type SynthResult } from './data/synth.js';
 export { benchKernels, formatKernelBench, type KernelBenchOptions, type KernelBenchResult } from './api/bench.js';
 export { CfgError, WeightsError, DatasetError, GpuError, TrainError } from './api/errors.js';
 

@@ -284,7 +284,11 @@ export interface TrainOptions {
   onProgress?: (p: TrainProgress) => void;
   /** Called at the end of every epoch (with the validation metrics when it validated). */
   onEpochEnd?: (e: EpochSummary) => void;
-  /** Stops training after the current update (the report says stopped: 'aborted'). */
+  /**
+   * Stops training after the update in progress (the report says stopped: 'aborted'). Progress events
+   * trail the GPU by up to two updates (the loss is read back asynchronously), so aborting from
+   * onProgress stops one or two updates after the one reported.
+   */
   signal?: AbortSignal;
   /** Informational lines (loader, checkpoints, validation); default: silent. */
   log?: (line: string) => void;
