@@ -241,18 +241,58 @@ export async function main(argv: string[]): Promise<void> {
         await runAnchors({ data: a.data, num: a.num, width: a.img ?? a.width, height: a.img ?? a.height, cfg: a.cfg, cfgOut: a['cfg-out'], seed: a.seed });
       },
     )
-    .command('bench <what>', 'benchmarks (bench kernels: conv2d variants vs the device matmul ceiling)', (y) =>
+    .command('bench <what>', 'benchmarks: kernels (conv2d variants vs the device matmul ceiling), network (a cfg: inference, training step, memory, first run, linearity), peers (the same network in TF.js and ONNX Runtime, same weights, same run), chart (PNG from saved results)', (y) =>
       y
-        .positional('what', { choices: ['kernels'] as const, describe: 'what to benchmark' })
-        .option('size', { type: 'number', default: 416, describe: 'network input size the conv shapes derive from' })
+        .positional('what', { choices: ['kernels', 'network', 'peers', 'chart'] as const, describe: 'what to benchmark' })
+        .option('size', { type: 'number', default: 416, describe: 'kernels: network input size the conv shapes derive from' })
         .option('iters', { type: 'number', describe: 'timed repetitions per measurement' })
         .option('json', { type: 'string', describe: 'write the results as JSON to this file' })
-        .option('quick', { type: 'boolean', default: false, describe: 'fewer repeats, shorter time budget per case' })
-        .option('variants', { type: 'string', describe: 'comma-separated conv algorithms (direct,gemm_tiled,gemm_reg)' })
-        .option('passes', { type: 'string', describe: 'comma-separated passes (fwd,bwd_data,bwd_weights)' })
-        .option('layers', { type: 'string', describe: 'comma-separated yolov3-tiny layer indices' }),
+        .option('quick', { type: 'boolean', default: false, describe: 'fewer repeats, shorter time budget per case (network/peers: small sizes)' })
+        .option('variants', { type: 'string', describe: 'kernels: comma-separated conv algorithms (direct,gemm_tiled,gemm_reg)' })
+        .option('passes', { type: 'string', describe: 'kernels: comma-separated passes (fwd,bwd_data,bwd_weights)' })
+        .option('layers', { type: 'string', describe: 'kernels: comma-separated yolov3-tiny layer indices' })
+        .option('cfg', { type: 'string', describe: 'network/peers: Darknet .cfg' })
+        .option('weights', { type: 'string', describe: 'network/peers: Darknet .weights (default: seeded random)' })
+        .option('sizes', { type: 'string', describe: 'network: inference sizes (default 256,416); peers: inference sizes (default 416,256)' })
+        .option('batches', { type: 'string', describe: 'network: inference batches (default 1,8)' })
+        .option('batch', { type: 'number', describe: 'peers: inference batch (default 1)' })
+        .option('train-sizes', { type: 'string', describe: 'network: training sizes (default: --sizes)' })
+        .option('train-size', { type: 'number', describe: 'peers: training size (default 256)' })
+        .option('train-batches', { type: 'string', describe: "network/peers: training batches (default 1,4; '' for none)" })
+        .option('loss', { type: 'string', choices: ['darknet', 'yolov5', 'sumsq'], describe: 'network: training loss (default darknet)' })
+        .option('sweep-batches', { type: 'string', describe: "network: batches of the time-vs-batch sweep (default 1,2,4,8; '' for none)" })
+        .option('sweep-sizes', { type: 'string', describe: "network: sizes of the time-vs-pixels sweep (default 128,192,256,320,416; '' for none)" })
+        .option('engines', { type: 'string', describe: 'peers: comma-separated engines (default yolo-wgsl,tfjs-webgpu,tfjs-wasm,ort-cpu,ort-webgpu; also tfjs-cpu)' })
+        .option('yolo-loss', { type: 'boolean', describe: 'peers: also time our step with the real YOLO loss (default on; --no-yolo-loss)' })
+        .option('min-iters', { type: 'number', describe: 'network/peers: minimum timed repetitions' })
+        .option('budget', { type: 'number', describe: 'network/peers: seconds after which a case stops at --min-iters' })
+        .option('tolerance', { type: 'number', describe: 'peers: relative tolerance of the output check (default 1e-3)' })
+        .option('md', { type: 'string', describe: 'network/peers: also write the markdown report to this file' })
+        .option('out', { type: 'string', describe: 'network/peers: write <out>/<what>-<adapter>-<cfg>.json and .md' })
+        .option('network', { type: 'string', describe: 'chart: a network bench JSON' })
+        .option('peers', { type: 'string', describe: 'chart: a peers bench JSON' })
+        .option('png', { type: 'string', describe: 'chart: the PNG to write' }),
       async (a) => {
-        const { runBenchKernels } = await import('./bench.js');
+        const b = await import('./bench.js');
+        if (a.what !== 'kernels') {
+          if (a.what === 'chart') {
+            if (!a.png) throw new Error('bench chart needs --png FILE (and --network and/or --peers JSON files)');
+            return b.runBenchChart({ network: a.network, peers: a.peers, png: a.png });
+          }
+          if (!a.cfg) throw new Error(`bench ${a.what} needs --cfg (e.g. ../shared/darknet-cfg/yolov3-tiny.cfg)`);
+          const common = { cfg: a.cfg, weights: a.weights, iters: a.iters, minIters: a['min-iters'], budget: a.budget, quick: a.quick, json: a.json, md: a.md, out: a.out };
+          if (a.what === 'network') {
+            return b.runBenchNetwork({
+              ...common, sizes: a.sizes, batches: a.batches, trainSizes: a['train-sizes'], trainBatches: a['train-batches'], loss: a.loss,
+              sweepBatches: a['sweep-batches'], sweepSizes: a['sweep-sizes'],
+            });
+          }
+          return b.runBenchPeers({
+            ...common, sizes: a.sizes, batch: a.batch, trainSize: a['train-size'], trainBatches: a['train-batches'], engines: a.engines,
+            yoloLoss: a['yolo-loss'], tolerance: a.tolerance,
+          });
+        }
+        const { runBenchKernels } = b;
         const list = (v?: string) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
         await runBenchKernels({
           size: a.size, iters: a.iters, json: a.json, quick: a.quick, variants: list(a.variants), passes: list(a.passes),
