@@ -3,7 +3,7 @@ NODE ?= node
 TSX := $(NODE) --import tsx
 CLI := $(TSX) src/cli/main.ts
 
-.PHONY: deps test demo bench doctor typecheck build clean distclean
+.PHONY: deps test demo bench doctor typecheck build clean distclean browser api-docs check-pack
 
 ## deps: npm packages (from package-lock.json) and, on Debian, Mesa 25 lavapipe in .mesa/ (no system change)
 deps: node_modules/.deps-ok .mesa/.done
@@ -48,3 +48,15 @@ clean:
 
 distclean: clean
 	rm -rf node_modules .mesa
+
+## browser: the library for browsers, one ES module: dist/browser/yolo-wgsl.js (examples/browser/index.html loads it)
+browser: deps
+	$(NODE) scripts/build-browser.mjs dist/browser/yolo-wgsl.js
+
+## api-docs: API reference from the types (TypeDoc) into docs/api/
+api-docs: deps
+	$(NODE) node_modules/typedoc/bin/typedoc --options typedoc.json
+
+## check-pack: npm pack, install the tarball in a fresh temporary project, type-check and run the examples (needs the npm registry)
+check-pack: deps
+	bash scripts/check-pack.sh

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * yolo-wgsl in a browser: the same engine and kernels on the page's WebGPU (navigator.gpu). Built into one
  * ES module by scripts/build-browser.mjs (`make browser` -> dist/browser/yolo-wgsl.js); the package exports

@@ -1,3 +1,4 @@
+/// <reference types="@webgpu/types" preserve="true" />
 /**
  * yolo-wgsl as a library: YOLO detection, training and evaluation on WebGPU with hand-written WGSL kernels.
  *
