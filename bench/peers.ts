@@ -40,6 +40,7 @@ import { Rng, randomArray } from '../src/util/rng.js';
 import { TrainStep, median, syntheticTruths, writeResultJson } from './network.js';
 import { buildTfModel, nchwToNhwc, nhwcToNchw, type TfModel } from './peers/tfjs.js';
 import { buildOnnxModel } from './peers/onnx.js';
+import { registerWasmConv2DBackpropFilter } from './peers/wasm-kernels.js';
 
 export const ENGINES = ['yolo-wgsl', 'tfjs-webgpu', 'tfjs-wasm', 'tfjs-cpu', 'ort-cpu', 'ort-webgpu'] as const;
 export type EngineName = (typeof ENGINES)[number];
@@ -339,12 +340,14 @@ async function tfWasmEngine(): Promise<Engine> {
     const w = (await import('@tensorflow/tfjs-backend-wasm')) as unknown as { getThreadsCount(): number };
     if (!(await tf.setBackend('wasm'))) throw new Error('setBackend(wasm) returned false');
     const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+    const added = registerWasmConv2DBackpropFilter(tf);
     info.available = true;
     info.description = `TF.js ${tf.version_core} wasm backend, ${simd ? 'SIMD' : 'no SIMD'}, ${w.getThreadsCount()} thread(s)`;
     info.notes.push(
       'npm install --save-dev @tensorflow/tfjs-backend-wasm (ships its .wasm files; nothing else to set in Node)',
       "single-threaded: TF.js disables WASM multithreading under Node (flag WASM_HAS_MULTITHREAD_SUPPORT is false when IS_NODE); forcing it makes the threaded build spawn a Worker from a blob: URL, which Node's Worker refuses (ERR_WORKER_PATH)",
     );
+    if (added) info.notes.push("training: the wasm backend has no Conv2DBackpropFilter kernel (conv2d's weight gradient); bench/peers/wasm-kernels.ts registers one composed of the backend's own PadV2/Transpose/Conv2D/Slice kernels");
     return tfEngine(tf, 'wasm', info, { train: true });
   } catch (e) {
     return { info: { ...info, reason: `TF.js wasm backend failed to start: ${errMsg(e)}` } };
