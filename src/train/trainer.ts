@@ -717,7 +717,8 @@ class Trainer<T> {
     const secPerUpdate = this.secPerUpdate;
     const remaining = this.remainingUpdates();
     const elapsed = (performance.now() - this.t0) / 1000;
-    const done = read.then((vals) => {
+    // in iteration order: readbacks may resolve out of order (Dawn's GL backend does), progress may not
+    const done = Promise.all([read, this.chain.catch(() => undefined)]).then(([vals]) => {
       let loss = 0;
       const items = new Array<number>(names.length).fill(0);
       for (let s = 0; s < subs; s++) {
@@ -754,7 +755,7 @@ class Trainer<T> {
       this.lastProgress = p;
       this.o.onProgress?.(p);
     });
-    this.chain = this.chain.then(() => done);
+    this.chain = done;
     this.pending.push({ iteration, done });
   }
 
