@@ -33,9 +33,25 @@ demo: deps
 doctor: deps
 	$(CLI) doctor
 
-## bench: conv2d variants on yolov3-tiny shapes vs this device's best matmul (BENCH_ARGS="--size 224")
+## bench: kernels (quick: size 96), network and peers (TF.js webgpu/wasm, ONNX Runtime) on yolov3-tiny, then the
+## chart: JSON + markdown + PNG in bench/results/ (docs/performance.md). Full sizes: make bench BENCH_FULL=1;
+## per-part arguments: BENCH_KERNELS_ARGS, BENCH_NETWORK_ARGS, BENCH_PEERS_ARGS; BENCH_CFG=path/to.cfg
+BENCH_CFG ?= $(firstword $(wildcard $(YOLO_WGSL_SHARED)/darknet-cfg/yolov3-tiny.cfg ../shared/darknet-cfg/yolov3-tiny.cfg) fixtures/cfg/yolo-mini.cfg)
+BENCH_OUT ?= bench/results
+ifeq ($(BENCH_FULL),1)
+BENCH_KERNELS_ARGS ?= --size 416 --json $(BENCH_OUT)/kernels-full-416.json --md $(BENCH_OUT)/kernels-full-416.md
+BENCH_NETWORK_ARGS ?=
+BENCH_PEERS_ARGS ?=
+else
+BENCH_KERNELS_ARGS ?= --quick --size 96 --json $(BENCH_OUT)/kernels-quick-96.json --md $(BENCH_OUT)/kernels-quick-96.md
+BENCH_NETWORK_ARGS ?= --sizes 256,416 --batches 1,4 --train-sizes 256 --train-batches 1,4 --sweep-batches 1,2,4 --sweep-sizes 128,256,416 --iters 3 --min-iters 2
+BENCH_PEERS_ARGS ?= --iters 3 --min-iters 2 --budget 30
+endif
 bench: deps
-	$(CLI) bench kernels $(BENCH_ARGS)
+	$(CLI) bench kernels $(BENCH_KERNELS_ARGS)
+	$(CLI) bench network --cfg $(BENCH_CFG) --out $(BENCH_OUT) $(BENCH_NETWORK_ARGS)
+	$(CLI) bench peers --cfg $(BENCH_CFG) --out $(BENCH_OUT) $(BENCH_PEERS_ARGS)
+	$(CLI) bench chart --out $(BENCH_OUT) --cfg $(BENCH_CFG)
 
 typecheck: deps
 	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .

@@ -1,7 +1,7 @@
 /** `yolo-wgsl bench kernels`: wires the CLI to bench/kernels.ts. */
 import { Gpu } from '../gpu/device.js';
 
-export async function runBenchKernels(opts: { size: number; iters?: number; json?: string; quick?: boolean; variants?: string[]; passes?: string[]; layers?: number[] }): Promise<void> {
+export async function runBenchKernels(opts: { size: number; iters?: number; json?: string; md?: string; quick?: boolean; variants?: string[]; passes?: string[]; layers?: number[] }): Promise<void> {
   const { benchKernels, formatKernelBench } = await import('../../bench/kernels.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {
@@ -9,7 +9,12 @@ export async function runBenchKernels(opts: { size: number; iters?: number; json
       size: opts.size, iters: opts.iters, json: opts.json, quick: opts.quick, variants: opts.variants,
       passes: opts.passes as ('fwd' | 'bwd_data' | 'bwd_weights')[] | undefined, layers: opts.layers, log: (l: string) => console.log(l),
     });
-    console.log(formatKernelBench(r));
+    const md = formatKernelBench(r);
+    console.log(md);
+    if (opts.md) {
+      await writeText(opts.md, `# bench kernels (size ${opts.size})\n\n${md}\n`);
+      console.log(`wrote ${opts.md}`);
+    }
   } finally {
     gpu.dispose();
   }
@@ -121,13 +126,32 @@ export async function runBenchPeers(o: BenchPeersCli): Promise<void> {
   }
 }
 
-/** `yolo-wgsl bench chart --network X.json --peers Y.json --png out.png`: bench/chart.ts from saved results. */
-export async function runBenchChart(o: { network?: string; peers?: string; png: string }): Promise<void> {
+/**
+ * `yolo-wgsl bench chart`: bench/chart.ts from saved results: --network X.json and/or --peers Y.json and
+ * --png out.png; or --out DIR --cfg CFG: the newest DIR/peers-<adapter>-<cfg>.json, the network result of
+ * the same adapter and cfg, written to DIR/bench-<adapter>-<cfg>.png.
+ */
+export async function runBenchChart(o: { network?: string; peers?: string; png?: string; out?: string; cfg?: string }): Promise<void> {
   const fs = await import('node:fs');
   const path = await import('node:path');
   const { writeBenchChart } = await import('../../bench/chart.js');
+  let { network, peers, png } = o;
+  if (o.out && !network && !peers) {
+    if (!o.cfg) throw new Error('bench chart --out DIR needs --cfg (the cfg the results are for)');
+    const name = o.cfg.split('/').pop()!.replace(/\.cfg$/, '');
+    const newest = (prefix: string) => fs.readdirSync(o.out!).filter((f) => f.startsWith(`${prefix}-`) && f.endsWith(`-${name}.json`))
+      .map((f) => path.join(o.out!, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs)[0];
+    peers = newest('peers');
+    const adapter = peers ? path.basename(peers).slice('peers-'.length, -`-${name}.json`.length) : undefined;
+    const net = adapter ? path.join(o.out, `network-${adapter}-${name}.json`) : newest('network');
+    network = net && fs.existsSync(net) ? net : undefined;
+    const tag = adapter ?? (network ? path.basename(network).slice('network-'.length, -`-${name}.json`.length) : 'none');
+    png ??= path.join(o.out, `bench-${tag}-${name}.png`);
+  }
+  if (!png) throw new Error('bench chart needs --png FILE (or --out DIR --cfg CFG)');
+  if (!network && !peers) throw new Error('bench chart: no results to draw (give --network and/or --peers, or --out DIR --cfg CFG after bench network/peers --out DIR)');
   const read = (f?: string) => (f ? JSON.parse(fs.readFileSync(f, 'utf8')) : null);
-  fs.mkdirSync(path.dirname(path.resolve(o.png)), { recursive: true });
-  writeBenchChart(o.png, read(o.network), read(o.peers));
-  console.log(`wrote ${o.png}`);
+  fs.mkdirSync(path.dirname(path.resolve(png)), { recursive: true });
+  writeBenchChart(png, read(network), read(peers));
+  console.log(`wrote ${png}${network ? ` (network: ${network})` : ''}${peers ? ` (peers: ${peers})` : ''}`);
 }

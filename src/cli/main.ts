@@ -267,18 +267,15 @@ export async function main(argv: string[]): Promise<void> {
         .option('min-iters', { type: 'number', describe: 'network/peers: minimum timed repetitions' })
         .option('budget', { type: 'number', describe: 'network/peers: seconds after which a case stops at --min-iters' })
         .option('tolerance', { type: 'number', describe: 'peers: relative tolerance of the output check (default 1e-3)' })
-        .option('md', { type: 'string', describe: 'network/peers: also write the markdown report to this file' })
-        .option('out', { type: 'string', describe: 'network/peers: write <out>/<what>-<adapter>-<cfg>.json and .md' })
+        .option('md', { type: 'string', describe: 'also write the markdown report to this file' })
+        .option('out', { type: 'string', describe: 'network/peers: write <out>/<what>-<adapter>-<cfg>.json and .md; chart: read them, write <out>/bench-<adapter>-<cfg>.png' })
         .option('network', { type: 'string', describe: 'chart: a network bench JSON' })
         .option('peers', { type: 'string', describe: 'chart: a peers bench JSON' })
         .option('png', { type: 'string', describe: 'chart: the PNG to write' }),
       async (a) => {
         const b = await import('./bench.js');
         if (a.what !== 'kernels') {
-          if (a.what === 'chart') {
-            if (!a.png) throw new Error('bench chart needs --png FILE (and --network and/or --peers JSON files)');
-            return b.runBenchChart({ network: a.network, peers: a.peers, png: a.png });
-          }
+          if (a.what === 'chart') return b.runBenchChart({ network: a.network, peers: a.peers, png: a.png, out: a.out, cfg: a.cfg });
           if (!a.cfg) throw new Error(`bench ${a.what} needs --cfg (e.g. ../shared/darknet-cfg/yolov3-tiny.cfg)`);
           const common = { cfg: a.cfg, weights: a.weights, iters: a.iters, minIters: a['min-iters'], budget: a.budget, quick: a.quick, json: a.json, md: a.md, out: a.out };
           if (a.what === 'network') {
@@ -295,7 +292,7 @@ export async function main(argv: string[]): Promise<void> {
         const { runBenchKernels } = b;
         const list = (v?: string) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
         await runBenchKernels({
-          size: a.size, iters: a.iters, json: a.json, quick: a.quick, variants: list(a.variants), passes: list(a.passes),
+          size: a.size, iters: a.iters, json: a.json, md: a.md, quick: a.quick, variants: list(a.variants), passes: list(a.passes),
           layers: list(a.layers)?.map(Number),
         });
       },
