@@ -226,13 +226,9 @@ export class Model {
   /** Summary of the model: input, classes, heads, parameter count, BFLOPs and the layer table. */
   info(): ModelInfo {
     const ni = networkInfo(this.network);
-    const heads = this.network.layers
-      .filter((l) => l.kind === 'yolo' || l.kind === 'region')
-      .map((l) => {
-        const h = l as unknown as { classes?: number; mask?: readonly number[]; num?: number; head?: { classes: number; anchors: readonly number[] } };
-        const spec = this.ready().heads[this.network.layers.filter((x) => x.kind === 'yolo' || x.kind === 'region').indexOf(l)];
-        return { layer: l.index, kind: l.kind, classes: spec?.classes ?? h.classes ?? 0, anchors: spec ? spec.anchors.length / 2 : 0 };
-      });
+    const specs = this.ready().heads;
+    const headLayers = this.network.layers.filter((l) => l.kind === 'yolo' || l.kind === 'region');
+    const heads = headLayers.map((l, i) => ({ layer: l.index, kind: l.kind, classes: specs[i].classes, anchors: specs[i].anchors.length / 2 }));
     return {
       cfg: this.cfgName,
       input: this.input,
