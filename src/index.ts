@@ -25,7 +25,10 @@ export {
 export { train, type TrainOptions, type TrainReport, type TrainProgress, type EpochSummary } from './api/train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export { generateSynth, type SynthOptions, type SynthResult } from './data/synth.js';
-export { benchKernels, formatKernelBench, type KernelBenchOptions, type KernelBenchResult } from './api/bench.js';
+export {
+  benchKernels, formatKernelBench, benchNetwork, formatNetworkBench,
+  type KernelBenchOptions, type KernelBenchResult, type NetworkBenchOptions, type NetworkBenchResult,
+} from './api/bench.js';
 export { CfgError, WeightsError, DatasetError, GpuError, TrainError } from './api/errors.js';
 
 // Expert level: the device runtime and tensors the model runs on.
