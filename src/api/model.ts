@@ -265,9 +265,10 @@ export class Model {
   }
 
   /**
-   * Raw inference forward of an NCHW tensor [B, c, h, w] on this model's engine (see src/tensor Tensor):
-   * the outputs of the output layers (the heads' inputs pass through [yolo] unchanged) and of `keep`, by
-   * layer index. The caller disposes the returned tensors.
+   * Raw inference forward of an NCHW tensor [B, c, h, w] (values in [0, 1], RGB planes) on this model's
+   * engine (`Tensor.from(model.engine.gpu, shape, data)`): the outputs of the output layers (the detection
+   * heads, else the last layer) and of the `keep` layers, by layer index. The input stays yours; the caller
+   * disposes the returned tensors (one tensor may appear under two indices).
    */
   forward(input: Tensor, opts: { keep?: number[] } = {}): Map<number, Tensor> {
     this.ready();
