@@ -4,7 +4,10 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
-import { Engine, loadDarknet, CfgError, WeightsError, type Detection } from '../../src/index.js';
+import { Engine, loadDarknet, CfgError, WeightsError, Tensor, type Detection } from '../../src/index.js';
+import { runForward } from '../../src/cli/forward.js';
+import { readNpyF32, writeNpy } from '../../src/util/npy.js';
+import { Rng, randomArray } from '../../src/util/rng.js';
 import { detectWithNetwork, loadDarknet as cliLoadDarknet } from '../../src/cli/detect.js';
 import { loadImage } from '../../src/data/image.js';
 import { PNG } from 'pngjs';
@@ -93,6 +96,30 @@ test('loadDarknet from strings and bytes; info(); save -> reload gives identical
   assert.equal([...fs.readFileSync(file)], [...bytes]);
   a.dispose();
   b.dispose();
+});
+
+test('model.forward: the head inputs equal the forward command\'s on the same .npy input and weights', async () => {
+  const engine = new Engine(await getGpu());
+  const weights = await weightsFile();
+  const model = await loadDarknet({ cfg: MINI, weights, engine });
+  const dir = tmp();
+  const data = randomArray(new Rng(8), 2 * 3 * 128 * 128, 0, 1);
+  writeNpy(path.join(dir, 'x.npy'), [2, 3, 128, 128], data);
+  await runForward({ cfg: MINI, weights, input: path.join(dir, 'x.npy'), out: path.join(dir, 'out'), gpu: engine.gpu, log: () => {} });
+  const x = Tensor.from(engine.gpu, [2, 3, 128, 128], data);
+  const outs = model.forward(x, { keep: [12, 19] });
+  try {
+    assert.equal([...outs.keys()], [12, 13, 19, 20]);
+    for (const [layer, head] of [[12, 13], [19, 20]]) {
+      const want = readNpyF32(path.join(dir, 'out', `layer_${head}_input.npy`));
+      assert.equal(outs.get(layer)!.shape, want.shape);
+      assert.equal([...(await outs.get(layer)!.toArray())], [...want.data], `layer ${layer}`);
+    }
+  } finally {
+    for (const t of new Set(outs.values())) t.dispose();
+    x.dispose();
+    model.dispose();
+  }
 });
 
 test('typed errors: CfgError with file/line/key, WeightsError for a wrong file', async () => {
