@@ -6,8 +6,10 @@ import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
 import { adapterKey, tuneTable, TuneTable } from '../../src/gpu/tune.js';
 import { loadTuning, saveTuning, tuneCacheDir, tuneCacheFile, writeTuneDefaults } from '../../src/gpu/tune-file.js';
-import { autoConvAlgo, chooseConvAlgo, convGeom, convTuneKey } from '../../src/tensor/ops/conv2d.js';
-import { autotuneConv } from '../../src/tensor/ops/conv_tune.js';
+import { autoConvAlgo, autoConvChoice, chooseConvAlgo, conv2dForward, convGeom, convPickName, convTuneKey, parseConvPick } from '../../src/tensor/ops/conv2d.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { assertClose } from '../helpers/check.js';
+import { autotuneConv, CONV_TUNE_CANDIDATES } from '../../src/tensor/ops/conv_tune.js';
 import { Network } from '../../src/darknet/network.js';
 import { networkConvCases } from '../../src/darknet/tune.js';
 import { packageRoot } from '../../src/util/paths.js';
@@ -40,6 +42,30 @@ test('tune: conv2d auto follows a measured entry for its exact shape and pass, e
   }
 });
 
+test('tune: gemm_reg tilings as picks: parsed, validated, followed by auto, same numbers as the default tiling', async () => {
+  assert.equal(parseConvPick('gemm_reg@16x2x64'), { algo: 'gemm_reg', reg: { maxTM: 16, TN: 2, WG: 64 } });
+  assert.equal(parseConvPick('direct'), { algo: 'direct' });
+  for (const bad of ['auto', 'gemm_reg@3x2x64', 'gemm_reg@16x2x7', 'gemm_reg@16x0x64', 'winograd']) assert.is(parseConvPick(bad), null, bad);
+  assert.is(convPickName({ algo: 'gemm_reg', reg: { maxTM: 8, TN: 8, WG: 32 } }), 'gemm_reg@8x8x32');
+  const gpu = await getGpu();
+  const xs = [2, 6, 9, 7], ws = [20, 6, 3, 3];
+  const g = convGeom(xs, ws, { pad: 1 });
+  const x = Tensor.from(gpu, xs, Float32Array.from({ length: 2 * 6 * 9 * 7 }, (_, i) => Math.sin(i)));
+  const w = Tensor.from(gpu, ws, Float32Array.from({ length: 20 * 6 * 9 }, (_, i) => Math.cos(i)));
+  try {
+    const ref = await conv2dForward(x, w, null, { pad: 1 }, 'gemm_reg').toArray();
+    for (const pick of ['gemm_reg@16x2x64', 'gemm_reg@8x8x32', 'gemm_reg@32x1x64']) {
+      tuneTable(gpu).set('conv2d', convTuneKey(g, 'fwd'), pick);
+      assert.equal(autoConvChoice(gpu, g, 'fwd'), parseConvPick(pick));
+      assertClose(await conv2dForward(x, w, null, { pad: 1 }).toArray(), ref, { atol: 1e-5, rtol: 1e-5 }, pick);
+    }
+  } finally {
+    tuneTable(gpu).clear();
+    x.dispose();
+    w.dispose();
+  }
+});
+
 test('tune: autotuneConv times every algorithm, records the fastest; save + load round trip; cache wins over defaults', async () => {
   const gpu = await getGpu();
   const table = tuneTable(gpu);
@@ -53,7 +79,7 @@ test('tune: autotuneConv times every algorithm, records the fastest; save + load
     assert.is(rows.length, 3);
     for (const r of rows.slice(0, 2)) {
       assert.not.ok(r.cached);
-      assert.equal(Object.keys(r.ms).sort(), ['direct', 'gemm_reg', 'gemm_tiled']);
+      assert.equal(Object.keys(r.ms).sort(), [...CONV_TUNE_CANDIDATES].sort());
       const best = Math.min(...Object.values(r.ms));
       assert.is(r.ms[r.pick], best, 'pick = fastest');
       assert.ok(best > 0);

@@ -38,6 +38,31 @@ export const CONV_ALGOS: readonly ConvAlgo[] = ['auto', 'direct', 'gemm_tiled', 
 export type ConvKernelAlgo = Exclude<ConvAlgo, 'auto'>;
 export type ConvPass = 'fwd' | 'bwd_data' | 'bwd_weights';
 
+/** gemm_reg's register block limits: up to maxTM rows x TN columns per invocation, WG invocations. */
+export interface RegTiling { maxTM: number; TN: number; WG: number }
+
+/**
+ * An algorithm with, for gemm_reg, an explicit register tiling (what the autotune measures and records as
+ * `gemm_reg@<maxTM>x<TN>x<WG>`); without `reg`, gemm_reg uses convRegTuning.
+ */
+export interface ConvChoice { algo: ConvKernelAlgo; reg?: RegTiling }
+
+/** 'gemm_reg@16x2x64' -> { algo: 'gemm_reg', reg: {maxTM 16, TN 2, WG 64} }; a plain name -> { algo }. */
+export function parseConvPick(pick: string): ConvChoice | null {
+  const m = /^gemm_reg@(\d+)x(\d+)x(\d+)$/.exec(pick);
+  if (m) {
+    const [maxTM, TN, WG] = [Number(m[1]), Number(m[2]), Number(m[3])];
+    const pow2 = (v: number) => v >= 1 && (v & (v - 1)) === 0;
+    if (!pow2(maxTM) || maxTM > 64 || TN < 1 || TN > 16 || !pow2(WG) || WG < 8 || WG > 256) return null;
+    return { algo: 'gemm_reg', reg: { maxTM, TN, WG } };
+  }
+  return pick !== 'auto' && (CONV_ALGOS as readonly string[]).includes(pick) ? { algo: pick as ConvKernelAlgo } : null;
+}
+
+export function convPickName(c: ConvChoice): string {
+  return c.reg ? `${c.algo}@${c.reg.maxTM}x${c.reg.TN}x${c.reg.WG}` : c.algo;
+}
+
 /** Where the forward writes: channels [channelOffset, channelOffset + Cout) of dst [B, Ctot, OH, OW]. */
 export interface ConvOutSlice {
   dst: Tensor;
@@ -116,16 +141,24 @@ export function convTuneKey(g: ConvGeom, pass: ConvPass): string {
 }
 
 /** `auto`: the measured choice for this adapter and shape when there is one, else chooseConvAlgo. */
-export function autoConvAlgo(gpu: Gpu, g: ConvGeom, pass: ConvPass): ConvKernelAlgo {
+export function autoConvChoice(gpu: Gpu, g: ConvGeom, pass: ConvPass): ConvChoice {
   const e = tuneTable(gpu).get('conv2d', convTuneKey(g, pass));
-  if (e && (CONV_ALGOS as readonly string[]).includes(e.pick) && e.pick !== 'auto') return e.pick as ConvKernelAlgo;
-  return chooseConvAlgo(gpu.info.kind, g, pass);
+  const c = e ? parseConvPick(e.pick) : null;
+  return c ?? { algo: chooseConvAlgo(gpu.info.kind, g, pass) };
 }
 
-function resolve(algo: ConvAlgo | undefined, gpu: Gpu, g: ConvGeom, pass: ConvPass): ConvKernelAlgo {
+export function autoConvAlgo(gpu: Gpu, g: ConvGeom, pass: ConvPass): ConvKernelAlgo {
+  return autoConvChoice(gpu, g, pass).algo;
+}
+
+function resolve(algo: ConvAlgo | ConvChoice | undefined, gpu: Gpu, g: ConvGeom, pass: ConvPass): ConvChoice {
+  if (typeof algo === 'object' && algo) {
+    if (!(CONV_ALGOS as readonly string[]).includes(algo.algo) || (algo.algo as string) === 'auto') throw new Error(`conv2d: unknown algorithm '${algo.algo}'`);
+    return algo;
+  }
   const a = algo ?? 'auto';
   if (!CONV_ALGOS.includes(a)) throw new Error(`conv2d: unknown algorithm '${a}' (supported: ${CONV_ALGOS.join(', ')})`);
-  return a === 'auto' ? autoConvAlgo(gpu, g, pass) : a;
+  return a === 'auto' ? autoConvChoice(gpu, g, pass) : { algo: a };
 }
 
 // ------------------------------------------------------------------------------------------ dispatch
@@ -145,7 +178,7 @@ export const convRegTuning = {
   weights: { maxTM: 16, TN: 4, WG: 64 },
 };
 
-function regBlock(rows: number, t: { maxTM: number; TN: number; WG: number }): { TM: number; TN: number; WG: number } {
+function regBlock(rows: number, t: RegTiling): { TM: number; TN: number; WG: number } {
   let TM = 1;
   while (TM * 2 <= Math.min(rows, t.maxTM)) TM *= 2;
   // Fewer rows: longer columns (about the same registers).
@@ -211,7 +244,7 @@ function checkTensor(what: string, t: Tensor, shape: readonly number[]): void {
  * y = act(conv2d(x, w) + b), not recorded. With `out`, writes into channels [channelOffset, +Cout) of
  * out.dst (shape [B, Ctot, OH, OW]) and returns out.dst.
  */
-export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams = {}, algo: ConvAlgo = 'auto', act: Activation = 'linear', out?: ConvOutSlice): Tensor {
+export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dParams = {}, algo: ConvAlgo | ConvChoice = 'auto', act: Activation = 'linear', out?: ConvOutSlice): Tensor {
   const g = convGeom(x.shape, w.shape, p);
   if (b) checkTensor('bias', b, [g.Cout]);
   const ACT = activationCode(act);
@@ -234,7 +267,8 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
     y = new Tensor(x.gpu, [g.B, g.Cout, g.OH, g.OW]);
   }
   const gpu = x.gpu;
-  const a = resolve(algo, gpu, g, 'fwd');
+  const choice = resolve(algo, gpu, g, 'fwd');
+  const a = choice.algo;
   const epi = { Ctot, Coff, act: ACT, bias: b !== null };
   const bind = { 1: x, 2: w, 3: b ?? w, 4: y };
   const N = g.B * g.OH * g.OW;
@@ -245,7 +279,7 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
     const spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 0 } };
     dispatchTiles(gpu, spec, params(g, epi), bind, cdiv(N, 64), cdiv(g.Mg, 64), g.G);
   } else {
-    const { TM, TN, WG } = regBlock(g.Mg, convRegTuning.fwd);
+    const { TM, TN, WG } = regBlock(g.Mg, choice.reg ?? convRegTuning.fwd);
     const spec = { file: 'conv2d_reg', entry: 'fwd', defines: { TM, TN, ...subgroupDefines(gpu, WG) }, constants: { WG } };
     dispatchTiles(gpu, spec, params(g, epi), bind, cdiv(N, WG * TN), cdiv(g.Mg, TM), g.G);
   }
@@ -253,12 +287,13 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
 }
 
 /** dx of loss given dy = d loss / d y (the transposed convolution of dy with w), not recorded. */
-export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: readonly number[], p: Conv2dParams = {}, algo: ConvAlgo = 'auto'): Tensor {
+export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: readonly number[], p: Conv2dParams = {}, algo: ConvAlgo | ConvChoice = 'auto'): Tensor {
   const g = convGeom(xShape, w.shape, p);
   checkTensor('dy', dy, [g.B, g.Cout, g.OH, g.OW]);
   const gpu = dy.gpu;
   const dx = new Tensor(gpu, xShape);
-  const a = resolve(algo, gpu, g, 'bwd_data');
+  const choice = resolve(algo, gpu, g, 'bwd_data');
+  const a = choice.algo;
   if (a === 'direct') {
     const n = g.B * g.Cin * g.H * g.W;
     gpu.dispatch({ file: 'conv2d_direct', entry: 'bwd_data', constants: { WG: DIRECT_WG } }, params(g, { n }), { 1: dy, 2: w, 4: dx }, gpu.grid(n, DIRECT_WG));
@@ -267,7 +302,7 @@ export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: readonly numbe
     dispatchTiles(gpu, spec, params(g), { 1: dy, 2: w, 3: w, 4: dx }, cdiv(g.B * g.H * g.W, 64), cdiv(g.Cg, 64), g.G);
   } else {
     const n = g.B * cdiv(g.H, g.sy) * cdiv(g.W, g.sx);
-    const { TM, TN, WG } = regBlock(g.Cg, convRegTuning.data);
+    const { TM, TN, WG } = regBlock(g.Cg, choice.reg ?? convRegTuning.data);
     const spec = { file: 'conv2d_bwd', entry: 'data', defines: { TM, TN, ...subgroupDefines(gpu, WG) }, constants: { WG } };
     dispatchTiles(gpu, spec, params(g), { 1: dy, 2: w, 4: dx }, cdiv(n, WG * TN), cdiv(g.Cg, TM), g.G * g.sy * g.sx);
   }
@@ -286,12 +321,13 @@ function splitK(R: number, tiles: number, target: number, minChunk: number): { S
 }
 
 /** dw of loss given dy (a GEMM over r = (b, oy, ox) per group), not recorded. */
-export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly number[], p: Conv2dParams = {}, algo: ConvAlgo = 'auto'): Tensor {
+export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly number[], p: Conv2dParams = {}, algo: ConvAlgo | ConvChoice = 'auto'): Tensor {
   const g = convGeom(x.shape, wShape, p);
   checkTensor('dy', dy, [g.B, g.Cout, g.OH, g.OW]);
   const gpu = x.gpu;
   const dw = new Tensor(gpu, wShape);
-  const a = resolve(algo, gpu, g, 'bwd_weights');
+  const choice = resolve(algo, gpu, g, 'bwd_weights');
+  const a = choice.algo;
   const K = g.Cg * g.kH * g.kW;
   const nw = g.Cout * K;
   const R = g.B * g.OH * g.OW;
@@ -310,7 +346,7 @@ export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly nu
     tilesM = cdiv(g.Mg, 64);
     ({ S, chunk } = splitK(R, tilesN * tilesM * g.G, gpu.info.kind === 'gpu' ? 512 : 16, 256));
   } else {
-    const blk = regBlock(g.Mg, convRegTuning.weights);
+    const blk = regBlock(g.Mg, choice.reg ?? convRegTuning.weights);
     const TM = blk.TM;
     // The columns are K = Cg*kH*kW, often small (27 for a first layer): shrink the workgroup, then TN, so
     // that fewer invocations idle.

@@ -13,8 +13,8 @@ import { tuneTable } from '../../gpu/tune.js';
 import { Rng } from '../../util/rng.js';
 import { Tensor } from '../tensor.js';
 import {
-  conv2dBackwardData, conv2dBackwardWeights, conv2dForward, convGeom, convTuneKey, chooseConvAlgo,
-  type Conv2dParams, type ConvGeom, type ConvKernelAlgo, type ConvPass,
+  conv2dBackwardData, conv2dBackwardWeights, conv2dForward, convGeom, convTuneKey, chooseConvAlgo, parseConvPick,
+  type Conv2dParams, type ConvGeom, type ConvPass,
 } from './conv2d.js';
 
 export interface ConvTuneCase {
@@ -30,17 +30,21 @@ export interface ConvTuneCase {
 export interface ConvTuneResult {
   key: string;
   label?: string;
-  pick: ConvKernelAlgo;
+  /** The winner: an algorithm, or gemm_reg with a register tiling (`gemm_reg@<maxTM>x<TN>x<WG>`). */
+  pick: string;
   /** The heuristic's choice, for comparison. */
-  heuristic: ConvKernelAlgo;
-  ms: Partial<Record<ConvKernelAlgo, number>>;
+  heuristic: string;
+  /** Median ms per candidate measured. */
+  ms: Record<string, number>;
   /** True when the table already had a measured/cached entry and nothing was run. */
   cached: boolean;
 }
 
 export interface AutotuneOptions {
-  /** Algorithms to try (default all three). */
-  algos?: readonly ConvKernelAlgo[];
+  /**
+   * Candidates to try: algorithm names and gemm_reg tilings (`gemm_reg@16x2x64`); default CONV_TUNE_CANDIDATES.
+   */
+  algos?: readonly string[];
   /** Timed samples per algorithm (default 3). */
   samples?: number;
   /** Re-measure even when the table has an entry (default false: measured/cached entries are kept). */
@@ -48,7 +52,14 @@ export interface AutotuneOptions {
   log?: (line: string) => void;
 }
 
-const ALL: readonly ConvKernelAlgo[] = ['direct', 'gemm_tiled', 'gemm_reg'];
+/**
+ * The three algorithms, then gemm_reg register tilings other than its default 16x4x64 (rows x columns x
+ * invocations): on lavapipe the best tiling moved with the shape (fewer accumulators for long reductions,
+ * more rows for wide outputs) by up to 2x in a sweep over yolov3-tiny and demo.cfg shapes.
+ */
+export const CONV_TUNE_CANDIDATES: readonly string[] = [
+  'direct', 'gemm_tiled', 'gemm_reg', 'gemm_reg@16x2x64', 'gemm_reg@32x2x64', 'gemm_reg@8x8x64', 'gemm_reg@16x4x32', 'gemm_reg@8x4x64',
+];
 
 function randomTensor(gpu: Gpu, shape: readonly number[], rng: Rng): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -77,20 +88,23 @@ export async function autotuneConvCase(gpu: Gpu, c: ConvTuneCase, opts: Autotune
   const heuristic = chooseConvAlgo(gpu.info.kind, g, c.pass);
   const known = table.get('conv2d', key);
   if (known && !opts.force && known.source !== 'default') {
-    return { key, label: c.label, pick: known.pick as ConvKernelAlgo, heuristic, ms: (known.ms ?? {}) as ConvTuneResult['ms'], cached: true };
+    return { key, label: c.label, pick: known.pick, heuristic, ms: known.ms ?? {}, cached: true };
   }
   const rng = new Rng(0x7e57 ^ g.Cout ^ (g.H << 8));
   const dyShape = [g.B, g.Cout, g.OH, g.OW];
   const a = c.pass === 'bwd_data' ? randomTensor(gpu, dyShape, rng) : randomTensor(gpu, c.x, rng);
   const b = c.pass === 'fwd' ? randomTensor(gpu, c.w, rng) : c.pass === 'bwd_data' ? randomTensor(gpu, c.w, rng) : randomTensor(gpu, dyShape, rng);
-  const runner = (algo: ConvKernelAlgo): (() => Tensor) =>
-    c.pass === 'fwd' ? () => conv2dForward(a, b, null, c.p, algo)
-      : c.pass === 'bwd_data' ? () => conv2dBackwardData(a, b, c.x, c.p, algo)
-        : () => conv2dBackwardWeights(a, b, c.w, c.p, algo);
+  const runner = (name: string): (() => Tensor) => {
+    const algo = parseConvPick(name);
+    if (!algo) throw new Error(`autotune: unknown conv candidate '${name}'`);
+    if (c.pass === 'fwd') return () => conv2dForward(a, b, null, c.p, algo);
+    if (c.pass === 'bwd_data') return () => conv2dBackwardData(a, b, c.x, c.p, algo);
+    return () => conv2dBackwardWeights(a, b, c.w, c.p, algo);
+  };
   const ms: ConvTuneResult['ms'] = {};
   let best = Infinity;
   try {
-    for (const algo of opts.algos ?? ALL) {
+    for (const algo of opts.algos ?? CONV_TUNE_CANDIDATES) {
       const run = runner(algo);
       const warm = await timeCalls(gpu, run, 1); // compiles
       if (warm > 3 * best + 50) { ms[algo] = warm; continue; }
@@ -106,7 +120,7 @@ export async function autotuneConvCase(gpu: Gpu, c: ConvTuneCase, opts: Autotune
     a.dispose();
     b.dispose();
   }
-  const pick = (Object.entries(ms) as [ConvKernelAlgo, number][]).reduce((x, y) => (y[1] < x[1] ? y : x))[0];
+  const pick = Object.entries(ms).reduce((x, y) => (y[1] < x[1] ? y : x))[0];
   const rounded = Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Number(v.toPrecision(4))]));
   table.set('conv2d', key, pick, rounded);
   opts.log?.(`tune: ${c.label ? `${c.label} ` : ''}${key}: ${pick}  (${Object.entries(rounded).map(([k, v]) => `${k} ${v} ms`).join(', ')}${pick !== heuristic ? `; heuristic ${heuristic}` : ''})`);
