@@ -70,10 +70,14 @@ export function benchChart(network: NetworkBenchResult | null, peers: PeersBench
   // 3. ours: ms vs batch
   {
     const p = network?.sweep.batch ?? [];
+    const cpu = p.map((q) => q.cpu_ms ?? NaN);
     panels.push(p.length > 1
-      ? linePlot([{ label: 'yolo-wgsl', x: p.map((q) => q.batch), y: p.map((q) => q.ms), color: color('yolo-wgsl'), width: 3 }], {
+      ? linePlot([
+        { label: 'wall ms', x: p.map((q) => q.batch), y: p.map((q) => q.ms), color: color('yolo-wgsl'), width: 3 },
+        { label: 'process CPU ms', x: p.map((q) => q.batch), y: cpu, color: [120, 120, 120], width: 2 },
+      ], {
         width: W, height: H, title: `yolo-wgsl inference at ${p[0].size}: ms vs batch`, xlabel: 'batch', ylabel: 'ms', fontScale: 1,
-        xlim: [0, Math.max(...p.map((q) => q.batch))], ylim: [0, Math.max(...p.map((q) => q.ms)) * 1.05],
+        xlim: [0, Math.max(...p.map((q) => q.batch))], ylim: [0, Math.max(...p.map((q) => q.ms), ...cpu.filter(Number.isFinite)) * 1.05],
       })
       : empty('ms vs batch'));
   }
@@ -81,10 +85,14 @@ export function benchChart(network: NetworkBenchResult | null, peers: PeersBench
   {
     const p = network?.sweep.pixels ?? [];
     const mp = p.map((q) => (q.size * q.size) / 1e6);
+    const cpu = p.map((q) => q.cpu_ms ?? NaN);
     panels.push(p.length > 1
-      ? linePlot([{ label: 'yolo-wgsl', x: mp, y: p.map((q) => q.ms), color: color('yolo-wgsl'), width: 3 }], {
+      ? linePlot([
+        { label: 'wall ms', x: mp, y: p.map((q) => q.ms), color: color('yolo-wgsl'), width: 3 },
+        { label: 'process CPU ms', x: mp, y: cpu, color: [120, 120, 120], width: 2 },
+      ], {
         width: W, height: H, title: 'yolo-wgsl inference b1: ms vs megapixels', xlabel: 'megapixels (size^2 / 1e6)', ylabel: 'ms', fontScale: 1,
-        xlim: [0, Math.max(...mp)], ylim: [0, Math.max(...p.map((q) => q.ms)) * 1.05],
+        xlim: [0, Math.max(...mp)], ylim: [0, Math.max(...p.map((q) => q.ms), ...cpu.filter(Number.isFinite)) * 1.05],
       })
       : empty('ms vs pixels'));
   }

@@ -129,6 +129,8 @@ export interface SweepPoint {
   ms_per_image: number;
   /** ms per image per megapixel of input. */
   ms_per_mpixel: number;
+  /** Median process CPU ms per call (less sensitive to other load than wall time). */
+  cpu_ms: number;
 }
 
 export interface NetworkBenchResult {
@@ -420,7 +422,7 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
       net.release();
     }
   }
-  const point = (r: InferCase): SweepPoint => ({ size: r.size, batch: r.batch, ms: r.ms, ms_per_image: r.ms / r.batch, ms_per_mpixel: r.ms / r.batch / ((r.size * r.size) / 1e6) });
+  const point = (r: InferCase): SweepPoint => ({ size: r.size, batch: r.batch, ms: r.ms, ms_per_image: r.ms / r.batch, ms_per_mpixel: r.ms / r.batch / ((r.size * r.size) / 1e6), cpu_ms: r.cpu_ms });
   const sweep = {
     batch: sweepBatches.map((b) => all.get(`${sweepSize}x${b}`)).filter((r): r is InferCase => !!r).map(point),
     pixels: sweepSizes.map((s) => all.get(`${s}x1`)).filter((r): r is InferCase => !!r).map(point),
@@ -538,15 +540,15 @@ export function formatNetworkBench(r: NetworkBenchResult): string {
     if (what === 'batch') {
       out.push(`Time vs batch at ${pts[0].size}x${pts[0].size} (linear: ms/image constant):`);
       out.push('');
-      out.push('| batch | ms | ms/image | vs batch 1 per image |');
-      out.push('|---:|---:|---:|---:|');
-      for (const p of pts) out.push(`| ${p.batch} | ${fmt(p.ms)} | ${fmt(p.ms_per_image)} | ${(p.ms_per_image / pts[0].ms_per_image).toFixed(2)} |`);
+      out.push('| batch | ms | ms/image | vs batch 1 per image | cpu ms | cpu ms/image |');
+      out.push('|---:|---:|---:|---:|---:|---:|');
+      for (const p of pts) out.push(`| ${p.batch} | ${fmt(p.ms)} | ${fmt(p.ms_per_image)} | ${(p.ms_per_image / pts[0].ms_per_image).toFixed(2)} | ${fmt(p.cpu_ms ?? NaN)} | ${fmt((p.cpu_ms ?? NaN) / p.batch)} |`);
     } else {
       out.push('Time vs pixels at batch 1 (linear: ms per megapixel constant):');
       out.push('');
-      out.push('| size | megapixels | ms | ms/MPixel | vs smallest |');
-      out.push('|---:|---:|---:|---:|---:|');
-      for (const p of pts) out.push(`| ${p.size} | ${((p.size * p.size) / 1e6).toFixed(3)} | ${fmt(p.ms)} | ${fmt(p.ms_per_mpixel)} | ${(p.ms_per_mpixel / pts[0].ms_per_mpixel).toFixed(2)} |`);
+      out.push('| size | megapixels | ms | ms/MPixel | vs smallest | cpu ms |');
+      out.push('|---:|---:|---:|---:|---:|---:|');
+      for (const p of pts) out.push(`| ${p.size} | ${((p.size * p.size) / 1e6).toFixed(3)} | ${fmt(p.ms)} | ${fmt(p.ms_per_mpixel)} | ${(p.ms_per_mpixel / pts[0].ms_per_mpixel).toFixed(2)} | ${fmt(p.cpu_ms ?? NaN)} |`);
     }
   };
   lin(r.sweep.batch, 'batch');
