@@ -27,10 +27,11 @@ if (!a.cfg) {
 }
 
 let data = a.data;
+let tmpData: string | undefined;
 if (!data) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yolo-wgsl-finetune-'));
-  data = generateSynth({ out: dir, trainCount: 16, valCount: 4, size: 64, seed: 1 }).data;
-  console.log(`data: synthetic shapes in ${dir}`);
+  tmpData = fs.mkdtempSync(path.join(os.tmpdir(), 'yolo-wgsl-finetune-'));
+  data = generateSynth({ out: tmpData, trainCount: 16, valCount: 4, size: 64, seed: 1 }).data;
+  console.log(`data: synthetic shapes in ${tmpData} (removed at the end)`);
 }
 const size = a.size ? Number(a.size) : undefined;
 const engine = await createEngine();
@@ -50,4 +51,5 @@ try {
 } finally {
   model.dispose();
   engine.dispose();
+  if (tmpData) fs.rmSync(tmpData, { recursive: true, force: true });
 }
