@@ -268,6 +268,30 @@ export class Network {
     this.prepared = { gpu, mode };
   }
 
+  /**
+   * Compiles every kernel an inference forward at this batch size dispatches, up front and concurrently
+   * (a dry run collects them: Gpu.collectKernels / precompile), so the first forward does not stall on
+   * shader compilation. Needs prepare(gpu, 'infer') first. `extra` runs inside the dry run too (e.g. the
+   * head decoders of detection).
+   */
+  async precompile(gpu: Gpu, opts: { batch?: number; keep?: number[]; extra?: (outs: Map<number, Tensor>) => void } = {}): Promise<{ kernels: number; ms: number }> {
+    const I = this.input;
+    const x = Tensor.empty(gpu, [opts.batch ?? 1, I.c, I.h, I.w]);
+    try {
+      const specs = gpu.collectKernels(() => {
+        const outs = this.forward(x, { keep: opts.keep });
+        try {
+          opts.extra?.(outs);
+        } finally {
+          for (const t of new Set(outs.values())) if (t !== x) t.dispose();
+        }
+      });
+      return await gpu.precompile(specs);
+    } finally {
+      x.dispose();
+    }
+  }
+
   /** Copies trained parameters back to the host copies (after training in 'train' mode). */
   async pullParams(): Promise<void> {
     for (const l of this.layers) await l.pull();

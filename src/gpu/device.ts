@@ -81,6 +81,7 @@ export class Gpu {
   private uncaptured: GpuError | null = null;
   private readonly debug: boolean;
   private disposed = false;
+  private collecting: Map<string, KernelSpec> | null = null;
 
   private readonly readKernel: (file: string) => string;
 
@@ -210,6 +211,34 @@ export class Gpu {
     return k;
   }
 
+  /**
+   * Runs `fn` as a dry run: every dispatch it makes only records its kernel (nothing is encoded or run;
+   * buffers it allocates are real). Returns the distinct kernels not yet compiled, for precompile().
+   */
+  collectKernels(fn: () => void): KernelSpec[] {
+    if (this.collecting) throw new Error('collectKernels: already collecting');
+    const found = new Map<string, KernelSpec>();
+    this.collecting = found;
+    try {
+      fn();
+    } finally {
+      this.collecting = null;
+    }
+    return [...found.values()];
+  }
+
+  /**
+   * Compiles kernels ahead of their first dispatch, all requested at once through
+   * createComputePipelineAsync (Dawn may build them on worker threads); the first dispatch then finds them
+   * in the cache. Throws a GpuError naming the first kernel that fails.
+   */
+  async precompile(specs: readonly KernelSpec[]): Promise<{ kernels: number; ms: number }> {
+    const t0 = performance.now();
+    const todo = specs.filter((s) => !this.pipelines.has(Gpu.kernelName(s)));
+    await Promise.all(todo.map((s) => this.compile(s)));
+    return { kernels: todo.length, ms: performance.now() - t0 };
+  }
+
   get pipelineCount(): number {
     return this.pipelines.size;
   }
@@ -221,6 +250,10 @@ export class Gpu {
    * mark the others); `bindings[i]` goes to @binding(i + 1), or use an object {binding: buffer}.
    */
   dispatch(spec: KernelSpec | Kernel, params: Param[], bindings: Binding[] | Record<number, Binding>, workgroups: [number, number?, number?]): void {
+    if (this.collecting) {
+      if (!('pipeline' in spec)) this.collecting.set(Gpu.kernelName(spec), spec);
+      return;
+    }
     const k = 'pipeline' in spec ? spec : this.kernel(spec);
     this.checkAlive();
     const [x, y = 1, z = 1] = workgroups;
