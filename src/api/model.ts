@@ -37,6 +37,11 @@ export interface LoadDarknetOptions {
   height?: number;
   /** Seed of the random initialization when no weights are given (default 1). */
   seed?: number;
+  /**
+   * Compile the inference kernels now, all at once (Network.precompile), so the first detect does not stall
+   * on shader compilation; default true.
+   */
+  precompile?: boolean;
   /** Receives cfg warnings and informational lines (default: silent). */
   log?: (line: string) => void;
 }
@@ -370,6 +375,7 @@ export async function loadDarknet(opts: LoadDarknetOptions): Promise<Model> {
   const model = new Model(engine, network, names, cfg, !opts.engine);
   try {
     model.heads; // prepares the network for inference now: errors surface here, not at the first detect
+    if (opts.precompile !== false) await network.precompile(engine.gpu);
   } catch (e) {
     model.dispose();
     throw e;

@@ -30,7 +30,10 @@ export type NetworkLoader = (gpu: Gpu, cfg: string, weights: string | undefined)
 export async function loadDarknet(gpu: Gpu, cfg: string, weights: string | undefined, log: (l: string) => void = () => {}, size?: { width?: number; height?: number }): Promise<DetectNetwork> {
   const net = await loadNetwork({ cfg, weights, width: size?.width, height: size?.height, log, missingWeights: `warning: no --weights: ${path.basename(cfg)} runs with seeded random weights (detections are meaningless)` });
   try {
-    return fromDarknetNetwork(net, gpu);
+    const dn = fromDarknetNetwork(net, gpu);
+    // all inference kernels compiled now, concurrently, instead of one by one inside the first forward
+    await net.precompile(gpu);
+    return dn;
   } catch (e) {
     net.dispose();
     throw e;
