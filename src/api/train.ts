@@ -16,7 +16,7 @@ import type { Gpu } from '../gpu/device.js';
 import { Network } from '../darknet/network.js';
 import { parseCfg } from '../darknet/cfg.js';
 import { BatchLoader } from '../data/loader.js';
-import { augmentConfigFromNetwork } from '../data/augment.js';
+import { augmentConfigFromNetwork, sizeScheduleFromNetwork } from '../data/augment.js';
 import { loadDataset } from '../data/dataset.js';
 import { lossFromNetwork, type LossKind } from '../yolo/loss.js';
 import { scaleV5Hyp, type V5Hyp } from '../yolo/loss_v5.js';
@@ -53,6 +53,20 @@ export function readHyp(file: string): Record<string, number> {
   return out;
 }
 
+/** `random` of the last [yolo]/[region] layer (0 when absent): Darknet's multi-scale switch/coefficient. */
+export function cfgRandom(net: Network): number {
+  for (let i = net.layers.length - 1; i >= 0; i--) {
+    const l = net.layers[i];
+    if (l.kind === 'yolo' || l.kind === 'region') return l.section.has('random') ? l.section.float('random') : 0;
+  }
+  return 0;
+}
+
+/** Whether the cfg asks for multi-scale training. */
+export function cfgMultiScale(net: Network): boolean {
+  return cfgRandom(net) !== 0;
+}
+
 /** The resolved training settings (what the CLI stores in args.json besides cfg/data/weights/img). */
 export interface TrainSettings {
   batch: number;
@@ -67,6 +81,11 @@ export interface TrainSettings {
   lr?: number;
   ema: boolean;
   augment: boolean;
+  /**
+   * Darknet multi-scale (`random` of the last [yolo]): the input size changes every 10 updates within
+   * [1/1.4, 1.4] of the cfg size in resize_step (32) steps. Default: on when the cfg asks and augment is on.
+   */
+  multiScale: boolean;
   seed: number;
   workers?: number;
   saveEvery: number;
@@ -100,6 +119,7 @@ export function resolveTrainSettings(net: Network, given: Partial<TrainSettings>
     lr: given.lr ?? prev.lr,
     ema: given.ema ?? prev.ema ?? scheduleKind === 'ultralytics',
     augment: given.augment ?? prev.augment ?? true,
+    multiScale: given.multiScale ?? prev.multiScale ?? ((given.augment ?? prev.augment ?? true) && cfgMultiScale(net)),
     seed: given.seed ?? prev.seed ?? 0,
     workers: given.workers ?? prev.workers,
     saveEvery: given.saveEvery ?? prev.saveEvery ?? 100,
@@ -150,8 +170,22 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
   const miniBatch = args.batch / args.subdivisions;
   const spec = loadDataset(o.data, cwd);
   const augment = args.augment ? augmentConfigFromNetwork(net) : false;
+  // multi-scale: the size of mini-batch g; Darknet counts 10 updates (of `subdivisions` mini-batches) per size
+  const sizeFor = args.multiScale
+    ? sizeScheduleFromNetwork(net, args.seed, {
+      width: net.input.w, height: net.input.h, period: 10 * args.subdivisions, random: cfgRandom(net) || 1,
+      maxBatches: (args.maxBatches ?? darknetHyper(net.net).maxBatches) ? (args.maxBatches ?? darknetHyper(net.net).maxBatches) * args.subdivisions : undefined,
+    })
+    : undefined;
+  if (sizeFor) {
+    const sizes = new Set<number>();
+    const total = args.maxBatches ? args.maxBatches * args.subdivisions : 2000;
+    for (let g = 0; g < Math.min(total, 2000); g += 10 * args.subdivisions) sizes.add(sizeFor(g).width);
+    log(`multi-scale: input ${[...sizes].sort((a, b) => a - b).join(', ')} px (every 10 updates; the network is rebuilt per size on the same parameters)`);
+    for (const sz of sizes) net.resized(sz, sz); // refuses now, not mid-run, when a layer cannot be resized
+  }
   const loader = BatchLoader.open({
-    dataset: spec, split: 'train', batchSize: miniBatch, width: net.input.w, height: net.input.h,
+    dataset: spec, split: 'train', batchSize: miniBatch, width: net.input.w, height: net.input.h, sizeFor,
     augment, letterBox: net.net.letterBox, seed: args.seed, shuffle: true, workers: args.workers, log, cwd,
   });
   let closed = false;
@@ -267,6 +301,8 @@ export interface TrainOptions {
   ema?: boolean;
   /** Augmentation from the cfg (jitter, flip, HSV, mosaic); default true. */
   augment?: boolean;
+  /** Multi-scale training (default: the cfg's `random` when augment is on). */
+  multiScale?: boolean;
   seed?: number;
   /** Data loader worker threads (0: load on the main thread). */
   workers?: number;
@@ -325,7 +361,7 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
     const settings = resolveTrainSettings(model.network, {
       batch: opts.batch, subdivisions: opts.subdivisions, epochs: opts.epochs, maxBatches: opts.maxBatches, loss: opts.loss, hyp,
       schedule: opts.schedule, cosLr: opts.cosLr, optimizer: opts.optimizer, lr: opts.lr, ema: opts.ema, augment: opts.augment,
-      seed: opts.seed, workers: opts.workers, saveEvery: opts.saveEvery, valEvery: opts.valEvery ?? (opts.out ? 1 : 0), protocol: opts.protocol,
+      multiScale: opts.multiScale, seed: opts.seed, workers: opts.workers, saveEvery: opts.saveEvery, valEvery: opts.valEvery ?? (opts.out ? 1 : 0), protocol: opts.protocol,
     });
     const I = model.network.input;
     model.reloadForInference();

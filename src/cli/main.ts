@@ -154,6 +154,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('lr', { type: 'number', describe: 'learning rate (default: the cfg learning_rate)' })
           .option('ema', { type: 'boolean', describe: 'keep an EMA of the weights for validation and saving' })
           .option('augment', { type: 'boolean', describe: 'data augmentation from the cfg: jitter, flip, HSV, mosaic (default on; --no-augment)' })
+          .option('multi-scale', { type: 'boolean', describe: 'Darknet multi-scale training, the input size changing every 10 updates (default: the cfg\'s [yolo] random=1, with augmentation)' })
           .option('seed', { type: 'number', describe: 'seed for initialization, shuffling and augmentation (default 0)' })
           .option('workers', { type: 'number', describe: 'data loader worker threads' })
           .option('val-every', { type: 'number', describe: 'validate every N epochs (default 1; 0: never)' })
@@ -182,7 +183,7 @@ export async function main(argv: string[]): Promise<void> {
             cfg: a.cfg, data: a.data, weights: a.weights, epochs: a.epochs, maxBatches: a['max-batches'], batch: a.batch,
             subdivisions: a.subdivisions, img: a.img, resume: a.resume, out: a.out, name: a.name, existOk: a['exist-ok'],
             loss: a.loss as 'darknet' | undefined, hyp: a.hyp, optimizer: a.optimizer as 'sgd' | undefined, lr: a.lr, ema: a.ema,
-            augment: a.augment, seed: a.seed, workers: a.workers, valEvery: a['val-every'], protocol: a.protocol as 'coco' | undefined,
+            augment: a.augment, multiScale: a['multi-scale'], seed: a.seed, workers: a.workers, valEvery: a['val-every'], protocol: a.protocol as 'coco' | undefined,
             schedule: a.schedule as 'darknet' | undefined, cosLr: a['cos-lr'], saveEvery: a['save-every'], keepEvery: a['keep-every'],
             logEvery: a['log-every'], progress: a.progress as 'auto' | undefined, signal: ac.signal,
           });

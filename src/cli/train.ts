@@ -58,6 +58,7 @@ export interface TrainCliOptions {
   lr?: number;
   ema?: boolean;
   augment?: boolean;
+  multiScale?: boolean;
   seed?: number;
   workers?: number;
   /** save `last` every N iterations (default 100; epoch ends always save) */
@@ -163,7 +164,7 @@ export async function runTrain(opts: TrainCliOptions): Promise<TrainCliResult> {
   const settings = resolveTrainSettings(net, {
     batch: opts.batch, subdivisions: opts.subdivisions, epochs: opts.epochs, maxBatches: opts.maxBatches, loss: opts.loss, hyp,
     schedule: opts.schedule, cosLr: opts.cosLr, optimizer: opts.optimizer, lr: opts.lr, ema: opts.ema, augment: opts.augment,
-    seed: opts.seed, workers: opts.workers, saveEvery: opts.saveEvery, valEvery: opts.valEvery, protocol: opts.protocol,
+    multiScale: opts.multiScale, seed: opts.seed, workers: opts.workers, saveEvery: opts.saveEvery, valEvery: opts.valEvery, protocol: opts.protocol,
   }, prev);
   const args: Args = { cfg, data, weights: opts.weights ? abs(opts.weights) : prev.weights, img, ...settings };
   const { batch, subdivisions } = args;

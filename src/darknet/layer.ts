@@ -151,6 +151,18 @@ export abstract class Layer {
   /** Frees GPU parameter tensors. */
   release(): void {}
 
+  /**
+   * Makes this layer use `other`'s parameters (the same layer of the same cfg built at another input size:
+   * Network.resized). Layers whose parameters do not depend on the input size override this; the default
+   * refuses when there are parameters.
+   */
+  shareParamsOf(other: Layer): void {
+    void other;
+    if (this.params.length) {
+      throw new Error(`layer ${this.index} ${this.section.label}: its parameters are tied to the input size; the network cannot be resized (multi-scale training)`);
+    }
+  }
+
   /** Copies trained GPU parameters back to `data` (train mode); no-op otherwise. */
   async pull(): Promise<void> {}
 

@@ -121,6 +121,11 @@ export class Network {
   readonly batch: number;
   readonly warnings: CfgWarning[];
   private prepared: { gpu: Gpu; mode: Mode } | null = null;
+  /** The parsed cfg this was built from (Network.resized rebuilds it). */
+  private cfg: ParsedCfg | null = null;
+  /** The network whose parameters this one uses (Network.resized), or null when it owns its own. */
+  private paramsOf: Network | null = null;
+  private variants = new Map<string, Network>();
 
   private constructor(file: string, net: NetConfig, layers: Layer[], input: Shape, inputIsImage: boolean, batch: number, warnings: CfgWarning[]) {
     this.file = file;
@@ -213,7 +218,31 @@ export class Network {
       prevImage = layer.outputIsImage;
     }
     if (layers.length === 0) throw new CfgError(first.file, first.line, undefined, 'no layers after [net]');
-    return new Network(cfg.file, net, layers, input, image, opts.batch ?? 1, sink.list());
+    const built = new Network(cfg.file, net, layers, input, image, opts.batch ?? 1, sink.list());
+    built.cfg = cfg;
+    return built;
+  }
+
+  /**
+   * This network at another input size (multi-scale training, Darknet's resize_network), using this one's
+   * parameters: host data and, once this one is prepared, its GPU tensors (updates through either are the
+   * same). Built once per size and cached; prepare/release/pullParams on it act on this network. Throws
+   * when a layer's parameters depend on the input size ([connected] after a spatial layer, [local]).
+   */
+  resized(width: number, height: number): Network {
+    if (this.paramsOf) return this.paramsOf.resized(width, height);
+    if (width === this.input.w && height === this.input.h) return this;
+    if (!this.inputIsImage) throw new Error(`${this.file}: a network with a flat input cannot be resized`);
+    const key = `${width}x${height}`;
+    let v = this.variants.get(key);
+    if (!v) {
+      if (!this.cfg) throw new Error(`${this.file}: built without its cfg; cannot resize`);
+      v = Network.build(this.cfg, { width, height, channels: this.input.c, batch: this.batch });
+      for (const l of v.layers) l.shareParamsOf(this.layers[l.index]);
+      v.paramsOf = this;
+      this.variants.set(key, v);
+    }
+    return v;
   }
 
   /** Darknet's total BFLOPs: the float32 sum of the positive per-layer BFLOPs. */
@@ -251,6 +280,7 @@ export class Network {
 
   /** Uploads parameters for a mode ('infer': BN folded into conv weights). */
   prepare(gpu: Gpu, mode: Mode = 'infer'): void {
+    if (this.paramsOf) return this.paramsOf.prepare(gpu, mode);
     if (!this.hasWeights) {
       const l = this.layers.find((x) => x.params.length && !x.data)!;
       throw new Error(`${this.file}: layer ${l.index} ${l.section.label} has no parameters yet: load .weights or call initWeights() before prepare()`);
@@ -294,16 +324,20 @@ export class Network {
 
   /** Copies trained parameters back to the host copies (after training in 'train' mode). */
   async pullParams(): Promise<void> {
+    if (this.paramsOf) return this.paramsOf.pullParams();
     for (const l of this.layers) await l.pull();
   }
 
   /** Frees the GPU parameters. */
   release(): void {
+    if (this.paramsOf) return this.paramsOf.release();
     for (const l of this.layers) l.release();
     this.prepared = null;
   }
 
+  /** Frees the GPU parameters (a resized variant owns none: disposing it frees nothing). */
   dispose(): void {
+    if (this.paramsOf) return;
     this.release();
   }
 
@@ -315,7 +349,8 @@ export class Network {
    */
   forward(x: Tensor, opts: ForwardOptions = {}): Map<number, Tensor> {
     const mode = opts.mode ?? 'infer';
-    if (!this.prepared || this.prepared.mode !== mode || this.prepared.gpu !== x.gpu) {
+    const prepared = (this.paramsOf ?? this).prepared;
+    if (!prepared || prepared.mode !== mode || prepared.gpu !== x.gpu) {
       throw new Error(`${this.file}: parameters are not prepared for '${mode}' on this device (call prepare(gpu, '${mode}'))`);
     }
     const I = this.input;

@@ -37,7 +37,7 @@ export class ConvolutionalLayer extends Layer {
   readonly batchNormalize: boolean;
   readonly activation: Activation;
   /** The layer whose parameters this one shares (share_index), or null. */
-  readonly share: ConvolutionalLayer | null;
+  share: ConvolutionalLayer | null;
   /** Training-only options kept for the trainer. */
   readonly trainOptions: { gradCentr: boolean };
 
@@ -154,6 +154,17 @@ export class ConvolutionalLayer extends Layer {
       // Darknet leaves rolling_variance at 0 (only meaningful after training); 1 keeps an untrained net finite.
       Object.assign(this.data, { scales: filled(n, 1), rolling_mean: filled(n, 0), rolling_variance: filled(n, 1) });
     }
+  }
+
+  /** Uses the parameters of `other` (this layer in the network at another input size; see Layer). */
+  override shareParamsOf(other: Layer): void {
+    if (!(other instanceof ConvolutionalLayer) || other.nweights !== this.nweights || other.filters !== this.filters || other.batchNormalize !== this.batchNormalize) {
+      throw new Error(`layer ${this.index} ${this.section.label}: cannot share the parameters of layer ${other.index} ${other.section.label}`);
+    }
+    this.release();
+    this.share = other.owner;
+    this.params = [];
+    this.data = null;
   }
 
   /** The layer that owns the parameters (itself unless share_index). */

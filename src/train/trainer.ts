@@ -121,8 +121,8 @@ export function yoloTrainLoss(yl: YoloLoss): TrainLoss<Truth> {
   return {
     headSources: yl.headSources,
     gradScale: (images: number) => yl.gradScale(images),
-    compute(heads, truths) {
-      const out = yl.compute(heads, truths);
+    compute(heads, truths, ctx) {
+      const out = yl.compute(heads, truths, { netSize: { w: ctx.network.input.w, h: ctx.network.input.h } });
       return { loss: out.loss, items: out.items, itemNames: ['box', 'obj', 'cls'], dispose: () => out.dispose() };
     },
   };
@@ -597,16 +597,26 @@ class Trainer<T> {
     const gpu = this.gpu;
     const [n, c, h, w] = b.shape;
     const I = this.net.input;
-    if (c !== I.c || h !== I.h || w !== I.w) throw new TrainError('data', `batch of shape [${b.shape.join(', ')}] does not match the network input [B, ${I.c}, ${I.h}, ${I.w}]`);
+    if (c !== I.c) throw new TrainError('data', `batch of shape [${b.shape.join(', ')}] does not match the network input [B, ${I.c}, ${I.h}, ${I.w}]`);
+    // multi-scale: another size runs the same network rebuilt for it, on the same parameters
+    let net = this.net;
+    if (h !== I.h || w !== I.w) {
+      try {
+        net = this.net.resized(w, h);
+      } catch (e) {
+        throw new TrainError('data', `batch of shape [${b.shape.join(', ')}] does not match the network input [B, ${I.c}, ${I.h}, ${I.w}] and the network cannot be resized: ${(e as Error).message}`);
+      }
+    }
+    const headLayers = net === this.net ? this.headLayers : this.headSources.map((i) => net.layers[i]);
     if (b.images.length !== n * c * h * w) throw new TrainError('data', `batch images hold ${b.images.length} values, shape [${b.shape.join(', ')}] needs ${n * c * h * w}`);
     if (b.truths.length !== n) throw new TrainError('data', `batch of ${n} images has truths for ${b.truths.length}`);
     const x = Tape.untracked(() => Tensor.from(gpu, [n, c, h, w], b.images, 'images'));
     const tape = newTape();
     let res: LossResult | null = null;
-    const ctx: LossContext = { network: this.net, headLayers: this.headLayers, iteration: this.iteration + 1, epoch: this.epoch };
+    const ctx: LossContext = { network: net, headLayers, iteration: this.iteration + 1, epoch: this.epoch };
     try {
       const loss = tape.record(() => {
-        const outs = this.net.forward(x, { mode: 'train', keep: this.headSources });
+        const outs = net.forward(x, { mode: 'train', keep: this.headSources });
         const heads = this.headSources.map((i) => outs.get(i)!);
         res = this.o.loss.compute(heads, b.truths, ctx);
         const items = res.items;

@@ -81,6 +81,11 @@ export interface ComputeOptions {
   keepGrads?: boolean;
   /** YOLOv5: keep the per-target CIoU values in `ciou` (one tensor per head, build_targets order). */
   keepIou?: boolean;
+  /**
+   * The network input size of this batch when it differs from the size the loss was built for
+   * (multi-scale training): Darknet's [yolo] divides anchors by the current net w/h.
+   */
+  netSize?: { w: number; h: number };
 }
 
 export interface LossOutput {

@@ -224,10 +224,10 @@ export class DarknetLoss implements YoloLoss {
   }
 
   /** The CPU assignment of head k (exposed for tests and statistics). */
-  assign(k: number, H: number, W: number, truths: readonly (readonly Truth[])[]): DarknetAssignment {
+  assign(k: number, H: number, W: number, truths: readonly (readonly Truth[])[], net: { w: number; h: number } = this.net): DarknetAssignment {
     const c = this.heads[k];
     return assignDarknet(
-      { w: W, h: H, classes: c.classes, mask: c.mask, anchors: c.anchors, total: c.total, netW: this.net.w, netH: this.net.h },
+      { w: W, h: H, classes: c.classes, mask: c.mask, anchors: c.anchors, total: c.total, netW: net.w, netH: net.h },
       truths,
       {
         flavor: c.flavor, iouThresh: c.iouThresh, iouThreshKind: c.iouThreshKind, labelSmoothEps: c.labelSmoothEps, focal: c.focal,
@@ -240,6 +240,7 @@ export class DarknetLoss implements YoloLoss {
   compute(zs: Tensor[], truths: readonly (readonly Truth[])[], opts: ComputeOptions = {}): LossOutput {
     if (zs.length !== this.heads.length) throw new Error(`darknet loss: ${zs.length} head inputs for ${this.heads.length} [yolo] heads`);
     const gpu = zs[0].gpu;
+    const net = opts.netSize ?? this.net;
     const parts: HeadPart[] = [];
     const stats: HeadStats[] = [];
     zs.forEach((z, k) => {
@@ -247,7 +248,7 @@ export class DarknetLoss implements YoloLoss {
       const A = c.mask.length;
       const { B, H, W } = checkHead(z, A, c.classes, `darknet loss head ${k}`);
       if (truths.length !== B) throw new Error(`darknet loss: ${truths.length} truth lists for a batch of ${B}`);
-      const asg = this.assign(k, H, W, truths);
+      const asg = this.assign(k, H, W, truths, net);
       stats.push({ assigned: asg.stats.assigned, assignedCells: asg.stats.assignedCells, notInMask: asg.stats.notInMask, badClass: asg.stats.badClass });
       const { table, off } = darknetTable(c, asg, B);
       const cells = B * A * H * W;
@@ -257,7 +258,7 @@ export class DarknetLoss implements YoloLoss {
         partials: new Tensor(gpu, [5, cells], `yolo${k}.partials`),
       }));
       const params = (n: number) => [
-        n, A, H, W, c.classes, f32(this.net.w), f32(this.net.h), c.flavor === 'alexeyab' ? 1 : 0, IOU_CODE[c.iouLoss], c.newCoords ? 1 : 0,
+        n, A, H, W, c.classes, f32(net.w), f32(net.h), c.flavor === 'alexeyab' ? 1 : 0, IOU_CODE[c.iouLoss], c.newCoords ? 1 : 0,
         f32(c.scaleXY), f32(c.ignoreThresh), f32(c.flavor === 'alexeyab' ? c.objNormalizer : 1), f32(Math.min(c.maxDelta, FLT_MAX)),
         off.anch, off.img, off.truth, off.slot, off.box, 0, cells,
       ];
