@@ -186,6 +186,24 @@ function regBlock(rows: number, t: RegTiling): { TM: number; TN: number; WG: num
   return { TM, TN, WG: t.WG };
 }
 
+/**
+ * Shrinks a gemm_reg column block (WG invocations x TN columns) to `n` columns when it is much wider: lanes
+ * past the last column would otherwise repeat the last column's whole reduction (their loads are clamped),
+ * which on small spatial shapes at batch 1 (a 4x4 map of 1024 channels) was most of the work. WG stays a
+ * multiple of `minWG` (the subgroup the weight sharing needs).
+ */
+function fitColumns(n: number, WG: number, TN: number, minWG: number): { WG: number; TN: number } {
+  while (WG / 2 >= minWG && (WG / 2) % minWG === 0 && (WG / 2) * TN >= n) WG /= 2;
+  while (TN > 1 && WG * Math.ceil(TN / 2) >= n) TN = Math.ceil(TN / 2);
+  return { WG, TN };
+}
+
+function subgroupSize(gpu: Gpu): number {
+  const info = (gpu.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+  const sg = info?.subgroupMinSize;
+  return convRegTuning.subgroups && gpu.hasFeature('subgroups') && sg && sg === info?.subgroupMaxSize ? sg : 1;
+}
+
 interface Extra { Ctot?: number; Coff?: number; S?: number; chunk?: number; n?: number; act?: number; bias?: boolean }
 
 /** Depth of a workgroup-memory tile of conv2d_gemm.wgsl (its constant BK, passed as P.kt). */
@@ -279,7 +297,9 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
     const spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 0 } };
     dispatchTiles(gpu, spec, params(g, epi), bind, cdiv(N, 64), cdiv(g.Mg, 64), g.G);
   } else {
-    const { TM, TN, WG } = regBlock(g.Mg, choice.reg ?? convRegTuning.fwd);
+    const blk = regBlock(g.Mg, choice.reg ?? convRegTuning.fwd);
+    const TM = blk.TM;
+    const { TN, WG } = fitColumns(N, blk.WG, blk.TN, Math.max(8, subgroupSize(gpu)));
     const spec = { file: 'conv2d_reg', entry: 'fwd', defines: { TM, TN, ...subgroupDefines(gpu, WG) }, constants: { WG } };
     dispatchTiles(gpu, spec, params(g, epi), bind, cdiv(N, WG * TN), cdiv(g.Mg, TM), g.G);
   }
@@ -302,7 +322,9 @@ export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: readonly numbe
     dispatchTiles(gpu, spec, params(g), { 1: dy, 2: w, 3: w, 4: dx }, cdiv(g.B * g.H * g.W, 64), cdiv(g.Cg, 64), g.G);
   } else {
     const n = g.B * cdiv(g.H, g.sy) * cdiv(g.W, g.sx);
-    const { TM, TN, WG } = regBlock(g.Cg, choice.reg ?? convRegTuning.data);
+    const blk = regBlock(g.Cg, choice.reg ?? convRegTuning.data);
+    const TM = blk.TM;
+    const { TN, WG } = fitColumns(n, blk.WG, blk.TN, Math.max(8, subgroupSize(gpu)));
     const spec = { file: 'conv2d_bwd', entry: 'data', defines: { TM, TN, ...subgroupDefines(gpu, WG) }, constants: { WG } };
     dispatchTiles(gpu, spec, params(g), { 1: dy, 2: w, 4: dx }, cdiv(n, WG * TN), cdiv(g.Cg, TM), g.G * g.sy * g.sx);
   }
