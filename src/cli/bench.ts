@@ -155,3 +155,17 @@ export async function runBenchChart(o: { network?: string; peers?: string; png?:
   writeBenchChart(png, read(network), read(peers));
   console.log(`wrote ${png}${network ? ` (network: ${network})` : ''}${peers ? ` (peers: ${peers})` : ''}`);
 }
+
+/** `bench profile`: device time per kernel of one forward or training step (bench/profile.ts). */
+export async function runBenchProfile(opts: { cfg: string; img?: number; batch?: number; train?: boolean; loss?: 'darknet' | 'yolov5' | 'sumsq'; steps?: number; json?: string }): Promise<void> {
+  const { profileNetwork, formatProfile } = await import('../../bench/profile.js');
+  const { writeFileAtomic } = await import('../util/fs.js');
+  const gpu = await Gpu.create({ log: (l) => console.log(l) });
+  try {
+    const r = await profileNetwork(gpu, { cfg: opts.cfg, img: opts.img, batch: opts.batch, train: opts.train, loss: opts.loss, steps: opts.steps });
+    console.log(formatProfile(r));
+    if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(r, null, 2)}\n`);
+  } finally {
+    gpu.dispose();
+  }
+}

@@ -242,9 +242,11 @@ export async function main(argv: string[]): Promise<void> {
         await runAnchors({ data: a.data, num: a.num, width: a.img ?? a.width, height: a.img ?? a.height, cfg: a.cfg, cfgOut: a['cfg-out'], seed: a.seed });
       },
     )
-    .command('bench <what>', 'benchmarks: kernels (conv2d variants vs the device matmul ceiling), network (a cfg: inference, training step, memory, first run, linearity), peers (the same network in TF.js and ONNX Runtime, same weights, same run), chart (PNG from saved results)', (y) =>
+    .command('bench <what>', 'benchmarks: profile (device time per kernel of a forward or training step),  kernels (conv2d variants vs the device matmul ceiling), network (a cfg: inference, training step, memory, first run, linearity), peers (the same network in TF.js and ONNX Runtime, same weights, same run), chart (PNG from saved results)', (y) =>
       y
-        .positional('what', { choices: ['kernels', 'network', 'peers', 'chart'] as const, describe: 'what to benchmark' })
+        .positional('what', { choices: ['kernels', 'network', 'peers', 'chart', 'profile'] as const, describe: 'what to benchmark' })
+        .option('img', { type: 'number', describe: 'profile: input size (default: the cfg)' })
+        .option('train', { type: 'boolean', default: false, describe: 'profile: a training step instead of an inference forward' })
         .option('size', { type: 'number', default: 416, describe: 'kernels: network input size the conv shapes derive from' })
         .option('iters', { type: 'number', describe: 'timed repetitions per measurement' })
         .option('json', { type: 'string', describe: 'write the results as JSON to this file' })
@@ -277,6 +279,10 @@ export async function main(argv: string[]): Promise<void> {
         const b = await import('./bench.js');
         if (a.what !== 'kernels') {
           if (a.what === 'chart') return b.runBenchChart({ network: a.network, peers: a.peers, png: a.png, out: a.out, cfg: a.cfg });
+          if (a.what === 'profile') {
+            if (!a.cfg) throw new Error('bench profile needs --cfg');
+            return b.runBenchProfile({ cfg: a.cfg, img: a.img, batch: a.batch, train: a.train, loss: a.loss as 'yolov5' | undefined, steps: a.iters, json: a.json });
+          }
           if (!a.cfg) throw new Error(`bench ${a.what} needs --cfg (e.g. ../shared/darknet-cfg/yolov3-tiny.cfg)`);
           const common = { cfg: a.cfg, weights: a.weights, iters: a.iters, minIters: a['min-iters'], budget: a.budget, quick: a.quick, json: a.json, md: a.md, out: a.out };
           if (a.what === 'network') {

@@ -28,6 +28,15 @@ export interface Kernel {
   layout: GPUBindGroupLayout;
 }
 
+interface Profiler {
+  qs: GPUQuerySet;
+  cap: number;
+  /** Kernel of each dispatch recorded since the last resolve (query pair i). */
+  names: string[];
+  reads: Promise<void>[];
+  totals: Map<string, { ms: number; n: number }>;
+}
+
 /** A float32 uniform parameter (plain numbers are u32). */
 export class F32 { constructor(readonly v: number) {} }
 /** An int32 uniform parameter. */
@@ -82,6 +91,7 @@ export class Gpu {
   private readonly debug: boolean;
   private disposed = false;
   private collecting: Map<string, KernelSpec> | null = null;
+  private prof: Profiler | null = null;
 
   private readonly readKernel: (file: string) => string;
 
@@ -280,6 +290,10 @@ export class Gpu {
       for (const [i, b] of Object.entries(bindings)) entries.push({ binding: Number(i), resource: { buffer: bufferOf(b) } });
     }
     const bindGroup = this.device.createBindGroup({ layout: k.layout, entries, label: k.name });
+    if (this.prof) {
+      this.profiledDispatch(k, bindGroup, x, y, z);
+      return;
+    }
     const pass = this.beginPass();
     pass.setPipeline(k.pipeline);
     pass.setBindGroup(0, bindGroup);
@@ -300,6 +314,77 @@ export class Gpu {
     if (groups <= maxWg) return [Math.max(groups, 1), 1];
     const y = Math.ceil(groups / maxWg);
     return [Math.ceil(groups / y), y];
+  }
+
+  // ------------------------------------------------------------------ profiling
+
+  /**
+   * Starts timing every dispatch on the device's clock (needs the 'timestamp-query' feature: lavapipe and
+   * real GPUs have it, GL compat does not). Each dispatch then gets its own compute pass with timestamp
+   * writes, which adds a little overhead per dispatch; stopProfile() returns the totals per kernel.
+   */
+  startProfile(): void {
+    if (!this.hasFeature('timestamp-query')) throw new GpuError('limits', '', `profiling needs the timestamp-query feature, which ${this.info.summary} lacks`);
+    if (this.prof) return;
+    this.flush();
+    const cap = 1024;
+    this.prof = { qs: this.device.createQuerySet({ type: 'timestamp', count: 2 * cap, label: 'profile' }), cap, names: [], reads: [], totals: new Map() };
+  }
+
+  /** Stops profiling; per kernel (name without its specialization): total device ms and dispatch count. */
+  async stopProfile(): Promise<Map<string, { ms: number; n: number }>> {
+    const p = this.prof;
+    if (!p) return new Map();
+    this.profileResolve();
+    this.prof = null;
+    this.flush();
+    await Promise.all(p.reads);
+    p.qs.destroy();
+    return p.totals;
+  }
+
+  private profiledDispatch(k: Kernel, bindGroup: GPUBindGroup, x: number, y: number, z: number): void {
+    const p = this.prof!;
+    if (p.names.length >= p.cap) this.profileResolve();
+    const i = p.names.length;
+    const pass = this.getEncoder().beginComputePass({ timestampWrites: { querySet: p.qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+    pass.setPipeline(k.pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
+    this.pass = null;
+    p.names.push(k.name.replace(/\[.*$/, ''));
+    this.batchKernels.push(k.name);
+    this.dispatches++;
+  }
+
+  /** Resolves the recorded timestamps into a buffer and reads them back asynchronously into the totals. */
+  private profileResolve(): void {
+    const p = this.prof!;
+    const n = p.names.length;
+    if (!n) return;
+    const names = p.names;
+    p.names = [];
+    const bytes = 16 * n;
+    const resolved = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'profile.resolve' });
+    const read = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'profile.read' });
+    const enc = this.getEncoder();
+    enc.resolveQuerySet(p.qs, 0, 2 * n, resolved, 0);
+    enc.copyBufferToBuffer(resolved, 0, read, 0, bytes);
+    this.flush();
+    p.reads.push(read.mapAsync(GPUMapMode.READ).then(() => {
+      const t = new BigUint64Array(read.getMappedRange());
+      names.forEach((name, i) => {
+        const ns = Number(t[2 * i + 1] - t[2 * i]);
+        const e = p.totals.get(name) ?? { ms: 0, n: 0 };
+        e.ms += ns / 1e6;
+        e.n++;
+        p.totals.set(name, e);
+      });
+      read.unmap();
+      read.destroy();
+      resolved.destroy();
+    }));
   }
 
   private beginPass(): GPUComputePassEncoder {

@@ -1,0 +1,47 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getGpu } from '../helpers/gpu.js';
+import { GpuError } from '../../src/gpu/errors.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { conv2dForward } from '../../src/tensor/ops/conv2d.js';
+import { activation } from '../../src/tensor/ops/activation.js';
+import { assertClose } from '../helpers/check.js';
+
+test('profile: device time per kernel from timestamp queries; results unchanged; refused without timestamps', async () => {
+  const gpu = await getGpu();
+  const x = Tensor.from(gpu, [1, 4, 12, 12], Float32Array.from({ length: 576 }, (_, i) => Math.sin(i)));
+  const w = Tensor.from(gpu, [6, 4, 3, 3], Float32Array.from({ length: 216 }, (_, i) => Math.cos(i)));
+  const run = () => {
+    const y = conv2dForward(x, w, null, { pad: 1 }, 'gemm_reg');
+    const z = activation(y, 'leaky');
+    y.dispose();
+    return z;
+  };
+  const ref = await run().toArray();
+  if (!gpu.hasFeature('timestamp-query')) {
+    assert.throws(() => gpu.startProfile(), (e: unknown) => e instanceof GpuError && /timestamp-query/.test((e as Error).message));
+    console.log('  [adapter without timestamp-query: startProfile refuses, as tested]');
+    return;
+  }
+  const d0 = gpu.dispatches;
+  gpu.startProfile();
+  const outs = [run(), run(), run()];
+  const totals = await gpu.stopProfile();
+  assert.is(gpu.dispatches - d0, 6);
+  const conv = totals.get('conv2d_reg.wgsl:fwd');
+  const act = totals.get('activation.wgsl:fwd');
+  assert.ok(conv && act, [...totals.keys()].join(', '));
+  assert.is(conv!.n, 3);
+  assert.is(act!.n, 3);
+  assert.ok(conv!.ms > 0 && act!.ms >= 0);
+  for (const o of outs) {
+    assertClose(await o.toArray(), ref, { atol: 0, rtol: 0 }, 'profiled result');
+    o.dispose();
+  }
+  // after stopProfile dispatches are batched again and the profile is empty
+  assert.is((await gpu.stopProfile()).size, 0);
+  x.dispose();
+  w.dispose();
+});
+
+test.run();
