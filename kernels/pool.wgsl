@@ -88,6 +88,19 @@ fn max_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   out[i] = acc;
 }
 
+// Non-overlapping windows (size <= stride in both directions): every input is in at most one window, so
+// the gradient is a scatter from the outputs into a zeroed dx: one invocation per output, one division,
+// instead of the gather above (a division chain and a window search per input). n = output elements.
+@compute @workgroup_size(WG)
+fn max_bwd_scatter(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let o = gid.x + gid.y * nwg.x * WG;
+  if (o >= P.n) { return; }
+  let a = idx[o];
+  if (a < 0) { return; }
+  let p = o / (P.ow * P.oh);
+  out[p * P.w * P.h + u32(a)] = dy[o];
+}
+
 const RWG: u32 = 256u;
 var<workgroup> red: array<f32, RWG>;
 

@@ -3,6 +3,7 @@
  */
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
+import { fill } from './elementwise.js';
 
 const WG = 256;
 
@@ -67,7 +68,13 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
     op: `maxpool:${g.size}/${g.strideX}x${g.strideY}p${g.padding}`, inputs: [x], outputs: [y], saved: [idx],
     backward: ([dy]) => {
       const dx = new Tensor(gpu, x.shape);
-      gpu.dispatch({ file: 'pool', entry: 'max_bwd', constants: { WG } }, params(dx.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dx.size, WG));
+      if (g.size <= g.strideX && g.size <= g.strideY) {
+        // windows do not overlap: zero dx, scatter each output's gradient to its argmax
+        fill(dx, 0);
+        gpu.dispatch({ file: 'pool', entry: 'max_bwd_scatter', constants: { WG } }, params(dy!.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dy!.size, WG));
+      } else {
+        gpu.dispatch({ file: 'pool', entry: 'max_bwd', constants: { WG } }, params(dx.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dx.size, WG));
+      }
       return [dx];
     },
   });
