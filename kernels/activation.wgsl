@@ -32,3 +32,25 @@ fn bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   if (i >= P.n) { return; }
   y[i] = dy[i] * act_grad(x[i]);
 }
+
+// vec4 forms (n % 4 == 0; P.n counts vec4s): one storage access moves 4 values (2-3x faster on lavapipe).
+@group(0) @binding(1) var<storage, read> x4: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4f>;
+@group(0) @binding(3) var<storage, read> dy4: array<vec4f>;
+
+fn act4(v: vec4f) -> vec4f { return vec4f(act(v.x), act(v.y), act(v.z), act(v.w)); }
+fn act_grad4(v: vec4f) -> vec4f { return vec4f(act_grad(v.x), act_grad(v.y), act_grad(v.z), act_grad(v.w)); }
+
+@compute @workgroup_size(WG)
+fn fwd4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  y4[i] = act4(x4[i]);
+}
+
+@compute @workgroup_size(WG)
+fn bwd4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  y4[i] = dy4[i] * act_grad4(x4[i]);
+}

@@ -31,6 +31,7 @@ struct Params {
   keep: f32,   // running-stat decay (0.99 darknet, 0.9 torch)
   mom: f32,    // batch-stat weight (0.01 darknet, 0.1 torch)
   eps: f32,
+  planes: u32, // N*C (the vec4 kernels)
 }
 @group(0) @binding(0) var<uniform> U: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -234,5 +235,47 @@ fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups
     out[i] = a * (dy[i] - dbeta[c] / m - xh * dgamma[c] * k);
   } else {
     out[i] = a * dy[i];
+  }
+}
+
+// ---- vec4 forms of the elementwise kernels (HW % 4 == 0): on lavapipe every storage access is a loop over
+// the SIMD lanes, so a vec4 access moves 4 values for the price of one (measured 2-3x faster).
+// Grid (ceil(HW/4 / WG), planes folded into y and z); plane = b*C + c, so no index needs a division by HW.
+@group(0) @binding(1) var<storage, read> x4: array<vec4f>;
+@group(0) @binding(4) var<storage, read_write> out4: array<vec4f>;
+@group(0) @binding(9) var<storage, read> dy4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn normalize4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let plane = wid.y + wid.z * nwg.y;
+  let hw4 = U.HW / 4u;
+  let s = wid.x * WG + l;
+  if (plane >= U.planes || s >= hw4) { return; }
+  let c = plane % U.C;
+  let i = plane * hw4 + s;
+  out4[i] = gamma[c] * ((x4[i] - stats[c]) * stats[3u * U.C + c]) + beta[c];
+}
+
+@compute @workgroup_size(WG)
+fn grad_input4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let plane = wid.y + wid.z * nwg.y;
+  let hw4 = U.HW / 4u;
+  let s = wid.x * WG + l;
+  if (plane >= U.planes || s >= hw4) { return; }
+  let c = plane % U.C;
+  let i = plane * hw4 + s;
+  let r = stats[3u * U.C + c];
+  let a = r * gamma[c];
+  if (TRAIN) {
+    let m = f32(U.M);
+    var k = 1.0 / m;
+    if (MODE == 0u) {
+      let sd = sqrt(stats[2u * U.C + c]);
+      k = select(0.0, 1.0 / (r * sd * (m - 1.0)), sd > 0.0);
+    }
+    let xh = (x4[i] - stats[c]) * r;
+    out4[i] = a * (dy4[i] - dbeta[c] / m - xh * dgamma[c] * k);
+  } else {
+    out4[i] = a * dy4[i];
   }
 }

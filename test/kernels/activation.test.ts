@@ -9,17 +9,18 @@ import { Rng, randomArray } from '../../src/util/rng.js';
 // f32 kernels vs float64 references: transcendental activations carry ~1e-6 relative error.
 const TOL = { atol: 2e-6, rtol: 2e-5 };
 
-for (const act of ACTIVATIONS) {
-  test(`activation ${act}: forward and backward vs float64 reference and finite differences`, async () => {
+// an odd size (the scalar kernels) and a multiple of 4 (the vec4 kernels)
+for (const [act, shape] of ACTIVATIONS.flatMap((a) => [[a, [2, 3, 5, 7]], [a, [2, 3, 4, 6]]] as const)) {
+  test(`activation ${act} ${shape.join('x')}: forward and backward vs float64 reference and finite differences`, async () => {
     const gpu = await getGpu();
     const rng = new Rng(11);
-    // odd size; include values around the softplus thresholds and exact zero
-    const n = 2 * 3 * 5 * 7;
+    // include values around the softplus thresholds and exact zero
+    const n = shape.reduce((a, b) => a * b, 1);
     const xv = randomArray(rng, n, -6, 6);
     xv[0] = 0; xv[1] = 21; xv[2] = -21; xv[3] = 1e-3; xv[4] = -1e-3;
     const dyv = randomArray(rng, n, -1, 1);
-    const x = Tensor.param(gpu, [2, 3, 5, 7], xv);
-    const dy = Tensor.from(gpu, [2, 3, 5, 7], dyv);
+    const x = Tensor.param(gpu, [...shape], xv);
+    const dy = Tensor.from(gpu, [...shape], dyv);
     const tape = newTape();
     const y = tape.record(() => activation(x, act));
     assertClose(await y.toArray(), activationRef(xv, act), TOL, `${act} forward`);

@@ -19,7 +19,9 @@ export function activation(x: Tensor, act: Activation): Tensor {
   if (act === 'linear') return x;
   const code = activationCode(act);
   const y = new Tensor(x.gpu, x.shape);
-  x.gpu.dispatch({ file: 'activation', entry: 'fwd', constants: { WG, ACT: code } }, [x.size], { 1: x, 2: y }, x.gpu.grid(x.size, WG));
+  // vec4 form when the size allows (4 values per storage access)
+  const n = x.size % 4 === 0 ? x.size / 4 : x.size;
+  x.gpu.dispatch({ file: 'activation', entry: n === x.size ? 'fwd' : 'fwd4', constants: { WG, ACT: code } }, [n], { 1: x, 2: y }, x.gpu.grid(n, WG));
   Tape.push({ op: `activation:${act}`, inputs: [x], outputs: [y], saved: [x], backward: ([g]) => [activationBackward(x, g!, act)] });
   return y;
 }
@@ -28,6 +30,7 @@ export function activation(x: Tensor, act: Activation): Tensor {
 export function activationBackward(x: Tensor, dy: Tensor, act: Activation): Tensor {
   const code = activationCode(act);
   const dx = new Tensor(x.gpu, x.shape);
-  x.gpu.dispatch({ file: 'activation', entry: 'bwd', constants: { WG, ACT: code } }, [x.size], { 1: x, 2: dx, 3: dy }, x.gpu.grid(x.size, WG));
+  const n = x.size % 4 === 0 ? x.size / 4 : x.size;
+  x.gpu.dispatch({ file: 'activation', entry: n === x.size ? 'bwd' : 'bwd4', constants: { WG, ACT: code } }, [n], { 1: x, 2: dx, 3: dy }, x.gpu.grid(n, WG));
   return dx;
 }

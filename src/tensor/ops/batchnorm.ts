@@ -73,7 +73,19 @@ function defaults(mode: BatchnormMode, eps?: number, momentum?: number): { eps: 
 const MODE_CODE: Record<BatchnormMode, number> = { darknet: 0, torch: 1 };
 
 function params(g: Geo, keep: number, mom: number, eps: number) {
-  return [g.C, g.HW, g.M, g.L, g.P, g.N * g.C * g.HW, f32(keep), f32(mom), f32(eps)];
+  return [g.C, g.HW, g.M, g.L, g.P, g.N * g.C * g.HW, f32(keep), f32(mom), f32(eps), g.N * g.C];
+}
+
+/**
+ * The elementwise kernels: the vec4 forms (normalize4, grad_input4) when a plane is a whole number of vec4s,
+ * with their plane grid; else the scalar forms over a flat grid.
+ */
+function elementwise(gpu: Tensor['gpu'], g: Geo, entry: 'normalize' | 'grad_input'): { entry: string; grid: [number, number, number?] } {
+  if (g.HW % 4 !== 0) return { entry, grid: gpu.grid(g.N * g.C * g.HW, WG) };
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  const planes = g.N * g.C;
+  const y = Math.min(planes, max);
+  return { entry: `${entry}4`, grid: [Math.ceil(g.HW / 4 / WG), y, Math.ceil(planes / y)] };
 }
 
 /**
@@ -147,7 +159,8 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, state: Batchno
     : runningStats(x, state, mode, eps, g);
   const y = new Tensor(gpu, x.shape);
   const p = params(g, keep, momentum, eps);
-  gpu.dispatch({ file: 'batchnorm', entry: 'normalize' }, p, { 1: x, 2: gamma, 3: beta, 4: y, 6: stats }, gpu.grid(y.size, WG));
+  const nz = elementwise(gpu, g, 'normalize');
+  gpu.dispatch({ file: 'batchnorm', entry: nz.entry }, p, { 1: x, 2: gamma, 3: beta, 4: y, 6: stats }, nz.grid);
   if (!Tape.wants([x, gamma, beta])) {
     stats.dispose();
     return y;
@@ -164,7 +177,8 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, state: Batchno
       let dx: Tensor | null = null;
       if (x.requiresGrad) {
         dx = new Tensor(gpu, x.shape);
-        gpu.dispatch({ file: 'batchnorm', entry: 'grad_input', constants: { MODE: MODE_CODE[mode], TRAIN: training ? 1 : 0 } }, p, { 1: x, 2: gamma, 4: dx, 6: stats, 9: dy!, 10: dgamma, 11: dbeta }, gpu.grid(dx.size, WG));
+        const gi = elementwise(gpu, g, 'grad_input');
+        gpu.dispatch({ file: 'batchnorm', entry: gi.entry, constants: { MODE: MODE_CODE[mode], TRAIN: training ? 1 : 0 } }, p, { 1: x, 2: gamma, 4: dx, 6: stats, 9: dy!, 10: dgamma, 11: dbeta }, gi.grid);
       }
       const dg = gamma.requiresGrad ? dgamma : (dgamma.dispose(), null);
       const db = beta.requiresGrad ? dbeta : (dbeta.dispose(), null);
