@@ -279,3 +279,59 @@ fn grad_input4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w
     out4[i] = a * dy4[i];
   }
 }
+
+// vec4 forms of the two partial reductions (HW % 4 == 0 and L % 4 == 0): value m of channel c is component
+// m % 4 of vec4 q = m / 4, which lies in one plane; one division per vec4 instead of per value.
+fn elem4(c: u32, q: u32) -> u32 {
+  let hw4 = U.HW / 4u;
+  let b = q / hw4;
+  return (b * U.C + c) * hw4 + (q - b * hw4);
+}
+
+fn welford(a: vec3f, v: f32) -> vec3f {
+  let n = a.x + 1.0;
+  let d = v - a.y;
+  let m = a.y + d / n;
+  return vec3f(n, m, a.z + d * (v - m));
+}
+
+@compute @workgroup_size(WG)
+fn stats_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+  let p = wid.x;
+  let c = wid.y;
+  let start = p * U.L / 4u;
+  let end = min(start + U.L / 4u, U.M / 4u);
+  var acc = vec3f(0.0);
+  for (var q = start + l; q < end; q += WG) {
+    let v = x4[elem4(c, q)];
+    acc = welford(welford(welford(welford(acc, v.x), v.y), v.z), v.w);
+  }
+  let r = merge_workgroup(l, acc);
+  if (l == 0u) {
+    part[(c * U.P + p) * 2u] = r.y;
+    part[(c * U.P + p) * 2u + 1u] = r.z;
+  }
+}
+
+@compute @workgroup_size(WG)
+fn grad_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+  let p = wid.x;
+  let c = wid.y;
+  let start = p * U.L / 4u;
+  let end = min(start + U.L / 4u, U.M / 4u);
+  let mean = stats[c];
+  let r = stats[3u * U.C + c];
+  var acc = vec4f(0.0);
+  var accx = vec4f(0.0);
+  for (var q = start + l; q < end; q += WG) {
+    let i = elem4(c, q);
+    let g = dy4[i];
+    acc += g;
+    accx += g * ((x4[i] - mean) * r);
+  }
+  let s = sum_workgroup(l, vec2f(acc.x + acc.y + acc.z + acc.w, accx.x + accx.y + accx.z + accx.w));
+  if (l == 0u) {
+    part[(c * U.P + p) * 2u] = s.x;
+    part[(c * U.P + p) * 2u + 1u] = s.y;
+  }
+}

@@ -59,9 +59,12 @@ function geometry(x: Tensor, chunk?: number): Geo {
   if (C > MAX_GROUPS) throw new Error(`batchnorm: ${C} channels exceed ${MAX_GROUPS}`);
   const want = chunk ?? DEFAULT_CHUNK;
   if (!Number.isInteger(want) || want < 1) throw new Error(`batchnorm: chunk must be a positive integer, got ${want}`);
-  let L = Math.max(want, Math.ceil(M / MAX_GROUPS), 1);
+  // with HW % 4 == 0 the chunks are whole vec4s (the vec4 partial kernels)
+  const q = HW % 4 === 0 ? 4 : 1;
+  const up = (v: number) => Math.ceil(v / q) * q;
+  let L = up(Math.max(want, Math.ceil(M / MAX_GROUPS), 1));
   let P = Math.max(Math.ceil(M / L), 1);
-  L = Math.max(Math.ceil(M / P), 1);
+  L = up(Math.max(Math.ceil(M / P), 1));
   P = Math.max(Math.ceil(M / L), 1); // no empty trailing chunk
   return { N, C, HW, M, L, P };
 }
@@ -108,7 +111,7 @@ export function batchnormStats(x: Tensor, opts: BatchnormStatsOptions = {}, runn
   const keep = running?.keep ?? 1 - mom;
   const p = params(g, keep, mom, eps);
   const c = { MODE: MODE_CODE[mode] };
-  gpu.dispatch({ file: 'batchnorm', entry: 'stats_partial' }, p, { 1: x, 5: part }, [g.P, g.C]);
+  gpu.dispatch({ file: 'batchnorm', entry: g.HW % 4 === 0 ? 'stats_partial4' : 'stats_partial' }, p, { 1: x, 5: part }, [g.P, g.C]);
   // Without a running state the update is compiled out (UPDATE=0), but its bindings still need buffers.
   const [rm, rv] = running ? [running.state.runningMean.buffer, running.state.runningVar.buffer] : scratch(gpu);
   gpu.dispatch({ file: 'batchnorm', entry: 'stats_final', constants: { ...c, UPDATE: running ? 1 : 0 } }, p, { 5: part, 6: stats, 7: rm, 8: rv }, [g.C]);
@@ -171,7 +174,7 @@ export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, state: Batchno
       const part = new Tensor(gpu, [g.C, g.P, 2], 'bn-partials');
       const dgamma = new Tensor(gpu, [g.C], 'dgamma');
       const dbeta = new Tensor(gpu, [g.C], 'dbeta');
-      gpu.dispatch({ file: 'batchnorm', entry: 'grad_partial' }, p, { 1: x, 5: part, 6: stats, 9: dy! }, [g.P, g.C]);
+      gpu.dispatch({ file: 'batchnorm', entry: g.HW % 4 === 0 ? 'grad_partial4' : 'grad_partial' }, p, { 1: x, 5: part, 6: stats, 9: dy! }, [g.P, g.C]);
       gpu.dispatch({ file: 'batchnorm', entry: 'grad_final' }, p, { 5: part, 10: dgamma, 11: dbeta }, [g.C]);
       part.dispose();
       let dx: Tensor | null = null;
