@@ -101,10 +101,13 @@ export function saveTuning(gpu: { readonly info: AdapterDescription }, opts: { c
   return file;
 }
 
-/** Writes the table's measured entries as shipped defaults for this adapter kind (kernels/tune/<kind>.json). */
+/** Writes the table's measured entries into the shipped defaults for this adapter kind (kernels/tune/<kind>.json), merged with the file's other entries. */
 export function writeTuneDefaults(gpu: { readonly info: AdapterDescription }, file = tuneDefaultsFile(gpu.info.kind)): string {
   const table = tuneTable(gpu);
-  const body: TuneFile = { version: TUNE_FILE_VERSION, adapter: gpu.info.kind, summary: gpu.info.summary, entries: table.toJSON(['measured', 'cache']) };
+  // merged into what the file already ships (other networks' shapes stay; re-measured ones are replaced)
+  const old = readTuneFile(file);
+  const entries = { ...(old?.entries ?? {}), ...table.toJSON(['measured', 'cache']) };
+  const body: TuneFile = { version: TUNE_FILE_VERSION, adapter: gpu.info.kind, summary: gpu.info.summary, entries };
   writeFileAtomic(file, `${JSON.stringify(body, null, 1)}\n`);
   return file;
 }
