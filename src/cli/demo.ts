@@ -187,7 +187,7 @@ export async function demo(opts: MainDemoOptions = {}): Promise<MainDemoResult> 
 
   // 1. data
   log(`demo: synthetic shapes dataset in ${dataDir}`);
-  const synth = generateSynth({ out: dataDir, trainCount: opts.trainCount ?? 1000, valCount: opts.valCount ?? 100, size: opts.size ?? 96, seed: opts.seed ?? 1, difficulty: opts.difficulty, log });
+  const synth = generateSynth({ out: dataDir, trainCount: opts.trainCount ?? 2000, valCount: opts.valCount ?? 100, size: opts.size ?? 96, seed: opts.seed ?? 1, difficulty: opts.difficulty, log });
   log(`demo: ${synth.train} train + ${synth.val} val images, ${synth.boxes} boxes${synth.cached ? ' (already there)' : ''} in ${(synth.ms / 1000).toFixed(1)} s`);
   const t1 = performance.now();
 
