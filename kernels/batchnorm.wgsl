@@ -221,21 +221,23 @@ fn grad_final(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wi
 fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= U.n) { return; }
-  let c = (i / U.HW) % U.C;
+  let k = dx_coeffs((i / U.HW) % U.C);
+  out[i] = k.x * (dy[i] - k.y - (x[i] - k.w) * k.z);
+}
+
+// dx = a*(dy - g0 - (x - mean)*g1) per channel: (a, g0, g1, mean) with a = r*gamma and, in training,
+// g0 = dbeta/M, g1 = r*dgamma*k (see the file comment; inference: g0 = g1 = 0).
+fn dx_coeffs(c: u32) -> vec4f {
   let r = stats[3u * U.C + c];
   let a = r * gamma[c];
-  if (TRAIN) {
-    let m = f32(U.M);
-    var k = 1.0 / m;
-    if (MODE == 0u) {
-      let s = sqrt(stats[2u * U.C + c]);
-      k = select(0.0, 1.0 / (r * s * (m - 1.0)), s > 0.0);
-    }
-    let xh = (x[i] - stats[c]) * r;
-    out[i] = a * (dy[i] - dbeta[c] / m - xh * dgamma[c] * k);
-  } else {
-    out[i] = a * dy[i];
+  if (!TRAIN) { return vec4f(a, 0.0, 0.0, 0.0); }
+  let m = f32(U.M);
+  var k = 1.0 / m;
+  if (MODE == 0u) {
+    let s = sqrt(stats[2u * U.C + c]);
+    k = select(0.0, 1.0 / (r * s * (m - 1.0)), s > 0.0);
   }
+  return vec4f(a, dbeta[c] / m, r * dgamma[c] * k, stats[c]);
 }
 
 // ---- vec4 forms of the elementwise kernels (HW % 4 == 0): on lavapipe every storage access is a loop over
@@ -264,20 +266,8 @@ fn grad_input4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w
   if (plane >= U.planes || s >= hw4) { return; }
   let c = plane % U.C;
   let i = plane * hw4 + s;
-  let r = stats[3u * U.C + c];
-  let a = r * gamma[c];
-  if (TRAIN) {
-    let m = f32(U.M);
-    var k = 1.0 / m;
-    if (MODE == 0u) {
-      let sd = sqrt(stats[2u * U.C + c]);
-      k = select(0.0, 1.0 / (r * sd * (m - 1.0)), sd > 0.0);
-    }
-    let xh = (x4[i] - stats[c]) * r;
-    out4[i] = a * (dy4[i] - dbeta[c] / m - xh * dgamma[c] * k);
-  } else {
-    out4[i] = a * dy4[i];
-  }
+  let k = dx_coeffs(c);
+  out4[i] = k.x * (dy4[i] - k.y - (x4[i] - k.w) * k.z);
 }
 
 // vec4 forms of the two partial reductions (HW % 4 == 0 and L % 4 == 0): value m of channel c is component
