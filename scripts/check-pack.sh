@@ -31,7 +31,8 @@ cp -r "$REPO/bin" "$REPO/kernels" "$STAGE/"
 "$NODE" "$REPO/scripts/build-browser.mjs" "$STAGE/dist/browser/yolo-wgsl.js" --minify
 
 step "npm pack"
-(cd "$STAGE" && npm pack --json --pack-destination "$WORK" > "$WORK/pack.json")
+# --ignore-scripts: the staging copy is already built (package.json prepack builds in a checkout)
+(cd "$STAGE" && npm pack --ignore-scripts --json --pack-destination "$WORK" > "$WORK/pack.json")
 TARBALL="$WORK/$("$NODE" -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))[0].filename)' "$WORK/pack.json")"
 "$NODE" - "$WORK/pack.json" <<'EOF'
 const fs = require('fs');

@@ -31,8 +31,12 @@ export interface WeightsHeader {
 /** What AlexeyAB's darknet writes today (MAJOR_VERSION 0, MINOR_VERSION 2, PATCH_VERSION 5). */
 export const DEFAULT_HEADER: WeightsHeader = { major: 0, minor: 2, revision: 5, seen: 0n };
 
+/** A .weights file that does not fit its cfg (or cannot be read); `file` names it when known. */
 export class WeightsError extends Error {
   override name = 'WeightsError';
+  constructor(message: string, readonly file?: string) {
+    super(message);
+  }
 }
 
 const seen64 = (h: { major: number; minor: number }) => h.major * 10 + h.minor >= 2 && h.major < 1000 && h.minor < 1000;
@@ -79,14 +83,14 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
  * in messages. Returns the header.
  */
 export function decodeWeights(net: Network, bytes: Uint8Array, name = '<weights>'): WeightsHeader {
-  if (bytes.length < 12) throw new WeightsError(`${name}: file too short for a .weights header (${bytes.length} bytes, need at least 16)`);
+  if (bytes.length < 12) throw new WeightsError(`${name}: file too short for a .weights header (${bytes.length} bytes, need at least 16)`, name);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const major = dv.getInt32(0, true);
   const minor = dv.getInt32(4, true);
   const revision = dv.getInt32(8, true);
   const wide = seen64({ major, minor });
   const headerBytes = 12 + (wide ? 8 : 4);
-  if (bytes.length < headerBytes) throw new WeightsError(`${name}: file too short for a .weights header (${bytes.length} bytes, need ${headerBytes} for version ${major}.${minor}.${revision})`);
+  if (bytes.length < headerBytes) throw new WeightsError(`${name}: file too short for a .weights header (${bytes.length} bytes, need ${headerBytes} for version ${major}.${minor}.${revision})`, name);
   const seen = wide ? dv.getBigUint64(12, true) : BigInt(dv.getUint32(12, true));
   const expected = weightsFileSize(net, { major, minor });
   const swap = transposed({ major, minor });
@@ -108,7 +112,7 @@ export function decodeWeights(net: Network, bytes: Uint8Array, name = '<weights>
     for (const p of stored) {
       const need = 4 * p.count;
       if (off + need > bytes.length) {
-        throw new WeightsError(`${name}: file too short: ${layerLabel(l)} needs ${p.count} floats of '${p.name}' at byte ${off}, only ${bytes.length - off} bytes are left (the file has ${bytes.length} bytes, this cfg needs ${expected}; wrong cfg for these weights?)`);
+        throw new WeightsError(`${name}: file too short: ${layerLabel(l)} needs ${p.count} floats of '${p.name}' at byte ${off}, only ${bytes.length - off} bytes are left (the file has ${bytes.length} bytes, this cfg needs ${expected}; wrong cfg for these weights?)`, name);
       }
       let a = readFloats(bytes, off, p.count);
       if (swap && l.kind === 'connected' && p.name === 'weights') a = transpose(a, p.count / p.shape[0], p.shape[0]);
@@ -118,7 +122,7 @@ export function decodeWeights(net: Network, bytes: Uint8Array, name = '<weights>
     loaded.push([l, data]);
   }
   if (off !== bytes.length) {
-    throw new WeightsError(`${name}: file too long: ${bytes.length - off} bytes (${(bytes.length - off) / 4} floats) are left after the last layer with parameters (${net.layers.filter((l) => l.params.length).pop()?.index ?? '-'}); this cfg needs exactly ${expected} bytes, the file has ${bytes.length} (wrong cfg for these weights?)`);
+    throw new WeightsError(`${name}: file too long: ${bytes.length - off} bytes (${(bytes.length - off) / 4} floats) are left after the last layer with parameters (${net.layers.filter((l) => l.params.length).pop()?.index ?? '-'}); this cfg needs exactly ${expected} bytes, the file has ${bytes.length} (wrong cfg for these weights?)`, name);
   }
   for (const [l, data] of loaded) l.data = data;
   net.release();
@@ -131,7 +135,7 @@ export function loadWeights(net: Network, file: string): WeightsHeader {
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    throw new WeightsError(`cannot read weights ${file}: ${(e as Error).message}`);
+    throw new WeightsError(`cannot read weights ${file}: ${(e as Error).message}`, file);
   }
   return decodeWeights(net, bytes, file);
 }

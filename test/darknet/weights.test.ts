@@ -49,6 +49,10 @@ function throwsMsg(fn: () => unknown, msg: string): void {
   } catch (e) {
     assert.instance(e, WeightsError);
     assert.is((e as Error).message, msg);
+    // the file is a field too when the message names one (decode: the name given; load: the path)
+    const file = (e as WeightsError).file;
+    if (file !== undefined) assert.ok(msg.includes(file), `${file} in ${msg}`);
+    else assert.ok(msg.startsWith('cannot save'), `file field missing for: ${msg}`);
     return;
   }
   assert.unreachable(`expected: ${msg}`);
