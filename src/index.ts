@@ -26,8 +26,11 @@ export { train, type TrainOptions, type TrainReport, type TrainProgress, type Ep
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export { generateSynth, type SynthOptions, type SynthResult } from './data/synth.js';
 export {
-  benchKernels, formatKernelBench, benchNetwork, formatNetworkBench,
+  benchKernels, formatKernelBench, benchNetwork, formatNetworkBench, profileNetwork, formatProfile,
+  autotuneNetwork, networkConvCases, autotuneConv, CONV_TUNE_CANDIDATES, tuneTable, TuneTable, loadTuning, saveTuning, tuneCacheDir,
   type KernelBenchOptions, type KernelBenchResult, type NetworkBenchOptions, type NetworkBenchResult,
+  type ProfileOptions, type ProfileResult, type KernelProfileRow, type NetworkTuneOptions, type ConvTuneCase,
+  type ConvTuneResult, type TuneEntry,
 } from './api/bench.js';
 export { CfgError, WeightsError, DatasetError, GpuError, TrainError } from './api/errors.js';
 
