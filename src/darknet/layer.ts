@@ -88,6 +88,8 @@ export interface BuildContext {
 export interface ForwardContext {
   gpu: Gpu;
   mode: Mode;
+  /** Seed of this forward's random layers ([dropout] in training; Network ForwardOptions.seed, default 0). */
+  seed?: number;
 }
 
 export abstract class Layer {

@@ -109,6 +109,11 @@ export interface ForwardOptions {
   mode?: Mode;
   /** Layer indices whose outputs to return besides the output layers. */
   keep?: number[];
+  /**
+   * Seed of the random layers ([dropout] masks in training; each layer mixes in its index). The trainer
+   * passes one per mini-batch, so a resumed run draws the same masks. Default 0.
+   */
+  seed?: number;
 }
 
 export class Network {
@@ -379,7 +384,7 @@ export class Network {
         if (t !== x) t.dispose();
       }
     };
-    const ctx = { gpu: x.gpu, mode };
+    const ctx = { gpu: x.gpu, mode, seed: opts.seed ?? 0 };
     try {
       for (let i = 0; i < n; i++) {
         const l = this.layers[i];

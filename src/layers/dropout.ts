@@ -1,11 +1,12 @@
 /**
  * [dropout] (Darknet parse_dropout / forward_dropout_layer): identity at inference (Darknet's output
- * pointer is the previous layer's). Keys kept for training: probability (.2), dropblock,
- * dropblock_size_rel, dropblock_size_abs. The training forward (random mask, scale 1/(1-p)) is not
- * implemented yet.
+ * pointer is the previous layer's); in training each value is dropped with `probability` (.2) and the kept
+ * ones scaled by 1/(1-p) (src/tensor/ops/dropout.ts; the mask is a function of the forward's seed and the
+ * layer index). DropBlock (dropblock=1, dropblock_size_rel/abs) is refused in training.
  */
 import { Layer, type BuildContext, type ForwardContext } from '../darknet/layer.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { dropout } from '../tensor/ops/dropout.js';
 
 export class DropoutLayer extends Layer {
   readonly kind = 'dropout';
@@ -26,8 +27,9 @@ export class DropoutLayer extends Layer {
   }
 
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
-    if (ctx.mode === 'train' && this.probability > 0) throw new Error(`layer ${this.index} [dropout] (${this.where}): the training forward is not implemented yet`);
-    return x;
+    if (ctx.mode !== 'train' || this.probability === 0) return x;
+    if (this.dropblock.enabled) throw new Error(`layer ${this.index} [dropout] (${this.where}): DropBlock (dropblock=1) training is not implemented; plain dropout is`);
+    return dropout(x, this.probability, (Math.imul((ctx.seed ?? 0) ^ 0x9e3779b9, 0x85ebca6b) + Math.imul(this.index + 1, 0x27d4eb2d)) | 0);
   }
 }
 

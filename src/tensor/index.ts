@@ -20,3 +20,4 @@ import { axpyInPlace, clone, full } from './ops/elementwise.js';
 export function newTape(): Tape {
   return new Tape({ accumulate: (into, add) => axpyInPlace(into, add, 1), ones: (t) => full(t.gpu, t.shape, 1), clone });
 }
+export * from './ops/dropout.js';

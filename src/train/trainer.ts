@@ -616,7 +616,8 @@ class Trainer<T> {
     const ctx: LossContext = { network: net, headLayers, iteration: this.iteration + 1, epoch: this.epoch };
     try {
       const loss = tape.record(() => {
-        const outs = net.forward(x, { mode: 'train', keep: this.headSources });
+        // the mini-batch's position seeds its random layers ([dropout]): a resumed run draws the same masks
+        const outs = net.forward(x, { mode: 'train', keep: this.headSources, seed: this.iteration * this.subdivisions + this.sub + 1 });
         const heads = this.headSources.map((i) => outs.get(i)!);
         res = this.o.loss.compute(heads, b.truths, ctx);
         const items = res.items;
