@@ -21,9 +21,7 @@ import path from 'node:path';
 import { Gpu } from '../gpu/device.js';
 import { Network } from '../darknet/network.js';
 import { loadWeights } from '../darknet/weights.js';
-import type { LossKind } from '../yolo/loss.js';
-import type { Protocol } from '../eval/types.js';
-import { loadTrainCheckpoint, type EpochSummary, type OptimizerKind, type Progress, type TrainResult, type TrainState } from '../train/trainer.js';
+import { loadTrainCheckpoint, type EpochSummary, type Progress, type TrainResult, type TrainState } from '../train/trainer.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { HYP_DEFAULTS, readHyp, resolveTrainSettings, trainNetwork, type TrainSettings } from '../api/train.js';
 
@@ -31,17 +29,15 @@ import { HYP_DEFAULTS, readHyp, resolveTrainSettings, trainNetwork, type TrainSe
 // library's train() uses too; these stay importable from here.
 export { readHyp, resultsCsv } from '../api/train.js';
 
-export interface TrainCliOptions {
+/**
+ * The `train` command's options: the training settings (src/api/train.ts TrainSettings, all optional:
+ * what is not given comes from --resume's args.json, then the cfg), plus the run folder and console.
+ */
+export interface TrainCliOptions extends Partial<Omit<TrainSettings, 'hyp'>> {
   cfg?: string;
   data?: string;
   /** start from these .weights (their `seen` is ignored: the run starts at iteration 0) */
   weights?: string;
-  epochs?: number;
-  maxBatches?: number;
-  /** images per update (default [net] batch) */
-  batch?: number;
-  /** mini-batches per update (default [net] subdivisions) */
-  subdivisions?: number;
   /** network width = height */
   img?: number;
   /** a run folder or a checkpoint (.state / .weights); options not given come from its args.json */
@@ -49,25 +45,10 @@ export interface TrainCliOptions {
   out?: string;
   name?: string;
   existOk?: boolean;
-  loss?: LossKind;
   /** Ultralytics hyperparameters (hyp.scratch-low.yaml style) */
   hyp?: string;
-  schedule?: 'darknet' | 'ultralytics';
-  cosLr?: boolean;
-  optimizer?: OptimizerKind;
-  lr?: number;
-  ema?: boolean;
-  augment?: boolean;
-  multiScale?: boolean;
-  seed?: number;
-  workers?: number;
-  /** save `last` every N iterations (default 100; epoch ends always save) */
-  saveEvery?: number;
   /** keep weights/iter_<n>.weights every N iterations (Darknet's numbered backups; default 0: none) */
   keepEvery?: number;
-  /** validate every N epochs (default 1; 0: never) */
-  valEvery?: number;
-  protocol?: Protocol;
   /** progress: 'auto' (bar on a TTY), 'bar', 'lines', 'none' */
   progress?: 'auto' | 'bar' | 'lines' | 'none';
   /** plain progress line every N iterations (default 10) */
@@ -161,11 +142,7 @@ export async function runTrain(opts: TrainCliOptions): Promise<TrainCliResult> {
   const net = Network.fromFile(cfg, img ? { width: img, height: img } : {});
   for (const w of net.warnings) log(`warning: ${w.file}:${w.line}: ${w.message}`);
   const hyp = opts.hyp ? { ...HYP_DEFAULTS, ...readHyp(abs(opts.hyp)) } : undefined;
-  const settings = resolveTrainSettings(net, {
-    batch: opts.batch, subdivisions: opts.subdivisions, epochs: opts.epochs, maxBatches: opts.maxBatches, loss: opts.loss, hyp,
-    schedule: opts.schedule, cosLr: opts.cosLr, optimizer: opts.optimizer, lr: opts.lr, ema: opts.ema, augment: opts.augment,
-    multiScale: opts.multiScale, seed: opts.seed, workers: opts.workers, saveEvery: opts.saveEvery, valEvery: opts.valEvery, protocol: opts.protocol,
-  }, prev);
+  const settings = resolveTrainSettings(net, { ...opts, hyp }, prev);
   const args: Args = { cfg, data, weights: opts.weights ? abs(opts.weights) : prev.weights, img, ...settings };
   const { batch, subdivisions } = args;
   const miniBatch = batch / subdivisions;

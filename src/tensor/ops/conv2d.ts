@@ -198,6 +198,7 @@ function fitColumns(n: number, WG: number, TN: number, minWG: number): { WG: num
   return { WG, TN };
 }
 
+/** The adapter's fixed subgroup size when gemm_reg may share weights through it (convRegTuning.subgroups), else 1. */
 function subgroupSize(gpu: Gpu): number {
   const info = (gpu.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
   const sg = info?.subgroupMinSize;
@@ -243,10 +244,9 @@ const cdiv = (a: number, b: number) => Math.ceil(a / b);
  * subgroups of one fixed size (lavapipe: 8), else SG = 1 with every invocation loading its own weights.
  */
 function subgroupDefines(gpu: Gpu, WG: number): Record<string, string | number> {
-  const info = (gpu.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
-  const sg = info?.subgroupMinSize;
+  const sg = subgroupSize(gpu);
   // Subgroups must be full (WG a multiple of their size): a shuffle from an absent lane is undefined.
-  if (convRegTuning.subgroups && gpu.hasFeature('subgroups') && sg && sg === info?.subgroupMaxSize && WG % sg === 0) {
+  if (sg > 1 && WG % sg === 0) {
     return { ENABLE: 'enable subgroups;', SG: sg, SGARG: ', @builtin(subgroup_invocation_id) sgl: u32', SGLANE: 'sgl', SHUFFLE: 'subgroupShuffle' };
   }
   return { ENABLE: '', SG: 1, SGARG: '', SGLANE: '0u', SHUFFLE: 'noshuffle' };
