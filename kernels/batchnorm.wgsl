@@ -61,6 +61,12 @@ fn elem(c: u32, m: u32) -> u32 {
   return (b * U.C + c) * U.HW + (m - b * U.HW);
 }
 
+// Partial p of channel c: two values at part[(c*P + p)*2 ..].
+fn store_part(c: u32, p: u32, v: vec2f) {
+  part[(c * U.P + p) * 2u] = v.x;
+  part[(c * U.P + p) * 2u + 1u] = v.y;
+}
+
 // Chan et al.: merge (na, ma, qa) and (nb, mb, qb) = (count, mean, sum of squared deviations).
 fn chan(a: vec3f, b: vec3f) -> vec3f {
   if (b.x == 0.0) { return a; }
@@ -125,10 +131,7 @@ fn stats_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id)
     acc.z += d * (v - acc.y);
   }
   let r = merge_workgroup(l, acc);
-  if (l == 0u) {
-    part[(c * U.P + p) * 2u] = r.y;
-    part[(c * U.P + p) * 2u + 1u] = r.z;
-  }
+  if (l == 0u) { store_part(c, p, vec2f(r.y, r.z)); }
 }
 
 // grid (C)
@@ -195,10 +198,7 @@ fn grad_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) 
     acc.y += g * ((x[i] - mean) * r);
   }
   let s = sum_workgroup(l, acc);
-  if (l == 0u) {
-    part[(c * U.P + p) * 2u] = s.x;
-    part[(c * U.P + p) * 2u + 1u] = s.y;
-  }
+  if (l == 0u) { store_part(c, p, vec2f(s.x, s.y)); }
 }
 
 // grid (C)
@@ -297,10 +297,7 @@ fn stats_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id
     acc = welford(welford(welford(welford(acc, v.x), v.y), v.z), v.w);
   }
   let r = merge_workgroup(l, acc);
-  if (l == 0u) {
-    part[(c * U.P + p) * 2u] = r.y;
-    part[(c * U.P + p) * 2u + 1u] = r.z;
-  }
+  if (l == 0u) { store_part(c, p, vec2f(r.y, r.z)); }
 }
 
 @compute @workgroup_size(WG)
@@ -320,8 +317,5 @@ fn grad_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id)
     accx += g * ((x4[i] - mean) * r);
   }
   let s = sum_workgroup(l, vec2f(acc.x + acc.y + acc.z + acc.w, accx.x + accx.y + accx.z + accx.w));
-  if (l == 0u) {
-    part[(c * U.P + p) * 2u] = s.x;
-    part[(c * U.P + p) * 2u + 1u] = s.y;
-  }
+  if (l == 0u) { store_part(c, p, vec2f(s.x, s.y)); }
 }
