@@ -6,13 +6,14 @@
 // MODE 1 = PyTorch BatchNorm2d: y = gamma*(x - mean)/sqrt(var_biased + eps) + beta, eps = 1e-5;
 //   running = (1-m)*running + m*batch with m = 0.1 and the UNBIASED variance.
 //
-// Statistics are a two-level reduction, numerically stable for data with a large common offset:
-//   stats_partial: workgroup (p, c) reduces chunk p = [p*L, min((p+1)*L, M)) of channel c: each thread runs
-//                  Welford over its strided elements, then the workgroup merges the (count, mean, M2)
-//                  triples with Chan's formula -> part[(c*P + p)*2 + {0: mean, 1: M2}].
-//   stats_final:   workgroup c merges the P partials (counts known from L and M) with Chan's formula and
-//                  writes stats[4, C] = [mean, var_biased, var_unbiased, r] with r = 1/denominator,
-//                  and (UPDATE) the running statistics in place.
+// Statistics are a two-level reduction of shifted sums, numerically stable for data with a large common
+// offset (the shift k_c = x[0, c, 0], a value of the channel, so x - k is exact and small):
+//   stats_partial: workgroup (p, c) sums d = x - k_c and d*d over chunk p = [p*L, min((p+1)*L, M)) of
+//                  channel c -> part[(c*P + p)*2 + {0, 1}]. No divisions and a 64-wide tree: on lavapipe a
+//                  workgroup barrier and a division per value (Welford) cost more than the loads.
+//   stats_final:   workgroup c sums the P partials: mean = k + S1/M, M2 = S2 - S1^2/M, and writes
+//                  stats[4, C] = [mean, var_biased, var_unbiased, r] with r = 1/denominator, and (UPDATE)
+//                  the running statistics in place.
 //   stats_running: inference: stats from the running statistics (rows 1 and 2 both hold running_var).
 //   normalize:     y = gamma*((x - mean)*r) + beta.
 // Backward, with xhat = (x - mean)*r (exact gradient of the forward formula):
@@ -51,9 +52,10 @@ override MODE: u32 = 0;
 override UPDATE: bool = true;
 override TRAIN: bool = true;
 
-var<workgroup> wn: array<f32, WG>;
-var<workgroup> wm: array<f32, WG>;
-var<workgroup> wq: array<f32, WG>;
+// Reductions (the partial and final kernels) use WR-thread workgroups.
+const WR: u32 = 64u;
+var<workgroup> wa: array<f32, WR>;
+var<workgroup> wb: array<f32, WR>;
 
 // Offset of the m-th value (m < M) of channel c.
 fn elem(c: u32, m: u32) -> u32 {
@@ -67,47 +69,24 @@ fn store_part(c: u32, p: u32, v: vec2f) {
   part[(c * U.P + p) * 2u + 1u] = v.y;
 }
 
-// Chan et al.: merge (na, ma, qa) and (nb, mb, qb) = (count, mean, sum of squared deviations).
-fn chan(a: vec3f, b: vec3f) -> vec3f {
-  if (b.x == 0.0) { return a; }
-  if (a.x == 0.0) { return b; }
-  let n = a.x + b.x;
-  let d = b.y - a.y;
-  let f = b.x / n;
-  return vec3f(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
-}
-
-// Tree merge of the workgroup's triples into slot 0.
-fn merge_workgroup(l: u32, v: vec3f) -> vec3f {
-  wn[l] = v.x;
-  wm[l] = v.y;
-  wq[l] = v.z;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (l < s) {
-      let r = chan(vec3f(wn[l], wm[l], wq[l]), vec3f(wn[l + s], wm[l + s], wq[l + s]));
-      wn[l] = r.x;
-      wm[l] = r.y;
-      wq[l] = r.z;
-    }
-    workgroupBarrier();
-  }
-  return vec3f(wn[0], wm[0], wq[0]);
-}
-
-// Tree sum of two values per thread into slot 0 (wm, wq reused).
+// Tree sum of two values per thread of a reduction workgroup (WR threads) into slot 0.
 fn sum_workgroup(l: u32, v: vec2f) -> vec2f {
-  wm[l] = v.x;
-  wq[l] = v.y;
+  wa[l] = v.x;
+  wb[l] = v.y;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+  for (var s = WR / 2u; s > 0u; s >>= 1u) {
     if (l < s) {
-      wm[l] += wm[l + s];
-      wq[l] += wq[l + s];
+      wa[l] += wa[l + s];
+      wb[l] += wb[l + s];
     }
     workgroupBarrier();
   }
-  return vec2f(wm[0], wq[0]);
+  return vec2f(wa[0], wb[0]);
+}
+
+// The shift of channel c: its first value.
+fn shift(c: u32) -> f32 {
+  return x[c * U.HW];
 }
 
 fn denom_inv(var_biased: f32, var_unbiased: f32) -> f32 {
@@ -116,39 +95,38 @@ fn denom_inv(var_biased: f32, var_unbiased: f32) -> f32 {
 }
 
 // grid (P, C)
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WR)
 fn stats_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
   let start = p * U.L;
   let end = min(start + U.L, U.M);
-  var acc = vec3f(0.0);
-  for (var m = start + l; m < end; m += WG) {
-    let v = x[elem(c, m)];
-    acc.x += 1.0;
-    let d = v - acc.y;
-    acc.y += d / acc.x;
-    acc.z += d * (v - acc.y);
+  let k = shift(c);
+  var acc = vec2f(0.0);
+  for (var m = start + l; m < end; m += WR) {
+    let d = x[elem(c, m)] - k;
+    acc += vec2f(d, d * d);
   }
-  let r = merge_workgroup(l, acc);
-  if (l == 0u) { store_part(c, p, vec2f(r.y, r.z)); }
+  let r = sum_workgroup(l, acc);
+  if (l == 0u) { store_part(c, p, r); }
 }
 
 // grid (C)
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WR)
 fn stats_final(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let c = wid.x;
-  var acc = vec3f(0.0);
-  for (var p = l; p < U.P; p += WG) {
-    let cnt = f32(min(U.L, U.M - p * U.L));
-    acc = chan(acc, vec3f(cnt, part[(c * U.P + p) * 2u], part[(c * U.P + p) * 2u + 1u]));
+  var acc = vec2f(0.0);
+  for (var p = l; p < U.P; p += WR) {
+    acc += vec2f(part[(c * U.P + p) * 2u], part[(c * U.P + p) * 2u + 1u]);
   }
-  let r = merge_workgroup(l, acc);
+  let r = sum_workgroup(l, acc);
   if (l == 0u) {
     let m = f32(U.M);
-    let mean = r.y;
-    let vb = r.z / m;
-    let vu = r.z / (m - 1.0);
+    let d = r.x / m;
+    let mean = shift(c) + d;
+    let q = max(r.y - r.x * d, 0.0);
+    let vb = q / m;
+    let vu = q / (m - 1.0);
     stats[c] = mean;
     stats[U.C + c] = vb;
     stats[2u * U.C + c] = vu;
@@ -182,7 +160,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 }
 
 // grid (P, C): part = (sum dy, sum dy*xhat) per chunk
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WR)
 fn grad_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
@@ -191,7 +169,7 @@ fn grad_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) 
   let mean = stats[c];
   let r = stats[3u * U.C + c];
   var acc = vec2f(0.0);
-  for (var m = start + l; m < end; m += WG) {
+  for (var m = start + l; m < end; m += WR) {
     let i = elem(c, m);
     let g = dy[i];
     acc.x += g;
@@ -202,11 +180,11 @@ fn grad_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) 
 }
 
 // grid (C)
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WR)
 fn grad_final(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let c = wid.x;
   var acc = vec2f(0.0);
-  for (var p = l; p < U.P; p += WG) {
+  for (var p = l; p < U.P; p += WR) {
     acc += vec2f(part[(c * U.P + p) * 2u], part[(c * U.P + p) * 2u + 1u]);
   }
   let s = sum_workgroup(l, acc);
@@ -271,36 +249,57 @@ fn grad_input4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w
 }
 
 // vec4 forms of the two partial reductions (HW % 4 == 0 and L % 4 == 0): value m of channel c is component
-// m % 4 of vec4 q = m / 4, which lies in one plane; one division per vec4 instead of per value.
-fn elem4(c: u32, q: u32) -> u32 {
+// m % 4 of vec4 q = m / 4, which lies in one plane. The thread's (batch, vec4-in-plane) position advances by
+// WR vec4s per step without a division (on lavapipe an integer division is a scalar loop over the lanes).
+struct Walk {
+  q: u32,   // vec4 index within the channel
+  b: u32,   // its batch
+  s: u32,   // its vec4 within the plane
+  db: u32,  // WR = db*hw4 + ds
+  ds: u32,
+}
+
+fn walk_start(q: u32) -> Walk {
   let hw4 = U.HW / 4u;
   let b = q / hw4;
-  return (b * U.C + c) * hw4 + (q - b * hw4);
+  let db = WR / hw4;
+  return Walk(q, b, q - b * hw4, db, WR - db * hw4);
 }
 
-fn welford(a: vec3f, v: f32) -> vec3f {
-  let n = a.x + 1.0;
-  let d = v - a.y;
-  let m = a.y + d / n;
-  return vec3f(n, m, a.z + d * (v - m));
+fn walk_index(c: u32, w: Walk) -> u32 {
+  return (w.b * U.C + c) * (U.HW / 4u) + w.s;
 }
 
-@compute @workgroup_size(WG)
+fn walk_next(w: ptr<function, Walk>) {
+  let hw4 = U.HW / 4u;
+  (*w).q += WR;
+  (*w).b += (*w).db;
+  (*w).s += (*w).ds;
+  if ((*w).s >= hw4) {
+    (*w).s -= hw4;
+    (*w).b += 1u;
+  }
+}
+
+@compute @workgroup_size(WR)
 fn stats_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
   let start = p * U.L / 4u;
   let end = min(start + U.L / 4u, U.M / 4u);
-  var acc = vec3f(0.0);
-  for (var q = start + l; q < end; q += WG) {
-    let v = x4[elem4(c, q)];
-    acc = welford(welford(welford(welford(acc, v.x), v.y), v.z), v.w);
+  let k = x4[c * (U.HW / 4u)].x; // shift(c) through the vec4 binding
+  var s1 = vec4f(0.0);
+  var s2 = vec4f(0.0);
+  for (var w = walk_start(start + l); w.q < end; walk_next(&w)) {
+    let d = x4[walk_index(c, w)] - k;
+    s1 += d;
+    s2 += d * d;
   }
-  let r = merge_workgroup(l, acc);
-  if (l == 0u) { store_part(c, p, vec2f(r.y, r.z)); }
+  let r = sum_workgroup(l, vec2f(s1.x + s1.y + s1.z + s1.w, s2.x + s2.y + s2.z + s2.w));
+  if (l == 0u) { store_part(c, p, r); }
 }
 
-@compute @workgroup_size(WG)
+@compute @workgroup_size(WR)
 fn grad_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
@@ -310,8 +309,8 @@ fn grad_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id)
   let r = stats[3u * U.C + c];
   var acc = vec4f(0.0);
   var accx = vec4f(0.0);
-  for (var q = start + l; q < end; q += WG) {
-    let i = elem4(c, q);
+  for (var w = walk_start(start + l); w.q < end; walk_next(&w)) {
+    let i = walk_index(c, w);
     let g = dy4[i];
     acc += g;
     accx += g * ((x4[i] - mean) * r);

@@ -114,6 +114,10 @@ for (const mode of ['darknet', 'torch'] as const) {
   test(`batchnorm ${mode} training with 5 uneven partial reductions per channel (chunk 10 of 42)`, () =>
     trainCase(mode, setup([2, 5, 3, 7], 32), 10));
   test(`batchnorm ${mode} training on [3, 6, 5] (no spatial dims beyond one)`, () => trainCase(mode, setup([3, 6, 5], 33)));
+  // vec4 partial kernels whose threads step across plane boundaries (a plane of 9 vec4s, 64-thread steps)
+  test(`batchnorm ${mode} training on [5, 3, 6, 6], vec4 partials, chunk 40 of 180 (4 uneven partials)`, () =>
+    trainCase(mode, setup([5, 3, 6, 6], 34), 40));
+  test(`batchnorm ${mode} training on [40, 2, 2, 2] (one vec4 per plane)`, () => trainCase(mode, setup([40, 2, 2, 2], 35)));
 }
 
 // 1000 + N(0,1): a one-pass E[x²] - E[x]² in float32 loses everything (1000² · 2^-24 ≈ 0.06 error on a

@@ -114,7 +114,7 @@ export function batchnormStats(x: Tensor, opts: BatchnormStatsOptions = {}, runn
   gpu.dispatch({ file: 'batchnorm', entry: g.HW % 4 === 0 ? 'stats_partial4' : 'stats_partial' }, p, { 1: x, 5: part }, [g.P, g.C]);
   // Without a running state the update is compiled out (UPDATE=0), but its bindings still need buffers.
   const [rm, rv] = running ? [running.state.runningMean.buffer, running.state.runningVar.buffer] : scratch(gpu);
-  gpu.dispatch({ file: 'batchnorm', entry: 'stats_final', constants: { ...c, UPDATE: running ? 1 : 0 } }, p, { 5: part, 6: stats, 7: rm, 8: rv }, [g.C]);
+  gpu.dispatch({ file: 'batchnorm', entry: 'stats_final', constants: { ...c, UPDATE: running ? 1 : 0 } }, p, { 1: x, 5: part, 6: stats, 7: rm, 8: rv }, [g.C]);
   part.dispose();
   return stats;
 }
