@@ -18,6 +18,8 @@ export interface ProfileOptions {
   loss?: BenchLossKind;
   steps?: number;
   warmup?: number;
+  /** One row per kernel and workgroup grid (tells the layers of one kernel apart) instead of per kernel. */
+  byGrid?: boolean;
 }
 
 export interface KernelProfileRow {
@@ -73,7 +75,7 @@ export async function profileNetwork(gpu: Gpu, o: ProfileOptions): Promise<Profi
     for (let i = 0; i < steps; i++) { run(); await gpu.sync(); }
     const wallMs = (performance.now() - t0) / steps;
     const dispatches = (gpu.dispatches - d0) / steps;
-    gpu.startProfile();
+    gpu.startProfile({ byGrid: o.byGrid });
     for (let i = 0; i < steps; i++) run();
     const totals = await gpu.stopProfile();
     let deviceMs = 0;

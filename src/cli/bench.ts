@@ -157,12 +157,12 @@ export async function runBenchChart(o: { network?: string; peers?: string; png?:
 }
 
 /** `bench profile`: device time per kernel of one forward or training step (bench/profile.ts). */
-export async function runBenchProfile(opts: { cfg: string; img?: number; batch?: number; train?: boolean; loss?: 'darknet' | 'yolov5' | 'sumsq'; steps?: number; json?: string }): Promise<void> {
+export async function runBenchProfile(opts: { cfg: string; img?: number; batch?: number; train?: boolean; loss?: 'darknet' | 'yolov5' | 'sumsq'; steps?: number; json?: string; byGrid?: boolean }): Promise<void> {
   const { profileNetwork, formatProfile } = await import('../../bench/profile.js');
   const { writeFileAtomic } = await import('../util/fs.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {
-    const r = await profileNetwork(gpu, { cfg: opts.cfg, img: opts.img, batch: opts.batch, train: opts.train, loss: opts.loss, steps: opts.steps });
+    const r = await profileNetwork(gpu, { cfg: opts.cfg, img: opts.img, batch: opts.batch, train: opts.train, loss: opts.loss, steps: opts.steps, byGrid: opts.byGrid });
     console.log(formatProfile(r));
     if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(r, null, 2)}\n`);
   } finally {

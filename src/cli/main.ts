@@ -247,6 +247,7 @@ export async function main(argv: string[]): Promise<void> {
         .positional('what', { choices: ['kernels', 'network', 'peers', 'chart', 'profile'] as const, describe: 'what to benchmark' })
         .option('img', { type: 'number', describe: 'profile: input size (default: the cfg)' })
         .option('train', { type: 'boolean', default: false, describe: 'profile: a training step instead of an inference forward' })
+        .option('by-grid', { type: 'boolean', default: false, describe: 'profile: one row per kernel and workgroup grid (tells the layers of a kernel apart)' })
         .option('size', { type: 'number', default: 416, describe: 'kernels: network input size the conv shapes derive from' })
         .option('iters', { type: 'number', describe: 'timed repetitions per measurement' })
         .option('json', { type: 'string', describe: 'write the results as JSON to this file' })
@@ -281,7 +282,7 @@ export async function main(argv: string[]): Promise<void> {
           if (a.what === 'chart') return b.runBenchChart({ network: a.network, peers: a.peers, png: a.png, out: a.out, cfg: a.cfg });
           if (a.what === 'profile') {
             if (!a.cfg) throw new Error('bench profile needs --cfg');
-            return b.runBenchProfile({ cfg: a.cfg, img: a.img, batch: a.batch, train: a.train, loss: a.loss as 'yolov5' | undefined, steps: a.iters, json: a.json });
+            return b.runBenchProfile({ cfg: a.cfg, img: a.img, batch: a.batch, train: a.train, loss: a.loss as 'yolov5' | undefined, steps: a.iters, json: a.json, byGrid: a.byGrid });
           }
           if (!a.cfg) throw new Error(`bench ${a.what} needs --cfg (e.g. ../shared/darknet-cfg/yolov3-tiny.cfg)`);
           const common = { cfg: a.cfg, weights: a.weights, iters: a.iters, minIters: a['min-iters'], budget: a.budget, quick: a.quick, json: a.json, md: a.md, out: a.out };

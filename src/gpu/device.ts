@@ -35,6 +35,7 @@ interface Profiler {
   names: string[];
   reads: Promise<void>[];
   totals: Map<string, { ms: number; n: number }>;
+  byGrid: boolean;
 }
 
 /** A float32 uniform parameter (plain numbers are u32). */
@@ -321,14 +322,15 @@ export class Gpu {
   /**
    * Starts timing every dispatch on the device's clock (needs the 'timestamp-query' feature: lavapipe and
    * real GPUs have it, GL compat does not). Each dispatch then gets its own compute pass with timestamp
-   * writes, which adds a little overhead per dispatch; stopProfile() returns the totals per kernel.
+   * writes, which adds a little overhead per dispatch; stopProfile() returns the totals per kernel, or with
+   * `byGrid` per kernel and workgroup grid (which tells the layers of one kernel apart).
    */
-  startProfile(): void {
+  startProfile(opts: { byGrid?: boolean } = {}): void {
     if (!this.hasFeature('timestamp-query')) throw new GpuError('limits', '', `profiling needs the timestamp-query feature, which ${this.info.summary} lacks`);
     if (this.prof) return;
     this.flush();
     const cap = 1024;
-    this.prof = { qs: this.device.createQuerySet({ type: 'timestamp', count: 2 * cap, label: 'profile' }), cap, names: [], reads: [], totals: new Map() };
+    this.prof = { qs: this.device.createQuerySet({ type: 'timestamp', count: 2 * cap, label: 'profile' }), cap, names: [], reads: [], totals: new Map(), byGrid: opts.byGrid ?? false };
   }
 
   /** Stops profiling; per kernel (name without its specialization): total device ms and dispatch count. */
@@ -353,7 +355,8 @@ export class Gpu {
     pass.dispatchWorkgroups(x, y, z);
     pass.end();
     this.pass = null;
-    p.names.push(k.name.replace(/\[.*$/, ''));
+    const base = k.name.replace(/\[.*$/, '');
+    p.names.push(p.byGrid ? `${base} ${x}x${y}x${z}` : base);
     this.batchKernels.push(k.name);
     this.dispatches++;
   }
