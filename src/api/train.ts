@@ -23,7 +23,7 @@ import { scaleV5Hyp, type V5Hyp } from '../yolo/loss_v5.js';
 import { isProtocol, type Protocol } from '../eval/types.js';
 import { train as runTrainer, yoloTrainLoss, type EpochSummary, type EvalResult, type OptimizerKind, type OptimizerSettings, type Progress, type TrainResult, type TrainState } from '../train/trainer.js';
 import type { LoadedCheckpoint } from '../train/checkpoint.js';
-import { DarknetSchedule, UltralyticsSchedule, darknetHyper, type LrSchedule } from '../train/schedule.js';
+import { DarknetSchedule, UltralyticsSchedule, darknetHyper, stretchDarknetSchedule, type LrSchedule } from '../train/schedule.js';
 import { downsample, writeTrainingPlots, type IterationPoint } from '../train/plots.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { fromDarknetNetwork } from './detector.js';
@@ -211,7 +211,11 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
         ? { kind: 'sgd', lr: args.lr ?? h.lr0, momentum: h.momentum, nesterov: true, decay }
         : { kind: args.optimizer, lr: args.lr ?? h.lr0, beta1: h.momentum, beta2: 0.999, decay };
     } else {
-      schedule = new DarknetSchedule({ ...hyperNet.schedule, learningRate: args.lr ?? hyperNet.schedule.learningRate });
+      // --max-batches / --epochs override the cfg's max_batches: stretch its steps (and poly/cosine/sgdr length)
+      const updates = args.maxBatches ?? (args.epochs ? Math.ceil((args.epochs * loader.batchesPerEpoch) / args.subdivisions) : hyperNet.maxBatches);
+      const stretched = stretchDarknetSchedule(hyperNet.schedule, updates);
+      if (stretched.note) log(stretched.note);
+      schedule = new DarknetSchedule({ ...stretched.schedule, learningRate: args.lr ?? hyperNet.schedule.learningRate });
       optimizer = { kind: args.optimizer, lr: args.lr };
     }
 

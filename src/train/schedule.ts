@@ -394,3 +394,23 @@ export class ConstantSchedule implements LrSchedule {
     return `constant lr=${this.lr}`;
   }
 }
+
+/**
+ * The cfg's schedule stretched to a run of `maxBatches` updates (`train --max-batches` or `--epochs` overriding
+ * the cfg's max_batches): max_batches (poly, cosine, sgdr), steps (steps policy) and an sgdr_cycle left at its
+ * default follow the new length in proportion; burn_in and the rates stay. Darknet has no such override (it
+ * trains max_batches from the cfg); without stretching, `--max-batches 2300` on a cfg with steps at 80 %/90 %
+ * of 1150 would spend half the run at a hundredth of the rate. Returns the schedule and a note of the change
+ * (null when nothing changed).
+ */
+export function stretchDarknetSchedule(s: DarknetScheduleOptions, maxBatches: number): { schedule: DarknetScheduleOptions; note: string | null } {
+  const from = s.maxBatches ?? 0;
+  if (!(maxBatches > 0) || from <= 0 || maxBatches === from) return { schedule: s, note: null };
+  const k = maxBatches / from;
+  const steps = s.steps?.map((v) => Math.max(1, Math.round(v * k)));
+  const sgdrCycle = s.sgdrCycle === undefined || s.sgdrCycle === from ? maxBatches : s.sgdrCycle;
+  const out: DarknetScheduleOptions = { ...s, maxBatches, steps, sgdrCycle };
+  const parts = [`max_batches ${from} -> ${maxBatches}`];
+  if (s.policy === 'steps' && steps?.length) parts.push(`steps ${s.steps!.join(',')} -> ${steps.join(',')}`);
+  return { schedule: out, note: `schedule stretched to ${maxBatches} updates: ${parts.join(', ')}` };
+}

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseCfg } from '../../src/darknet/cfg.js';
 import { Network } from '../../src/darknet/network.js';
-import { DarknetSchedule, UltralyticsSchedule, darknetHyper, darknetRate, resolveDarknetOptions, type DarknetScheduleOptions } from '../../src/train/schedule.js';
+import { DarknetSchedule, UltralyticsSchedule, darknetHyper, darknetRate, resolveDarknetOptions, stretchDarknetSchedule, type DarknetScheduleOptions } from '../../src/train/schedule.js';
 
 // ---------------------------------------------------------------- reference (AlexeyAB network.c)
 
@@ -189,6 +189,22 @@ test('ultralytics: warm-up (bias lr falls from 0.1, others rise from 0, momentum
     assert.is(s.at({ iteration: 600, epoch: 9, batchInEpoch: 59 }).accumulate, 4);
   }
   assert.throws(() => new UltralyticsSchedule({ epochs: 0, batchesPerEpoch: 3 }), /epochs/);
+});
+
+test('stretchDarknetSchedule: --max-batches 2300 on steps 920,1035 of 1150 moves the steps to 1840,2070; poly follows the new length; same length is a no-op', () => {
+  const base: DarknetScheduleOptions = { policy: 'steps', learningRate: 0.005, burnIn: 100, maxBatches: 1150, steps: [920, 1035], scales: [0.1, 0.1] };
+  const { schedule, note } = stretchDarknetSchedule(base, 2300);
+  assert.equal(schedule.steps, [1840, 2070]);
+  assert.is(schedule.maxBatches, 2300);
+  assert.is(schedule.burnIn, 100);
+  assert.match(note!, /steps 920,1035 -> 1840,2070/);
+  const s = new DarknetSchedule(schedule);
+  assert.is(s.rate(1839), 0.005);
+  assert.ok(Math.abs(s.rate(1840) - 0.0005) < 1e-12);
+  assert.equal(stretchDarknetSchedule(base, 1150), { schedule: base, note: null });
+  const poly = stretchDarknetSchedule({ policy: 'poly', learningRate: 0.01, power: 4, maxBatches: 1000 }, 500).schedule;
+  // poly: lr * (1 - k/max_batches)^power over the new length
+  assert.ok(Math.abs(new DarknetSchedule(poly).rate(250) - 0.01 * 0.5 ** 4) < 1e-12);
 });
 
 test.run();
