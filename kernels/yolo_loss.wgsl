@@ -5,7 +5,8 @@
 // Head input z: [B, A*E, H, W] (E = 5 + C), entry k of anchor a at ((b*A + a)*E + k)*H*W + j*W + i.
 // delta (Darknet's l.delta = -dL/dz) has the same layout. partials: [5][B*A*H*W] per-prediction sums
 //   row 0 box, 1 obj, 2 cls (the implied loss whose gradient is -delta), 3 sum of delta^2 (Darknet's cost),
-//   4 ignored (1 where ignore_thresh zeroed the objectness delta and no truth took the cell).
+//   4 ignored (1 where the objectness delta is the ignore branch's: ignore_thresh zeroed it, or with
+//   objectness_smooth raised it to obj_norm*(best_iou - out), and no truth's write replaced it).
 //
 // table (one upload per head and step, f32 words; integers bitcast):
 //   [anch]  2*A anchor w, h (pixels) of this head's mask
@@ -18,7 +19,8 @@
 //
 // dn_neg runs first over every prediction (the ignore search: one thread per prediction looping over its
 // image's truths), then dn_pos over the assigned cells overwrites their deltas and partials (no two slots share
-// a cell, so there is no race; dispatches in one pass are ordered).
+// a cell, so there is no race; dispatches in one pass are ordered). With AlexeyAB objectness_smooth, dn_pos
+// reads the objectness delta dn_neg left in its cell and keeps it (and its partials) unless it is exactly 0.
 
 struct Params {
   n: u32,           // threads: predictions (dn_neg) or slots (dn_pos)
@@ -42,6 +44,7 @@ struct Params {
   offBox: u32,
   zero: u32,        // 0: the opaque guard of log1p_pos
   cells: u32,       // B*A*H*W: the row stride of partials
+  objSmooth: u32,   // AlexeyAB objectness_smooth=1
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> z: array<f32>;
@@ -274,11 +277,24 @@ fn dn_neg(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
     ignore = ignore && anyClass;
   }
   let zo = z[q.base + 4u * q.hw];
-  var d = P.objNorm * (0.0 - out_act(zo));
+  let o = out_act(zo);
+  var d = P.objNorm * (0.0 - o);
   var l = P.objNorm * act_loss(zo, 0.0);
   if (ignore) {
-    d = 0.0;
-    l = 0.0;
+    if (P.objSmooth != 0u) {
+      // AlexeyAB process_batch, objectness_smooth: delta_obj = obj_normalizer * (best_match_iou - output),
+      // taken only if > the delta already there (best is best_match_iou here: ignore needs a class > 0.25)
+      let ds = P.objNorm * (best - o);
+      if (ds > d) {
+        d = ds;
+        l = P.objNorm * act_loss(zo, best);
+      } else {
+        ignore = false;
+      }
+    } else {
+      d = 0.0;
+      l = 0.0;
+    }
   }
   for (var k = 0u; k < E; k++) { delta[q.base + k * q.hw] = 0.0; }
   delta[q.base + 4u * q.hw] = d;
@@ -361,8 +377,20 @@ fn dn_pos(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
     }
   }
   let zo = z[q.base + 4u * q.hw];
-  let dObj = objMult * (1.0 - out_act(zo));
-  let lObj = objMult * act_loss(zo, 1.0);
+  var dObj = objMult * (1.0 - out_act(zo));
+  var lObj = objMult * act_loss(zo, 1.0);
+  let N = P.cells;
+  var ignored = 0.0;
+  if (P.objSmooth != 0u) {
+    // AlexeyAB process_batch, objectness_smooth: `if (l.delta[obj_index] == 0) l.delta[obj_index] = delta_obj`:
+    // the delta dn_neg wrote (-obj_norm*out, or the smoothed ignore value) stays unless it is exactly 0
+    let prev = delta[q.base + 4u * q.hw];
+    if (prev != 0.0) {
+      dObj = prev;
+      lObj = partials[N + p];
+      ignored = partials[4u * N + p];
+    }
+  }
   var ff = 1.0;
   if (focalClass >= 0) {
     let pt = out_act(z[q.base + (5u + u32(focalClass)) * q.hw]) + 0.000000000000001;
@@ -383,7 +411,10 @@ fn dn_pos(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
     sq += dc * dc;
     if (dc > 0.0) { positive++; }
   }
-  if ((flags & 1u) != 0u && positive > 0u) {
+  // Darknet averages only cells whose objectness delta is non-zero. Tested with objectness_smooth (where the
+  // kept delta can be anything); without it dObj = objMult*(1 - out) is 0 only for out == 1 exactly, and that
+  // case keeps its earlier behaviour (averaged)
+  if ((flags & 1u) != 0u && positive > 0u && (P.objSmooth == 0u || dObj != 0.0)) {
     d /= f32(positive);
     lbox /= f32(positive);
   }
@@ -393,12 +424,11 @@ fn dn_pos(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   delta[q.base + 3u * q.hw] = d.w;
   delta[q.base + 4u * q.hw] = dObj;
   sq += dot(d, d) + dObj * dObj;
-  let N = P.cells;
   partials[p] = lbox;
   partials[N + p] = lObj;
   partials[2u * N + p] = lcls;
   partials[3u * N + p] = sq;
-  partials[4u * N + p] = 0.0;
+  partials[4u * N + p] = ignored;
 }
 
 // ---------------------------------------------------------------- shared by the YOLO losses

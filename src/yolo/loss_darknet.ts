@@ -16,12 +16,22 @@
  *   max_delta clip); obj_normalizer; ignore only for predictions with a class output > 0.25; iou_thresh
  *   extra anchors (then the box deltas of a cell are averaged over its positive class deltas); label
  *   smoothing; counters_per_class (with cls_normalizer); focal_loss; new_coords; scale_x_y;
- *   delta_normalizer in the gradient; `max` truths per image.
+ *   delta_normalizer in the gradient; `max` truths per image; objectness_smooth (below).
+ * - 'alexeyab' objectness_smooth=1 (yolo_layer.c process_batch, AlexeyAB 59596d78): only the objectness
+ *   delta changes (box and class deltas, the averaging rule and the cost formula are the same). Every
+ *   prediction first gets d = obj_norm·(0 − out); if its best IoU over the truths (class output > 0.25 rule
+ *   as for the ignore) is > ignore_thresh, d becomes obj_norm·(best_iou − out) when that is larger (instead
+ *   of 0). An assigned cell (best anchor or iou_thresh extra) then writes cm·obj_norm·(1 − out) **only if d
+ *   is still exactly 0**, so the first truth with a non-zero multiplier wins and a cell the ignore search
+ *   already gave a delta keeps it (its objectness is pushed to 0, or to best_iou, not to 1). The iou_thresh
+ *   averaging then divides the box deltas only of cells whose final objectness delta is non-zero. (Its
+ *   truth_thresh branch, IoU² targets, stays unsupported with truth_thresh < 1.)
  * Default: 'alexeyab' when the [yolo] section sets any key only AlexeyAB reads, else 'pjreddie'.
  *
  * The loss value is the implied loss whose gradient is -delta where one exists: x, y
  * scale·norm·s·BCE-on-logits (s = scale_x_y; the target shifted by the scale), w, h scale·norm/2·(t − z)²,
- * objectness and classes m·BCE (½m(t − z)² with new_coords), 0 for ignored predictions; the IoU losses
+ * objectness and classes m·BCE (½m(t − z)² with new_coords), 0 for ignored predictions (objectness_smooth:
+ * obj_norm·BCE with target best_iou where that delta was kept); the IoU losses
  * report norm·(1 − IoU-kind) while their gradient is Darknet's dx_box_iou (not the exact derivative), and
  * focal class terms report the BCE times Darknet's focal factor. The value excludes delta_normalizer.
  */
@@ -68,6 +78,8 @@ export interface DarknetHeadConfig {
   classMultipliers: number[] | null;
   /** truths per image Darknet reads (pjreddie 90, AlexeyAB max=, default 200) */
   maxBoxes: number;
+  /** AlexeyAB objectness_smooth=1 (see the module comment); absent: off */
+  objectnessSmooth?: boolean;
   flavor: DarknetFlavor;
 }
 
@@ -112,6 +124,7 @@ export function darknetHeadConfig(o: YoloOptions, flavor: DarknetFlavor): Darkne
     labelSmoothEps: ab ? o.labelSmoothEps : 0, focal: ab && o.focalLoss,
     classMultipliers: ab && o.countersPerClass ? classMultipliers(o.countersPerClass, o.maxDelta) : null,
     maxBoxes: ab ? o.maxBoxes : 90,
+    objectnessSmooth: ab && o.objectnessSmooth,
     flavor,
   };
 }
@@ -128,6 +141,7 @@ function validate(c: DarknetHeadConfig, what: string): void {
     if (c.labelSmoothEps) ab.push('label_smooth_eps');
     if (c.focal) ab.push('focal_loss');
     if (c.classMultipliers) ab.push('counters_per_class');
+    if (c.objectnessSmooth) ab.push('objectness_smooth');
     if (c.iouNormalizer !== 1 || c.objNormalizer !== 1 || c.clsNormalizer !== 1 || c.deltaNormalizer !== 1) ab.push('*_normalizer');
     if (ab.length) throw new Error(`${what}: ${ab.join(', ')} need the 'alexeyab' flavor (pjreddie's darknet has no such option)`);
   }
@@ -232,7 +246,7 @@ export class DarknetLoss implements YoloLoss {
       {
         flavor: c.flavor, iouThresh: c.iouThresh, iouThreshKind: c.iouThreshKind, labelSmoothEps: c.labelSmoothEps, focal: c.focal,
         objNormalizer: c.objNormalizer, iouNormalizer: c.iouNormalizer, clsNormalizer: c.clsNormalizer, classMultipliers: c.classMultipliers,
-        maxBoxes: c.maxBoxes,
+        maxBoxes: c.maxBoxes, objectnessSmooth: c.flavor === 'alexeyab' && !!c.objectnessSmooth,
       },
     );
   }
@@ -260,7 +274,7 @@ export class DarknetLoss implements YoloLoss {
       const params = (n: number) => [
         n, A, H, W, c.classes, f32(net.w), f32(net.h), c.flavor === 'alexeyab' ? 1 : 0, IOU_CODE[c.iouLoss], c.newCoords ? 1 : 0,
         f32(c.scaleXY), f32(c.ignoreThresh), f32(c.flavor === 'alexeyab' ? c.objNormalizer : 1), f32(Math.min(c.maxDelta, FLT_MAX)),
-        off.anch, off.img, off.truth, off.slot, off.box, 0, cells,
+        off.anch, off.img, off.truth, off.slot, off.box, 0, cells, c.flavor === 'alexeyab' && c.objectnessSmooth ? 1 : 0,
       ];
       const bind = { 1: z, 2: tab, 3: delta, 4: partials };
       gpu.dispatch({ file: 'yolo_loss', entry: 'dn_neg', constants: { WG } }, params(cells), bind, gpu.grid(cells, WG));

@@ -5,7 +5,8 @@
  * - `assignDarknet`: the truth -> (cell, anchor) part of Darknet's forward_yolo_layer (pjreddie 61c9d02e and
  *   AlexeyAB): best anchor by shape IoU over all anchors (first max wins), iou_thresh extra anchors
  *   (AlexeyAB), later truths overwriting (pjreddie) or accumulating (AlexeyAB) box deltas, the class-delta
- *   rule for a cell an earlier truth took, label smoothing, counters_per_class multipliers, focal flags.
+ *   rule for a cell an earlier truth took, label smoothing, counters_per_class multipliers, focal flags,
+ *   the objectness multiplier of a cell (the last truth's; with AlexeyAB objectness_smooth the first one's).
  *   What depends on the predictions (the deltas, the ignore search) is left to the GPU.
  * - `buildTargetsV5`: ultralytics/yolov5 v7.0 ComputeLoss.build_targets, exactly (anchor_t filter, the two
  *   neighbour cells, offset group > anchor > target order, clamped indices with unclamped tbox offsets).
@@ -61,6 +62,11 @@ export interface DarknetAssignOptions {
   classMultipliers: readonly number[] | null;
   /** Darknet's truth list length per image (pjreddie 90, AlexeyAB `max`, default 200) */
   maxBoxes: number;
+  /**
+   * AlexeyAB objectness_smooth=1: an assigned cell's objectness delta is only written while it is still 0, so
+   * the first truth (in assignment order) with a non-zero multiplier sets `objMult` instead of the last one.
+   */
+  objectnessSmooth?: boolean;
 }
 
 /** One box-delta contribution (a truth) to an assigned cell. */
@@ -84,7 +90,10 @@ export interface DarknetSlot {
   anchor: [number, number];
   /** box contributions in truth order (pjreddie: the last one only, since it overwrites) */
   boxes: BoxContribution[];
-  /** objectness delta multiplier (target 1) */
+  /**
+   * objectness delta multiplier (target 1): the last truth's (overwrite); with AlexeyAB objectness_smooth the
+   * first truth's with a non-zero multiplier, and the kernel only applies it where the delta is still 0
+   */
   objMult: number;
   /** class targets t_c */
   clsTarget: Float64Array;
@@ -188,7 +197,13 @@ export function assignDarknet(g: DarknetHeadGeom, truths: readonly (readonly Tru
         const contrib: BoxContribution = { truth: { x: tr.x, y: tr.y, w: tr.w, h: tr.h }, norm: ab ? o.iouNormalizer * cm : 1, t };
         if (ab) s.boxes.push(contrib);
         else s.boxes = [contrib];
-        s.objMult = ab ? cm * o.objNormalizer : 1;
+        const om = ab ? cm * o.objNormalizer : 1;
+        // AlexeyAB objectness_smooth (yolo_layer.c process_batch): `if (l.delta[obj_index] == 0) l.delta[obj_index]
+        // = class_multiplier * obj_normalizer * (1 - output)`: a later truth of the cell only writes while the
+        // earlier writes left 0, i.e. the first non-zero multiplier wins (the kernel checks the "still 0" part).
+        if (ab && o.objectnessSmooth) {
+          if (first || s.objMult === 0) s.objMult = om;
+        } else s.objMult = om;
         if (!first) {
           // delta_yolo_class on a cell an earlier truth took: only this class's delta is (re)set
           s.clsTarget[tr.cls] = smooth(1);

@@ -8,14 +8,16 @@
  *   smoothing, counters_per_class, focal) on small synthetic heads;
  * - central finite differences of the implied loss (the MSE / logistic parts, where -delta is a gradient);
  * - edge cases: no truths, a truth whose best anchor is in another head, two truths in one cell, the truth
- *   list rules (x == 0 ends it, max boxes, class out of range).
+ *   list rules (x == 0 ends it, max boxes, class out of range);
+ * - AlexeyAB objectness_smooth=1: hand-derived objectness deltas on a 2x2 head, and random heads vs the
+ *   float64 transcription extended with it (test/yolo/reference.ts darknetYoloRefSmooth).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
-import { assertClose, f64, finiteDiff, maxAbs, sampleIndices } from '../helpers/check.js';
+import { assertClose, f64, finiteDiff, maxAbs, noteMissingShared, sampleIndices, sharedDir } from '../helpers/check.js';
 import { Tensor, newTape } from '../../src/tensor/index.js';
 import { headActivation } from '../../src/tensor/ops/yolo_act.js';
 import { parseCfg } from '../../src/darknet/cfg.js';
@@ -26,7 +28,8 @@ import { Rng, randomArray } from '../../src/util/rng.js';
 import { lossFromNetwork } from '../../src/yolo/loss.js';
 import { DarknetLoss, classMultipliers, detectFlavor, type DarknetHeadConfig } from '../../src/yolo/loss_darknet.js';
 import type { Truth } from '../../src/yolo/targets.js';
-import { darknetYoloRef, impliedLoss } from '../reference/yolo_loss_darknet.js';
+import { darknetYoloRef, impliedLoss, type DarknetRefResult } from '../reference/yolo_loss_darknet.js';
+import { darknetYoloRefSmooth } from './reference.js';
 
 interface GT { shape: number[]; data: number[] }
 interface GoldenYolo {
@@ -196,42 +199,48 @@ const VARIANTS: { name: string; cfg: DarknetHeadConfig; fd: boolean }[] = [
   { name: 'alexeyab new_coords + ciou', cfg: ab({ newCoords: true, scaleXY: 2, iouLoss: 'ciou', iouNormalizer: 0.05 }), fd: false },
 ];
 
+type RefFn = (z: ArrayLike<number>, shape: readonly number[], c: DarknetHeadConfig, net: { w: number; h: number }, truths: readonly (readonly Truth[])[]) => DarknetRefResult;
+
+/** GPU loss vs a float64 reference on one synthetic head: delta, cost, ignored, dL/dz, implied loss and its gradient. */
+async function checkSynthetic(v: { name: string; cfg: DarknetHeadConfig; fd: boolean }, refFn: RefFn, edit?: (zv: Float32Array, loss: DarknetLoss, truths: Truth[][]) => void): Promise<void> {
+  const gpu = await getGpu();
+  const zv = synthZ(11, v.cfg.newCoords);
+  const truths = synthTruths(new Rng(5));
+  const loss = new DarknetLoss([v.cfg], NET);
+  edit?.(zv, loss, truths);
+  const z = Tensor.param(gpu, SHAPE, zv);
+  const tape = newTape();
+  const out = tape.record(() => loss.compute([z], truths, { keepGrads: true }));
+  const ref = refFn(zv, SHAPE, v.cfg, NET, truths);
+  const delta = await out.grads![0].toArray();
+  const scale = Math.max(1, maxAbs(ref.delta));
+  assertClose(delta, ref.delta, { atol: 2e-6 * scale, rtol: 1e-5 }, `${v.name} delta`);
+  const r = await out.read();
+  assert.ok(relErr(r.heads[0].aux0, ref.cost) <= 1e-5, `cost ${r.heads[0].aux0} vs ${ref.cost}`);
+  assert.is(r.heads[0].aux1, ref.ignored, 'ignored');
+  assert.ok(ref.ignored > 0, 'some predictions are ignored');
+  tape.backward(out.loss);
+  const g = await z.grad!.toArray();
+  assertClose(g, Float64Array.from(ref.delta, (d) => -d * v.cfg.deltaNormalizer), { atol: 2e-6 * scale, rtol: 1e-5 }, `${v.name} dL/dz = -delta`);
+  if (v.fd) {
+    const il = impliedLoss(zv, ref);
+    assertClose([r.items.box, r.items.obj, r.items.cls], il, { atol: 1e-4, rtol: 2e-5 }, `${v.name} loss items = implied loss`);
+    // d(implied loss)/dz by central differences (assignment and ignore decisions frozen in the terms)
+    const zs = f64(zv);
+    const f = () => impliedLoss(zs, ref).reduce((a, b) => a + b, 0);
+    const nonzero = [...ref.delta.keys()].filter((i) => ref.delta[i] !== 0);
+    const idx = [...new Set([...sampleIndices(zs.length, 40), ...nonzero.filter((_, k) => k % 3 === 0).slice(0, 80)])];
+    const fd = finiteDiff(f, zs, idx, 1e-4);
+    assertClose(idx.map((i) => g[i]), fd, { atol: 2e-5, rtol: 2e-4 }, `${v.name} gradient vs finite differences`);
+  }
+  out.dispose();
+  tape.dispose();
+  z.grad?.dispose();
+  z.dispose();
+}
+
 for (const v of VARIANTS) {
-  test(`synthetic ${v.name}: delta, cost, ignored, loss vs the float64 transcription${v.fd ? '; gradient vs finite differences' : ''}`, async () => {
-    const gpu = await getGpu();
-    const zv = synthZ(11, v.cfg.newCoords);
-    const truths = synthTruths(new Rng(5));
-    const loss = new DarknetLoss([v.cfg], NET);
-    const z = Tensor.param(gpu, SHAPE, zv);
-    const tape = newTape();
-    const out = tape.record(() => loss.compute([z], truths, { keepGrads: true }));
-    const ref = darknetYoloRef(zv, SHAPE, v.cfg, NET, truths);
-    const delta = await out.grads![0].toArray();
-    const scale = Math.max(1, maxAbs(ref.delta));
-    assertClose(delta, ref.delta, { atol: 2e-6 * scale, rtol: 1e-5 }, `${v.name} delta`);
-    const r = await out.read();
-    assert.ok(relErr(r.heads[0].aux0, ref.cost) <= 1e-5, `cost ${r.heads[0].aux0} vs ${ref.cost}`);
-    assert.is(r.heads[0].aux1, ref.ignored, 'ignored');
-    assert.ok(ref.ignored > 0, 'some predictions are ignored');
-    tape.backward(out.loss);
-    const g = await z.grad!.toArray();
-    assertClose(g, Float64Array.from(ref.delta, (d) => -d * v.cfg.deltaNormalizer), { atol: 2e-6 * scale, rtol: 1e-5 }, `${v.name} dL/dz = -delta`);
-    if (v.fd) {
-      const il = impliedLoss(zv, ref);
-      assertClose([r.items.box, r.items.obj, r.items.cls], il, { atol: 1e-4, rtol: 2e-5 }, `${v.name} loss items = implied loss`);
-      // d(implied loss)/dz by central differences (assignment and ignore decisions frozen in the terms)
-      const zs = f64(zv);
-      const f = () => impliedLoss(zs, ref).reduce((a, b) => a + b, 0);
-      const nonzero = [...ref.delta.keys()].filter((i) => ref.delta[i] !== 0);
-      const idx = [...new Set([...sampleIndices(zs.length, 40), ...nonzero.filter((_, k) => k % 3 === 0).slice(0, 80)])];
-      const fd = finiteDiff(f, zs, idx, 1e-4);
-      assertClose(idx.map((i) => g[i]), fd, { atol: 2e-5, rtol: 2e-4 }, `${v.name} gradient vs finite differences`);
-    }
-    out.dispose();
-    tape.dispose();
-    z.grad?.dispose();
-    z.dispose();
-  });
+  test(`synthetic ${v.name}: delta, cost, ignored, loss vs the float64 transcription${v.fd ? '; gradient vs finite differences' : ''}`, () => checkSynthetic(v, darknetYoloRef));
 }
 
 // ---------------------------------------------------------------- edge cases
@@ -352,6 +361,146 @@ test('cfg: flavor detection, refusals, counters_per_class multipliers, gradScale
   assert.equal(classMultipliers([100, 10, 0], 5), [1, 5, 5]);
   assert.equal(classMultipliers([100, 50, 25], 1e30), [1, 2, 4]);
   assert.is(l.gradScale(64), 1 / 64);
+});
+
+// ---------------------------------------------------------------- AlexeyAB objectness_smooth=1
+
+/*
+ * What AlexeyAB's src/yolo_layer.c (process_batch, 59596d78) does with objectness_smooth=1, in order:
+ *   (1) every prediction: delta[obj] = obj_normalizer * (0 - out[obj]);
+ *       if best_match_iou > ignore_thresh (best IoU over the image's truths, only if some class output > 0.25):
+ *         delta_obj = obj_normalizer * (best_match_iou - out[obj]); if (delta_obj > delta[obj]) delta[obj] = delta_obj
+ *       (without it: delta[obj] = 0);
+ *   (2) every truth, its best anchor and each iou_thresh extra anchor:
+ *         delta_obj = class_multiplier * obj_normalizer * (1 - out[obj]); if (delta[obj] == 0) delta[obj] = delta_obj
+ *       (without it: always written, the last truth of a cell wins);
+ *   box and class deltas are untouched; the cost is still sum(delta^2).
+ *
+ * The hand case: net 64x64, 2x2 grid (32 px cells), one anchor 32x32 (mask 0, num 1), 2 classes, new_coords=1
+ * (out = z for x, y, obj, classes; box w = z_w^2 * 4 * 32 / 64), scale_x_y 1, ignore_thresh .5, obj_normalizer 2,
+ * counters_per_class 400,100 -> class multipliers [1, 4]. Every prediction: z_x = z_y = z_w = z_h = 0.5 (a 0.5 x 0.5
+ * box centred in its cell), obj 0.25, classes 0.1, 0.1, except as listed. Cell (i, j).
+ *
+ * image 0, truth T1 = (0.375, 0.25, 0.5, 0.5) class 0 -> cell (0, 0), anchor 0.
+ *   (1, 0): z_x = 0, class 0 = 0.75 -> box (0.5, 0.25, .5, .5); IoU with T1: x overlap [0.25, 0.75] & [0.125, 0.625]
+ *           = 0.375, y 0.5 -> 0.1875 / (0.25 + 0.25 - 0.1875) = 0.6 > 0.5 and a class > 0.25: over ignore_thresh,
+ *           not assigned. (1): -2 * 0.25 = -0.5, then 2 * (0.6 - 0.25) = 0.7 > -0.5 -> 0.7.   [off: 0]
+ *   (0, 0): class 0 = 0.75 -> box (0.25, 0.25, .5, .5), IoU with T1 also 0.6: (1) gives 0.7; assigned to T1:
+ *           (2) delta is 0.7, not 0 -> kept: 0.7.                                               [off: 1 * 2 * (1 - 0.25) = 1.5]
+ *   (0, 1), (1, 1): IoU 0 (no y overlap) -> -0.5.                                                 [off: -0.5]
+ * image 1, T2 = (0.25, 0.75, 0.5, 0.5) class 0 then T3 = (0.3, 0.8, 0.4, 0.4) class 1, both -> cell (0, 1), anchor 0.
+ *   (0, 1): obj z = 0. Its box equals T2 (IoU 1) but no class > 0.25: best_match_iou = 0, no ignore.
+ *           (1): 2 * (0 - 0) = 0. (2) T2: delta == 0 -> 1 * 2 * (1 - 0) = 2; T3: delta is 2 -> kept: 2.  [off: T3 last: 4 * 2 * 1 = 8]
+ *           classes (unchanged by the option): T2 sets 1 - 0.1 = 0.9 and 0 - 0.1 = -0.1; T3 finds its class's delta
+ *           non-zero (taken cell) -> (1 - 0.1) * 4 = 3.6.
+ *   the other cells: IoU 0 with both -> -0.5.
+ * image 2, T4 = T1's box, class 1 -> cell (0, 0).
+ *   (0, 0): IoU 0.6 but classes 0.1: no ignore -> (1) -0.5; (2) delta is -0.5 -> kept: -0.5, an assigned cell
+ *           pushed to objectness 0.                                                              [off: 4 * 2 * 0.75 = 6]
+ *   the other cells: -0.5.
+ * ignored (the smoothed delta is final): image 0 (0, 0) and (1, 0) = 2 [off: (1, 0) = 1].
+ * Objectness loss (new_coords: m/2 (t - z)^2 per prediction, t the delta's target): 0.1225 * 2 (t = 0.6, m 2) +
+ * 0.0625 * 10 (t = 0, m 2) + 1 (image 1 (0, 1): t = 1, m 2, z = 0) = 1.8075.
+ */
+const SM_SHAPE = [3, 7, 2, 2];
+const SM_NET = { w: 64, h: 64 };
+const smHead = (smooth: boolean) => head({
+  flavor: 'alexeyab', classes: 2, mask: [0], anchors: [32, 32], total: 1, newCoords: true, ignoreThresh: 0.5, objNormalizer: 2,
+  iouNormalizer: 1, maxBoxes: 200, classMultipliers: classMultipliers([400, 100], 1e30), objectnessSmooth: smooth,
+});
+/** flat index of entry k of cell (i, j) of image b (one anchor) */
+const smAt = (b: number, k: number, j: number, i: number) => ((b * 7 + k) * 2 + j) * 2 + i;
+function smInput(): Float32Array {
+  const z = new Float32Array(3 * 7 * 4);
+  for (let b = 0; b < 3; b++) for (let j = 0; j < 2; j++) for (let i = 0; i < 2; i++) {
+    [0.5, 0.5, 0.5, 0.5, 0.25, 0.1, 0.1].forEach((v, k) => (z[smAt(b, k, j, i)] = v));
+  }
+  z[smAt(0, 0, 0, 1)] = 0;
+  z[smAt(0, 5, 0, 1)] = 0.75;
+  z[smAt(0, 5, 0, 0)] = 0.75;
+  z[smAt(1, 4, 1, 0)] = 0;
+  return z;
+}
+const fr = Math.fround;
+const SM_TRUTHS: Truth[][] = [
+  [{ x: 0.375, y: 0.25, w: 0.5, h: 0.5, cls: 0 }],
+  [{ x: 0.25, y: 0.75, w: 0.5, h: 0.5, cls: 0 }, { x: fr(0.3), y: fr(0.8), w: fr(0.4), h: fr(0.4), cls: 1 }],
+  [{ x: 0.375, y: 0.25, w: 0.5, h: 0.5, cls: 1 }],
+];
+
+test('objectness_smooth: hand-derived objectness deltas (ignore over the threshold, assigned cells, the "only if 0" order rule), loss, ignored', async () => {
+  const gpu = await getGpu();
+  const zv = smInput();
+  const z = Tensor.from(gpu, SM_SHAPE, zv);
+  const run = async (smooth: boolean) => {
+    const out = new DarknetLoss([smHead(smooth)], SM_NET).compute([z], SM_TRUTHS, { keepGrads: true });
+    const d = await out.grads![0].toArray();
+    const r = await out.read();
+    out.dispose();
+    return { d, r };
+  };
+  const on = await run(true);
+  const off = await run(false);
+  const objOf = (d: ArrayLike<number>) => [0, 1, 2].map((b) => [d[smAt(b, 4, 0, 0)], d[smAt(b, 4, 0, 1)], d[smAt(b, 4, 1, 0)], d[smAt(b, 4, 1, 1)]]);
+  // per image: cells (0,0), (1,0), (0,1), (1,1)
+  assertClose(objOf(on.d).flat(), [0.7, 0.7, -0.5, -0.5, -0.5, -0.5, 2, -0.5, -0.5, -0.5, -0.5, -0.5], { atol: 1e-6, rtol: 0 }, 'objectness deltas, objectness_smooth=1');
+  assertClose(objOf(off.d).flat(), [1.5, 0, -0.5, -0.5, -0.5, -0.5, 8, -0.5, 6, -0.5, -0.5, -0.5], { atol: 1e-6, rtol: 0 }, 'objectness deltas, objectness_smooth=0');
+  // the class deltas of image 1's cell (0, 1), the same with and without
+  for (const d of [on.d, off.d]) assertClose([d[smAt(1, 5, 1, 0)], d[smAt(1, 6, 1, 0)]], [0.9, 3.6], { atol: 1e-6, rtol: 0 }, 'class deltas');
+  // nothing but objectness differs
+  for (let e = 0; e < zv.length; e++) {
+    if (Math.floor(e / 4) % 7 !== 4 && on.d[e] !== off.d[e]) assert.unreachable(`element ${e}: ${on.d[e]} vs ${off.d[e]}`);
+  }
+  assert.ok(Math.abs(on.r.items.obj - 1.8075) < 1e-5, `obj loss ${on.r.items.obj}`);
+  assert.is(on.r.heads[0].aux1, 2, 'ignored with objectness_smooth');
+  assert.is(off.r.heads[0].aux1, 1, 'ignored without');
+  let sq = 0;
+  for (const v of on.d) sq += v * v;
+  assert.ok(relErr(on.r.heads[0].aux0, sq) < 1e-6, 'cost = sum delta^2');
+  // the float64 transcriptions agree (box and class deltas included)
+  const ref = darknetYoloRefSmooth(zv, SM_SHAPE, smHead(true), SM_NET, SM_TRUTHS);
+  assertClose(on.d, ref.delta, { atol: 1e-6, rtol: 1e-6 }, 'vs darknetYoloRefSmooth');
+  assert.is(ref.ignored, 2);
+  assertClose(impliedLoss(zv, ref), [on.r.items.box, on.r.items.obj, on.r.items.cls], { atol: 1e-5, rtol: 1e-6 }, 'implied loss');
+  assertClose(off.d, darknetYoloRef(zv, SM_SHAPE, smHead(false), SM_NET, SM_TRUTHS).delta, { atol: 1e-6, rtol: 1e-6 }, 'off vs darknetYoloRef');
+  z.dispose();
+});
+
+const SMOOTH_VARIANTS: { name: string; cfg: DarknetHeadConfig; fd: boolean }[] = [
+  { name: 'alexeyab mse, objectness_smooth, obj_normalizer 2, ignore .3', cfg: ab({ objectnessSmooth: true, objNormalizer: 2, ignoreThresh: 0.3 }), fd: true },
+  { name: 'alexeyab mse, objectness_smooth, iou_thresh 0.2, counters_per_class', cfg: ab({ objectnessSmooth: true, iouThresh: 0.2, classMultipliers: classMultipliers([100, 10, 0], 5), clsNormalizer: 2 }), fd: true },
+  {
+    name: 'alexeyab objectness_smooth, the yolov4-csp head (new_coords, scale_x_y 2, ciou, iou_thresh 0.213 ciou kind, normalizers 0.05/0.5/4, max_delta 5)',
+    cfg: ab({ objectnessSmooth: true, newCoords: true, scaleXY: 2, iouLoss: 'ciou', iouThresh: 0.213, iouThreshKind: 'ciou', iouNormalizer: 0.05, clsNormalizer: 0.5, objNormalizer: 4, maxDelta: 5 }),
+    fd: false,
+  },
+];
+
+for (const v of SMOOTH_VARIANTS) {
+  test(`synthetic ${v.name}: delta, cost, ignored, loss vs the float64 transcription${v.fd ? '; gradient vs finite differences' : ''}`, () =>
+    checkSynthetic(v, darknetYoloRefSmooth, (zv, loss, truths) => {
+      if (!v.cfg.newCoords) return;
+      // new_coords: obj output 1 exactly in a cell two truths of different classes took: without the option its
+      // delta would be 0 (no iou_thresh averaging there), with it the cell keeps -obj_norm (or the ignore value),
+      // so its box deltas are halved (2 positive class deltas)
+      const s = loss.assign(0, 8, 12, truths).slots.find((sl) => [...sl.clsTarget].filter((t) => t === 1).length === 2);
+      assert.ok(s, 'a cell with two classes');
+      zv[((s.b * 3 + s.a) * 8 + 4) * 96 + s.j * 12 + s.i] = 1;
+    }));
+}
+
+test('objectness_smooth: the key reaches the AlexeyAB loss; pjreddie refuses it; real cfgs', () => {
+  const cfg = (extra: string) => `[net]\nwidth=64\nheight=64\nchannels=3\n[convolutional]\nfilters=21\nsize=1\nactivation=linear\n[yolo]\nmask=0,1,2\nanchors=6,8, 12,14, 14,12\nnum=3\nclasses=2\n${extra}`;
+  assert.is(DarknetLoss.fromNetwork(Network.build(parseCfg(cfg('objectness_smooth=1'), 's.cfg'))).heads[0].objectnessSmooth, true);
+  assert.is(DarknetLoss.fromNetwork(Network.build(parseCfg(cfg('objectness_smooth=0\niou_loss=ciou'), 's0.cfg'))).heads[0].objectnessSmooth, false);
+  const pj = Network.build(parseCfg(cfg(''), 'pj.cfg'));
+  assert.is(DarknetLoss.fromNetwork(pj).heads[0].objectnessSmooth, false);
+  assert.throws(() => DarknetLoss.fromNetwork(pj, { flavor: 'pjreddie', override: { objectnessSmooth: true } }), /objectness_smooth/);
+  const shared = sharedDir();
+  if (!shared) return noteMissingShared('the yolov4-csp.cfg check');
+  // yolov4-csp.cfg: objectness_smooth=0 in its first [yolo], 1 in the other two
+  const csp = Network.build(parseCfg(fs.readFileSync(path.join(shared, 'darknet-cfg/yolov4-csp.cfg'), 'utf8'), 'yolov4-csp.cfg'));
+  assert.equal(DarknetLoss.fromNetwork(csp).heads.map((h) => [h.flavor, h.objectnessSmooth]), [['alexeyab', false], ['alexeyab', true], ['alexeyab', true]]);
 });
 
 test.run();

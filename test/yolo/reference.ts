@@ -1,5 +1,11 @@
-/** Float64 references for the head decode (Darknet yolo_layer.c / region_layer.c, OpenCV region_layer.cpp). */
+/**
+ * Float64 references for the head decode (Darknet yolo_layer.c / region_layer.c, OpenCV region_layer.cpp), and
+ * AlexeyAB's objectness_smooth on top of the [yolo] loss transcription (test/reference/yolo_loss_darknet.ts).
+ */
 import type { HeadSpec, NetSize } from '../../src/yolo/decode.js';
+import type { DarknetHeadConfig } from '../../src/yolo/loss_darknet.js';
+import type { Truth } from '../../src/yolo/targets.js';
+import { boxIouRef, darknetYoloRef, type DarknetRefResult, type Term } from '../reference/yolo_loss_darknet.js';
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
@@ -116,4 +122,140 @@ export function filterRows(rows: ArrayLike<number>, B: number, nRows: number, C:
     }
   }
   return hits;
+}
+
+// ---------------------------------------------------------------- Darknet loss with objectness_smooth
+
+/** box.c box_iou_kind on (0, 0, w, h) boxes (the iou_thresh anchor test): IoU, GIoU, DIoU or CIoU. */
+function shapeIouKind(aw: number, ah: number, tw: number, th: number, kind: string): number {
+  const v = boxIouRef([0, 0, aw, ah], [0, 0, tw, th]);
+  if (kind === 'iou' || kind === 'mse') return v;
+  const cw = Math.max(aw, tw);
+  const ch = Math.max(ah, th);
+  if (kind === 'giou') {
+    const c = cw * ch;
+    if (c === 0) return v;
+    const i = Math.min(aw, tw) * Math.min(ah, th);
+    return v - (c - (aw * ah + tw * th - i)) / c;
+  }
+  const c = cw * cw + ch * ch;
+  if (c === 0) return v;
+  if (kind === 'diou') return v; // centres coincide: d = 0
+  const da = Math.atan(tw / th) - Math.atan(aw / ah);
+  const ar = (4 / Math.PI ** 2) * da * da;
+  return v - (ar / (1 - v + ar + 0.000001)) * ar;
+}
+
+/**
+ * Darknet forward_yolo_layer (AlexeyAB) with `objectness_smooth`: darknetYoloRef (which has no such option)
+ * for the box and class deltas, then the objectness deltas redone in Darknet's order, from process_batch in
+ * AlexeyAB's src/yolo_layer.c (59596d78):
+ *   1. every prediction: `delta[obj] = obj_normalizer * (0 - output[obj])`; if best_match_iou > ignore_thresh
+ *      (best IoU over the image's truths, 0 unless some class output > 0.25: compare_yolo_class), with
+ *      objectness_smooth: `delta_obj = obj_normalizer * (best_match_iou - output[obj])`, taken if > delta[obj];
+ *   2. every truth in order, its best anchor (if in the mask) then each iou_thresh extra anchor:
+ *      `delta_obj = class_multiplier * obj_normalizer * (1 - output[obj])`, written only `if (delta[obj] == 0)`;
+ *   3. iou_thresh < 1: box deltas divided by the positive class deltas only where delta[obj] != 0 (the
+ *      averaging of darknetYoloRef, undone / redone where that test now differs).
+ * Box and class deltas do not depend on it (truth_thresh >= 1: its IoU² branch never runs). `ignored` counts
+ * the predictions whose final objectness delta is step 1's smoothed one.
+ */
+export function darknetYoloRefSmooth(z: ArrayLike<number>, shape: readonly number[], c: DarknetHeadConfig, net: { w: number; h: number }, truths: readonly (readonly Truth[])[]): DarknetRefResult {
+  const base = darknetYoloRef(z, shape, c, net, truths);
+  if (!c.objectnessSmooth) return base;
+  if (c.flavor !== 'alexeyab') throw new Error('objectness_smooth is an AlexeyAB option');
+  const [B, , H, W] = shape;
+  const A = c.mask.length;
+  const C = c.classes;
+  const E = 5 + C;
+  const HW = H * W;
+  const out = base.output;
+  const delta = Float64Array.from(base.delta);
+  const terms = base.terms.map((t) => (t ? [...t] : null));
+  const idx = (b: number, a: number, k: number, j: number, i: number) => ((b * A + a) * E + k) * HW + j * W + i;
+  const actTerm = (m: number, t: number): Term => (c.newCoords ? { kind: 'sq', m, a: 1, c: 0, t } : { kind: 'logit', m, t });
+  const smoothed = new Set<number>();
+  for (let b = 0; b < B; b++) {
+    const list: Truth[] = [];
+    for (let t = 0; t < Math.min(truths[b].length, c.maxBoxes); t++) {
+      const tr = truths[b][t];
+      if (!tr.x) break;
+      if (tr.cls >= 0 && tr.cls < C) list.push(tr);
+    }
+    // 1. every prediction
+    for (let j = 0; j < H; j++) for (let i = 0; i < W; i++) for (let a = 0; a < A; a++) {
+      const aw = c.anchors[2 * c.mask[a]], ah = c.anchors[2 * c.mask[a] + 1];
+      const zw = out[idx(b, a, 2, j, i)], zh = out[idx(b, a, 3, j, i)];
+      const pred: [number, number, number, number] = [
+        (i + out[idx(b, a, 0, j, i)]) / W,
+        (j + out[idx(b, a, 1, j, i)]) / H,
+        c.newCoords ? (zw * zw * 4 * aw) / net.w : (Math.exp(zw) * aw) / net.w,
+        c.newCoords ? (zh * zh * 4 * ah) / net.h : (Math.exp(zh) * ah) / net.h,
+      ];
+      let anyClass = false;
+      for (let cc = 0; cc < C; cc++) if (out[idx(b, a, 5 + cc, j, i)] > 0.25) anyClass = true;
+      let bestMatch = 0;
+      if (anyClass) for (const tr of list) bestMatch = Math.max(bestMatch, boxIouRef(pred, [tr.x, tr.y, tr.w, tr.h]));
+      const o = idx(b, a, 4, j, i);
+      delta[o] = c.objNormalizer * (0 - out[o]);
+      terms[o] = [actTerm(c.objNormalizer, 0)];
+      if (bestMatch > Math.fround(c.ignoreThresh)) {
+        const d = c.objNormalizer * (bestMatch - out[o]);
+        if (d > delta[o]) {
+          delta[o] = d;
+          terms[o] = [actTerm(c.objNormalizer, bestMatch)];
+          smoothed.add(o);
+        }
+      }
+    }
+    // 2. every truth, in order
+    const write = (tr: Truth, a: number, i: number, j: number) => {
+      const o = idx(b, a, 4, j, i);
+      if (delta[o] !== 0) return;
+      const om = (c.classMultipliers ? c.classMultipliers[tr.cls] : 1) * c.objNormalizer;
+      delta[o] = om * (1 - out[o]);
+      terms[o] = [actTerm(om, 1)];
+      smoothed.delete(o);
+    };
+    for (const tr of list) {
+      const i = Math.min(W - 1, Math.trunc(Math.fround(tr.x * W)));
+      const j = Math.min(H - 1, Math.trunc(Math.fround(tr.y * H)));
+      let best = 0, bestN = 0;
+      for (let k = 0; k < c.total; k++) {
+        const v = boxIouRef([0, 0, c.anchors[2 * k] / net.w, c.anchors[2 * k + 1] / net.h], [0, 0, tr.w, tr.h]);
+        if (v > best) {
+          best = v;
+          bestN = k;
+        }
+      }
+      if (c.mask.includes(bestN)) write(tr, c.mask.indexOf(bestN), i, j);
+      if (c.iouThresh < 1) {
+        for (let k = 0; k < c.total; k++) {
+          if (k === bestN || !c.mask.includes(k)) continue;
+          if (shapeIouKind(c.anchors[2 * k] / net.w, c.anchors[2 * k + 1] / net.h, tr.w, tr.h, c.iouThreshKind) > c.iouThresh) write(tr, c.mask.indexOf(k), i, j);
+        }
+      }
+    }
+    // 3. the averaging test on the new objectness deltas
+    if (c.iouThresh < 1) {
+      for (let j = 0; j < H; j++) for (let i = 0; i < W; i++) for (let a = 0; a < A; a++) {
+        const o = idx(b, a, 4, j, i);
+        const was = base.delta[o] !== 0;
+        const now = delta[o] !== 0;
+        if (was === now) continue;
+        let k = 0;
+        for (let cc = 0; cc < C; cc++) if (delta[idx(b, a, 5 + cc, j, i)] > 0) k++;
+        if (k === 0) continue;
+        const f = now ? 1 / k : k;
+        for (let q = 0; q < 4; q++) {
+          const el = idx(b, a, q, j, i);
+          delta[el] *= f;
+          terms[el] = terms[el]?.map((t) => ({ ...t, m: t.m * f })) ?? null;
+        }
+      }
+    }
+  }
+  let cost = 0;
+  for (let e = 0; e < delta.length; e++) cost += delta[e] * delta[e];
+  return { output: out, delta, cost, ignored: smoothed.size, terms, kind: base.kind };
 }
