@@ -411,10 +411,10 @@ fn dn_pos(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
     sq += dc * dc;
     if (dc > 0.0) { positive++; }
   }
-  // Darknet averages only cells whose objectness delta is non-zero. Tested with objectness_smooth (where the
-  // kept delta can be anything); without it dObj = objMult*(1 - out) is 0 only for out == 1 exactly, and that
-  // case keeps its earlier behaviour (averaged)
-  if ((flags & 1u) != 0u && positive > 0u && (P.objSmooth == 0u || dObj != 0.0)) {
+  // Darknet (process_batch's averaging pass) averages only cells whose objectness delta is non-zero: with
+  // objectness_smooth the kept delta can be anything; without it dObj = objMult*(1 - out) is 0 only for an
+  // output of exactly 1 (new_coords with z = 1, or a saturated logistic), which Darknet leaves unaveraged too
+  if ((flags & 1u) != 0u && positive > 0u && dObj != 0.0) {
     d /= f32(positive);
     lbox /= f32(positive);
   }
