@@ -268,7 +268,7 @@ export class TrainStep {
     let res: ReturnType<TrainLoss<Truth>['compute']> | null = null;
     try {
       const loss = tape.record(() => {
-        const outs = this.net.forward(x, { mode: 'train', keep: this.headSources });
+        const outs = this.net.forward(x, { mode: 'train', keep: this.headSources, logits: this.loss.logitSources });
         const heads = this.headSources.map((i) => outs.get(i)!);
         res = this.loss.compute(heads, truths, { network: this.net, headLayers: this.headSources.map((i) => this.net.layers[i]), iteration: 1, epoch: 0 });
         const items = res.items;

@@ -19,9 +19,9 @@ import { BatchLoader } from '../data/loader.js';
 import { augmentConfigFromNetwork, sizeScheduleFromNetwork } from '../data/augment.js';
 import { loadDataset } from '../data/dataset.js';
 import { lossFromNetwork, type LossKind } from '../yolo/loss.js';
-import { scaleV5Hyp, type V5Hyp } from '../yolo/loss_v5.js';
+import { V5Loss, applyV5PriorBiases, scaleV5Hyp, v5HeadsFit, type V5Hyp } from '../yolo/loss_v5.js';
 import { isProtocol, type Protocol } from '../eval/types.js';
-import { train as runTrainer, yoloTrainLoss, type EpochSummary, type EvalResult, type OptimizerKind, type OptimizerSettings, type Progress, type TrainResult, type TrainState } from '../train/trainer.js';
+import { TrainError, train as runTrainer, yoloTrainLoss, type EpochSummary, type EvalResult, type OptimizerKind, type OptimizerSettings, type Progress, type TrainResult, type TrainState } from '../train/trainer.js';
 import type { LoadedCheckpoint } from '../train/checkpoint.js';
 import { DarknetSchedule, UltralyticsSchedule, darknetHyper, stretchDarknetSchedule, type LrSchedule } from '../train/schedule.js';
 import { downsample, writeTrainingPlots, type IterationPoint } from '../train/plots.js';
@@ -111,7 +111,8 @@ export function resolveTrainSettings(net: Network, given: Partial<TrainSettings>
     batch, subdivisions,
     epochs: given.epochs ?? prev.epochs,
     maxBatches: given.maxBatches ?? prev.maxBatches,
-    loss: given.loss ?? prev.loss ?? (scheduleKind === 'ultralytics' ? 'yolov5' : 'darknet'),
+    // Ultralytics mode trains the yolov5 loss where the heads decode YOLOv5's boxes; Darknet heads keep their loss
+    loss: given.loss ?? prev.loss ?? (scheduleKind === 'ultralytics' && v5HeadsFit(net) ? 'yolov5' : 'darknet'),
     schedule: scheduleKind,
     hyp,
     cosLr: given.cosLr ?? prev.cosLr ?? false,
@@ -194,6 +195,13 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
     const yl = lossFromNetwork(net, args.loss === 'yolov5'
       ? { kind: 'yolov5', hyp: scaleV5Hyp((hyp ?? {}) as Partial<V5Hyp>, { nl: heads.length, nc: spec.nc, imgsz: net.input.w }) }
       : { kind: 'darknet' });
+    if (yl instanceof V5Loss && yl.decodeMismatch) throw new TrainError('config', `${net.file}: --loss yolov5: ${yl.decodeMismatch}`);
+    // from a seeded initialization, the yolov5 loss starts from YOLOv5's head bias priors
+    if (yl instanceof V5Loss && net.freshInit && !o.resume) {
+      const note = applyV5PriorBiases(net, yl);
+      if (note) log(note);
+    }
+    net.freshInit = false;
     const hyperNet = darknetHyper(net.net);
     let schedule: LrSchedule;
     let optimizer: OptimizerSettings;

@@ -90,6 +90,8 @@ export interface ForwardContext {
   mode: Mode;
   /** Seed of this forward's random layers ([dropout] in training; Network ForwardOptions.seed, default 0). */
   seed?: number;
+  /** Return the output before the layer's activation ([convolutional]; Network ForwardOptions.logits). */
+  preActivation?: boolean;
 }
 
 export abstract class Layer {

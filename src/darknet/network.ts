@@ -114,6 +114,13 @@ export interface ForwardOptions {
    * passes one per mini-batch, so a resumed run draws the same masks. Default 0.
    */
   seed?: number;
+  /**
+   * [convolutional] layers whose output is returned before their activation: the logits of a loss that applies
+   * the activation itself (YOLOv5's Detect sigmoid lives in its loss, Darknet's cfg puts it on the head conv as
+   * activation=logistic with new_coords=1). Every consumer of such a layer sees the logits, so name only layers
+   * that feed heads.
+   */
+  logits?: readonly number[];
 }
 
 export class Network {
@@ -273,7 +280,14 @@ export class Network {
   }
 
   /** Seeded initialization of every parameter (Darknet conventions, see each layer's init). */
+  /**
+   * True after initWeights until weights are loaded or training has started from them: the parameters are a
+   * seeded initialization (training then applies the loss's initial head biases, e.g. YOLOv5's priors).
+   */
+  freshInit = false;
+
   initWeights(seed = 1): void {
+    this.freshInit = true;
     const rng = new Rng(seed);
     for (const l of this.layers) if (l.params.length) l.init(rng);
     this.release();
@@ -385,6 +399,11 @@ export class Network {
       }
     };
     const ctx = { gpu: x.gpu, mode, seed: opts.seed ?? 0 };
+    const logits = new Set(opts.logits ?? []);
+    for (const k of logits) {
+      if (this.layers[k]?.kind !== 'convolutional') throw new Error(`forward: logits index ${k} is not a [convolutional] layer`);
+    }
+    const logitCtx = { ...ctx, preActivation: true };
     try {
       for (let i = 0; i < n; i++) {
         const l = this.layers[i];
@@ -393,7 +412,7 @@ export class Network {
           if (!t) throw new Error(`forward: layer ${i} needs the output of layer ${j}, which is gone`);
           return t;
         });
-        const y = l.forward(ins, ctx);
+        const y = l.forward(ins, logits.has(i) ? logitCtx : ctx);
         outs[i] = y;
         refs.set(y, (refs.get(y) ?? 0) + 1);
         if (free) {

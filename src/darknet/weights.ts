@@ -125,6 +125,7 @@ export function decodeWeights(net: Network, bytes: Uint8Array, name = '<weights>
     throw new WeightsError(`${name}: file too long: ${bytes.length - off} bytes (${(bytes.length - off) / 4} floats) are left after the last layer with parameters (${net.layers.filter((l) => l.params.length).pop()?.index ?? '-'}); this cfg needs exactly ${expected} bytes, the file has ${bytes.length} (wrong cfg for these weights?)`, name);
   }
   for (const [l, data] of loaded) l.data = data;
+  net.freshInit = false;
   net.release();
   return { major, minor, revision, seen };
 }

@@ -221,13 +221,14 @@ export class ConvolutionalLayer extends Layer {
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
     const t = this.tensors(ctx.mode);
     const p = this.geom();
-    if (ctx.mode === 'infer') return conv2d(x, t.w, t.b, p, { act: this.activation });
-    if (!this.batchNormalize) return conv2d(x, t.weights, t.biases, p, { act: this.activation });
+    const act: Activation = ctx.preActivation ? 'linear' : this.activation;
+    if (ctx.mode === 'infer') return conv2d(x, t.w, t.b, p, { act });
+    if (!this.batchNormalize) return conv2d(x, t.weights, t.biases, p, { act });
     const state: BatchnormState = { runningMean: t.rolling_mean, runningVar: t.rolling_variance };
     const y = conv2d(x, t.weights, null, p);
     const z = batchnorm(y, t.scales, t.biases, state, { training: true, mode: 'darknet' });
     if (!Tape.current) y.dispose();
-    const a = activation(z, this.activation);
+    const a = activation(z, act);
     if (a !== z && !Tape.current) z.dispose();
     return a;
   }

@@ -106,6 +106,8 @@ export interface LossResult {
 export interface TrainLoss<T = TruthBox> {
   /** Layer indices whose outputs `compute` receives (default: Network.outputLayers()). */
   readonly headSources?: readonly number[];
+  /** Head sources `compute` receives before their activation (Network ForwardOptions.logits). */
+  readonly logitSources?: readonly number[];
   compute(heads: Tensor[], truths: readonly (readonly T[])[], ctx: LossContext): LossResult;
   /** 'sum' over images (Darknet, default): gradScale 1/images per update; 'mean': 1/subdivisions. */
   readonly reduction?: 'sum' | 'mean';
@@ -120,6 +122,7 @@ export interface TrainLoss<T = TruthBox> {
 export function yoloTrainLoss(yl: YoloLoss): TrainLoss<Truth> {
   return {
     headSources: yl.headSources,
+    logitSources: yl.logitSources,
     gradScale: (images: number) => yl.gradScale(images),
     compute(heads, truths, ctx) {
       const out = yl.compute(heads, truths, { netSize: { w: ctx.network.input.w, h: ctx.network.input.h } });
@@ -617,7 +620,7 @@ class Trainer<T> {
     try {
       const loss = tape.record(() => {
         // the mini-batch's position seeds its random layers ([dropout]): a resumed run draws the same masks
-        const outs = net.forward(x, { mode: 'train', keep: this.headSources, seed: this.iteration * this.subdivisions + this.sub + 1 });
+        const outs = net.forward(x, { mode: 'train', keep: this.headSources, logits: this.o.loss.logitSources, seed: this.iteration * this.subdivisions + this.sub + 1 });
         const heads = this.headSources.map((i) => outs.get(i)!);
         res = this.o.loss.compute(heads, b.truths, ctx);
         const items = res.items;

@@ -112,6 +112,8 @@ export interface YoloLoss {
   readonly kind: LossKind;
   /** Layer indices whose outputs are the head inputs, in head order (pass as ForwardOptions.keep). */
   readonly headSources: number[];
+  /** Head sources the loss takes as logits, before their activation (pass as ForwardOptions.logits). */
+  readonly logitSources?: readonly number[];
   /** Head inputs in head order from Network.forward's map. */
   headInputs(outs: Map<number, Tensor>): Tensor[];
   compute(heads: Tensor[], truths: readonly (readonly Truth[])[], opts?: ComputeOptions): LossOutput;

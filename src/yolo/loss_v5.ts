@@ -81,6 +81,17 @@ export class V5Loss implements YoloLoss {
   /** objectness target mix (ComputeLoss.gr) */
   gr = 1.0;
 
+  /**
+   * Head sources whose output the loss takes before their activation (ForwardOptions.logits): the head convs
+   * of YOLOv5-form heads (activation=logistic + new_coords=1 + scale_x_y=2, see fromNetwork).
+   */
+  logitSources: number[] = [];
+  /**
+   * Set by fromNetwork when a [yolo] head decodes boxes differently from what this loss trains (the trained
+   * weights would be read wrongly by Darknet, OpenCV and the detector); training refuses such a network.
+   */
+  decodeMismatch: string | null = null;
+
   constructor(readonly heads: V5HeadConfig[], readonly classes: number, hyp: Partial<V5Hyp> = {}, readonly headSources: number[] = []) {
     this.hyp = { ...V5_DEFAULT_HYP, ...hyp };
     if (!heads.length) throw new Error('yolov5 loss: no heads');
@@ -109,7 +120,18 @@ export class V5Loss implements YoloLoss {
     const balance = new Array<number>(layers.length);
     order.forEach((i, rank) => (balance[i] = bal[rank]));
     const heads = layers.map((l, i) => ({ anchors: l.maskAnchors.flat().map((v) => v / strides[i]), balance: balance[i] }));
-    return new V5Loss(heads, nc, hyp, layers.map((l) => l.sources[0]));
+    const loss = new V5Loss(heads, nc, hyp, layers.map((l) => l.sources[0]));
+    const problems: string[] = [];
+    for (const l of layers) {
+      const form = v5HeadForm(net, l);
+      if (form === null) loss.logitSources.push(l.sources[0]);
+      else problems.push(`${l.where}: ${form}`);
+    }
+    if (problems.length) {
+      loss.logitSources = [];
+      loss.decodeMismatch = `${problems.join('; ')}. The yolov5 loss trains YOLOv5's boxes (x = 2σ(t) − 0.5, w = (2σ(t))²·anchor, on the head conv's logits), so Darknet, OpenCV and the detector would decode the trained weights wrongly. Write each head as Scaled-YOLOv4's cfgs do: activation=logistic in the [convolutional] before it, new_coords=1 and scale_x_y=2.0 in [yolo] (or train with the Darknet loss)`;
+    }
+    return loss;
   }
 
   headInputs(outs: Map<number, Tensor>): Tensor[] {
@@ -189,4 +211,54 @@ export class V5Loss implements YoloLoss {
     });
     return finishLoss(gpu, parts, bs, 1, { heads: stats, assigned: stats.reduce((s, x) => s + x.assigned, 0) }, opts, { ciou: opts.keepIou ? cious : undefined });
   }
+}
+
+/**
+ * null when a [yolo] head decodes exactly what the yolov5 loss trains: its source is a [convolutional] with
+ * activation=logistic and the head has new_coords=1 and scale_x_y=2 (Darknet/OpenCV then compute x = 2σ(t) −
+ * 0.5, w = (2σ(t))²·anchor, which is YOLOv5's Detect); else why not.
+ */
+export function v5HeadForm(net: Network, l: YoloLayer): string | null {
+  const src = net.layers[l.sources[0]] as { kind: string; activation?: string } | undefined;
+  const act = src?.kind === 'convolutional' ? src.activation : undefined;
+  const o = l.options;
+  if (act === 'logistic' && o.newCoords && o.scaleXY === 2) return null;
+  const decode = o.newCoords
+    ? `new_coords=1, scale_x_y=${o.scaleXY}, after ${src?.kind === 'convolutional' ? `activation=${act}` : `a [${src?.kind ?? '?'}] layer`}`
+    : `Darknet's x = σ(t)${o.scaleXY !== 1 ? `·${o.scaleXY}` : ''}, w = e^t·anchor`;
+  return `this [yolo] head decodes ${decode}`;
+}
+
+/**
+ * YOLOv5's initial head biases (models/yolo.py Detect._initialize_biases) for a network trained from a seeded
+ * initialization: objectness += log(8 / cells) with cells the head's grid (8 objects per image) and each class
+ * += log(0.6 / (nc - 0.99999)), so the first iterations do not spend themselves pushing every cell's 0.5 down.
+ * YOLOv5 counts the cells of a 640-pixel image, (640/stride)²; this uses the network's own grid. Adds to the
+ * host biases of each head's [convolutional] (filters = anchors·(5 + nc), a bias per anchor and entry) and
+ * returns a log line, or null when a head source is not a bias-carrying conv.
+ */
+export function applyV5PriorBiases(net: Network, loss: V5Loss): string | null {
+  const nc = loss.classes;
+  const na = loss.heads[0].anchors.length / 2;
+  const parts: string[] = [];
+  for (const src of loss.headSources) {
+    const l = net.layers[src] as unknown as { kind: string; data: Record<string, Float32Array> | null; output: { w: number; h: number }; batchNormalize?: boolean };
+    const b = l.data?.biases;
+    if (l.kind !== 'convolutional' || l.batchNormalize || !b || b.length !== na * (5 + nc)) return null;
+    const obj = Math.log(8 / (l.output.w * l.output.h));
+    const cls = Math.log(0.6 / (nc - 0.99999));
+    for (let a = 0; a < na; a++) {
+      b[a * (5 + nc) + 4] += obj;
+      for (let c = 0; c < nc; c++) b[a * (5 + nc) + 5 + c] += cls;
+    }
+    parts.push(`layer ${src} obj ${obj.toFixed(2)}`);
+  }
+  net.release();
+  return `yolov5 initial head biases (Detect._initialize_biases, on this network's grids): ${parts.join(', ')}, classes ${Math.log(0.6 / (nc - 0.99999)).toFixed(2)}`;
+}
+
+/** Whether every [yolo] head of the network decodes YOLOv5's boxes (v5HeadForm), so the yolov5 loss may train it. */
+export function v5HeadsFit(net: Network): boolean {
+  const heads = net.layers.filter((l) => l.kind === 'yolo') as YoloLayer[];
+  return heads.length > 0 && heads.every((l) => v5HeadForm(net, l) === null);
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
-import { DatasetError, Engine, evaluate, generateSynth, loadDarknet, train, type TrainProgress } from '../../src/index.js';
+import { DatasetError, Engine, TrainError, evaluate, generateSynth, loadDarknet, train, type TrainProgress } from '../../src/index.js';
 import { networkDetector, runVal } from '../../src/cli/val.js';
 import { packageRoot } from '../../src/util/paths.js';
 
@@ -76,6 +76,18 @@ test('train: an AbortSignal stops the run within a few updates; a run folder get
   // still usable for detection
   assert.ok(Array.isArray(await model.detect(path.join(packageRoot(), 'fixtures/images/rgb-13x9.png'))));
   model.dispose();
+});
+
+test('train: --loss yolov5 on heads that decode Darknet boxes is refused, naming the heads and the fix; hyp alone picks the Darknet loss there', async () => {
+  const engine = new Engine(await getGpu());
+  const model = await loadDarknet({ engine, cfg, width: 64, height: 64, seed: 2 });
+  const err = await train({ model, data: synth.data, maxBatches: 1, batch: 4, subdivisions: 1, augment: false, workers: 0, loss: 'yolov5' }).catch((e: Error) => e);
+  assert.ok(err instanceof TrainError, String(err));
+  assert.match(err.message, /yolo-mini\.cfg:\d+: this \[yolo\] head decodes Darknet's x = σ\(t\), w = e\^t·anchor/);
+  assert.match(err.message, /new_coords=1 and scale_x_y=2\.0/);
+  const lines: string[] = [];
+  const r = await train({ model, data: synth.data, maxBatches: 1, epochs: 1, batch: 4, subdivisions: 1, augment: false, workers: 0, hyp: { warmup_epochs: 0 }, log: (l) => lines.push(l) });
+  assert.is(r.stopped, 'done');
 });
 
 test('evaluate: the val command core on the same model gives the same metrics', async () => {

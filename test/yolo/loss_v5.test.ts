@@ -16,7 +16,9 @@ import { Network } from '../../src/darknet/network.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import { lossFromNetwork } from '../../src/yolo/loss.js';
-import { V5Loss, V5_DEFAULT_HYP, groupTargets, scaleV5Hyp, v5Balance, type V5Hyp } from '../../src/yolo/loss_v5.js';
+import { V5Loss, V5_DEFAULT_HYP, applyV5PriorBiases, v5HeadsFit, groupTargets, scaleV5Hyp, v5Balance, type V5Hyp } from '../../src/yolo/loss_v5.js';
+import { decodeRows } from '../../src/yolo/decode.js';
+import { headFromLayer, type HeadLayerLike } from '../../src/yolo/heads.js';
 import { buildTargetsV5, v5Rows, type Truth, type V5TargetRow } from '../../src/yolo/targets.js';
 import { v5LossRef, type V5RefHead } from '../reference/yolo_loss_v5.js';
 
@@ -300,6 +302,89 @@ test('network: lossFromNetwork yolov5 (anchors / stride, balance by stride), for
   heads.forEach((h) => h.dispose());
   x.dispose();
   net.release();
+});
+
+// The same two-head network written as YOLOv5's Detect in Darknet terms (Scaled-YOLOv4's cfgs): logistic head
+// convs, new_coords=1, scale_x_y=2.0.
+const V5_FORM_CFG = `[net]\nwidth=64\nheight=64\nchannels=3\n
+[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n
+[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n
+[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n
+[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n
+[convolutional]\nfilters=8\nsize=3\nstride=2\npad=1\nactivation=leaky\n
+[convolutional]\nfilters=21\nsize=1\nactivation=logistic\n
+[yolo]\nmask=3,4,5\nanchors=10,13, 16,30, 33,23, 30,61, 62,45, 59,119\nnum=6\nclasses=2\nnew_coords=1\nscale_x_y=2.0\n
+[route]\nlayers=-4\n
+[convolutional]\nfilters=21\nsize=1\nactivation=logistic\n
+[yolo]\nmask=0,1,2\nanchors=10,13, 16,30, 33,23, 30,61, 62,45, 59,119\nnum=6\nclasses=2\nnew_coords=1\nscale_x_y=2.0\n`;
+
+test('network: heads in YOLOv5 form decode exactly the boxes the yolov5 loss trains (logits in training, Darknet decode in inference)', async () => {
+  const gpu = await getGpu();
+  const net = Network.build(parseCfg(V5_FORM_CFG, 'v5form.cfg'));
+  net.initWeights(5);
+  net.prepare(gpu, 'train');
+  const yl = lossFromNetwork(net, { kind: 'yolov5' }) as V5Loss;
+  assert.is(yl.decodeMismatch, null);
+  assert.equal(yl.logitSources, [5, 8]);
+  const x = Tensor.from(gpu, [2, 3, 64, 64], randomArray(new Rng(4), 2 * 3 * 64 * 64, 0, 1));
+  const logits = net.forward(x, { mode: 'train', keep: yl.headSources, logits: yl.logitSources });
+  const acts = net.forward(x, { mode: 'train', keep: yl.headSources });
+  for (const [k, i] of yl.headSources.entries()) {
+    const z = await logits.get(i)!.toArray();
+    const a = await acts.get(i)!.toArray();
+    // the logits are the conv's pre-activation: the head conv's logistic of them is its ordinary output
+    assertClose(Array.from(z, (v) => 1 / (1 + Math.exp(-v))), a, { atol: 1e-6, rtol: 1e-6 }, `head ${k}: σ(logits) = output`);
+    assert.ok(z.some((v) => v < 0), 'logits are not activated');
+    // Darknet's decode of the activated output (what detect, OpenCV and darknet compute) = the loss's box:
+    // x = (2σ(t) − 0.5 + i)·stride, w = (2σ(t))²·anchor (yolov5 Detect), in network pixels
+    const layer = net.layers[i + 1] as unknown as HeadLayerLike;
+    const { spec } = headFromLayer(layer);
+    const out = acts.get(i)!;
+    const [B, , H, W] = out.shape;
+    const rows = await decodeRows(out, spec, { width: 64, height: 64 }).toArray();
+    const stride = 64 / W;
+    const A = 3;
+    const anchors = yl.heads[k].anchors;
+    let worst = 0;
+    for (let b = 0; b < B; b++) for (let a = 0; a < A; a++) for (let gy = 0; gy < H; gy++) for (let gx = 0; gx < W; gx++) {
+      const zi = (c: number) => z[((b * A + a) * 7 + c) * H * W + gy * W + gx];
+      const sg = (v: number) => 1 / (1 + Math.exp(-v));
+      const want = [(2 * sg(zi(0)) - 0.5 + gx) * stride, (2 * sg(zi(1)) - 0.5 + gy) * stride, (2 * sg(zi(2))) ** 2 * anchors[2 * a] * stride, (2 * sg(zi(3))) ** 2 * anchors[2 * a + 1] * stride];
+      const r = ((b * H * W) + (gy * W + gx)) * A + a;
+      const got = [rows[r * 7] * 64, rows[r * 7 + 1] * 64, rows[r * 7 + 2] * 64, rows[r * 7 + 3] * 64];
+      for (let q = 0; q < 4; q++) worst = Math.max(worst, Math.abs(got[q] - want[q]) / Math.max(1, Math.abs(want[q])));
+    }
+    assert.ok(worst < 1e-5, `head ${k}: decoded boxes differ from the loss's boxes by ${worst}`);
+  }
+  for (const m of [logits, acts]) for (const t of new Set(m.values())) t.dispose();
+  x.dispose();
+  net.release();
+});
+
+test('network: a [yolo] head that does not decode YOLOv5 boxes is named (training refuses it); prior biases', () => {
+  // Darknet's decode (σ, e^t) on linear head convs: what the yolov5 loss trains would be read wrongly
+  const plain = Network.build(parseCfg(V5_FORM_CFG.replaceAll('activation=logistic', 'activation=linear').replaceAll('new_coords=1\nscale_x_y=2.0\n', ''), 'plain.cfg'));
+  const yl = lossFromNetwork(plain, { kind: 'yolov5' }) as V5Loss;
+  assert.equal(yl.logitSources, []);
+  assert.match(yl.decodeMismatch ?? '', /plain\.cfg:\d+: this \[yolo\] head decodes Darknet's x = σ\(t\), w = e\^t·anchor/);
+  assert.match(yl.decodeMismatch ?? '', /activation=logistic in the \[convolutional\] before it, new_coords=1 and scale_x_y=2\.0/);
+  // new_coords without the logistic conv: also refused
+  const half = Network.build(parseCfg(V5_FORM_CFG.replace('filters=21\nsize=1\nactivation=logistic', 'filters=21\nsize=1\nactivation=linear'), 'half.cfg'));
+  const yh = lossFromNetwork(half, { kind: 'yolov5' }) as V5Loss;
+  assert.match(yh.decodeMismatch ?? '', /new_coords=1, scale_x_y=2, after activation=linear/);
+  // YOLOv5's Detect._initialize_biases on the network's own grids: obj += log(8/cells), cls += log(0.6/(nc − 0.99999))
+  const net = Network.build(parseCfg(V5_FORM_CFG, 'v5form.cfg'));
+  net.initWeights(5);
+  const v5 = lossFromNetwork(net, { kind: 'yolov5' }) as V5Loss;
+  const note = applyV5PriorBiases(net, v5);
+  assert.match(note ?? '', /layer 5 obj 0\.69, layer 8 obj -0\.69, classes -0\.51/);
+  assert.ok(v5HeadsFit(net) && !v5HeadsFit(plain) && !v5HeadsFit(half));
+  for (const [i, cells] of [[5, 4], [8, 16]] as const) {
+    const b = (net.layers[i] as unknown as { data: Record<string, Float32Array> }).data.biases;
+    for (let a = 0; a < 3; a++) {
+      assertClose([b[a * 7 + 4], b[a * 7 + 5], b[a * 7 + 6], b[a * 7]], [Math.log(8 / cells), Math.log(0.6 / 1.00001), Math.log(0.6 / 1.00001), 0], { atol: 1e-6, rtol: 0 }, `layer ${i} anchor ${a}`);
+    }
+  }
 });
 
 test.run();
