@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { GpuError } from './errors.js';
 import { packageRoot } from '../util/paths.js';
+import { parsePollMode, throttleDawnPolling, type PollMode } from './poll.js';
 
 export type BackendChoice = 'auto' | 'gpu' | 'lavapipe' | 'gl';
 export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'gpu', 'lavapipe', 'gl'];
@@ -144,6 +145,11 @@ export interface SelectOptions {
   powerPreference?: GPUPowerPreference;
   /** Receives one line per selection step. Default: nothing is printed. */
   log?: (line: string) => void;
+  /**
+   * How Dawn waits for the GPU (src/gpu/poll.ts): 'throttled' (default) polls once per timer tick after the
+   * first millisecond of a wait; 'spin' keeps Dawn's busy loop. Default: YOLO_WGSL_POLL, else 'throttled'.
+   */
+  poll?: PollMode;
 }
 
 /** Tries each candidate in order and returns the first adapter that works. */
@@ -151,6 +157,7 @@ export async function selectAdapter(opts: SelectOptions = {}): Promise<SelectedA
   const choice = opts.backend ?? parseBackend(process.env.YOLO_WGSL_BACKEND);
   const log = opts.log ?? (() => {});
   const { create } = await loadDawn();
+  throttleDawnPolling(opts.poll ?? parsePollMode(process.env.YOLO_WGSL_POLL));
   const tried: string[] = [];
   const mesa = process.platform === 'linux' ? localMesa() : undefined;
 
