@@ -101,6 +101,28 @@ fn max_bwd_scatter(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   out[p * P.w * P.h + u32(a)] = dy[o];
 }
 
+// Windows that tile the input exactly (size == stride, no left/top offset, in = out*size): every input is
+// in exactly one window, so one invocation per output writes its whole window (dy at the argmax, 0 elsewhere)
+// and dx needs no zero fill first. n = output elements.
+@compute @workgroup_size(WG)
+fn max_bwd_tile(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let o = gid.x + gid.y * nwg.x * WG;
+  if (o >= P.n) { return; }
+  let ox = o % P.ow;
+  let t = o / P.ow;
+  let oy = t % P.oh;
+  let p = t / P.oh;
+  let a = idx[o];
+  let g = dy[o];
+  let base = p * P.w * P.h;
+  for (var r = 0u; r < P.size; r++) {
+    let row = (oy * P.size + r) * P.w + ox * P.size;
+    for (var c = 0u; c < P.size; c++) {
+      out[base + row + c] = select(0.0, g, i32(row + c) == a);
+    }
+  }
+}
+
 const RWG: u32 = 256u;
 var<workgroup> red: array<f32, RWG>;
 

@@ -32,6 +32,8 @@ const refOpts = (o: MaxpoolOptions) => ({ size: o.size, strideX: o.strideX ?? o.
 
 const cases: Array<{ name: string; shape: number[]; opts: MaxpoolOptions; out: number[] }> = [
   { name: 'size 2 stride 2, odd 5x7 (extra pad right/bottom)', shape: [2, 3, 5, 7], opts: { size: 2, stride: 2 }, out: [3, 4] },
+  { name: 'size 2 stride 2, even 4x6 (windows tile the input: one write per input, no zero fill)', shape: [2, 3, 4, 6], opts: { size: 2, stride: 2 }, out: [2, 3] },
+  { name: 'size 3 stride 3 padding 1, 6x9 (tiling windows of 9)', shape: [1, 2, 6, 9], opts: { size: 3, stride: 3, padding: 1 }, out: [2, 3] },
   { name: 'size 2 stride 1 (same-size output)', shape: [2, 3, 4, 5], opts: { size: 2, stride: 1 }, out: [4, 5] },
   { name: 'size 3 stride 2 (overlapping windows)', shape: [1, 5, 7, 9], opts: { size: 3, stride: 2 }, out: [4, 5] },
   { name: 'size 5 stride 1 (SPP)', shape: [1, 3, 6, 7], opts: { size: 5, stride: 1 }, out: [6, 7] },

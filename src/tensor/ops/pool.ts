@@ -68,7 +68,11 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
     op: `maxpool:${g.size}/${g.strideX}x${g.strideY}p${g.padding}`, inputs: [x], outputs: [y], saved: [idx],
     backward: ([dy]) => {
       const dx = new Tensor(gpu, x.shape);
-      if (g.size <= g.strideX && g.size <= g.strideY) {
+      const tiles = g.size === g.strideX && g.size === g.strideY && Math.floor(g.padding / 2) === 0 && W === g.outW * g.size && H === g.outH * g.size;
+      if (tiles) {
+        // the windows tile the input: each output writes its whole window, no zero fill
+        gpu.dispatch({ file: 'pool', entry: 'max_bwd_tile', constants: { WG } }, params(dy!.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dy!.size, WG));
+      } else if (g.size <= g.strideX && g.size <= g.strideY) {
         // windows do not overlap: zero dx, scatter each output's gradient to its argmax
         fill(dx, 0);
         gpu.dispatch({ file: 'pool', entry: 'max_bwd_scatter', constants: { WG } }, params(dy!.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dy!.size, WG));
