@@ -301,7 +301,11 @@ export interface TrainOptions {
   batch?: number;
   /** Mini-batches per update (default: the cfg's subdivisions). */
   subdivisions?: number;
-  /** 'darknet' ([yolo] loss, default) or 'yolov5'. */
+  /**
+   * 'darknet' ([yolo] loss) or 'yolov5' (needs heads in YOLOv5 form: logistic head conv, new_coords=1,
+   * scale_x_y=2; other heads are refused with a TrainError). Default: 'yolov5' with `hyp` on YOLOv5-form
+   * heads, else 'darknet'.
+   */
   loss?: LossKind;
   /** Ultralytics hyperparameters: a hyp yaml path or the numbers (selects the Ultralytics schedule). */
   hyp?: string | Record<string, number>;
