@@ -18,6 +18,12 @@ export interface EngineOptions {
   log?: (line: string) => void;
   /** Validate after every dispatch (slow; names the failing kernel exactly). */
   debug?: boolean;
+  /**
+   * Node: how Dawn waits for the GPU. 'throttled' (default, or the env YOLO_WGSL_POLL) wraps the global
+   * setImmediate so Dawn's native polling callbacks run once per timer tick after the first millisecond of a
+   * wait (JavaScript callbacks are untouched); 'spin' keeps Dawn's busy loop, which holds a CPU core.
+   */
+  poll?: 'throttled' | 'spin';
 }
 
 /** What the engine runs on. */
@@ -52,6 +58,6 @@ export class Engine {
 
 /** Selects an adapter and creates the device. */
 export async function createEngine(opts: EngineOptions = {}): Promise<Engine> {
-  const gpu = await Gpu.create({ backend: opts.backend, powerPreference: opts.powerPreference, log: opts.log, debug: opts.debug });
+  const gpu = await Gpu.create({ backend: opts.backend, powerPreference: opts.powerPreference, log: opts.log, debug: opts.debug, poll: opts.poll });
   return new Engine(gpu);
 }
