@@ -3,7 +3,8 @@
 //
 // Head input z: [B, A*E, H, W] (E = 5 + C): p[b, a, y, x, k] = z[b, a*E + k, y, x]. grad has z's layout and
 // holds d loss / d z with loss = gradMul * (box + obj + cls) (gradMul = batch size). partials: [5][B*A*H*W]
-// rows box, obj, cls (already weighted by gain / count, i.e. the loss items), 3: sum of CIoU, 4: 0.
+// rows box, obj, cls (already weighted by gain / count, i.e. the loss items), 3: sum of CIoU, 4: 0. With
+// P.gamma > 0 the objectness and class BCEs are yolov5's FocalLoss (see focal).
 //
 // table (f32 words, integers bitcast):
 //   [group] 4 per distinct target cell: cell (u32, ((b*A + a)*H + gj)*W + gi), first entry, entry count, 0
@@ -33,6 +34,7 @@ struct Params {
   offEntry: u32,
   zero: u32,     // 0: the opaque guard of log1p_pos
   cells: u32,    // B*A*H*W: the row stride of partials
+  gamma: f32,    // hyp fl_gamma: > 0 wraps both BCEs in yolov5's FocalLoss (alpha 0.25), 0 leaves them plain
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> z: array<f32>;
@@ -53,6 +55,37 @@ fn tabu(k: u32) -> u32 { return bitcast<u32>(tab[k]); }
 // BCEWithLogits with pos_weight pw: (1 - t) v + (1 + (pw - 1) t) softplus(-v), and its derivative
 fn bce(v: f32, t: f32, pw: f32) -> f32 { return (1.0 - t) * v + (1.0 + (pw - 1.0) * t) * softplus(-v); }
 fn dbce(v: f32, t: f32, pw: f32) -> f32 { return (1.0 - t) - (1.0 + (pw - 1.0) * t) * sigmoid(-v); }
+
+// yolov5 FocalLoss(BCEWithLogits, gamma, alpha = 0.25): BCE · af · m^gamma with af = t·alpha + (1 − t)(1 − alpha),
+// m = 1 − p_t = t·σ(−v) + (1 − t)·σ(v) (the two non-negative terms, no cancellation near p = 1) and, the
+// modulating factor not detached, d/dv = af · (dbce · m^gamma + BCE · gamma·m^(gamma−1) · (1 − 2t)·σ(v)σ(−v)).
+// At m = 0: m^gamma = 0 and gamma·m^(gamma−1) = 0 (gamma > 1), 1 (gamma = 1), +inf (gamma < 1, as torch's pow).
+const FL_ALPHA: f32 = 0.25;
+fn focal(v: f32, t: f32, pw: f32) -> vec2f {
+  let l = bce(v, t, pw);
+  let sp = sigmoid(v);
+  let sn = sigmoid(-v);
+  let m = t * sn + (1.0 - t) * sp;
+  let af = t * FL_ALPHA + (1.0 - t) * (1.0 - FL_ALPHA);
+  let g = P.gamma;
+  var mg = 0.0;
+  var dmg = select(select(0.0, 1.0, g == 1.0), 1.0 / m, g < 1.0); // 1 / m: +inf where used
+  if (m > 0.0) {
+    mg = pow(m, g);
+    dmg = g * pow(m, g - 1.0);
+  }
+  let d = af * (dbce(v, t, pw) * mg + l * dmg * (1.0 - 2.0 * t) * (sp * sn));
+  return vec2f(af * l * mg, d);
+}
+// the objectness / class loss term and its derivative: plain BCE at gamma = 0 (ComputeLoss wraps only for g > 0)
+fn lterm(v: f32, t: f32, pw: f32) -> f32 {
+  if (P.gamma > 0.0) { return focal(v, t, pw).x; }
+  return bce(v, t, pw);
+}
+fn dterm(v: f32, t: f32, pw: f32) -> f32 {
+  if (P.gamma > 0.0) { return focal(v, t, pw).y; }
+  return dbce(v, t, pw);
+}
 
 // d min(a, b) / d a and d max(a, b) / d a as torch: 1/2 at a tie
 fn sel_min(a: f32, b: f32) -> f32 { return select(select(0.0, 0.5, a == b), 1.0, a < b); }
@@ -131,10 +164,10 @@ fn v5_neg(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let E = 5u + P.C;
   for (var k = 0u; k < E; k++) { grad[q.base + k * q.hw] = 0.0; }
   let v = z[q.base + 4u * q.hw];
-  grad[q.base + 4u * q.hw] = P.gradMul * P.wObj * dbce(v, 0.0, P.objPw);
+  grad[q.base + 4u * q.hw] = P.gradMul * P.wObj * dterm(v, 0.0, P.objPw);
   let N = P.cells;
   partials[p] = 0.0;
-  partials[N + p] = P.wObj * bce(v, 0.0, P.objPw);
+  partials[N + p] = P.wObj * lterm(v, 0.0, P.objPw);
   partials[2u * N + p] = 0.0;
   partials[3u * N + p] = 0.0;
   partials[4u * N + p] = 0.0;
@@ -175,7 +208,7 @@ fn v5_pos(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   // objectness: the last entry's CIoU, detached, clamped at 0
   let tobj = (1.0 - P.gr) + P.gr * max(last, 0.0);
   let vo = z[q.base + 4u * q.hw];
-  grad[q.base + 4u * q.hw] = P.gradMul * P.wObj * dbce(vo, tobj, P.objPw);
+  grad[q.base + 4u * q.hw] = P.gradMul * P.wObj * dterm(vo, tobj, P.objPw);
   // classes: every entry of the cell contributes its one-hot BCE
   var lcls = 0.0;
   if (P.wCls != 0.0) {
@@ -185,15 +218,15 @@ fn v5_pos(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
       for (var k = 0u; k < count; k++) {
         let cls = tabu(P.offEntry + 8u * (first + k) + 6u);
         let t = select(P.cn, P.cp, cls == c);
-        lcls += P.wCls * bce(v, t, P.clsPw);
-        gc += P.wCls * dbce(v, t, P.clsPw);
+        lcls += P.wCls * lterm(v, t, P.clsPw);
+        gc += P.wCls * dterm(v, t, P.clsPw);
       }
       grad[q.base + (5u + c) * q.hw] = P.gradMul * gc;
     }
   }
   let N = P.cells;
   partials[p] = lbox;
-  partials[N + p] = P.wObj * bce(vo, tobj, P.objPw);
+  partials[N + p] = P.wObj * lterm(vo, tobj, P.objPw);
   partials[2u * N + p] = lcls;
   partials[3u * N + p] = sumIou;
   partials[4u * N + p] = 0.0;

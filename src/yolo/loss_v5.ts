@@ -12,7 +12,12 @@
  * entries sharing a cell (a centre on a grid line gives up to 3) are summed by one GPU thread per cell.
  *
  * Head inputs are NCHW [B, na·(5+nc), ny, nx] with p[b, a, y, x, k] = z[b, a·(5+nc) + k, y, x] (the Detect
- * conv's output before yolov5's view/permute). Not implemented: fl_gamma > 0 (focal), autobalance.
+ * conv's output before yolov5's view/permute).
+ *
+ * fl_gamma > 0 wraps both BCEs (objectness and classes) in yolov5's FocalLoss (alpha 0.25, as ComputeLoss
+ * builds it): each element's BCE (with its pos_weight) is multiplied by af · (1 − p_t)^fl_gamma with
+ * af = t·0.25 + (1 − t)·0.75, p_t = t·σ(z) + (1 − t)(1 − σ(z)), t the (detached) target; the modulating factor
+ * is differentiated, as torch does. fl_gamma <= 0 leaves the plain BCE. Not implemented: autobalance.
  */
 import { f32 } from '../gpu/device.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -95,7 +100,7 @@ export class V5Loss implements YoloLoss {
   constructor(readonly heads: V5HeadConfig[], readonly classes: number, hyp: Partial<V5Hyp> = {}, readonly headSources: number[] = []) {
     this.hyp = { ...V5_DEFAULT_HYP, ...hyp };
     if (!heads.length) throw new Error('yolov5 loss: no heads');
-    if (this.hyp.fl_gamma > 0) throw new Error(`yolov5 loss: fl_gamma=${this.hyp.fl_gamma} (focal loss) is not supported`);
+    if (!Number.isFinite(this.hyp.fl_gamma)) throw new Error(`yolov5 loss: fl_gamma=${this.hyp.fl_gamma} is not a number`);
     const na = heads[0].anchors.length / 2;
     if (!heads.every((h) => h.anchors.length === 2 * na)) throw new Error('yolov5 loss: every head needs the same number of anchors');
   }
@@ -199,7 +204,7 @@ export class V5Loss implements YoloLoss {
       const n = bt.n;
       const params = (threads: number) => [
         threads, A, H, W, nc, f32(n ? h.box / n : 0), f32((h.obj * this.heads[k].balance) / cells), f32(nc > 1 && n ? h.cls / (n * nc) : 0),
-        f32(B), f32(cp), f32(cn), f32(h.cls_pw), f32(h.obj_pw), f32(this.gr), offGroup, offEntry, 0, cells,
+        f32(B), f32(cp), f32(cn), f32(h.cls_pw), f32(h.obj_pw), f32(this.gr), offGroup, offEntry, 0, cells, f32(h.fl_gamma > 0 ? h.fl_gamma : 0),
       ];
       const bind = { 1: z, 2: tab, 3: grad, 4: partials, 5: ciou };
       gpu.dispatch({ file: 'yolo_loss_v5', entry: 'v5_neg', constants: { WG } }, params(cells), { 1: z, 3: grad, 4: partials }, gpu.grid(cells, WG));

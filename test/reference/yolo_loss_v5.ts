@@ -3,7 +3,7 @@
  * the loss, the items and the gradient d loss / d z derived by hand (CIoU alpha and the objectness targets
  * are constants, as yolov5 detaches them; torch's min/max split the gradient at ties). With `frozen`, the
  * value uses the given alpha and tobj instead of computing them, so finite differences of the value match
- * the gradient.
+ * the gradient. hyp.fl_gamma > 0 wraps the objectness and class BCEs in yolov5's FocalLoss (focalRef).
  */
 import { buildTargetsV5, type V5TargetRow, type V5Targets } from '../../src/yolo/targets.js';
 
@@ -24,6 +24,8 @@ export interface V5RefHyp {
   obj_pw: number;
   anchor_t: number;
   label_smoothing: number;
+  /** > 0: FocalLoss(BCE, gamma, alpha 0.25) on objectness and classes; absent or <= 0: plain BCE */
+  fl_gamma?: number;
 }
 
 export interface V5RefFrozen {
@@ -47,6 +49,24 @@ const softplus = (v: number) => Math.max(v, 0) + Math.log1p(Math.exp(-Math.abs(v
 /** BCEWithLogits with pos_weight: (1 - t) v + (1 + (pw - 1) t) softplus(-v) */
 const bce = (v: number, t: number, pw: number) => (1 - t) * v + (1 + (pw - 1) * t) * softplus(-v);
 const dbce = (v: number, t: number, pw: number) => (1 - t) - (1 + (pw - 1) * t) * sig(-v);
+
+/**
+ * yolov5 FocalLoss around BCEWithLogits (alpha 0.25): value BCE·af·m^gamma and its derivative in v, with
+ * af = t·alpha + (1 − t)(1 − alpha), m = 1 − p_t = t(1 − σ(v)) + (1 − t)σ(v), dm/dv = (1 − 2t)σ(v)(1 − σ(v)):
+ * d/dv = af·(dbce·m^gamma + BCE·gamma·m^(gamma − 1)·dm/dv) (the modulating factor is not detached).
+ * gamma <= 0: the plain BCE (ComputeLoss wraps only for fl_gamma > 0).
+ */
+export function focalRef(v: number, t: number, pw: number, gamma: number, alpha = 0.25): { value: number; grad: number } {
+  const l = bce(v, t, pw);
+  const d = dbce(v, t, pw);
+  if (!(gamma > 0)) return { value: l, grad: d };
+  const sp = sig(v), sn = sig(-v);
+  const m = t * sn + (1 - t) * sp;
+  const af = t * alpha + (1 - t) * (1 - alpha);
+  const mg = m ** gamma;
+  const dmg = m > 0 ? gamma * m ** (gamma - 1) : gamma === 1 ? 1 : gamma < 1 ? Infinity : 0;
+  return { value: af * l * mg, grad: af * (d * mg + l * dmg * (1 - 2 * t) * sp * sn) };
+}
 
 const EPS = 1e-7;
 /** d min(a, b) / d a (torch: 1/2 at a tie) */
@@ -102,6 +122,7 @@ export function v5LossRef(heads: V5RefHead[], rows: readonly V5TargetRow[], nc: 
   const cp = 1 - 0.5 * hyp.label_smoothing;
   const cn = 0.5 * hyp.label_smoothing;
   const bs = heads[0].B;
+  const gamma = hyp.fl_gamma ?? 0;
   let lbox = 0, lobj = 0, lcls = 0;
   const grads: Float64Array[] = [];
   const cious: Float64Array[] = [];
@@ -136,8 +157,9 @@ export function v5LossRef(heads: V5RefHead[], rows: readonly V5TargetRow[], nc: 
         for (let c = 0; c < nc; c++) {
           const v = z[at(b, a, 5 + c, cell)];
           const t = c === bt.tcls[e] ? cp : cn;
-          lcls += wCls * bce(v, t, hyp.cls_pw);
-          grad[at(b, a, 5 + c, cell)] += wCls * dbce(v, t, hyp.cls_pw) * bs;
+          const f = focalRef(v, t, hyp.cls_pw, gamma);
+          lcls += wCls * f.value;
+          grad[at(b, a, 5 + c, cell)] += wCls * f.grad * bs;
         }
       }
     }
@@ -148,8 +170,9 @@ export function v5LossRef(heads: V5RefHead[], rows: readonly V5TargetRow[], nc: 
         for (let cell = 0; cell < HW; cell++) {
           const t = tob.get((b * na + a) * HW + cell) ?? 0;
           const v = z[at(b, a, 4, cell)];
-          lobj += wObj * bce(v, t, hyp.obj_pw);
-          grad[at(b, a, 4, cell)] += wObj * dbce(v, t, hyp.obj_pw) * bs;
+          const f = focalRef(v, t, hyp.obj_pw, gamma);
+          lobj += wObj * f.value;
+          grad[at(b, a, 4, cell)] += wObj * f.grad * bs;
         }
       }
     }

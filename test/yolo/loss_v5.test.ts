@@ -20,7 +20,7 @@ import { V5Loss, V5_DEFAULT_HYP, applyV5PriorBiases, v5HeadsFit, groupTargets, s
 import { decodeRows } from '../../src/yolo/decode.js';
 import { headFromLayer, type HeadLayerLike } from '../../src/yolo/heads.js';
 import { buildTargetsV5, v5Rows, type Truth, type V5TargetRow } from '../../src/yolo/targets.js';
-import { v5LossRef, type V5RefHead } from '../reference/yolo_loss_v5.js';
+import { focalRef, v5LossRef, type V5RefHead } from '../reference/yolo_loss_v5.js';
 
 interface GT { shape: number[]; data: number[] }
 interface GoldenBT { n: number; b: number[]; a: number[]; gj: number[]; gi: number[]; tcls: number[]; tbox: GT; anch: GT }
@@ -154,7 +154,10 @@ const VARIANTS: { name: string; nc: number; hyp: Partial<V5Hyp>; gr?: number }[]
   { name: 'nc 2, label_smoothing 0.1, cls_pw 1.5, obj_pw 0.8, gr 0.7', nc: 2, hyp: { label_smoothing: 0.1, cls_pw: 1.5, obj_pw: 0.8, box: 0.08, cls: 0.3, obj: 1.3 }, gr: 0.7 },
 ];
 
-for (const v of VARIANTS) {
+// yolov5's FocalLoss (fl_gamma > 0) on the objectness and class BCEs, on the same cases
+const FOCAL_VARIANTS = VARIANTS.flatMap((v) => [1.5, 2.0].map((g) => ({ ...v, name: `${v.name}, fl_gamma ${g}`, hyp: { ...v.hyp, fl_gamma: g } })));
+
+for (const v of [...VARIANTS, ...FOCAL_VARIANTS]) {
   test(`synthetic ${v.name}: GPU vs float64 reference, gradient vs finite differences (alpha, tobj frozen)`, async () => {
     const gpu = await getGpu();
     const no = 5 + v.nc;
@@ -178,6 +181,15 @@ for (const v of VARIANTS) {
     const ref = v5LossRef(heads(zv), v5Rows(truths), v.nc, hyp, balance, frozen);
     assert.ok(relErr(r.loss, ref.loss) <= 1e-5, `loss ${r.loss} vs ${ref.loss}`);
     assertClose([r.items.box, r.items.obj, r.items.cls], ref.items, { atol: 1e-7, rtol: 1e-5 }, 'items');
+    const focal = (v.hyp.fl_gamma ?? 0) > 0;
+    if (focal) {
+      // the focal terms are really in play: the plain-BCE reference differs, focal shrinks obj and cls, box is unchanged
+      const plain = v5LossRef(heads(zv), v5Rows(truths), v.nc, { ...hyp, fl_gamma: 0 }, balance, frozen);
+      assert.ok(ref.items[1] < 0.5 * plain.items[1], `focal obj ${ref.items[1]} vs plain ${plain.items[1]}`);
+      assert.ok(v.nc === 1 ? ref.items[2] === 0 : ref.items[2] < 0.5 * plain.items[2], `focal cls ${ref.items[2]} vs plain ${plain.items[2]}`);
+      assert.is(ref.items[0], plain.items[0]);
+      assert.ok(relErr(r.items.obj, plain.items[1]) > 0.1, 'the GPU objectness term is focal');
+    }
     assert.ok(base.targets.some((t) => {
       const { groups } = groupTargets(t, NA, 6, 8);
       return groups.some((g) => g.length >= 2);
@@ -188,7 +200,11 @@ for (const v of VARIANTS) {
       assertClose(g, ref.grad[i], { atol: 1e-7, rtol: 1e-4 }, `head ${i} grad vs reference`);
       const f = () => v5LossRef(heads(zs64), v5Rows(truths), v.nc, hyp, balance, frozen).loss;
       const nonzero = [...ref.grad[i].keys()].filter((k) => Math.abs(ref.grad[i][k]) > 1e-4 && Math.floor(k / (GRIDS[i][0] * GRIDS[i][1])) % no !== 4);
-      const idx = [...new Set([...sampleIndices(g.length, 25), ...nonzero.slice(0, 60)])];
+      // focal: also the objectness logits of the target cells (their tobj frozen) and a few background ones
+      const HW = GRIDS[i][0] * GRIDS[i][1];
+      const objIdx = focal ? [...frozen.tobj[i].keys()].map((cell) => (Math.floor(cell / HW) * no + 4) * HW + (cell % HW)) : [];
+      const objBg = focal ? sampleIndices(g.length / no, 10, 3).map((cell) => (Math.floor(cell / HW) * no + 4) * HW + (cell % HW)) : [];
+      const idx = [...new Set([...sampleIndices(g.length, 25), ...nonzero.slice(0, 60), ...objIdx, ...objBg])];
       const fd = finiteDiff(f, zs64[i], idx, 1e-5);
       assertClose(idx.map((k) => g[k]), fd, { atol: 2e-6, rtol: 2e-3 }, `head ${i} grad vs finite differences`);
     }
@@ -200,6 +216,70 @@ for (const v of VARIANTS) {
     });
   });
 }
+
+// ---------------------------------------------------------------- focal: one logit, one target, by hand
+
+// yolov5 FocalLoss(BCEWithLogits, gamma, alpha = 0.25) of one logit v against one target t, pos_weight 1:
+//   p = σ(v), BCE = −t·log p − (1 − t)·log(1 − p), p_t = t·p + (1 − t)(1 − p), af = 0.25·t + 0.75·(1 − t),
+//   FL = BCE · af · (1 − p_t)^γ,   with m = 1 − p_t = t(1 − p) + (1 − t)p, dm/dv = (1 − 2t)·p(1 − p),
+//   dFL/dv = af·[(p − t)·m^γ + BCE·γ·m^(γ−1)·(1 − 2t)·p(1 − p)]          (dBCE/dv = p − t).
+// v = ln 3: p = 3/4, 1 − p = 1/4, p(1 − p) = 3/16.
+//  (a) t = 0, γ = 1.5: BCE = −log(1/4) = ln 4, af = 3/4, m = 3/4, m^1.5 = 3√3/8, 1.5·m^0.5 = 3√3/4, dm/dv = 3/16
+//      FL = 3/4 · ln 4 · 3√3/8 = (9√3/32)·ln 4                                   ≈ 0.6753185
+//      dFL/dv = 3/4·[3/4 · 3√3/8 + ln 4 · 3√3/4 · 3/16] = 27√3/128 + (27√3/256)·ln 4 ≈ 0.6185989
+//  (b) t = 1, γ = 2: BCE = −log(3/4) = ln(4/3), af = 1/4, m = 1/4, m² = 1/16, 2m = 1/2, dm/dv = −3/16
+//      FL = 1/4 · ln(4/3) · 1/16 = ln(4/3)/64                                     ≈ 0.004495032
+//      dFL/dv = 1/4·[−1/4 · 1/16 + ln(4/3) · 1/2 · (−3/16)] = −1/256 − (3/128)·ln(4/3) ≈ −0.0106488
+const HAND = [
+  { t: 0, gamma: 1.5, value: ((9 * Math.sqrt(3)) / 32) * Math.log(4), grad: (27 * Math.sqrt(3)) / 128 + ((27 * Math.sqrt(3)) / 256) * Math.log(4) },
+  { t: 1, gamma: 2.0, value: Math.log(4 / 3) / 64, grad: -1 / 256 - (3 / 128) * Math.log(4 / 3) },
+];
+
+test('focal by hand: one logit v = ln 3 against t = 0 (fl_gamma 1.5) and t = 1 (fl_gamma 2): reference and GPU', async () => {
+  assertClose(HAND.map((h) => h.value), [0.6753185, 0.004495032], { atol: 2e-7, rtol: 0 }, 'hand values (decimal)');
+  assertClose(HAND.map((h) => h.grad), [0.6185989, -0.0106488], { atol: 2e-7, rtol: 0 }, 'hand derivatives (decimal)');
+  const v = Math.log(3);
+  for (const h of HAND) {
+    const r = focalRef(v, h.t, 1, h.gamma);
+    assert.ok(relErr(r.value, h.value) <= 1e-14, `reference value ${r.value} vs ${h.value}`);
+    assert.ok(relErr(r.grad, h.grad) <= 1e-14, `reference derivative ${r.grad} vs ${h.grad}`);
+    // and the derivative is that of the value (central differences)
+    const fd = (focalRef(v + 1e-6, h.t, 1, h.gamma).value - focalRef(v - 1e-6, h.t, 1, h.gamma).value) / 2e-6;
+    assert.ok(Math.abs(fd - h.grad) <= 1e-8, `fd ${fd} vs ${h.grad}`);
+  }
+  // gamma 0 is the plain BCE
+  const plain = focalRef(v, 1, 1, 0);
+  assertClose([plain.value, plain.grad], [Math.log(4 / 3), -0.25], { atol: 1e-15, rtol: 0 }, 'gamma 0: plain BCE');
+  // The GPU: one image, one anchor (1, 1), a 1x1 grid, nc 1, obj gain 1, balance 1: the loss is the focal
+  // objectness of z[4] = ln 3, and d loss / d z[4] its derivative (bs = 1). Target t = 0: no truth; t = 1: a
+  // truth in the cell with gr = 0 (tobj = 1 − gr + gr·CIoU = 1).
+  const gpu = await getGpu();
+  const zv = Float32Array.from([0.2, -0.1, 0.3, 0.1, v, 0.7]);
+  for (const [k, h] of HAND.entries()) {
+    const L = new V5Loss([{ anchors: [1, 1], balance: 1 }], 1, { fl_gamma: h.gamma, obj: 1 });
+    L.gr = 0;
+    const z = Tensor.param(gpu, [1, 6, 1, 1], zv);
+    const truths: Truth[][] = h.t === 0 ? [[]] : [[{ x: 0.5, y: 0.5, w: 0.8, h: 0.7, cls: 0 }]];
+    const tape = newTape();
+    const out = tape.record(() => L.compute([z], truths));
+    tape.backward(out.loss);
+    const r = await out.read();
+    const g = await z.grad!.toArray();
+    // the f32 logit: v32 = fround(ln 3); the exact values above are at ln 3, 2e-8 away (|d²FL/dv²| < 1)
+    assert.ok(relErr(r.items.obj, h.value) <= 1e-5, `case ${k}: GPU focal obj ${r.items.obj} vs ${h.value}`);
+    assert.ok(relErr(g[4], h.grad) <= 1e-5, `case ${k}: GPU d/dz ${g[4]} vs ${h.grad}`);
+    assert.is(r.items.cls, 0);
+    if (h.t === 0) {
+      assert.is(r.items.box, 0);
+      assert.ok(relErr(r.loss, h.value) <= 1e-5, `case ${k}: loss ${r.loss}`);
+      assert.equal([g[0], g[1], g[2], g[3], g[5]], [0, 0, 0, 0, 0]);
+    } else assert.is(out.stats.assigned, 1);
+    out.dispose();
+    tape.dispose();
+    z.grad?.dispose();
+    z.dispose();
+  }
+});
 
 // ---------------------------------------------------------------- edge cases
 
