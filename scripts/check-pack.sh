@@ -27,6 +27,7 @@ cp "$REPO/package.json" "$STAGE/"
 for f in README.md CHANGELOG.md LICENSE; do [[ -f "$REPO/$f" ]] && cp "$REPO/$f" "$STAGE/"; done
 mkdir -p "$STAGE/docs" && cp "$REPO/docs/api.md" "$STAGE/docs/"
 cp -r "$REPO/bin" "$REPO/kernels" "$STAGE/"
+mkdir -p "$STAGE/scripts" && cp "$REPO/scripts/setup-mesa.sh" "$STAGE/scripts/"
 "$NODE" "$REPO/node_modules/typescript/bin/tsc" -p "$REPO/tsconfig.build.json" --outDir "$STAGE/dist"
 "$NODE" "$REPO/scripts/build-browser.mjs" "$STAGE/dist/browser/yolo-wgsl.js" --minify
 
@@ -40,7 +41,7 @@ const [p] = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const files = p.files.map((f) => f.path);
 const bad = files.filter((f) => /^(test|fixtures|data|runs|scratch|src|docs\/(?!api\.md))\/|\.map$|\.ts$(?<!\.d\.ts)|\.tsbuildinfo$|^dist\/test\//.test(f));
 const big = p.files.filter((f) => f.size > 1024 * 1024);
-const need = ['package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/browser.d.ts', 'dist/browser/yolo-wgsl.js', 'kernels/conv2d_direct.wgsl', 'bin/yolo-wgsl.js', 'dist/src/cli/main.js', 'CHANGELOG.md'];
+const need = ['package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/browser.d.ts', 'dist/browser/yolo-wgsl.js', 'kernels/conv2d_direct.wgsl', 'bin/yolo-wgsl.js', 'dist/src/cli/main.js', 'CHANGELOG.md', 'scripts/setup-mesa.sh'];
 const missing = need.filter((f) => !files.includes(f));
 console.log(`${p.filename}: ${p.files.length} files, ${(p.size / 1024).toFixed(0)} KiB packed, ${(p.unpackedSize / 1024).toFixed(0)} KiB unpacked`);
 const tops = {};
@@ -116,9 +117,13 @@ console.log('ok:', Object.keys(m).length, 'exports; no device, no globals after 
 mkdir -p data/images
 cp "$REPO/fixtures/cfg/yolo-mini.cfg" "$REPO/fixtures/cfg/yolo-mini.names" data/
 cp "$REPO"/fixtures/images/*.png "$REPO"/fixtures/images/*.jpg data/images/
-# The installed package has no project-local Mesa: it picks a real GPU, else Dawn's GL on llvmpipe. Set
-# YOLO_WGSL_MESA=<repo>/.mesa to use lavapipe instead (CHECK_PACK_LAVAPIPE=1 does that here).
-if [[ "${CHECK_PACK_LAVAPIPE:-0}" == 1 && -f "$REPO/.mesa/ok" ]]; then export YOLO_WGSL_MESA="$REPO/.mesa"; fi
+# The installed package has no project-local Mesa: `yolo-wgsl setup-mesa` installs lavapipe into the user
+# cache (here a cache folder of this check), where adapter selection finds it; without it the engine picks a
+# real GPU, else Dawn's GL on llvmpipe.
+export YOLO_WGSL_CACHE_DIR="$PWD/cache"
+step "run: yolo-wgsl setup-mesa into the user cache, then doctor"
+npx --no-install yolo-wgsl setup-mesa
+npx --no-install yolo-wgsl doctor 2>&1 | grep -E "^device: using|^doctor:"
 
 step "run: detect on a folder"
 "$NODE" out/detect-folder.js --cfg data/yolo-mini.cfg --names data/yolo-mini.names --images data/images --out dets.json --conf 0.05

@@ -29,6 +29,15 @@ export async function main(argv: string[]): Promise<void> {
       },
     )
     .command(
+      'setup-mesa',
+      'install Mesa 25 lavapipe (Vulkan on the CPU, 3-6x faster than the GL fallback) for machines without a GPU: Debian packages unpacked into a folder, nothing system-wide',
+      (y) => y.option('dir', { type: 'string', describe: 'where to install (default: $YOLO_WGSL_MESA, the checkout\'s .mesa/, or ~/.cache/yolo-wgsl/mesa for an installed package)' }),
+      async (a) => {
+        const { setupMesa } = await import('./setup-mesa.js');
+        if (!(await setupMesa({ dir: a.dir as string | undefined }))) process.exitCode = 1;
+      },
+    )
+    .command(
       'tune',
       'measure every conv algorithm on every conv shape of a cfg on this adapter; the fastest is cached per adapter and used by `auto`',
       (y) =>

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { GpuError } from './errors.js';
 import { packageRoot } from '../util/paths.js';
+import { tuneCacheDir } from './tune-file.js';
 import { parsePollMode, throttleDawnPolling, type PollMode } from './poll.js';
 
 export type BackendChoice = 'auto' | 'gpu' | 'lavapipe' | 'gl';
@@ -50,14 +51,39 @@ async function loadDawn(): Promise<DawnModule> {
   return dawn;
 }
 
-/** Where the project-local Mesa lives (scripts/setup-mesa.sh), or undefined when it is not installed. */
-export function localMesa(): { icd: string; lib: string; version: string } | undefined {
-  const dir = process.env.YOLO_WGSL_MESA ?? path.join(packageRoot(), '.mesa');
-  const icd = path.join(dir, 'lvp_icd.json');
-  if (!fs.existsSync(icd) || !fs.existsSync(path.join(dir, 'ok'))) return undefined;
-  let version = '';
-  try { version = fs.readFileSync(path.join(dir, 'version'), 'utf8').trim(); } catch { /* optional */ }
-  return { icd, lib: path.join(dir, 'lib'), version };
+/**
+ * Folders searched for the local Mesa 25 lavapipe, in order: $YOLO_WGSL_MESA alone when it is set; else the
+ * package's .mesa/ (`make deps` in a checkout) and mesa/ in the user cache (`yolo-wgsl setup-mesa`, which is
+ * where an installed package puts it: $YOLO_WGSL_CACHE_DIR, else $XDG_CACHE_HOME/yolo-wgsl, else
+ * ~/.cache/yolo-wgsl).
+ */
+export function mesaDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  if (env.YOLO_WGSL_MESA) return [path.resolve(env.YOLO_WGSL_MESA)];
+  const dirs = [path.join(packageRoot(), '.mesa')];
+  const cache = tuneCacheDir(env);
+  if (cache) dirs.push(path.join(cache, 'mesa'));
+  return dirs;
+}
+
+/** Where `yolo-wgsl setup-mesa` installs by default: $YOLO_WGSL_MESA, the checkout's .mesa/, or the user cache. */
+export function mesaInstallDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.YOLO_WGSL_MESA) return path.resolve(env.YOLO_WGSL_MESA);
+  const root = packageRoot();
+  const installed = root.split(path.sep).includes('node_modules');
+  const cache = tuneCacheDir(env);
+  return installed && cache ? path.join(cache, 'mesa') : path.join(root, '.mesa');
+}
+
+/** The first installed local Mesa (scripts/setup-mesa.sh) in `dirs`, or undefined when there is none. */
+export function localMesa(dirs: readonly string[] = mesaDirs()): { icd: string; lib: string; version: string; dir: string } | undefined {
+  for (const dir of dirs) {
+    const icd = path.join(dir, 'lvp_icd.json');
+    if (!fs.existsSync(icd) || !fs.existsSync(path.join(dir, 'ok'))) continue;
+    let version = '';
+    try { version = fs.readFileSync(path.join(dir, 'version'), 'utf8').trim(); } catch { /* optional */ }
+    return { icd, lib: path.join(dir, 'lib'), version, dir };
+  }
+  return undefined;
 }
 
 function systemHasVulkanLoader(): boolean {
@@ -185,7 +211,7 @@ export async function selectAdapter(opts: SelectOptions = {}): Promise<SelectedA
   // 2. Mesa lavapipe: Vulkan on the CPU from the project-local Mesa 25 (Dawn refuses stock Mesa 22.3).
   if ((choice === 'auto' || choice === 'lavapipe') && process.platform === 'linux') {
     if (!mesa) {
-      log('device: lavapipe: not installed (run `make deps` or scripts/setup-mesa.sh)');
+      log(`device: lavapipe: not installed in ${mesaDirs().join(' or ')} (run \`yolo-wgsl setup-mesa\`, or \`make deps\` in a checkout)`);
     } else if (!ensureVulkanLoader(mesa.lib)) {
       log('device: lavapipe: no Vulkan loader (libvulkan.so.1) could be linked for Dawn');
     } else {
@@ -230,7 +256,7 @@ export async function selectAdapter(opts: SelectOptions = {}): Promise<SelectedA
   const hint = choice === 'gpu'
     ? 'No real GPU was found; leave out --backend gpu (or YOLO_WGSL_BACKEND=gpu) to fall back to the CPU adapters.'
     : choice === 'lavapipe'
-      ? 'Run `make deps` (scripts/setup-mesa.sh) to install Mesa 25 lavapipe into .mesa/, or use --backend gl.'
+      ? 'Run `yolo-wgsl setup-mesa` (or `make deps` in a checkout) to install Mesa 25 lavapipe, or use --backend gl.'
       : 'On Linux without a GPU, install Mesa (libegl-mesa0, libgles2) for the GL fallback, or run `make deps` for lavapipe.';
   throw new GpuError('no-adapter', '', `no WebGPU adapter could be had (tried: ${tried.join(', ') || 'nothing'}; backend choice '${choice}'). ${hint}`);
 }
