@@ -225,27 +225,34 @@ fn dx_coeffs(c: u32) -> vec4f {
 @group(0) @binding(4) var<storage, read_write> out4: array<vec4f>;
 @group(0) @binding(9) var<storage, read> dy4: array<vec4f>;
 
-@compute @workgroup_size(WG)
-fn normalize4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+// The (channel, vec4 index) of an invocation of the vec4 elementwise grid, or none past the end.
+struct Site4 {
+  ok: bool,
+  c: u32,
+  i: u32,
+}
+
+fn site4(l: u32, wid: vec3u, nwg: vec3u) -> Site4 {
   let plane = wid.y + wid.z * nwg.y;
   let hw4 = U.HW / 4u;
   let s = wid.x * WG + l;
-  if (plane >= U.planes || s >= hw4) { return; }
-  let c = plane % U.C;
-  let i = plane * hw4 + s;
-  out4[i] = gamma[c] * ((x4[i] - stats[c]) * stats[3u * U.C + c]) + beta[c];
+  if (plane >= U.planes || s >= hw4) { return Site4(false, 0u, 0u); }
+  return Site4(true, plane % U.C, plane * hw4 + s);
+}
+
+@compute @workgroup_size(WG)
+fn normalize4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let q = site4(l, wid, nwg);
+  if (!q.ok) { return; }
+  out4[q.i] = gamma[q.c] * ((x4[q.i] - stats[q.c]) * stats[3u * U.C + q.c]) + beta[q.c];
 }
 
 @compute @workgroup_size(WG)
 fn grad_input4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let plane = wid.y + wid.z * nwg.y;
-  let hw4 = U.HW / 4u;
-  let s = wid.x * WG + l;
-  if (plane >= U.planes || s >= hw4) { return; }
-  let c = plane % U.C;
-  let i = plane * hw4 + s;
-  let k = dx_coeffs(c);
-  out4[i] = k.x * (dy4[i] - k.y - (x4[i] - k.w) * k.z);
+  let q = site4(l, wid, nwg);
+  if (!q.ok) { return; }
+  let k = dx_coeffs(q.c);
+  out4[q.i] = k.x * (dy4[q.i] - k.y - (x4[q.i] - k.w) * k.z);
 }
 
 // vec4 forms of the two partial reductions (HW % 4 == 0 and L % 4 == 0): value m of channel c is component

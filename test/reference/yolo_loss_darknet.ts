@@ -121,6 +121,31 @@ export function dxBoxIouRef(p: Vec4, t: Vec4, kind: string): Vec4 {
   return d;
 }
 
+/** Darknet's truth list of an image: at most maxBoxes, ends at x == 0, a class out of range skipped. */
+export function darknetTruthList(truths: readonly Truth[], c: DarknetHeadConfig): Truth[] {
+  const list: Truth[] = [];
+  for (let t = 0; t < Math.min(truths.length, c.maxBoxes); t++) {
+    const tr = truths[t];
+    if (!tr.x) break;
+    if (tr.cls >= 0 && tr.cls < c.classes) list.push(tr);
+  }
+  return list;
+}
+
+/**
+ * Darknet get_yolo_box (new_coords: w = tw²·4·anchor) of the prediction at cell (i, j) whose activated output
+ * entry k is out(k), normalized to the network size.
+ */
+export function darknetPredBox(out: (k: number) => number, i: number, j: number, W: number, H: number, aw: number, ah: number, newCoords: boolean, net: { w: number; h: number }): Vec4 {
+  const zw = out(2), zh = out(3);
+  return [
+    (i + out(0)) / W,
+    (j + out(1)) / H,
+    newCoords ? (zw * zw * 4 * aw) / net.w : (Math.exp(zw) * aw) / net.w,
+    newCoords ? (zh * zh * 4 * ah) / net.h : (Math.exp(zh) * ah) / net.h,
+  ];
+}
+
 /** Darknet forward_yolo_layer (training) on z [B, A*(5+C), H, W]; truths per image as Darknet would get them. */
 export function darknetYoloRef(z: ArrayLike<number>, shape: readonly number[], c: DarknetHeadConfig, net: { w: number; h: number }, truths: readonly (readonly Truth[])[]): DarknetRefResult {
   const [B, , H, W] = shape;
@@ -147,26 +172,12 @@ export function darknetYoloRef(z: ArrayLike<number>, shape: readonly number[], c
   }
   const actTerm = (m: number, t: number): Term => (c.newCoords ? { kind: 'sq', m, a: 1, c: 0, t } : { kind: 'logit', m, t });
   const xyTerm = (m: number, t: number): Term => (c.newCoords ? { kind: 'sq', m, a: s, c: bias, t } : { kind: 'logit', m: m * s, t: (t - bias) / s });
-  const predBox = (b: number, a: number, j: number, i: number, anchor: number): Vec4 => {
-    const aw = c.anchors[2 * anchor], ah = c.anchors[2 * anchor + 1];
-    const zw = output[idx(b, a, 2, j, i)], zh = output[idx(b, a, 3, j, i)];
-    return [
-      (i + output[idx(b, a, 0, j, i)]) / W,
-      (j + output[idx(b, a, 1, j, i)]) / H,
-      c.newCoords ? (zw * zw * 4 * aw) / net.w : (Math.exp(zw) * aw) / net.w,
-      c.newCoords ? (zh * zh * 4 * ah) / net.h : (Math.exp(zh) * ah) / net.h,
-    ];
-  };
+  const predBox = (b: number, a: number, j: number, i: number, anchor: number): Vec4 =>
+    darknetPredBox((k) => output[idx(b, a, k, j, i)], i, j, W, H, c.anchors[2 * anchor], c.anchors[2 * anchor + 1], c.newCoords, net);
   let ignored = 0;
   const ignoredAt = new Set<number>();
   for (let b = 0; b < B; b++) {
-    // Darknet's truth list: at most maxBoxes, ends at x == 0, class out of range skipped
-    const list: Truth[] = [];
-    for (let t = 0; t < Math.min(truths[b].length, c.maxBoxes); t++) {
-      const tr = truths[b][t];
-      if (!tr.x) break;
-      if (tr.cls >= 0 && tr.cls < C) list.push(tr);
-    }
+    const list = darknetTruthList(truths[b], c);
     for (let j = 0; j < H; j++) for (let i = 0; i < W; i++) for (let a = 0; a < A; a++) {
       const pred = predBox(b, a, j, i, c.mask[a]);
       let best = 0;

@@ -5,7 +5,7 @@
 import type { HeadSpec, NetSize } from '../../src/yolo/decode.js';
 import type { DarknetHeadConfig } from '../../src/yolo/loss_darknet.js';
 import type { Truth } from '../../src/yolo/targets.js';
-import { boxIouRef, darknetYoloRef, type DarknetRefResult, type Term } from '../reference/yolo_loss_darknet.js';
+import { boxIouRef, darknetPredBox, darknetTruthList, darknetYoloRef, type DarknetRefResult, type Term } from '../reference/yolo_loss_darknet.js';
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
@@ -176,22 +176,10 @@ export function darknetYoloRefSmooth(z: ArrayLike<number>, shape: readonly numbe
   const actTerm = (m: number, t: number): Term => (c.newCoords ? { kind: 'sq', m, a: 1, c: 0, t } : { kind: 'logit', m, t });
   const smoothed = new Set<number>();
   for (let b = 0; b < B; b++) {
-    const list: Truth[] = [];
-    for (let t = 0; t < Math.min(truths[b].length, c.maxBoxes); t++) {
-      const tr = truths[b][t];
-      if (!tr.x) break;
-      if (tr.cls >= 0 && tr.cls < C) list.push(tr);
-    }
+    const list = darknetTruthList(truths[b], c);
     // 1. every prediction
     for (let j = 0; j < H; j++) for (let i = 0; i < W; i++) for (let a = 0; a < A; a++) {
-      const aw = c.anchors[2 * c.mask[a]], ah = c.anchors[2 * c.mask[a] + 1];
-      const zw = out[idx(b, a, 2, j, i)], zh = out[idx(b, a, 3, j, i)];
-      const pred: [number, number, number, number] = [
-        (i + out[idx(b, a, 0, j, i)]) / W,
-        (j + out[idx(b, a, 1, j, i)]) / H,
-        c.newCoords ? (zw * zw * 4 * aw) / net.w : (Math.exp(zw) * aw) / net.w,
-        c.newCoords ? (zh * zh * 4 * ah) / net.h : (Math.exp(zh) * ah) / net.h,
-      ];
+      const pred = darknetPredBox((k) => out[idx(b, a, k, j, i)], i, j, W, H, c.anchors[2 * c.mask[a]], c.anchors[2 * c.mask[a] + 1], c.newCoords, net);
       let anyClass = false;
       for (let cc = 0; cc < C; cc++) if (out[idx(b, a, 5 + cc, j, i)] > 0.25) anyClass = true;
       let bestMatch = 0;
