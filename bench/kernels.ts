@@ -23,6 +23,7 @@ import {
   type ConvAlgo, type ConvPass, type Conv2dParams,
 } from '../src/tensor/ops/conv2d.js';
 import { Rng, randomArray } from '../src/util/rng.js';
+import { writeFileAtomic } from '../src/util/fs.js';
 
 export interface KernelBenchOptions {
   /** Network input size (default 416); layer shapes scale with size/416. */
@@ -372,11 +373,8 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
 
 /** Writes a bench result as JSON (atomically; NaN as null). */
 export function writeJson(file: string, r: KernelBenchResult & { git?: { commit: string; dirty: string[]; note?: string } }): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
   // NaN (a failed case) is written as null.
-  fs.writeFileSync(tmp, `${JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, `${JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
 }
 
 /** A plain-text (markdown-compatible) report of a bench result: the matmul sweep, then one table per pass. */

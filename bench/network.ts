@@ -42,6 +42,7 @@ import { networkParams, yoloTrainLoss, type TrainLoss } from '../src/train/train
 import { darknetHyper } from '../src/train/schedule.js';
 import { lossFromNetwork, type Truth } from '../src/yolo/loss.js';
 import { Rng, randomArray } from '../src/util/rng.js';
+import { writeFileAtomic } from '../src/util/fs.js';
 
 export type BenchLossKind = 'darknet' | 'yolov5' | 'sumsq';
 
@@ -498,10 +499,7 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
 
 /** Writes a result as JSON (atomically; NaN and Infinity as null). */
 export function writeResultJson(file: string, r: unknown): void {
-  fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, `${JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, `${JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
 }
 
 /** A markdown report of a network bench result. */

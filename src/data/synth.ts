@@ -24,6 +24,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { PNG } from 'pngjs';
 import { Rng } from '../util/rng.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { mixSeed } from './augment.js';
 
 export const SYNTH_CLASSES = ['circle', 'square', 'triangle'] as const;
@@ -373,8 +374,9 @@ export function encodePng(rgb: Uint8Array, width: number, height: number): Buffe
   });
 }
 
-function writeText(file: string, data: string | Buffer): void {
-  fs.writeFileSync(file, data);
+/** Never a truncated file under its name (a full disk), without an fsync per file (the set regenerates). */
+function writeText(file: string, data: string | Uint8Array): void {
+  writeFileAtomic(file, data, { sync: false });
 }
 
 /**
@@ -424,8 +426,8 @@ export function generateSynth(opts: SynthOptions): SynthResult {
       const name = String(i).padStart(6, '0');
       const im = renderSynthImage(imageSeed(seed, split, i), size, size, d);
       boxes += im.objects.length;
-      fs.writeFileSync(path.join(imgDir, `${name}.png`), encodePng(im.rgb, im.width, im.height));
-      fs.writeFileSync(path.join(lblDir, `${name}.txt`), labelText(im));
+      writeText(path.join(imgDir, `${name}.png`), encodePng(im.rgb, im.width, im.height));
+      writeText(path.join(lblDir, `${name}.txt`), labelText(im));
       list.push(`images/${split}/${name}.png`);
     }
     writeText(path.join(out, `${split}.txt`), list.length ? `${list.join('\n')}\n` : '');
@@ -434,6 +436,6 @@ export function generateSynth(opts: SynthOptions): SynthResult {
   writeText(files.names, `${SYNTH_CLASSES.join('\n')}\n`);
   writeText(files.data, `# synthetic shapes (yolo-wgsl src/data/synth.ts), seed ${seed}; paths relative to this file's folder\nclasses = ${SYNTH_CLASSES.length}\ntrain = train.txt\nvalid = val.txt\nnames = synth.names\n`);
   writeText(files.yaml, `# synthetic shapes (yolo-wgsl src/data/synth.ts), seed ${seed}\npath: .\ntrain: images/train\nval: images/val\nnc: ${SYNTH_CLASSES.length}\nnames: [${SYNTH_CLASSES.join(', ')}]\n`);
-  fs.writeFileSync(manifest, `${JSON.stringify({ params, boxes }, null, 2)}\n`);
+  writeText(manifest, `${JSON.stringify({ params, boxes }, null, 2)}\n`);
   return { out, ...files, train: trainCount, val: valCount, boxes, cached: false, ms: performance.now() - t0 };
 }

@@ -30,6 +30,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { writeFileSynced } from '../util/fs.js';
 
 const MAGIC = 'YWTSTATE';
 const VERSION = 1;
@@ -228,17 +229,6 @@ export interface WriteOptions {
   onStep?: SaveStepHook;
 }
 
-function writeSynced(file: string, data: Uint8Array): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    let off = 0;
-    while (off < data.length) off += fs.writeSync(fd, data, off, data.length - off);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
 function fsyncDir(dir: string): void {
   let fd: number | null = null;
   try {
@@ -258,7 +248,7 @@ function preserve(from: string, to: string, tmp: string): void {
   try {
     fs.linkSync(from, tmp);
   } catch {
-    writeSynced(tmp, fs.readFileSync(from));
+    writeFileSynced(tmp, fs.readFileSync(from), to);
   }
   fs.renameSync(tmp, to);
   // rename() between two names of one inode does nothing (POSIX): drop the temporary name then
@@ -299,8 +289,8 @@ export function writeCheckpoint(dir: string, name: string, weights: Uint8Array, 
   const tw = tmp('weights');
   const ts = tmp('state');
   try {
-    writeSynced(tw, weights);
-    writeSynced(ts, stateBytes);
+    writeFileSynced(tw, weights, files.weights);
+    writeFileSynced(ts, stateBytes, files.state);
     opts.onStep?.('temps-written');
     preserve(files.weights, files.prevWeights, tmp('prev-weights'));
     opts.onStep?.('prev-weights');
