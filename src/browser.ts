@@ -19,5 +19,7 @@ export {
 export { CfgError } from './darknet/cfg.js';
 export { WeightsError } from './darknet/weights.js';
 export { GpuError } from './gpu/errors.js';
+export { ImageError, DEFAULT_MAX_PIXELS, type ImageErrorCode } from './data/image.js';
+export { SettingError } from './util/validate.js';
 export { Gpu } from './gpu/device.js';
 export { Tensor } from './tensor/tensor.js';

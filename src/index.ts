@@ -32,7 +32,8 @@ export {
   type ProfileOptions, type ProfileResult, type KernelProfileRow, type NetworkTuneOptions, type ConvTuneCase,
   type ConvTuneResult, type TuneEntry,
 } from './api/bench.js';
-export { CfgError, WeightsError, DatasetError, GpuError, TrainError } from './api/errors.js';
+export { CfgError, WeightsError, DatasetError, GpuError, TrainError, ImageError, SettingError, WriteError, type ImageErrorCode } from './api/errors.js';
+export { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, imageDimensions, type ImageDimensions, type ImageFormat } from './data/image.js';
 
 // Expert level: the device runtime and tensors the model runs on.
 export { Gpu, type GpuOptions } from './gpu/device.js';

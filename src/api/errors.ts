@@ -9,9 +9,19 @@
  *   'internal' | 'limits' | 'no-adapter') and `kernel`, the WGSL file and entry point concerned ('' for
  *   device-level errors).
  * - TrainError: training stopped; `kind` ('non-finite' | 'config' | 'data') and the `iteration`.
+ * - ImageError: an image that cannot be read or decoded, or is over the pixel limit; `code`
+ *   ('IMAGE_TOO_LARGE' | 'IMAGE_FORMAT' | 'IMAGE_INVALID' | 'IMAGE_UNREADABLE'), `file`, and `width`,
+ *   `height`, `limit` when known.
+ * - SettingError (a RangeError): an option out of its range (`conf: NaN`, `maxBatches: -3`); `setting`
+ *   names it.
+ * - WriteError: a file could not be written (a full disk, no permission); `file` is the final name, `code`
+ *   the system's (ENOSPC ...). Nothing is left under that name: writes are atomic.
  */
 export { CfgError } from '../darknet/cfg.js';
 export { WeightsError } from '../darknet/weights.js';
 export { DatasetError } from '../data/dataset.js';
 export { GpuError } from '../gpu/errors.js';
 export { TrainError } from '../train/trainer.js';
+export { ImageError, type ImageErrorCode } from '../data/image.js';
+export { SettingError } from '../util/validate.js';
+export { WriteError } from '../util/fs.js';

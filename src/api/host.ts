@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { decodeImage, loadImage, type Image } from '../data/image.js';
+import { decodeImage, loadImage, type DecodeImageOptions, type Image } from '../data/image.js';
 import { writeFileAtomic } from '../util/fs.js';
 
 export const platform: 'node' | 'browser' = 'node';
@@ -27,14 +27,17 @@ export function baseName(file: string): string {
   return path.basename(file);
 }
 
-/** Decodes a PNG or JPEG file into a planar RGB image. */
-export async function decodeImageFile(file: string): Promise<Image> {
-  return loadImage(file);
+/**
+ * Decodes a PNG or JPEG file into a planar RGB image. ImageError when it cannot be read (naming the path),
+ * is not PNG / JPEG, is corrupt, or declares more pixels than `opts.maxPixels` (checked before decoding).
+ */
+export async function decodeImageFile(file: string, opts: DecodeImageOptions = {}): Promise<Image> {
+  return loadImage(file, opts);
 }
 
-/** Decodes PNG or JPEG bytes (by magic bytes). */
-export async function decodeImageBytes(bytes: Uint8Array, name = 'image'): Promise<Image> {
-  return decodeImage(bytes, name);
+/** Decodes PNG or JPEG bytes (by magic bytes), with the same checks as decodeImageFile. */
+export async function decodeImageBytes(bytes: Uint8Array, name = 'image', opts: DecodeImageOptions = {}): Promise<Image> {
+  return decodeImage(bytes, name, opts);
 }
 
 /** Browser image objects (ImageBitmap, HTMLImageElement, canvases): none exist in Node. */
@@ -42,6 +45,6 @@ export function isDrawable(_x: unknown): boolean {
   return false;
 }
 
-export async function decodeDrawable(_x: unknown): Promise<Image> {
+export async function decodeDrawable(_x: unknown, _opts: DecodeImageOptions = {}): Promise<Image> {
   throw new TypeError('ImageBitmap / canvas images exist only in a browser: pass { data, width, height } or a path');
 }

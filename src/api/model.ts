@@ -7,7 +7,7 @@ import { parseCfg } from '../darknet/cfg.js';
 import { Network } from '../darknet/network.js';
 import { decodeWeights, encodeWeights, WeightsError, type WeightsHeader } from '../darknet/weights.js';
 import { networkInfo, type InfoRow } from '../darknet/info.js';
-import { fromInterleaved, type Image } from '../data/image.js';
+import { checkImageSize, fromInterleaved, resolveMaxPixels, type Image } from '../data/image.js';
 import { HeadDecoder, type HeadSpec } from '../yolo/decode.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { createEngine, Engine } from './engine.js';
@@ -44,6 +44,13 @@ export interface LoadDarknetOptions {
   precompile?: boolean;
   /** Receives cfg warnings and informational lines (default: silent). */
   log?: (line: string) => void;
+  /**
+   * The largest image `detect` decodes, in pixels (width x height, read from the PNG / JPEG header before
+   * decoding): the model's default for DetectOptions.maxPixels. Default: the environment variable
+   * YOLO_WGSL_MAX_PIXELS, else DEFAULT_MAX_PIXELS (64 megapixels); `Infinity` turns the check off. A larger
+   * image is refused with an ImageError of code 'IMAGE_TOO_LARGE' (a decompression-bomb guard).
+   */
+  maxPixels?: number;
 }
 
 /** One detection: box corners in pixels of the original image (clipped to it), class and score. */
@@ -88,6 +95,12 @@ export interface DetectOptions {
   letterbox?: boolean;
   /** Override the cfg's nms_kind: 'default' | 'greedynms' | 'diounms'. */
   nmsKind?: string;
+  /**
+   * The largest image decoded, in pixels (width x height); default: the model's (LoadDarknetOptions.maxPixels),
+   * else YOLO_WGSL_MAX_PIXELS, else DEFAULT_MAX_PIXELS (64 megapixels). PNG / JPEG sizes are read from the
+   * header before decoding; a larger image is refused with an ImageError of code 'IMAGE_TOO_LARGE'.
+   */
+  maxPixels?: number;
 }
 
 export interface DetectBatchOptions extends DetectOptions {
@@ -206,9 +219,12 @@ export class Model {
   private readonly ownsEngine: boolean;
   private busy: Promise<unknown> = Promise.resolve();
   private disposed = false;
+  /** The default pixel limit of detect (LoadDarknetOptions.maxPixels). */
+  private readonly maxPixels?: number;
 
   /** @internal use loadDarknet */
-  constructor(engine: Engine, network: Network, names: readonly string[], cfg: { text: string; name: string }, ownsEngine: boolean) {
+  constructor(engine: Engine, network: Network, names: readonly string[], cfg: { text: string; name: string }, ownsEngine: boolean, maxPixels?: number) {
+    this.maxPixels = maxPixels;
     this.engine = engine;
     this.network = network;
     this.names = names;
@@ -261,7 +277,7 @@ export class Model {
       const batch = Math.max(1, Math.floor(opts.batch ?? 8));
       const out: Detection[][] = [];
       for (let i0 = 0; i0 < images.length; i0 += batch) {
-        const decoded = await Promise.all(images.slice(i0, i0 + batch).map((im) => toImage(im)));
+        const decoded = await Promise.all(images.slice(i0, i0 + batch).map((im) => toImage(im, { maxPixels: opts.maxPixels ?? this.maxPixels })));
         const r = await detectImages(this.engine.gpu, net, decoded, { ...opts, names: this.names }, this.decoder!);
         for (const im of r.images) out.push(im.objects.map(toDetection));
       }
@@ -345,11 +361,15 @@ function toDetection(o: FoundObject): Detection {
   return { box: { ...o.pixels }, classId: o.classId, name: o.name, score: o.score, objectness: o.objectness };
 }
 
-/** Decodes any ImageInput into the planar float RGB image the detector takes. */
-export async function toImage(input: ImageInput): Promise<Image> {
-  if (typeof input === 'string') return host.decodeImageFile(input);
-  if (isBytes(input)) return host.decodeImageBytes(toU8(input));
-  if (host.isDrawable(input)) return host.decodeDrawable(input);
+/**
+ * Decodes any ImageInput into the planar float RGB image the detector takes. Images over `opts.maxPixels`
+ * (see DetectOptions.maxPixels) are refused with an ImageError 'IMAGE_TOO_LARGE', PNG / JPEG before decoding.
+ */
+export async function toImage(input: ImageInput, opts: { maxPixels?: number } = {}): Promise<Image> {
+  const maxPixels = resolveMaxPixels(opts.maxPixels);
+  if (typeof input === 'string') return host.decodeImageFile(input, { maxPixels });
+  if (isBytes(input)) return host.decodeImageBytes(toU8(input), 'image', { maxPixels });
+  if (host.isDrawable(input)) return host.decodeDrawable(input, { maxPixels });
   const raw = input as RawImage;
   if (raw && typeof raw === 'object' && raw.data && typeof raw.width === 'number' && typeof raw.height === 'number') {
     const { width, height } = raw;
@@ -357,6 +377,7 @@ export async function toImage(input: ImageInput): Promise<Image> {
     const channels = raw.channels ?? raw.data.length / (width * height);
     if (channels !== 3 && channels !== 4) throw new RangeError(`image: ${raw.data.length} bytes for ${width}x${height} is neither RGB nor RGBA (3 or 4 bytes per pixel)`);
     if (raw.data.length < width * height * channels) throw new RangeError(`image: ${raw.data.length} bytes, need ${width * height * channels} for ${width}x${height}x${channels}`);
+    checkImageSize('image', width, height, maxPixels);
     const d = raw.data;
     return fromInterleaved(d instanceof Uint8Array ? d : new Uint8Array(d.buffer, d.byteOffset, d.byteLength), width, height, channels);
   }
@@ -370,9 +391,10 @@ export async function toImage(input: ImageInput): Promise<Image> {
 export async function loadDarknet(opts: LoadDarknetOptions): Promise<Model> {
   const cfg = readCfgSource(opts.cfg);
   const names = namesFrom(opts.names);
+  if (opts.maxPixels !== undefined) resolveMaxPixels(opts.maxPixels); // a bad limit fails here, not at the first detect
   const network = await loadNetwork({ cfg: cfg.text, cfgName: cfg.name, weights: opts.weights, width: opts.width, height: opts.height, seed: opts.seed, log: opts.log, missingWeights: opts.weights === undefined ? `warning: no weights: ${host.baseName(cfg.name)} runs with seeded random weights` : undefined });
   const engine = opts.engine ?? (await createEngine({ log: opts.log }));
-  const model = new Model(engine, network, names, cfg, !opts.engine);
+  const model = new Model(engine, network, names, cfg, !opts.engine, opts.maxPixels);
   try {
     model.heads; // prepares the network for inference now: errors surface here, not at the first detect
     if (opts.precompile !== false) await network.precompile(engine.gpu);
