@@ -12,6 +12,7 @@ import { nms, nmsOptionsFromDarknet, type NmsOptions } from '../yolo/nms.js';
 import { headFromLayer, isHeadLayer, type HeadLayerLike } from '../yolo/heads.js';
 import { boxToImage, boxToPixels, prepareImage, toBatch, type Image, type Placement } from '../data/image.js';
 import type { Box } from '../yolo/box.js';
+import { checkOptional, RULES } from '../util/validate.js';
 
 /** A network ready for detection. */
 export interface DetectNetwork {
@@ -83,6 +84,42 @@ function copyTensor(t: Tensor): Tensor {
   return c;
 }
 
+/** An image a detection or evaluation run could not use, and why (the run went on without it). */
+export interface SkippedImage {
+  /** The image file (for a list entry that names nothing, the path as the list wrote it). */
+  file: string;
+  /** Why, e.g. "not a PNG or JPEG file (...)", "not found", "is a directory, not an image file". */
+  reason: string;
+  /** For an entry of a list file that was checked before the run: "list.txt:LINE". */
+  listed?: string;
+}
+
+/**
+ * Why reading or decoding one image failed: the reason of an error thrown by loadImage / decodeImage (a
+ * file-system error, a decode error, an image over the pixel limit), without the file name that the
+ * decode errors start with. Only call this for errors of those functions: GPU and programming errors
+ * elsewhere are not per-image failures and must propagate.
+ */
+export function imageFailureReason(e: unknown, file: string): string {
+  const code = (e as { code?: unknown } | null)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'not found';
+    case 'EISDIR':
+      return 'is a directory, not an image file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+  }
+  const msg = e instanceof Error ? e.message : String(e);
+  return msg.startsWith(`${file}: `) ? msg.slice(file.length + 2) : msg;
+}
+
+/** One line about a skipped image: "list.txt:3: image x.png not found" or "skipped x.png: why". */
+export function describeSkipped(s: SkippedImage): string {
+  return s.listed ? `${s.listed}: image ${s.file} ${s.reason}` : `skipped ${s.file}: ${s.reason}`;
+}
+
 /** One detected object, as the `detect` command reports it (the library API's Detection is made from it). */
 export interface FoundObject {
   classId: number;
@@ -139,6 +176,13 @@ export interface DetectImagesResult {
   forwardMs: number;
 }
 
+/** conf and iou in [0, 1], maxDet a positive integer: a NaN threshold would keep nothing without a word. */
+export function checkDetectOptions(opts: { conf?: number; iou?: number; maxDet?: number }): void {
+  checkOptional('conf', opts.conf, RULES.probability);
+  checkOptional('iou', opts.iou, RULES.probability);
+  checkOptional('maxDet', opts.maxDet, RULES.positiveInt);
+}
+
 /** The NMS a detection run uses: `nmsKind` when given, else the cfg's. */
 export function nmsFor(net: DetectNetwork, nmsKind?: string): Pick<NmsOptions, 'kind' | 'beta'> | undefined {
   return nmsKind ? nmsOptionsFromDarknet(nmsKind, net.nms?.beta ?? 0.6) : net.nms;
@@ -149,6 +193,7 @@ export function nmsFor(net: DetectNetwork, nmsKind?: string): Pick<NmsOptions, '
  * `net` (reused across batches); without it one is made and disposed here.
  */
 export async function detectImages(gpu: Gpu, net: DetectNetwork, images: readonly Image[], opts: DetectImagesOptions = {}, decoder?: HeadDecoder): Promise<DetectImagesResult> {
+  checkDetectOptions(opts);
   if (images.length === 0) return { images: [], prepareMs: 0, forwardMs: 0 };
   if (net.channels !== 3) throw new Error(`detect needs a 3-channel network input; the cfg has channels=${net.channels}`);
   const own = !decoder;

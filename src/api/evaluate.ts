@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Protocol } from '../eval/types.js';
 import type { EvalSummary } from '../eval/metrics.js';
 import type { SplitName } from '../data/dataset.js';
-import { networkDetector, runVal } from './val.js';
+import { networkDetector, runVal, type SkippedImage } from './val.js';
 import type { Model } from './model.js';
 
 export interface EvaluateOptions {
@@ -38,7 +38,10 @@ export interface EvaluateResult {
   metrics: EvalSummary;
   /** Confusion matrix rows = predicted class (last: background), columns = true class (last: background). */
   confusion: number[][];
+  /** Images scored. */
   images: number;
+  /** Images that could not be read or decoded: not scored, nor their labels (the mAP covers `images` only). */
+  skipped: SkippedImage[];
   /** Dataset problems and ignored entries. */
   warnings: string[];
   /** Files written into `out`. */
@@ -55,6 +58,6 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
       data: path.resolve(cwd, opts.data), split: opts.split, protocol: opts.protocol, conf: opts.conf, iou: opts.iou,
       out: opts.out ? path.resolve(cwd, opts.out) : undefined, detector, log: opts.log ?? (() => {}), cwd,
     });
-    return { metrics: r.summary, confusion: r.confusion.matrix.map((row) => Array.from(row)), images: r.images.length, warnings: r.warnings, files: r.files };
+    return { metrics: r.summary, confusion: r.confusion.matrix.map((row) => Array.from(row)), images: r.images.length, skipped: r.skipped, warnings: r.warnings, files: r.files };
   });
 }

@@ -8,6 +8,11 @@
  * image id of a dataset image is its file stem (an all-digit stem is also matched as a number, as
  * Ultralytics writes ids: 000000000139.jpg <-> 139); category_id = class index + categoryOffset (default 0).
  *
+ * Unreadable images never stop a run: the scan drops those it cannot read (missing, not PNG/JPEG, bad
+ * header), and the detector answers `{ skipped }` for one it cannot decode (truncated, corrupt, too
+ * large). Both are excluded from scoring with a warning naming each, listed in the result's `skipped`
+ * and in metrics.json (`skipped_images`); the mAP then covers the scored images only (docs/evaluation.md).
+ *
  * Output folder (`out`): metrics.json, confusion_matrix.txt, PR_curve.png, F1_curve.png,
  * confusion_matrix.png (and predictions.json when a detector produced the detections).
  */
@@ -22,9 +27,11 @@ import { writeEvalPlots } from '../eval/plots.js';
 import { isProtocol, type EvalImage, type GroundTruth, type Prediction, type Protocol } from '../eval/types.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Gpu } from '../gpu/device.js';
-import { loadImage } from '../data/image.js';
+import { loadImage, type Image } from '../data/image.js';
 import { HeadDecoder } from '../yolo/decode.js';
-import { detectImages, type DetectNetwork } from './detector.js';
+import { describeSkipped, detectImages, imageFailureReason, type DetectNetwork, type SkippedImage } from './detector.js';
+
+export type { SkippedImage } from './detector.js';
 
 /** A dataset image as val sees it. */
 export interface ValImage {
@@ -36,11 +43,18 @@ export interface ValImage {
   gts: GroundTruth[];
 }
 
+/** A detector's answer for an image it could not read or decode: why (the image is then not scored). */
+export interface UnreadImage {
+  skipped: string;
+}
+
 /**
- * Produces detections for images (pixel corners in each original image, any score order). The network
- * path plugs in here: load, letterbox/resize, forward, decode with `conf`, NMS with `iou`, map back.
+ * Produces detections for images (pixel corners in each original image, any score order), one entry per
+ * image in order: its detections, or `{ skipped: why }` for an image that could not be read or decoded.
+ * The network path plugs in here: load, letterbox/resize, forward, decode with `conf`, NMS with `iou`,
+ * map back.
  */
-export type Detector = (images: readonly ValImage[], opts: { conf: number; iou: number }) => Promise<Prediction[][]> | Prediction[][];
+export type Detector = (images: readonly ValImage[], opts: { conf: number; iou: number }) => Promise<(Prediction[] | UnreadImage)[]> | (Prediction[] | UnreadImage)[];
 
 export interface ValOptions {
   /** COCO-format detections file (required unless a detector is given). */
@@ -75,7 +89,13 @@ export interface ValOptions {
 export interface ValResult {
   summary: EvalSummary;
   confusion: ConfusionMatrix;
+  /** The images scored (the split's images less `skipped`). */
   images: ValImage[];
+  /**
+   * Images of the split that were not scored: unreadable at the dataset scan (missing, not PNG/JPEG, bad
+   * header) or when the detector read them (undecodable, truncated). The CLI exits 1 when there are any.
+   */
+  skipped: SkippedImage[];
   /** Files written. */
   files: string[];
   /** Warnings (dataset problems, unknown image ids, bad entries). */
@@ -121,13 +141,35 @@ export async function runVal(opts: ValOptions): Promise<ValResult> {
   const split = opts.split ?? 'val';
   const scan = scanSplit(spec, split, { log: warn, cwd: opts.cwd });
   for (const l of describeScan(scan, spec.names).filter((x) => !x.startsWith('  '))) log(`${split}: ${l}`);
-  const images = valImagesFrom(scan.images);
+  const listed = valImagesFrom(scan.images);
+  // images the scan dropped (its warnings named them): not scored either
+  const skipped: SkippedImage[] = scan.problems.filter((p) => p.kind === 'image').map((p) => ({ file: p.file, reason: p.reason.replace(/; skipped$/, '') }));
 
+  let images = listed;
   let dets: Prediction[][];
   let source: string;
   if (opts.detector) {
-    dets = await opts.detector(images, { conf: opts.conf ?? 0.001, iou: opts.iou ?? 0.6 });
-    if (dets.length !== images.length) throw new Error(`detector returned ${dets.length} lists for ${images.length} images`);
+    const raw = await opts.detector(listed, { conf: opts.conf ?? 0.001, iou: opts.iou ?? 0.6 });
+    if (raw.length !== listed.length) throw new Error(`detector returned ${raw.length} lists for ${listed.length} images`);
+    // An image the detector could not read is excluded from scoring (with its labels), as the scan
+    // excludes the images it cannot read: counting it as an image without detections would charge the
+    // model with its labels as misses, i.e. lower recall and AP for a data fault, not for the model. The
+    // mAP then covers the scored images only, and the warnings and the summary line say so.
+    const fromScan = skipped.length;
+    images = [];
+    dets = [];
+    raw.forEach((d, i) => {
+      if (Array.isArray(d)) {
+        images.push(listed[i]);
+        dets.push(d);
+      } else {
+        const s: SkippedImage = { file: listed[i].file, reason: d.skipped };
+        skipped.push(s);
+        const n = listed[i].gts.length;
+        warn(`${describeSkipped(s)} (not scored${n ? `, nor its ${n} labelled object${n === 1 ? '' : 's'}` : ''})`);
+      }
+    });
+    if (images.length === 0) throw new DatasetError(`none of the ${listed.length} images of the ${split} split could be read (first: ${describeSkipped(skipped[fromScan])})`);
     source = 'the network';
   } else {
     const file = opts.predictions!;
@@ -144,11 +186,15 @@ export async function runVal(opts: ValOptions): Promise<ValResult> {
     if (imp.unknownImages.length) warn(`${file}: ${imp.unknownImages.length} image ids are not in the ${split} split (first: ${JSON.stringify(imp.unknownImages[0])}); their detections are ignored (image ids are file stems)`);
     dets = images.map((im) => imp.byImage.get(imageKey(im.id)) ?? []);
     const used = dets.reduce((a, d) => a + d.length, 0);
+    const conf = opts.conf ?? 0.001;
+    const below = dets.reduce((a, d) => a + d.filter((x) => x.score < conf).length, 0);
+    if (below) warn(`${file}: ${below} of its detections score below the confidence threshold ${conf} (--conf) and are not scored`);
     if (imp.total > 0 && used === 0) warn(`${file}: none of its ${imp.total} detections names an image of the ${split} split`);
     source = file;
   }
   const { summary, confusion } = scoreImages(images, dets, { protocol, names: spec.names, conf: opts.conf, confusionConf: opts.confusionConf, confusionIou: opts.confusionIou });
-  log(`scoring ${summary.detections} detections from ${source} on ${images.length} images (${summary.instances} objects)`);
+  if (skipped.length) warn(`the mAP covers the ${images.length} scored images only: ${skipped.length} unreadable image${skipped.length === 1 ? ' is' : 's are'} excluded from scoring together with their labels (not counted as images without detections)`);
+  log(`scoring ${summary.detections} detections from ${source} on ${images.length} images (${summary.instances} objects)${skipped.length ? `, ${skipped.length} skipped` : ''}`);
   log(`protocol: ${PROTOCOL_TITLES[protocol]}`);
   for (const l of formatTable(summary)) log(l);
   if (summary.excludedClasses.length) log(`classes with detections but no ground truth (excluded): ${summary.excludedClasses.map((k) => spec.names[k]).join(', ')}`);
@@ -165,6 +211,8 @@ export async function runVal(opts: ValOptions): Promise<ValResult> {
     confusion_matrix: { conf: confusion.conf, iou: confusion.iouThres, rows: 'predicted (last: background)', cols: 'true (last: background)', matrix: confusion.matrix.map((r) => Array.from(r)) },
     dataset: scan.counts,
     problems: scan.problems.map(formatProblem),
+    scored_images: images.length,
+    skipped_images: skipped.map((s) => ({ file: s.file, reason: s.reason })),
   };
   const text = `${JSON.stringify(json, null, 2)}\n`;
   if (opts.out) {
@@ -183,7 +231,8 @@ export async function runVal(opts: ValOptions): Promise<ValResult> {
     writeFileAtomic(opts.json, text);
     files.push(opts.json);
   }
-  return { summary, confusion, images, files, warnings };
+  if (skipped.length) log(`val: ${images.length} images scored, ${skipped.length} skipped (see warnings above); the mAP covers the scored images only`);
+  return { summary, confusion, images, skipped, files, warnings };
 }
 
 /**
@@ -194,12 +243,28 @@ export function networkDetector(gpu: Gpu, net: DetectNetwork, o: { batch?: numbe
   return async (images, { conf, iou }) => {
     const batch = Math.max(1, Math.floor(o.batch ?? 1));
     const decoder = new HeadDecoder(gpu, net.heads, { width: net.width, height: net.height });
-    const out: Prediction[][] = [];
+    const out: (Prediction[] | UnreadImage)[] = new Array(images.length);
     try {
-      for (let i0 = 0; i0 < images.length; i0 += batch) {
-        const loaded = images.slice(i0, i0 + batch).map((im) => loadImage(im.file));
+      for (let next = 0; next < images.length; ) {
+        // the next `batch` images that load; an image loadImage fails on (read, decode, too large) is
+        // answered { skipped } and its place in the batch goes to the next image
+        const index: number[] = [];
+        const loaded: Image[] = [];
+        while (index.length < batch && next < images.length) {
+          const i = next++;
+          try {
+            loaded.push(loadImage(images[i].file));
+          } catch (e) {
+            out[i] = { skipped: imageFailureReason(e, images[i].file) };
+            continue;
+          }
+          index.push(i);
+        }
+        if (index.length === 0) break;
         const r = await detectImages(gpu, net, loaded, { conf, iou, maxDet: o.maxDet ?? 300, letterbox: o.letterbox }, decoder);
-        for (const res of r.images) out.push(res.objects.map((d) => ({ x1: d.pixels.x1, y1: d.pixels.y1, x2: d.pixels.x2, y2: d.pixels.y2, classId: d.classId, score: d.score })));
+        r.images.forEach((res, k) => {
+          out[index[k]] = res.objects.map((d) => ({ x1: d.pixels.x1, y1: d.pixels.y1, x2: d.pixels.x2, y2: d.pixels.y2, classId: d.classId, score: d.score }));
+        });
       }
     } finally {
       decoder.dispose();

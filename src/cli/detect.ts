@@ -3,6 +3,11 @@
  * says) -> network forward -> fused head decode + threshold on the GPU (only survivors read back) -> NMS
  * (the cfg's nms_kind) -> boxes in image pixels -> drawn PNGs and optional label files.
  *
+ * A bad file never stops a run: every entry of the source is checked before anything runs (list entries
+ * that name no file are reported with the list's file:line), an image that cannot be read or decoded is
+ * skipped with a warning, and the result's `skipped` lists them all (the CLI exits 1 when it is not empty;
+ * docs/data.md "Bad images in detect and val").
+ *
  * The network comes through the `DetectNetwork` seam: anything that can run an NCHW batch and hand back
  * the raw inputs of its [yolo]/[region] layers. `NetworkLoader` builds one from cfg + weights; the default,
  * `loadDarknet`, builds it with src/darknet.
@@ -11,15 +16,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Gpu } from '../gpu/device.js';
 import { HeadDecoder } from '../yolo/decode.js';
-import { loadImage, sniffFormat, type Placement } from '../data/image.js';
+import { loadImage, sniffFormat, type Image, type Placement } from '../data/image.js';
 import { drawDetections, imageToRgba, writePng } from '../viz/draw.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { detectImages, fromDarknetNetwork, type DetectNetwork, type FoundObject } from '../api/detector.js';
+import { describeSkipped, detectImages, fromDarknetNetwork, imageFailureReason, type DetectNetwork, type FoundObject, type SkippedImage } from '../api/detector.js';
 import { loadNetwork } from '../api/model.js';
 
 // The detection core lives in src/api/detector.ts (the library API uses the same code); these names stay
 // importable from here.
-export { fromDarknetNetwork, postprocess, type DarknetNetworkLike, type DetectNetwork, type FoundObject } from '../api/detector.js';
+export { describeSkipped, fromDarknetNetwork, postprocess, type DarknetNetworkLike, type DetectNetwork, type FoundObject, type SkippedImage } from '../api/detector.js';
 
 export type NetworkLoader = (gpu: Gpu, cfg: string, weights: string | undefined) => Promise<DetectNetwork>;
 
@@ -85,17 +90,53 @@ export interface ImageResult {
 
 const IMAGE_EXT = new Set(['.png', '.jpg', '.jpeg']);
 
-/** The images of a source: one image file, the images of a folder (sorted), or the lines of a list file. */
-export function listSources(source: string): string[] {
+/**
+ * The results of a detection run, one per image that ran (in source order), and `skipped`: the images
+ * that did not run and why (list entries that name no file, files that cannot be read or decoded).
+ */
+export type DetectResults = ImageResult[] & { skipped: SkippedImage[] };
+
+/** The images of a source, checked before anything runs: `files` to run, `skipped` entries that cannot. */
+export interface SourceList {
+  files: string[];
+  /** Entries that name no file, or a directory: a list file's with its file:line (`listed`). */
+  skipped: SkippedImage[];
+}
+
+/** Why a path cannot be an image file (stat only), or null when it is a file. */
+function notAFile(p: string): string | null {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch (e) {
+    return imageFailureReason(e, p);
+  }
+  return st.isFile() ? null : st.isDirectory() ? 'is a directory, not an image file' : 'is not a regular file';
+}
+
+/**
+ * The images of a source: one image file, the images of a folder (sorted), or the lines of a list file
+ * (relative to the working folder, else to the list's folder). Every entry is checked up front (exists,
+ * is a file): one that is not lands in `skipped` (a list file's entries with its file:line), and the rest
+ * still run. Throws when the source itself does not exist, or names no image at all.
+ */
+export function collectSources(source: string): SourceList {
   if (!fs.existsSync(source)) throw new Error(`source ${source} does not exist`);
   const st = fs.statSync(source);
+  const files: string[] = [];
+  const skipped: SkippedImage[] = [];
   if (st.isDirectory()) {
-    const files = fs.readdirSync(source).filter((f) => IMAGE_EXT.has(path.extname(f).toLowerCase())).sort().map((f) => path.join(source, f));
-    if (files.length === 0) throw new Error(`source folder ${source} has no .png/.jpg/.jpeg images`);
-    return files;
+    const names = fs.readdirSync(source).filter((f) => IMAGE_EXT.has(path.extname(f).toLowerCase())).sort();
+    if (names.length === 0) throw new Error(`source folder ${source} has no .png/.jpg/.jpeg images`);
+    for (const f of names.map((n) => path.join(source, n))) {
+      const why = notAFile(f);
+      if (why) skipped.push({ file: f, reason: why });
+      else files.push(f);
+    }
+    return { files, skipped };
   }
   const ext = path.extname(source).toLowerCase();
-  if (IMAGE_EXT.has(ext)) return [source];
+  if (IMAGE_EXT.has(ext)) return { files: [source], skipped };
   const head = Buffer.alloc(8);
   const fd = fs.openSync(source, 'r');
   try {
@@ -103,16 +144,28 @@ export function listSources(source: string): string[] {
   } finally {
     fs.closeSync(fd);
   }
-  if (sniffFormat(head)) return [source];
+  if (sniffFormat(head)) return { files: [source], skipped };
   // a list file: one path per line, relative to the working folder or else to the list's folder
-  const lines = fs.readFileSync(source, 'utf8').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = fs.readFileSync(source, 'utf8').split(/\r?\n/).map((l, i) => ({ l: l.trim(), line: i + 1 })).filter(({ l }) => l && !l.startsWith('#'));
   if (lines.length === 0) throw new Error(`list file ${source} names no images`);
-  return lines.map((l, i) => {
-    if (path.isAbsolute(l) || fs.existsSync(l)) return l;
+  for (const { l, line } of lines) {
     const rel = path.join(path.dirname(source), l);
-    if (fs.existsSync(rel)) return rel;
-    throw new Error(`${source}:${i + 1}: image ${l} not found`);
-  });
+    const f = path.isAbsolute(l) || fs.existsSync(l) || !fs.existsSync(rel) ? l : rel;
+    const why = notAFile(f);
+    if (why) skipped.push({ file: l, reason: why, listed: `${source}:${line}` });
+    else files.push(f);
+  }
+  return { files, skipped };
+}
+
+/**
+ * The images of a source (see collectSources), for callers that want every entry to exist: throws, naming
+ * every list entry that does not (`list.txt:LINE: image X not found`, one line each).
+ */
+export function listSources(source: string): string[] {
+  const { files, skipped } = collectSources(source);
+  if (skipped.length) throw new Error(skipped.map(describeSkipped).join('\n'));
+  return files;
 }
 
 /** Class names, one per line (trailing blank lines dropped). */
@@ -131,8 +184,13 @@ export function describeObjects(objects: readonly FoundObject[]): string[] {
   });
 }
 
-/** Runs detection over already-built network and image files. */
-export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: readonly string[], opts: Omit<DetectOptions, 'cfg' | 'weights' | 'source' | 'names'> & { names?: readonly string[] }): Promise<ImageResult[]> {
+/**
+ * Runs detection over already-built network and image files. An image that cannot be read or decoded is
+ * skipped with a warning (`warning: skipped x.png: why`) and lands in the result's `skipped`; the others
+ * run. Batches are filled with the images that decode, so a batch-mate of a bad image is batched as in a
+ * run without it. GPU and other errors are not skipped: they end the run.
+ */
+export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: readonly string[], opts: Omit<DetectOptions, 'cfg' | 'weights' | 'source' | 'names'> & { names?: readonly string[] }): Promise<DetectResults> {
   const log = opts.log ?? (() => {});
   const batch = Math.max(1, Math.floor(opts.batch ?? 1));
   if (net.channels !== 3) throw new Error(`detect needs a 3-channel network input; the cfg has channels=${net.channels}`);
@@ -140,12 +198,27 @@ export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: rea
   if (opts.names && opts.names.length < classes) log(`warning: ${opts.names.length} class names for ${classes} classes; the rest are shown by number`);
   const decoder = new HeadDecoder(gpu, net.heads, { width: net.width, height: net.height });
   const results: ImageResult[] = [];
+  const skipped: SkippedImage[] = [];
   const usedNames = new Set<string>();
   try {
-    for (let i0 = 0; i0 < files.length; i0 += batch) {
-      const chunk = files.slice(i0, i0 + batch);
+    for (let next = 0; next < files.length; ) {
+      // the next `batch` images that load; only loadImage's errors (read, decode, too large) skip an image
+      const chunk: string[] = [];
+      const loaded: Image[] = [];
       const t0 = performance.now();
-      const loaded = chunk.map((f) => loadImage(f));
+      while (chunk.length < batch && next < files.length) {
+        const file = files[next++];
+        try {
+          loaded.push(loadImage(file));
+        } catch (e) {
+          const s: SkippedImage = { file, reason: imageFailureReason(e, file) };
+          skipped.push(s);
+          log(`warning: ${describeSkipped(s)}`);
+          continue;
+        }
+        chunk.push(file);
+      }
+      if (chunk.length === 0) break;
       const loadMs = performance.now() - t0;
       const r = await detectImages(gpu, net, loaded, opts, decoder);
       for (let b = 0; b < chunk.length; b++) {
@@ -175,7 +248,7 @@ export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: rea
   } finally {
     decoder.dispose();
   }
-  return results;
+  return Object.assign(results, { skipped });
 }
 
 /** The JSON written per image: source file, image size, and each object's class, score and pixel box. */
@@ -204,17 +277,34 @@ export function labelLines(objects: readonly FoundObject[], width: number, heigh
   });
 }
 
-/** The `detect` command: loads the network (cfg + weights) and runs detectWithNetwork over the source. */
-export async function detect(opts: DetectOptions): Promise<ImageResult[]> {
+/**
+ * The `detect` command: checks every entry of the source (warnings for those that name no image file,
+ * all before anything runs), loads the network (cfg + weights) and runs detectWithNetwork over the rest;
+ * ends with the line `detect: N images, K skipped`. The result's `skipped` lists the entries and images
+ * that did not run (the CLI exits 1 when there are any). Throws when no image is left to run, or none of
+ * them could be read.
+ */
+export async function detect(opts: DetectOptions): Promise<DetectResults> {
+  const log = opts.log ?? (() => {});
   const loader: NetworkLoader = opts.loader ?? ((gpu, cfg, w) => loadDarknet(gpu, cfg, w, opts.log, { width: opts.img, height: opts.img }));
-  const files = listSources(opts.source);
+  const src = collectSources(opts.source);
+  for (const s of src.skipped) log(`warning: ${describeSkipped(s)}${s.listed ? '; skipped' : ''}`);
+  if (src.files.length === 0) throw new Error(`detect: no image to run in ${opts.source}: none of its ${src.skipped.length} entries is an image file (first: ${describeSkipped(src.skipped[0])})`);
   const names = opts.names ? readNames(opts.names) : undefined;
   const gpu = opts.gpu ?? (await Gpu.create({ log: opts.log }));
-  const net = await loader(gpu, opts.cfg, opts.weights);
+  let res: DetectResults;
   try {
-    return await detectWithNetwork(gpu, net, files, { ...opts, names });
+    const net = await loader(gpu, opts.cfg, opts.weights);
+    try {
+      res = await detectWithNetwork(gpu, net, src.files, { ...opts, names });
+    } finally {
+      net.dispose?.();
+    }
   } finally {
-    net.dispose?.();
     if (!opts.gpu) gpu.dispose();
   }
+  const skipped = [...src.skipped, ...res.skipped];
+  log(`detect: ${res.length} images, ${skipped.length} skipped${skipped.length ? ' (see warnings above)' : ''}`);
+  if (res.length === 0) throw new Error(`detect: none of the ${skipped.length} images could be read (first: ${describeSkipped(skipped[0])})`);
+  return Object.assign(res, { skipped });
 }

@@ -378,7 +378,7 @@ export class BatchLoader implements AsyncIterable<Batch> {
     }
     const slot: WorkerSlot = { worker, busy: 0, dead: false, waiting: new Map() };
     worker.unref();
-    worker.on('message', (m: { ok: true; batch: BuiltBatch } | { ok: false; id: number; error: string }) => {
+    worker.on('message', (m: { ok: true; batch: BuiltBatch } | { ok: false; id: number; error: string; stack?: string }) => {
       const id = m.ok ? m.batch.id : m.id;
       const w = slot.waiting.get(id);
       if (!w) return;
@@ -388,7 +388,12 @@ export class BatchLoader implements AsyncIterable<Batch> {
       if (m.ok) {
         m.batch.readyAt = performance.now();
         w.resolve(m.batch);
-      } else w.reject(new Error(`loader worker: batch ${w.job.g}: ${m.error}`));
+      } else {
+        // the worker's message; its stack replaces this thread's (printed with --verbose / YOLO_WGSL_VERBOSE=1)
+        const err = new Error(`loader worker: batch ${w.job.g}: ${m.error}`);
+        if (m.stack) err.stack = `${err.message}\n    worker stack: ${m.stack}`;
+        w.reject(err);
+      }
     });
     const die = (why: string) => {
       if (slot.dead) return;

@@ -141,7 +141,8 @@ if (!isMainThread && parentPort && (workerData as { tag?: string } | null)?.tag 
       const b = buildBatch(ctx, job);
       port.postMessage({ ok: true, batch: b }, [b.images.buffer as ArrayBuffer]);
     } catch (e) {
-      port.postMessage({ ok: false, id: job.id, error: (e as Error).stack ?? String(e) });
+      // the message for the log line; the stack travels too, for --verbose / YOLO_WGSL_VERBOSE=1
+      port.postMessage({ ok: false, id: job.id, error: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined });
     }
   });
 }
