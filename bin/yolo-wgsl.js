@@ -16,8 +16,4 @@ if (existsSync(built)) {
   register();
   mod = await import(pathToFileURL(join(root, 'src', 'cli', 'main.ts')).href);
 }
-mod.main(argv).catch((e) => {
-  console.error(`yolo-wgsl: ${e && e.name && e.name !== 'Error' ? e.name + ': ' : ''}${e && e.message ? e.message : e}`);
-  if (process.env.YOLO_WGSL_DEBUG === '1') console.error(e && e.stack);
-  process.exit(1);
-});
+mod.main(argv).catch((e) => process.exit(mod.reportError(e, argv)));

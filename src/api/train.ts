@@ -26,6 +26,7 @@ import type { LoadedCheckpoint } from '../train/checkpoint.js';
 import { DarknetSchedule, UltralyticsSchedule, darknetHyper, stretchDarknetSchedule, type LrSchedule } from '../train/schedule.js';
 import { downsample, writeTrainingPlots, type IterationPoint } from '../train/plots.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { checkOptional, RULES } from '../util/validate.js';
 import { fromDarknetNetwork } from './detector.js';
 import { networkDetector, runVal } from './val.js';
 import type { Model } from './model.js';
@@ -127,6 +128,9 @@ export function resolveTrainSettings(net: Network, given: Partial<TrainSettings>
     valEvery: given.valEvery ?? prev.valEvery ?? 1,
     protocol: given.protocol ?? prev.protocol ?? 'ultralytics',
   };
+  for (const [k, rule] of [['epochs', RULES.positiveInt], ['maxBatches', RULES.positiveInt], ['lr', RULES.positive], ['seed', RULES.seed], ['workers', RULES.count], ['saveEvery', RULES.positiveInt], ['valEvery', RULES.count]] as const) {
+    checkOptional(`train: ${k}`, s[k], rule);
+  }
   if (!isProtocol(s.protocol)) throw new Error(`train: unknown protocol '${s.protocol}'`);
   if (scheduleKind === 'ultralytics' && !s.epochs) throw new Error('train: the Ultralytics schedule needs --epochs');
   if (!s.epochs && !s.maxBatches && !hyperNet.maxBatches) throw new Error('train: give --epochs or --max-batches (the cfg has no max_batches)');

@@ -40,6 +40,10 @@ export async function runForward(opts: ForwardCliOptions): Promise<ForwardCliRes
   if (opts.input.toLowerCase().endsWith('.npy')) {
     const npy = readNpyF32(opts.input);
     if (npy.shape.length !== 4) throw new Error(`${opts.input}: expected an NCHW array, got shape [${npy.shape.join(', ')}]`);
+    const probe = Network.fromFile(opts.cfg);
+    if (npy.shape[1] !== probe.input.c) {
+      throw new Error(`${opts.input}: the array has ${npy.shape[1]} channels (shape [${npy.shape.join(', ')}], NCHW), but ${opts.cfg} takes channels=${probe.input.c}`);
+    }
     data = npy.data;
     shape = [...npy.shape];
   } else {

@@ -4,6 +4,13 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { doctor } from './doctor.js';
 import { BACKEND_CHOICES } from '../gpu/adapter.js';
+import { checkNumericOptions } from './options.js';
+import { SettingError } from '../util/validate.js';
+
+/** A command line that cannot run as given (exit code 2, like the option errors yargs reports). */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
 
 export async function main(argv: string[]): Promise<void> {
   await yargs(argv)
@@ -15,8 +22,20 @@ export async function main(argv: string[]): Promise<void> {
       describe: 'force an adapter: gpu (real GPU), lavapipe (Vulkan on the CPU), gl (OpenGL ES on llvmpipe); default auto (also YOLO_WGSL_BACKEND)',
       global: true,
     })
+    .option('max-pixels', {
+      type: 'number',
+      describe: 'refuse images whose header declares more pixels than this, before decoding (default 64 megapixels; also YOLO_WGSL_MAX_PIXELS)',
+      global: true,
+    })
+    .option('verbose', { type: 'boolean', describe: 'on an error, also print its stack trace (also YOLO_WGSL_VERBOSE=1)', global: true })
     .middleware((a) => {
       if (a.backend) process.env.YOLO_WGSL_BACKEND = String(a.backend);
+    })
+    .check((a) => {
+      checkNumericOptions(a, argv);
+      // after the check: the loaders (and their worker threads) read the limit from the environment
+      if (a['max-pixels'] !== undefined) process.env.YOLO_WGSL_MAX_PIXELS = String(a['max-pixels']);
+      return true;
     })
     .command(
       'doctor',
@@ -117,11 +136,13 @@ export async function main(argv: string[]): Promise<void> {
           .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' }),
       async (a) => {
         const { detect } = await import('./detect.js');
-        await detect({
+        const r = await detect({
           cfg: a.cfg, weights: a.weights, names: a.names, source: a.source, conf: a.conf, iou: a.iou, out: a.out,
           saveTxt: a['save-txt'], agnostic: a.agnostic, letterbox: a.letterbox, nmsKind: a['nms-kind'], maxDet: a['max-det'],
           batch: a.batch, img: a.img, log: (l: string) => console.log(l),
         });
+        // images that could not run were skipped with a warning each and counted in the summary line
+        if (r.skipped.length) process.exitCode = 1;
       },
     )
     .command(
@@ -175,7 +196,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('log-every', { type: 'number', describe: 'progress line every N iterations when not on a TTY (default 10)' })
           .option('progress', { type: 'string', choices: ['auto', 'bar', 'lines', 'none'], describe: 'progress display (default auto: a bar on a TTY)' })
           .check((a) => {
-            if (!a.resume && (!a.cfg || !a.data)) throw new Error('train needs --cfg and --data (or --resume)');
+            if (!a.resume && (!a.cfg || !a.data)) throw new UsageError('train needs --cfg and --data (or --resume)');
             return true;
           }),
       async (a) => {
@@ -220,7 +241,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('out', { type: 'string', default: 'runs/val', describe: 'output folder (metrics.json, plots, confusion matrix)' })
           .option('json', { type: 'string', describe: 'also write the summary and per-class numbers to this file' })
           .check((a) => {
-            if (!a.predictions && !a.cfg) throw new Error('val needs --cfg (and --weights) to run a network, or --predictions to score a detections file');
+            if (!a.predictions && !a.cfg) throw new UsageError('val needs --cfg (and --weights) to run a network, or --predictions to score a detections file');
             return true;
           }),
       async (a) => {
@@ -229,8 +250,9 @@ export async function main(argv: string[]): Promise<void> {
           data: a.data, protocol: a.protocol as 'coco', conf: a.conf, iou: a.iou, split: a.split as 'val', categoryOffset: a['category-offset'],
           out: a.out, json: a.json,
         };
-        if (a.predictions) await v.runVal({ ...common, predictions: a.predictions });
-        else await v.runValNetwork({ ...common, cfg: a.cfg!, weights: a.weights, batch: a.batch, img: a.img });
+        const r = a.predictions ? await v.runVal({ ...common, predictions: a.predictions }) : await v.runValNetwork({ ...common, cfg: a.cfg!, weights: a.weights, batch: a.batch, img: a.img });
+        // unreadable images were excluded from scoring with a warning each (the mAP covers the rest)
+        if (r.skipped.length) process.exitCode = 1;
       },
     )
     .command(
@@ -317,10 +339,10 @@ export async function main(argv: string[]): Promise<void> {
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .recommendCommands()
-    .fail((msg, err, y) => {
-      if (err) throw err;
-      console.error(y.help() && msg);
-      process.exit(2);
+    .fail((msg, err) => {
+      // usage errors (an unknown option, a number out of range, a missing option) become UsageErrors: exit 2
+      if (err && !(err instanceof SettingError) && !(err instanceof UsageError)) throw err;
+      throw err instanceof UsageError ? err : new UsageError(err ? err.message : msg);
     })
     .help()
     .parseAsync();
@@ -331,12 +353,17 @@ async function writeJson(file: string, data: unknown): Promise<void> {
   writeFileAtomic(file, JSON.stringify(data, null, 2) + '\n');
 }
 
-const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
-if (isMain) {
-  main(hideBin(process.argv)).catch((e: unknown) => {
-    const err = e as Error;
-    console.error(`yolo-wgsl: ${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}`);
-    if (process.env.YOLO_WGSL_DEBUG === '1') console.error(err.stack);
-    process.exit(1);
-  });
+/**
+ * Prints a failed command's error as one line (`yolo-wgsl: CfgError: file:line: ...`; the stack only with
+ * --verbose, YOLO_WGSL_VERBOSE=1 or YOLO_WGSL_DEBUG=1) and returns the exit code: 2 for a usage error, 1 for the rest.
+ */
+export function reportError(e: unknown, args: readonly string[] = process.argv): number {
+  const err = e instanceof Error ? e : new Error(String(e));
+  const usage = err instanceof UsageError || err instanceof SettingError;
+  console.error(`yolo-wgsl: ${!usage && err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${err.message}${usage ? '\n(see yolo-wgsl --help)' : ''}`);
+  if (args.includes('--verbose') || process.env.YOLO_WGSL_VERBOSE === '1' || process.env.YOLO_WGSL_DEBUG === '1') console.error(err.stack);
+  return usage ? 2 : 1;
 }
+
+const isMain = process.argv[1] && import.meta.url.endsWith(process.argv[1].replace(/\\/g, '/').split('/').pop()!);
+if (isMain) main(hideBin(process.argv)).catch((e: unknown) => process.exit(reportError(e)));

@@ -155,6 +155,13 @@ export class CfgSection {
     return n;
   }
 
+  /** An integer within [min, max] (an upper bound keeps a typo from becoming a huge allocation). */
+  intRange(key: string, min: number, max: number, dflt?: number): number {
+    const n = this.intMin(key, min, dflt);
+    if (n > max) throw this.error(key, `must be <= ${max}, got ${n}`);
+    return n;
+  }
+
   float(key: string, dflt?: number): number {
     const v = this.value(key, 'a number', dflt);
     if (v === undefined) return dflt!;
@@ -217,7 +224,8 @@ export function parseCfg(text: string, file = '<cfg>'): ParsedCfg {
   const sections: CfgSection[] = [];
   const warnings: CfgWarning[] = [];
   let cur: CfgSection | undefined;
-  const lines = text.split('\n');
+  // a UTF-8 byte-order mark (Windows editors write one) is not part of the first line
+  const lines = text.replace(/^\uFEFF/, '').split('\n');
   for (let i = 0; i < lines.length; i++) {
     const lineNo = i + 1;
     const s = clean(lines[i]);

@@ -59,6 +59,14 @@ class WarningSink {
   }
 }
 
+/**
+ * Upper bounds of [net] sizes: far above any real cfg (the corpus tops out at 1536 pixels, batch 128), low
+ * enough that a typo (width=100000) is a cfg error at its line rather than an allocation failure later.
+ */
+export const NET_LIMITS: Readonly<Record<string, number>> = { width: 16384, height: 16384, channels: 4096, batch: 65536, subdivisions: 65536, time_steps: 65536 };
+/** Most input values of one image (width × height × channels): 2^28 floats, 1 GiB. */
+const MAX_INPUT_VALUES = 2 ** 28;
+
 function parseNet(s: CfgSection, sink: WarningSink): NetConfig {
   const train: Record<string, number | number[] | string> = {};
   for (const key of s.keys()) {
@@ -75,6 +83,9 @@ function parseNet(s: CfgSection, sink: WarningSink): NetConfig {
   const num = (k: string, d: number) => (typeof train[k] === 'number' ? (train[k] as number) : d);
   for (const k of ['width', 'height', 'channels', 'inputs', 'batch', 'subdivisions', 'time_steps']) {
     if (k in train && num(k, 0) < 0) throw s.error(k, `must be >= 0, got ${train[k]}`);
+  }
+  for (const [k, max] of Object.entries(NET_LIMITS)) {
+    if (num(k, 0) > max) throw s.error(k, `${train[k]} is too large (at most ${max}${k === 'width' || k === 'height' ? ' pixels' : ''}; the input is allocated on the GPU)`);
   }
   const batch = Math.max(1, num('batch', 1));
   const subdivisions = Math.max(1, num('subdivisions', 1));
@@ -163,10 +174,14 @@ export class Network {
     const net = parseNet(first, sink);
     for (const [k, v] of Object.entries({ width: opts.width, height: opts.height, channels: opts.channels, batch: opts.batch })) {
       if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new Error(`${k} must be a positive integer, got ${v}`);
+      if (v !== undefined && v > NET_LIMITS[k]) throw new Error(`${k} ${v} is too large for ${first.file} (at most ${NET_LIMITS[k]})`);
     }
     const w = opts.width ?? net.width;
     const h = opts.height ?? net.height;
     const c = opts.channels ?? net.channels;
+    if (w * h * c > MAX_INPUT_VALUES) {
+      throw new CfgError(first.file, first.line, undefined, `[net] input ${w}x${h}x${c} has ${w * h * c} values per image, more than ${MAX_INPUT_VALUES} (1 GiB): lower width/height`);
+    }
     let input: Shape;
     let image = true;
     if (w && h && c) input = { c, h, w };
@@ -224,6 +239,13 @@ export class Network {
       }
       for (const d of ['h', 'w', 'c'] as const) {
         if (!(layer.output[d] >= 1)) throw new CfgError(s.file, s.line, undefined, `${s.label} (layer ${index}) would output an empty ${shapeStr([layer.output.w, layer.output.h, layer.output.c])}`);
+      }
+      const paramCount = layer.params.reduce((a, p) => a + p.count, 0);
+      if (paramCount > MAX_INPUT_VALUES) {
+        throw new CfgError(s.file, s.line, undefined, `${s.label} (layer ${index}) would have ${paramCount} parameters, more than ${MAX_INPUT_VALUES} (1 GiB) in one layer: check its filters/size/output`);
+      }
+      if (shapeCount(layer.output) > MAX_INPUT_VALUES) {
+        throw new CfgError(s.file, s.line, undefined, `${s.label} (layer ${index}) would output ${shapeStr([layer.output.w, layer.output.h, layer.output.c])} = ${shapeCount(layer.output)} values per image, more than ${MAX_INPUT_VALUES} (1 GiB): lower [net] width/height (${w}x${h})`);
       }
       layers.push(layer);
       prev = layer.output;

@@ -19,6 +19,7 @@ import type { Network } from './network.js';
 import type { Layer } from './layer.js';
 import { Rng } from '../util/rng.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { firstNonFinite } from '../util/validate.js';
 
 export interface WeightsHeader {
   major: number;
@@ -79,6 +80,21 @@ function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
 }
 
 /**
+ * When a file does not fit the cfg, says so first if it is no .weights file at all: Darknet has only
+ * written versions 0.1.x and 0.2.x (and legacy files with major or minor > 1000, stored transposed).
+ */
+function notWeights(major: number, minor: number, revision: number, bytes: Uint8Array, name: string): void {
+  const head = new TextDecoder().decode(bytes.subarray(0, 4096));
+  const firstLine = head.split('\n').map((l) => l.trim()).find((l) => l !== '' && !l.startsWith('#') && !l.startsWith(';'));
+  if (firstLine && /^\[(net|network)\]$/i.test(firstLine)) throw new WeightsError(`${name}: this is a .cfg file, not a .weights file`, name);
+  const fmt = bytes[0] === 0x89 && bytes[1] === 0x50 ? 'a PNG image' : bytes[0] === 0xff && bytes[1] === 0xd8 ? 'a JPEG image' : bytes[0] === 0x93 && head.slice(1, 6) === 'NUMPY' ? 'a NumPy .npy file' : bytes[0] === 0x50 && bytes[1] === 0x4b ? 'a zip archive (a PyTorch .pt checkpoint?)' : null;
+  if (fmt) throw new WeightsError(`${name}: this is ${fmt}, not a Darknet .weights file`, name);
+  const legacy = (major > 1000 && major < 100000) || (minor > 1000 && minor < 100000);
+  const plausible = major >= 0 && minor >= 0 && revision >= 0 && revision < 1_000_000 && ((major <= 9 && minor <= 99) || legacy);
+  if (!plausible) throw new WeightsError(`${name}: header version ${major}.${minor}.${revision} is not a Darknet .weights version (0.1.x or 0.2.x): not a .weights file, or a corrupt one`, name);
+}
+
+/**
  * Reads .weights bytes into the network's host parameters (then call prepare() to upload). `name` is used
  * in messages. Returns the header.
  */
@@ -112,9 +128,17 @@ export function decodeWeights(net: Network, bytes: Uint8Array, name = '<weights>
     for (const p of stored) {
       const need = 4 * p.count;
       if (off + need > bytes.length) {
+        notWeights(major, minor, revision, bytes, name);
         throw new WeightsError(`${name}: file too short: ${layerLabel(l)} needs ${p.count} floats of '${p.name}' at byte ${off}, only ${bytes.length - off} bytes are left (the file has ${bytes.length} bytes, this cfg needs ${expected}; wrong cfg for these weights?)`, name);
       }
       let a = readFloats(bytes, off, p.count);
+      // Darknet loads NaN and infinities silently; a network with them detects nothing, without a word
+      const bad = firstNonFinite(a);
+      if (bad >= 0) {
+        let n = 0;
+        for (let i = bad; i < a.length; i++) if (!Number.isFinite(a[i])) n++;
+        throw new WeightsError(`${name}: ${layerLabel(l)} '${p.name}' has ${n} of ${p.count} values that are NaN or infinite (the first, ${a[bad]}, at index ${bad}, byte ${off + 4 * bad}): the weights are corrupt or come from a diverged training run`, name);
+      }
       if (swap && l.kind === 'connected' && p.name === 'weights') a = transpose(a, p.count / p.shape[0], p.shape[0]);
       data[p.name] = a;
       off += need;
@@ -122,6 +146,7 @@ export function decodeWeights(net: Network, bytes: Uint8Array, name = '<weights>
     loaded.push([l, data]);
   }
   if (off !== bytes.length) {
+    notWeights(major, minor, revision, bytes, name);
     throw new WeightsError(`${name}: file too long: ${bytes.length - off} bytes (${(bytes.length - off) / 4} floats) are left after the last layer with parameters (${net.layers.filter((l) => l.params.length).pop()?.index ?? '-'}); this cfg needs exactly ${expected} bytes, the file has ${bytes.length} (wrong cfg for these weights?)`, name);
   }
   for (const [l, data] of loaded) l.data = data;

@@ -29,7 +29,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import YAML, { LineCounter, isMap, isScalar } from 'yaml';
-import { decodeImage } from './image.js';
+import { checkImageSize, decodeImage, ImageError, imageDimensions, type ImageDimensions } from './image.js';
+import { MAX_CLASSES } from '../util/validate.js';
 
 export class DatasetError extends Error {
   readonly file?: string;
@@ -243,7 +244,7 @@ export function loadDarknetData(file: string, cwd = process.cwd()): DatasetSpec 
   let nc = names.length;
   if (classesKv) {
     const v = Number(classesKv.value);
-    if (!Number.isInteger(v) || v <= 0) throw new DatasetError(`classes must be a positive integer, got "${classesKv.value}"`, file, classesKv.line);
+    if (!Number.isInteger(v) || v <= 0 || v > MAX_CLASSES) throw new DatasetError(`classes must be a positive integer (at most ${MAX_CLASSES}), got "${classesKv.value}"`, file, classesKv.line);
     nc = v;
   }
   if (nc === 0) throw new DatasetError('neither classes= nor a names= file with class names', file);
@@ -315,7 +316,7 @@ export function loadYamlData(file: string, cwd = process.cwd()): DatasetSpec {
   let nc = names.length;
   if (data.nc !== undefined && data.nc !== null) {
     const v = Number(data.nc);
-    if (!Number.isInteger(v) || v <= 0) throw new DatasetError(`nc must be a positive integer, got ${JSON.stringify(data.nc)}`, file, lineOf('nc'));
+    if (!Number.isInteger(v) || v <= 0 || v > MAX_CLASSES) throw new DatasetError(`nc must be a positive integer (at most ${MAX_CLASSES}), got ${JSON.stringify(data.nc)}`, file, lineOf('nc'));
     if (names.length && names.length !== v) throw new DatasetError(`nc: ${v} but names lists ${names.length} classes`, file, lineOf('nc'));
     nc = v;
   }
@@ -400,60 +401,30 @@ export function listSourceImages(src: SplitSource, opts: { root?: string; cwd?: 
 
 // ---------------------------------------------------------------- image headers
 
-export interface ImageHeader {
-  format: 'png' | 'jpeg';
-  width: number;
-  height: number;
-}
+export type ImageHeader = ImageDimensions;
 
 /** Width and height from the PNG IHDR or the JPEG SOF marker, reading only the bytes needed. */
 export function readImageSize(file: string): ImageHeader {
   const fd = fs.openSync(file, 'r');
   try {
     const size = fs.fstatSync(fd).size;
-    const read = (pos: number, n: number): Buffer => {
-      const b = Buffer.alloc(n);
-      const got = fs.readSync(fd, b, 0, n, pos);
-      return got === n ? b : b.subarray(0, got);
-    };
-    const head = read(0, 32);
-    if (head.length >= 24 && head[0] === 0x89 && head.toString('latin1', 1, 4) === 'PNG') {
-      if (head.toString('latin1', 12, 16) !== 'IHDR') throw new Error('PNG without IHDR chunk');
-      const width = head.readUInt32BE(16);
-      const height = head.readUInt32BE(20);
-      if (width === 0 || height === 0) throw new Error(`PNG header says ${width}x${height}`);
-      return { format: 'png', width, height };
-    }
-    if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) {
-      let pos = 2;
-      while (pos + 4 <= size) {
-        const m = read(pos, 4);
-        if (m.length < 4) break;
-        if (m[0] !== 0xff) throw new Error(`JPEG marker expected at byte ${pos}`);
-        const marker = m[1];
-        if (marker === 0xff) {
-          pos += 1; // fill byte
-          continue;
-        }
-        if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
-          pos += 2;
-          continue;
-        }
-        if (marker === 0xd9 || marker === 0xda) break; // end of image / start of scan before any SOF
-        const len = m.readUInt16BE(2);
-        if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-          const sof = read(pos + 4, 5);
-          if (sof.length < 5) break;
-          const height = sof.readUInt16BE(1);
-          const width = sof.readUInt16BE(3);
-          if (width === 0 || height === 0) throw new Error(`JPEG frame header says ${width}x${height}`);
-          return { format: 'jpeg', width, height };
-        }
-        pos += 2 + len;
+    // the header is in the first bytes of a PNG; a JPEG's frame header follows its APP segments (EXIF,
+    // ICC: up to a few hundred KB), so read more only while the header is cut short by what was read
+    for (const n of [4096, 256 * 1024, size]) {
+      const b = Buffer.alloc(Math.min(n, size));
+      const got = fs.readSync(fd, b, 0, b.length, 0);
+      const head = b.subarray(0, got);
+      let dims: ImageDimensions | null;
+      try {
+        dims = imageDimensions(head, file);
+      } catch (e) {
+        if (got < size && e instanceof ImageError && /truncated/.test(e.message)) continue;
+        throw new Error((e as Error).message.replace(`${file}: `, ''));
       }
-      throw new Error('JPEG without a frame header (truncated?)');
+      if (!dims) throw new Error('not a PNG or JPEG file');
+      return dims;
     }
-    throw new Error('not a PNG or JPEG file');
+    throw new Error('no image header');
   } finally {
     fs.closeSync(fd);
   }
@@ -547,11 +518,13 @@ export function scanImages(refs: readonly ImageRef[], opts: ScanOptions): ScanRe
     let header: ImageHeader;
     try {
       header = readImageSize(ref.file);
+      // a decompression bomb (or a zero size) is refused here, before any loader decodes it
+      checkImageSize(ref.file, header.width, header.height);
       if (opts.decode) decodeImage(fs.readFileSync(ref.file), ref.file);
     } catch (e) {
       counts.corruptImages++;
       const where = ref.line ? ` (listed at ${ref.from}:${ref.line})` : '';
-      const msg = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'image not found' : `unreadable image: ${(e as Error).message}`;
+      const msg = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'image not found' : `unreadable image: ${(e as Error).message.replace(`${ref.file}: `, '')}`;
       report({ kind: 'image', file: ref.file, reason: `${msg}${where}; skipped` });
       continue;
     }

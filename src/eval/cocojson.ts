@@ -76,7 +76,9 @@ export interface CocoImport {
 /**
  * Parses COCO results (JSON text or the parsed list). `knownKeys` (imageKey values) restricts the images;
  * entries naming other images are counted in unknownImages. Category ids map back through the mapping;
- * a category that maps to no class index in [0, numClasses) is a problem entry.
+ * a category that maps to no class index in [0, numClasses) is a problem entry, and so is every other
+ * entry that is not used as given (no bbox, a negative width or height, no score, a negative score):
+ * nothing is dropped or changed without a problem line.
  */
 export function fromCocoDetections(json: string | unknown, opts: CategoryMapping & { knownKeys?: ReadonlySet<string>; numClasses?: number; source?: string } = {}): CocoImport {
   const src = opts.source ?? 'detections';
@@ -101,7 +103,9 @@ export function fromCocoDetections(json: string | unknown, opts: CategoryMapping
     if (typeof o.image_id !== 'number' && typeof o.image_id !== 'string') return bad('image_id missing');
     if (typeof o.category_id !== 'number') return bad('category_id missing');
     if (!Array.isArray(o.bbox) || o.bbox.length !== 4 || !o.bbox.every((v) => typeof v === 'number' && Number.isFinite(v))) return bad('bbox is not [x, y, w, h] numbers');
+    if (o.bbox[2] < 0 || o.bbox[3] < 0) return bad(`bbox [${o.bbox.join(', ')}] has a negative width or height`);
     if (typeof o.score !== 'number' || !Number.isFinite(o.score)) return bad('score missing');
+    if (o.score < 0) return bad(`score ${o.score} is negative (scores are confidences in [0, 1])`);
     const classId = opts.categoryIds ? inverse.get(o.category_id) : o.category_id - (opts.categoryOffset ?? 0);
     if (classId === undefined || !Number.isInteger(classId) || classId < 0 || (opts.numClasses !== undefined && classId >= opts.numClasses)) return bad(`category_id ${o.category_id} maps to no class`);
     const key = imageKey(o.image_id);

@@ -7,6 +7,7 @@
 import { Layer, type BuildContext, type ForwardContext } from '../darknet/layer.js';
 import { softmaxRows } from '../tensor/ops/softmax.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { MAX_ANCHORS } from '../util/validate.js';
 
 export interface DetectionOptions {
   classes: number;
@@ -39,7 +40,7 @@ export class DetectionLayer extends Layer {
       coords: s.intMin('coords', 0, 1),
       classes: s.intMin('classes', 0, 1),
       rescore: s.flag('rescore'),
-      num: s.intMin('num', 1, 1),
+      num: s.intRange('num', 1, MAX_ANCHORS, 1),
       side: s.intMin('side', 1, 7),
       softmax: s.flag('softmax'),
       sqrt: s.flag('sqrt'),

@@ -10,6 +10,7 @@ import { Layer, type BuildContext, type ForwardContext } from '../darknet/layer.
 import { headActivation } from '../tensor/ops/yolo_act.js';
 import { softmaxRows } from '../tensor/ops/softmax.js';
 import { readAnchors } from './yolo.js';
+import { MAX_ANCHORS, MAX_CLASSES } from '../util/validate.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 
@@ -48,8 +49,8 @@ export class RegionLayer extends Layer {
     if (s.has('tree')) throw s.error('tree', 'hierarchical softmax (tree=, YOLO9000) is not supported');
     if (s.has('map')) throw s.error('map', 'class maps (map=) are not supported');
     const coords = s.intMin('coords', 0, 4);
-    const classes = s.intMin('classes', 0, 20);
-    const num = s.intMin('num', 1, 1);
+    const classes = s.intRange('classes', 0, MAX_CLASSES, 20);
+    const num = s.intRange('num', 1, MAX_ANCHORS, 1);
     const anchors = readAnchors(ctx, s.floatList('anchors', []), num, [...Array(num).keys()]);
     if (coords < 4) throw s.error('coords', `must be >= 4 (x, y, w, h), got ${coords}`);
     this.options = {

@@ -10,6 +10,7 @@
 import { Layer, type BuildContext, type ForwardContext } from '../darknet/layer.js';
 import { headActivation } from '../tensor/ops/yolo_act.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { MAX_ANCHORS, MAX_CLASSES } from '../util/validate.js';
 
 export const IOU_LOSSES = ['mse', 'iou', 'giou', 'diou', 'ciou'] as const;
 export const NMS_KINDS = ['default', 'greedynms', 'diounms', 'cornersnms'] as const;
@@ -81,8 +82,8 @@ export class YoloLayer extends Layer {
   constructor(ctx: BuildContext) {
     super(ctx);
     const s = ctx.section;
-    const classes = s.intMin('classes', 0, 20);
-    const total = s.intMin('num', 1, 1);
+    const classes = s.intRange('classes', 0, MAX_CLASSES, 20);
+    const total = s.intRange('num', 1, MAX_ANCHORS, 1);
     const mask = s.has('mask') ? s.intList('mask') : [...Array(total).keys()];
     const listed = s.floatList('anchors', []);
     const anchors = readAnchors(ctx, listed, total, mask);

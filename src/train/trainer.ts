@@ -46,6 +46,7 @@ import { readCheckpoint, locateCheckpoint, writeCheckpoint, type LoadedCheckpoin
 import type { Rng } from '../util/rng.js';
 import type { Truth, YoloLoss } from '../yolo/loss.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { firstNonFinite } from '../util/validate.js';
 
 // ------------------------------------------------------------------------------------------ interfaces
 
@@ -333,11 +334,6 @@ function frozenLayers(net: Network): Layer[] {
 }
 
 // ------------------------------------------------------------------------------------------ helpers
-
-function allFinite(a: Float32Array): number {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return i;
-  return -1;
-}
 
 function buildOptimizer(kind: OptimizerKind, specs: ParamSpec[], s: OptimizerSettings, net: Network): Optimizer {
   const h = darknetHyper(net.net);
@@ -834,14 +830,14 @@ class Trainer<T> {
     await this.net.pullParams();
     for (const l of this.net.layers) {
       for (const [name, a] of Object.entries(l.data ?? {})) {
-        const i = allFinite(a);
+        const i = firstNonFinite(a);
         if (i >= 0) throw new TrainError('non-finite', `parameter ${l.index}.${name}[${i}] is ${a[i]} after iteration ${this.iteration}: training stopped${this.lastSaved ? `; the last good checkpoint is ${this.lastSaved.file} (iteration ${this.lastSaved.iteration})` : ''}`, this.iteration);
       }
     }
     if (!this.ema) return null;
     const e = await this.ema.read();
     for (const [k, a] of e) {
-      const i = allFinite(a);
+      const i = firstNonFinite(a);
       if (i >= 0) throw new TrainError('non-finite', `EMA of ${k}[${i}] is ${a[i]} after iteration ${this.iteration}`, this.iteration);
     }
     return e;

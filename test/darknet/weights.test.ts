@@ -69,9 +69,9 @@ test('params in Darknet order; file size', () => {
 test('write -> read is bit-exact (seeded init), atomic file write', () => {
   const a = mk();
   a.initWeights(7);
-  // make the values non-trivial everywhere (NaN payloads and -0 included)
+  // make the values non-trivial everywhere (-0 and subnormals included; NaN is refused at load, below)
   a.layers[0].data!.rolling_mean[1] = -0;
-  a.layers[0].data!.biases[2] = Number.NaN;
+  a.layers[0].data!.biases[2] = 1e-40;
   const dir = tmp();
   const file = path.join(dir, 'w.weights');
   saveWeights(a, file, { seen: 123456789012n });
@@ -89,6 +89,19 @@ test('write -> read is bit-exact (seeded init), atomic file write', () => {
   const again = encodeWeights(b, h);
   assert.equal(Buffer.compare(Buffer.from(again), fs.readFileSync(file)), 0, 'save(load(file)) == file');
   fs.rmSync(dir, { recursive: true });
+});
+
+test('NaN or infinite values are refused at load, naming the layer, the parameter and the first index', () => {
+  const a = mk();
+  a.initWeights(7);
+  for (const [v, label] of [[Number.NaN, 'NaN'], [Number.POSITIVE_INFINITY, 'Infinity'], [Number.NEGATIVE_INFINITY, '-Infinity']] as const) {
+    a.layers[4].data!.weights[17] = v;
+    a.layers[4].data!.weights[300] = v;
+    const bytes = encodeWeights(a);
+    const b = mk();
+    assert.throws(() => decodeWeights(b, bytes, 'x.weights'), (e: unknown) => e instanceof WeightsError && e.message.startsWith(`x.weights: layer 4 [connected]`) && e.message.includes(`'weights' has 2 of 960 values that are NaN or infinite (the first, ${label}, at index 17`), label);
+    assert.not.ok(b.layers[0].data, 'nothing was loaded');
+  }
 });
 
 test('old header: 32-bit seen; transposed connected weights (major > 1000)', () => {

@@ -1,0 +1,59 @@
+/**
+ * The range of every numeric command-line option, in one table (a new numeric option is one line here).
+ * yargs turns `--conf abc` into NaN; `checkNumericOptions` refuses it, and anything out of range, before a
+ * command runs, naming the option, its range and what was given.
+ */
+import { checkNumber, RULES, type NumberRule } from '../util/validate.js';
+
+export const NUMERIC_OPTIONS: Readonly<Record<string, NumberRule>> = {
+  conf: RULES.probability,
+  iou: RULES.probability,
+  'max-det': { min: 1, max: 1_000_000, int: true },
+  batch: RULES.positiveInt,
+  subdivisions: RULES.positiveInt,
+  img: RULES.size,
+  width: RULES.size,
+  height: RULES.size,
+  channels: { min: 1, max: 4096, int: true },
+  size: RULES.size,
+  'train-size': RULES.size,
+  epochs: RULES.positiveInt,
+  'max-batches': RULES.positiveInt,
+  lr: RULES.positive,
+  seed: RULES.seed,
+  workers: { min: 0, max: 256, int: true },
+  'val-every': RULES.count,
+  'save-every': RULES.positiveInt,
+  'keep-every': RULES.count,
+  'log-every': RULES.positiveInt,
+  'train-count': RULES.positiveInt,
+  'val-count': RULES.positiveInt,
+  'category-offset': { int: true },
+  num: { min: 1, max: 1000, int: true },
+  iters: RULES.positiveInt,
+  'min-iters': RULES.positiveInt,
+  budget: RULES.positive,
+  tolerance: RULES.positive,
+  'max-pixels': RULES.positiveInt,
+};
+
+/** The text given for `--name` in the raw arguments (`--name v` or `--name=v`; the last one wins). */
+function rawValue(args: readonly string[], name: string): string | undefined {
+  let v: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === `--${name}`) v = args[i + 1];
+    else if (args[i].startsWith(`--${name}=`)) v = args[i].slice(name.length + 3);
+  }
+  return v;
+}
+
+/** Throws a SettingError for the first numeric option that is not a number in its range. */
+export function checkNumericOptions(argv: Record<string, unknown>, args: readonly string[]): void {
+  for (const [name, rule] of Object.entries(NUMERIC_OPTIONS)) {
+    const v = argv[name];
+    if (v === undefined) continue;
+    // an option given twice arrives as an array: the last one wins, as yargs' other options
+    const last = Array.isArray(v) ? v[v.length - 1] : v;
+    checkNumber(`--${name}`, last, rule, rawValue(args, name) ?? last);
+  }
+}
