@@ -17,31 +17,13 @@ import { DEFAULT_MAX_PIXELS as EXPORTED_DEFAULT, Engine, ImageError as ExportedI
 import {
   DEFAULT_MAX_PIXELS, ImageError, MAX_PIXELS_ENV, checkImageSize, decodeImage, imageDimensions, loadImage, resolveMaxPixels,
 } from '../../src/data/image.js';
-import { FIXTURES, rgbPattern } from '../../fixtures/images/make-images.js';
+import { FIXTURES, forgedPng, rgbPattern } from '../../fixtures/images/make-images.js';
 
 const DIR = path.join(packageRoot(), 'fixtures', 'images');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-image-limits-'));
 const MB = 1024 * 1024;
 
 // ---------------------------------------------------------------- hand-made files
-
-function chunk(type: string, data: Uint8Array): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt32BE(data.length, 0);
-  head.write(type, 4, 'latin1');
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(Buffer.concat([head.subarray(4), data])), 0);
-  return Buffer.concat([head, data, crc]);
-}
-
-/** A PNG whose IHDR declares width x height (RGB 8-bit), with the given (compressed) IDAT data. */
-function forgedPng(width: number, height: number, idat: Uint8Array = zlib.deflateSync(Buffer.alloc(16)), interlace = 0): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, interlace], 8); // bit depth 8, colour type 2 (RGB), deflate, filter 0, interlace
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
-}
 
 /** The JPEG fixture with its frame header (SOF0) saying width x height. */
 function forgedJpeg(width: number, height: number): Buffer {

@@ -11,6 +11,7 @@ import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
 import { Engine, loadDarknet, type Detection } from '../../src/index.js';
 import { packageRoot } from '../../src/util/paths.js';
+import { miniWeights } from '../helpers/mini.js';
 
 const root = packageRoot();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-examples-'));
@@ -34,16 +35,7 @@ function run(example: string, args: string[]): Promise<{ code: number | null; ou
   });
 }
 
-let weights: string | undefined;
-async function seededWeights(): Promise<string> {
-  if (!weights) {
-    const m = await loadDarknet({ cfg: CFG, engine: new Engine(await getGpu()), seed: 9 });
-    weights = path.join(tmp, 'mini.weights');
-    await m.save(weights);
-    m.dispose();
-  }
-  return weights;
-}
+const seededWeights = () => miniWeights(tmp);
 
 const strip = (d: Detection) => ({ ...d, score: +d.score.toFixed(5), objectness: +d.objectness.toFixed(5), box: Object.fromEntries(Object.entries(d.box).map(([k, v]) => [k, +v.toFixed(3)])) });
 

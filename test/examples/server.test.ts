@@ -15,6 +15,7 @@ import { getGpu } from '../helpers/gpu.js';
 import { DEFAULT_MAX_PIXELS, Engine, loadDarknet } from '../../src/index.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { BAD_STATUS, bombPng, fixtureImages, json, loadTest, request, startServer, type HttpResult, type ServerHandle } from '../../bench/server-load.js';
+import { miniWeights } from '../helpers/mini.js';
 
 const root = packageRoot();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-server-'));
@@ -23,16 +24,7 @@ const NAMES = path.join(root, 'fixtures/cfg/yolo-mini.names');
 const IMAGE = fs.readFileSync(path.join(root, 'fixtures/images/smooth-40x24.jpg'));
 const MB = 2 ** 20;
 
-let weights: string | undefined;
-async function seededWeights(): Promise<string> {
-  if (!weights) {
-    const m = await loadDarknet({ cfg: CFG, engine: new Engine(await getGpu()), seed: 9 });
-    weights = path.join(tmp, 'mini.weights');
-    await m.save(weights);
-    m.dispose();
-  }
-  return weights;
-}
+const seededWeights = () => miniWeights(tmp);
 
 async function withServer(args: string[], fn: (s: ServerHandle) => Promise<void>): Promise<void> {
   const s = await startServer(['--cfg', CFG, '--weights', await seededWeights(), '--names', NAMES, ...args], { cwd: tmp });

@@ -5,13 +5,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import zlib from 'node:zlib';
 import { main, reportError } from '../../src/cli/main.js';
 import { Network } from '../../src/darknet/network.js';
 import { encodeWeights, weightsFileSize } from '../../src/darknet/weights.js';
 import { encodeNpy } from '../../src/util/npy.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { writeDataset } from '../eval/synthetic.js';
+import { forgedPng } from '../../fixtures/images/make-images.js';
 
 export const ROOT = packageRoot();
 export const MINI_CFG = path.join(ROOT, 'fixtures/cfg/yolo-mini.cfg');
@@ -72,29 +72,8 @@ export function poison(bytes: Uint8Array, off: number, v: number, count = 1): Ui
 
 export { weightsFileSize };
 
-function chunk(type: string, data: Uint8Array): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const td = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(td) >>> 0);
-  return Buffer.concat([len, td, crc]);
-}
-
-/** A PNG of ~200 bytes whose IHDR declares width x height (a decompression bomb's header). */
-export function bombPng(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8; // bit depth
-  ihdr[9] = 2; // RGB
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', ihdr),
-    chunk('IDAT', zlib.deflateSync(Buffer.alloc(64))),
-    chunk('IEND', new Uint8Array(0)),
-  ]);
-}
+/** A PNG of under 100 bytes whose IHDR declares width x height (a decompression bomb's header). */
+export const bombPng = (width: number, height: number): Buffer => forgedPng(width, height);
 
 /** An .npy file of float32 zeros with this shape. */
 export function npy(shape: number[]): Uint8Array {
