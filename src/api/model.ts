@@ -9,6 +9,7 @@ import { decodeWeights, encodeWeights, WeightsError, type WeightsHeader } from '
 import { networkInfo, type InfoRow } from '../darknet/info.js';
 import { checkImageSize, fromInterleaved, resolveMaxPixels, type Image } from '../data/image.js';
 import { HeadDecoder, type HeadSpec } from '../yolo/decode.js';
+import { isHeadLayer } from '../yolo/heads.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { createEngine, Engine } from './engine.js';
 import { detectImages, fromDarknetNetwork, type DetectNetwork, type FoundObject } from './detector.js';
@@ -248,7 +249,8 @@ export class Model {
   info(): ModelInfo {
     const ni = networkInfo(this.network);
     const specs = this.ready().heads;
-    const headLayers = this.network.layers.filter((l) => l.kind === 'yolo' || l.kind === 'region');
+    // the heads the detector decodes (its specs, same order): [detection] has no decoder (isHeadLayer)
+    const headLayers = this.network.heads().filter(isHeadLayer);
     const heads = headLayers.map((l, i) => ({ layer: l.index, kind: l.kind, classes: specs[i].classes, anchors: specs[i].anchors.length / 2 }));
     return {
       cfg: this.cfgName,

@@ -56,11 +56,11 @@ export function readHyp(file: string): Record<string, number> {
 
 /** `random` of the last [yolo]/[region] layer (0 when absent): Darknet's multi-scale switch/coefficient. */
 export function cfgRandom(net: Network): number {
-  for (let i = net.layers.length - 1; i >= 0; i--) {
-    const l = net.layers[i];
-    if (l.kind === 'yolo' || l.kind === 'region') return l.section.has('random') ? l.section.float('random') : 0;
-  }
-  return 0;
+  // [detection] (YOLOv1) is left out, as before: YOLOv1 cfgs end in [local]/[connected] layers tied to the
+  // input size, which cannot be rebuilt at other sizes (Network.resized refuses them)
+  const heads = net.heads().filter((l) => l.kind !== 'detection');
+  const l = heads[heads.length - 1];
+  return l?.section.has('random') ? l.section.float('random') : 0;
 }
 
 /** Whether the cfg asks for multi-scale training. */
@@ -195,7 +195,8 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
   });
   let closed = false;
   try {
-    const heads = net.layers.filter((l) => l.kind === 'yolo');
+    // the YOLO losses train [yolo] heads only (src/yolo/loss_*.ts)
+    const heads = net.heads().filter((l) => l.kind === 'yolo');
     const yl = lossFromNetwork(net, args.loss === 'yolov5'
       ? { kind: 'yolov5', hyp: scaleV5Hyp((hyp ?? {}) as Partial<V5Hyp>, { nl: heads.length, nc: spec.nc, imgsz: net.input.w }) }
       : { kind: 'darknet' });

@@ -64,7 +64,7 @@ export async function runForward(opts: ForwardCliOptions): Promise<ForwardCliRes
   const files: string[] = [];
   try {
     net.prepare(gpu, 'infer');
-    const heads = net.layers.filter((l) => l.kind === 'yolo' || l.kind === 'region' || l.kind === 'detection');
+    const heads = net.heads();
     const feeds = heads.map((l) => l.sources[0]);
     const all = opts.layers === 'all';
     const keep = all ? net.layers.map((l) => l.index) : feeds.filter((j) => j >= 0);

@@ -37,6 +37,30 @@ export function param(name: string, shape: number[]): ParamSpec {
   return { name, shape, count: shape.reduce((a, b) => a * b, 1) };
 }
 
+/**
+ * What a parameter tensor is to the optimizer (the names are Ultralytics' parameter groups):
+ *   weights  conv / connected weights: trained, weight decay applies
+ *   bias     biases: trained, no decay
+ *   bn       batchnorm scales: trained, no decay
+ *   buffer   batchnorm rolling_mean / rolling_variance: updated by the forward, not the optimizer; averaged
+ *            by the EMA and saved in checkpoints
+ * In 'infer' mode every tensor is a constant (BN folded into weights and biases).
+ */
+export type ParamRole = 'weights' | 'bias' | 'bn' | 'buffer';
+
+/** One GPU tensor a prepared layer holds (Layer.parameters). */
+export interface LayerTensor {
+  /** The ParamSpec name: 'weights', 'biases', 'scales', 'rolling_mean', 'rolling_variance'. */
+  readonly name: string;
+  readonly tensor: Tensor;
+  readonly role: ParamRole;
+  /**
+   * 'infer' parameters split by output channel because one tensor would exceed the device's binding limit
+   * (src/layers/common.ts chunkRows): the first output channel of this part. Absent when not split.
+   */
+  readonly part?: number;
+}
+
 /** The [net] section, typed. Training keys are kept for the trainer (next issue). */
 export interface NetConfig {
   width: number;
@@ -95,7 +119,13 @@ export interface ForwardContext {
 }
 
 export abstract class Layer {
+  /** The cfg section type (the registry key, src/darknet/registry.ts); narrows AnyLayer to the class. */
   abstract readonly kind: string;
+  /**
+   * A detection head ([yolo], [region], [detection]: their classes set `head = true`): Network.heads(), the
+   * default outputs (Network.outputLayers) and the layers whose inputs `forward` writes.
+   */
+  readonly head: boolean = false;
   readonly index: number;
   readonly section: CfgSection;
   readonly input: Shape;
@@ -146,7 +176,11 @@ export abstract class Layer {
     if (this.params.length) throw new Error(`${this.kind} layer ${this.index}: init() not implemented`);
   }
 
-  /** Uploads parameters for a mode (no-op for layers without parameters). */
+  /**
+   * Uploads parameters for a mode (no-op for layers without parameters). Layers with parameters keep the GPU
+   * side in src/layers/common.ts LinearParams (or their own, [local]) and implement prepare, release, pull
+   * and parameters together.
+   */
   prepare(gpu: Gpu, mode: Mode): void {
     void gpu;
     void mode;
@@ -154,6 +188,28 @@ export abstract class Layer {
 
   /** Frees GPU parameter tensors. */
   release(): void {}
+
+  /**
+   * The GPU tensors this layer holds after prepare(gpu, mode), in its ParamSpec (.weights) order: in 'train'
+   * mode the trainable parameters (Tensor.param) and the buffers (BN running statistics), each with its
+   * role; in 'infer' mode the constants the inference forward reads (BN folded; possibly split in parts).
+   * What the trainer, the optimizer, the EMA, checkpoints and the bench use instead of layer internals.
+   * Empty for layers without parameters and for layers using another layer's (share_index, Network.resized:
+   * the owner lists them). Throws when the layer is not prepared for `mode`.
+   */
+  parameters(mode: Mode): LayerTensor[] {
+    void mode;
+    if (this.params.length) throw new Error(`${this.kind} layer ${this.index}: parameters() not implemented`);
+    return [];
+  }
+
+  /**
+   * Why this layer cannot be trained (the trainer refuses the cfg, naming the layer's file:line), or null.
+   * A layer that has no backward says so here rather than leaving its parameters silently untrained.
+   */
+  trainingUnsupported(): string | null {
+    return null;
+  }
 
   /**
    * Makes this layer use `other`'s parameters (the same layer of the same cfg built at another input size:

@@ -7,8 +7,8 @@
  * parameter memory; `initWeights` / `loadWeights` fill the host copies, `prepare` uploads them).
  */
 import { CfgError, readCfg, type CfgSection, type CfgWarning, type ParsedCfg } from './cfg.js';
-import { Layer, type BuildContext, type CommonOptions, type Mode, type NetConfig, type Shape, shapeCount } from './layer.js';
-import { COMMON_KEYS, HARMLESS_KEYS, LAYER_KINDS, REFUSED_SECTIONS } from './registry.js';
+import { type BuildContext, type CommonOptions, type LayerTensor, type Mode, type NetConfig, type Shape, shapeCount } from './layer.js';
+import { COMMON_KEYS, HARMLESS_KEYS, REFUSED_SECTIONS, layerFactory, type AnyLayer, type HeadLayer } from './registry.js';
 import type { Gpu } from '../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
@@ -134,10 +134,17 @@ export interface ForwardOptions {
   logits?: readonly number[];
 }
 
+/** A layer's GPU tensor (Layer.parameters) with its layer and a unique key `<layer index>.<name>`. */
+export interface NetworkTensor extends LayerTensor {
+  readonly key: string;
+  readonly layer: AnyLayer;
+}
+
 export class Network {
   readonly file: string;
   readonly net: NetConfig;
-  readonly layers: Layer[];
+  /** One layer per cfg section after [net]; `layer.kind` narrows to the layer's class (AnyLayer). */
+  readonly layers: AnyLayer[];
   /** Per-image input shape. */
   readonly input: Shape;
   readonly inputIsImage: boolean;
@@ -150,7 +157,7 @@ export class Network {
   private paramsOf: Network | null = null;
   private variants = new Map<string, Network>();
 
-  private constructor(file: string, net: NetConfig, layers: Layer[], input: Shape, inputIsImage: boolean, batch: number, warnings: CfgWarning[]) {
+  private constructor(file: string, net: NetConfig, layers: AnyLayer[], input: Shape, inputIsImage: boolean, batch: number, warnings: CfgWarning[]) {
     this.file = file;
     this.net = net;
     this.layers = layers;
@@ -192,13 +199,13 @@ export class Network {
       throw new CfgError(first.file, first.line, undefined, '[net] needs width, height and channels (or inputs)');
     }
 
-    const layers: Layer[] = [];
+    const layers: AnyLayer[] = [];
     let prev = input;
     let prevImage = image;
     for (const s of rest) {
       const index = layers.length;
       if (s.type === 'net') throw new CfgError(s.file, s.line, undefined, `a second ${s.header} section (layer ${index})`);
-      const factory = LAYER_KINDS[s.type];
+      const factory = layerFactory(s.type);
       if (!factory) {
         const why = REFUSED_SECTIONS[s.type];
         throw new CfgError(s.file, s.line, undefined, why
@@ -293,9 +300,18 @@ export class Network {
     return this.layers.reduce((s, l) => s + l.paramCount, 0);
   }
 
-  /** The detection heads ([yolo], [region], [detection]); else the last layer that is not [cost]. */
+  /**
+   * The detection heads in layer order: [yolo], [region], [detection] (the layer classes with `head = true`).
+   * The one answer to "which layers are heads"; a caller that handles only some kinds filters this list
+   * (e.g. the box decoder: [yolo] and [region], src/yolo/heads.ts isHeadLayer).
+   */
+  heads(): HeadLayer[] {
+    return this.layers.filter((l): l is HeadLayer => l.head);
+  }
+
+  /** The detection heads (heads()); else the last layer that is not [cost]. */
   outputLayers(): number[] {
-    const heads = this.layers.filter((l) => l.kind === 'yolo' || l.kind === 'region' || l.kind === 'detection').map((l) => l.index);
+    const heads = this.heads().map((l) => l.index);
     if (heads.length) return heads;
     for (let i = this.layers.length - 1; i >= 0; i--) if (this.layers[i].kind !== 'cost') return [i];
     return [this.layers.length - 1];
@@ -361,6 +377,16 @@ export class Network {
     } finally {
       x.dispose();
     }
+  }
+
+  /**
+   * Every layer's GPU tensors for `mode` (Layer.parameters) in .weights order (layer order, then each layer's
+   * ParamSpec order): in 'train' mode the trainable parameters and the BN buffers, what the optimizer, the
+   * EMA and checkpoints work on. Needs prepare(gpu, mode); a resized network lists its owner's.
+   */
+  parameters(mode: Mode): NetworkTensor[] {
+    if (this.paramsOf) return this.paramsOf.parameters(mode);
+    return this.layers.flatMap((l) => l.parameters(mode).map((t) => ({ ...t, key: `${l.index}.${t.name}${t.part !== undefined ? `@${t.part}` : ''}`, layer: l })));
   }
 
   /** Copies trained parameters back to the host copies (after training in 'train' mode). */

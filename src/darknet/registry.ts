@@ -1,9 +1,14 @@
 /**
- * The layer registry: cfg section type -> layer factory (one file per kind in src/layers/), the Darknet
- * section types the engine refuses (with the reason), and the keys Darknet reads that have no effect in
- * this engine (reported once as warnings).
+ * The layer registry: cfg section type -> layer factory (one file per kind in src/layers/), the layer types
+ * derived from it (AnyLayer: the union of every layer class, keyed by `kind`), the Darknet section types the
+ * engine refuses (with the reason), and the keys Darknet reads that have no effect in this engine (reported
+ * once as warnings).
+ *
+ * Adding a layer kind: src/layers/<kind>.ts (a Layer subclass with `readonly kind = '<kind>'` and
+ * `export const build = (ctx: BuildContext): <Kind>Layer => ...`), one line here (import + LAYER_KINDS entry),
+ * its op in src/tensor/ops/<op>.ts (+ kernels/<op>.wgsl) and a test; AnyLayer picks the class up.
  */
-import type { LayerFactory } from './layer.js';
+import type { BuildContext, LayerFactory } from './layer.js';
 import { build as convolutional } from '../layers/convolutional.js';
 import { build as maxpool } from '../layers/maxpool.js';
 import { build as avgpool } from '../layers/avgpool.js';
@@ -24,10 +29,32 @@ import { build as local } from '../layers/local.js';
 import { build as crop } from '../layers/crop.js';
 import { build as cost } from '../layers/cost.js';
 
-export const LAYER_KINDS: Record<string, LayerFactory> = {
+export const LAYER_KINDS = {
   convolutional, maxpool, avgpool, route, shortcut, upsample, yolo, region, reorg, reorg3d, dropout, connected,
   detection, softmax, sam, scale_channels: scaleChannels, local, crop, cost,
-};
+} satisfies Record<string, LayerFactory>;
+
+/** A section type the engine builds. */
+export type LayerKind = keyof typeof LAYER_KINDS;
+/**
+ * Every layer class, as a union keyed by `kind` (Network.layers): `if (l.kind === 'connected')` narrows `l`
+ * to ConnectedLayer, no cast needed. Derived from LAYER_KINDS, so a registered kind joins it.
+ */
+export type AnyLayer = ReturnType<(typeof LAYER_KINDS)[LayerKind]>;
+/** The layer class of one kind: LayerOf<'yolo'> is YoloLayer. */
+export type LayerOf<K extends LayerKind> = Extract<AnyLayer, { kind: K }>;
+/** The detection head classes (`head = true`: [yolo], [region], [detection]); Network.heads() lists them. */
+export type HeadLayer = Extract<AnyLayer, { head: true }>;
+
+// A factory whose layer's `kind` is not its registry key makes this line a type error naming the key.
+type KindMismatch = { [K in LayerKind]: LayerOf<K> extends never ? K : never }[LayerKind];
+const kindsMatch: [KindMismatch] extends [never] ? true : KindMismatch = true;
+void kindsMatch;
+
+/** The factory of a section type, or undefined when the engine does not build it. */
+export function layerFactory(type: string): ((ctx: BuildContext) => AnyLayer) | undefined {
+  return Object.hasOwn(LAYER_KINDS, type) ? LAYER_KINDS[type as LayerKind] : undefined;
+}
 
 /** Section types Darknet knows but this engine does not implement. */
 export const REFUSED_SECTIONS: Record<string, string> = {

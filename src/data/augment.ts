@@ -111,16 +111,17 @@ export const DEFAULT_AUGMENT: AugmentConfig = {
 /** What augmentConfigFromNetwork reads: a built Network (src/darknet/network.ts) fits. */
 export interface NetworkLike {
   net: { width: number; height: number; letterBox: boolean; train: Record<string, number | number[] | string> };
-  layers: readonly { kind: string; options?: unknown }[];
+  /** The detection heads in layer order (Network.heads()). */
+  heads(): readonly { options?: unknown }[];
 }
 
-const DETECTION_KINDS = ['yolo', 'region', 'detection', 'gaussian_yolo'];
-
-/** The detection layer Darknet reads jitter / resize / random from: the last layer (else the last detection layer). */
+/**
+ * The detection layer Darknet reads jitter / resize / random from: the last layer when it is a head, else the
+ * last head; that is the last of Network.heads().
+ */
 function headOptions(net: NetworkLike): { jitter?: number; resize?: number; random?: number; maxBoxes?: number } {
-  const layers = net.layers;
-  const last = layers[layers.length - 1];
-  const head = last && DETECTION_KINDS.includes(last.kind) ? last : [...layers].reverse().find((l) => DETECTION_KINDS.includes(l.kind));
+  const heads = net.heads();
+  const head = heads[heads.length - 1];
   return (head?.options ?? {}) as { jitter?: number; resize?: number; random?: number; maxBoxes?: number };
 }
 

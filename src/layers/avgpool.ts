@@ -24,4 +24,4 @@ export class AvgpoolLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new AvgpoolLayer(ctx);
+export const build = (ctx: BuildContext): AvgpoolLayer => new AvgpoolLayer(ctx);

@@ -1,9 +1,15 @@
-/** Helpers shared by the layer files: GPU uploads, BN folding, Darknet initialization. */
+/**
+ * Helpers shared by the layer files: GPU uploads, BN folding, Darknet initialization, and LinearParams (the
+ * GPU side of a [convolutional] / [connected] layer's parameters: prepare, release, pull, parameters).
+ */
 import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import type { Rng } from '../util/rng.js';
-import type { Layer } from '../darknet/layer.js';
+import type { Layer, LayerTensor, Mode, ParamRole } from '../darknet/layer.js';
+import { activation, type Activation } from '../tensor/ops/activation.js';
+import { batchnorm } from '../tensor/ops/batchnorm.js';
+import { conv2d, type Conv2dParams } from '../tensor/ops/conv2d.js';
 
 /** Darknet's inference BN denominator: sqrt(rolling_variance) + .000001 (normalize_cpu). */
 export const BN_EPS = 1e-6;
@@ -80,4 +86,107 @@ export function chunkRows(rows: number, rowFloats: number, limitBytes: number): 
   const out: [number, number][] = [];
   for (let s = 0; s < rows; s += per) out.push([s, Math.min(per, rows - s)]);
   return out;
+}
+
+/** The optimizer role of each parameter name of a linear layer (Layer.parameters). */
+const LINEAR_ROLES: Record<string, ParamRole> = { weights: 'weights', biases: 'bias', scales: 'bn', rolling_mean: 'buffer', rolling_variance: 'buffer' };
+
+/**
+ * The GPU copies of a linear layer's parameters ([convolutional], [connected]: weights OIHW, biases and the
+ * optional BN triple), uploaded from the host arrays (`layer.data`) for a mode:
+ *   infer  BN folded into the weights and biases (foldBn): constants `w` and `b`; with `split`, weights above
+ *          the device's binding limit are uploaded in parts of output rows (`chunks`) instead
+ *   train  weights, biases and BN scales as Tensor.param; rolling_mean / rolling_variance as constants (the
+ *          batchnorm forward updates them in place)
+ * GPU tensors are named `<prefix><layer index>.<name>` (conv3.weights, fc5.w).
+ */
+export class LinearParams {
+  /** infer: `w`, `b` (BN folded; empty when split in `chunks`); train: by ParamSpec name. */
+  t: Record<string, Tensor> = {};
+  /** Inference weights split by output rows when one tensor would exceed the device's binding limit. */
+  chunks: { start: number; w: Tensor; b: Tensor }[] = [];
+  /** The mode prepared for, or null. */
+  mode: Mode | null = null;
+  private gpu: Gpu | null = null;
+
+  constructor(private readonly layer: Layer, private readonly prefix: string) {}
+
+  /** Uploads for `mode` (nothing when already prepared for it on this device). */
+  prepare(gpu: Gpu, mode: Mode, o: { n: number; wShape: number[]; batchNormalize: boolean; split?: boolean }): void {
+    if (this.mode === mode && this.gpu === gpu) return;
+    this.release();
+    const { n, wShape } = o;
+    const name = `${this.prefix}${this.layer.index}`;
+    const wts = hostParam(this.layer, 'weights');
+    const biases = hostParam(this.layer, 'biases');
+    if (mode === 'infer') {
+      let w = wts;
+      let b = biases;
+      if (o.batchNormalize) ({ w, b } = foldBn(wts, n, biases, hostParam(this.layer, 'scales'), hostParam(this.layer, 'rolling_mean'), hostParam(this.layer, 'rolling_variance')));
+      const K = w.length / n;
+      const ranges = o.split ? chunkRows(n, K, bindLimit(gpu)) : [[0, n]];
+      if (ranges.length === 1) this.t = { w: constTensor(gpu, wShape, w, `${name}.w`), b: constTensor(gpu, [n], b, `${name}.b`) };
+      else {
+        // e.g. AlexNet's 9216 -> 4096 [connected] (151 MB) on an adapter that binds at most 128 MB
+        this.chunks = ranges.map(([s, c]) => ({
+          start: s,
+          w: constTensor(gpu, [c, ...wShape.slice(1)], w.subarray(s * K, (s + c) * K), `${name}.w${s}`),
+          b: constTensor(gpu, [c], b.subarray(s, s + c), `${name}.b${s}`),
+        }));
+      }
+    } else {
+      this.t = { weights: Tensor.param(gpu, wShape, wts, `${name}.weights`), biases: Tensor.param(gpu, [n], biases, `${name}.biases`) };
+      if (o.batchNormalize) {
+        this.t.scales = Tensor.param(gpu, [n], hostParam(this.layer, 'scales'), `${name}.scales`);
+        this.t.rolling_mean = constTensor(gpu, [n], hostParam(this.layer, 'rolling_mean'), `${name}.rolling_mean`);
+        this.t.rolling_variance = constTensor(gpu, [n], hostParam(this.layer, 'rolling_variance'), `${name}.rolling_variance`);
+      }
+    }
+    this.mode = mode;
+    this.gpu = gpu;
+  }
+
+  /** Frees the GPU tensors. */
+  release(): void {
+    disposeAll(this.t);
+    for (const c of this.chunks) {
+      c.w.dispose();
+      c.b.dispose();
+    }
+    this.chunks = [];
+    this.mode = null;
+    this.gpu = null;
+  }
+
+  /** Copies the trained parameters and statistics back into `layer.data` (train mode; no-op otherwise). */
+  async pull(): Promise<void> {
+    if (this.mode === 'train' && this.layer.data) await pullInto(this.layer.data, this.t);
+  }
+
+  /** Layer.parameters: in the layer's ParamSpec order; throws unless prepared for `mode`. */
+  list(mode: Mode): LayerTensor[] {
+    if (this.mode !== mode) throw new Error(`layer ${this.layer.index} [${this.layer.kind}]: parameters are not prepared for '${mode}' (call Network.prepare)`);
+    if (mode === 'train') {
+      return this.layer.params.flatMap((p) => (this.t[p.name] ? [{ name: p.name, tensor: this.t[p.name], role: LINEAR_ROLES[p.name] }] : []));
+    }
+    if (!this.chunks.length) return [{ name: 'biases', tensor: this.t.b, role: 'bias' }, { name: 'weights', tensor: this.t.w, role: 'weights' }];
+    return this.chunks.flatMap((c) => [{ name: 'biases', tensor: c.b, role: 'bias' as const, part: c.start }, { name: 'weights', tensor: c.w, role: 'weights' as const, part: c.start }]);
+  }
+}
+
+/**
+ * The forward of a linear layer from its LinearParams tensors (not split): infer: conv2d with the folded bias
+ * and the activation in the epilogue; train: the same with Tensor.param weights, or without BN bias, then
+ * batchnorm with batch statistics (Darknet formula) and the activation. Intermediates are freed unless a tape
+ * is recording (it owns them).
+ */
+export function linearForward(x: Tensor, t: Record<string, Tensor>, mode: Mode, geom: Conv2dParams, act: Activation, batchNormalize: boolean): Tensor {
+  if (mode === 'infer') return conv2d(x, t.w, t.b, geom, { act });
+  if (!batchNormalize) return conv2d(x, t.weights, t.biases, geom, { act });
+  const y = conv2d(x, t.weights, null, geom);
+  const z = batchnorm(y, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: true, mode: 'darknet' });
+  if (!Tape.current) y.dispose();
+  const a = activation(z, act);
+  if (a !== z && !Tape.current) z.dispose();
+  return a;
 }

@@ -13,16 +13,13 @@
  * weights[n][c/groups][size][size].
  * BFLOPs (Darknet): 2 * nweights * out_h * out_w / 1e9 with nweights = (c/groups) * n * size * size.
  */
-import { Layer, type BuildContext, type ForwardContext, type Mode, param, readActivation, refuseNonzero, idiv } from '../darknet/layer.js';
+import { Layer, type BuildContext, type ForwardContext, type LayerTensor, type Mode, param, readActivation, refuseNonzero, idiv } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
-import { activation } from '../tensor/ops/activation.js';
-import { conv2d, convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
-import { batchnorm, type BatchnormState } from '../tensor/ops/batchnorm.js';
-import { Tensor } from '../tensor/tensor.js';
+import { convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { Gpu } from '../gpu/device.js';
 import type { Rng } from '../util/rng.js';
-import { constTensor, disposeAll, filled, foldBn, hostParam, pullInto, uniformInit } from './common.js';
-import { Tape } from '../tensor/tape.js';
+import { filled, LinearParams, linearForward, uniformInit } from './common.js';
 
 export class ConvolutionalLayer extends Layer {
   readonly kind = 'convolutional';
@@ -41,9 +38,8 @@ export class ConvolutionalLayer extends Layer {
   /** Training-only options kept for the trainer. */
   readonly trainOptions: { gradCentr: boolean };
 
-  private gpuT: Record<string, Tensor> = {};
-  private mode: Mode | null = null;
-  private gpu: Gpu | null = null;
+  /** The GPU parameters (prepare / release / pull / parameters); unused when sharing another layer's. */
+  private readonly gpuParams = new LinearParams(this, 'conv');
 
   constructor(ctx: BuildContext) {
     super(ctx);
@@ -174,64 +170,35 @@ export class ConvolutionalLayer extends Layer {
 
   override prepare(gpu: Gpu, mode: Mode): void {
     if (this.share) return;
-    if (this.mode === mode && this.gpu === gpu) return;
-    this.release();
-    const n = this.filters;
     const wShape = this.params.find((p) => p.name === 'weights')!.shape;
-    const wts = hostParam(this, 'weights');
-    const biases = hostParam(this, 'biases');
-    if (mode === 'infer') {
-      let w = wts;
-      let b = biases;
-      if (this.batchNormalize) ({ w, b } = foldBn(wts, n, biases, hostParam(this, 'scales'), hostParam(this, 'rolling_mean'), hostParam(this, 'rolling_variance')));
-      this.gpuT = { w: constTensor(gpu, wShape, w, `conv${this.index}.w`), b: constTensor(gpu, [n], b, `conv${this.index}.b`) };
-    } else {
-      this.gpuT = {
-        weights: Tensor.param(gpu, wShape, wts, `conv${this.index}.weights`),
-        biases: Tensor.param(gpu, [n], biases, `conv${this.index}.biases`),
-      };
-      if (this.batchNormalize) {
-        this.gpuT.scales = Tensor.param(gpu, [n], hostParam(this, 'scales'), `conv${this.index}.scales`);
-        this.gpuT.rolling_mean = constTensor(gpu, [n], hostParam(this, 'rolling_mean'), `conv${this.index}.rolling_mean`);
-        this.gpuT.rolling_variance = constTensor(gpu, [n], hostParam(this, 'rolling_variance'), `conv${this.index}.rolling_variance`);
-      }
-    }
-    this.mode = mode;
-    this.gpu = gpu;
+    this.gpuParams.prepare(gpu, mode, { n: this.filters, wShape, batchNormalize: this.batchNormalize });
   }
 
   override release(): void {
-    disposeAll(this.gpuT);
-    this.mode = null;
-    this.gpu = null;
+    this.gpuParams.release();
   }
 
   override async pull(): Promise<void> {
-    if (this.share || this.mode !== 'train' || !this.data) return;
-    await pullInto(this.data, this.gpuT);
+    if (this.share) return;
+    await this.gpuParams.pull();
   }
 
-  /** GPU tensors of the owner (after prepare). */
+  /** The owner lists the parameters: a layer sharing another's (share_index, Network.resized) has none. */
+  override parameters(mode: Mode): LayerTensor[] {
+    return this.share ? [] : this.gpuParams.list(mode);
+  }
+
+  /** GPU tensors of the owner (after prepare): infer `w`, `b` (BN folded); train by ParamSpec name. */
   tensors(mode: Mode): Record<string, Tensor> {
-    const o = this.owner;
+    const o = this.owner.gpuParams;
     if (o.mode !== mode) throw new Error(`layer ${this.index} [convolutional]: parameters are not prepared for '${mode}' (call Network.prepare)`);
-    return o.gpuT;
+    return o.t;
   }
 
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
-    const t = this.tensors(ctx.mode);
-    const p = this.geom();
     const act: Activation = ctx.preActivation ? 'linear' : this.activation;
-    if (ctx.mode === 'infer') return conv2d(x, t.w, t.b, p, { act });
-    if (!this.batchNormalize) return conv2d(x, t.weights, t.biases, p, { act });
-    const state: BatchnormState = { runningMean: t.rolling_mean, runningVar: t.rolling_variance };
-    const y = conv2d(x, t.weights, null, p);
-    const z = batchnorm(y, t.scales, t.biases, state, { training: true, mode: 'darknet' });
-    if (!Tape.current) y.dispose();
-    const a = activation(z, act);
-    if (a !== z && !Tape.current) z.dispose();
-    return a;
+    return linearForward(x, this.tensors(ctx.mode), ctx.mode, this.geom(), act, this.batchNormalize);
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new ConvolutionalLayer(ctx);
+export const build = (ctx: BuildContext): ConvolutionalLayer => new ConvolutionalLayer(ctx);

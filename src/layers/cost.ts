@@ -32,4 +32,4 @@ export class CostLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new CostLayer(ctx);
+export const build = (ctx: BuildContext): CostLayer => new CostLayer(ctx);

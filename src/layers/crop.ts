@@ -37,4 +37,4 @@ export class CropLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new CropLayer(ctx);
+export const build = (ctx: BuildContext): CropLayer => new CropLayer(ctx);

@@ -31,6 +31,8 @@ export interface DetectionOptions {
 
 export class DetectionLayer extends Layer {
   readonly kind = 'detection';
+  /** A detection head (Network.heads()). */
+  override readonly head = true;
   readonly options: DetectionOptions;
 
   constructor(ctx: BuildContext) {
@@ -77,4 +79,4 @@ export class DetectionLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new DetectionLayer(ctx);
+export const build = (ctx: BuildContext): DetectionLayer => new DetectionLayer(ctx);

@@ -33,4 +33,4 @@ export class DropoutLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new DropoutLayer(ctx);
+export const build = (ctx: BuildContext): DropoutLayer => new DropoutLayer(ctx);

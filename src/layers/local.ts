@@ -5,9 +5,11 @@
  * out = (in - size) / stride + 1, or (in - 1) / stride + 1 when pad != 0 (local_out_height); the input is
  * zero-padded by `pad` (Darknet passes the raw pad value to im2col), which must give the same output size.
  * .weights order: biases[filters*out_h*out_w], weights[out_h*out_w][filters][c*size*size].
- * Darknet computes no BFLOPs for it. Forward only (no training backward yet).
+ * Darknet computes no BFLOPs for it. Forward only: there is no backward kernel (kernels/local.wgsl,
+ * src/tensor/ops/local.ts), so the trainer refuses a cfg with [local] (trainingUnsupported) instead of
+ * leaving its weights untrained.
  */
-import { Layer, type BuildContext, type ForwardContext, type Mode, param, readActivation, idiv } from '../darknet/layer.js';
+import { Layer, type BuildContext, type ForwardContext, type LayerTensor, type Mode, param, readActivation, idiv } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
 import { activation } from '../tensor/ops/activation.js';
 import { local } from '../tensor/ops/local.js';
@@ -88,6 +90,21 @@ export class LocalLayer extends Layer {
     this.gpu = null;
   }
 
+  /** 'infer': the constant biases and weights (in parts by filters when split); 'train': none (not trainable). */
+  override parameters(mode: Mode): LayerTensor[] {
+    if (!this.gpu) throw new Error(`layer ${this.index} [local]: parameters are not prepared for '${mode}' (call Network.prepare)`);
+    if (mode === 'train') return [];
+    const split = this.chunks.length > 1;
+    return this.chunks.flatMap((c) => [
+      { name: 'biases', tensor: c.b, role: 'bias' as const, ...(split ? { part: c.start } : {}) },
+      { name: 'weights', tensor: c.w, role: 'weights' as const, ...(split ? { part: c.start } : {}) },
+    ]);
+  }
+
+  override trainingUnsupported(): string | null {
+    return 'locally connected layers have no backward (kernels/local.wgsl is forward only); train a cfg without [local] layers';
+  }
+
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
     if (ctx.mode === 'train') throw new Error(`layer ${this.index} [local] (${this.where}): training is not implemented for locally connected layers`);
     if (!this.chunks.length) throw new Error(`layer ${this.index} [local]: parameters are not prepared (call Network.prepare)`);
@@ -102,4 +119,4 @@ export class LocalLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new LocalLayer(ctx);
+export const build = (ctx: BuildContext): LocalLayer => new LocalLayer(ctx);

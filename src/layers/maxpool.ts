@@ -57,4 +57,4 @@ export class MaxpoolLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new MaxpoolLayer(ctx);
+export const build = (ctx: BuildContext): MaxpoolLayer => new MaxpoolLayer(ctx);

@@ -41,6 +41,8 @@ export interface RegionOptions {
 
 export class RegionLayer extends Layer {
   readonly kind = 'region';
+  /** A detection head (Network.heads()). */
+  override readonly head = true;
   readonly options: RegionOptions;
 
   constructor(ctx: BuildContext) {
@@ -97,4 +99,4 @@ export class RegionLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new RegionLayer(ctx);
+export const build = (ctx: BuildContext): RegionLayer => new RegionLayer(ctx);

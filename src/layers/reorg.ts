@@ -13,12 +13,13 @@ import { Layer, type BuildContext, type ForwardContext, refuseNonzero, idiv } fr
 import { reorg, type ReorgCall } from '../tensor/ops/reorg.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-export class ReorgLayer extends Layer {
-  readonly kind: 'reorg' | 'reorg3d';
+/** One class for both kinds; `K` keeps the kind literal so the registry's AnyLayer union narrows on it. */
+export class ReorgLayer<K extends 'reorg' | 'reorg3d' = 'reorg' | 'reorg3d'> extends Layer {
+  readonly kind: K;
   readonly stride: number;
   readonly reverse: boolean;
 
-  constructor(ctx: BuildContext, kind: 'reorg' | 'reorg3d' = 'reorg') {
+  constructor(ctx: BuildContext, kind: K) {
     super(ctx);
     this.kind = kind;
     const s = ctx.section;
@@ -56,4 +57,4 @@ export class ReorgLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new ReorgLayer(ctx, 'reorg');
+export const build = (ctx: BuildContext): ReorgLayer<'reorg'> => new ReorgLayer(ctx, 'reorg');

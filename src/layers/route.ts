@@ -48,4 +48,4 @@ export class RouteLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new RouteLayer(ctx);
+export const build = (ctx: BuildContext): RouteLayer => new RouteLayer(ctx);

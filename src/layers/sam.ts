@@ -39,4 +39,4 @@ export class SamLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new SamLayer(ctx);
+export const build = (ctx: BuildContext): SamLayer => new SamLayer(ctx);

@@ -48,4 +48,4 @@ export class ScaleChannelsLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new ScaleChannelsLayer(ctx);
+export const build = (ctx: BuildContext): ScaleChannelsLayer => new ScaleChannelsLayer(ctx);

@@ -59,4 +59,4 @@ export class ShortcutLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new ShortcutLayer(ctx);
+export const build = (ctx: BuildContext): ShortcutLayer => new ShortcutLayer(ctx);

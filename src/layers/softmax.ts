@@ -40,4 +40,4 @@ export class SoftmaxLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new SoftmaxLayer(ctx);
+export const build = (ctx: BuildContext): SoftmaxLayer => new SoftmaxLayer(ctx);

@@ -37,4 +37,4 @@ export class UpsampleLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new UpsampleLayer(ctx);
+export const build = (ctx: BuildContext): UpsampleLayer => new UpsampleLayer(ctx);

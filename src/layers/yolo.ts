@@ -77,6 +77,8 @@ export function readAnchors(ctx: BuildContext, listed: number[], total: number, 
 
 export class YoloLayer extends Layer {
   readonly kind = 'yolo';
+  /** A detection head (Network.heads()). */
+  override readonly head = true;
   readonly options: YoloOptions;
 
   constructor(ctx: BuildContext) {
@@ -153,4 +155,4 @@ export class YoloLayer extends Layer {
   }
 }
 
-export const build = (ctx: BuildContext): Layer => new YoloLayer(ctx);
+export const build = (ctx: BuildContext): YoloLayer => new YoloLayer(ctx);

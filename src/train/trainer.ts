@@ -34,7 +34,7 @@ import path from 'node:path';
 import type { Gpu } from '../gpu/device.js';
 import type { Network } from '../darknet/network.js';
 import { Network as NetworkClass } from '../darknet/network.js';
-import type { Layer, Mode } from '../darknet/layer.js';
+import type { Layer, ParamRole } from '../darknet/layer.js';
 import { decodeWeights, encodeWeights } from '../darknet/weights.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
@@ -292,45 +292,26 @@ export interface NetworkParam {
   /** Darknet per-layer learning_rate scale */
   lrScale: number;
   /** Ultralytics parameter group: weights (decay), bn (scales, no decay), bias (no decay); buffer: statistics */
-  group: 'weights' | 'bn' | 'bias' | 'buffer';
-}
-
-/** The GPU tensors of a layer prepared for `mode` (conv and connected layers; shared conv layers: none). */
-function layerTensors(l: Layer, mode: Mode): Record<string, Tensor> | null {
-  const any = l as unknown as { tensors?: (m: Mode) => Record<string, Tensor>; gpuT?: Record<string, Tensor>; share?: unknown };
-  if (any.share) return null;
-  if (typeof any.tensors === 'function') return any.tensors(mode);
-  // TODO(integration): [connected] keeps its tensors private; a public tensors(mode) (as convolutional
-  // has) or Network.parameters() would remove this reach-in.
-  if (any.gpuT && typeof any.gpuT === 'object') return any.gpuT;
-  return null;
+  group: ParamRole;
 }
 
 /**
  * Every parameter and batchnorm statistic of a network prepared for training, in .weights order (layer
- * order, then the layer's ParamSpec order).
+ * order, then the layer's ParamSpec order): Network.parameters('train') with the optimizer's view of each.
  */
 export function networkParams(net: Network): NetworkParam[] {
-  const out: NetworkParam[] = [];
-  for (const l of net.layers) {
-    if (!l.params.length) continue;
-    const t = layerTensors(l, 'train');
-    if (!t) continue;
-    for (const p of l.params) {
-      const tensor = t[p.name];
-      if (!tensor) continue;
-      const buffer = p.name === 'rolling_mean' || p.name === 'rolling_variance';
-      const trainable = !buffer && tensor.requiresGrad;
-      const group = buffer ? 'buffer' : p.name === 'biases' ? 'bias' : p.name === 'scales' ? 'bn' : 'weights';
-      out.push({ key: `${l.index}.${p.name}`, layer: l, name: p.name, tensor, trainable, decay: group === 'weights', lrScale: l.common?.learningRateScale ?? 1, group });
-    }
-  }
-  return out;
+  return net.parameters('train').map(({ key, layer, name, tensor, role }) => {
+    const trainable = role !== 'buffer' && tensor.requiresGrad;
+    return { key, layer, name, tensor, trainable, decay: role === 'weights', lrScale: layer.common?.learningRateScale ?? 1, group: role };
+  });
 }
 
-/** Layers with parameters the trainer cannot update (their values stay as loaded). */
-function frozenLayers(net: Network): Layer[] {
-  return net.layers.filter((l) => l.params.length && !(l as unknown as { share?: unknown }).share && !layerTensors(l, 'train'));
+/** TrainError naming the file:line of the first layer that cannot be trained (Layer.trainingUnsupported). */
+function refuseUntrainable(net: Network): void {
+  for (const l of net.layers) {
+    const why = l.trainingUnsupported();
+    if (why) throw new TrainError('config', `${l.where}: layer ${l.index} ${l.section.label} cannot be trained: ${why}`);
+  }
 }
 
 // ------------------------------------------------------------------------------------------ helpers
@@ -418,6 +399,7 @@ class Trainer<T> {
 
   async setup(): Promise<void> {
     const o = this.o;
+    refuseUntrainable(this.net);
     const hyper = darknetHyper(this.net.net);
     let ck: LoadedCheckpoint<TrainState> | null = null;
     if (o.resume !== undefined) {
@@ -448,8 +430,6 @@ class Trainer<T> {
     this.net.prepare(this.gpu, 'train');
 
     this.params = networkParams(this.net);
-    const frozen = frozenLayers(this.net);
-    if (frozen.length) this.log(`warning: layers ${frozen.map((l) => `${l.index} [${l.kind}]`).join(', ')} have parameters the trainer cannot update; they stay as loaded`);
     const specs: ParamSpec[] = [];
     this.biasSpecs = [];
     this.otherSpecs = [];

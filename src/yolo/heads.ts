@@ -34,7 +34,11 @@ export interface RegionLayerLike {
 
 export type HeadLayerLike = YoloLayerLike | RegionLayerLike;
 
-export function isHeadLayer(l: { kind: string }): l is HeadLayerLike {
+/**
+ * Whether a head layer is one the box decoder handles: [yolo] or [region]. Filter Network.heads() with it
+ * (`net.heads().filter(isHeadLayer)`): [detection] (YOLOv1) is a head too, but has no decoder here.
+ */
+export function isHeadLayer<L extends { kind: string }>(l: L): l is L & HeadLayerLike {
   return l.kind === 'yolo' || l.kind === 'region';
 }
 

@@ -17,7 +17,6 @@ import { conv2dRef } from '../reference/conv2d.js';
 import { bnTrainRef } from '../reference/batchnorm.js';
 import { bnStatsRef } from '../reference/batchnorm.js';
 import { act } from '../reference/activation.js';
-import type { ConvolutionalLayer } from '../../src/layers/convolutional.js';
 import { paramChunking } from '../../src/layers/common.js';
 
 /** Randomizes BN statistics and biases (the seeded init leaves them trivial). */
@@ -306,7 +305,7 @@ activation=linear
   const net = Network.build(parseCfg(cfg, 't.cfg'));
   net.initWeights(3);
   perturb(net, 4);
-  const c0 = net.layers[0] as ConvolutionalLayer;
+  const c0 = net.layers[0];
   const d = c0.data!;
   const before = { mean: Float64Array.from(d.rolling_mean), variance: Float64Array.from(d.rolling_variance) };
   const wCopy = Float32Array.from(d.weights);

@@ -2,22 +2,7 @@
  * A float64 reference of every layer kind's forward, from the layer's options, its host parameters and
  * the actual values of its inputs: used to check each layer of a built network in isolation.
  */
-import type { Layer } from '../../src/darknet/layer.js';
-import type { ConvolutionalLayer } from '../../src/layers/convolutional.js';
-import type { ConnectedLayer } from '../../src/layers/connected.js';
-import type { MaxpoolLayer } from '../../src/layers/maxpool.js';
-import type { RouteLayer } from '../../src/layers/route.js';
-import type { ShortcutLayer } from '../../src/layers/shortcut.js';
-import type { UpsampleLayer } from '../../src/layers/upsample.js';
-import type { ReorgLayer } from '../../src/layers/reorg.js';
-import type { YoloLayer } from '../../src/layers/yolo.js';
-import type { RegionLayer } from '../../src/layers/region.js';
-import type { DetectionLayer } from '../../src/layers/detection.js';
-import type { SoftmaxLayer } from '../../src/layers/softmax.js';
-import type { SamLayer } from '../../src/layers/sam.js';
-import type { ScaleChannelsLayer } from '../../src/layers/scale_channels.js';
-import type { LocalLayer } from '../../src/layers/local.js';
-import type { CropLayer } from '../../src/layers/crop.js';
+import type { AnyLayer } from '../../src/darknet/registry.js';
 import type { Activation } from '../../src/tensor/ops/activation.js';
 import { conv2dRef } from '../reference/conv2d.js';
 import { act } from '../reference/activation.js';
@@ -48,11 +33,12 @@ function bnOrBias(y: Float64Array, n: number, per: number, d: Record<string, Flo
   return y;
 }
 
-export function layerRef(l: Layer, ins: Val[]): Float64Array {
+/** `l.kind` narrows `l` to its layer class (AnyLayer): no casts. */
+export function layerRef(l: AnyLayer, ins: Val[]): Float64Array {
   const [x] = ins;
   switch (l.kind) {
     case 'convolutional': {
-      const c = l as ConvolutionalLayer;
+      const c = l;
       const d = c.owner.data!;
       const wShape = [c.filters, c.input.c / c.groups, c.size, c.size];
       const p = c.padding * c.dilation;
@@ -60,7 +46,7 @@ export function layerRef(l: Layer, ins: Val[]): Float64Array {
       return actAll(bnOrBias(y, c.filters, shape[2] * shape[3], d, c.batchNormalize), c.activation);
     }
     case 'connected': {
-      const c = l as ConnectedLayer;
+      const c = l;
       const d = c.data!;
       const K = c.inputsN;
       const B = x.shape[0];
@@ -73,35 +59,35 @@ export function layerRef(l: Layer, ins: Val[]): Float64Array {
       return actAll(bnOrBias(y, c.outputsN, 1, d, c.batchNormalize), c.activation);
     }
     case 'maxpool': {
-      const m = l as MaxpoolLayer;
+      const m = l;
       return maxpoolRef(x.data, x.shape, { size: m.size, strideX: m.strideX, strideY: m.strideY, padding: m.padding }).y;
     }
     case 'avgpool':
       return avgpoolRef(x.data, x.shape);
     case 'route': {
-      const r = l as RouteLayer;
+      const r = l;
       return concatRef(ins, r.groups, r.groupId);
     }
     case 'shortcut':
-      return shortcutRef(ins[0].data, ins[0].shape, ins[1].data, ins[1].shape, (l as ShortcutLayer).activation);
+      return shortcutRef(ins[0].data, ins[0].shape, ins[1].data, ins[1].shape, l.activation);
     case 'upsample': {
-      const u = l as UpsampleLayer;
+      const u = l;
       if (u.stride > 0) return upsampleRef(x.data, x.shape, u.stride, u.scale);
       const s = -u.stride;
       return upsampleSumRef(x.data, [x.shape[0], x.shape[1], x.shape[2] / s, x.shape[3] / s], s, u.scale);
     }
     case 'reorg':
     case 'reorg3d': {
-      const c = (l as ReorgLayer).call();
+      const c = l.call();
       return reorgRef(x.data, c.W, c.H, c.C, x.shape[0], c.stride, c.forward);
     }
     case 'yolo': {
-      const o = (l as YoloLayer).options;
+      const o = l.options;
       const E = o.classes + 5;
       return headActivationRef(x.data, x.shape, { entries: E, xyLogistic: !o.newCoords, xyScale: o.scaleXY, xyBias: -0.5 * (o.scaleXY - 1), actFrom: o.newCoords ? E : 4, actTo: E });
     }
     case 'region': {
-      const o = (l as RegionLayer).options;
+      const o = l.options;
       const E = o.coords + 1 + o.classes;
       const a = headActivationRef(x.data, x.shape, { entries: E, xyLogistic: true, actFrom: o.coords, actTo: o.softmax ? o.coords + 1 : E });
       if (!o.softmax) return a;
@@ -109,39 +95,42 @@ export function layerRef(l: Layer, ins: Val[]): Float64Array {
       return softmaxRowsRef(a, { rows: x.shape[0] * o.num * hw, n: o.classes, stride: hw, offset: (o.coords + 1) * hw, c0: hw, s0: 1, c1: o.num, s1: E * hw, s2: o.num * E * hw });
     }
     case 'detection': {
-      const o = (l as DetectionLayer).options;
+      const o = l.options;
       const per = x.data.length / x.shape[0];
       if (!o.softmax) return Float64Array.from(x.data as ArrayLike<number>);
       return softmaxRowsRef(x.data, { rows: x.shape[0] * o.side * o.side, n: o.classes, c0: o.side * o.side, s0: o.classes, s2: per });
     }
     case 'softmax': {
-      const s = l as SoftmaxLayer;
+      const s = l;
       const per = x.data.length / x.shape[0];
       const n = per / s.groups;
       return softmaxRowsRef(x.data, { rows: x.shape[0] * s.groups, n, c0: s.groups, s0: n, s2: per, temperature: s.temperature });
     }
     case 'sam': {
       const y = new Float64Array(ins[0].data.length);
-      for (let i = 0; i < y.length; i++) y[i] = act(ins[0].data[i] * ins[1].data[i], (l as SamLayer).activation);
+      for (let i = 0; i < y.length; i++) y[i] = act(ins[0].data[i] * ins[1].data[i], l.activation);
       return y;
     }
     case 'scale_channels': {
-      const s = l as ScaleChannelsLayer;
+      const s = l;
       return actAll(scaleChannelsRef(ins[0].data, ins[1].data, ins[1].shape, s.scaleWh), s.activation);
     }
     case 'local': {
-      const c = l as LocalLayer;
+      const c = l;
       const d = c.data!;
       return actAll(localRef(x.data, x.shape, d.weights, d.biases, { filters: c.filters, size: c.size, stride: c.stride, pad: c.pad, outH: c.output.h, outW: c.output.w }), c.activation);
     }
     case 'crop': {
-      const c = l as CropLayer;
+      const c = l;
       return cropRef(x.data, x.shape, c.cropHeight, c.cropWidth, c.noadjust);
     }
     case 'dropout':
     case 'cost':
       return Float64Array.from(x.data as ArrayLike<number>);
-    default:
-      throw new Error(`no reference for layer kind ${l.kind}`);
+    default: {
+      // a kind added to the registry without a reference here is a type error
+      const unknown: never = l;
+      throw new Error(`no reference for layer kind ${(unknown as { kind: string }).kind}`);
+    }
   }
 }
