@@ -3,11 +3,12 @@
 #   1. builds the library (tsc -p tsconfig.build.json) and the browser bundle into a staging copy (the
 #      checkout's own dist/ is left alone: bin/yolo-wgsl.js would prefer a stale dist/ over the sources);
 #   2. `npm pack` there (the package.json `files` list decides what goes in) and reviews the contents:
-#      no fixtures, tests, sources maps, data or large files;
+#      no fixtures, tests, sources maps, data or large files, nothing of the checkout's bench/ (the benches
+#      the package ships are dist/src/bench/);
 #   3. a fresh project in a temporary folder outside the repo: `npm install <tarball>`, the examples copied
 #      with their import turned into 'yolo-wgsl', a strict tsc check against the package's types (plus
 #      misuse that must not type-check), then runs them: import creates no device, detect on a folder,
-#      a short fine-tune, the CLI's `info`.
+#      a short fine-tune, the CLI's `info`, and `bench peers` refused with "needs a checkout".
 # Needs the npm registry for the package's dependencies. Usage: scripts/check-pack.sh [--keep]
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -39,9 +40,9 @@ TARBALL="$WORK/$("$NODE" -e 'console.log(JSON.parse(require("fs").readFileSync(p
 const fs = require('fs');
 const [p] = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const files = p.files.map((f) => f.path);
-const bad = files.filter((f) => /^(test|fixtures|data|runs|scratch|src|docs\/(?!api\.md))\/|\.map$|\.ts$(?<!\.d\.ts)|\.tsbuildinfo$|^dist\/test\//.test(f));
+const bad = files.filter((f) => /^(test|fixtures|data|runs|scratch|src|bench|docs\/(?!api\.md))\/|\.map$|\.ts$(?<!\.d\.ts)|\.tsbuildinfo$|^dist\/(test|bench)\//.test(f));
 const big = p.files.filter((f) => f.size > 1024 * 1024);
-const need = ['package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/browser.d.ts', 'dist/browser/yolo-wgsl.js', 'kernels/conv2d_direct.wgsl', 'bin/yolo-wgsl.js', 'dist/src/cli/main.js', 'CHANGELOG.md', 'scripts/setup-mesa.sh'];
+const need = ['package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/browser.d.ts', 'dist/browser/yolo-wgsl.js', 'kernels/conv2d_direct.wgsl', 'bin/yolo-wgsl.js', 'dist/src/cli/main.js', 'dist/src/bench/network.js', 'CHANGELOG.md', 'scripts/setup-mesa.sh'];
 const missing = need.filter((f) => !files.includes(f));
 console.log(`${p.filename}: ${p.files.length} files, ${(p.size / 1024).toFixed(0)} KiB packed, ${(p.unpackedSize / 1024).toFixed(0)} KiB unpacked`);
 const tops = {};
@@ -135,6 +136,12 @@ step "run: a short training (fine-tune 3 iterations on generated data, save)"
 
 step "run: the CLI from the package"
 npx --no-install yolo-wgsl info --cfg data/yolo-mini.cfg | tail -2
+
+step "run: bench peers needs a checkout (bench/ is not in the package)"
+if npx --no-install yolo-wgsl bench peers --cfg data/yolo-mini.cfg > peers.log 2>&1; then
+  cat peers.log; echo "bench peers ran from the package"; exit 1
+fi
+grep "needs a checkout" peers.log
 
 echo
 echo "check-pack: ok ($(basename "$TARBALL"))"

@@ -17,7 +17,7 @@
 import type { Network } from '../../src/darknet/network.js';
 import type { Layer } from '../../src/darknet/layer.js';
 import { UnsupportedLayerError, foldedConv, maxpoolPads, yoloChannelMasks } from './onnx.js';
-import { headInputLayers } from '../network.js';
+import { headInputLayers } from '../../src/bench/network.js';
 
 type TF = typeof import('@tensorflow/tfjs-core');
 type T = import('@tensorflow/tfjs-core').Tensor;

@@ -1,8 +1,67 @@
-/** `yolo-wgsl bench kernels`: wires the CLI to bench/kernels.ts. */
+/**
+ * `yolo-wgsl bench ...`: wires the CLI to the benches. kernels, network and profile are part of the package
+ * (src/bench/); peers and chart compare against TF.js and ONNX Runtime (devDependencies) and live in the
+ * checkout's bench/, which the package does not ship: they are reached only through loadCheckoutBench.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Gpu } from '../gpu/device.js';
 
+/** The options `bench peers` passes to bench/peers.ts benchPeers. */
+export interface CheckoutPeersRun {
+  cfg: string;
+  weights?: string;
+  gpu?: Gpu;
+  inferSizes?: number[];
+  inferBatch?: number;
+  trainSize?: number;
+  trainBatches?: number[];
+  engines?: string[];
+  yoloLoss?: boolean;
+  iters?: number;
+  minIters?: number;
+  budgetSeconds?: number;
+  tolerance?: number;
+  quick?: boolean;
+  log?: (line: string) => void;
+}
+
+/**
+ * What the CLI uses of the checkout-only modules bench/peers.ts and bench/chart.ts, typed here so that
+ * neither tsc nor the package build follows an import into bench/ (test/arch/imports.test.ts checks that
+ * bench/ still provides this shape).
+ */
+export interface CheckoutBench {
+  peers: {
+    benchPeers(opts: CheckoutPeersRun): Promise<unknown>;
+    formatPeersBench(result: unknown): string;
+  };
+  chart: {
+    writeBenchChart(file: string, network: unknown, peers: unknown): void;
+  };
+}
+
+/**
+ * The one way from src/ into the checkout's bench/ (test/arch/imports.test.ts allows no other): bench/<what>
+ * beside src/ (sources through tsx) or dist/bench/<what>.js beside dist/src/ (`make build`). An installed
+ * package has neither, and says so instead of failing on a module path. `from`: the URL the bench/ folder is
+ * found from (tests).
+ */
+export async function loadCheckoutBench<K extends keyof CheckoutBench>(what: K, from: string = import.meta.url): Promise<CheckoutBench[K]> {
+  const url = new URL(`../../bench/${what}.js`, from);
+  const file = fileURLToPath(url);
+  if (!fs.existsSync(file) && !fs.existsSync(file.replace(/\.js$/, '.ts'))) {
+    throw new Error(`bench ${what} needs a checkout (bench/ with its devDependencies${what === 'peers' ? ': TF.js, onnxruntime-node' : ''}), which the npm package does not ship: `
+      + `clone the yolo-wgsl repository, run \`make deps\` there, then \`node bin/yolo-wgsl.js bench ${what} ...\` `
+      + `(not found: ${path.relative(process.cwd(), file) || file}; in a checkout whose dist/ lacks bench/, \`make build\` compiles it)`);
+  }
+  return (await import(url.href)) as CheckoutBench[K];
+}
+
+/** `yolo-wgsl bench kernels`: src/bench/kernels.ts. */
 export async function runBenchKernels(opts: { size: number; iters?: number; json?: string; md?: string; quick?: boolean; variants?: string[]; passes?: string[]; layers?: number[] }): Promise<void> {
-  const { benchKernels, formatKernelBench } = await import('../../bench/kernels.js');
+  const { benchKernels, formatKernelBench } = await import('../bench/kernels.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {
     const r = await benchKernels(gpu, {
@@ -36,8 +95,6 @@ function outFiles(what: string, gpu: Gpu, cfg: string, o: { out?: string; json?:
 
 async function writeText(file: string, text: string): Promise<void> {
   const { writeFileAtomic } = await import('../util/fs.js');
-  const fs = await import('node:fs');
-  const path = await import('node:path');
   fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   writeFileAtomic(file, text.endsWith('\n') ? text : `${text}\n`);
 }
@@ -61,9 +118,9 @@ export interface BenchNetworkCli {
   out?: string;
 }
 
-/** `yolo-wgsl bench network`: bench/network.ts; prints the markdown report, writes JSON / markdown when asked. */
+/** `yolo-wgsl bench network`: src/bench/network.ts; prints the markdown report, writes JSON / markdown when asked. */
 export async function runBenchNetwork(o: BenchNetworkCli): Promise<void> {
-  const { benchNetwork, formatNetworkBench, writeResultJson } = await import('../../bench/network.js');
+  const { benchNetwork, formatNetworkBench, writeResultJson } = await import('../bench/network.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {
     const files = outFiles('network', gpu, o.cfg, o);
@@ -103,16 +160,16 @@ export interface BenchPeersCli {
   out?: string;
 }
 
-/** `yolo-wgsl bench peers`: bench/peers.ts. */
+/** `yolo-wgsl bench peers`: bench/peers.ts (a checkout only: loadCheckoutBench). */
 export async function runBenchPeers(o: BenchPeersCli): Promise<void> {
-  const { benchPeers, formatPeersBench } = await import('../../bench/peers.js');
-  const { writeResultJson } = await import('../../bench/network.js');
+  const { benchPeers, formatPeersBench } = await loadCheckoutBench('peers');
+  const { writeResultJson } = await import('../bench/network.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {
     const files = outFiles('peers', gpu, o.cfg, o);
     const r = await benchPeers({
       cfg: o.cfg, weights: o.weights, gpu, inferSizes: nums(o.sizes), inferBatch: o.batch, trainSize: o.trainSize,
-      trainBatches: o.trainBatches === '' ? [] : nums(o.trainBatches), engines: list(o.engines) as never, yoloLoss: o.yoloLoss,
+      trainBatches: o.trainBatches === '' ? [] : nums(o.trainBatches), engines: list(o.engines), yoloLoss: o.yoloLoss,
       iters: o.iters, minIters: o.minIters, budgetSeconds: o.budget, tolerance: o.tolerance, quick: o.quick, log: (l: string) => console.log(l),
     });
     const md = formatPeersBench(r);
@@ -127,14 +184,13 @@ export async function runBenchPeers(o: BenchPeersCli): Promise<void> {
 }
 
 /**
- * `yolo-wgsl bench chart`: bench/chart.ts from saved results: --network X.json and/or --peers Y.json and
- * --png out.png; or --out DIR --cfg CFG: the newest DIR/peers-<adapter>-<cfg>.json, the network result of
- * the same adapter and cfg, written to DIR/bench-<adapter>-<cfg>.png.
+ * `yolo-wgsl bench chart`: bench/chart.ts (a checkout only: loadCheckoutBench) from saved results:
+ * --network X.json and/or --peers Y.json and --png out.png; or --out DIR --cfg CFG: the newest
+ * DIR/peers-<adapter>-<cfg>.json, the network result of the same adapter and cfg, written to
+ * DIR/bench-<adapter>-<cfg>.png.
  */
 export async function runBenchChart(o: { network?: string; peers?: string; png?: string; out?: string; cfg?: string }): Promise<void> {
-  const fs = await import('node:fs');
-  const path = await import('node:path');
-  const { writeBenchChart } = await import('../../bench/chart.js');
+  const { writeBenchChart } = await loadCheckoutBench('chart');
   let { network, peers, png } = o;
   if (o.out && !network && !peers) {
     if (!o.cfg) throw new Error('bench chart --out DIR needs --cfg (the cfg the results are for)');
@@ -156,9 +212,9 @@ export async function runBenchChart(o: { network?: string; peers?: string; png?:
   console.log(`wrote ${png}${network ? ` (network: ${network})` : ''}${peers ? ` (peers: ${peers})` : ''}`);
 }
 
-/** `bench profile`: device time per kernel of one forward or training step (bench/profile.ts). */
+/** `bench profile`: device time per kernel of one forward or training step (src/bench/profile.ts). */
 export async function runBenchProfile(opts: { cfg: string; img?: number; batch?: number; train?: boolean; loss?: 'darknet' | 'yolov5' | 'sumsq'; steps?: number; json?: string; byGrid?: boolean }): Promise<void> {
-  const { profileNetwork, formatProfile } = await import('../../bench/profile.js');
+  const { profileNetwork, formatProfile } = await import('../bench/profile.js');
   const { writeFileAtomic } = await import('../util/fs.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {

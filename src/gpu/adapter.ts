@@ -6,9 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { GpuError } from './errors.js';
-import { packageRoot } from '../util/paths.js';
-import { tuneCacheDir } from './tune-file.js';
+import { mesaDirs } from '../util/paths.js';
 import { parsePollMode, throttleDawnPolling, type PollMode } from './poll.js';
+
+// The Mesa folders are paths like the others (src/util/paths.ts); re-exported for setup-mesa and tests.
+export { mesaDirs, mesaInstallDir } from '../util/paths.js';
 
 export type BackendChoice = 'auto' | 'gpu' | 'lavapipe' | 'gl';
 export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'gpu', 'lavapipe', 'gl'];
@@ -49,29 +51,6 @@ async function loadDawn(): Promise<DawnModule> {
     dawn = m;
   }
   return dawn;
-}
-
-/**
- * Folders searched for the local Mesa 25 lavapipe, in order: $YOLO_WGSL_MESA alone when it is set; else the
- * package's .mesa/ (`make deps` in a checkout) and mesa/ in the user cache (`yolo-wgsl setup-mesa`, which is
- * where an installed package puts it: $YOLO_WGSL_CACHE_DIR, else $XDG_CACHE_HOME/yolo-wgsl, else
- * ~/.cache/yolo-wgsl).
- */
-export function mesaDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  if (env.YOLO_WGSL_MESA) return [path.resolve(env.YOLO_WGSL_MESA)];
-  const dirs = [path.join(packageRoot(), '.mesa')];
-  const cache = tuneCacheDir(env);
-  if (cache) dirs.push(path.join(cache, 'mesa'));
-  return dirs;
-}
-
-/** Where `yolo-wgsl setup-mesa` installs by default: $YOLO_WGSL_MESA, the checkout's .mesa/, or the user cache. */
-export function mesaInstallDir(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.YOLO_WGSL_MESA) return path.resolve(env.YOLO_WGSL_MESA);
-  const root = packageRoot();
-  const installed = root.split(path.sep).includes('node_modules');
-  const cache = tuneCacheDir(env);
-  return installed && cache ? path.join(cache, 'mesa') : path.join(root, '.mesa');
 }
 
 /** The first installed local Mesa (scripts/setup-mesa.sh) in `dirs`, or undefined when there is none. */

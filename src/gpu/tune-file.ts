@@ -7,11 +7,10 @@
  *     result of `yolo-wgsl tune` on a machine of that kind; used when the cache has no entry.
  */
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { AdapterDescription } from './adapter.js';
 import { tuneTable, type TuneTable } from './tune.js';
-import { kernelsDir } from '../util/paths.js';
+import { cacheDir, kernelsDir } from '../util/paths.js';
 import { writeFileAtomic } from '../util/fs.js';
 
 export const TUNE_FILE_VERSION = 1;
@@ -23,13 +22,9 @@ interface TuneFile {
   entries: Record<string, { pick: string; ms?: Record<string, number> }>;
 }
 
-/** The cache folder, or null when caching on disk is off. */
+/** The cache folder, or null when caching on disk is off (src/util/paths.ts cacheDir). */
 export function tuneCacheDir(env: NodeJS.ProcessEnv = process.env): string | null {
-  const d = env.YOLO_WGSL_CACHE_DIR;
-  if (d === 'off' || d === '0') return null;
-  if (d) return path.resolve(d);
-  const base = env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
-  return path.join(base, 'yolo-wgsl');
+  return cacheDir(env);
 }
 
 export function tuneCacheFile(table: TuneTable, env: NodeJS.ProcessEnv = process.env): string | null {

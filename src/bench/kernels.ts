@@ -15,15 +15,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Gpu } from '../src/gpu/device.js';
-import { Tensor } from '../src/tensor/tensor.js';
-import { matmul, matmulFlops, matmulConfigsFor, configName, tileName, type MatmulConfig, type MatmulTile, type MatmulVariant } from '../src/tensor/ops/matmul.js';
+import type { Gpu } from '../gpu/device.js';
+import { Tensor } from '../tensor/tensor.js';
+import { matmul, matmulFlops, matmulConfigsFor, configName, tileName, type MatmulConfig, type MatmulTile, type MatmulVariant } from '../tensor/ops/matmul.js';
 import {
   conv2dForward, conv2dBackwardData, conv2dBackwardWeights, conv2dFlops, convGeom, chooseConvAlgo, CONV_ALGOS,
   type ConvAlgo, type ConvPass, type Conv2dParams,
-} from '../src/tensor/ops/conv2d.js';
-import { Rng, randomArray } from '../src/util/rng.js';
-import { writeFileAtomic } from '../src/util/fs.js';
+} from '../tensor/ops/conv2d.js';
+import { Rng, randomArray } from '../util/rng.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 export interface KernelBenchOptions {
   /** Network input size (default 416); layer shapes scale with size/416. */

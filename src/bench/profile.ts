@@ -4,10 +4,10 @@
  * queries around every dispatch (Gpu.startProfile: lavapipe and real GPUs; the GL compat adapter has no
  * timestamps). Warm-up steps first (compilation), then `steps` profiled steps averaged.
  */
-import type { Gpu } from '../src/gpu/device.js';
-import { Network } from '../src/darknet/network.js';
-import { Tensor } from '../src/tensor/tensor.js';
-import { Rng } from '../src/util/rng.js';
+import type { Gpu } from '../gpu/device.js';
+import { Network } from '../darknet/network.js';
+import { Tensor } from '../tensor/tensor.js';
+import { Rng } from '../util/rng.js';
 import { TrainStep, syntheticTruths, type BenchLossKind } from './network.js';
 
 export interface ProfileOptions {

@@ -29,20 +29,20 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Gpu } from '../src/gpu/device.js';
-import { Network } from '../src/darknet/network.js';
-import { loadWeights } from '../src/darknet/weights.js';
-import { Tensor } from '../src/tensor/tensor.js';
-import { Tape } from '../src/tensor/tape.js';
-import { newTape } from '../src/tensor/index.js';
-import { sumSquares } from '../src/tensor/ops/reduce.js';
-import { add } from '../src/tensor/ops/elementwise.js';
-import { SGD, type ParamSpec } from '../src/train/optim.js';
-import { networkParams, yoloTrainLoss, type TrainLoss } from '../src/train/trainer.js';
-import { darknetHyper } from '../src/train/schedule.js';
-import { lossFromNetwork, type Truth } from '../src/yolo/loss.js';
-import { Rng, randomArray } from '../src/util/rng.js';
-import { writeFileAtomic } from '../src/util/fs.js';
+import { Gpu } from '../gpu/device.js';
+import { Network } from '../darknet/network.js';
+import { loadWeights } from '../darknet/weights.js';
+import { Tensor } from '../tensor/tensor.js';
+import { Tape } from '../tensor/tape.js';
+import { newTape } from '../tensor/index.js';
+import { sumSquares } from '../tensor/ops/reduce.js';
+import { add } from '../tensor/ops/elementwise.js';
+import { SGD, type ParamSpec } from '../train/optim.js';
+import { networkParams, yoloTrainLoss, type TrainLoss } from '../train/trainer.js';
+import { darknetHyper } from '../train/schedule.js';
+import { lossFromNetwork, type Truth } from '../yolo/loss.js';
+import { Rng, randomArray } from '../util/rng.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 export type BenchLossKind = 'darknet' | 'yolov5' | 'sumsq';
 
