@@ -191,7 +191,7 @@ function oursEngine(gpu: Gpu, yoloLoss: boolean): Engine & { yoloTrain?: (net: N
     net.release();
     const step = new TrainStep(gpu, net, loss, loss === 'sumsq' ? { lr: LR, momentum: 0, decay: 0 } : {});
     const xt = inputTensor(net, x, batch);
-    const classes = (net.layers.find((l) => l.kind === 'yolo') as unknown as { options?: { classes: number } } | undefined)?.options?.classes ?? 1;
+    const classes = net.heads().find((l) => l.kind === 'yolo')?.options.classes ?? 1;
     const truths = loss === 'sumsq' ? Array.from({ length: batch }, () => []) : syntheticTruths(new Rng(11), batch, classes);
     return {
       async step() {

@@ -10,7 +10,7 @@
  * Outputs: the [yolo] layers' outputs (Darknet's l.output), named `out<layer index>`, in cfg order.
  */
 import type { Network } from '../../src/darknet/network.js';
-import type { Layer } from '../../src/darknet/layer.js';
+import type { LayerOf } from '../../src/darknet/registry.js';
 import { foldBn } from '../../src/layers/common.js';
 
 export class UnsupportedLayerError extends Error {
@@ -155,13 +155,11 @@ class Graph {
 // ------------------------------------------------------------------------------------ the network
 
 /** Host data of a conv layer for inference: BN-folded weights (OIHW) and bias. */
-export function foldedConv(l: Layer): { w: Float32Array; b: Float32Array } {
-  const any = l as unknown as { batchNormalize: boolean; filters: number; share: Layer | null };
-  const owner = (any.share ?? l) as Layer;
-  const d = owner.data;
+export function foldedConv(l: LayerOf<'convolutional'>): { w: Float32Array; b: Float32Array } {
+  const d = (l.share ?? l).data;
   if (!d) throw new Error(`layer ${l.index}: no parameters (load weights or initWeights first)`);
-  if (!any.batchNormalize) return { w: d.weights, b: d.biases };
-  return foldBn(d.weights, any.filters, d.biases, d.scales, d.rolling_mean, d.rolling_variance);
+  if (!l.batchNormalize) return { w: d.weights, b: d.biases };
+  return foldBn(d.weights, l.filters, d.biases, d.scales, d.rolling_mean, d.rolling_variance);
 }
 
 /** Darknet maxpool padding as explicit (before, after) per axis: floor(padding/2) before, the rest to reach the output size. */
@@ -172,8 +170,8 @@ export function maxpoolPads(inSize: number, outSize: number, size: number, strid
 }
 
 /** The [yolo] head activation as three per-channel vectors: out = x*raw + sigmoid(x)*act + bias. */
-export function yoloChannelMasks(l: Layer): { raw: Float32Array; act: Float32Array; bias: Float32Array; anyBias: boolean } {
-  const o = (l as unknown as { options: { classes: number; scaleXY: number; newCoords: boolean; mask: number[] } }).options;
+export function yoloChannelMasks(l: LayerOf<'yolo'>): { raw: Float32Array; act: Float32Array; bias: Float32Array; anyBias: boolean } {
+  const o = l.options;
   if (o.newCoords) throw new UnsupportedLayerError(`layer ${l.index} [yolo]: new_coords=1 is not supported by the peer models`);
   const E = o.classes + 5;
   const C = E * o.mask.length;
@@ -225,7 +223,7 @@ export function buildOnnxModel(net: Network): OnnxModel {
     const x = src(l.sources[0]);
     let y: string;
     if (l.kind === 'convolutional') {
-      const c = l as unknown as { size: number; strideX: number; strideY: number; padding: number; dilation: number; groups: number; filters: number; activation: string };
+      const c = l;
       const { w, b } = foldedConv(l);
       const W = g.init(`w${l.index}`, [c.filters, l.input.c / c.groups, c.size, c.size], w);
       const B = g.init(`b${l.index}`, [c.filters], b);
@@ -236,12 +234,12 @@ export function buildOnnxModel(net: Network): OnnxModel {
       ]);
       y = activation(conv, c.activation, where);
     } else if (l.kind === 'maxpool') {
-      const m = l as unknown as { size: number; strideX: number; strideY: number; padding: number };
+      const m = l;
       const [pt, pb] = maxpoolPads(l.input.h, l.output.h, m.size, m.strideY, m.padding);
       const [pl, pr] = maxpoolPads(l.input.w, l.output.w, m.size, m.strideX, m.padding);
       y = g.node('MaxPool', [x], [{ name: 'kernel_shape', ints: [m.size, m.size] }, { name: 'strides', ints: [m.strideY, m.strideX] }, { name: 'pads', ints: [pt, pl, pb, pr] }]);
     } else if (l.kind === 'route') {
-      const r = l as unknown as { groups: number; groupId: number };
+      const r = l;
       const parts = l.sources.map((j) => {
         const t = src(j);
         if (r.groups === 1) return t;
@@ -253,7 +251,7 @@ export function buildOnnxModel(net: Network): OnnxModel {
       });
       y = parts.length === 1 ? g.node('Identity', parts) : g.node('Concat', parts, [{ name: 'axis', i: 1 }]);
     } else if (l.kind === 'upsample') {
-      const u = l as unknown as { stride: number; scale: number };
+      const u = l;
       if (u.stride < 0) throw new UnsupportedLayerError(`${where}: downsampling (negative stride)`);
       const scales = g.init(`us${l.index}`, [4], Float32Array.from([1, 1, u.stride, u.stride]));
       y = g.node('Resize', [x, '', scales], [
@@ -261,7 +259,7 @@ export function buildOnnxModel(net: Network): OnnxModel {
       ]);
       if (u.scale !== 1) y = g.node('Mul', [y, g.init(`usc${l.index}`, [], Float32Array.from([u.scale]))]);
     } else if (l.kind === 'shortcut') {
-      const s = l as unknown as { activation?: string; params: unknown[] };
+      const s = l;
       if (l.sources.length !== 2 || l.params.length) throw new UnsupportedLayerError(`${where}: only a plain two-input shortcut is supported`);
       y = activation(g.node('Add', [src(l.sources[0]), src(l.sources[1])]), s.activation ?? 'linear', where);
     } else if (l.kind === 'yolo') {

@@ -15,7 +15,6 @@
  * Layers or options it cannot express throw UnsupportedLayerError.
  */
 import type { Network } from '../../src/darknet/network.js';
-import type { Layer } from '../../src/darknet/layer.js';
 import { UnsupportedLayerError, foldedConv, maxpoolPads, yoloChannelMasks } from './onnx.js';
 import { headInputLayers } from '../../src/bench/network.js';
 
@@ -52,19 +51,6 @@ export function nhwcToNchw(x: Float32Array, n: number, c: number, h: number, w: 
   return out;
 }
 
-interface ConvInfo {
-  size: number;
-  strideX: number;
-  strideY: number;
-  padding: number;
-  dilation: number;
-  groups: number;
-  filters: number;
-  activation: string;
-  batchNormalize: boolean;
-  share: Layer | null;
-}
-
 export interface TfModel {
   /** [yolo] layer indices, in the order predict returns them. */
   heads: number[];
@@ -90,7 +76,7 @@ export function buildTfModel(tf: TF, net: Network, opts: { train?: boolean } = {
   for (const l of net.layers) {
     const where = `layer ${l.index} [${l.kind}]`;
     if (l.kind === 'convolutional') {
-      const c = l as unknown as ConvInfo;
+      const c = l;
       if (c.groups !== 1) throw new UnsupportedLayerError(`${where}: groups=${c.groups} (TF.js conv2d has no groups)`);
       if (!['linear', 'leaky', 'logistic', 'relu', 'mish', 'swish'].includes(c.activation)) throw new UnsupportedLayerError(`${where}: activation ${c.activation}`);
       const k = c.size;
@@ -101,7 +87,7 @@ export function buildTfModel(tf: TF, net: Network, opts: { train?: boolean } = {
       keep.push(w, b);
       conv.set(l.index, { w, b });
       if (opts.train) {
-        const owner = (c.share ?? l) as Layer;
+        const owner = c.share ?? l;
         const d = owner.data!;
         // unnamed: TF.js names must be unique per process, and several models of one network coexist
         const variable = (t: T) => {
@@ -121,14 +107,14 @@ export function buildTfModel(tf: TF, net: Network, opts: { train?: boolean } = {
       keep.push(y.raw, y.act, ...(y.bias ? [y.bias] : []));
       yolo.set(l.index, y);
     } else if (l.kind === 'upsample') {
-      if ((l as unknown as { stride: number }).stride < 0) throw new UnsupportedLayerError(`${where}: downsampling (negative stride)`);
+      if (l.stride < 0) throw new UnsupportedLayerError(`${where}: downsampling (negative stride)`);
     } else if (l.kind === 'shortcut') {
       if (l.sources.length !== 2 || l.params.length) throw new UnsupportedLayerError(`${where}: only a plain two-input shortcut is supported`);
     } else if (!['maxpool', 'route'].includes(l.kind)) {
       throw new UnsupportedLayerError(`${where} is not supported by the peer models`);
     }
   }
-  const heads = net.layers.filter((l) => l.kind === 'yolo').map((l) => l.index);
+  const heads = net.heads().filter((l) => l.kind === 'yolo').map((l) => l.index);
   if (!heads.length) throw new UnsupportedLayerError('the network has no [yolo] heads');
   const headInputs = headInputLayers(net);
 
@@ -153,7 +139,7 @@ export function buildTfModel(tf: TF, net: Network, opts: { train?: boolean } = {
       const inp = src(l.sources[0]) as T4;
       let y: T;
       if (l.kind === 'convolutional') {
-        const c = l as unknown as ConvInfo;
+        const c = l;
         const p = c.padding * c.dilation;
         if (!train) {
           const t = conv.get(l.index)!;
@@ -172,13 +158,13 @@ export function buildTfModel(tf: TF, net: Network, opts: { train?: boolean } = {
           y = act(y, c.activation);
         }
       } else if (l.kind === 'maxpool') {
-        const m = l as unknown as { size: number; strideX: number; strideY: number; padding: number };
+        const m = l;
         const [pt, pb] = maxpoolPads(l.input.h, l.output.h, m.size, m.strideY, m.padding);
         const [pl, pr] = maxpoolPads(l.input.w, l.output.w, m.size, m.strideX, m.padding);
         const pad = pt || pb || pl || pr ? ([[0, 0], [pt, pb], [pl, pr], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]]) : 'valid';
         y = tf.maxPool(inp, [m.size, m.size], [m.strideY, m.strideX], pad);
       } else if (l.kind === 'route') {
-        const r = l as unknown as { groups: number; groupId: number };
+        const r = l;
         const parts = l.sources.map((j) => {
           const t = src(j);
           if (r.groups === 1) return t;
@@ -187,11 +173,11 @@ export function buildTfModel(tf: TF, net: Network, opts: { train?: boolean } = {
         });
         y = parts.length === 1 ? parts[0] : tf.concat(parts, 3);
       } else if (l.kind === 'upsample') {
-        const u = l as unknown as { stride: number; scale: number };
+        const u = l;
         y = tf.image.resizeNearestNeighbor(inp, [l.output.h, l.output.w], false, false);
         if (u.scale !== 1) y = tf.mul(y, u.scale);
       } else if (l.kind === 'shortcut') {
-        y = act(tf.add(src(l.sources[0]), src(l.sources[1])), (l as unknown as { activation: string }).activation);
+        y = act(tf.add(src(l.sources[0]), src(l.sources[1])), l.activation);
       } else if (l.kind === 'yolo') {
         if (train) y = inp;
         else {

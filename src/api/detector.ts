@@ -9,7 +9,7 @@ import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../tensor/tensor.js';
 import { HeadDecoder, type Detection as RawDetection, type HeadSpec } from '../yolo/decode.js';
 import { nms, nmsOptionsFromDarknet, type NmsOptions } from '../yolo/nms.js';
-import { headFromLayer, isHeadLayer, type HeadLayerLike } from '../yolo/heads.js';
+import { headFromLayer, isHeadLayer } from '../yolo/heads.js';
 import { boxToImage, boxToPixels, prepareImage, toBatch, type Image, type Placement } from '../data/image.js';
 import type { Box } from '../yolo/box.js';
 import { checkOptional, RULES } from '../util/validate.js';
@@ -54,7 +54,7 @@ export interface DarknetNetworkLike {
  * last head's nms_kind / beta_nms (Darknet reads the network's last layer).
  */
 export function fromDarknetNetwork(net: DarknetNetworkLike, gpu: Gpu): DetectNetwork {
-  const headLayers = net.layers.filter((l) => isHeadLayer(l)) as unknown as (HeadLayerLike & { index: number; sources: readonly number[] })[];
+  const headLayers = net.layers.filter(isHeadLayer);
   if (headLayers.length === 0) throw new Error('the network has no [yolo] or [region] layer to detect with');
   const parsed = headLayers.map((l) => headFromLayer(l));
   const feeds = headLayers.map((l) => l.sources[0]);

@@ -205,7 +205,7 @@ export function syntheticTruths(rng: Rng, batch: number, classes: number): Truth
 
 /** Layer indices of the head inputs: the sources of the [yolo]/[region]/[detection] layers (else the output layers). */
 export function headInputLayers(net: Network): number[] {
-  const heads = net.layers.filter((l) => l.kind === 'yolo' || l.kind === 'region' || l.kind === 'detection');
+  const heads = net.heads();
   if (!heads.length) return net.outputLayers();
   return heads.map((l) => l.sources[0]);
 }
@@ -233,8 +233,7 @@ function weightsBytes(net: Network, mode: 'infer' | 'train'): number {
       continue;
     }
     // inference: conv layers upload BN-folded weights + bias only
-    const any = l as unknown as { batchNormalize?: boolean; filters?: number };
-    const bn = l.kind === 'convolutional' && any.batchNormalize ? 3 * (any.filters ?? 0) : 0;
+    const bn = l.kind === 'convolutional' && l.batchNormalize ? 3 * l.filters : 0;
     n += l.paramCount - bn;
   }
   return n * 4;
@@ -445,7 +444,7 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
       try {
         step = new TrainStep(gpu, net, lossKind);
         x = input(net, batch);
-        const classes = (net.layers.find((l) => l.kind === 'yolo') as unknown as { options?: { classes: number } } | undefined)?.options?.classes ?? 1;
+        const classes = net.heads().find((l) => l.kind === 'yolo')?.options.classes ?? 1;
         const truths = syntheticTruths(new Rng(seed + batch), batch, classes);
         const xx = x;
         const st = step;

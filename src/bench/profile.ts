@@ -57,7 +57,7 @@ export async function profileNetwork(gpu: Gpu, o: ProfileOptions): Promise<Profi
   let done: () => void = () => {};
   if (o.train) {
     const step = new TrainStep(gpu, net, o.loss ?? 'yolov5');
-    const classes = (net.layers.find((l) => l.kind === 'yolo') as unknown as { options?: { classes: number } } | undefined)?.options?.classes ?? 1;
+    const classes = net.heads().find((l) => l.kind === 'yolo')?.options.classes ?? 1;
     const truths = syntheticTruths(rng, B, classes);
     run = () => step.run(x, truths);
     done = () => step.dispose();
