@@ -22,7 +22,7 @@ import { DatasetError, boxesInPixels, describeScan, formatProblem, loadDataset, 
 import { cocoSummaryLines } from '../eval/coco.js';
 import { fromCocoDetections, imageIdForFile, imageKey, toCocoDetections } from '../eval/cocojson.js';
 import { ConfusionMatrix } from '../eval/confusion.js';
-import { evaluate, formatTable, PROTOCOL_TITLES, summaryJson, summaryLine, type EvalSummary } from '../eval/metrics.js';
+import { scoreDetections, formatTable, PROTOCOL_TITLES, summaryJson, summaryLine, type EvalSummary } from '../eval/metrics.js';
 import { writeEvalPlots } from '../eval/plots.js';
 import { isProtocol, type EvalImage, type GroundTruth, type Prediction, type Protocol } from '../eval/types.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -120,7 +120,7 @@ export function scoreImages(images: readonly ValImage[], dets: readonly (readonl
   const conf = opts.conf ?? 0.001;
   const nc = opts.names.length;
   const evalImages: EvalImage[] = images.map((im, i) => ({ id: im.id, width: im.width, height: im.height, gts: im.gts, dets: (dets[i] ?? []).filter((d) => d.score >= conf) }));
-  const summary = evaluate(evalImages, { protocol: opts.protocol, numClasses: nc, names: opts.names });
+  const summary = scoreDetections(evalImages, { protocol: opts.protocol, numClasses: nc, names: opts.names });
   const confusion = new ConfusionMatrix(nc, { conf: opts.confusionConf, iouThres: opts.confusionIou }).processImages(evalImages);
   return { summary, confusion, evalImages };
 }

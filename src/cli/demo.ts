@@ -10,9 +10,6 @@
  *   4. picture    detections on the first val images (src/cli/detect.ts detectWithNetwork) as annotated PNGs
  *                 in runs/demo/detect/ and one grid, runs/demo/detections.png
  *   5. the last line of the output is `mAP@0.5 <value>`
- *
- * `tapeDemo` is the earlier bundled job, kept for tests and as a quick smoke test: a small student network
- * learning to imitate a fixed random teacher network on random images with the tape.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,94 +19,8 @@ import { loadImage } from '../data/image.js';
 import { imageToRgba, makeRgba, writePng } from '../viz/draw.js';
 import { formatTable } from '../eval/metrics.js';
 import { runTrain } from './train.js';
-import { networkDetector, runVal } from './val.js';
-import { detectWithNetwork, loadDarknet, readNames } from './detect.js';
-import { Tensor, newTape, activation, sub } from '../tensor/index.js';
-import { conv2d } from '../tensor/ops/conv2d.js';
-import { batchnorm } from '../tensor/ops/batchnorm.js';
-import { maxpool } from '../tensor/ops/pool.js';
-import { sumSquares } from '../tensor/ops/reduce.js';
-import { SGD } from '../train/optim.js';
-import { Rng, randomArray } from '../util/rng.js';
-
-export interface DemoResult {
-  adapter: string;
-  steps: number;
-  firstLoss: number;
-  lastLoss: number;
-  msPerStep: number;
-}
-
-function heInit(rng: Rng, shape: number[]): Float32Array {
-  const fanIn = shape.slice(1).reduce((a, b) => a * b, 1);
-  const s = Math.sqrt(2 / fanIn);
-  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal() * s);
-}
-
-export async function tapeDemo(opts: { steps?: number; log?: (l: string) => void } = {}): Promise<DemoResult> {
-  const log = opts.log ?? ((l: string) => console.log(l));
-  const steps = opts.steps ?? 60;
-  const gpu = await Gpu.create({ log });
-  try {
-    const rng = new Rng(42);
-    const [B, C, H, W] = [4, 3, 32, 32];
-    const x = Tensor.from(gpu, [B, C, H, W], randomArray(rng, B * C * H * W, 0, 1), 'images');
-
-    // the teacher: fixed random weights, no tape
-    const t1 = Tensor.from(gpu, [8, 3, 3, 3], heInit(rng, [8, 3, 3, 3]));
-    const t2 = Tensor.from(gpu, [4, 8, 3, 3], heInit(rng, [4, 8, 3, 3]));
-    const target = conv2d(maxpool(conv2d(x, t1, null, { pad: 1 }, { act: 'leaky' }), { size: 2, stride: 2 }), t2, null, { pad: 1 });
-
-    // the student
-    const w1 = Tensor.param(gpu, [8, 3, 3, 3], heInit(rng, [8, 3, 3, 3]), 'conv1.weights');
-    const g1 = Tensor.param(gpu, [8], new Float32Array(8).fill(1), 'bn1.scales');
-    const b1 = Tensor.param(gpu, [8], new Float32Array(8), 'bn1.biases');
-    const w2 = Tensor.param(gpu, [4, 8, 3, 3], heInit(rng, [4, 8, 3, 3]), 'conv2.weights');
-    const c2 = Tensor.param(gpu, [4], new Float32Array(4), 'conv2.biases');
-    const bn = { runningMean: Tensor.from(gpu, [8], new Float32Array(8)), runningVar: Tensor.from(gpu, [8], new Float32Array(8).fill(1)) };
-    const params = [w1, g1, b1, w2, c2];
-    const opt = new SGD(params, { lr: 0.02, momentum: 0.9, decay: 0 });
-    const n = target.size;
-    log(`demo: student conv3x3(3→8)-BN-leaky-maxpool-conv3x3(8→4) imitates a random teacher on ${B}×${C}×${H}×${W} random images, ${steps} SGD steps`);
-
-    const losses: number[] = [];
-    // losses are read back asynchronously while the loop keeps recording; the chain keeps the log in order
-    let pending: Promise<void> = Promise.resolve();
-    const t0 = performance.now();
-    for (let step = 1; step <= steps; step++) {
-      const tape = newTape();
-      const loss = tape.record(() => {
-        const h = activation(batchnorm(conv2d(x, w1, null, { pad: 1 }), g1, b1, bn, { training: true }), 'leaky');
-        const y = conv2d(maxpool(h, { size: 2, stride: 2 }), w2, c2, { pad: 1 });
-        return sumSquares(sub(y, target), { scale: 1 / n });
-      });
-      tape.backward(loss);
-      opt.step();
-      opt.zeroGrad();
-      tape.dispose();
-      if (step === 1 || step % 10 === 0 || step === steps) {
-        const s = step;
-        const read = loss.toArray();
-        pending = pending.then(() => read).then((v) => {
-          losses[s] = v[0];
-          log(`  step ${String(s).padStart(3)}  loss ${v[0].toExponential(3)}`);
-          loss.dispose();
-        });
-      } else loss.dispose();
-    }
-    await pending;
-    await gpu.sync();
-    const ms = (performance.now() - t0) / steps;
-    const first = losses[1];
-    const last = losses[steps];
-    log(`demo: loss ${first.toExponential(3)} → ${last.toExponential(3)} (${(first / last).toFixed(1)}× lower) in ${steps} steps, ${ms.toFixed(1)} ms/step on ${gpu.info.kind}`);
-    if (!(last < first / 4)) throw new Error(`demo: the loss did not fall enough (${first} → ${last})`);
-    return { adapter: gpu.info.summary, steps, firstLoss: first, lastLoss: last, msPerStep: ms };
-  } finally {
-    gpu.dispose();
-  }
-}
-
+import { networkDetector, runVal } from '../api/val.js';
+import { detectWithNetwork, loadDetectNetwork, readNames } from './detect.js';
 
 export interface MainDemoOptions {
   /** Output folder (default runs/demo; emptied first). */
@@ -208,7 +119,7 @@ export async function demo(opts: MainDemoOptions = {}): Promise<MainDemoResult> 
     const t2 = performance.now();
 
     // 3. val, 4. picture
-    const net = await loadDarknet(gpu, cfg, weights, log, { width: opts.img, height: opts.img });
+    const net = await loadDetectNetwork(gpu, cfg, weights, log, { width: opts.img, height: opts.img });
     try {
       const lines: string[] = [];
       const r = await runVal({ data: synth.data, split: 'val', protocol: 'ultralytics', out: path.join(out, 'val'), detector: networkDetector(gpu, net, { batch: 8 }), log: (l) => lines.push(l), cwd });

@@ -10,7 +10,7 @@
  *
  * The network comes through the `DetectNetwork` seam: anything that can run an NCHW batch and hand back
  * the raw inputs of its [yolo]/[region] layers. `NetworkLoader` builds one from cfg + weights; the default,
- * `loadDarknet`, builds it with src/darknet.
+ * `loadDetectNetwork`, builds it with src/darknet.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -22,17 +22,13 @@ import { writeFileAtomic } from '../util/fs.js';
 import { describeSkipped, detectImages, fromDarknetNetwork, imageFailureReason, type DetectNetwork, type FoundObject, type SkippedImage } from '../api/detector.js';
 import { loadNetwork } from '../api/model.js';
 
-// The detection core lives in src/api/detector.ts (the library API uses the same code); these names stay
-// importable from here.
-export { describeSkipped, fromDarknetNetwork, postprocess, type DarknetNetworkLike, type DetectNetwork, type FoundObject, type SkippedImage } from '../api/detector.js';
-
 export type NetworkLoader = (gpu: Gpu, cfg: string, weights: string | undefined) => Promise<DetectNetwork>;
 
 /**
  * The default loader: builds the cfg with src/darknet and loads the .weights (or, without weights, a seeded
  * random initialization, said in the log: its detections are meaningless but exercise the whole pipeline).
  */
-export async function loadDarknet(gpu: Gpu, cfg: string, weights: string | undefined, log: (l: string) => void = () => {}, size?: { width?: number; height?: number }): Promise<DetectNetwork> {
+export async function loadDetectNetwork(gpu: Gpu, cfg: string, weights: string | undefined, log: (l: string) => void = () => {}, size?: { width?: number; height?: number }): Promise<DetectNetwork> {
   const net = await loadNetwork({ cfg, weights, width: size?.width, height: size?.height, log, missingWeights: `warning: no --weights: ${path.basename(cfg)} runs with seeded random weights (detections are meaningless)` });
   try {
     const dn = fromDarknetNetwork(net, gpu);
@@ -45,7 +41,7 @@ export async function loadDarknet(gpu: Gpu, cfg: string, weights: string | undef
   }
 }
 
-export interface DetectOptions {
+export interface DetectCommandOptions {
   cfg: string;
   weights?: string;
   /** Class names file (one per line, e.g. coco.names). */
@@ -190,7 +186,7 @@ export function describeObjects(objects: readonly FoundObject[]): string[] {
  * run. Batches are filled with the images that decode, so a batch-mate of a bad image is batched as in a
  * run without it. GPU and other errors are not skipped: they end the run.
  */
-export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: readonly string[], opts: Omit<DetectOptions, 'cfg' | 'weights' | 'source' | 'names'> & { names?: readonly string[] }): Promise<DetectResults> {
+export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: readonly string[], opts: Omit<DetectCommandOptions, 'cfg' | 'weights' | 'source' | 'names'> & { names?: readonly string[] }): Promise<DetectResults> {
   const log = opts.log ?? (() => {});
   const batch = Math.max(1, Math.floor(opts.batch ?? 1));
   if (net.channels !== 3) throw new Error(`detect needs a 3-channel network input; the cfg has channels=${net.channels}`);
@@ -284,9 +280,9 @@ export function labelLines(objects: readonly FoundObject[], width: number, heigh
  * that did not run (the CLI exits 1 when there are any). Throws when no image is left to run, or none of
  * them could be read.
  */
-export async function detect(opts: DetectOptions): Promise<DetectResults> {
+export async function detect(opts: DetectCommandOptions): Promise<DetectResults> {
   const log = opts.log ?? (() => {});
-  const loader: NetworkLoader = opts.loader ?? ((gpu, cfg, w) => loadDarknet(gpu, cfg, w, opts.log, { width: opts.img, height: opts.img }));
+  const loader: NetworkLoader = opts.loader ?? ((gpu, cfg, w) => loadDetectNetwork(gpu, cfg, w, opts.log, { width: opts.img, height: opts.img }));
   const src = collectSources(opts.source);
   for (const s of src.skipped) log(`warning: ${describeSkipped(s)}${s.listed ? '; skipped' : ''}`);
   if (src.files.length === 0) throw new Error(`detect: no image to run in ${opts.source}: none of its ${src.skipped.length} entries is an image file (first: ${describeSkipped(src.skipped[0])})`);

@@ -250,7 +250,7 @@ export async function main(argv: string[]): Promise<void> {
           data: a.data, protocol: a.protocol as 'coco', conf: a.conf, iou: a.iou, split: a.split as 'val', categoryOffset: a['category-offset'],
           out: a.out, json: a.json,
         };
-        const r = a.predictions ? await v.runVal({ ...common, predictions: a.predictions }) : await v.runValNetwork({ ...common, cfg: a.cfg!, weights: a.weights, batch: a.batch, img: a.img });
+        const r = await v.runValCommand(a.predictions ? { ...common, predictions: a.predictions } : { ...common, cfg: a.cfg, weights: a.weights, batch: a.batch, img: a.img });
         // unreadable images were excluded from scoring with a warning each (the mAP covers the rest)
         if (r.skipped.length) process.exitCode = 1;
       },

@@ -1,5 +1,5 @@
 /**
- * One entry point over the four protocols: `evaluate(images, {protocol})` returns mAP@.5, mAP@.5:.95,
+ * One entry point over the four protocols: `scoreDetections(images, {protocol})` returns mAP@.5, mAP@.5:.95,
  * P/R/F1 at one confidence, a per-class table, and the curves the plots draw.
  *
  * - 'coco': mAP50 = pycocotools stats[1], mAP50-95 = stats[0]; per-class AP as the golden defines it.
@@ -65,7 +65,7 @@ export interface EvalSummary {
   voc?: VocResult;
 }
 
-export interface EvaluateOptions {
+export interface ScoreOptions {
   protocol: Protocol;
   /** Number of classes (default: names.length, else max class id + 1). */
   numClasses?: number;
@@ -191,7 +191,7 @@ function classStats(images: readonly EvalImage[], K: number): { inst: number[]; 
 }
 
 /** Evaluates detections against ground truth with one protocol. */
-export function evaluate(images: readonly EvalImage[], opts: EvaluateOptions): EvalSummary {
+export function scoreDetections(images: readonly EvalImage[], opts: ScoreOptions): EvalSummary {
   const protocol = opts.protocol;
   const K = opts.numClasses ?? (opts.names?.length || classCount(images));
   const names = Array.from({ length: K }, (_, k) => opts.names?.[k] ?? String(k));

@@ -8,7 +8,7 @@ import { Engine, loadDarknet, CfgError, WeightsError, Tensor, type Detection } f
 import { runForward } from '../../src/cli/forward.js';
 import { readNpyF32, writeNpy } from '../../src/util/npy.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
-import { detectWithNetwork, loadDarknet as cliLoadDarknet } from '../../src/cli/detect.js';
+import { detectWithNetwork, loadDetectNetwork } from '../../src/cli/detect.js';
 import { loadImage } from '../../src/data/image.js';
 import { PNG } from 'pngjs';
 import { packageRoot } from '../../src/util/paths.js';
@@ -36,7 +36,7 @@ test('loadDarknet + detect: the same detections as the detect command core (path
   const engine = new Engine(gpu);
   const weights = await weightsFile();
   const model = await loadDarknet({ cfg: MINI, weights, names: NAMES, engine });
-  const ref = await cliLoadDarknet(gpu, MINI, weights);
+  const ref = await loadDetectNetwork(gpu, MINI, weights);
   const expected = await detectWithNetwork(gpu, ref, IMAGES, { conf: 0.05, iou: 0.45, names: ['circle', 'square', 'triangle'] });
   ref.dispose?.();
   let total = 0;

@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
 import { DatasetError, Engine, TrainError, evaluate, generateSynth, loadDarknet, train, type TrainProgress } from '../../src/index.js';
-import { networkDetector, runVal } from '../../src/cli/val.js';
+import { networkDetector, runVal } from '../../src/api/val.js';
 import { packageRoot } from '../../src/util/paths.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-api-train-'));

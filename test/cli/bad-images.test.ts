@@ -12,8 +12,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PNG } from 'pngjs';
 import { getGpu } from '../helpers/gpu.js';
-import { detect, detectWithNetwork, listSources, loadDarknet, type DetectNetwork, type ImageResult } from '../../src/cli/detect.js';
-import { networkDetector, runVal } from '../../src/cli/val.js';
+import { detect, detectWithNetwork, listSources, loadDetectNetwork, type ImageResult } from '../../src/cli/detect.js';
+import type { DetectNetwork } from '../../src/api/detector.js';
+import { networkDetector, runVal } from '../../src/api/val.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { Rng } from '../../src/util/rng.js';
 
@@ -97,7 +98,7 @@ test('detect over a list file: every missing entry is named list:line before any
       cfg: MINI, source: list, conf: CONF, gpu, log: (l) => logs.push(l),
       loader: (g, cfg, w) => {
         atLoad = logs.length;
-        return loadDarknet(g, cfg, w);
+        return loadDetectNetwork(g, cfg, w);
       },
     });
     const warnings = [
@@ -132,7 +133,7 @@ test('detect over a list file: every missing entry is named list:line before any
 test('detect --batch 2: a bad image in a batch does not lose its batch-mate (same batches, same detections as without it)', async () => {
   const gpu = await getGpu();
   const { dir, bad } = folders();
-  const net = await loadDarknet(gpu, MINI, undefined);
+  const net = await loadDetectNetwork(gpu, MINI, undefined);
   try {
     const shapes: number[][] = [];
     const spy: DetectNetwork = {
@@ -160,7 +161,7 @@ test('detect --batch 2: a bad image in a batch does not lose its batch-mate (sam
 test('val with a network: an undecodable image is named, excluded from scoring (the rest score as a clean split), listed in skipped', async () => {
   const gpu = await getGpu();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-badval-'));
-  const net = await loadDarknet(gpu, MINI, undefined);
+  const net = await loadDetectNetwork(gpu, MINI, undefined);
   try {
     const make = (name: string, withBad: boolean): string => {
       const r = path.join(dir, name);

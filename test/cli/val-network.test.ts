@@ -4,8 +4,8 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
-import { runVal, networkDetector } from '../../src/cli/val.js';
-import { loadDarknet } from '../../src/cli/detect.js';
+import { runVal, networkDetector } from '../../src/api/val.js';
+import { loadDetectNetwork } from '../../src/cli/detect.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { writeDataset, type SynthImage } from '../eval/synthetic.js';
 
@@ -17,7 +17,7 @@ test('val runs a network (bundled cfg, seeded weights) over a dataset split and 
     { name: 'b', width: 64, height: 64, objects: [{ classId: 2, x1: 5, y1: 5, x2: 40, y2: 60 }] },
   ];
   const { data } = writeDataset(root, { train: val, val }, ['circle', 'square', 'triangle']);
-  const net = await loadDarknet(gpu, path.join(packageRoot(), 'fixtures/cfg/yolo-mini.cfg'), undefined);
+  const net = await loadDetectNetwork(gpu, path.join(packageRoot(), 'fixtures/cfg/yolo-mini.cfg'), undefined);
   try {
     const out = path.join(root, 'out');
     const r = await runVal({ data, out, detector: networkDetector(gpu, net), conf: 0.001, iou: 0.6, log: () => {} });

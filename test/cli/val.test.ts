@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PNG } from 'pngjs';
-import { runVal, type ValImage } from '../../src/cli/val.js';
+import { runVal, type ValImage } from '../../src/api/val.js';
 import type { Prediction, Protocol } from '../../src/eval/types.js';
 import { writeDataset, type SynthImage } from '../eval/synthetic.js';
 

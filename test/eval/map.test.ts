@@ -6,7 +6,7 @@ import { packageRoot } from '../../src/util/paths.js';
 import { cocoEvaluate, COCO_IOU_THRS } from '../../src/eval/coco.js';
 import { ultralyticsEvaluate, ULTRALYTICS_IOUV, processBatch } from '../../src/eval/ultralytics.js';
 import { vocEvaluate } from '../../src/eval/voc.js';
-import { evaluate, formatTable, summaryJson, fmtG } from '../../src/eval/metrics.js';
+import { scoreDetections, formatTable, summaryJson, fmtG } from '../../src/eval/metrics.js';
 import { arange, interp, linspace, trapz } from '../../src/eval/numeric.js';
 import type { EvalImage, GroundTruth, Prediction, Protocol } from '../../src/eval/types.js';
 
@@ -86,7 +86,7 @@ for (const c of golden.cases) {
       }
     });
     // through the unified entry point
-    const s = evaluate(images, { protocol: 'coco', numClasses: c.num_classes });
+    const s = scoreDetections(images, { protocol: 'coco', numClasses: c.num_classes });
     close(s.map50, c.pycocotools.stats[1], 'evaluate coco map50');
     close(s.map50_95, c.pycocotools.stats[0], 'evaluate coco map50_95');
   });
@@ -114,7 +114,7 @@ for (const c of golden.cases) {
       }
     }
     const { images } = imagesOf(c);
-    const s = evaluate(images, { protocol: 'ultralytics', numClasses: c.num_classes });
+    const s = scoreDetections(images, { protocol: 'ultralytics', numClasses: c.num_classes });
     close(s.map50, c.ultralytics.mAP50, 'evaluate ultralytics map50');
     close(s.precision, c.ultralytics.mP, 'evaluate ultralytics precision');
   });
@@ -140,8 +140,8 @@ for (const c of golden.cases) {
     close(p11.map[0], c.voc.mAP50_11pt, 'mAP50_11pt');
     track('voc', all.map[0], c.voc.mAP50_allpt);
     track('voc', p11.map[0], c.voc.mAP50_11pt);
-    close(evaluate(images, { protocol: 'voc', numClasses: c.num_classes }).map50, c.voc.mAP50_allpt, 'evaluate voc');
-    close(evaluate(images, { protocol: 'voc07', numClasses: c.num_classes }).map50, c.voc.mAP50_11pt, 'evaluate voc07');
+    close(scoreDetections(images, { protocol: 'voc', numClasses: c.num_classes }).map50, c.voc.mAP50_allpt, 'evaluate voc');
+    close(scoreDetections(images, { protocol: 'voc07', numClasses: c.num_classes }).map50, c.voc.mAP50_11pt, 'evaluate voc07');
   });
 }
 
@@ -154,7 +154,7 @@ test('golden: worst deviations (printed for docs/evaluation.md)', () => {
 
 const gt = (x1: number, y1: number, x2: number, y2: number, classId = 0): GroundTruth => ({ x1, y1, x2, y2, classId });
 const det = (x1: number, y1: number, x2: number, y2: number, score: number, classId = 0): Prediction => ({ x1, y1, x2, y2, score, classId });
-const all = (images: EvalImage[], numClasses?: number) => Object.fromEntries((['coco', 'ultralytics', 'voc', 'voc07'] as Protocol[]).map((p) => [p, evaluate(images, { protocol: p, numClasses })])) as Record<Protocol, ReturnType<typeof evaluate>>;
+const all = (images: EvalImage[], numClasses?: number) => Object.fromEntries((['coco', 'ultralytics', 'voc', 'voc07'] as Protocol[]).map((p) => [p, scoreDetections(images, { protocol: p, numClasses })])) as Record<Protocol, ReturnType<typeof scoreDetections>>;
 const near = (a: number, e: number, what: string) => assert.ok(Math.abs(a - e) <= 1e-12, `${what}: ${a} != ${e}`);
 
 test('perfect detections: AP 1 everywhere (Ultralytics 0.995: its interpolation drops the last 0.01 half-step)', () => {
@@ -264,14 +264,14 @@ test('crowd ground truth (COCO): matched detections ignored, unmatched crowd not
 test('no detections at all and no ground truth at all', () => {
   const none: EvalImage[] = [{ id: 1, gts: [gt(0, 0, 10, 10)], dets: [] }];
   for (const p of ['coco', 'ultralytics', 'voc', 'voc07'] as Protocol[]) {
-    const s = evaluate(none, { protocol: p });
+    const s = scoreDetections(none, { protocol: p });
     near(s.map50, 0, `${p} map50`);
     assert.is(s.perClass.length, 1);
     near(s.perClass[0].recall, 0, `${p} R`);
   }
   const empty: EvalImage[] = [{ id: 1, gts: [], dets: [det(0, 0, 10, 10, 0.5)] }];
   for (const p of ['coco', 'ultralytics', 'voc', 'voc07'] as Protocol[]) {
-    const s = evaluate(empty, { protocol: p });
+    const s = scoreDetections(empty, { protocol: p });
     near(s.map50, 0, `${p} map50 without GT`);
     assert.is(s.perClass.length, 0);
   }
@@ -279,7 +279,7 @@ test('no detections at all and no ground truth at all', () => {
 
 test('table and JSON name the protocol and carry per-class numbers', () => {
   const { images } = imagesOf(golden.cases[0]);
-  const s = evaluate(images, { protocol: 'coco', names: ['cat', 'dog', 'bird'] });
+  const s = scoreDetections(images, { protocol: 'coco', names: ['cat', 'dog', 'bird'] });
   const t = formatTable(s);
   assert.match(t[0], /Class\s+Images\s+Instances\s+P\s+R\s+mAP50\s+mAP50-95/);
   assert.match(t[1], /^\s+all\s+20\s+75\s/);

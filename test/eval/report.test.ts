@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { PNG } from 'pngjs';
 import { ConfusionMatrix } from '../../src/eval/confusion.js';
 import { fromCocoDetections, imageIdForFile, imageKey, toCocoDetections } from '../../src/eval/cocojson.js';
-import { evaluate } from '../../src/eval/metrics.js';
+import { scoreDetections } from '../../src/eval/metrics.js';
 import { writeEvalPlots } from '../../src/eval/plots.js';
 import { heatmap, linePlot, niceTicks } from '../../src/viz/plot.js';
 import type { EvalImage, GroundTruth, Prediction } from '../../src/eval/types.js';
@@ -111,7 +111,7 @@ test('writeEvalPlots: PR curve, F1 curve and confusion matrix PNGs', () => {
       { id: 2, gts: [gt(10, 10, 50, 50)], dets: [det(12, 10, 50, 52, 0.3)] },
     ];
     for (const protocol of ['coco', 'ultralytics', 'voc'] as const) {
-      const s = evaluate(images, { protocol, names: ['cat', 'dog'] });
+      const s = scoreDetections(images, { protocol, names: ['cat', 'dog'] });
       const cm = new ConfusionMatrix(2).processImages(images);
       const files = writeEvalPlots(path.join(dir, protocol), s, cm);
       assert.equal(files.map((f) => path.basename(f)), ['PR_curve.png', 'F1_curve.png', 'confusion_matrix.png']);
