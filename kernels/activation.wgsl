@@ -1,5 +1,5 @@
 // Darknet activations, forward and backward, elementwise over n values.
-// ACT: 0 linear, 1 leaky (0.1), 2 logistic, 3 relu, 4 mish, 5 swish.
+// ACT: the activation code, one of the ACT_* constants (generated from the table in src/tensor/ops/act_codes.ts).
 // Backward takes the forward *input* x and the upstream gradient dy, and writes dx = dy * f'(x).
 // Darknet conventions: leaky'(0) = 0.1 (gradient chosen by x > 0); mish uses softplus with threshold 20.
 
@@ -10,7 +10,7 @@ struct Params { n: u32, }
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 
 override WG: u32 = 256;
-override ACT: u32 = 0;
+override ACT: u32 = ACT_LINEAR;
 
 // #include "lib/act.wgsl"
 

@@ -2,8 +2,8 @@
 // the small helpers of the conv2d family: bias gradient (per-channel sum of dy) and the sum of split-K
 // partial results. Meant for tiny shapes and as the plainest correct implementation of every gradient.
 //
-// Epilogue parameters are uniforms, not overrides: P.act (0 linear, 1 leaky, 2 logistic, 3 relu, 4 mish,
-// 5 swish, as in activation.wgsl) and P.has_bias. On CPU adapters every pipeline variant costs 0.3-2 s of
+// Epilogue parameters are uniforms, not overrides: P.act (an ACT_* code, generated from the table in
+// src/tensor/ops/act_codes.ts) and P.has_bias. On CPU adapters every pipeline variant costs 0.3-2 s of
 // LLVM compile time, while a uniform switch in the epilogue costs nothing measurable.
 //
 // Output slice: the forward writes channel co of image b to channel Coff + co of a destination with Ctot

@@ -10,7 +10,7 @@
 // MODE 2 may split the reduction over k into P.S chunks of P.chunk (workgroup_id.z = s * G + g) writing
 // partial sums to dst[s * Cout*Cg*KH*KW + ...]; conv2d_direct.wgsl:reduce_split adds them up.
 // Bindings: src0 = B operand (x or dy), src1 = A operand (w or dy), src2 = bias (MODE 0), dst = output.
-// Epilogue (MODE 0): + bias when P.has_bias, activation P.act (codes of activation.wgsl).
+// Epilogue (MODE 0): + bias when P.has_bias, activation P.act (an ACT_* code, src/tensor/ops/act_codes.ts).
 
 // #include "lib/conv_params.wgsl"
 @group(0) @binding(0) var<uniform> P: Params;

@@ -15,7 +15,7 @@
 // are loaded spread over the lanes of a subgroup (lane s loads row q*SG + s) and handed around with
 // subgroupShuffle: ceil(TM/SG) loads instead of TM. Without subgroups (SG = 1, SHUFFLE = noshuffle) each
 // invocation loads all TM itself.
-// Epilogue: + bias (P.has_bias), activation P.act (codes of activation.wgsl), written to channel Coff + g*M + m of a destination with Ctot channels.
+// Epilogue: + bias (P.has_bias), activation P.act (an ACT_* code, src/tensor/ops/act_codes.ts), written to channel Coff + g*M + m of a destination with Ctot channels.
 
 // #include "lib/conv_params.wgsl"
 @group(0) @binding(0) var<uniform> P: Params;

@@ -23,16 +23,16 @@ fn loss(xv: f32, tv: f32) -> f32 {
   switch P.kind {
     case 0u: { return max(xv, 0.0) - xv * tv + log1p_pos(exp(-abs(xv))); }
     case 1u: { let d = xv - tv; return d * d; }
-    case 2u: { let d = sigmoid(xv) - tv; return d * d; }
+    case 2u: { let d = sigmoid_stable(xv) - tv; return d * d; }
     default: { return abs(xv - tv); }
   }
 }
 
 fn dloss(xv: f32, tv: f32) -> f32 {
   switch P.kind {
-    case 0u: { return sigmoid(xv) - tv; }
+    case 0u: { return sigmoid_stable(xv) - tv; }
     case 1u: { return 2.0 * (xv - tv); }
-    case 2u: { let s = sigmoid(xv); return 2.0 * (s - tv) * s * (1.0 - s); }
+    case 2u: { let s = sigmoid_stable(xv); return 2.0 * (s - tv) * s * (1.0 - s); }
     default: { return sign(xv - tv); }
   }
 }

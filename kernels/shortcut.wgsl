@@ -4,8 +4,8 @@
 // (aw, ah, ac); b has its own (bw, bh, bc); same batch. With stride = max(bw/aw, 1), sample = max(aw/bw, 1)
 // and minw/minh/minc the smaller sizes, shared position (i, j, k), i < minw, j < minh, k < minc, pairs
 // a[k, j*sample, i*sample] with b[k, j*stride, i*stride] (mismatched channels: only the first minc add).
-// ACT: activation code as in activation.wgsl (0 linear, 1 leaky, 2 logistic, 3 relu, 4 mish, 5 swish); the
-// act/act_grad come from lib/act.wgsl (shared with activation.wgsl and the conv epilogues).
+// ACT: the activation code, one of the ACT_* constants (generated from the table in src/tensor/ops/act_codes.ts);
+// the act/act_grad come from lib/act.wgsl (shared with activation.wgsl and the conv epilogues).
 // Backward recomputes z from a and b (no saved pre-activation):
 //   bwd_a: da = dy*act'(z) * (shared ? alpha : 1)        over a's elements
 //   bwd_b: db = dy*act'(z) * beta at the paired position, 0 where b is not shared   over b's elements
@@ -25,7 +25,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 
 override WG: u32 = 256;
-override ACT: u32 = 0;
+override ACT: u32 = ACT_LINEAR;
 
 // #include "lib/act.wgsl"
 fn act(v: f32) -> f32 { return act_code(v, ACT); }

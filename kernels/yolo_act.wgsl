@@ -17,7 +17,7 @@ struct Params { n: u32, hw: u32, E: u32, xyAct: u32, actFrom: u32, actTo: u32, s
 
 override WG: u32 = 256;
 
-fn logistic(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
+// #include "lib/sigmoid.wgsl"
 
 @compute @workgroup_size(WG)
 fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -26,10 +26,10 @@ fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   let k = (i / P.hw) % P.E;
   var v = x[i];
   if (k < 2u) {
-    if (P.xyAct != 0u) { v = logistic(v); }
+    if (P.xyAct != 0u) { v = sigmoid_darknet(v); }
     v = v * P.scale + P.bias;
   } else if (k >= P.actFrom && k < P.actTo) {
-    v = logistic(v);
+    v = sigmoid_darknet(v);
   }
   y[i] = v;
 }
@@ -40,7 +40,7 @@ fn bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   if (i >= P.n) { return; }
   let k = (i / P.hw) % P.E;
   var d = 1.0;
-  let s = logistic(x[i]);
+  let s = sigmoid_darknet(x[i]);
   if (k < 2u) {
     if (P.xyAct != 0u) { d = s * (1.0 - s); }
     d = d * P.scale;

@@ -50,7 +50,7 @@ override WG: u32 = 64;
 override MODE: u32 = 0;
 override SCORES: u32 = 0;
 
-fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
+// #include "lib/sigmoid.wgsl"
 
 struct Cell {
   ok: bool,
@@ -95,17 +95,17 @@ fn decode_box(c: Cell) -> vec4f {
     return vec4f((col + bx) / fw, (row + by) / fh, 4.0 * tw * tw * aw / P.net_w, 4.0 * th * th * ah / P.net_h);
   }
   if (MODE >= 2u) {
-    return vec4f((col + sigmoid(tx)) / fw, (row + sigmoid(ty)) / fh, exp(tw) * aw / fw, exp(th) * ah / fh);
+    return vec4f((col + sigmoid_darknet(tx)) / fw, (row + sigmoid_darknet(ty)) / fh, exp(tw) * aw / fw, exp(th) * ah / fh);
   }
-  let bx = sigmoid(tx) * s - off;
-  let by = sigmoid(ty) * s - off;
+  let bx = sigmoid_darknet(tx) * s - off;
+  let by = sigmoid_darknet(ty) * s - off;
   return vec4f((col + bx) / fw, (row + by) / fh, exp(tw) * aw / P.net_w, exp(th) * ah / P.net_h);
 }
 
 fn objectness(c: Cell) -> f32 {
   let v = x[c.base + 4u * c.hw];
   if (MODE == 1u) { return v; }
-  return sigmoid(v);
+  return sigmoid_darknet(v);
 }
 
 // Softmax statistics over the classes of one box (MODE 2): (max, 1/sum exp(v - max)).
@@ -122,7 +122,7 @@ fn class_score(c: Cell, obj: f32, j: u32, sm: vec2f) -> f32 {
   let v = x[c.base + (5u + j) * c.hw];
   if (MODE == 1u) { return obj * v; }
   if (MODE == 2u) { return obj * (exp(v - sm.x) * sm.y); }
-  return obj * sigmoid(v);
+  return obj * sigmoid_darknet(v);
 }
 
 @compute @workgroup_size(WG)

@@ -61,7 +61,7 @@ fn tabu(k: u32) -> u32 { return bitcast<u32>(tab[k]); }
 // #include "lib/stable.wgsl"
 
 // The logistic loss on a logit whose Darknet delta is m*(t - sigmoid(v)): m*(softplus(v) - t*v) (= m*BCE).
-fn logistic_loss(v: f32, t: f32) -> f32 { return softplus(v) - t * v; }
+fn logistic_loss(v: f32, t: f32) -> f32 { return softplus_stable(v) - t * v; }
 
 fn not_finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }
 
@@ -223,12 +223,12 @@ fn pred_of(p: u32) -> Pred {
 
 // Darknet's l.output of entries x, y (logistic unless new_coords, then scale_x_y)
 fn out_xy(v: f32) -> f32 {
-  let s = select(sigmoid(v), v, P.newCoords != 0u);
+  let s = select(sigmoid_stable(v), v, P.newCoords != 0u);
   return s * P.scaleXY - 0.5 * (P.scaleXY - 1.0);
 }
 
 // l.output of objectness and classes
-fn out_act(v: f32) -> f32 { return select(sigmoid(v), v, P.newCoords != 0u); }
+fn out_act(v: f32) -> f32 { return select(sigmoid_stable(v), v, P.newCoords != 0u); }
 
 // the implied loss of an objectness / class entry with target t and multiplier m
 fn act_loss(v: f32, t: f32) -> f32 {

@@ -53,8 +53,8 @@ fn tabu(k: u32) -> u32 { return bitcast<u32>(tab[k]); }
 // #include "lib/stable.wgsl"
 
 // BCEWithLogits with pos_weight pw: (1 - t) v + (1 + (pw - 1) t) softplus(-v), and its derivative
-fn bce(v: f32, t: f32, pw: f32) -> f32 { return (1.0 - t) * v + (1.0 + (pw - 1.0) * t) * softplus(-v); }
-fn dbce(v: f32, t: f32, pw: f32) -> f32 { return (1.0 - t) - (1.0 + (pw - 1.0) * t) * sigmoid(-v); }
+fn bce(v: f32, t: f32, pw: f32) -> f32 { return (1.0 - t) * v + (1.0 + (pw - 1.0) * t) * softplus_stable(-v); }
+fn dbce(v: f32, t: f32, pw: f32) -> f32 { return (1.0 - t) - (1.0 + (pw - 1.0) * t) * sigmoid_stable(-v); }
 
 // yolov5 FocalLoss(BCEWithLogits, gamma, alpha = 0.25): BCE · af · m^gamma with af = t·alpha + (1 − t)(1 − alpha),
 // m = 1 − p_t = t·σ(−v) + (1 − t)·σ(v) (the two non-negative terms, no cancellation near p = 1) and, the
@@ -63,8 +63,8 @@ fn dbce(v: f32, t: f32, pw: f32) -> f32 { return (1.0 - t) - (1.0 + (pw - 1.0) *
 const FL_ALPHA: f32 = 0.25;
 fn focal(v: f32, t: f32, pw: f32) -> vec2f {
   let l = bce(v, t, pw);
-  let sp = sigmoid(v);
-  let sn = sigmoid(-v);
+  let sp = sigmoid_stable(v);
+  let sn = sigmoid_stable(-v);
   let m = t * sn + (1.0 - t) * sp;
   let af = t * FL_ALPHA + (1.0 - t) * (1.0 - FL_ALPHA);
   let g = P.gamma;
@@ -182,7 +182,7 @@ fn v5_pos(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let first = tabu(r + 1u);
   let count = tabu(r + 2u);
   let q = pred_of(p);
-  let s = vec4f(sigmoid(z[q.base]), sigmoid(z[q.base + q.hw]), sigmoid(z[q.base + 2u * q.hw]), sigmoid(z[q.base + 3u * q.hw]));
+  let s = vec4f(sigmoid_stable(z[q.base]), sigmoid_stable(z[q.base + q.hw]), sigmoid_stable(z[q.base + 2u * q.hw]), sigmoid_stable(z[q.base + 3u * q.hw]));
   var gbox = vec4f(0.0);
   var lbox = 0.0;
   var sumIou = 0.0;

@@ -1,11 +1,14 @@
 // Darknet activations shared by the kernels that apply them (included with `// #include "lib/act.wgsl"`).
-// code: 0 linear, 1 leaky (0.1), 2 logistic, 3 relu, 4 mish, 5 swish.
+// code: one of the ACT_* constants, generated from the table in src/tensor/ops/act_codes.ts (the codes the
+// ops pass as `override ACT` or the conv epilogue's uniform `act`).
 // Darknet conventions: leaky'(0) = 0.1 and relu'(0) = 0 (gradient chosen by v > 0); mish uses softplus with
 // threshold 20 (activations.c).
 
-fn sigmoid(v: f32) -> f32 { return 1.0 / (1.0 + exp(-v)); }
+// #include "generated/act_codes.wgsl"
+// #include "lib/sigmoid.wgsl"
 
-fn softplus(v: f32) -> f32 {
+// Darknet's softplus (activations.h, threshold 20); lib/stable.wgsl has the loss kernels' softplus_stable.
+fn softplus_darknet(v: f32) -> f32 {
   if (v > 20.0) { return v; }
   if (v < -20.0) { return exp(v); }
   return log(exp(v) + 1.0);
@@ -13,26 +16,26 @@ fn softplus(v: f32) -> f32 {
 
 fn act_code(v: f32, code: u32) -> f32 {
   switch code {
-    case 1u: { return select(0.1 * v, v, v > 0.0); }
-    case 2u: { return sigmoid(v); }
-    case 3u: { return max(v, 0.0); }
-    case 4u: { return v * tanh(softplus(v)); }
-    case 5u: { return v * sigmoid(v); }
-    default: { return v; }
+    case ACT_LEAKY: { return select(0.1 * v, v, v > 0.0); }
+    case ACT_LOGISTIC: { return sigmoid_darknet(v); }
+    case ACT_RELU: { return max(v, 0.0); }
+    case ACT_MISH: { return v * tanh(softplus_darknet(v)); }
+    case ACT_SWISH: { return v * sigmoid_darknet(v); }
+    case ACT_LINEAR, default: { return v; }
   }
 }
 
 // d act(v) / d v, from the activation's input v
 fn act_grad_code(v: f32, code: u32) -> f32 {
   switch code {
-    case 1u: { return select(0.1, 1.0, v > 0.0); }
-    case 2u: { let s = sigmoid(v); return s * (1.0 - s); }
-    case 3u: { return select(0.0, 1.0, v > 0.0); }
-    case 4u: {
-      let t = tanh(softplus(v));
-      return t + v * (1.0 - t * t) * sigmoid(v);
+    case ACT_LEAKY: { return select(0.1, 1.0, v > 0.0); }
+    case ACT_LOGISTIC: { let s = sigmoid_darknet(v); return s * (1.0 - s); }
+    case ACT_RELU: { return select(0.0, 1.0, v > 0.0); }
+    case ACT_MISH: {
+      let t = tanh(softplus_darknet(v));
+      return t + v * (1.0 - t * t) * sigmoid_darknet(v);
     }
-    case 5u: { let s = sigmoid(v); return s + v * s * (1.0 - s); }
-    default: { return 1.0; }
+    case ACT_SWISH: { let s = sigmoid_darknet(v); return s + v * s * (1.0 - s); }
+    case ACT_LINEAR, default: { return 1.0; }
   }
 }

@@ -1,5 +1,7 @@
-// The uniform parameters shared by every conv2d kernel (conv2d_direct / _gemm / _reg / _bwd.wgsl); the
-// order is the one src/tensor/ops/conv2d.ts packs. Included with `// #include "lib/conv_params.wgsl"`.
+// The uniform parameters shared by every conv2d kernel (conv2d_direct / _gemm / _reg / _bwd.wgsl). Included
+// with `// #include "lib/conv_params.wgsl"`. This struct is the contract: src/tensor/ops/conv2d.ts passes its
+// values by these field names (its params()), and the runtime packs each as the type declared here
+// (src/gpu/uniforms.ts). Add a field here and to params(); the order is free.
 
 struct Params {
   B: u32, Cin: u32, H: u32, W: u32,
@@ -8,5 +10,5 @@ struct Params {
   PX: u32, DY: u32, DX: u32, G: u32,
   Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
   S: u32, chunk: u32, n: u32, t0: u32,
-  act: u32, has_bias: u32, kt: u32, pad0: u32,
+  act: u32, has_bias: u32, kt: u32,
 }

@@ -2,11 +2,8 @@
 // included with `// #include "lib/stable.wgsl"`. The includer's uniform struct P must have a field
 // `zero: u32` that the op sets to 0: see log1p_pos.
 
-fn sigmoid(v: f32) -> f32 {
-  let e = exp(-abs(v));
-  let s = 1.0 / (1.0 + e);
-  return select(e * s, s, v >= 0.0);
-}
+// sigmoid_stable (and sigmoid_darknet) live in lib/sigmoid.wgsl.
+// #include "lib/sigmoid.wgsl"
 
 // log(1 + u) for u >= 0, accurate for small u (Goldberg: the rounding of 1 + u cancels). Xoring the bits
 // with the uniform P.zero (= 0) keeps Mesa's NIR from rewriting (1 + u) - 1 into u, which it does for
@@ -18,4 +15,4 @@ fn log1p_pos(u: f32) -> f32 {
 }
 
 // log(1 + exp(v)) without overflow
-fn softplus(v: f32) -> f32 { return max(v, 0.0) + log1p_pos(exp(-abs(v))); }
+fn softplus_stable(v: f32) -> f32 { return max(v, 0.0) + log1p_pos(exp(-abs(v))); }

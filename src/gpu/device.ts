@@ -10,6 +10,11 @@ import { BufferPool } from './pool.js';
 import { selectAdapter, type AdapterDescription, type SelectOptions, type SelectedAdapter } from './adapter.js';
 import { readKernelFile } from './kernel-source.js';
 import { loadTuning } from './tune-file.js';
+import { packUniforms, parseModuleUniforms, type ModuleUniforms, type UniformLayout, type Uniforms } from './uniforms.js';
+import { BufferUsage, MapMode } from './usage.js';
+import { activationCodesWgsl } from '../tensor/ops/act_codes.js';
+
+export type { UniformLayout, UniformField, UniformType, Uniforms } from './uniforms.js';
 
 /** A compute kernel: an entry point of kernels/<file>.wgsl, specialized by template defines and overrides. */
 export interface KernelSpec {
@@ -26,6 +31,8 @@ export interface Kernel {
   name: string;
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
+  /** The uniform struct at @binding(0) its entry point reads, laid out (what dispatch packs). */
+  uniforms: UniformLayout;
 }
 
 interface Profiler {
@@ -38,13 +45,29 @@ interface Profiler {
   byGrid: boolean;
 }
 
-/** A float32 uniform parameter (plain numbers are u32). */
+/**
+ * @deprecated The positional uniform form (`[n, f32(a), f32(b)]`, plain numbers u32): pass named values
+ * instead (`{ n, a, b }`, typed by the kernel's struct). Kept only until the last positional call sites
+ * (src/train/ema.ts, src/yolo/loss_common.ts) are migrated; the positional form is checked against the struct too
+ * (one value per field, u32 fields plain numbers, f32 fields f32(), i32 fields i32()).
+ */
 export class F32 { constructor(readonly v: number) {} }
-/** An int32 uniform parameter. */
+/** @deprecated See F32. */
 export class I32 { constructor(readonly v: number) {} }
+/** @deprecated See F32. */
 export const f32 = (v: number) => new F32(v);
+/** @deprecated See F32. */
 export const i32 = (v: number) => new I32(v);
+/** @deprecated See F32. */
 export type Param = number | F32 | I32;
+
+/**
+ * Kernel-library files the loader generates instead of reading (`// #include "generated/..."`): constants
+ * whose one source is a TS table, so no number is copied into WGSL by hand.
+ */
+export const GENERATED_INCLUDES: Readonly<Record<string, () => string>> = {
+  'generated/act_codes.wgsl': activationCodesWgsl,
+};
 
 /** Anything that wraps a storage buffer (a Tensor does). */
 export interface HasBuffer { buffer: GPUBuffer }
@@ -75,6 +98,7 @@ export class Gpu {
   submits = 0;
   private pipelines = new Map<string, Kernel>();
   private sources = new Map<string, string>();
+  private modules = new Map<string, ModuleUniforms>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private batchKernels: string[] = [];
@@ -84,6 +108,9 @@ export class Gpu {
   private uniformF32 = new Float32Array(this.uniformData);
   private uniformI32 = new Int32Array(this.uniformData);
   private uniformSlot = 0;
+  private scratchU32 = new Uint32Array(UNIFORM_SLOT / 4);
+  private scratchI32 = new Int32Array(this.scratchU32.buffer);
+  private scratchF32 = new Float32Array(this.scratchU32.buffer);
   private staging: GPUBuffer[] = [];
   private readPool: GPUBuffer[] = [];
   private pending: Promise<GpuError | null>[] = [];
@@ -100,7 +127,7 @@ export class Gpu {
     this.debug = debug;
     this.readKernel = readKernel;
     this.pool = new BufferPool(device);
-    this.uniformRing = device.createBuffer({ size: this.uniformData.byteLength, usage: 0x40 /* UNIFORM */ | 0x08 /* COPY_DST */, label: 'uniform-ring' });
+    this.uniformRing = device.createBuffer({ size: this.uniformData.byteLength, usage: BufferUsage.UNIFORM | BufferUsage.COPY_DST, label: 'uniform-ring' });
     device.lost.then((li) => {
       if (!this.disposed) this.lost = new GpuError('device-lost', this.batchKernels.join(', '), `${li.reason}: ${li.message}`);
     });
@@ -153,17 +180,34 @@ export class Gpu {
 
   /** The WGSL text of kernels/<file>.wgsl with defines substituted. */
   source(spec: KernelSpec): string {
-    let text = this.sources.get(spec.file);
+    return expandTemplate(this.load(spec.file), spec);
+  }
+
+  /**
+   * Loads a kernel module once: reads it, resolves its includes, and parses its uniform structs (a struct
+   * the packer cannot lay out fails here, naming the file and field).
+   */
+  private load(file: string): string {
+    let text = this.sources.get(file);
     if (text === undefined) {
       try {
-        text = this.readKernel(`${spec.file}.wgsl`);
+        text = this.readKernel(`${file}.wgsl`);
       } catch (e) {
-        throw new GpuError('compile', `${spec.file}.wgsl`, `cannot read the kernel: ${(e as Error).message}`);
+        throw new GpuError('compile', `${file}.wgsl`, `cannot read the kernel: ${(e as Error).message}`);
       }
-      text = resolveIncludes(text, `${spec.file}.wgsl`, new Set(), this.readKernel);
-      this.sources.set(spec.file, text);
+      text = resolveIncludes(text, `${file}.wgsl`, new Set(), this.readKernel);
+      this.modules.set(file, parseModuleUniforms(text, `${file}.wgsl`));
+      this.sources.set(file, text);
     }
-    return expandTemplate(text, spec);
+    return text;
+  }
+
+  /** The uniform struct an entry point reads at @binding(0), laid out (parsed once per module, cached). */
+  uniformLayout(spec: KernelSpec): UniformLayout {
+    this.load(spec.file);
+    const l = this.modules.get(spec.file)!.forEntry(spec.entry);
+    if (l.bindingSize > UNIFORM_SLOT) throw new GpuError('limits', Gpu.kernelName(spec), `uniform struct ${l.struct} takes ${l.size} bytes, above the ${UNIFORM_SLOT}-byte slot of the uniform ring`);
+    return l;
   }
 
   static kernelName(spec: KernelSpec): string {
@@ -180,6 +224,7 @@ export class Gpu {
     if (k) return k;
     this.checkAlive();
     const code = this.source(spec);
+    const uniforms = this.uniformLayout(spec);
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label: name });
     const pipeline = this.device.createComputePipeline({
@@ -192,7 +237,7 @@ export class Gpu {
       return new GpuError('compile', name, await compileMessage(module, err.message));
     });
     this.pending.push(check);
-    k = { name, pipeline, layout: pipeline.getBindGroupLayout(0) };
+    k = { name, pipeline, layout: pipeline.getBindGroupLayout(0), uniforms };
     this.pipelines.set(name, k);
     return k;
   }
@@ -207,6 +252,7 @@ export class Gpu {
     }
     this.checkAlive();
     const code = this.source(spec);
+    const uniforms = this.uniformLayout(spec);
     this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ code, label: name });
     const moduleErr = await this.device.popErrorScope();
@@ -217,7 +263,7 @@ export class Gpu {
     } catch (e) {
       throw new GpuError('compile', name, await compileMessage(module, (e as Error).message));
     }
-    const k = { name, pipeline, layout: pipeline.getBindGroupLayout(0) };
+    const k = { name, pipeline, layout: pipeline.getBindGroupLayout(0), uniforms };
     this.pipelines.set(name, k);
     return k;
   }
@@ -257,10 +303,14 @@ export class Gpu {
   // ------------------------------------------------------------------ dispatch
 
   /**
-   * Records one dispatch. `params` fill the uniform struct at @binding(0) (plain numbers are u32, f32()/i32()
-   * mark the others); `bindings[i]` goes to @binding(i + 1), or use an object {binding: buffer}.
+   * Records one dispatch. `params` are the values of the uniform struct at @binding(0) by field name
+   * (`{ n, alpha, beta }`), each written as the type the WGSL struct declares (u32, i32, f32): the struct is
+   * the contract, parsed when the module is loaded (src/gpu/uniforms.ts). A missing or unknown field, or a
+   * value its type cannot hold (a negative or fractional u32, ...), throws a GpuError('params') naming the
+   * kernel and field. `bindings[i]` goes to @binding(i + 1), or use an object {binding: buffer}.
+   * (The positional `Param[]` form is deprecated, see F32.) During collectKernels nothing is checked.
    */
-  dispatch(spec: KernelSpec | Kernel, params: Param[], bindings: Binding[] | Record<number, Binding>, workgroups: [number, number?, number?]): void {
+  dispatch(spec: KernelSpec | Kernel, params: Uniforms | readonly Param[], bindings: Binding[] | Record<number, Binding>, workgroups: [number, number?, number?]): void {
     if (this.collecting) {
       if (!('pipeline' in spec)) this.collecting.set(Gpu.kernelName(spec), spec);
       return;
@@ -272,19 +322,17 @@ export class Gpu {
     if (x > maxWg || y > maxWg || z > maxWg) {
       throw new GpuError('limits', k.name, `dispatch of ${x}x${y}x${z} workgroups exceeds maxComputeWorkgroupsPerDimension ${maxWg}`);
     }
-    if (x === 0 || y === 0 || z === 0) return;
-    if (params.length * 4 > UNIFORM_SLOT) throw new GpuError('limits', k.name, `${params.length} uniform params exceed ${UNIFORM_SLOT / 4}`);
-    if (this.uniformSlot >= UNIFORM_RING_SLOTS) this.flush();
-    if (this.debug) this.device.pushErrorScope('validation');
-    const slot = this.uniformSlot++;
-    const base = (slot * UNIFORM_SLOT) / 4;
-    for (let i = 0; i < params.length; i++) {
-      const p = params[i];
-      if (typeof p === 'number') this.uniformU32[base + i] = p >>> 0;
-      else if (p instanceof F32) this.uniformF32[base + i] = p.v;
-      else this.uniformI32[base + i] = p.v | 0;
+    if (x === 0 || y === 0 || z === 0) {
+      // nothing runs, but the values are still checked (into a scratch slot)
+      this.packParams(k, params, this.scratchU32, this.scratchI32, this.scratchF32, 0);
+      return;
     }
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing, offset: slot * UNIFORM_SLOT, size: Math.max(16, Math.ceil(params.length / 4) * 16) } }];
+    if (this.uniformSlot >= UNIFORM_RING_SLOTS) this.flush();
+    const slot = this.uniformSlot;
+    this.packParams(k, params, this.uniformU32, this.uniformI32, this.uniformF32, (slot * UNIFORM_SLOT) / 4);
+    this.uniformSlot++;
+    if (this.debug) this.device.pushErrorScope('validation');
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing, offset: slot * UNIFORM_SLOT, size: k.uniforms.bindingSize } }];
     if (Array.isArray(bindings)) {
       bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: bufferOf(b) } }));
     } else {
@@ -306,6 +354,11 @@ export class Gpu {
       const name = k.name;
       this.pending.push(this.device.popErrorScope().then((e) => (e ? this.toGpuError(e, [name]) : null)));
     }
+  }
+
+  private packParams(k: Kernel, params: Uniforms | readonly Param[], u32: Uint32Array, i32: Int32Array, f32: Float32Array, base: number): void {
+    if (Array.isArray(params)) packPositional(k.uniforms, k.name, params as readonly Param[], u32, i32, f32, base);
+    else packUniforms(k.uniforms, k.name, params as Uniforms, u32, i32, f32, base);
   }
 
   /** Splits n invocations over a 2-D grid of workgroups of size wg (kernels read gid.x + gid.y * nwg.x * wg). */
@@ -369,13 +422,13 @@ export class Gpu {
     const names = p.names;
     p.names = [];
     const bytes = 16 * n;
-    const resolved = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC, label: 'profile.resolve' });
-    const read = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'profile.read' });
+    const resolved = this.device.createBuffer({ size: bytes, usage: BufferUsage.QUERY_RESOLVE | BufferUsage.COPY_SRC, label: 'profile.resolve' });
+    const read = this.device.createBuffer({ size: bytes, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST, label: 'profile.read' });
     const enc = this.getEncoder();
     enc.resolveQuerySet(p.qs, 0, 2 * n, resolved, 0);
     enc.copyBufferToBuffer(resolved, 0, read, 0, bytes);
     this.flush();
-    p.reads.push(read.mapAsync(GPUMapMode.READ).then(() => {
+    p.reads.push(read.mapAsync(MapMode.READ).then(() => {
       const t = new BigUint64Array(read.getMappedRange());
       names.forEach((name, i) => {
         const ns = Number(t[2 * i + 1] - t[2 * i]);
@@ -418,7 +471,7 @@ export class Gpu {
     const bytes = data.byteLength;
     if (bytes === 0) return;
     const padded = Math.ceil(bytes / 4) * 4;
-    const stage = this.device.createBuffer({ size: padded, usage: 0x04 /* COPY_SRC */, mappedAtCreation: true, label: 'upload' });
+    const stage = this.device.createBuffer({ size: padded, usage: BufferUsage.COPY_SRC, mappedAtCreation: true, label: 'upload' });
     new Uint8Array(stage.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
     stage.unmap();
     this.getEncoder().copyBufferToBuffer(stage, 0, bufferOf(dst), dstOffset, padded);
@@ -476,11 +529,11 @@ export class Gpu {
   async read(src: Binding, bytes: number, offset = 0): Promise<ArrayBuffer> {
     const padded = Math.ceil(bytes / 4) * 4;
     let stage = this.readPool.findIndex((b) => b.size >= padded && b.size <= padded * 4 + 4096);
-    const buf = stage >= 0 ? this.readPool.splice(stage, 1)[0] : this.device.createBuffer({ size: padded, usage: 0x01 /* MAP_READ */ | 0x08 /* COPY_DST */, label: 'readback' });
+    const buf = stage >= 0 ? this.readPool.splice(stage, 1)[0] : this.device.createBuffer({ size: padded, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST, label: 'readback' });
     this.getEncoder().copyBufferToBuffer(bufferOf(src), offset, buf, 0, padded);
     this.flush();
     try {
-      await buf.mapAsync(0x01 /* READ */, 0, padded);
+      await buf.mapAsync(MapMode.READ, 0, padded);
     } catch (e) {
       await this.checkErrors();
       throw new GpuError('internal', '', `readback failed: ${(e as Error).message}`);
@@ -516,6 +569,22 @@ export class Gpu {
   }
 }
 
+/** The deprecated positional form: one value per field, in order, each marked as its field's type. */
+function packPositional(L: UniformLayout, kernel: string, params: readonly Param[], u32: Uint32Array, i32: Int32Array, f32: Float32Array, base: number): void {
+  const fields = L.fields;
+  if (params.length !== fields.length) {
+    throw new GpuError('params', kernel, `uniform struct ${L.struct || '(none)'}: ${params.length} positional values for its ${fields.length} fields (${fields.map((f) => f.name).join(', ')}); pass them by name`);
+  }
+  const named: Record<string, number> = {};
+  params.forEach((p, i) => {
+    const f = fields[i];
+    const [type, v] = typeof p === 'number' ? ['u32', p] : p instanceof F32 ? ['f32', p.v] : ['i32', p.v];
+    if (type !== f.type) throw new GpuError('params', kernel, `uniform struct ${L.struct}: field '${f.name}' is ${f.type}, but positional value ${i} is given as ${type}`);
+    named[f.name] = v;
+  });
+  packUniforms(L, kernel, named, u32, i32, f32, base);
+}
+
 function bufferOf(b: Binding): GPUBuffer {
   return 'buffer' in b ? b.buffer : b;
 }
@@ -523,7 +592,8 @@ function bufferOf(b: Binding): GPUBuffer {
 /**
  * WGSL has no includes: a line `// #include "lib/x.wgsl"` appends kernels/lib/x.wgsl to the end of the
  * source (module-scope declarations may come in any order), so line numbers in compile errors still match
- * the kernel's own file. Each file is included once.
+ * the kernel's own file. Each file is included once. A name in GENERATED_INCLUDES (`generated/...`) is
+ * generated from its TS table instead of read.
  */
 export function resolveIncludes(text: string, name: string, seen = new Set<string>(), read: (file: string) => string = readKernelFile): string {
   const extra: string[] = [];
@@ -533,7 +603,7 @@ export function resolveIncludes(text: string, name: string, seen = new Set<strin
     seen.add(inc);
     let body: string;
     try {
-      body = read(inc);
+      body = Object.hasOwn(GENERATED_INCLUDES, inc) ? GENERATED_INCLUDES[inc]() : read(inc);
     } catch (e) {
       throw new GpuError('compile', name, `cannot read the included ${inc}: ${(e as Error).message}`);
     }

@@ -6,8 +6,9 @@
  * released after a dispatch was recorded and re-acquired by a later dispatch is only overwritten after the
  * earlier one ran. (Uploads go through the command encoder for the same reason; see Gpu.upload.)
  */
+import { BufferUsage } from './usage.js';
 
-export const STORAGE_USAGE = 0x80 /* STORAGE */ | 0x04 /* COPY_SRC */ | 0x08 /* COPY_DST */;
+export const STORAGE_USAGE = BufferUsage.STORAGE | BufferUsage.COPY_SRC | BufferUsage.COPY_DST;
 
 /** Size classes: 256 B minimum, then powers of two and their 1.5 multiples (at most 33% slack). */
 export function sizeClass(bytes: number): number {

@@ -12,7 +12,7 @@
  * Boxes come out normalised to the network input (Darknet's relative boxes before correct_yolo_boxes);
  * map them to image pixels with `boxToImage` from src/data/image.ts.
  */
-import { f32, type Gpu } from '../gpu/device.js';
+import type { Gpu } from '../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import type { Box } from './box.js';
@@ -122,7 +122,7 @@ export function decodeRows(x: Tensor, head: HeadSpec, net: NetSize, thresh = NO_
   const n = g.B * g.A * g.H * g.W;
   gpu.dispatch(
     { file: 'yolo_decode', entry: 'rows', constants: { WG, MODE: modeOf(head) } },
-    [g.B, g.A, g.C, g.H, g.W, f32(net.width), f32(net.height), f32(head.scaleXY ?? 1), f32(thresh), 0, 0],
+    { B: g.B, A: g.A, C: g.C, H: g.H, W: g.W, net_w: net.width, net_h: net.height, scale_xy: head.scaleXY ?? 1, thresh, head: 0, cap: 0 },
     { 1: x, 2: anchors, 3: out },
     gpu.grid(n, WG),
   );
@@ -174,14 +174,15 @@ export class HeadDecoder {
       this.records = Tape.untracked(() => new Tensor(this.gpu, [words], 'detect-records'));
     }
     const gpu = this.gpu;
-    gpu.dispatch({ file: 'yolo_decode', entry: 'clear' }, [0, 0, 0, 0, 0, f32(0), f32(0), f32(0), f32(0), 0, 0], { 4: this.counter }, [1]);
+    // count[0] = head (0); the other fields are unused by `clear`
+    gpu.dispatch({ file: 'yolo_decode', entry: 'clear' }, { B: 0, A: 0, C: 0, H: 0, W: 0, net_w: 0, net_h: 0, scale_xy: 0, thresh: 0, head: 0, cap: 0 }, { 4: this.counter }, [1]);
     outputs.forEach((x, i) => {
       const h = this.heads[i];
       const g = geo[i];
       const n = g.B * g.A * g.H * g.W;
       gpu.dispatch(
         { file: 'yolo_decode', entry: 'detect', constants: { WG, MODE: modeOf(h), SCORES: opts.withScores ? 1 : 0 } },
-        [g.B, g.A, g.C, g.H, g.W, f32(this.net.width), f32(this.net.height), f32(h.scaleXY ?? 1), f32(thresh), i, this.capacity],
+        { B: g.B, A: g.A, C: g.C, H: g.H, W: g.W, net_w: this.net.width, net_h: this.net.height, scale_xy: h.scaleXY ?? 1, thresh, head: i, cap: this.capacity },
         { 1: x, 2: this.anchors[i], 4: this.counter, 5: this.records! },
         gpu.grid(n, WG),
       );

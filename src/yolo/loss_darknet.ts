@@ -35,14 +35,13 @@
  * report norm·(1 − IoU-kind) while their gradient is Darknet's dx_box_iou (not the exact derivative), and
  * focal class terms report the BCE times Darknet's focal factor. The value excludes delta_normalizer.
  */
-import { f32 } from '../gpu/device.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import type { Network } from '../darknet/network.js';
 import type { YoloLayer, YoloOptions } from '../layers/yolo.js';
 import type { IouKind } from './box.js';
 import { assignDarknet, type DarknetFlavor, type DarknetAssignment, type Truth } from './targets.js';
-import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss } from './loss.js';
+import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss } from './loss_common.js';
 
 export type { DarknetFlavor } from './targets.js';
 
@@ -271,11 +270,12 @@ export class DarknetLoss implements YoloLoss {
         tab: Tensor.from(gpu, [table.length], table, `yolo${k}.table`),
         partials: new Tensor(gpu, [5, cells], `yolo${k}.partials`),
       }));
-      const params = (n: number) => [
-        n, A, H, W, c.classes, f32(net.w), f32(net.h), c.flavor === 'alexeyab' ? 1 : 0, IOU_CODE[c.iouLoss], c.newCoords ? 1 : 0,
-        f32(c.scaleXY), f32(c.ignoreThresh), f32(c.flavor === 'alexeyab' ? c.objNormalizer : 1), f32(Math.min(c.maxDelta, FLT_MAX)),
-        off.anch, off.img, off.truth, off.slot, off.box, 0, cells, c.flavor === 'alexeyab' && c.objectnessSmooth ? 1 : 0,
-      ];
+      // kernels/yolo_loss.wgsl struct Params
+      const params = (n: number) => ({
+        n, A, H, W, C: c.classes, netW: net.w, netH: net.h, flavor: c.flavor === 'alexeyab' ? 1 : 0, iouLoss: IOU_CODE[c.iouLoss], newCoords: c.newCoords ? 1 : 0,
+        scaleXY: c.scaleXY, ignoreThresh: c.ignoreThresh, objNorm: c.flavor === 'alexeyab' ? c.objNormalizer : 1, maxDelta: Math.min(c.maxDelta, FLT_MAX),
+        offAnch: off.anch, offImg: off.img, offTruth: off.truth, offSlot: off.slot, offBox: off.box, zero: 0, cells, objSmooth: c.flavor === 'alexeyab' && c.objectnessSmooth ? 1 : 0,
+      });
       const bind = { 1: z, 2: tab, 3: delta, 4: partials };
       gpu.dispatch({ file: 'yolo_loss', entry: 'dn_neg', constants: { WG } }, params(cells), bind, gpu.grid(cells, WG));
       const nS = asg.slots.length;

@@ -19,13 +19,12 @@
  * af = t·0.25 + (1 − t)·0.75, p_t = t·σ(z) + (1 − t)(1 − σ(z)), t the (detached) target; the modulating factor
  * is differentiated, as torch does. fl_gamma <= 0 leaves the plain BCE. Not implemented: autobalance.
  */
-import { f32 } from '../gpu/device.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import type { Network } from '../darknet/network.js';
 import type { YoloLayer } from '../layers/yolo.js';
 import { buildTargetsV5, v5Rows, type Truth, type V5Targets } from './targets.js';
-import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss } from './loss.js';
+import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss } from './loss_common.js';
 
 /** The hyperparameters ComputeLoss reads (hyp.scratch-low.yaml names). */
 export interface V5Hyp {
@@ -202,10 +201,11 @@ export class V5Loss implements YoloLoss {
         ciou: new Tensor(gpu, [Math.max(1, bt.n)], `v5head${k}.ciou`),
       }));
       const n = bt.n;
-      const params = (threads: number) => [
-        threads, A, H, W, nc, f32(n ? h.box / n : 0), f32((h.obj * this.heads[k].balance) / cells), f32(nc > 1 && n ? h.cls / (n * nc) : 0),
-        f32(B), f32(cp), f32(cn), f32(h.cls_pw), f32(h.obj_pw), f32(this.gr), offGroup, offEntry, 0, cells, f32(h.fl_gamma > 0 ? h.fl_gamma : 0),
-      ];
+      // kernels/yolo_loss_v5.wgsl struct Params
+      const params = (threads: number) => ({
+        n: threads, A, H, W, C: nc, wBox: n ? h.box / n : 0, wObj: (h.obj * this.heads[k].balance) / cells, wCls: nc > 1 && n ? h.cls / (n * nc) : 0,
+        gradMul: B, cp, cn, clsPw: h.cls_pw, objPw: h.obj_pw, gr: this.gr, offGroup, offEntry, zero: 0, cells, gamma: h.fl_gamma > 0 ? h.fl_gamma : 0,
+      });
       const bind = { 1: z, 2: tab, 3: grad, 4: partials, 5: ciou };
       gpu.dispatch({ file: 'yolo_loss_v5', entry: 'v5_neg', constants: { WG } }, params(cells), { 1: z, 3: grad, 4: partials }, gpu.grid(cells, WG));
       if (groups.length) gpu.dispatch({ file: 'yolo_loss_v5', entry: 'v5_pos', constants: { WG } }, params(groups.length), bind, gpu.grid(groups.length, WG));

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
-import { Gpu, f32 } from '../../src/gpu/device.js';
+import { Gpu } from '../../src/gpu/device.js';
 import { GpuError } from '../../src/gpu/errors.js';
 import { sizeClass } from '../../src/gpu/pool.js';
 import { allKernelSpecs } from '../../src/gpu/catalog.js';
@@ -73,7 +73,7 @@ test('a validation error at dispatch surfaces at sync as a GpuError naming the k
   const gpu = await getGpu();
   const t = Tensor.from(gpu, [4], [1, 2, 3, 4]);
   // 'axpy' reads binding 1 and writes binding 3; leaving out binding 1 is invalid
-  gpu.dispatch({ file: 'elementwise', entry: 'axpy', constants: { WG: 256 } }, [4, f32(1), f32(0)], { 3: t }, [1]);
+  gpu.dispatch({ file: 'elementwise', entry: 'axpy', constants: { WG: 256 } }, { n: 4, alpha: 1, beta: 0 }, { 3: t }, [1]);
   const e = await rejects(gpu.sync());
   assert.instance(e, GpuError);
   assert.is((e as GpuError).kind, 'validation');
@@ -95,7 +95,7 @@ test('a tensor above maxStorageBufferBindingSize is refused with its shape', asy
 test('too many workgroups in one dimension is refused before Dawn sees it', async () => {
   const gpu = await getGpu();
   const t = new Tensor(gpu, [4]);
-  assert.throws(() => gpu.dispatch({ file: 'elementwise', entry: 'fill', constants: { WG: 256 } }, [4, f32(0), f32(0)], { 3: t }, [70000]), /maxComputeWorkgroupsPerDimension/);
+  assert.throws(() => gpu.dispatch({ file: 'elementwise', entry: 'fill', constants: { WG: 256 } }, { n: 4, alpha: 0, beta: 0 }, { 3: t }, [70000]), /maxComputeWorkgroupsPerDimension/);
   // gpu.grid folds large counts into 2-D
   const [x, y] = gpu.grid(300_000 * 256, 256);
   assert.ok(x <= 65535 && y > 1 && x * y >= 300_000);
@@ -109,7 +109,7 @@ test('large fills use the 2-D grid correctly', async () => {
   const t = new Tensor(gpu, [n]);
   const groups = gpu.grid(n, 1);
   assert.ok(groups[1] > 1);
-  gpu.dispatch({ file: 'elementwise', entry: 'fill', constants: { WG: 1 } }, [n, f32(2.5), f32(0)], { 3: t }, groups);
+  gpu.dispatch({ file: 'elementwise', entry: 'fill', constants: { WG: 1 } }, { n, alpha: 2.5, beta: 0 }, { 3: t }, groups);
   const v = await t.toArray();
   assert.ok(v.every((x) => x === 2.5), 'every element written exactly');
   t.dispose();

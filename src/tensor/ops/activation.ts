@@ -1,10 +1,10 @@
 /** Darknet activations (kernels/activation.wgsl), forward and backward. */
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
+import { ACTIVATIONS, ACT_CODE, type Activation } from './act_codes.js';
 
-export const ACTIVATIONS = ['linear', 'leaky', 'logistic', 'relu', 'mish', 'swish'] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
-export const ACT_CODE: Record<Activation, number> = { linear: 0, leaky: 1, logistic: 2, relu: 3, mish: 4, swish: 5 };
+// The codes' one table (also generated into the WGSL as ACT_* constants).
+export { ACTIVATIONS, ACT_CODE, type Activation };
 
 const WG = 256;
 
@@ -21,7 +21,7 @@ export function activation(x: Tensor, act: Activation): Tensor {
   const y = new Tensor(x.gpu, x.shape);
   // vec4 form when the size allows (4 values per storage access)
   const n = x.size % 4 === 0 ? x.size / 4 : x.size;
-  x.gpu.dispatch({ file: 'activation', entry: n === x.size ? 'fwd' : 'fwd4', constants: { WG, ACT: code } }, [n], { 1: x, 2: y }, x.gpu.grid(n, WG));
+  x.gpu.dispatch({ file: 'activation', entry: n === x.size ? 'fwd' : 'fwd4', constants: { WG, ACT: code } }, { n }, { 1: x, 2: y }, x.gpu.grid(n, WG));
   Tape.push({ op: `activation:${act}`, inputs: [x], outputs: [y], saved: [x], backward: ([g]) => [activationBackward(x, g!, act)] });
   return y;
 }
@@ -31,6 +31,6 @@ export function activationBackward(x: Tensor, dy: Tensor, act: Activation): Tens
   const code = activationCode(act);
   const dx = new Tensor(x.gpu, x.shape);
   const n = x.size % 4 === 0 ? x.size / 4 : x.size;
-  x.gpu.dispatch({ file: 'activation', entry: n === x.size ? 'bwd' : 'bwd4', constants: { WG, ACT: code } }, [n], { 1: x, 2: dx, 3: dy }, x.gpu.grid(n, WG));
+  x.gpu.dispatch({ file: 'activation', entry: n === x.size ? 'bwd' : 'bwd4', constants: { WG, ACT: code } }, { n }, { 1: x, 2: dx, 3: dy }, x.gpu.grid(n, WG));
   return dx;
 }

@@ -10,7 +10,7 @@
  * PyTorch (BatchNorm2d): y = gamma*(x - mean)/sqrt(var_biased + 1e-5) + beta,
  *   running = 0.9*running + 0.1*batch with the unbiased variance for running_var.
  */
-import { f32 } from '../../gpu/device.js';
+import { BufferUsage } from '../../gpu/usage.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -75,8 +75,9 @@ function defaults(mode: BatchnormMode, eps?: number, momentum?: number): { eps: 
 
 const MODE_CODE: Record<BatchnormMode, number> = { darknet: 0, torch: 1 };
 
+/** The uniform Params of every batchnorm entry point (kernels/batchnorm.wgsl). */
 function params(g: Geo, keep: number, mom: number, eps: number) {
-  return [g.C, g.HW, g.M, g.L, g.P, g.N * g.C * g.HW, f32(keep), f32(mom), f32(eps), g.N * g.C];
+  return { C: g.C, HW: g.HW, M: g.M, L: g.L, P: g.P, n: g.N * g.C * g.HW, keep, mom, eps, planes: g.N * g.C };
 }
 
 /**
@@ -123,7 +124,7 @@ let scratchBufs: { gpu: Tensor['gpu']; bufs: [GPUBuffer, GPUBuffer] } | null = n
 /** Two tiny buffers to bind where compiled-out writable bindings still need distinct buffers. */
 function scratch(gpu: Tensor['gpu']): [GPUBuffer, GPUBuffer] {
   if (!scratchBufs || scratchBufs.gpu !== gpu) {
-    const mk = () => gpu.device.createBuffer({ size: 256, usage: 0x80 /* STORAGE */, label: 'bn-unused' });
+    const mk = () => gpu.device.createBuffer({ size: 256, usage: BufferUsage.STORAGE, label: 'bn-unused' });
     scratchBufs = { gpu, bufs: [mk(), mk()] };
   }
   return scratchBufs.bufs;

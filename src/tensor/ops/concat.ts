@@ -47,7 +47,7 @@ export function concat(inputs: Tensor[], opts: ConcatOptions = {}): Tensor {
     const sl = slices[k];
     offsets.push(off);
     const n = N * sl.cCount * hw;
-    gpu.dispatch({ file: 'concat', entry: 'fwd', constants: { WG } }, [n, hw, sl.cIn, sl.cStart, sl.cCount, cOut, off], { 1: t, 2: y }, gpu.grid(n, WG));
+    gpu.dispatch({ file: 'concat', entry: 'fwd', constants: { WG } }, { n, hw, cIn: sl.cIn, cStart: sl.cStart, cCount: sl.cCount, cOut, cOffset: off }, { 1: t, 2: y }, gpu.grid(n, WG));
     off += sl.cCount;
   });
   Tape.push({
@@ -57,7 +57,7 @@ export function concat(inputs: Tensor[], opts: ConcatOptions = {}): Tensor {
       const sl = slices[k];
       const dx = new Tensor(gpu, t.shape);
       const n = t.size;
-      gpu.dispatch({ file: 'concat', entry: 'bwd', constants: { WG } }, [n, hw, sl.cIn, sl.cStart, sl.cCount, cOut, offsets[k]], { 1: g!, 2: dx }, gpu.grid(n, WG));
+      gpu.dispatch({ file: 'concat', entry: 'bwd', constants: { WG } }, { n, hw, cIn: sl.cIn, cStart: sl.cStart, cCount: sl.cCount, cOut, cOffset: offsets[k] }, { 1: g!, 2: dx }, gpu.grid(n, WG));
       return dx;
     }),
   });

@@ -211,29 +211,29 @@ interface Extra { Ctot?: number; Coff?: number; S?: number; chunk?: number; n?: 
 const TILE_K = 16;
 
 /**
- * The uniform Params of every conv2d kernel, in struct order; index 23 (t0) is set per dispatch. The
- * epilogue (activation code, bias flag) is uniform, not an override: on CPU adapters each pipeline variant
- * costs 0.3-2 s of LLVM compile time, the uniform switch nothing measurable.
+ * The uniform Params of every conv2d kernel (kernels/lib/conv_params.wgsl), by field name; t0 is set per
+ * dispatch (dispatchTiles). The epilogue (activation code, bias flag) is uniform, not an override: on CPU
+ * adapters each pipeline variant costs 0.3-2 s of LLVM compile time, the uniform switch nothing measurable.
  */
-function params(g: ConvGeom, e: Extra = {}): number[] {
-  return [
-    g.B, g.Cin, g.H, g.W,
-    g.Cout, g.OH, g.OW, g.kH,
-    g.kW, g.sy, g.sx, g.py,
-    g.px, g.dy, g.dx, g.G,
-    g.Cg, g.Mg, e.Ctot ?? g.Cout, e.Coff ?? 0,
-    e.S ?? 1, e.chunk ?? 0, e.n ?? 0, 0,
-    e.act ?? 0, e.bias ? 1 : 0, TILE_K, 0,
-  ];
+function params(g: ConvGeom, e: Extra = {}) {
+  return {
+    B: g.B, Cin: g.Cin, H: g.H, W: g.W,
+    Cout: g.Cout, OH: g.OH, OW: g.OW, KH: g.kH,
+    KW: g.kW, SY: g.sy, SX: g.sx, PY: g.py,
+    PX: g.px, DY: g.dy, DX: g.dx, G: g.G,
+    Cg: g.Cg, Mg: g.Mg, Ctot: e.Ctot ?? g.Cout, Coff: e.Coff ?? 0,
+    S: e.S ?? 1, chunk: e.chunk ?? 0, n: e.n ?? 0, t0: 0,
+    act: e.act ?? 0, has_bias: e.bias ? 1 : 0, kt: TILE_K,
+  };
 }
+type ConvUniforms = ReturnType<typeof params>;
 
 /** Dispatches `tiles` workgroups along x (in several dispatches, offset by P.t0, past the per-dimension limit). */
-function dispatchTiles(gpu: Gpu, spec: KernelSpec, prm: number[], bind: Record<number, Tensor>, tiles: number, y: number, z: number): void {
+function dispatchTiles(gpu: Gpu, spec: KernelSpec, prm: ConvUniforms, bind: Record<number, Tensor>, tiles: number, y: number, z: number): void {
   const max = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
   for (let t0 = 0; t0 < tiles; t0 += max) {
-    const p = prm.slice();
-    p[23] = t0;
-    gpu.dispatch(spec, p, bind, [Math.min(max, tiles - t0), y, z]);
+    prm.t0 = t0; // dispatch copies the values into its uniform slot at once
+    gpu.dispatch(spec, prm, bind, [Math.min(max, tiles - t0), y, z]);
   }
 }
 

@@ -2,7 +2,6 @@
  * Darknet [crop] at inference (kernels/crop.wgsl): the centred outH x outW window of every plane, times
  * `scale` plus `trans`. Forward only (not recordable for training).
  */
-import { f32 } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -16,6 +15,6 @@ export function centerCrop(x: Tensor, outH: number, outW: number, scale = 1, tra
   const dh = Math.trunc((H - outH) / 2);
   const dw = Math.trunc((W - outW) / 2);
   const y = new Tensor(x.gpu, [B, C, outH, outW]);
-  x.gpu.dispatch({ file: 'crop', entry: 'fwd', constants: { WG } }, [y.size, H, W, outH, outW, dh, dw, f32(scale), f32(trans)], { 1: x, 2: y }, x.gpu.grid(y.size, WG));
+  x.gpu.dispatch({ file: 'crop', entry: 'fwd', constants: { WG } }, { n: y.size, H, W, OH: outH, OW: outW, dh, dw, scale, trans }, { 1: x, 2: y }, x.gpu.grid(y.size, WG));
   return y;
 }

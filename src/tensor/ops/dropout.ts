@@ -3,7 +3,6 @@
  * hash, so the mask is a pure function of (seed, index): the backward regenerates it (dx = dy * m / (1 - p),
  * Darknet's backward_dropout_layer) and a seeded run repeats exactly. Recorded on the tape.
  */
-import { f32 } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -11,7 +10,7 @@ const WG = 256;
 
 function apply(x: Tensor, p: number, seed: number): Tensor {
   const y = new Tensor(x.gpu, x.shape);
-  x.gpu.dispatch({ file: 'dropout', entry: 'apply', constants: { WG } }, [x.size, seed >>> 0, f32(p), f32(1 / (1 - p))], { 1: x, 2: y }, x.gpu.grid(x.size, WG));
+  x.gpu.dispatch({ file: 'dropout', entry: 'apply', constants: { WG } }, { n: x.size, seed: seed >>> 0, p, scale: 1 / (1 - p) }, { 1: x, 2: y }, x.gpu.grid(x.size, WG));
   return y;
 }
 

@@ -1,5 +1,4 @@
 /** Elementwise ops (kernels/elementwise.wgsl): fill, axpy, add, scale, mul, with their backward. */
-import { f32 } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -12,7 +11,7 @@ function sameSize(op: string, a: Tensor, b: Tensor): void {
 
 /** out[:] = value, in stream order. */
 export function fill(t: Tensor, value: number): Tensor {
-  t.gpu.dispatch(K('fill'), [t.size, f32(value), f32(0)], { 3: t }, t.gpu.grid(t.size, WG));
+  t.gpu.dispatch(K('fill'), { n: t.size, alpha: value, beta: 0 }, { 3: t }, t.gpu.grid(t.size, WG));
   return t;
 }
 
@@ -27,14 +26,14 @@ export function full(gpu: Tensor['gpu'], shape: readonly number[], value: number
 /** into += alpha * x (in place, not recorded: used by the tape and optimizers). */
 export function axpyInPlace(into: Tensor, x: Tensor, alpha = 1): void {
   sameSize('axpy', into, x);
-  into.gpu.dispatch(K('axpy'), [into.size, f32(alpha), f32(0)], { 1: x, 3: into }, into.gpu.grid(into.size, WG));
+  into.gpu.dispatch(K('axpy'), { n: into.size, alpha, beta: 0 }, { 1: x, 3: into }, into.gpu.grid(into.size, WG));
 }
 
 /** alpha * a + beta * b (same shape), recorded. */
 export function lincomb(a: Tensor, b: Tensor, alpha = 1, beta = 1): Tensor {
   sameSize('lincomb', a, b);
   const out = new Tensor(a.gpu, a.shape);
-  a.gpu.dispatch(K('lincomb'), [a.size, f32(alpha), f32(beta)], { 1: a, 2: b, 3: out }, a.gpu.grid(a.size, WG));
+  a.gpu.dispatch(K('lincomb'), { n: a.size, alpha, beta }, { 1: a, 2: b, 3: out }, a.gpu.grid(a.size, WG));
   Tape.push({
     op: 'lincomb', inputs: [a, b], outputs: [out], saved: [],
     backward: ([g]) => [a.requiresGrad ? scale(g!, alpha) : null, b.requiresGrad ? scale(g!, beta) : null],
@@ -48,7 +47,7 @@ export const sub = (a: Tensor, b: Tensor) => lincomb(a, b, 1, -1);
 /** alpha * a, recorded. */
 export function scale(a: Tensor, alpha: number): Tensor {
   const out = new Tensor(a.gpu, a.shape);
-  a.gpu.dispatch(K('scale'), [a.size, f32(alpha), f32(0)], { 1: a, 3: out }, a.gpu.grid(a.size, WG));
+  a.gpu.dispatch(K('scale'), { n: a.size, alpha, beta: 0 }, { 1: a, 3: out }, a.gpu.grid(a.size, WG));
   Tape.push({ op: 'scale', inputs: [a], outputs: [out], saved: [], backward: ([g]) => [scale(g!, alpha)] });
   return out;
 }
@@ -57,7 +56,7 @@ export function scale(a: Tensor, alpha: number): Tensor {
 export function mul(a: Tensor, b: Tensor, alpha = 1): Tensor {
   sameSize('mul', a, b);
   const out = new Tensor(a.gpu, a.shape);
-  a.gpu.dispatch(K('mul'), [a.size, f32(alpha), f32(0)], { 1: a, 2: b, 3: out }, a.gpu.grid(a.size, WG));
+  a.gpu.dispatch(K('mul'), { n: a.size, alpha, beta: 0 }, { 1: a, 2: b, 3: out }, a.gpu.grid(a.size, WG));
   Tape.push({
     op: 'mul', inputs: [a, b], outputs: [out], saved: [a, b],
     backward: ([g]) => [a.requiresGrad ? mul(g!, b, alpha) : null, b.requiresGrad ? mul(g!, a, alpha) : null],

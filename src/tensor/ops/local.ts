@@ -40,6 +40,6 @@ export function local(x: Tensor, w: Tensor, bias: Tensor, g: LocalGeometry, out?
     y = out.dst;
   } else y = new Tensor(x.gpu, [B, g.filters, g.outH, g.outW]);
   const n = B * g.filters * L;
-  x.gpu.dispatch({ file: 'local', entry: 'fwd', constants: { WG } }, [n, C, H, W, g.filters, g.outH, g.outW, g.size, g.stride, g.pad, y.shape[1], off], { 1: x, 2: w, 3: bias, 4: y }, x.gpu.grid(n, WG));
+  x.gpu.dispatch({ file: 'local', entry: 'fwd', constants: { WG } }, { n, C, H, W, N: g.filters, OH: g.outH, OW: g.outW, K: g.size, S: g.stride, P: g.pad, Ntot: y.shape[1], Coff: off }, { 1: x, 2: w, 3: bias, 4: y }, x.gpu.grid(n, WG));
   return y;
 }

@@ -9,7 +9,6 @@
  * use bceWithLogits on the raw logits (scale·BCE for x, y with scale = 2 - w·h), w and h use
  * mse with alpha 0.5·scale (delta = scale·(t - z)).
  */
-import { f32 } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -46,7 +45,7 @@ export function elementLoss(kind: LossKind, x: Tensor, target: Tensor, opts: Los
   const out = new Tensor(gpu, x.shape);
   const bind: Record<number, Tensor> = { 1: x, 2: target, 4: out };
   if (weight) bind[3] = weight;
-  gpu.dispatch({ file: 'loss', entry: weight ? 'fwd_w' : 'fwd', constants: { WG } }, [x.size, f32(alpha), 0, code], bind, gpu.grid(x.size, WG));
+  gpu.dispatch({ file: 'loss', entry: weight ? 'fwd_w' : 'fwd', constants: { WG } }, { n: x.size, alpha, zero: 0, kind: code }, bind, gpu.grid(x.size, WG));
   Tape.push({
     op: `loss:${kind}`, inputs: [x], outputs: [out], saved: weight ? [x, target, weight] : [x, target],
     backward: ([g]) => [elementLossBackward(kind, x, target, g!, opts)],
@@ -63,7 +62,7 @@ export function elementLossBackward(kind: LossKind, x: Tensor, target: Tensor, g
   const dx = new Tensor(gpu, x.shape);
   const bind: Record<number, Tensor> = { 1: x, 2: target, 4: dx, 5: g };
   if (weight) bind[3] = weight;
-  gpu.dispatch({ file: 'loss', entry: weight ? 'bwd_w' : 'bwd', constants: { WG } }, [x.size, f32(alpha), 0, lossCode(kind)], bind, gpu.grid(x.size, WG));
+  gpu.dispatch({ file: 'loss', entry: weight ? 'bwd_w' : 'bwd', constants: { WG } }, { n: x.size, alpha, zero: 0, kind: lossCode(kind) }, bind, gpu.grid(x.size, WG));
   return dx;
 }
 

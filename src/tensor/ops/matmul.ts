@@ -17,7 +17,6 @@
  * workgroup size); every distinct config is one cached pipeline.
  */
 import type { Gpu, KernelSpec } from '../../gpu/device.js';
-import { f32 } from '../../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -215,7 +214,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const sak = transA ? d.M : 1;
   const sbk = transB ? 1 : d.N;
   const sbn = transB ? d.K : 1;
-  const params = [d.M, d.N, d.K, d.batch, sam, sak, sbk, sbn, d.M * d.K, d.K * d.N, d.M * d.N, f32(alpha), f32(beta)];
+  const params = { M: d.M, N: d.N, K: d.K, batch: d.batch, sam, sak, sbk, sbn, bsa: d.M * d.K, bsb: d.K * d.N, bsc: d.M * d.N, alpha, beta };
   const bindings: Record<number, Tensor> = spec.entry === 'reg4' || spec.entry === 'regsg' ? { 4: a, 5: b, 6: out } : { 1: a, 2: b, 3: out };
   gpu.dispatch(spec, params, bindings, groups);
 

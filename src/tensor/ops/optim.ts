@@ -22,8 +22,6 @@
  * (Darknet's adam: the same with g' = −updates = Σ_images g + decay·B·w, i.e. gradScale 1 on a summed
  * loss and decay·B as the L2 factor.)
  */
-import { f32 } from '../../gpu/device.js';
-import type { Param } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { fill } from './elementwise.js';
 
@@ -61,9 +59,12 @@ function sameSize(op: string, a: Tensor, b: Tensor | null | undefined, what: str
   if (b && b.size !== a.size) throw new Error(`${op}: ${what} ${b.describe()} does not match parameter ${a.describe()}`);
 }
 
-type P12 = [number, ...Param[]];
-function params(n: number, o: { lr?: number; momentum?: number; dampening?: number; decay?: number; gscale?: number; beta1?: number; beta2?: number; eps?: number; stepSize?: number; invSqrtBc2?: number; flags?: number }): P12 {
-  return [n, f32(o.lr ?? 0), f32(o.momentum ?? 0), f32(o.dampening ?? 0), f32(o.decay ?? 0), f32(o.gscale ?? 1), f32(o.beta1 ?? 0), f32(o.beta2 ?? 0), f32(o.eps ?? 0), f32(o.stepSize ?? 0), f32(o.invSqrtBc2 ?? 0), o.flags ?? 0];
+/** The uniform Params of kernels/optim.wgsl (field names as in the struct); what an update leaves out is 0 (gscale 1). */
+function params(n: number, o: { lr?: number; momentum?: number; dampening?: number; decay?: number; gscale?: number; beta1?: number; beta2?: number; eps?: number; step_size?: number; inv_sqrt_bc2?: number; flags?: number }) {
+  return {
+    n, lr: o.lr ?? 0, momentum: o.momentum ?? 0, dampening: o.dampening ?? 0, decay: o.decay ?? 0, gscale: o.gscale ?? 1,
+    beta1: o.beta1 ?? 0, beta2: o.beta2 ?? 0, eps: o.eps ?? 0, step_size: o.step_size ?? 0, inv_sqrt_bc2: o.inv_sqrt_bc2 ?? 0, flags: o.flags ?? 0,
+  };
 }
 
 /** One SGD step on w (in place) from gradient g; `buf` is the momentum buffer (required when momentum != 0). */
@@ -95,7 +96,7 @@ export function adamUpdate(w: Tensor, g: Tensor, m: Tensor, v: Tensor, h: AdamHy
   const gpu = w.gpu;
   gpu.dispatch(
     { file: 'optim', entry: 'adam', constants: { WG } },
-    params(w.size, { lr: h.lr, decay: h.decay ?? 0, gscale: h.gradScale ?? 1, beta1, beta2, eps: h.eps ?? 1e-8, stepSize: h.lr / bc1, invSqrtBc2: 1 / Math.sqrt(bc2), flags: h.decoupled ? 4 : 0 }),
+    params(w.size, { lr: h.lr, decay: h.decay ?? 0, gscale: h.gradScale ?? 1, beta1, beta2, eps: h.eps ?? 1e-8, step_size: h.lr / bc1, inv_sqrt_bc2: 1 / Math.sqrt(bc2), flags: h.decoupled ? 4 : 0 }),
     { 1: w, 2: g, 3: m, 4: v },
     gpu.grid(w.size, WG),
   );

@@ -58,7 +58,7 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
   const gpu = x.gpu;
   const y = new Tensor(gpu, [N, C, g.outH, g.outW]);
   const idx = new Tensor(gpu, y.shape, 'maxpool-argmax'); // i32 argmax within the plane, -1 for none
-  const params = (n: number) => [n, W, H, g.outW, g.outH, g.size, g.strideX, g.strideY, g.padding];
+  const params = (n: number) => ({ n, w: W, h: H, ow: g.outW, oh: g.outH, size: g.size, sx: g.strideX, sy: g.strideY, pad: g.padding });
   gpu.dispatch({ file: 'pool', entry: 'max_fwd', constants: { WG } }, params(y.size), { 1: x, 2: y, 3: idx }, gpu.grid(y.size, WG));
   if (!Tape.wants([x])) {
     idx.dispose();
@@ -92,13 +92,14 @@ export function avgpool(x: Tensor): Tensor {
   const hw = H * W;
   const planes = N * C;
   const y = new Tensor(gpu, [N, C, 1, 1]);
-  // one 256-thread workgroup per plane (2-D grid of workgroups)
-  gpu.dispatch({ file: 'pool', entry: 'avg_fwd' }, [planes, hw, 1, 1, 1, 1, 1, 1, 0], { 1: x, 2: y }, gpu.grid(planes, 1));
+  // one 256-thread workgroup per plane (2-D grid of workgroups); w is the plane size, the window fields unused
+  const params = (n: number) => ({ n, w: hw, h: 1, ow: 1, oh: 1, size: 1, sx: 1, sy: 1, pad: 0 });
+  gpu.dispatch({ file: 'pool', entry: 'avg_fwd' }, params(planes), { 1: x, 2: y }, gpu.grid(planes, 1));
   Tape.push({
     op: 'avgpool', inputs: [x], outputs: [y], saved: [],
     backward: ([dy]) => {
       const dx = new Tensor(gpu, x.shape);
-      gpu.dispatch({ file: 'pool', entry: 'avg_bwd', constants: { WG } }, [dx.size, hw, 1, 1, 1, 1, 1, 1, 0], { 2: dx, 4: dy! }, gpu.grid(dx.size, WG));
+      gpu.dispatch({ file: 'pool', entry: 'avg_bwd', constants: { WG } }, params(dx.size), { 2: dx, 4: dy! }, gpu.grid(dx.size, WG));
       return [dx];
     },
   });

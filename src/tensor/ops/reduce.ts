@@ -4,7 +4,6 @@
  * upstream gradient. Accumulation is double-float (TwoSum pairs through every level), so results are the
  * exact sum rounded to f32 within 1 ulp (see test/kernels/reduce.test.ts for the measured error).
  */
-import { f32 } from '../../gpu/device.js';
 import type { Gpu } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
@@ -86,7 +85,7 @@ export function reduceRowsInto(x: Tensor, out: Tensor, layout: RowLayout, square
   const spec = { file: 'reduce', entry: 'reduce', constants: { WG: wg, LANES: lanes } };
   // flags: 1 square, 4 pairs in, 8 final (kernels/reduce.wgsl)
   const pass = (input: Tensor, output: Tensor, count: number, inner: number, outer: number, rowStride: number, chunks: number, flags: number) =>
-    gpu.dispatch(spec, [count, inner, outer, rowStride, chunks, rows * chunks, 0, f32(flags & 8 ? scale : 1), 0, flags, items], { 1: input, 4: output }, grid2d(gpu, rows * chunks, maxDim));
+    gpu.dispatch(spec, { count, inner, outer_stride: outer, row_stride: rowStride, chunks, total: rows * chunks, channels: 0, scale: flags & 8 ? scale : 1, zero: 0, flags, items }, { 1: input, 4: output }, grid2d(gpu, rows * chunks, maxDim));
   const inner = Math.max(1, layout.inner);
   const sq = square ? 1 : 0;
   let chunks = Math.max(1, Math.ceil(layout.count / per));
@@ -118,7 +117,7 @@ function broadcastGrad(x: Tensor, g: Tensor, square: boolean, scale: number, ch:
   const gpu = x.gpu;
   const dx = new Tensor(gpu, x.shape);
   const spec = { file: 'reduce', entry: square ? 'bcast_sq' : 'bcast', constants: { WG } };
-  const params = [x.size, Math.max(1, ch?.inner ?? 1), 0, 0, 0, 0, Math.max(1, ch?.c ?? 1), f32(scale), 0, ch ? 2 : 0, 0];
+  const params = { count: x.size, inner: Math.max(1, ch?.inner ?? 1), outer_stride: 0, row_stride: 0, chunks: 0, total: 0, channels: Math.max(1, ch?.c ?? 1), scale, zero: 0, flags: ch ? 2 : 0, items: 0 };
   const bind: Record<number, Tensor> = { 4: dx, 5: g };
   if (square) bind[1] = x;
   gpu.dispatch(spec, params, bind, gpu.grid(x.size, WG));

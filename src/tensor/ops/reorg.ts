@@ -20,7 +20,7 @@ export interface ReorgCall {
 
 function dispatch(x: Tensor, outShape: readonly number[], c: ReorgCall, forward: 0 | 1): Tensor {
   const y = new Tensor(x.gpu, outShape);
-  x.gpu.dispatch({ file: 'reorg', entry: 'main', constants: { WG } }, [x.size, c.W, c.H, c.C, c.stride, forward], { 1: x, 2: y }, x.gpu.grid(x.size, WG));
+  x.gpu.dispatch({ file: 'reorg', entry: 'main', constants: { WG } }, { n: x.size, W: c.W, H: c.H, C: c.C, s: c.stride, fwd: forward }, { 1: x, 2: y }, x.gpu.grid(x.size, WG));
   return y;
 }
 

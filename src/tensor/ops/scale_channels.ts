@@ -14,7 +14,7 @@ export function scaleChannels(s: Tensor, f: Tensor, wh = false): Tensor {
   if (s.shape.some((d, i) => d !== want[i])) throw new Error(`scaleChannels: scale ${s.describe()} does not broadcast to ${f.describe()} (expected [${want.join(', ')}])`);
   const gpu = f.gpu;
   const hw = H * W;
-  const p = (n: number) => [n, hw, C * hw, wh ? 1 : 0];
+  const p = (n: number) => ({ n, hw, chw: C * hw, wh: wh ? 1 : 0 });
   const y = new Tensor(gpu, f.shape);
   gpu.dispatch({ file: 'scale_channels', entry: 'fwd', constants: { WG } }, p(f.size), { 1: s, 2: f, 3: y }, gpu.grid(f.size, WG));
   Tape.push({

@@ -4,7 +4,6 @@
  * previous layer `a`, then the `from` layer `b` is added where shapes overlap: the first min(C) channels, and
  * for different spatial sizes every stride-th position of the larger / sample-th of the smaller).
  */
-import { f32 } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { activationCode, type Activation } from './activation.js';
@@ -20,8 +19,8 @@ export interface ShortcutOptions {
   beta?: number;
 }
 
-/** The uniform parameters (after n) shared by every shortcut entry point. */
-function geometry(a: Tensor, b: Tensor): number[] {
+/** The uniform parameters (all but n, alpha, beta) shared by every shortcut entry point. */
+function geometry(a: Tensor, b: Tensor) {
   if (a.shape.length !== 4 || b.shape.length !== 4) throw new Error(`shortcut: expected NCHW tensors, got ${a.describe()} and ${b.describe()}`);
   const [na, ac, ah, aw] = a.shape;
   const [nb, bc, bh, bw] = b.shape;
@@ -32,7 +31,7 @@ function geometry(a: Tensor, b: Tensor): number[] {
   if (stride !== Math.max(Math.floor(bh / ah), 1) || sample !== Math.max(Math.floor(ah / bh), 1)) {
     throw new Error(`shortcut: width and height ratios differ between ${a.describe()} and ${b.describe()}`);
   }
-  return [aw, ah, ac, bw, bh, bc, stride, sample, Math.min(aw, bw), Math.min(ah, bh), Math.min(ac, bc)];
+  return { aw, ah, ac, bw, bh, bc, stride, sample, minw: Math.min(aw, bw), minh: Math.min(ah, bh), minc: Math.min(ac, bc) };
 }
 
 /** act(alpha*a + beta*b) on the shared positions, act(a) elsewhere; output shaped like a. */
@@ -43,7 +42,7 @@ export function shortcut(a: Tensor, b: Tensor, opts: ShortcutOptions = {}): Tens
   const spec = (entry: string) => ({ file: 'shortcut', entry, constants: { WG, ACT: activationCode(act) } });
   const geo = geometry(a, b);
   const gpu = a.gpu;
-  const params = (n: number) => [n, ...geo, f32(alpha), f32(beta)];
+  const params = (n: number) => ({ n, ...geo, alpha, beta });
   const y = new Tensor(gpu, a.shape);
   gpu.dispatch(spec('fwd'), params(a.size), { 1: a, 2: b, 3: y }, gpu.grid(a.size, WG));
   Tape.push({

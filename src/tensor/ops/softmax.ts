@@ -2,7 +2,6 @@
  * Darknet softmax over strided rows (kernels/softmax.wgsl), forward and backward. Row r starts at
  * offset + (r % c0)*s0 + ((r / c0) % c1)*s1 + (r / (c0*c1))*s2 and has n values `stride` apart.
  */
-import { f32 } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -22,8 +21,9 @@ export interface SoftmaxRows {
   temperature?: number;
 }
 
-function params(r: SoftmaxRows): number[] {
-  return [r.rows, r.n, r.stride ?? 1, r.offset ?? 0, r.c0 ?? 1, r.s0 ?? 0, r.c1 ?? 1, r.s1 ?? 0, r.s2 ?? 0];
+/** The uniform Params of kernels/softmax.wgsl. */
+function params(r: SoftmaxRows, invT: number) {
+  return { rows: r.rows, n: r.n, stride: r.stride ?? 1, offset: r.offset ?? 0, c0: r.c0 ?? 1, s0: r.s0 ?? 0, c1: r.c1 ?? 1, s1: r.s1 ?? 0, s2: r.s2 ?? 0, invT };
 }
 
 /** The largest flat index a row layout touches (+1), for validation. */
@@ -50,7 +50,7 @@ export function softmaxRows(x: Tensor, r: SoftmaxRows): Tensor {
   const y = new Tensor(gpu, x.shape);
   const covers = r.rows * r.n === x.size;
   if (!covers) gpu.copy(x, 0, y, 0, x.bytes);
-  const p = [...params(r), f32(1 / T)];
+  const p = params(r, 1 / T);
   gpu.dispatch({ file: 'softmax', entry: 'fwd', constants: { WG } }, p, { 1: x, 2: y }, gpu.grid(r.rows, WG));
   Tape.push({
     op: 'softmax', inputs: [x], outputs: [y], saved: [y],

@@ -3,7 +3,6 @@
  * `scale` multiplier (upsample_layer.c). A negative stride is Darknet's reverse mode: the output is the
  * input shrunk by |stride|, each output value the scaled sum of its |stride| x |stride| block.
  */
-import { f32 } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -23,13 +22,13 @@ function dims(x: Tensor): [number, number, number] {
 /** big = scale * nearest(small) over planes of small size h x w. */
 function expand(small: Tensor, big: Tensor, planes: number, h: number, w: number, s: number, scale: number): void {
   const n = planes * h * w * s * s;
-  small.gpu.dispatch({ file: 'upsample', entry: 'expand', constants: { WG } }, [n, w, h, s, f32(scale)], { 1: small, 2: big }, small.gpu.grid(n, WG));
+  small.gpu.dispatch({ file: 'upsample', entry: 'expand', constants: { WG } }, { n, w, h, s, scale }, { 1: small, 2: big }, small.gpu.grid(n, WG));
 }
 
 /** small = scale * (sum over each s x s block of big). */
 function reduce(big: Tensor, small: Tensor, planes: number, h: number, w: number, s: number, scale: number): void {
   const n = planes * h * w;
-  big.gpu.dispatch({ file: 'upsample', entry: 'reduce', constants: { WG } }, [n, w, h, s, f32(scale)], { 1: big, 2: small }, big.gpu.grid(n, WG));
+  big.gpu.dispatch({ file: 'upsample', entry: 'reduce', constants: { WG } }, { n, w, h, s, scale }, { 1: big, 2: small }, big.gpu.grid(n, WG));
 }
 
 /**

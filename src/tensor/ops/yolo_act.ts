@@ -3,7 +3,6 @@
  * x, y (entries 0, 1) optionally logistic, then * scale + bias; entries [actFrom, actTo) logistic; the rest
  * unchanged. See the kernel for the [yolo] and [region] settings.
  */
-import { f32 } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -24,7 +23,7 @@ export function headActivation(x: Tensor, a: HeadActivation): Tensor {
   const [, C, H, W] = x.shape;
   if (C % a.entries !== 0) throw new Error(`headActivation: ${C} channels are not a multiple of ${a.entries} entries per anchor`);
   const gpu = x.gpu;
-  const p = [x.size, H * W, a.entries, a.xyLogistic ? 1 : 0, a.actFrom, a.actTo, f32(a.xyScale ?? 1), f32(a.xyBias ?? 0)];
+  const p = { n: x.size, hw: H * W, E: a.entries, xyAct: a.xyLogistic ? 1 : 0, actFrom: a.actFrom, actTo: a.actTo, scale: a.xyScale ?? 1, bias: a.xyBias ?? 0 };
   const y = new Tensor(gpu, x.shape);
   gpu.dispatch({ file: 'yolo_act', entry: 'fwd', constants: { WG } }, p, { 1: x, 2: y }, gpu.grid(x.size, WG));
   Tape.push({
