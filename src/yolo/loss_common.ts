@@ -4,7 +4,7 @@
  * the tape node; checkHead). loss_darknet.ts and loss_v5.ts import it from here, loss.ts re-exports it, so
  * none of the three imports another's values in a cycle.
  */
-import { f32, type Gpu } from '../gpu/device.js';
+import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import { reduceRowsInto } from '../tensor/ops/reduce.js';
@@ -126,7 +126,7 @@ export function finishLoss(gpu: Gpu, parts: HeadPart[], lossScale: number, itemS
     tmp.dispose();
     const items = new Tensor(gpu, [3], 'yolo-loss.items');
     const loss = new Tensor(gpu, [1], 'yolo-loss');
-    gpu.dispatch({ file: 'yolo_loss', entry: 'finish' }, [nH, f32(lossScale), f32(itemScale)], { 1: heads, 3: loss, 4: items }, [1]);
+    gpu.dispatch({ file: 'yolo_loss', entry: 'finish' }, { n: nH, a: lossScale, b: itemScale }, { 1: heads, 3: loss, 4: items }, [1]);
     return { heads, items, loss };
   });
   const zs = parts.map((p) => p.z);
@@ -138,7 +138,7 @@ export function finishLoss(gpu: Gpu, parts: HeadPart[], lossScale: number, itemS
     backward: ([g]) => parts.map((p) => {
       if (!p.z.requiresGrad) return null;
       const dz = new Tensor(gpu, p.z.shape);
-      gpu.dispatch({ file: 'yolo_loss', entry: 'scale_by', constants: { WG } }, [p.z.size, f32(p.gradFactor), f32(0)], { 1: p.grad, 2: g!, 3: dz }, gpu.grid(p.z.size, WG));
+      gpu.dispatch({ file: 'yolo_loss', entry: 'scale_by', constants: { WG } }, { n: p.z.size, a: p.gradFactor, b: 0 }, { 1: p.grad, 2: g!, 3: dz }, gpu.grid(p.z.size, WG));
       return dz;
     }),
   });
