@@ -2,7 +2,8 @@
 // code: one of the ACT_* constants, generated from the table in src/tensor/ops/act_codes.ts (the codes the
 // ops pass as `override ACT` or the conv epilogue's uniform `act`).
 // Darknet conventions: leaky'(0) = 0.1 and relu'(0) = 0 (gradient chosen by v > 0); mish uses softplus with
-// threshold 20 (activations.c).
+// threshold 20 (activations.c); relu6 = min(max(v, 0), 6) with gradient 1 only on 0 < v < 6; ramp =
+// v*(v > 0) + 0.1*v with gradient (v > 0) + 0.1 (activations.h).
 
 // #include "generated/act_codes.wgsl"
 // #include "lib/sigmoid.wgsl"
@@ -21,6 +22,8 @@ fn act_code(v: f32, code: u32) -> f32 {
     case ACT_RELU: { return max(v, 0.0); }
     case ACT_MISH: { return v * tanh(softplus_darknet(v)); }
     case ACT_SWISH: { return v * sigmoid_darknet(v); }
+    case ACT_RELU6: { return min(max(v, 0.0), 6.0); }
+    case ACT_RAMP: { return select(0.0, v, v > 0.0) + 0.1 * v; }
     case ACT_LINEAR, default: { return v; }
   }
 }
@@ -36,6 +39,8 @@ fn act_grad_code(v: f32, code: u32) -> f32 {
       return t + v * (1.0 - t * t) * sigmoid_darknet(v);
     }
     case ACT_SWISH: { let s = sigmoid_darknet(v); return s + v * s * (1.0 - s); }
+    case ACT_RELU6: { return select(0.0, 1.0, v > 0.0 && v < 6.0); }
+    case ACT_RAMP: { return select(0.0, 1.0, v > 0.0) + 0.1; }
     case ACT_LINEAR, default: { return 1.0; }
   }
 }

@@ -12,6 +12,8 @@ export function act(v: number, a: Activation): number {
     case 'relu': return v > 0 ? v : 0;
     case 'mish': return v * Math.tanh(softplus(v));
     case 'swish': return v * sigmoid(v);
+    case 'relu6': return Math.min(Math.max(v, 0), 6);
+    case 'ramp': return (v > 0 ? v : 0) + 0.1 * v;
   }
 }
 
@@ -24,6 +26,8 @@ export function actGrad(v: number, a: Activation): number {
     case 'relu': return v > 0 ? 1 : 0;
     case 'mish': { const t = Math.tanh(softplus(v)); return t + v * (1 - t * t) * sigmoid(v); }
     case 'swish': { const s = sigmoid(v); return s + v * s * (1 - s); }
+    case 'relu6': return v > 0 && v < 6 ? 1 : 0;
+    case 'ramp': return (v > 0 ? 1 : 0) + 0.1;
   }
 }
 
