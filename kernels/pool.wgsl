@@ -9,6 +9,12 @@
 // (the transpose of the scatter net.delta[index] += delta[i], without atomics).
 //
 // avgpool: out[p] = sum over the h*w plane / (h*w); dx[p, s] = dy[p] / (h*w).
+//
+// local_avg (Darknet [local_avgpool], maxpool_layer.c forward_local_avgpool_layer): the maxpool window
+// geometry; each output is the mean of its window's valid taps (padding taps are not counted; a window with
+// none gives 0, where Darknet divides 0 by 0). local_avg_bwd is the exact gradient of that forward: each
+// input gathers dy / count of every window covering it. (Darknet's backward divides by size*size instead,
+// which differs only at borders with padding; with the corpus's size=1 stride=1 both are dy.)
 
 struct Params { n: u32, w: u32, h: u32, ow: u32, oh: u32, size: u32, sx: u32, sy: u32, pad: u32, }
 @group(0) @binding(0) var<uniform> P: Params;
@@ -121,6 +127,66 @@ fn max_bwd_tile(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
       out[base + row + c] = select(0.0, g, i32(row + c) == a);
     }
   }
+}
+
+// Valid taps of window o along one axis (input extent `limit`).
+fn taps(o: u32, st: u32, limit: u32) -> u32 {
+  let start = i32(o * st) - i32(P.pad / 2u);
+  let lo = max(start, 0);
+  let hi = min(start + i32(P.size), i32(limit));
+  return u32(max(hi - lo, 0));
+}
+
+// n = output elements
+@compute @workgroup_size(WG)
+fn local_avg_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let ox = i % P.ow;
+  let t = i / P.ow;
+  let oy = t % P.oh;
+  let p = t / P.oh;
+  let off = i32(P.pad / 2u);
+  let y0 = i32(oy * P.sy) - off;
+  let x0 = i32(ox * P.sx) - off;
+  let w = i32(P.w);
+  let h = i32(P.h);
+  let size = i32(P.size);
+  let base = p * P.w * P.h;
+  var acc = 0.0;
+  for (var ky = 0; ky < size; ky++) {
+    let yy = y0 + ky;
+    if (yy < 0 || yy >= h) { continue; }
+    for (var kx = 0; kx < size; kx++) {
+      let xx = x0 + kx;
+      if (xx < 0 || xx >= w) { continue; }
+      acc += x[base + u32(yy * w + xx)];
+    }
+  }
+  let count = taps(oy, P.sy, P.h) * taps(ox, P.sx, P.w);
+  out[i] = select(0.0, acc / f32(count), count > 0u);
+}
+
+// n = input elements; out = dx
+@compute @workgroup_size(WG)
+fn local_avg_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let ix = i % P.w;
+  let t = i / P.w;
+  let iy = t % P.h;
+  let p = t / P.h;
+  let ry = covering(iy, P.sy, P.oh);
+  let rx = covering(ix, P.sx, P.ow);
+  let base = p * P.ow * P.oh;
+  var acc = 0.0;
+  for (var oy = ry.x; oy <= ry.y; oy++) {
+    let cy = taps(u32(oy), P.sy, P.h);
+    for (var ox = rx.x; ox <= rx.y; ox++) {
+      acc += dy[base + u32(oy) * P.ow + u32(ox)] / f32(cy * taps(u32(ox), P.sx, P.w));
+    }
+  }
+  out[i] = acc;
 }
 
 const RWG: u32 = 256u;

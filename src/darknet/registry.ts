@@ -10,7 +10,7 @@
  */
 import type { BuildContext, LayerFactory } from './layer.js';
 import { build as convolutional } from '../layers/convolutional.js';
-import { build as maxpool } from '../layers/maxpool.js';
+import { build as maxpool, buildLocalAvgpool as localAvgpool } from '../layers/maxpool.js';
 import { build as avgpool } from '../layers/avgpool.js';
 import { build as route } from '../layers/route.js';
 import { build as shortcut } from '../layers/shortcut.js';
@@ -31,7 +31,7 @@ import { build as cost } from '../layers/cost.js';
 
 export const LAYER_KINDS = {
   convolutional, maxpool, avgpool, route, shortcut, upsample, yolo, region, reorg, reorg3d, dropout, connected,
-  detection, softmax, sam, scale_channels: scaleChannels, local, crop, cost,
+  detection, softmax, sam, scale_channels: scaleChannels, local, crop, cost, local_avgpool: localAvgpool,
 } satisfies Record<string, LayerFactory>;
 
 /** A section type the engine builds. */
@@ -58,7 +58,6 @@ export function layerFactory(type: string): ((ctx: BuildContext) => AnyLayer) | 
 
 /** Section types Darknet knows but this engine does not implement. */
 export const REFUSED_SECTIONS: Record<string, string> = {
-  local_avgpool: 'windowed average pooling ([local_avgpool])',
   batchnorm: 'a standalone [batchnorm] layer',
   normalization: 'local response normalization ([normalization]/[lrn])',
   rnn: 'recurrent layers ([rnn])',

@@ -2,9 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f32In, f64, finiteDiff, gradCase } from '../helpers/check.js';
-import { avgpoolBackwardRef, avgpoolRef, maxpoolBackwardRef, maxpoolRef } from '../reference/pool.js';
+import { avgpoolBackwardRef, avgpoolRef, localAvgpoolRef, maxpoolBackwardRef, maxpoolRef } from '../reference/pool.js';
 import { Tensor, newTape } from '../../src/tensor/index.js';
-import { avgpool, maxpool, type MaxpoolOptions } from '../../src/tensor/ops/pool.js';
+import { avgpool, localAvgpool, maxpool, type MaxpoolOptions } from '../../src/tensor/ops/pool.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
 // maxpool forward selects values: exact. Backward sums at most size² dy values per input (f32 vs f64).
@@ -159,6 +159,40 @@ for (const shape of [[2, 3, 5, 7], [1, 2, 33, 17]]) {
     const xs = f64(xv);
     const idx = spread(n, 40);
     assertClose(idx.map((i) => dx[i]), finiteDiff(() => dot(avgpoolRef(xs, shape), dyv), xs, idx, 1e-3), FD_TOL, 'avgpool dx vs finite differences');
+    for (const t of [y, dy, x.grad!, x]) t.dispose();
+    tape.dispose();
+  });
+}
+
+// [local_avgpool]: the maxpool window geometries (padding taps not counted, so border windows average fewer
+// values), plus size 1 stride 1 (the corpus's yolov4-tiny_contrastive) and a window entirely in padding.
+const localCases: Array<{ name: string; shape: number[]; opts: MaxpoolOptions }> = [
+  ...cases,
+  { name: 'size 1 stride 1 (yolov4-tiny_contrastive)', shape: [2, 3, 4, 5], opts: { size: 1, stride: 1 } },
+  { name: 'size 2 stride 2 padding 5 (a window entirely in padding: 0)', shape: [1, 2, 3, 3], opts: { size: 2, stride: 2, padding: 5 } },
+];
+for (const c of localCases) {
+  test(`local_avgpool ${c.name}: forward, backward vs float64 and finite differences`, async () => {
+    const gpu = await getGpu();
+    const rng = new Rng(29);
+    const n = size(c.shape);
+    const xv = randomArray(rng, n, -2, 2);
+    const o = refOpts(c.opts);
+    const shapeOut = localAvgpoolRef(xv, c.shape, o).shape;
+    const dyv = randomArray(rng, size(shapeOut), -1, 1);
+    const ref = localAvgpoolRef(xv, c.shape, o, dyv);
+    const x = Tensor.param(gpu, c.shape, xv);
+    const dy = Tensor.from(gpu, ref.shape, dyv);
+    const tape = newTape();
+    const y = tape.record(() => localAvgpool(x, c.opts));
+    assert.equal([...y.shape], ref.shape);
+    assertClose(await y.toArray(), ref.y, AVG_TOL, 'local_avgpool forward');
+    tape.backward(y, dy);
+    const dx = await x.grad!.toArray();
+    assertClose(dx, ref.dx, AVG_TOL, 'local_avgpool dx');
+    const xs = f64(xv);
+    const idx = spread(n, 40);
+    assertClose(idx.map((i) => dx[i]), finiteDiff(() => dot(localAvgpoolRef(xs, c.shape, o).y, dyv), xs, idx, 1e-3), FD_TOL, 'local_avgpool dx vs finite differences');
     for (const t of [y, dy, x.grad!, x]) t.dispose();
     tape.dispose();
   });

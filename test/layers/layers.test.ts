@@ -238,6 +238,36 @@ temperature=2
 `, 2, ['convolutional', 'avgpool', 'convolutional', 'scale_channels', 'convolutional', 'sam', 'convolutional', 'scale_channels', 'convolutional', 'convolutional', 'upsample', 'maxpool', 'shortcut', 'shortcut', 'convolutional', 'avgpool', 'softmax', 'cost']);
 });
 
+test('[local_avgpool] (3x3/1 with padding, 1x1/1) and the relu6 / ramp activations (conv epilogue, BN, shortcut)', async () => {
+  await checkEveryLayer('localavg', `[net]
+width=9
+height=7
+channels=3
+[convolutional]
+batch_normalize=1
+filters=5
+size=3
+pad=1
+activation=relu6
+[local_avgpool]
+size=3
+stride=1
+[convolutional]
+filters=5
+size=1
+activation=ramp
+[local_avgpool]
+size=1
+stride=1
+[shortcut]
+from=-3
+activation=relu6
+[local_avgpool]
+size=2
+stride=2
+`, 2, ['convolutional', 'local_avgpool', 'convolutional', 'local_avgpool', 'shortcut', 'local_avgpool']);
+});
+
 test('YOLOv4/v7-style heads: [yolo] scale_x_y, new_coords, route groups, [reorg3d], downsample', async () => {
   await checkEveryLayer('heads', `[net]
 width=8

@@ -6,7 +6,7 @@ import type { AnyLayer } from '../../src/darknet/registry.js';
 import type { Activation } from '../../src/tensor/ops/activation.js';
 import { conv2dRef } from '../reference/conv2d.js';
 import { act } from '../reference/activation.js';
-import { maxpoolRef, avgpoolRef } from '../reference/pool.js';
+import { maxpoolRef, avgpoolRef, localAvgpoolRef } from '../reference/pool.js';
 import { concatRef } from '../reference/concat.js';
 import { shortcutRef } from '../reference/shortcut.js';
 import { upsampleRef, upsampleSumRef } from '../reference/upsample.js';
@@ -64,6 +64,8 @@ export function layerRef(l: AnyLayer, ins: Val[]): Float64Array {
     }
     case 'avgpool':
       return avgpoolRef(x.data, x.shape);
+    case 'local_avgpool':
+      return localAvgpoolRef(x.data, x.shape, { size: l.size, strideX: l.strideX, strideY: l.strideY, padding: l.padding }).y;
     case 'route': {
       const r = l;
       return concatRef(ins, r.groups, r.groupId);

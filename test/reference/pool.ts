@@ -1,4 +1,4 @@
-/** Float64 references of Darknet's maxpool (maxpool_layer.c) and global avgpool (avgpool_layer.c). */
+/** Float64 references of Darknet's maxpool and local_avgpool (maxpool_layer.c) and global avgpool (avgpool_layer.c). */
 
 export interface MaxpoolRefOptions {
   size: number;
@@ -68,4 +68,34 @@ export function avgpoolBackwardRef(dy: ArrayLike<number>, shape: readonly number
   const dx = new Float64Array(N * C * hw);
   for (let i = 0; i < dx.length; i++) dx[i] = dy[Math.floor(i / hw)] / hw;
   return dx;
+}
+
+/**
+ * forward_local_avgpool_layer: the maxpool window, each output the mean of its valid taps (Darknet's
+ * `avg / counter`; a window with no valid tap is 0 here, 0/0 in Darknet). Also the exact backward of that
+ * forward (dx gets dy / counter from every window covering it) for a given dy.
+ */
+export function localAvgpoolRef(x: ArrayLike<number>, shape: readonly number[], o: MaxpoolRefOptions, dy?: ArrayLike<number>): { y: Float64Array; dx: Float64Array; shape: number[] } {
+  const [batch, c, h, w] = shape;
+  const outH = Math.floor((h + o.padding - o.size) / o.strideY) + 1;
+  const outW = Math.floor((w + o.padding - o.size) / o.strideX) + 1;
+  const off = -Math.floor(o.padding / 2);
+  const y = new Float64Array(batch * c * outH * outW);
+  const dx = new Float64Array(batch * c * h * w);
+  for (let b = 0; b < batch; b++)
+    for (let k = 0; k < c; k++)
+      for (let i = 0; i < outH; i++)
+        for (let j = 0; j < outW; j++) {
+          const outIndex = j + outW * (i + outH * (k + c * b));
+          const taps: number[] = [];
+          for (let n = 0; n < o.size; n++)
+            for (let m = 0; m < o.size; m++) {
+              const curH = off + i * o.strideY + n;
+              const curW = off + j * o.strideX + m;
+              if (curH >= 0 && curH < h && curW >= 0 && curW < w) taps.push(curW + w * (curH + h * (k + b * c)));
+            }
+          y[outIndex] = taps.length ? taps.reduce((a, t) => a + x[t], 0) / taps.length : 0;
+          if (dy) for (const t of taps) dx[t] += dy[outIndex] / taps.length;
+        }
+  return { y, dx, shape: [batch, c, outH, outW] };
 }

@@ -1,5 +1,6 @@
 /**
- * Darknet [maxpool] and global [avgpool] (kernels/pool.wgsl), forward and backward.
+ * Darknet [maxpool], [local_avgpool] (maxpool_layer.c) and global [avgpool] (kernels/pool.wgsl), forward
+ * and backward.
  */
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
@@ -79,6 +80,29 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
       } else {
         gpu.dispatch({ file: 'pool', entry: 'max_bwd', constants: { WG } }, params(dx.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dx.size, WG));
       }
+      return [dx];
+    },
+  });
+  return y;
+}
+
+/**
+ * Darknet [local_avgpool]: the maxpool window geometry, each output the mean of its window's valid taps
+ * (padding taps not counted). Backward: the exact gradient, each input gets dy / count of every window
+ * covering it (kernels/pool.wgsl says where Darknet's backward differs).
+ */
+export function localAvgpool(x: Tensor, opts: MaxpoolOptions): Tensor {
+  const [N, C, H, W] = nchw('local_avgpool', x);
+  const g = maxpoolGeometry(H, W, opts);
+  const gpu = x.gpu;
+  const y = new Tensor(gpu, [N, C, g.outH, g.outW]);
+  const params = (n: number) => ({ n, w: W, h: H, ow: g.outW, oh: g.outH, size: g.size, sx: g.strideX, sy: g.strideY, pad: g.padding });
+  gpu.dispatch({ file: 'pool', entry: 'local_avg_fwd', constants: { WG } }, params(y.size), { 1: x, 2: y }, gpu.grid(y.size, WG));
+  Tape.push({
+    op: `local_avgpool:${g.size}/${g.strideX}x${g.strideY}p${g.padding}`, inputs: [x], outputs: [y], saved: [],
+    backward: ([dy]) => {
+      const dx = new Tensor(gpu, x.shape);
+      gpu.dispatch({ file: 'pool', entry: 'local_avg_bwd', constants: { WG } }, params(dx.size), { 2: dx, 4: dy! }, gpu.grid(dx.size, WG));
       return [dx];
     },
   });
