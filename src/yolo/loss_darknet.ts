@@ -216,7 +216,7 @@ export class DarknetLoss implements YoloLoss {
   }
 
   static fromNetwork(net: Network, opts: DarknetLossOptions = {}): DarknetLoss {
-    const layers = net.layers.filter((l) => l.kind === 'yolo') as YoloLayer[];
+    const layers = net.heads().filter((l) => l.kind === 'yolo');
     if (!layers.length) throw new Error(`${net.file}: no [yolo] layers (the darknet loss needs them)`);
     const heads = layers.map((l) => ({ ...darknetHeadConfig(l.options, opts.flavor ?? detectFlavor(l)), ...opts.override }));
     heads.forEach((h, k) => validate(h, `layer ${layers[k].index} [yolo] (${layers[k].where})`));

@@ -109,7 +109,7 @@ export class V5Loss implements YoloLoss {
    * balance by stride (smallest first gets 4.0). The [yolo] layers' classes must agree.
    */
   static fromNetwork(net: Network, hyp: Partial<V5Hyp> = {}): V5Loss {
-    const layers = net.layers.filter((l) => l.kind === 'yolo') as YoloLayer[];
+    const layers = net.heads().filter((l) => l.kind === 'yolo');
     if (!layers.length) throw new Error(`${net.file}: no [yolo] layers (the yolov5 loss needs them)`);
     const nc = layers[0].options.classes;
     const strides = layers.map((l) => {
@@ -224,7 +224,7 @@ export class V5Loss implements YoloLoss {
  * 0.5, w = (2σ(t))²·anchor, which is YOLOv5's Detect); else why not.
  */
 export function v5HeadForm(net: Network, l: YoloLayer): string | null {
-  const src = net.layers[l.sources[0]] as { kind: string; activation?: string } | undefined;
+  const src = l.sources[0] >= 0 ? net.layers[l.sources[0]] : undefined;
   const act = src?.kind === 'convolutional' ? src.activation : undefined;
   const o = l.options;
   if (act === 'logistic' && o.newCoords && o.scaleXY === 2) return null;
@@ -247,9 +247,10 @@ export function applyV5PriorBiases(net: Network, loss: V5Loss): string | null {
   const na = loss.heads[0].anchors.length / 2;
   const parts: string[] = [];
   for (const src of loss.headSources) {
-    const l = net.layers[src] as unknown as { kind: string; data: Record<string, Float32Array> | null; output: { w: number; h: number }; batchNormalize?: boolean };
+    const l = net.layers[src];
+    if (l.kind !== 'convolutional') return null;
     const b = l.data?.biases;
-    if (l.kind !== 'convolutional' || l.batchNormalize || !b || b.length !== na * (5 + nc)) return null;
+    if (l.batchNormalize || !b || b.length !== na * (5 + nc)) return null;
     const obj = Math.log(8 / (l.output.w * l.output.h));
     const cls = Math.log(0.6 / (nc - 0.99999));
     for (let a = 0; a < na; a++) {
@@ -264,6 +265,6 @@ export function applyV5PriorBiases(net: Network, loss: V5Loss): string | null {
 
 /** Whether every [yolo] head of the network decodes YOLOv5's boxes (v5HeadForm), so the yolov5 loss may train it. */
 export function v5HeadsFit(net: Network): boolean {
-  const heads = net.layers.filter((l) => l.kind === 'yolo') as YoloLayer[];
+  const heads = net.heads().filter((l) => l.kind === 'yolo');
   return heads.length > 0 && heads.every((l) => v5HeadForm(net, l) === null);
 }
