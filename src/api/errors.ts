@@ -21,7 +21,7 @@ export { CfgError } from '../darknet/cfg.js';
 export { WeightsError } from '../darknet/weights.js';
 export { DatasetError } from '../data/dataset.js';
 export { GpuError } from '../gpu/errors.js';
-export { TrainError } from '../train/trainer.js';
+export { TrainError } from '../train/types.js';
 export { ImageError, type ImageErrorCode } from '../data/image.js';
 export { SettingError } from '../util/validate.js';
 export { WriteError } from '../util/fs.js';

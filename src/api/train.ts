@@ -21,7 +21,9 @@ import { loadDataset } from '../data/dataset.js';
 import { lossFromNetwork, type LossKind } from '../yolo/loss.js';
 import { V5Loss, applyV5PriorBiases, scaleV5Hyp, v5HeadsFit, type V5Hyp } from '../yolo/loss_v5.js';
 import { isProtocol, type Protocol } from '../eval/types.js';
-import { TrainError, train as runTrainer, yoloTrainLoss, type EpochSummary, type EvalResult, type OptimizerKind, type OptimizerSettings, type Progress, type TrainResult, type TrainState } from '../train/trainer.js';
+import { runTrainer } from '../train/trainer.js';
+import { TrainError, type EpochSummary, type EvalResult, type OptimizerKind, type OptimizerSettings, type Progress, type TrainResult, type TrainState } from '../train/types.js';
+import { yoloTrainLoss } from '../train/yolo_loss.js';
 import type { LoadedCheckpoint } from '../train/checkpoint.js';
 import { DarknetSchedule, UltralyticsSchedule, darknetHyper, stretchDarknetSchedule, type LrSchedule } from '../train/schedule.js';
 import { downsample, writeTrainingPlots, type IterationPoint } from '../train/plots.js';
@@ -31,7 +33,7 @@ import { fromDarknetNetwork } from './detector.js';
 import { networkDetector, runVal } from './val.js';
 import type { Model } from './model.js';
 
-export type { EpochSummary } from '../train/trainer.js';
+export type { EpochSummary } from '../train/types.js';
 /** One progress event per update: iteration, epoch, batch in epoch, loss and its items, lr, img/s, ETA. */
 export type TrainProgress = Progress;
 

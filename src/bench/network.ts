@@ -37,8 +37,10 @@ import { Tape } from '../tensor/tape.js';
 import { newTape } from '../tensor/index.js';
 import { sumSquares } from '../tensor/ops/reduce.js';
 import { add } from '../tensor/ops/elementwise.js';
-import { SGD, type ParamSpec } from '../train/optim.js';
-import { networkParams, yoloTrainLoss, type TrainLoss } from '../train/trainer.js';
+import { SGD, type OptimParam } from '../train/optim.js';
+import { networkParams } from '../train/params.js';
+import type { TrainLoss } from '../train/types.js';
+import { yoloTrainLoss } from '../train/yolo_loss.js';
 import { darknetHyper } from '../train/schedule.js';
 import { lossFromNetwork, type Truth } from '../yolo/loss.js';
 import { Rng, randomArray } from '../util/rng.js';
@@ -257,7 +259,7 @@ export class TrainStep {
     this.loss = lossKind === 'sumsq' ? sumSquaresLoss(net) : yoloTrainLoss(lossFromNetwork(net, { kind: lossKind }));
     this.headSources = [...(this.loss.headSources ?? net.outputLayers())];
     const h = darknetHyper(net.net);
-    const specs: ParamSpec[] = networkParams(net).filter((p) => p.trainable).map((p) => ({ param: p.tensor, decay: p.decay, lrScale: p.lrScale }));
+    const specs: OptimParam[] = networkParams(net).filter((p) => p.trainable).map((p) => ({ param: p.tensor, decay: p.decay, lrScale: p.lrScale }));
     this.opt = new SGD(specs, { lr: opts.lr ?? h.schedule.learningRate, momentum: opts.momentum ?? h.momentum, decay: opts.decay ?? h.decay });
     this.lastLoss = Tape.untracked(() => new Tensor(gpu, [1], 'bench.loss'));
   }

@@ -21,7 +21,8 @@ import path from 'node:path';
 import { Gpu } from '../gpu/device.js';
 import { Network } from '../darknet/network.js';
 import { loadWeights } from '../darknet/weights.js';
-import { loadTrainCheckpoint, type EpochSummary, type Progress, type TrainResult, type TrainState } from '../train/trainer.js';
+import { loadTrainCheckpoint } from '../train/checkpointing.js';
+import type { EpochSummary, Progress, TrainResult, TrainState } from '../train/types.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { HYP_DEFAULTS, readHyp, resolveTrainSettings, trainNetwork, type TrainSettings } from '../api/train.js';
 

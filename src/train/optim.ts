@@ -14,14 +14,15 @@ import { Tape } from '../tensor/tape.js';
 import { zeros } from '../tensor/ops/elementwise.js';
 import { adamUpdate, scaleGrads, sgdUpdate, zeroGrads } from '../tensor/ops/optim.js';
 
-export interface ParamSpec {
+/** A parameter tensor as the optimizer sees it: the tensor, its weight decay switch, its rate multiplier. */
+export interface OptimParam {
   param: Tensor;
   /** apply weight decay to this tensor (default true) */
   decay?: boolean;
   /** learning-rate multiplier (default 1) */
   lrScale?: number;
 }
-export type ParamLike = Tensor | ParamSpec;
+export type ParamLike = Tensor | OptimParam;
 
 export interface StepOptions {
   /** multiplies every gradient inside the update kernel (1/batch, 1/subdivisions); default 1 */
@@ -48,14 +49,14 @@ export interface OptimizerOptions {
   decay?: number;
 }
 
-function toSpec(p: ParamLike): ParamSpec {
+function toOptimParam(p: ParamLike): OptimParam {
   return p instanceof Tensor ? { param: p } : p;
 }
 
 export abstract class Optimizer {
   lr: number;
   decay: number;
-  readonly params: ParamSpec[];
+  readonly params: OptimParam[];
   /** State per parameter tensor (created lazily on its first update). */
   readonly state = new Map<Tensor, ParamState>();
   /** Names of the state slots each parameter gets (e.g. ['momentum'] or ['m', 'v']). */
@@ -66,7 +67,7 @@ export abstract class Optimizer {
     if (!(opts.lr >= 0)) throw new Error(`optimizer: learning rate ${opts.lr} must be >= 0`);
     this.lr = opts.lr;
     this.decay = opts.decay ?? 0;
-    this.params = params.map(toSpec);
+    this.params = params.map(toOptimParam);
     const seen = new Set<Tensor>();
     for (const s of this.params) {
       if (seen.has(s.param)) throw new Error(`optimizer: parameter ${s.param.describe()} listed twice`);
@@ -81,7 +82,7 @@ export abstract class Optimizer {
   step(opts?: StepOptions): void;
   step(params: ParamLike[], opts?: StepOptions): void;
   step(a?: ParamLike[] | StepOptions, b?: StepOptions): void {
-    const specs = Array.isArray(a) ? a.map(toSpec) : this.params;
+    const specs = Array.isArray(a) ? a.map(toOptimParam) : this.params;
     const opts = (Array.isArray(a) ? b : a) ?? {};
     const gradScale = opts.gradScale ?? 1;
     Tape.untracked(() => {

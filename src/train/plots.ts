@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { linePlot, MEAN_COLOR, seriesColor, type Series } from '../viz/plot.js';
 import { writePng } from '../viz/draw.js';
-import type { EpochSummary } from './trainer.js';
+import type { EpochSummary } from './types.js';
 
 export interface IterationPoint {
   iteration: number;

@@ -11,7 +11,9 @@ import { parseCfg } from '../../src/darknet/cfg.js';
 import { Network } from '../../src/darknet/network.js';
 import type { LayerOf } from '../../src/darknet/registry.js';
 import { paramChunking } from '../../src/layers/common.js';
-import { train, networkParams, TrainError, type BatchLoader, type TrainLoss } from '../../src/train/trainer.js';
+import { runTrainer } from '../../src/train/trainer.js';
+import { networkParams } from '../../src/train/params.js';
+import { TrainError, type BatchSource, type TrainLoss } from '../../src/train/types.js';
 
 const net = (text: string, file = 'c.cfg') => Network.build(parseCfg(text, file));
 
@@ -171,11 +173,11 @@ output=4
 activation=linear
 `, 'v1-like.cfg');
   n.initWeights(1);
-  const loader: BatchLoader = { state: () => null, restore: () => {}, async *[Symbol.asyncIterator]() {} };
+  const loader: BatchSource = { state: () => null, restore: () => {}, async *[Symbol.asyncIterator]() {} };
   const loss: TrainLoss = { compute: () => { throw new Error('not reached'); } };
   let err: unknown;
   try {
-    await train({ gpu, network: n, loader, loss, maxBatches: 1 });
+    await runTrainer({ gpu, network: n, loader, loss, maxBatches: 1 });
   } catch (e) {
     err = e;
   }

@@ -3,7 +3,8 @@ import { parseCfg } from '../../src/darknet/cfg.js';
 import { Network } from '../../src/darknet/network.js';
 import type { Gpu } from '../../src/gpu/device.js';
 import { Tensor, Tape, add, mean, mse, sum } from '../../src/tensor/index.js';
-import type { Batch, BatchLoader, LossContext, LossResult, TrainLoss, TruthBox } from '../../src/train/trainer.js';
+import type { Batch, BatchSource, LossContext, LossResult, TrainLoss } from '../../src/train/types.js';
+import type { Truth } from '../../src/yolo/targets.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
 /** conv(BN)-maxpool-conv-[yolo] at 32x32, 1 class, 2 anchors: head [B, 12, 16, 16]. */
@@ -68,7 +69,7 @@ export function sampleImage(i: number): Float32Array {
  * one epoch (`endless`: one iteration runs through all epochs, as src/data/loader.ts does); state() is
  * {epoch, index} after the last batch handed out.
  */
-export class SyntheticLoader implements BatchLoader<TruthBox> {
+export class SyntheticLoader implements BatchSource<Truth> {
   epoch = 0;
   index = 0;
   constructor(readonly images: number, readonly batch: number, readonly seed = 5, readonly endless = false) {
@@ -94,7 +95,7 @@ export class SyntheticLoader implements BatchLoader<TruthBox> {
     this.epoch = x.epoch;
     this.index = x.index;
   }
-  async *[Symbol.asyncIterator](): AsyncGenerator<Batch<TruthBox>> {
+  async *[Symbol.asyncIterator](): AsyncGenerator<Batch<Truth>> {
     do {
       if (this.index >= this.batchesPerEpoch) {
         this.epoch++;
@@ -119,14 +120,14 @@ export class SyntheticLoader implements BatchLoader<TruthBox> {
  * MSE of the head outputs against a fixed target per image (a function of the truth's x): the mean over
  * an image's outputs, summed over images (Darknet's 'sum' convention). Items: `mse` (the loss) and `mean` (mean head output).
  */
-export class MseLoss implements TrainLoss<TruthBox> {
+export class MseLoss implements TrainLoss<Truth> {
   readonly reduction = 'sum' as const;
   private targets = new Map<string, Tensor>();
   /** iterations at which the target is NaN (to test the non-finite stop) */
   nanAt = new Set<number>();
   constructor(readonly gpu: Gpu) {}
 
-  private target(shape: readonly number[], truths: readonly (readonly TruthBox[])[], nan: boolean): Tensor {
+  private target(shape: readonly number[], truths: readonly (readonly Truth[])[], nan: boolean): Tensor {
     const key = `${shape.join('x')}|${truths.map((t) => t[0]?.x ?? -1).join(',')}|${nan}`;
     let t = this.targets.get(key);
     if (!t) {
@@ -142,7 +143,7 @@ export class MseLoss implements TrainLoss<TruthBox> {
     return t;
   }
 
-  compute(heads: Tensor[], truths: readonly (readonly TruthBox[])[], ctx: LossContext): LossResult {
+  compute(heads: Tensor[], truths: readonly (readonly Truth[])[], ctx: LossContext): LossResult {
     let loss: Tensor | null = null;
     let m: Tensor | null = null;
     for (const h of heads) {

@@ -12,7 +12,11 @@ import path from 'node:path';
 import { getGpu } from '../helpers/gpu.js';
 import { MseLoss, SyntheticLoader, tinyNetwork } from './helpers.js';
 import { lossFromNetwork } from '../../src/yolo/loss.js';
-import { train, TrainError, networkParams, yoloTrainLoss, type Progress, type TrainOptions, type TrainState, type TruthBox } from '../../src/train/trainer.js';
+import { runTrainer } from '../../src/train/trainer.js';
+import { TrainError, type Progress, type TrainerOptions, type TrainState } from '../../src/train/types.js';
+import { networkParams } from '../../src/train/params.js';
+import { yoloTrainLoss } from '../../src/train/yolo_loss.js';
+import type { Truth } from '../../src/yolo/targets.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { decodeWeights, DEFAULT_HEADER } from '../../src/darknet/weights.js';
 import type { Network } from '../../src/darknet/network.js';
@@ -23,12 +27,12 @@ function floatsOf(net: Network): Float32Array[] {
   return net.layers.flatMap((l) => l.params.map((p) => l.data![p.name]));
 }
 
-async function runWith(dir: string, opts: Partial<TrainOptions<TruthBox>> & { loader?: SyntheticLoader; net?: Network }) {
+async function runWith(dir: string, opts: Partial<TrainerOptions<Truth>> & { loader?: SyntheticLoader; net?: Network }) {
   const gpu = await getGpu();
   const net = opts.net ?? tinyNetwork();
   const loss = new MseLoss(gpu);
   try {
-    const r = await train({ gpu, network: net, loader: opts.loader ?? new SyntheticLoader(8, 2), loss, subdivisions: 2, ema: { tau: 3 }, checkpointDir: dir, saveEvery: 0, ...opts });
+    const r = await runTrainer({ gpu, network: net, loader: opts.loader ?? new SyntheticLoader(8, 2), loss, subdivisions: 2, ema: { tau: 3 }, checkpointDir: dir, saveEvery: 0, ...opts });
     return { r, net };
   } finally {
     loss.dispose();
@@ -99,7 +103,7 @@ test('a non-finite loss stops with the iteration named; the last good checkpoint
   const net = tinyNetwork();
   const loss = new MseLoss(gpu);
   loss.nanAt.add(7);
-  const err = await train({ gpu, network: net, loader: new SyntheticLoader(8, 2), loss, subdivisions: 1, checkpointDir: dir, saveEvery: 5, saveEpochs: false, maxBatches: 20 }).then(() => null, (e: unknown) => e);
+  const err = await runTrainer({ gpu, network: net, loader: new SyntheticLoader(8, 2), loss, subdivisions: 1, checkpointDir: dir, saveEvery: 5, saveEpochs: false, maxBatches: 20 }).then(() => null, (e: unknown) => e);
   loss.dispose();
   assert.ok(err instanceof TrainError, `throws a TrainError (${String(err)})`);
   assert.is((err as TrainError).kind, 'non-finite');
@@ -123,7 +127,7 @@ test('the loss falls; progress events carry items, lr, images/s and ETA; epoch s
   const loss = new MseLoss(gpu);
   const progress: Progress[] = [];
   let evals = 0;
-  const r = await train({
+  const r = await runTrainer({
     gpu, network: net, loader: new SyntheticLoader(8, 4), loss, subdivisions: 1, epochs: 10, checkpointDir: dir,
     schedule: undefined, optimizer: { kind: 'adam', lr: 0.01 }, saveEvery: 0, keepEvery: 10,
     onProgress: (p) => progress.push(p),
@@ -165,7 +169,7 @@ test('subdivisions=2 of 2 images == one batch of 4 (no BN), and weight decay ski
   for (const [batch, subs] of [[2, 2], [4, 1]]) {
     const net = tinyNetwork({ bn: false });
     const loss = new MseLoss(gpu);
-    await train({ gpu, network: net, loader: new SyntheticLoader(4, batch), loss, subdivisions: subs, maxBatches: 1, optimizer: { kind: 'sgd', lr: 0.05, decay: 0.01, momentum: 0.9 } });
+    await runTrainer({ gpu, network: net, loader: new SyntheticLoader(4, batch), loss, subdivisions: subs, maxBatches: 1, optimizer: { kind: 'sgd', lr: 0.05, decay: 0.01, momentum: 0.9 } });
     loss.dispose();
     const specs = networkParams(net);
     assert.equal(specs.map((p) => `${p.key}:${p.group}:${p.decay}`), ['0.biases:bias:false', '0.weights:weights:true', '2.biases:bias:false', '2.weights:weights:true']);
@@ -192,7 +196,7 @@ test('the YOLO losses (src/yolo/loss.ts, Darknet and YOLOv5 kinds) train through
     const net = tinyNetwork();
     const yl = lossFromNetwork(net, { kind });
     const items: string[][] = [];
-    const r = await train({
+    const r = await runTrainer({
       gpu, network: net, loader: new SyntheticLoader(8, 4), loss: yoloTrainLoss(yl), subdivisions: 1, epochs: 10,
       optimizer: kind === 'yolov5' ? { kind: 'sgd', lr: 0.01, momentum: 0.9 } : undefined,
       onProgress: (p) => items.push(Object.keys(p.lossItems)),
