@@ -45,21 +45,6 @@ interface Profiler {
   byGrid: boolean;
 }
 
-/**
- * @deprecated The positional uniform form (`[n, f32(a), f32(b)]`, plain numbers u32): pass named values
- * instead (`{ n, a, b }`, typed by the kernel's struct). Kept only until the last positional call sites
- * (src/train/ema.ts, src/yolo/loss_common.ts) are migrated; the positional form is checked against the struct too
- * (one value per field, u32 fields plain numbers, f32 fields f32(), i32 fields i32()).
- */
-export class F32 { constructor(readonly v: number) {} }
-/** @deprecated See F32. */
-export class I32 { constructor(readonly v: number) {} }
-/** @deprecated See F32. */
-export const f32 = (v: number) => new F32(v);
-/** @deprecated See F32. */
-export const i32 = (v: number) => new I32(v);
-/** @deprecated See F32. */
-export type Param = number | F32 | I32;
 
 /**
  * Kernel-library files the loader generates instead of reading (`// #include "generated/..."`): constants
@@ -308,9 +293,9 @@ export class Gpu {
    * the contract, parsed when the module is loaded (src/gpu/uniforms.ts). A missing or unknown field, or a
    * value its type cannot hold (a negative or fractional u32, ...), throws a GpuError('params') naming the
    * kernel and field. `bindings[i]` goes to @binding(i + 1), or use an object {binding: buffer}.
-   * (The positional `Param[]` form is deprecated, see F32.) During collectKernels nothing is checked.
+   * During collectKernels nothing is checked.
    */
-  dispatch(spec: KernelSpec | Kernel, params: Uniforms | readonly Param[], bindings: Binding[] | Record<number, Binding>, workgroups: [number, number?, number?]): void {
+  dispatch(spec: KernelSpec | Kernel, params: Uniforms, bindings: Binding[] | Record<number, Binding>, workgroups: [number, number?, number?]): void {
     if (this.collecting) {
       if (!('pipeline' in spec)) this.collecting.set(Gpu.kernelName(spec), spec);
       return;
@@ -356,9 +341,8 @@ export class Gpu {
     }
   }
 
-  private packParams(k: Kernel, params: Uniforms | readonly Param[], u32: Uint32Array, i32: Int32Array, f32: Float32Array, base: number): void {
-    if (Array.isArray(params)) packPositional(k.uniforms, k.name, params as readonly Param[], u32, i32, f32, base);
-    else packUniforms(k.uniforms, k.name, params as Uniforms, u32, i32, f32, base);
+  private packParams(k: Kernel, params: Uniforms, u32: Uint32Array, i32: Int32Array, f32: Float32Array, base: number): void {
+    packUniforms(k.uniforms, k.name, params, u32, i32, f32, base);
   }
 
   /** Splits n invocations over a 2-D grid of workgroups of size wg (kernels read gid.x + gid.y * nwg.x * wg). */
@@ -567,22 +551,6 @@ export class Gpu {
     for (const b of this.readPool) b.destroy();
     this.device.destroy();
   }
-}
-
-/** The deprecated positional form: one value per field, in order, each marked as its field's type. */
-function packPositional(L: UniformLayout, kernel: string, params: readonly Param[], u32: Uint32Array, i32: Int32Array, f32: Float32Array, base: number): void {
-  const fields = L.fields;
-  if (params.length !== fields.length) {
-    throw new GpuError('params', kernel, `uniform struct ${L.struct || '(none)'}: ${params.length} positional values for its ${fields.length} fields (${fields.map((f) => f.name).join(', ')}); pass them by name`);
-  }
-  const named: Record<string, number> = {};
-  params.forEach((p, i) => {
-    const f = fields[i];
-    const [type, v] = typeof p === 'number' ? ['u32', p] : p instanceof F32 ? ['f32', p.v] : ['i32', p.v];
-    if (type !== f.type) throw new GpuError('params', kernel, `uniform struct ${L.struct}: field '${f.name}' is ${f.type}, but positional value ${i} is given as ${type}`);
-    named[f.name] = v;
-  });
-  packUniforms(L, kernel, named, u32, i32, f32, base);
 }
 
 function bufferOf(b: Binding): GPUBuffer {

@@ -10,7 +10,6 @@
  * of the model. Used for evaluation and for the saved weights; its state (updates and tensors) goes into
  * checkpoints.
  */
-import { f32 } from '../gpu/device.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import { clone } from '../tensor/ops/elementwise.js';
@@ -42,7 +41,7 @@ export interface EmaState {
 export function emaUpdate(ema: Tensor, x: Tensor, d: number): void {
   if (ema.size !== x.size) throw new Error(`ema: ${ema.describe()} does not match ${x.describe()}`);
   const gpu = ema.gpu;
-  gpu.dispatch({ file: 'ema', entry: 'update', constants: { WG } }, [ema.size, f32(d), f32(1 - d)], { 1: ema, 2: x }, gpu.grid(ema.size, WG));
+  gpu.dispatch({ file: 'ema', entry: 'update', constants: { WG } }, { n: ema.size, d, one_minus_d: 1 - d }, { 1: ema, 2: x }, gpu.grid(ema.size, WG));
 }
 
 export class ModelEma {

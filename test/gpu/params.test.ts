@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
-import { GENERATED_INCLUDES, f32, resolveIncludes, type KernelSpec } from '../../src/gpu/device.js';
+import { GENERATED_INCLUDES, resolveIncludes, type KernelSpec } from '../../src/gpu/device.js';
 import { GpuError } from '../../src/gpu/errors.js';
 import { kernelSpecs, listKernelFiles } from '../../src/gpu/catalog.js';
 import { readKernelFile } from '../../src/gpu/kernel-source.js';
@@ -194,17 +194,6 @@ test('packed bytes equal the old positional packing (yolo_loss, conv2d, yolo_dec
   );
   // the bound size is what it was: ceil(fields / 4) * 16 bytes
   for (const L of [yl, conv, dec, adam]) assert.is(L.bindingSize, Math.ceil(L.fields.length / 4) * 16);
-});
-
-test('deprecated positional form: one value per field, each marked as its field type', async () => {
-  const gpu = await getGpu();
-  const t = new Tensor(gpu, [4]);
-  const spec: KernelSpec = { file: 'elementwise', entry: 'fill', constants: { WG: 256 } };
-  throwsGpu(() => gpu.dispatch(spec, [4, f32(1)], { 3: t }, [1]), 'params', /elementwise\.wgsl:fill/, /2 positional values for its 3 fields/);
-  throwsGpu(() => gpu.dispatch(spec, [4, 1, f32(0)], { 3: t }, [1]), 'params', /elementwise\.wgsl:fill/, /field 'alpha' is f32, but positional value 1 is given as u32/);
-  gpu.dispatch(spec, [4, f32(7), f32(0)], { 3: t }, [1]);
-  assert.equal([...(await t.toArray())], [7, 7, 7, 7]);
-  t.dispose();
 });
 
 test('activation codes: one TS table, generated into the WGSL the kernels include', () => {
