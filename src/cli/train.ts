@@ -28,7 +28,6 @@ import { HYP_DEFAULTS, readHyp, resolveTrainSettings, trainNetwork, type TrainSe
 
 // The training core (loader, loss, schedule, validation, results files) is src/api/train.ts, which the
 // library's train() uses too; these stay importable from here.
-export { readHyp, resultsCsv } from '../api/train.js';
 
 /**
  * The `train` command's options: the training settings (src/api/train.ts TrainSettings, all optional:

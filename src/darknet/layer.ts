@@ -61,7 +61,7 @@ export interface LayerTensor {
   readonly part?: number;
 }
 
-/** The [net] section, typed. Training keys are kept for the trainer (next issue). */
+/** The [net] section, typed. Training keys are kept in `train` for the trainer (src/train/schedule.ts darknetHyper). */
 export interface NetConfig {
   width: number;
   height: number;

@@ -37,13 +37,11 @@
  * scratch buffer per thread).
  */
 import { Rng } from '../util/rng.js';
-import type { Box } from '../yolo/box.js';
+import type { Truth } from '../yolo/targets.js';
 import { prepareImage, boxToNet, type Image } from './image.js';
 
-/** A ground-truth box: class and centre / size normalised to the image it belongs to. */
-export interface Truth extends Box {
-  cls: number;
-}
+/** A ground-truth box: class and centre / size normalised to the image it belongs to (src/yolo/targets.ts). */
+export type { Truth } from '../yolo/targets.js';
 
 /** A 32-bit seed from several integers (murmur3-style mixing): independent streams per (seed, epoch, index, ...). */
 export function mixSeed(...parts: number[]): number {

@@ -1,5 +1,5 @@
 /**
- * The batch loader: an AsyncIterable<Batch> over one split of a dataset (src/data/dataset.ts), NCHW
+ * The batch loader: an AsyncIterable<LoaderBatch> over one split of a dataset (src/data/dataset.ts), NCHW
  * float batches with per-image truths normalised to the network input.
  *
  * - **Order**: epoch e visits the split's images in a permutation drawn from (seed, e) (Fisher-Yates;
@@ -31,7 +31,8 @@ import { buildBatch, WORKER_TAG, type BatchJob, type BuildContext, type BuiltBat
 
 export type { Truth } from './augment.js';
 
-export interface Batch {
+/** A batch with what the loader knows of it (the trainer's Batch<Truth>, src/train/types.ts, plus provenance). */
+export interface LoaderBatch {
   /** NCHW, values in [0, 1]. */
   images: Float32Array;
   shape: [number, number, number, number];
@@ -136,7 +137,7 @@ interface WorkerSlot {
   waiting: Map<number, { resolve: (b: BuiltBatch) => void; reject: (e: Error) => void; job: BatchJob }>;
 }
 
-export class BatchLoader implements AsyncIterable<Batch> {
+export class BatchLoader implements AsyncIterable<LoaderBatch> {
   readonly spec: DatasetSpec | null;
   readonly scan: ScanReport;
   readonly batchSize: number;
@@ -242,7 +243,7 @@ export class BatchLoader implements AsyncIterable<Batch> {
   }
 
   /** The next batch, or null after the last epoch. */
-  async next(): Promise<Batch | null> {
+  async next(): Promise<LoaderBatch | null> {
     if (this.closed) throw new Error('loader: closed');
     if (this.epoch >= this.epochs) return null;
     const g = this.epoch * this.batchesPerEpoch + this.position;
@@ -274,7 +275,7 @@ export class BatchLoader implements AsyncIterable<Batch> {
     };
   }
 
-  [Symbol.asyncIterator](): AsyncIterator<Batch> {
+  [Symbol.asyncIterator](): AsyncIterator<LoaderBatch> {
     return {
       next: async () => {
         const b = await this.next();

@@ -130,7 +130,7 @@ export function decodeRows(x: Tensor, head: HeadSpec, net: NetSize, thresh = NO_
   return out;
 }
 
-export interface DetectOptions {
+export interface DecodeOptions {
   /** Objectness and class-score threshold (Darknet -thresh, default 0.25): strictly greater survives. */
   thresh?: number;
   /** Also return each entry's full class-score vector. */
@@ -161,7 +161,7 @@ export class HeadDecoder {
   }
 
   /** Records the decode of every head into the append buffer (no readback). outputs[i] feeds heads[i]. */
-  enqueue(outputs: readonly Tensor[], opts: DetectOptions = {}): void {
+  enqueue(outputs: readonly Tensor[], opts: DecodeOptions = {}): void {
     if (outputs.length !== this.heads.length) throw new Error(`HeadDecoder: ${outputs.length} outputs for ${this.heads.length} heads`);
     const thresh = opts.thresh ?? 0.25;
     const geo = outputs.map((x, i) => geometry(x, this.heads[i], `head ${i}`));
@@ -194,7 +194,7 @@ export class HeadDecoder {
    * Entries are in Darknet's order: by image, head, row ((y*W + x)*A + a), class. When more survive than
    * the buffer holds, it grows and the decode runs again (the outputs must still be alive).
    */
-  async detect(outputs: readonly Tensor[], opts: DetectOptions = {}): Promise<Detection[]> {
+  async detect(outputs: readonly Tensor[], opts: DecodeOptions = {}): Promise<Detection[]> {
     const withScores = opts.withScores ?? false;
     for (;;) {
       this.enqueue(outputs, opts);

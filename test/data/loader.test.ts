@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { generateSynth } from '../../src/data/synth.js';
 import { DEFAULT_AUGMENT, sizeSchedule, type AugmentConfig } from '../../src/data/augment.js';
-import { BatchLoader, epochOrder, type Batch, type LoaderOptions } from '../../src/data/loader.js';
+import { BatchLoader, epochOrder, type LoaderBatch, type LoaderOptions } from '../../src/data/loader.js';
 
 const tmpDirs: string[] = [];
 function tmp(): string {
@@ -30,8 +30,8 @@ function open(o: Partial<LoaderOptions> = {}): BatchLoader {
   return BatchLoader.open({ dataset: dataset(), split: 'train', batchSize: 4, width: 48, height: 48, augment: AUG, seed: 9, workers: 0, log: () => undefined, ...o });
 }
 
-async function take(l: BatchLoader, n: number): Promise<Batch[]> {
-  const out: Batch[] = [];
+async function take(l: BatchLoader, n: number): Promise<LoaderBatch[]> {
+  const out: LoaderBatch[] = [];
   for (let i = 0; i < n; i++) {
     const b = await l.next();
     if (!b) break;
@@ -40,7 +40,7 @@ async function take(l: BatchLoader, n: number): Promise<Batch[]> {
   return out;
 }
 
-function sameBatch(a: Batch, b: Batch, what: string): void {
+function sameBatch(a: LoaderBatch, b: LoaderBatch, what: string): void {
   assert.equal([a.index, a.epoch, a.position], [b.index, b.epoch, b.position], what);
   assert.equal(a.shape, b.shape, what);
   assert.equal(a.files, b.files, what);

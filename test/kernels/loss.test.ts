@@ -6,7 +6,7 @@ import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f64, finiteDiff, noteMissingShared, sharedDir } from '../helpers/check.js';
 import { elementLossGradRef, elementLossRef, lossRef } from '../reference/loss.js';
 import { Tensor, newTape } from '../../src/tensor/index.js';
-import { LOSSES, bceWithLogits, elementLoss, mse, type LossKind } from '../../src/tensor/ops/loss.js';
+import { LOSSES, bceWithLogits, elementLoss, mse, type ElementLossKind } from '../../src/tensor/ops/loss.js';
 import { mean, sum } from '../../src/tensor/ops/reduce.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
@@ -16,7 +16,7 @@ const GRAD_TOL = { atol: 1e-7, rtol: 4e-6 };
 // central differences (eps 1e-4) of the float64 forward: truncation ~eps² · l''' plus cancellation
 const FD_TOL = { atol: 2e-6, rtol: 1e-5 };
 
-function inputs(kind: LossKind, rng: Rng, n: number) {
+function inputs(kind: ElementLossKind, rng: Rng, n: number) {
   const x = randomArray(rng, n, -8, 8);
   // stable-form corner cases: exact zero, saturated logits, tiny and moderately negative values
   const special = [0, 30, -30, 1e-3, -1e-3, -10, 10, -17, 4];

@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { getGpu } from '../helpers/gpu.js';
 import { generateSynth } from '../../src/data/synth.js';
-import { fmtDuration, progressLine, readRunState, resultsCsv, runFolder, runTrain, type TrainCliOptions } from '../../src/cli/train.js';
+import { fmtDuration, progressLine, readRunState, runFolder, runTrain, type TrainCliOptions } from '../../src/cli/train.js';
+import { resultsCsv } from '../../src/api/train.js';
 import { packageRoot } from '../../src/util/paths.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-train-cli-'));

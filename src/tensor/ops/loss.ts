@@ -15,8 +15,8 @@ import { Tape } from '../tape.js';
 const WG = 256;
 
 export const LOSSES = ['bceWithLogits', 'mse', 'sigmoidMse', 'l1'] as const;
-export type LossKind = (typeof LOSSES)[number];
-const LOSS_CODE: Record<LossKind, number> = { bceWithLogits: 0, mse: 1, sigmoidMse: 2, l1: 3 };
+export type ElementLossKind = (typeof LOSSES)[number];
+const LOSS_CODE: Record<ElementLossKind, number> = { bceWithLogits: 0, mse: 1, sigmoidMse: 2, l1: 3 };
 
 export interface LossOptions {
   /** Per-element weight (same size as the prediction; a mask, balance or box scale). Not differentiated. */
@@ -31,13 +31,13 @@ function check(op: string, x: Tensor, t: Tensor, w?: Tensor): void {
 }
 
 /** The per-element loss `kind` of prediction x against target t (recorded; gradient w.r.t. x only). */
-function lossCode(kind: LossKind): number {
+function lossCode(kind: ElementLossKind): number {
   const code = LOSS_CODE[kind];
   if (code === undefined) throw new Error(`unknown loss '${kind}' (supported: ${LOSSES.join(', ')})`);
   return code;
 }
 
-export function elementLoss(kind: LossKind, x: Tensor, target: Tensor, opts: LossOptions = {}): Tensor {
+export function elementLoss(kind: ElementLossKind, x: Tensor, target: Tensor, opts: LossOptions = {}): Tensor {
   const code = lossCode(kind);
   const { weight, alpha = 1 } = opts;
   check(kind, x, target, weight);
@@ -54,7 +54,7 @@ export function elementLoss(kind: LossKind, x: Tensor, target: Tensor, opts: Los
 }
 
 /** dx = g * alpha * weight * dl/dx (not recorded). */
-export function elementLossBackward(kind: LossKind, x: Tensor, target: Tensor, g: Tensor, opts: LossOptions = {}): Tensor {
+export function elementLossBackward(kind: ElementLossKind, x: Tensor, target: Tensor, g: Tensor, opts: LossOptions = {}): Tensor {
   const { weight, alpha = 1 } = opts;
   check(kind, x, target, weight);
   if (g.size !== x.size) throw new Error(`${kind} backward: gradient ${g.describe()} does not match ${x.describe()}`);
