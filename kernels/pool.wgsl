@@ -26,31 +26,37 @@ struct Params { n: u32, w: u32, h: u32, ow: u32, oh: u32, size: u32, sx: u32, sy
 override WG: u32 = 256;
 const NEG_FLT_MAX: f32 = bitcast<f32>(0xff7fffffu); // -FLT_MAX
 
-// n = output elements
-@compute @workgroup_size(WG)
-fn max_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= P.n) { return; }
+// The window of output i: its plane's first input index and its top-left input coordinate (negative in
+// the padding).
+struct Window { base: u32, y0: i32, x0: i32 }
+
+fn window_of(i: u32) -> Window {
   let ox = i % P.ow;
   let t = i / P.ow;
   let oy = t % P.oh;
   let p = t / P.oh;
   let off = i32(P.pad / 2u);
-  let y0 = i32(oy * P.sy) - off;
-  let x0 = i32(ox * P.sx) - off;
+  return Window(p * P.w * P.h, i32(oy * P.sy) - off, i32(ox * P.sx) - off);
+}
+
+// n = output elements
+@compute @workgroup_size(WG)
+fn max_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let win = window_of(i);
   let w = i32(P.w);
   let h = i32(P.h);
   let size = i32(P.size);
-  let base = p * P.w * P.h;
   var best = NEG_FLT_MAX;
   var arg = -1;
   for (var ky = 0; ky < size; ky++) {
-    let yy = y0 + ky;
+    let yy = win.y0 + ky;
     if (yy < 0 || yy >= h) { continue; }
     for (var kx = 0; kx < size; kx++) {
-      let xx = x0 + kx;
+      let xx = win.x0 + kx;
       if (xx < 0 || xx >= w) { continue; }
-      let v = x[base + u32(yy * w + xx)];
+      let v = x[win.base + u32(yy * w + xx)];
       if (v > best) {
         best = v;
         arg = yy * w + xx;
@@ -129,7 +135,7 @@ fn max_bwd_tile(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   }
 }
 
-// Valid taps of window o along one axis (input extent `limit`).
+// Valid taps of window o along one axis (input extent `limit`): the backward's per-window count.
 fn taps(o: u32, st: u32, limit: u32) -> u32 {
   let start = i32(o * st) - i32(P.pad / 2u);
   let lo = max(start, 0);
@@ -137,33 +143,27 @@ fn taps(o: u32, st: u32, limit: u32) -> u32 {
   return u32(max(hi - lo, 0));
 }
 
-// n = output elements
+// n = output elements; the taps are counted as Darknet's `counter`
 @compute @workgroup_size(WG)
 fn local_avg_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.n) { return; }
-  let ox = i % P.ow;
-  let t = i / P.ow;
-  let oy = t % P.oh;
-  let p = t / P.oh;
-  let off = i32(P.pad / 2u);
-  let y0 = i32(oy * P.sy) - off;
-  let x0 = i32(ox * P.sx) - off;
+  let win = window_of(i);
   let w = i32(P.w);
   let h = i32(P.h);
   let size = i32(P.size);
-  let base = p * P.w * P.h;
   var acc = 0.0;
+  var count = 0u;
   for (var ky = 0; ky < size; ky++) {
-    let yy = y0 + ky;
+    let yy = win.y0 + ky;
     if (yy < 0 || yy >= h) { continue; }
     for (var kx = 0; kx < size; kx++) {
-      let xx = x0 + kx;
+      let xx = win.x0 + kx;
       if (xx < 0 || xx >= w) { continue; }
-      acc += x[base + u32(yy * w + xx)];
+      acc += x[win.base + u32(yy * w + xx)];
+      count++;
     }
   }
-  let count = taps(oy, P.sy, P.h) * taps(ox, P.sx, P.w);
   out[i] = select(0.0, acc / f32(count), count > 0u);
 }
 

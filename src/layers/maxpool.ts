@@ -15,81 +15,68 @@ import { Layer, type BuildContext, type ForwardContext, refuseNonzero, idiv } fr
 import { localAvgpool, maxpool } from '../tensor/ops/pool.js';
 import type { Tensor } from '../tensor/tensor.js';
 
-/** The window keys both layers read: size (default stride), stride, stride_x / stride_y, padding (size-1). */
-function readWindow(ctx: BuildContext): { size: number; strideX: number; strideY: number; padding: number; output: { c: number; h: number; w: number } } {
-  const s = ctx.section;
-  const stride = s.intMin('stride', 1, 1);
-  const strideX = s.intMin('stride_x', 1, stride);
-  const strideY = s.intMin('stride_y', 1, stride);
-  const size = s.intMin('size', 1, stride);
-  const padding = s.intMin('padding', 0, size - 1);
-  const { c, h, w } = ctx.input;
-  if (w + padding - size < 0 || h + padding - size < 0) {
-    throw s.error('size', `a ${size}x${size} window with padding ${padding} does not fit the ${w} x ${h} input`);
-  }
-  return { size, strideX, strideY, padding, output: { c, h: idiv(h + padding - size, strideY) + 1, w: idiv(w + padding - size, strideX) + 1 } };
-}
-
-export class MaxpoolLayer extends Layer {
-  readonly kind = 'maxpool';
+/**
+ * What both layers share: the window keys (size, default stride; stride; stride_x / stride_y; padding,
+ * default size-1), the output size, Darknet's BFLOPs and the layer-table line; `op` pools one input.
+ */
+abstract class WindowPoolLayer extends Layer {
   readonly size: number;
   readonly strideX: number;
   readonly strideY: number;
   readonly padding: number;
 
-  constructor(ctx: BuildContext) {
+  protected constructor(ctx: BuildContext, private readonly label: 'max' | 'avg', private readonly op: typeof maxpool) {
     super(ctx);
     ctx.requireImage();
+    const s = ctx.section;
+    const stride = s.intMin('stride', 1, 1);
+    this.strideX = s.intMin('stride_x', 1, stride);
+    this.strideY = s.intMin('stride_y', 1, stride);
+    this.size = s.intMin('size', 1, stride);
+    this.padding = s.intMin('padding', 0, this.size - 1);
+    const { c, h, w } = ctx.input;
+    if (w + this.padding - this.size < 0 || h + this.padding - this.size < 0) {
+      throw s.error('size', `a ${this.size}x${this.size} window with padding ${this.padding} does not fit the ${w} x ${h} input`);
+    }
+    this.output = { c, h: idiv(h + this.padding - this.size, this.strideY) + 1, w: idiv(w + this.padding - this.size, this.strideX) + 1 };
+  }
+
+  override bflops(): number {
+    return Math.fround((this.size * this.size * this.input.c * this.output.h * this.output.w) / 1e9);
+  }
+
+  override describe(): { type: string; filters: string; size: string } {
+    const k = this.size;
+    const size = this.strideX === this.strideY ? `${k} x ${k}/${this.strideX}` : `${k}x${k}/${this.strideX}x${this.strideY}`;
+    return { type: this.label, filters: '', size };
+  }
+
+  forward([x]: Tensor[], _ctx: ForwardContext): Tensor {
+    return this.op(x, { size: this.size, strideX: this.strideX, strideY: this.strideY, padding: this.padding });
+  }
+}
+
+export class MaxpoolLayer extends WindowPoolLayer {
+  readonly kind = 'maxpool';
+
+  constructor(ctx: BuildContext) {
+    super(ctx, 'max', maxpool);
     refuseNonzero(ctx, {
       maxpool_depth: 'channel-wise max pooling (maxpool_depth)',
       antialiasing: 'anti-aliased (blur) downsampling',
       maxpool_zero_nonmax: 'maxpool_zero_nonmax',
     });
-    ({ size: this.size, strideX: this.strideX, strideY: this.strideY, padding: this.padding, output: this.output } = readWindow(ctx));
-  }
-
-  override bflops(): number {
-    return Math.fround((this.size * this.size * this.input.c * this.output.h * this.output.w) / 1e9);
-  }
-
-  override describe(): { type: string; filters: string; size: string } {
-    const k = this.size;
-    const size = this.strideX === this.strideY ? `${k} x ${k}/${this.strideX}` : `${k}x${k}/${this.strideX}x${this.strideY}`;
-    return { type: 'max', filters: '', size };
-  }
-
-  forward([x]: Tensor[], _ctx: ForwardContext): Tensor {
-    return maxpool(x, { size: this.size, strideX: this.strideX, strideY: this.strideY, padding: this.padding });
   }
 }
 
 export const build = (ctx: BuildContext): MaxpoolLayer => new MaxpoolLayer(ctx);
 
-export class LocalAvgpoolLayer extends Layer {
+/** Darknet parse_local_avgpool: no maxpool_depth / antialiasing keys. */
+export class LocalAvgpoolLayer extends WindowPoolLayer {
   readonly kind = 'local_avgpool';
-  readonly size: number;
-  readonly strideX: number;
-  readonly strideY: number;
-  readonly padding: number;
 
   constructor(ctx: BuildContext) {
-    super(ctx);
-    ctx.requireImage();
-    ({ size: this.size, strideX: this.strideX, strideY: this.strideY, padding: this.padding, output: this.output } = readWindow(ctx));
-  }
-
-  override bflops(): number {
-    return Math.fround((this.size * this.size * this.input.c * this.output.h * this.output.w) / 1e9);
-  }
-
-  override describe(): { type: string; filters: string; size: string } {
-    const k = this.size;
-    const size = this.strideX === this.strideY ? `${k} x ${k}/${this.strideX}` : `${k}x${k}/${this.strideX}x${this.strideY}`;
-    return { type: 'avg', filters: '', size };
-  }
-
-  forward([x]: Tensor[], _ctx: ForwardContext): Tensor {
-    return localAvgpool(x, { size: this.size, strideX: this.strideX, strideY: this.strideY, padding: this.padding });
+    super(ctx, 'avg', localAvgpool);
   }
 }
 
