@@ -33,11 +33,10 @@
 import os from 'node:os';
 import { Gpu } from '../src/gpu/device.js';
 import { Network } from '../src/darknet/network.js';
-import { loadWeights } from '../src/darknet/weights.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { Tape } from '../src/tensor/tape.js';
 import { Rng, randomArray } from '../src/util/rng.js';
-import { TrainStep, median, syntheticTruths, writeResultJson } from '../src/bench/network.js';
+import { TrainStep, median, networksBySize, syntheticTruths, writeResultJson } from '../src/bench/network.js';
 import { buildTfModel, nchwToNhwc, nhwcToNchw, type TfModel } from './peers/tfjs.js';
 import { buildOnnxModel } from './peers/onnx.js';
 import { registerWasmConv2DBackpropFilter } from './peers/wasm-kernels.js';
@@ -521,17 +520,7 @@ export async function benchPeers(opts: PeersBenchOptions): Promise<PeersBenchRes
   }
   for (const e of engines) log(`engine ${e.info.name}: ${e.info.available ? e.info.description : `NOT AVAILABLE: ${e.info.reason}`}`);
 
-  const nets = new Map<number, Network>();
-  const netAt = (size: number): Network => {
-    let n = nets.get(size);
-    if (!n) {
-      n = Network.fromFile(opts.cfg, { width: size, height: size });
-      if (opts.weights) loadWeights(n, opts.weights);
-      else n.initWeights(seed);
-      nets.set(size, n);
-    }
-    return n;
-  };
+  const { netAt, nets } = networksBySize(opts.cfg, opts.weights, seed);
   const inputFor = (size: number, batch: number) => randomArray(new Rng(seed * 1000 + size + batch), batch * 3 * size * size, 0, 1);
   const checks: Check[] = [];
   const cases: PeerCase[] = [];

@@ -342,17 +342,7 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
   log(`cfg: ${opts.cfg} (${probe.layers.length} layers, ${probe.paramCount} parameters), ${opts.weights ? `weights ${opts.weights}` : `seeded random weights (seed ${seed})`}`);
   log(`host: ${os.cpus().length} CPU(s), load average ${loadStart.map((v) => v.toFixed(2)).join(' ')}`);
 
-  const nets = new Map<number, Network>();
-  const netAt = (size: number): Network => {
-    let n = nets.get(size);
-    if (!n) {
-      n = Network.fromFile(opts.cfg, { width: size, height: size });
-      if (opts.weights) loadWeights(n, opts.weights);
-      else n.initWeights(seed);
-      nets.set(size, n);
-    }
-    return n;
-  };
+  const { netAt, nets } = networksBySize(opts.cfg, opts.weights, seed);
   const bflops: Record<string, number> = {};
   const rng = new Rng(seed + 7);
   const input = (net: Network, batch: number) => {
@@ -383,17 +373,21 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
   // the first (cold) case is the first main size at batch 1 when there is one
   inferCases.sort((a, b) => (a.kind === b.kind ? 0 : a.kind === 'main' ? -1 : 1));
 
+  /** Starts a case from a released network and a trimmed pool: the memory base and the pipeline count. */
+  const freshCase = (net: Network, size: number): { base: number; p0: number } => {
+    bflops[size] = net.totalBflops;
+    net.release();
+    gpu.pool.trim();
+    const base = gpu.pool.inUse;
+    gpu.pool.resetPeak();
+    return { base, p0: gpu.pipelineCount };
+  };
   const infer: InferCase[] = [];
   const all = new Map<string, InferCase>();
   let firstRun: NetworkBenchResult['first_run'] = null;
   for (const c of inferCases) {
     const net = netAt(c.size);
-    bflops[c.size] = net.totalBflops;
-    net.release();
-    gpu.pool.trim();
-    const base = gpu.pool.inUse;
-    gpu.pool.resetPeak();
-    const p0 = gpu.pipelineCount;
+    const { base, p0 } = freshCase(net, c.size);
     let x: Tensor | null = null;
     try {
       net.prepare(gpu, 'infer');
@@ -435,12 +429,7 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
   for (const size of trainBatches.length ? trainSizes : []) {
     for (const batch of trainBatches) {
       const net = netAt(size);
-      bflops[size] = net.totalBflops;
-      net.release();
-      gpu.pool.trim();
-      const base = gpu.pool.inUse;
-      gpu.pool.resetPeak();
-      const p0 = gpu.pipelineCount;
+      const { base, p0 } = freshCase(net, size);
       let x: Tensor | null = null;
       let step: TrainStep | null = null;
       try {
@@ -496,6 +485,25 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
   if (ownGpu) gpu.dispose();
   if (opts.json) writeResultJson(opts.json, result);
   return result;
+}
+
+/**
+ * The cfg built once per input size, with the same parameters at every size: `weights` loaded, else the
+ * seeded initialization (the benches compare sizes and engines on identical numbers).
+ */
+export function networksBySize(cfg: string, weights: string | undefined, seed: number): { netAt: (size: number) => Network; nets: Map<number, Network> } {
+  const nets = new Map<number, Network>();
+  const netAt = (size: number): Network => {
+    let n = nets.get(size);
+    if (!n) {
+      n = Network.fromFile(cfg, { width: size, height: size });
+      if (weights) loadWeights(n, weights);
+      else n.initWeights(seed);
+      nets.set(size, n);
+    }
+    return n;
+  };
+  return { netAt, nets };
 }
 
 /** Writes a result as JSON (atomically; NaN and Infinity as null). */
