@@ -2,7 +2,10 @@
  * [crop] (Darknet parse_crop / forward_crop_layer): at inference the centred crop_width x crop_height window
  * of the input, mapped to [-1, 1] by x*2 - 1 unless noadjust=1. Training-time augmentation keys (flip,
  * angle, saturation, exposure, shift: a random crop/flip in Darknet) are kept in `options` for the data
- * pipeline; this layer always takes the centred window.
+ * pipeline; this layer always takes the centred window, in 'train' mode too (Darknet's train-time forward
+ * takes a random window and flip). So its backward is the transpose of that fixed window: dx = scale * dy
+ * inside it, 0 outside (src/tensor/ops/crop.ts). Darknet's backward_crop_layer is empty (no gradient
+ * below a crop); the two agree where [crop] reads the network input, as in YOLOv1.
  */
 import { Layer, type BuildContext, type ForwardContext } from '../darknet/layer.js';
 import { centerCrop } from '../tensor/ops/crop.js';

@@ -1,8 +1,8 @@
 /**
  * The Layer contract as the rest of the engine sees it: Network.heads() (the one list of detection heads),
  * Layer.parameters(mode) / Network.parameters(mode) (what the trainer, the optimizer, the EMA, checkpoints
- * and the bench use instead of layer internals), `kind` narrowing of Network.layers (AnyLayer), and the
- * trainer refusing a cfg with [local] (no backward) at the layer's file:line.
+ * and the bench use instead of layer internals), `kind` narrowing of Network.layers (AnyLayer), and a cfg
+ * with [local] (locally connected, unshared weights) training: its parameters listed, the trainer updating them.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,7 +13,8 @@ import type { LayerOf } from '../../src/darknet/registry.js';
 import { paramChunking } from '../../src/layers/common.js';
 import { runTrainer } from '../../src/train/trainer.js';
 import { networkParams } from '../../src/train/params.js';
-import { TrainError, type BatchSource, type TrainLoss } from '../../src/train/types.js';
+import type { BatchSource, TrainLoss } from '../../src/train/types.js';
+import { Tensor, mse, sum } from '../../src/tensor/index.js';
 
 const net = (text: string, file = 'c.cfg') => Network.build(parseCfg(text, file));
 
@@ -152,16 +153,20 @@ test("parameters('infer'): the folded constants; [connected] split by output row
   }
 });
 
-test('training a cfg with [local] is refused at its file:line, before anything is uploaded', async () => {
+test("[local] trains: parameters('train') lists its biases and weights, the trainer updates them (through [crop] too)", async () => {
   const gpu = await getGpu();
   const n = net(`[net]
-width=4
-height=4
+width=5
+height=6
 channels=1
 [convolutional]
 filters=2
 size=1
 activation=linear
+[crop]
+crop_width=4
+crop_height=4
+noadjust=1
 [local]
 filters=2
 size=3
@@ -173,18 +178,38 @@ output=4
 activation=linear
 `, 'v1-like.cfg');
   n.initWeights(1);
-  const loader: BatchSource = { state: () => null, restore: () => {}, async *[Symbol.asyncIterator]() {} };
-  const loss: TrainLoss = { compute: () => { throw new Error('not reached'); } };
-  let err: unknown;
+  assert.ok(n.layers.every((l) => l.trainingUnsupported() === null));
+  n.prepare(gpu, 'train');
+  const ps = n.parameters('train');
+  assert.equal(ps.map((p) => `${p.key}:${p.role}:${p.tensor.shape.join('x')}`), [
+    '0.biases:bias:2', '0.weights:weights:2x1x1x1',
+    '2.biases:bias:32', '2.weights:weights:16x2x18',
+    '3.biases:bias:4', '3.weights:weights:4x2x4x4',
+  ]);
+  assert.ok(ps.every((p) => p.tensor.requiresGrad));
+  assert.equal(networkParams(n).filter((p) => p.layer.index === 2).map((p) => `${p.group}:${p.decay}:${p.trainable}`), ['bias:false:true', 'weights:true:true']);
+  const copy = (i: number) => Object.fromEntries(Object.entries(n.layers[i].data!).map(([k, v]) => [k, Float32Array.from(v)]));
+  const before = copy(2);
+  const below = copy(0);
+  // one SGD update from an MSE of the [connected] output against 0.5
+  const images = Float32Array.from({ length: 2 * 30 }, (_, i) => (i % 7) / 7);
+  const loader: BatchSource = { state: () => null, restore: () => {}, async *[Symbol.asyncIterator]() { yield { images, shape: [2, 1, 6, 5], truths: [[], []] }; } };
+  const target = Tensor.from(gpu, [2, 4], new Float32Array(8).fill(0.5));
+  const loss: TrainLoss = { compute: ([h]) => ({ loss: sum(mse(h, target)) }) };
   try {
-    await runTrainer({ gpu, network: n, loader, loss, maxBatches: 1 });
-  } catch (e) {
-    err = e;
+    await runTrainer({ gpu, network: n, loader, loss, maxBatches: 1, optimizer: { kind: 'sgd', lr: 0.1 } });
+    await n.pullParams();
+    for (const k of ['biases', 'weights']) {
+      const a = before[k];
+      const b = n.layers[2].data![k];
+      assert.ok(b.some((v, i) => v !== a[i]), `[local] ${k} were updated`);
+      assert.ok(b.every(Number.isFinite), `[local] ${k} are finite`);
+    }
+    assert.ok(n.layers[0].data!.weights.some((v, i) => v !== below.weights[i]), 'the layer below [crop] and [local] was updated (their dx flows)');
+  } finally {
+    target.dispose();
+    n.release();
   }
-  assert.ok(err instanceof TrainError, String(err));
-  assert.is((err as TrainError).kind, 'config');
-  assert.match((err as Error).message, /^v1-like\.cfg:9: layer 1 \[local\] cannot be trained: locally connected layers have no backward/);
-  assert.throws(() => n.parameters('infer'), /not prepared/, 'nothing was uploaded');
 });
 
 test.run();

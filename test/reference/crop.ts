@@ -19,3 +19,21 @@ export function cropRef(x: ArrayLike<number>, shape: readonly number[], outH: nu
   }
   return out;
 }
+
+/** Float64 gradient of cropRef for an upstream gradient dy [B, C, outH, outW]: scale * dy in the window, 0 elsewhere. */
+export function cropBackwardRef(dy: ArrayLike<number>, shape: readonly number[], outH: number, outW: number, noadjust: boolean): Float64Array {
+  const [B, C, H, W] = shape;
+  const dh = Math.trunc((H - outH) / 2);
+  const dw = Math.trunc((W - outW) / 2);
+  const scale = noadjust ? 1 : 2;
+  const dx = new Float64Array(B * C * H * W);
+  let count = 0;
+  for (let b = 0; b < B; b++) {
+    for (let c = 0; c < C; c++) {
+      for (let i = 0; i < outH; i++) {
+        for (let j = 0; j < outW; j++) dx[j + dw + W * (i + dh + H * (c + C * b))] += dy[count++] * scale;
+      }
+    }
+  }
+  return dx;
+}
