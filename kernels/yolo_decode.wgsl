@@ -1,18 +1,24 @@
-// Detection-head decode: Darknet [yolo] (logistic, or new_coords) and [region] (YOLOv2: logistic x/y/obj,
-// exp w/h with anchors in grid units, softmax over classes), straight from the head convolution's output.
+// Detection-head decode: Darknet [yolo] (logistic, or new_coords), [region] (YOLOv2: logistic x/y/obj,
+// exp w/h with anchors in grid units, softmax over classes) and [Gaussian_yolo] (MODE 4), straight from the
+// head convolution's output.
 //
 // Input x: NCHW [B, A*(5+C), H, W]; channel a*(5+C)+k holds attribute k (tx, ty, tw, th, obj, class 0..C-1)
-// of anchor a. Anchors: [2*A] floats (w, h) of this head's anchors (after mask): pixels for [yolo], grid cells
-// for [region].
+// of anchor a (MODE 4: [B, A*(9+C), H, W], see below). Anchors: [2*A] floats (w, h) of this head's anchors
+// (after mask): pixels for [yolo] and [Gaussian_yolo], grid cells for [region].
 //
 // MODE (override): 0 = [yolo]          x,y,obj,classes logistic; w = exp(tw)*aw/net_w
 //                  1 = [yolo] new_coords  no activation here (the conv before it is logistic);
 //                                        w = (2*tw)^2*aw/net_w
 //                  2 = [region]        x,y,obj logistic; w = exp(tw)*aw/W; classes softmax
 //                  3 = [region] softmax=0  the same with logistic classes
-// For MODE 0 and 1, x and y are scaled by scale_x_y: v*s - 0.5*(s-1) (Darknet forward_yolo_layer).
+//                  4 = [Gaussian_yolo]  E = 9+C entries per anchor: 0 x, 1 sigma_x, 2 y, 3 sigma_y, 4 w,
+//                                        5 sigma_w, 6 h, 7 sigma_h, 8 obj, 9.. classes; all logistic but w, h;
+//                                        box as MODE 0 (AlexeyAB gaussian_yolo_layer.c)
+// For MODE 0, 1 and 4, x and y are scaled by scale_x_y: v*s - 0.5*(s-1) (Darknet forward_yolo_layer).
 // cx = (col + x)/W, cy = (row + y)/H, normalised to the network input.
-// Class score = objectness * class probability (Darknet get_yolo_detections / OpenCV region layer).
+// Class score = objectness * class probability (Darknet get_yolo_detections / OpenCV region layer);
+// MODE 4: (objectness * class probability) * (1 - uc_aver), uc_aver = the mean of the 4 sigmas (Darknet
+// get_gaussian_yolo_detections).
 //
 // Entry points:
 //   rows    one invocation per (batch, anchor, cell): writes OpenCV's row layout [B, H*W*A, 5+C],
@@ -61,6 +67,12 @@ struct Cell {
   hw: u32,     // plane stride
 }
 
+// Entries per anchor: 5 + C ([yolo], [region]), 9 + C ([Gaussian_yolo]).
+fn entries() -> u32 {
+  if (MODE == 4u) { return 9u + P.C; }
+  return 5u + P.C;
+}
+
 fn locate(gid: vec3u, nwg: vec3u) -> Cell {
   var c: Cell;
   let i = gid.x + gid.y * nwg.x * WG;
@@ -71,7 +83,7 @@ fn locate(gid: vec3u, nwg: vec3u) -> Cell {
   let ba = i / hw;
   c.a = ba % P.A;
   c.b = ba / P.A;
-  c.base = (ba * (5u + P.C)) * hw + c.cell;
+  c.base = (ba * entries()) * hw + c.cell;
   return c;
 }
 
@@ -94,6 +106,13 @@ fn decode_box(c: Cell) -> vec4f {
     let by = ty * s - off;
     return vec4f((col + bx) / fw, (row + by) / fh, 4.0 * tw * tw * aw / P.net_w, 4.0 * th * th * ah / P.net_h);
   }
+  if (MODE == 4u) {
+    let gx = sigmoid_darknet(x[c.base]) * s - off;
+    let gy = sigmoid_darknet(x[c.base + 2u * c.hw]) * s - off;
+    let gw = x[c.base + 4u * c.hw];
+    let gh = x[c.base + 6u * c.hw];
+    return vec4f((col + gx) / fw, (row + gy) / fh, exp(gw) * aw / P.net_w, exp(gh) * ah / P.net_h);
+  }
   if (MODE >= 2u) {
     return vec4f((col + sigmoid_darknet(tx)) / fw, (row + sigmoid_darknet(ty)) / fh, exp(tw) * aw / fw, exp(th) * ah / fh);
   }
@@ -103,6 +122,7 @@ fn decode_box(c: Cell) -> vec4f {
 }
 
 fn objectness(c: Cell) -> f32 {
+  if (MODE == 4u) { return sigmoid_darknet(x[c.base + 8u * c.hw]); }
   let v = x[c.base + 4u * c.hw];
   if (MODE == 1u) { return v; }
   return sigmoid_darknet(v);
@@ -117,8 +137,15 @@ fn softmax_stats(c: Cell) -> vec2f {
   return vec2f(m, 1.0 / s);
 }
 
-// objectness * probability of class j.
+// MODE 4: (1 - uc_aver, 1), uc_aver = (sigma_x + sigma_y + sigma_w + sigma_h) / 4 (summed in that order).
+fn certainty(c: Cell) -> vec2f {
+  let u = sigmoid_darknet(x[c.base + c.hw]) + sigmoid_darknet(x[c.base + 3u * c.hw]) + sigmoid_darknet(x[c.base + 5u * c.hw]) + sigmoid_darknet(x[c.base + 7u * c.hw]);
+  return vec2f(1.0 - u / 4.0, 1.0);
+}
+
+// objectness * probability of class j (MODE 4: times sm.x = 1 - uc_aver).
 fn class_score(c: Cell, obj: f32, j: u32, sm: vec2f) -> f32 {
+  if (MODE == 4u) { return (obj * sigmoid_darknet(x[c.base + (9u + j) * c.hw])) * sm.x; }
   let v = x[c.base + (5u + j) * c.hw];
   if (MODE == 1u) { return obj * v; }
   if (MODE == 2u) { return obj * (exp(v - sm.x) * sm.y); }
@@ -133,6 +160,7 @@ fn rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
   let obj = objectness(c);
   var sm = vec2f(0.0, 1.0);
   if (MODE == 2u) { sm = softmax_stats(c); }
+  if (MODE == 4u) { sm = certainty(c); }
   let k = 5u + P.C;
   let r = c.b * c.hw * P.A + c.cell * P.A + c.a;
   let o = r * k;
@@ -156,6 +184,7 @@ fn detect(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let bx = decode_box(c);
   var sm = vec2f(0.0, 1.0);
   if (MODE == 2u) { sm = softmax_stats(c); }
+  if (MODE == 4u) { sm = certainty(c); }
   let stride = 10u + SCORES * P.C;
   let row = c.cell * P.A + c.a;
   for (var j = 0u; j < P.C; j++) {

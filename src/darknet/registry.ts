@@ -28,10 +28,12 @@ import { build as scaleChannels } from '../layers/scale_channels.js';
 import { build as local } from '../layers/local.js';
 import { build as crop } from '../layers/crop.js';
 import { build as cost } from '../layers/cost.js';
+import { build as gaussianYolo } from '../layers/gaussian_yolo.js';
 
 export const LAYER_KINDS = {
   convolutional, maxpool, avgpool, route, shortcut, upsample, yolo, region, reorg, reorg3d, dropout, connected,
   detection, softmax, sam, scale_channels: scaleChannels, local, crop, cost, local_avgpool: localAvgpool,
+  Gaussian_yolo: gaussianYolo,
 } satisfies Record<string, LayerFactory>;
 
 /** A section type the engine builds. */
@@ -43,7 +45,7 @@ export type LayerKind = keyof typeof LAYER_KINDS;
 export type AnyLayer = ReturnType<(typeof LAYER_KINDS)[LayerKind]>;
 /** The layer class of one kind: LayerOf<'yolo'> is YoloLayer. */
 export type LayerOf<K extends LayerKind> = Extract<AnyLayer, { kind: K }>;
-/** The detection head classes (`head = true`: [yolo], [region], [detection]); Network.heads() lists them. */
+/** The detection head classes (`head = true`: [yolo], [Gaussian_yolo], [region], [detection]); Network.heads() lists them. */
 export type HeadLayer = Extract<AnyLayer, { head: true }>;
 
 // A factory whose layer's `kind` is not its registry key makes this line a type error naming the key.
@@ -66,7 +68,6 @@ export const REFUSED_SECTIONS: Record<string, string> = {
   lstm: 'LSTM layers ([lstm])',
   conv_lstm: 'convolutional LSTM layers ([conv_lstm])',
   history: '[history] layers',
-  Gaussian_yolo: 'Gaussian YOLOv3 heads ([Gaussian_yolo])',
   contrastive: 'contrastive-loss layers ([contrastive])',
   implicit: 'YOLOR implicit layers ([implicit])',
   activation: 'standalone [activation] layers',

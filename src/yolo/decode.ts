@@ -1,6 +1,7 @@
 /**
- * Detection-head decode on the GPU (kernels/yolo_decode.wgsl): Darknet [yolo] (logistic, or new_coords)
- * and [region] (YOLOv2) heads, straight from the head convolution's raw NCHW output.
+ * Detection-head decode on the GPU (kernels/yolo_decode.wgsl): Darknet [yolo] (logistic, or new_coords),
+ * [region] (YOLOv2) and [Gaussian_yolo] (Gaussian YOLOv3: class scores times 1 − the mean of the box's four
+ * uncertainties) heads, straight from the head convolution's raw NCHW output.
  *
  * - `decodeRows`: OpenCV's row layout [B, H*W*A, 5+C] (row (y*W + x)*A + a: cx, cy, w, h, objectness,
  *   objectness × class probability), for tests and for callers that want every box.
@@ -17,16 +18,20 @@ import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import type { Box } from './box.js';
 
-export type HeadKind = 'yolo' | 'region';
+export type HeadKind = 'yolo' | 'region' | 'Gaussian_yolo';
 
 /** One detection head. */
 export interface HeadSpec {
-  /** 'yolo' (default) or 'region' (YOLOv2: anchors in grid cells, softmax over classes). */
+  /**
+   * 'yolo' (default), 'region' (YOLOv2: anchors in grid cells, softmax over classes) or 'Gaussian_yolo'
+   * (9 + classes entries per anchor: x, σx, y, σy, w, σw, h, σh, objectness, classes; decoded as [yolo], each
+   * class score times 1 − mean(σx, σy, σw, σh), Darknet get_gaussian_yolo_detections).
+   */
   kind?: HeadKind;
-  /** This head's anchors [w0, h0, w1, h1, ...] after `mask` (see selectAnchors): pixels for [yolo], grid cells for [region]. */
+  /** This head's anchors [w0, h0, w1, h1, ...] after `mask` (see selectAnchors): pixels for [yolo] and [Gaussian_yolo], grid cells for [region]. */
   anchors: readonly number[];
   classes: number;
-  /** [yolo] scale_x_y (default 1). */
+  /** [yolo] / [Gaussian_yolo] scale_x_y (default 1). */
   scaleXY?: number;
   /** [yolo] new_coords=1 (Scaled-YOLOv4 / YOLOv7 cfgs): no activation in the head, w = (2·tw)²·anchor. */
   newCoords?: boolean;
@@ -50,7 +55,7 @@ export interface Detection {
   index: number;
   classId: number;
   objectness: number;
-  /** objectness × class probability. */
+  /** objectness × class probability ([Gaussian_yolo]: × (1 − the mean of the box's four uncertainties)). */
   score: number;
   /** Centre and size, normalised to the network input. */
   box: Box;
@@ -78,6 +83,10 @@ export const RECORD_WORDS = 10;
 
 function modeOf(h: HeadSpec): number {
   const kind = h.kind ?? 'yolo';
+  if (kind === 'Gaussian_yolo') {
+    if (h.newCoords) throw new Error('[Gaussian_yolo] heads have no new_coords');
+    return 4;
+  }
   if (kind === 'region') {
     if (h.newCoords) throw new Error('[region] heads have no new_coords');
     return h.softmax === false ? 3 : 2;
@@ -99,8 +108,10 @@ function geometry(x: Tensor, h: HeadSpec, what: string): Geometry {
   if (!Number.isInteger(h.classes) || h.classes < 1) throw new Error(`${what}: classes must be a positive integer; got ${h.classes}`);
   const A = h.anchors.length / 2;
   const C = h.classes;
-  if (x.shape.length !== 4 || x.shape[1] !== A * (5 + C)) {
-    throw new Error(`${what}: input ${shapeStr(x.shape)} is not [B, ${A}*(5+${C}) = ${A * (5 + C)}, H, W] (${A} anchors, ${C} classes)`);
+  // entries per anchor before the classes: x, y, w, h, objectness; [Gaussian_yolo] adds the 4 uncertainties
+  const E = h.kind === 'Gaussian_yolo' ? 9 : 5;
+  if (x.shape.length !== 4 || x.shape[1] !== A * (E + C)) {
+    throw new Error(`${what}: input ${shapeStr(x.shape)} is not [B, ${A}*(${E}+${C}) = ${A * (E + C)}, H, W] (${A} anchors, ${C} classes)`);
   }
   return { B: x.shape[0], A, C, H: x.shape[2], W: x.shape[3] };
 }

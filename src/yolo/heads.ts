@@ -1,7 +1,7 @@
 /**
  * From parsed Darknet head layers to decode specs. Typed structurally so this module does not depend on the
- * layer classes: a [yolo] layer (src/layers/yolo.ts YoloLayer) and a [region] layer (src/layers/region.ts
- * RegionLayer) both fit.
+ * layer classes: a [yolo] layer (src/layers/yolo.ts YoloLayer), a [Gaussian_yolo] layer
+ * (src/layers/gaussian_yolo.ts GaussianYoloLayer) and a [region] layer (src/layers/region.ts RegionLayer) fit.
  */
 import { selectAnchors, type HeadSpec } from './decode.js';
 import { nmsOptionsFromDarknet, type NmsOptions } from './nms.js';
@@ -32,18 +32,42 @@ export interface RegionLayerLike {
   };
 }
 
-export type HeadLayerLike = YoloLayerLike | RegionLayerLike;
-
-/**
- * Whether a head layer is one the box decoder handles: [yolo] or [region]. Filter Network.heads() with it
- * (`net.heads().filter(isHeadLayer)`): [detection] (YOLOv1) is a head too, but has no decoder here.
- */
-export function isHeadLayer<L extends { kind: string }>(l: L): l is L & HeadLayerLike {
-  return l.kind === 'yolo' || l.kind === 'region';
+export interface GaussianYoloLayerLike {
+  kind: 'Gaussian_yolo';
+  options: {
+    classes: number;
+    mask: readonly number[];
+    /** All anchors, (w, h) pairs in network-input pixels. */
+    anchors: readonly number[];
+    scaleXY: number;
+    nmsKind?: string;
+    betaNms?: number;
+  };
 }
 
-/** The decode spec of a head layer and the NMS its cfg asks for (Darknet: nms_kind / beta_nms of [yolo]). */
+export type HeadLayerLike = YoloLayerLike | RegionLayerLike | GaussianYoloLayerLike;
+
+/**
+ * Whether a head layer is one the box decoder handles: [yolo], [Gaussian_yolo] or [region]. Filter
+ * Network.heads() with it (`net.heads().filter(isHeadLayer)`): [detection] (YOLOv1) is a head too, but has
+ * no decoder here.
+ */
+export function isHeadLayer<L extends { kind: string }>(l: L): l is L & HeadLayerLike {
+  return l.kind === 'yolo' || l.kind === 'region' || l.kind === 'Gaussian_yolo';
+}
+
+/**
+ * The decode spec of a head layer and the NMS its cfg asks for (Darknet: nms_kind / beta_nms of [yolo] and
+ * [Gaussian_yolo]).
+ */
 export function headFromLayer(l: HeadLayerLike): { spec: HeadSpec; nms: Pick<NmsOptions, 'kind' | 'beta'> } {
+  if (l.kind === 'Gaussian_yolo') {
+    const o = l.options;
+    return {
+      spec: { kind: 'Gaussian_yolo', anchors: selectAnchors(o.anchors, o.mask), classes: o.classes, scaleXY: o.scaleXY },
+      nms: nmsOptionsFromDarknet(o.nmsKind ?? 'default', o.betaNms ?? 0.6),
+    };
+  }
   if (l.kind === 'yolo') {
     const o = l.options;
     return {

@@ -31,6 +31,7 @@ import type { Network } from '../darknet/network.js';
 import type { LossKind, YoloLoss } from './loss_common.js';
 import { DarknetLoss, type DarknetLossOptions } from './loss_darknet.js';
 import { V5Loss, type V5Hyp } from './loss_v5.js';
+import { TrainError } from '../train/types.js';
 
 export type { Truth } from './targets.js';
 // The interface and result types (the losses' plumbing, finishLoss / checkHead, is theirs: loss_common.ts).
@@ -48,8 +49,15 @@ export interface LossFromNetworkOptions {
   darknet?: DarknetLossOptions;
 }
 
-/** The loss of a network with [yolo] heads. */
+/**
+ * The loss of a network with [yolo] heads. A network with a head no loss here trains ([Gaussian_yolo]) is
+ * refused with a TrainError naming the head's file:line (Layer.trainingUnsupported).
+ */
 export function lossFromNetwork(net: Network, opts: LossFromNetworkOptions): YoloLoss {
+  for (const l of net.heads()) {
+    const why = l.kind === 'Gaussian_yolo' ? l.trainingUnsupported() : null;
+    if (why) throw new TrainError('config', `${l.where}: layer ${l.index} ${l.section.label} cannot be trained: ${why}`);
+  }
   if (opts.kind === 'darknet') return DarknetLoss.fromNetwork(net, opts.darknet);
   if (opts.kind === 'yolov5') return V5Loss.fromNetwork(net, opts.hyp);
   throw new Error(`unknown loss kind '${(opts as { kind: string }).kind}' (darknet, yolov5)`);

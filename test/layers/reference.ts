@@ -16,6 +16,7 @@ import { softmaxRowsRef } from '../reference/softmax.js';
 import { scaleChannelsRef } from '../reference/scale_channels.js';
 import { localRef } from '../reference/local.js';
 import { cropRef } from '../reference/crop.js';
+import { gaussianActivationRef } from '../reference/gaussian_yolo.js';
 
 export interface Val {
   data: ArrayLike<number>;
@@ -88,6 +89,8 @@ export function layerRef(l: AnyLayer, ins: Val[]): Float64Array {
       const E = o.classes + 5;
       return headActivationRef(x.data, x.shape, { entries: E, xyLogistic: !o.newCoords, xyScale: o.scaleXY, xyBias: -0.5 * (o.scaleXY - 1), actFrom: o.newCoords ? E : 4, actTo: E });
     }
+    case 'Gaussian_yolo':
+      return gaussianActivationRef(x.data, x.shape, l.options.classes, l.options.scaleXY);
     case 'region': {
       const o = l.options;
       const E = o.coords + 1 + o.classes;
