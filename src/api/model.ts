@@ -5,7 +5,7 @@
  */
 import { parseCfg } from '../darknet/cfg.js';
 import { Network } from '../darknet/network.js';
-import { decodeWeights, encodeWeights, WeightsError, type WeightsHeader } from '../darknet/weights.js';
+import { decodeWeights, decodeWeightsPartial, describeTransfer, describeWeightsLoad, encodeWeights, transferFromWeights, WeightsError, type WeightsHeader } from '../darknet/weights.js';
 import { networkInfo, type InfoRow } from '../darknet/info.js';
 import { checkImageSize, fromInterleaved, resolveMaxPixels, type Image } from '../data/image.js';
 import { HeadDecoder, type HeadSpec } from '../yolo/decode.js';
@@ -36,8 +36,24 @@ export interface LoadDarknetOptions {
   /** Network input size (default: the cfg's [net] width / height). */
   width?: number;
   height?: number;
-  /** Seed of the random initialization when no weights are given (default 1). */
+  /**
+   * Seed of the random initialization when no weights are given, and of the layers that cut (`partial`) or
+   * transferred (`weightsCfg`) weights do not give values (default 1).
+   */
   seed?: number;
+  /**
+   * Accept cut weights (Darknet's `partial` output, e.g. yolov4-tiny.conv.29, for fine-tuning): a file that
+   * ends where a layer ends loads the layers it holds, the rest get the seeded initialization. Default false:
+   * a short file is refused (a truncated download must not detect with random layers).
+   */
+  partial?: boolean;
+  /**
+   * The cfg the weights were made with, when it differs from `cfg` (another class count): the weights are read
+   * with it, then every layer whose kind and parameter shapes match is copied (transfer by shape); the others
+   * get the seeded initialization. Darknet cannot do this (it reads the bytes in order, misaligned after the
+   * first changed layer). A path (Node), the cfg text or its bytes.
+   */
+  weightsCfg?: CfgSource;
   /**
    * Compile the inference kernels now, all at once (Network.precompile), so the first detect does not stall
    * on shader compilation; default true.
@@ -170,9 +186,59 @@ export interface LoadNetworkOptions {
   height?: number;
   channels?: number;
   seed?: number;
+  /** Accept cut weights (LoadDarknetOptions.partial). */
+  partial?: boolean;
+  /** The weights' own cfg: transfer by shape (LoadDarknetOptions.weightsCfg). */
+  weightsCfg?: CfgSource;
   log?: (line: string) => void;
   /** Logged when no weights are given (default: a line saying the weights are random). */
   missingWeights?: string;
+}
+
+/** How `loadStartWeights` reads the weights into a network. */
+export interface StartWeightsOptions {
+  /** A path (Node) or the bytes. */
+  weights: string | Bytes;
+  /** Accept a cut file (decodeWeightsPartial). */
+  partial?: boolean;
+  /** The weights' own cfg: read them with it and transfer by shape (transferFromWeights). */
+  weightsCfg?: CfgSource;
+  /** Seed of the layers the weights give no values (default 1). */
+  seed?: number;
+}
+
+/**
+ * Reads starting weights into a built network: the whole file (decodeWeights), a file that may be cut
+ * (`partial`), or weights of another cfg by shape (`weightsCfg`). Returns the file's header and, for the last
+ * two, one line saying which layers were loaded or transferred and which were initialised.
+ */
+export function loadStartWeights(net: Network, o: StartWeightsOptions): { header: WeightsHeader; line: string | null } {
+  let bytes: Uint8Array;
+  let name: string;
+  if (typeof o.weights === 'string') {
+    name = o.weights;
+    try {
+      bytes = host.readBytes(o.weights);
+    } catch (e) {
+      throw new WeightsError(`cannot read weights ${o.weights}: ${(e as Error).message}`, o.weights);
+    }
+  } else {
+    name = '<weights>';
+    bytes = toU8(o.weights);
+  }
+  const seed = o.seed ?? 1;
+  if (o.weightsCfg !== undefined) {
+    const src = readCfgSource(o.weightsCfg);
+    // at the source cfg's own size: the size the weights were made for ([connected] depends on it)
+    const srcNet = Network.build(parseCfg(src.text, src.name));
+    const { load, transfer } = transferFromWeights(net, srcNet, bytes, name, { seed });
+    return { header: load.header, line: `source ${host.baseName(src.name)}: ${describeWeightsLoad(load, name, srcNet, { rest: false })}; ${describeTransfer(transfer, host.baseName(net.file), seed)}` };
+  }
+  if (o.partial) {
+    const r = decodeWeightsPartial(net, bytes, name, { seed });
+    return { header: r.header, line: describeWeightsLoad(r, name, net, { seed }) };
+  }
+  return { header: decodeWeights(net, bytes, name), line: null };
 }
 
 /**
@@ -187,16 +253,9 @@ export async function loadNetwork(opts: LoadNetworkOptions): Promise<Network & {
   const net: Network & { weightsHeader?: WeightsHeader } = Network.build(parseCfg(text, name), { width: opts.width, height: opts.height, channels: opts.channels });
   for (const w of net.warnings) log(`warning: ${w.file}:${w.line}: ${w.message}`);
   if (opts.weights !== undefined) {
-    if (typeof opts.weights === 'string') {
-      let bytes: Uint8Array;
-      try {
-        bytes = host.readBytes(opts.weights);
-      } catch (e) {
-        throw new WeightsError(`cannot read weights ${opts.weights}: ${(e as Error).message}`);
-      }
-      net.weightsHeader = decodeWeights(net, bytes, opts.weights);
-    }
-    else net.weightsHeader = decodeWeights(net, toU8(opts.weights), '<weights>');
+    const r = loadStartWeights(net, { weights: opts.weights, partial: opts.partial, weightsCfg: opts.weightsCfg, seed: opts.seed });
+    net.weightsHeader = r.header;
+    if (r.line) log(r.line);
   } else {
     log(opts.missingWeights ?? `warning: no weights: ${host.baseName(name)} runs with seeded random weights (detections are meaningless)`);
     net.initWeights(opts.seed ?? 1);
@@ -394,7 +453,7 @@ export async function loadDarknet(opts: LoadDarknetOptions): Promise<Model> {
   const cfg = readCfgSource(opts.cfg);
   const names = namesFrom(opts.names);
   if (opts.maxPixels !== undefined) resolveMaxPixels(opts.maxPixels); // a bad limit fails here, not at the first detect
-  const network = await loadNetwork({ cfg: cfg.text, cfgName: cfg.name, weights: opts.weights, width: opts.width, height: opts.height, seed: opts.seed, log: opts.log, missingWeights: opts.weights === undefined ? `warning: no weights: ${host.baseName(cfg.name)} runs with seeded random weights` : undefined });
+  const network = await loadNetwork({ cfg: cfg.text, cfgName: cfg.name, weights: opts.weights, partial: opts.partial, weightsCfg: opts.weightsCfg, width: opts.width, height: opts.height, seed: opts.seed, log: opts.log, missingWeights: opts.weights === undefined ? `warning: no weights: ${host.baseName(cfg.name)} runs with seeded random weights` : undefined });
   const engine = opts.engine ?? (await createEngine({ log: opts.log }));
   const model = new Model(engine, network, names, cfg, !opts.engine, opts.maxPixels);
   try {

@@ -20,9 +20,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Gpu } from '../gpu/device.js';
 import { Network } from '../darknet/network.js';
-import { loadWeights } from '../darknet/weights.js';
+import { WeightsError, type WeightsHeader } from '../darknet/weights.js';
+import { loadStartWeights } from '../api/model.js';
 import { loadTrainCheckpoint } from '../train/checkpointing.js';
-import type { EpochSummary, Progress, TrainResult, TrainState } from '../train/types.js';
+import { TrainError, type EpochSummary, type Progress, type TrainResult, type TrainState } from '../train/types.js';
+import { darknetHyper } from '../train/schedule.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { HYP_DEFAULTS, readHyp, resolveTrainSettings, trainNetwork, type TrainSettings } from '../api/train.js';
 
@@ -36,8 +38,19 @@ import { HYP_DEFAULTS, readHyp, resolveTrainSettings, trainNetwork, type TrainSe
 export interface TrainCliOptions extends Partial<Omit<TrainSettings, 'hyp'>> {
   cfg?: string;
   data?: string;
-  /** start from these .weights (their `seen` is ignored: the run starts at iteration 0) */
+  /**
+   * start from these .weights: a whole file, or a cut one (Darknet's `partial` output, e.g.
+   * yolov4-tiny.conv.29: the layers after the cut start from the seeded initialization). In Darknet mode the
+   * run continues from their `seen` (Darknet's iteration seen / batch) unless `clear`.
+   */
   weights?: string;
+  /**
+   * the cfg the --weights were made with, when it differs from --cfg (another class count): transfer by
+   * shape (every layer whose kind and parameter shapes match; the rest start from the initialization)
+   */
+  weightsCfg?: string;
+  /** Darknet's -clear: start from iteration 0 whatever the weights' `seen` says */
+  clear?: boolean;
   /** network width = height */
   img?: number;
   /** a run folder or a checkpoint (.state / .weights); options not given come from its args.json */
@@ -104,6 +117,10 @@ interface Args extends TrainSettings {
   cfg: string;
   data: string;
   weights?: string;
+  weightsCfg?: string;
+  clear?: boolean;
+  /** Darknet's continuation: the iteration the run started from (the weights' seen / batch; 0 with --clear) */
+  startIteration?: number;
   img?: number;
 }
 
@@ -143,23 +160,53 @@ export async function runTrain(opts: TrainCliOptions): Promise<TrainCliResult> {
   for (const w of net.warnings) log(`warning: ${w.file}:${w.line}: ${w.message}`);
   const hyp = opts.hyp ? { ...HYP_DEFAULTS, ...readHyp(abs(opts.hyp)) } : undefined;
   const settings = resolveTrainSettings(net, { ...opts, hyp }, prev);
-  const args: Args = { cfg, data, weights: opts.weights ? abs(opts.weights) : prev.weights, img, ...settings };
+  const args: Args = {
+    cfg, data, weights: opts.weights ? abs(opts.weights) : prev.weights, weightsCfg: opts.weightsCfg ? abs(opts.weightsCfg) : prev.weightsCfg,
+    clear: opts.clear ?? prev.clear, startIteration: prev.startIteration, img, ...settings,
+  };
   const { batch, subdivisions } = args;
   const miniBatch = batch / subdivisions;
+
+  // ---------------------------------------------------------------- weights (before the run folder: a bad file leaves none)
+  const weightsLines: string[] = [];
+  if (!resumeState) {
+    if (args.weightsCfg && !args.weights) throw new Error('train: --weights-cfg names the cfg of the --weights: give --weights too');
+    if (args.weights) {
+      const seed = args.seed + 1;
+      let h: WeightsHeader;
+      try {
+        const r = loadStartWeights(net, { weights: args.weights, partial: true, weightsCfg: args.weightsCfg, seed });
+        h = r.header;
+        weightsLines.push(`weights: ${r.line}`);
+      } catch (e) {
+        // weights of another cfg (another class count): say how to transfer what fits
+        if (e instanceof WeightsError && !args.weightsCfg && /wrong cfg for these weights/.test(e.message)) {
+          throw new WeightsError(`${e.message}. Weights made for another cfg (another class count)? Give that cfg with --weights-cfg to transfer every layer whose shapes match`, e.file);
+        }
+        throw e;
+      }
+      args.startIteration = !args.clear && settings.schedule === 'darknet' ? Number(h.seen / BigInt(batch)) : 0;
+      if (h.seen === 0n) {
+        // nothing to continue from (a cut file from Darknet's partial has seen 0)
+      } else if (args.clear) weightsLines.push(`--clear: the weights' seen (${h.seen} images) is ignored; the run starts at iteration 0 (Darknet's -clear)`);
+      else if (settings.schedule !== 'darknet') weightsLines.push(`the weights' seen (${h.seen} images) is ignored: the Ultralytics schedule starts at epoch 0`);
+      else {
+        const k0 = args.startIteration;
+        const bound = settings.maxBatches ?? (settings.epochs ? undefined : darknetHyper(net.net).maxBatches);
+        if (bound !== undefined && k0 >= bound) {
+          throw new TrainError('config', `train: ${args.weights} has seen ${h.seen} images: Darknet's iteration ${k0} (seen / batch ${batch}), already at or past max_batches ${bound}: nothing is left to train (Darknet stops at once). Give --clear (Darknet's -clear) to start from iteration 0, or a larger --max-batches`);
+        }
+        weightsLines.push(`the weights have seen ${h.seen} images: Darknet's iteration ${k0} (seen / batch ${batch}); as Darknet without -clear, the schedule continues from update ${k0 + 1}${bound !== undefined ? ` and the run ends at max_batches ${bound} (${bound - k0} updates, counted from 1 here)` : ''}; --clear starts from iteration 0`);
+      }
+    } else {
+      net.initWeights(args.seed + 1);
+      weightsLines.push(`no --weights: seeded initialization (seed ${args.seed + 1})`);
+    }
+  }
   fs.mkdirSync(path.join(runDir, 'weights'), { recursive: true });
   writeFileAtomic(path.join(runDir, 'args.json'), `${JSON.stringify(args, null, 2)}\n`);
   log(`train: ${path.basename(cfg)} ${net.input.w}x${net.input.h}, ${net.paramCount} parameters; batch ${batch} = ${subdivisions} x ${miniBatch}; run folder ${runDir}`);
-
-  // ---------------------------------------------------------------- weights
-  if (!resumeState) {
-    if (args.weights) {
-      const h = loadWeights(net, args.weights);
-      log(`weights ${args.weights} (seen ${h.seen}; training starts at iteration 0)`);
-    } else {
-      net.initWeights(args.seed + 1);
-      log(`no --weights: seeded initialization (seed ${args.seed + 1})`);
-    }
-  }
+  for (const l of weightsLines) log(l);
 
   // ---------------------------------------------------------------- device
   const ownGpu = !opts.gpu;
@@ -204,7 +251,7 @@ export async function runTrain(opts: TrainCliOptions): Promise<TrainCliResult> {
     result = await trainNetwork({
       gpu, network: net, data, settings, runDir, keepEvery: opts.keepEvery,
       buildEvalNetwork: () => Network.fromFile(cfg, { width: net.input.w, height: net.input.h, channels: net.input.c }),
-      resume: resumeState ?? undefined, onProgress, onEpochEnd, log, signal: ac.signal, cwd,
+      resume: resumeState ?? undefined, startIteration: args.startIteration ?? 0, onProgress, onEpochEnd, log, signal: ac.signal, cwd,
     });
   } finally {
     if (barOpen) process.stdout.write('\n');

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { noteMissingShared, sharedDir } from '../helpers/check.js';
 import { parseCfg } from '../../src/darknet/cfg.js';
 import { Network } from '../../src/darknet/network.js';
-import { decodeWeights, encodeWeights, loadWeights, saveWeights, weightsFileSize, WeightsError } from '../../src/darknet/weights.js';
+import { decodeWeights, decodeWeightsPartial, DEFAULT_HEADER, describeWeightsLoad, encodeWeights, loadWeights, saveWeights, weightsFileSize, WeightsError } from '../../src/darknet/weights.js';
 
 const CFG = `[net]
 width=16
@@ -158,6 +158,89 @@ test('the golden yolov3-tiny / yolov4-tiny weights load exactly', () => {
   }
   const odd = Network.fromFile(path.join(shared, 'golden/networks/odd.cfg'));
   loadWeights(odd, path.join(shared, 'golden/networks/odd.weights'));
+});
+
+/** Every parameter of layer `i` of `a` and `b` bitwise equal. */
+function sameLayer(a: Network, b: Network, i: number, label: string): void {
+  for (const p of a.layers[i].params) {
+    assert.equal([...new Uint32Array(b.layers[i].data![p.name].buffer)], [...new Uint32Array(a.layers[i].data![p.name].buffer)], `${label}: layer ${i} ${p.name}`);
+  }
+}
+
+test('a cut file (Darknet partial): training loads the layers it holds, the rest get the seeded init; inference refuses it, saying train accepts it', () => {
+  const a = mk();
+  a.initWeights(7);
+  const bytes = encodeWeights(a, { seen: 640n });
+  const n = bytes.length;
+  // layers 0-3 (0, 1 with parameters; 2 share_index, 3 maxpool have none): the file ends where layer 4 begins
+  const cut = weightsFileSize(a, DEFAULT_HEADER, 4);
+  assert.is(cut, 20 + 4 * (124 + 20));
+  const b = mk();
+  const r = decodeWeightsPartial(b, bytes.slice(0, cut), 't.conv.4', { seed: 9 });
+  assert.equal(r.header, { major: 0, minor: 2, revision: 5, seen: 640n });
+  assert.equal({ layers: r.layers, total: r.total, values: r.values, initialised: r.initialised }, { layers: 4, total: 6, values: 144, initialised: [4, 5] });
+  const init = mk();
+  init.initWeights(9);
+  for (const i of [0, 1]) sameLayer(a, b, i, 'loaded from the file');
+  for (const i of [4, 5]) sameLayer(init, b, i, 'seeded initialization');
+  assert.is(b.freshInit, false);
+  assert.is(describeWeightsLoad(r, 't.conv.4', b, { seed: 9 }), 'loaded layers 0–3 from t.conv.4 (144 values, header 0.2.5, seen 640); layers 4–5 initialised (seed 9)');
+  // the whole file through the same path: every layer
+  const whole = decodeWeightsPartial(mk(), bytes, 't.weights');
+  assert.equal([whole.layers, whole.initialised], [6, []]);
+  assert.is(describeWeightsLoad(whole, 't.weights', b), `loaded all 6 layers from t.weights (${(n - 20) / 4} values, header 0.2.5, seen 640)`);
+  // layers after the cut that already hold values keep them
+  const c = mk();
+  c.initWeights(11);
+  const keep = mk();
+  keep.initWeights(11);
+  decodeWeightsPartial(c, bytes.slice(0, cut), 't.conv.4', { seed: 9 });
+  sameLayer(a, c, 0, 'loaded');
+  sameLayer(keep, c, 5, 'kept');
+
+  // inference: refused, naming where it ends and that `train` accepts a cut file
+  throwsMsg(() => decodeWeights(mk(), bytes.slice(0, cut), 't.conv.4'),
+    `t.conv.4: file too short: it ends at byte ${cut}, exactly where layer 4 [connected] (w.cfg:23) begins (this cfg needs ${n} bytes): a cut (partial) file holding layers 0–3, as Darknet's \`partial\` writes (e.g. yolov4-tiny.conv.29)? \`train\` accepts one (the layers after the cut start from their initialization); inference needs the whole network (else: the wrong cfg for these weights, or a truncated download)`);
+  throwsMsg(() => decodeWeights(mk(), bytes.slice(0, 20), 't.conv.0'),
+    `t.conv.0: file too short: it ends at byte 20, exactly where layer 0 [convolutional] (w.cfg:5) begins (this cfg needs ${n} bytes): a cut (partial) file holding no layer, as Darknet's \`partial\` writes (e.g. yolov4-tiny.conv.29)? \`train\` accepts one (the layers after the cut start from their initialization); inference needs the whole network (else: the wrong cfg for these weights, or a truncated download)`);
+  // a header alone: no layer loaded, every layer initialised
+  const h = decodeWeightsPartial(mk(), bytes.slice(0, 20), 't.conv.0', { seed: 9 });
+  assert.equal([h.layers, h.values, h.initialised], [0, 0, [0, 1, 4, 5]]);
+});
+
+test('a cut inside a layer is an error naming the layer, in training too; a failed load leaves the network untouched', () => {
+  const a = mk();
+  a.initWeights(7);
+  const bytes = encodeWeights(a);
+  const n = bytes.length;
+  const start4 = weightsFileSize(a, DEFAULT_HEADER, 4);
+  const end4 = weightsFileSize(a, DEFAULT_HEADER, 5);
+  const b = mk();
+  throwsMsg(() => decodeWeightsPartial(b, bytes.slice(0, start4 + 8), 't.weights'),
+    `t.weights: file too short: layer 4 [connected] (w.cfg:23) needs 5 floats of 'biases' at byte ${start4}, only 8 bytes are left (the file has ${start4 + 8} bytes, this cfg needs ${n}; it ends inside this layer, so it is no cut (partial) file either, whose end is a layer's end (here byte ${start4} or ${end4}): a truncated file, or the wrong cfg for these weights)`);
+  assert.ok(b.layers.every((l) => l.data === null), 'nothing loaded, nothing initialised');
+  // the existing message for inference is unchanged (inside layer 5)
+  throwsMsg(() => decodeWeights(mk(), bytes.slice(0, n - 8), 't.weights'),
+    `t.weights: file too short: layer 5 [connected] (w.cfg:27) needs 15 floats of 'weights' at byte ${n - 60}, only 52 bytes are left (the file has ${n - 8} bytes, this cfg needs ${n}; wrong cfg for these weights?)`);
+  // a file too long is still refused in training (the wrong cfg)
+  const long = new Uint8Array(n + 8);
+  long.set(bytes);
+  assert.throws(() => decodeWeightsPartial(mk(), long, 't.weights'), /file too long: 8 bytes \(2 floats\)/);
+});
+
+test('upto (Darknet load_weights_upto / save_weights_upto): reads layers [0, N), ignores the rest; writes them', () => {
+  const a = mk();
+  a.initWeights(5);
+  const bytes = encodeWeights(a, { seen: 99n });
+  const b = mk();
+  decodeWeights(b, bytes, 'x.weights', { upto: 4 });
+  assert.ok(b.layers[0].data && b.layers[1].data && !b.layers[4].data, 'layers 0-3 only');
+  const out = encodeWeights(b, { seen: 99n }, { upto: 4 });
+  assert.is(out.length, weightsFileSize(a, DEFAULT_HEADER, 4));
+  assert.ok(Buffer.from(out).equals(Buffer.from(bytes.subarray(0, out.length))), 'the first layers byte for byte');
+  // the cut needs layers [0, upto) whole
+  assert.throws(() => decodeWeights(mk(), bytes.slice(0, 100), 'x.weights', { upto: 4 }), /x\.weights: file too short: layer 0 \[convolutional\]/);
+  assert.throws(() => encodeWeights(b, {}, { upto: 5 }), /cannot save: layer 4 \[connected\] .* has no values/);
 });
 
 test.run();
