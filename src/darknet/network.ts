@@ -12,6 +12,9 @@ import { COMMON_KEYS, HARMLESS_KEYS, REFUSED_SECTIONS, layerFactory, type AnyLay
 import type { Gpu } from '../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
+import { activation } from '../tensor/ops/activation.js';
+import { batchnorm } from '../tensor/ops/batchnorm.js';
+import { conv2d } from '../tensor/ops/conv2d.js';
 import { Rng } from '../util/rng.js';
 
 export interface BuildOptions {
@@ -132,6 +135,13 @@ export interface ForwardOptions {
    * that feed heads.
    */
   logits?: readonly number[];
+  /**
+   * 'train' mode: the [convolutional] layers below this index normalize with their rolling statistics and
+   * leave them unchanged, as Darknet runs the layers in front of the last `stopbackward=1` (l.train = 0:
+   * forward_convolutional_layer_gpu sets state.train = l.train). The trainer passes it for a frozen prefix
+   * (src/train/freeze.ts); default 0 (every batchnorm on batch statistics).
+   */
+  frozenBn?: number;
 }
 
 /** A layer's GPU tensor (Layer.parameters) with its layer and a unique key `<layer index>.<name>`. */
@@ -452,6 +462,7 @@ export class Network {
       if (this.layers[k]?.kind !== 'convolutional') throw new Error(`forward: logits index ${k} is not a [convolutional] layer`);
     }
     const logitCtx = { ...ctx, preActivation: true };
+    const frozenBn = mode === 'train' ? Math.min(opts.frozenBn ?? 0, n) : 0;
     try {
       for (let i = 0; i < n; i++) {
         const l = this.layers[i];
@@ -460,7 +471,7 @@ export class Network {
           if (!t) throw new Error(`forward: layer ${i} needs the output of layer ${j}, which is gone`);
           return t;
         });
-        const y = l.forward(ins, logits.has(i) ? logitCtx : ctx);
+        const y = i < frozenBn && l.kind === 'convolutional' && l.batchNormalize ? convRollingBn(l, ins[0], logits.has(i)) : l.forward(ins, logits.has(i) ? logitCtx : ctx);
         outs[i] = y;
         refs.set(y, (refs.get(y) ?? 0) + 1);
         if (free) {
@@ -476,4 +487,19 @@ export class Network {
     for (const k of [...keep].sort((a, b) => a - b)) result.set(k, outs[k]!);
     return result;
   }
+}
+
+/**
+ * A [convolutional] layer with batchnorm in 'train' mode on its rolling statistics (ForwardOptions.frozenBn):
+ * conv, batchnorm with Darknet's inference formula (the statistics are read, not updated), activation. When
+ * nothing is recorded (a frozen layer: no input requires grad) the intermediates are freed at once.
+ */
+function convRollingBn(l: Extract<AnyLayer, { kind: 'convolutional' }>, x: Tensor, preActivation: boolean): Tensor {
+  const t = l.tensors('train');
+  const y = conv2d(x, t.weights, null, l.geom());
+  const z = batchnorm(y, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: false, mode: 'darknet' });
+  if (!z.requiresGrad) y.dispose();
+  const a = activation(z, preActivation ? 'linear' : l.activation);
+  if (a !== z && !a.requiresGrad) z.dispose();
+  return a;
 }

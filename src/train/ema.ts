@@ -28,6 +28,11 @@ export interface EmaOptions {
 export interface EmaSource {
   name: string;
   tensor: Tensor;
+  /**
+   * The tensor never changes during the run (a frozen parameter, src/train/freeze.ts): its average is not
+   * updated and stays equal to it (d·x + (1 − d)·x need not round back to x in float32).
+   */
+  fixed?: boolean;
 }
 
 export interface EmaState {
@@ -81,7 +86,9 @@ export class ModelEma {
     this.updates++;
     const d = this.decayAt(this.updates);
     Tape.untracked(() => {
-      this.sources.forEach((s, i) => emaUpdate(this.tensors[i], s.tensor, d));
+      this.sources.forEach((s, i) => {
+        if (!s.fixed) emaUpdate(this.tensors[i], s.tensor, d);
+      });
     });
   }
 

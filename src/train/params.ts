@@ -1,8 +1,8 @@
 /**
  * What a network trains and the optimizer over it: every parameter and batchnorm statistic with its
  * optimizer view (weight decay on conv/connected weights only, Darknet's per-layer learning_rate scale,
- * dont_update layers frozen), the bias group stepped separately when the schedule gives it its own rate
- * (yolov5's warm-up), and the optimizer from the [net] section or the caller's settings.
+ * dont_update layers and the frozen prefix left out), the bias group stepped separately when the schedule
+ * gives it its own rate (yolov5's warm-up), and the optimizer from the [net] section or the caller's settings.
  */
 import type { Network } from '../darknet/network.js';
 import type { Layer, ParamRole } from '../darknet/layer.js';
@@ -53,14 +53,16 @@ export interface OptimParamGroups {
 }
 
 /**
- * The trainable parameters as the optimizer sees them. Parameters of `dont_update=1` layers are frozen
- * here (requiresGrad and trainable turned off). Throws when nothing is left to train.
+ * The trainable parameters as the optimizer sees them. Parameters of `dont_update=1` layers and of the
+ * layers below `frozen` (src/train/freeze.ts: --freeze, stopbackward=1, train_only_bn) are frozen here:
+ * requiresGrad and trainable turned off, so the tape records nothing that reaches only them and they get
+ * no gradient, no update and no weight decay. Throws when nothing is left to train.
  */
-export function optimParams(params: readonly NetworkParam[], file: string): OptimParamGroups {
+export function optimParams(params: readonly NetworkParam[], file: string, frozen = 0): OptimParamGroups {
   const g: OptimParamGroups = { all: [], bias: [], other: [] };
   for (const p of params) {
     if (!p.trainable) continue;
-    if (p.layer.common?.dontUpdate) {
+    if (p.layer.common?.dontUpdate || p.layer.index < frozen) {
       p.tensor.requiresGrad = false;
       p.trainable = false;
       continue;

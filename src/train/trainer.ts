@@ -12,6 +12,9 @@
  *              learning_rate scale from the cfg (src/train/params.ts)
  *   schedule   an LrSchedule (default: the [net] policy, src/train/schedule.ts)
  *   ema        optional ModelEma of all parameters and batchnorm statistics, used for evaluation and saving
+ *   freeze     layers 0..N-1 (`freeze`, the cfg's stopbackward / train_only_bn; src/train/freeze.ts) get
+ *              no gradient (their parameters do not require one, so the tape records nothing of them) and
+ *              no update
  *
  * One update = `subdivisions` mini-batches (forward + backward each, gradients accumulated), then one
  * optimizer step with gradScale 1/(images in the update) for a loss summed over images (Darknet's
@@ -42,7 +45,8 @@ import { SGD, type Optimizer } from './optim.js';
 import { DarknetSchedule, darknetHyper, type LrSchedule, type ScheduleValues } from './schedule.js';
 import { ModelEma } from './ema.js';
 import type { LoadedCheckpoint } from './checkpoint.js';
-import { buildOptimizer, networkParams, optimParams, refuseUntrainable, type OptimParamGroups } from './params.js';
+import { buildOptimizer, networkParams, optimParams, refuseUntrainable, type NetworkParam, type OptimParamGroups } from './params.js';
+import { describeFreeze, freezePlan, gradientCut, type FreezePlan } from './freeze.js';
 import { LossReadback } from './readback.js';
 import { Checkpointer, collectState, openResume, restoreState, type EmaValues, type RunParts, type RunPosition } from './checkpointing.js';
 import { Validation } from './validation.js';
@@ -69,6 +73,9 @@ class Trainer<T> {
   private ema: ModelEma | null = null;
   private schedule!: LrSchedule;
   private headLayers!: Layer[];
+  private freeze!: FreezePlan;
+  /** trained parameters of the layers a stopbackward=K>1 cuts off until iteration K (requiresGrad per mini-batch) */
+  private delayedParams: NetworkParam[] = [];
   private headSources!: number[];
   private subdivisions!: number;
   private maxBatches = 0;
@@ -109,19 +116,25 @@ class Trainer<T> {
     const o = this.o;
     refuseUntrainable(this.net);
     const hyper = darknetHyper(this.net.net);
+    this.freeze = freezePlan(this.net, o.freeze ?? 0);
     const ck = o.resume !== undefined ? openResume(o.resume, this.net, this.log) : null;
     this.net.release();
     this.net.prepare(this.gpu, 'train');
 
     const params = networkParams(this.net);
-    this.groups = optimParams(params, this.net.file);
+    const fz = this.freeze;
+    this.groups = optimParams(params, this.net.file, fz.frozen);
+    const lastDelayed = fz.delayed.length ? fz.delayed[fz.delayed.length - 1].layer : -1;
+    this.delayedParams = params.filter((p) => p.trainable && p.layer.index <= lastDelayed);
     const os: OptimizerSettings = typeof o.optimizer === 'string' ? { kind: o.optimizer } : o.optimizer ?? {};
     const kind: OptimizerKind = os.kind ?? (hyper.adam ? 'adam' : 'sgd');
     this.opt = buildOptimizer(kind, this.groups.all, os, this.net);
     this.schedule = o.schedule ?? new DarknetSchedule({ ...hyper.schedule, learningRate: os.lr ?? hyper.schedule.learningRate });
     if (o.ema) {
       const eo = o.ema === true ? {} : o.ema;
-      this.ema = new ModelEma(params.map((p) => ({ name: p.key, tensor: p.tensor })), eo);
+      // a frozen parameter never changes, nor do the statistics of a layer on its rolling statistics
+      const fixed = (p: NetworkParam) => p.layer.index < fz.frozen && (p.group !== 'buffer' || (p.layer.index < fz.rollingBn && p.layer.kind === 'convolutional'));
+      this.ema = new ModelEma(params.map((p) => ({ name: p.key, tensor: p.tensor, fixed: fixed(p) })), eo);
     }
     this.headSources = [...(o.loss.headSources ?? this.net.outputLayers())];
     for (const i of this.headSources) if (!(Number.isInteger(i) && i >= 0 && i < this.net.layers.length)) throw new TrainError('config', `loss head source ${i} is not a layer of ${this.net.file}`);
@@ -135,11 +148,18 @@ class Trainer<T> {
     if (ck) this.resume(ck);
     this.boundary = { loader: this.o.loader.state(), batchInEpoch: this.batchInEpoch };
     const all = this.groups.all;
+    const frozenNote = describeFreeze(fz);
+    if (frozenNote) this.log(frozenNote);
     this.log(`optimizer ${this.opt.kind}: ${all.length} tensors (${all.reduce((a, s) => a + s.param.size, 0)} values), decay on ${all.filter((s) => s.decay !== false).length}; schedule ${this.schedule.describe()}; subdivisions ${this.subdivisions}${this.ema ? `; EMA decay ${this.ema.decay} tau ${this.ema.tau}` : ''}`);
   }
 
   private resume(ck: LoadedCheckpoint<TrainState>): void {
     const s = ck.state;
+    if ((s.frozen ?? 0) !== this.freeze.frozen) {
+      const was = s.frozen ? `layers 0..${s.frozen - 1} frozen` : 'nothing frozen';
+      const now = this.freeze.frozen ? `freezes layers 0..${this.freeze.frozen - 1}` : 'freezes nothing';
+      throw new TrainError('config', `resume: ${ck.stateFile} was trained with ${was}, this run ${now}: resume with the same freeze`);
+    }
     restoreState(this.parts(), s, this.log);
     this.iteration = s.iteration;
     this.epoch = s.epoch;
@@ -246,13 +266,18 @@ class Trainer<T> {
     if (b.images.length !== n * c * h * w) throw new TrainError('data', `batch images hold ${b.images.length} values, shape [${b.shape.join(', ')}] needs ${n * c * h * w}`);
     if (b.truths.length !== n) throw new TrainError('data', `batch of ${n} images has truths for ${b.truths.length}`);
     const x = Tape.untracked(() => Tensor.from(gpu, [n, c, h, w], b.images, 'images'));
+    if (this.delayedParams.length) {
+      // stopbackward=K>1: no gradient into the layers below the cut while Darknet's iteration is < K
+      const cut = gradientCut(this.freeze, this.iteration, this.sub, this.subdivisions);
+      for (const p of this.delayedParams) p.tensor.requiresGrad = p.layer.index >= cut;
+    }
     const tape = newTape();
     let res: LossResult | null = null;
     const ctx: LossContext = { network: net, headLayers, iteration: this.iteration + 1, epoch: this.epoch };
     try {
       const loss = tape.record(() => {
         // the mini-batch's position seeds its random layers ([dropout]): a resumed run draws the same masks
-        const outs = net.forward(x, { mode: 'train', keep: this.headSources, logits: this.o.loss.logitSources, seed: this.iteration * this.subdivisions + this.sub + 1 });
+        const outs = net.forward(x, { mode: 'train', keep: this.headSources, logits: this.o.loss.logitSources, seed: this.iteration * this.subdivisions + this.sub + 1, frozenBn: this.freeze.rollingBn });
         const heads = this.headSources.map((i) => outs.get(i)!);
         res = this.o.loss.compute(heads, b.truths, ctx);
         const items = res.items;
@@ -391,7 +416,11 @@ class Trainer<T> {
     }
     if (!dir || (!saveNames.length && !what.keep)) return;
     const weights = this.saver.encodeWeights(ema, this.seen);
-    if (saveNames.length) await this.saver.save(saveNames, weights, await collectState(this.parts(), this.position(), ema), this.iteration);
+    if (saveNames.length) {
+      const state = await collectState(this.parts(), this.position(), ema);
+      if (this.freeze.frozen) state.frozen = this.freeze.frozen;
+      await this.saver.save(saveNames, weights, state, this.iteration);
+    }
     if (what.keep) this.saver.keep(weights, this.iteration);
   }
 

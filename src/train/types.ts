@@ -125,6 +125,12 @@ export interface TrainerOptions<T = Truth> {
   maxBatches?: number;
   /** stop after this many epochs */
   epochs?: number;
+  /**
+   * Freeze layers 0..freeze-1 (Ultralytics `--freeze N`): no gradient, no update, no weight decay, their
+   * EMA equal to them; their batchnorm statistics keep updating (train mode). The cfg's stopbackward and
+   * train_only_bn freeze too (src/train/freeze.ts). Default 0.
+   */
+  freeze?: number;
   /** EMA of the parameters (default off) */
   ema?: boolean | EmaOptions;
   /** folder for last/best checkpoints and final.weights (none: nothing is saved) */
@@ -232,4 +238,6 @@ export interface TrainState {
   history: EpochSummary[];
   extra: unknown;
   network: { file: string; input: { c: number; h: number; w: number }; params: number };
+  /** layers 0..frozen-1 were frozen (src/train/freeze.ts; absent when none): a resume must freeze the same */
+  frozen?: number;
 }
