@@ -22,13 +22,14 @@ import { lossFromNetwork, type LossKind } from '../yolo/loss.js';
 import { V5Loss, applyV5PriorBiases, scaleV5Hyp, v5HeadsFit, type V5Hyp } from '../yolo/loss_v5.js';
 import { isProtocol, type Protocol } from '../eval/types.js';
 import { runTrainer } from '../train/trainer.js';
+import { freezePlan } from '../train/freeze.js';
 import { TrainError, type EpochSummary, type EvalResult, type OptimizerKind, type OptimizerSettings, type Progress, type TrainResult, type TrainState } from '../train/types.js';
 import { yoloTrainLoss } from '../train/yolo_loss.js';
 import type { LoadedCheckpoint } from '../train/checkpoint.js';
 import { DarknetSchedule, UltralyticsSchedule, darknetHyper, stretchDarknetSchedule, type LrSchedule } from '../train/schedule.js';
 import { downsample, writeTrainingPlots, type IterationPoint } from '../train/plots.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { checkOptional, RULES } from '../util/validate.js';
+import { checkNumber, checkOptional, RULES } from '../util/validate.js';
 import { fromDarknetNetwork } from './detector.js';
 import { networkDetector, runVal } from './val.js';
 import type { Model } from './model.js';
@@ -94,6 +95,11 @@ export interface TrainSettings {
   saveEvery: number;
   valEvery: number;
   protocol: Protocol;
+  /**
+   * Layers 0..freeze-1 frozen (Ultralytics --freeze): no gradient, no update; their batchnorm statistics keep
+   * updating. 0 (default): none (the cfg's stopbackward / train_only_bn still apply; src/train/freeze.ts).
+   */
+  freeze: number;
 }
 
 /**
@@ -129,10 +135,13 @@ export function resolveTrainSettings(net: Network, given: Partial<TrainSettings>
     saveEvery: given.saveEvery ?? prev.saveEvery ?? 100,
     valEvery: given.valEvery ?? prev.valEvery ?? 1,
     protocol: given.protocol ?? prev.protocol ?? 'ultralytics',
+    freeze: given.freeze ?? prev.freeze ?? 0,
   };
   for (const [k, rule] of [['epochs', RULES.positiveInt], ['maxBatches', RULES.positiveInt], ['lr', RULES.positive], ['seed', RULES.seed], ['workers', RULES.count], ['saveEvery', RULES.positiveInt], ['valEvery', RULES.count]] as const) {
     checkOptional(`train: ${k}`, s[k], rule);
   }
+  checkNumber('train: freeze', s.freeze, { min: 0, max: net.layers.length, int: true });
+  freezePlan(net, s.freeze); // a TrainError now, not after the data is loaded, when nothing is left to train
   if (!isProtocol(s.protocol)) throw new Error(`train: unknown protocol '${s.protocol}'`);
   if (scheduleKind === 'ultralytics' && !s.epochs) throw new Error('train: the Ultralytics schedule needs --epochs');
   if (!s.epochs && !s.maxBatches && !hyperNet.maxBatches) throw new Error('train: give --epochs or --max-batches (the cfg has no max_batches)');
@@ -162,11 +171,31 @@ export interface TrainNetworkOptions {
   /** Run folder: weights/ checkpoints, results.csv, plots, val/ (none: nothing is written). */
   runDir?: string;
   resume?: LoadedCheckpoint<TrainState>;
+  /**
+   * Darknet's continuation (detector.c without -clear): the starting weights' `seen / batch`. In Darknet mode
+   * the run continues the schedule from there: its update k uses the rate of update startIteration + k, and
+   * a run bounded by max_batches (the cfg's or `maxBatches`) ends at that total, so it runs max_batches -
+   * startIteration updates (none left: a TrainError). Ultralytics mode ignores it. Default 0. The run's own
+   * counters (progress, results.csv, checkpoints and the `seen` they record) count from 0.
+   */
+  startIteration?: number;
   onProgress?: (p: Progress) => void;
   onEpochEnd?: (e: EpochSummary) => void;
   log: (line: string) => void;
   signal?: AbortSignal;
   cwd?: string;
+}
+
+/** `s` shifted by k0 updates: update k of this run gets the values of update k0 + k (Darknet's continuation). */
+function continuedSchedule(s: LrSchedule, k0: number): LrSchedule {
+  if (!k0) return s;
+  return {
+    kind: s.kind,
+    at: (pos) => s.at({ ...pos, iteration: pos.iteration + k0 }),
+    state: () => s.state(),
+    restore: (st) => s.restore(st),
+    describe: () => `${s.describe()}, continued from iteration ${k0}`,
+  };
 }
 
 /** The training core: loader, loss, schedule, optimizer, validation, the trainer, results files. */
@@ -177,11 +206,18 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
   const miniBatch = args.batch / args.subdivisions;
   const spec = loadDataset(o.data, cwd);
   const augment = args.augment ? augmentConfigFromNetwork(net) : false;
+  // Darknet's continuation from the starting weights' seen (Darknet mode): the run ends at max_batches in all
+  const k0 = args.schedule === 'darknet' ? (o.startIteration ?? 0) : 0;
+  const bound = args.maxBatches ?? (args.epochs ? undefined : darknetHyper(net.net).maxBatches);
+  if (k0 > 0 && bound !== undefined && k0 >= bound) {
+    throw new TrainError('config', `${net.file}: the starting weights' seen / batch puts Darknet's iteration at ${k0}, already at or past max_batches ${bound}: nothing is left to train (Darknet stops at once). Give --clear (Darknet's -clear) to start from iteration 0, or a larger --max-batches`);
+  }
   // multi-scale: the size of mini-batch g; Darknet counts 10 updates (of `subdivisions` mini-batches) per size
+  const sizeMax = (args.maxBatches ?? darknetHyper(net.net).maxBatches) - k0;
   const sizeFor = args.multiScale
     ? sizeScheduleFromNetwork(net, args.seed, {
       width: net.input.w, height: net.input.h, period: 10 * args.subdivisions, random: cfgRandom(net) || 1,
-      maxBatches: (args.maxBatches ?? darknetHyper(net.net).maxBatches) ? (args.maxBatches ?? darknetHyper(net.net).maxBatches) * args.subdivisions : undefined,
+      maxBatches: sizeMax > 0 ? sizeMax * args.subdivisions : undefined,
     })
     : undefined;
   if (sizeFor) {
@@ -227,10 +263,11 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
         : { kind: args.optimizer, lr: args.lr ?? h.lr0, beta1: h.momentum, beta2: 0.999, decay };
     } else {
       // --max-batches / --epochs override the cfg's max_batches: stretch its steps (and poly/cosine/sgdr length)
-      const updates = args.maxBatches ?? (args.epochs ? Math.ceil((args.epochs * loader.batchesPerEpoch) / args.subdivisions) : hyperNet.maxBatches);
+      // (continuing from k0: --epochs trains that many epochs after k0, so the schedule's length is k0 + theirs)
+      const updates = args.maxBatches ?? (args.epochs ? k0 + Math.ceil((args.epochs * loader.batchesPerEpoch) / args.subdivisions) : hyperNet.maxBatches);
       const stretched = stretchDarknetSchedule(hyperNet.schedule, updates);
       if (stretched.note) log(stretched.note);
-      schedule = new DarknetSchedule({ ...stretched.schedule, learningRate: args.lr ?? hyperNet.schedule.learningRate });
+      schedule = continuedSchedule(new DarknetSchedule({ ...stretched.schedule, learningRate: args.lr ?? hyperNet.schedule.learningRate }), k0);
       optimizer = { kind: args.optimizer, lr: args.lr };
     }
 
@@ -273,11 +310,11 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
 
     const result = await runTrainer({
       gpu, network: net, loader, loss: yoloTrainLoss(yl), optimizer, schedule, subdivisions: args.subdivisions,
-      epochs: args.epochs, maxBatches: args.maxBatches ?? (args.epochs ? undefined : hyperNet.maxBatches),
+      epochs: args.epochs, maxBatches: bound !== undefined ? bound - k0 : undefined,
       ema: args.ema, checkpointDir: runDir ? path.join(runDir, 'weights') : undefined, saveEvery: args.saveEvery, keepEvery: o.keepEvery,
       evaluate, evalEveryEpochs: args.valEvery,
       buildEvalNetwork: o.buildEvalNetwork,
-      resume: o.resume,
+      resume: o.resume, freeze: args.freeze,
       extraState: () => ({ iterations: downsample(iterations, 20000) }),
       onProgress, onEpochEnd, log, signal: o.signal,
     });
@@ -339,6 +376,15 @@ export interface TrainOptions {
   /** Validate every N epochs on the dataset's val split (default 1 with `out`, else 0: never). */
   valEvery?: number;
   protocol?: Protocol;
+  /**
+   * Freeze layers 0..freeze-1 (as Ultralytics `train.py --freeze N`; Darknet layer indices): they get no
+   * gradient and no update (no weight decay either; with `ema` their average stays equal to them), which
+   * saves their backward pass. Their batchnorm keeps running in train mode, so its rolling statistics still
+   * update (as yolov5's BatchNorm2d in model.train()). 0 ≤ freeze ≤ the number of layers; a freeze that
+   * leaves no trainable layer is refused (TrainError). Default 0. The cfg's `stopbackward=1` /
+   * `train_only_bn=1` freeze by Darknet's rules on top (docs/training.md, Freezing).
+   */
+  freeze?: number;
   /** Called after every update. */
   onProgress?: (p: TrainProgress) => void;
   /** Called at the end of every epoch (with the validation metrics when it validated). */
@@ -385,6 +431,7 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
       batch: opts.batch, subdivisions: opts.subdivisions, epochs: opts.epochs, maxBatches: opts.maxBatches, loss: opts.loss, hyp,
       schedule: opts.schedule, cosLr: opts.cosLr, optimizer: opts.optimizer, lr: opts.lr, ema: opts.ema, augment: opts.augment,
       multiScale: opts.multiScale, seed: opts.seed, workers: opts.workers, saveEvery: opts.saveEvery, valEvery: opts.valEvery ?? (opts.out ? 1 : 0), protocol: opts.protocol,
+      freeze: opts.freeze,
     });
     const I = model.network.input;
     model.reloadForInference();

@@ -168,7 +168,9 @@ export async function main(argv: string[]): Promise<void> {
         y
           .option('cfg', { type: 'string', describe: 'Darknet .cfg (required unless --resume)' })
           .option('data', { type: 'string', describe: 'dataset: Darknet .data or Ultralytics .yaml (required unless --resume)' })
-          .option('weights', { type: 'string', describe: 'initial .weights (default: seeded initialization)' })
+          .option('weights', { type: 'string', describe: 'initial .weights (default: seeded initialization); a cut file (Darknet\'s partial, e.g. yolov4-tiny.conv.29) loads the layers it holds, the rest start from the seeded initialization' })
+          .option('weights-cfg', { type: 'string', describe: 'the cfg the --weights were made with, when it differs from --cfg (another class count): transfer every layer whose kind and shapes match, re-initialise the rest' })
+          .option('clear', { type: 'boolean', describe: 'Darknet\'s -clear: start from iteration 0 (without it the Darknet schedule continues from the weights\' seen / batch, as Darknet does)' })
           .option('epochs', { type: 'number', describe: 'epochs to train' })
           .option('max-batches', { type: 'number', describe: 'iterations (updates) to train (default: the cfg max_batches)' })
           .option('batch', { type: 'number', describe: 'images per update (default: the cfg batch)' })
@@ -183,6 +185,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('optimizer', { type: 'string', choices: ['sgd', 'adam', 'adamw'], describe: 'default: SGD with the cfg momentum and decay' })
           .option('lr', { type: 'number', describe: 'learning rate (default: the cfg learning_rate)' })
           .option('ema', { type: 'boolean', describe: 'keep an EMA of the weights for validation and saving' })
+          .option('freeze', { type: 'number', describe: 'freeze layers 0..N-1 (Ultralytics --freeze): no gradients, no updates; their BN statistics keep updating (default 0)' })
           .option('augment', { type: 'boolean', describe: 'data augmentation from the cfg: jitter, flip, HSV, mosaic (default on; --no-augment)' })
           .option('multi-scale', { type: 'boolean', describe: 'Darknet multi-scale training, the input size changing every 10 updates (default: the cfg\'s [yolo] random=1, with augmentation)' })
           .option('seed', { type: 'number', describe: 'seed for initialization, shuffling and augmentation (default 0)' })
@@ -210,9 +213,9 @@ export async function main(argv: string[]): Promise<void> {
         process.on('SIGINT', onInt);
         try {
           await runTrain({
-            cfg: a.cfg, data: a.data, weights: a.weights, epochs: a.epochs, maxBatches: a['max-batches'], batch: a.batch,
+            cfg: a.cfg, data: a.data, weights: a.weights, weightsCfg: a['weights-cfg'], clear: a.clear, epochs: a.epochs, maxBatches: a['max-batches'], batch: a.batch,
             subdivisions: a.subdivisions, img: a.img, resume: a.resume, out: a.out, name: a.name, existOk: a['exist-ok'],
-            loss: a.loss as 'darknet' | undefined, hyp: a.hyp, optimizer: a.optimizer as 'sgd' | undefined, lr: a.lr, ema: a.ema,
+            loss: a.loss as 'darknet' | undefined, hyp: a.hyp, optimizer: a.optimizer as 'sgd' | undefined, lr: a.lr, ema: a.ema, freeze: a.freeze,
             augment: a.augment, multiScale: a['multi-scale'], seed: a.seed, workers: a.workers, valEvery: a['val-every'], protocol: a.protocol as 'coco' | undefined,
             schedule: a.schedule as 'darknet' | undefined, cosLr: a['cos-lr'], saveEvery: a['save-every'], keepEvery: a['keep-every'],
             logEvery: a['log-every'], progress: a.progress as 'auto' | undefined, signal: ac.signal,
@@ -220,6 +223,20 @@ export async function main(argv: string[]): Promise<void> {
         } finally {
           process.off('SIGINT', onInt);
         }
+      },
+    )
+    .command(
+      'partial',
+      "cut a .weights file after its first N layers, as Darknet's `partial` (e.g. yolov4-tiny.conv.29 for fine-tuning): byte for byte Darknet's output",
+      (y) =>
+        y
+          .option('cfg', { type: 'string', demandOption: true, describe: 'the Darknet .cfg of the weights' })
+          .option('weights', { type: 'string', demandOption: true, describe: 'the .weights to cut' })
+          .option('out', { type: 'string', demandOption: true, describe: 'the cut file to write (e.g. yolov4-tiny.conv.29)' })
+          .option('layers', { type: 'number', demandOption: true, describe: 'keep layers 0..N-1 (Darknet\'s partial <cfg> <weights> <out> N)' }),
+      async (a) => {
+        const { runPartial } = await import('./partial.js');
+        runPartial({ cfg: a.cfg, weights: a.weights, out: a.out, layers: a.layers, log: (l: string) => console.log(l) });
       },
     )
     .command(

@@ -19,6 +19,7 @@ export const NUMERIC_OPTIONS: Readonly<Record<string, NumberRule>> = {
   'train-size': RULES.size,
   epochs: RULES.positiveInt,
   'max-batches': RULES.positiveInt,
+  freeze: RULES.count,
   lr: RULES.positive,
   seed: RULES.seed,
   workers: { min: 0, max: 256, int: true },
@@ -37,6 +38,14 @@ export const NUMERIC_OPTIONS: Readonly<Record<string, NumberRule>> = {
   'max-pixels': RULES.positiveInt,
 };
 
+/**
+ * Numeric options of one command whose name another command uses for text (`forward --layers heads|all`):
+ * checked for that command only, by the same rules.
+ */
+export const COMMAND_NUMERIC_OPTIONS: Readonly<Record<string, Readonly<Record<string, NumberRule>>>> = {
+  partial: { layers: RULES.count },
+};
+
 /** The text given for `--name` in the raw arguments (`--name v` or `--name=v`; the last one wins). */
 function rawValue(args: readonly string[], name: string): string | undefined {
   let v: string | undefined;
@@ -49,7 +58,8 @@ function rawValue(args: readonly string[], name: string): string | undefined {
 
 /** Throws a SettingError for the first numeric option that is not a number in its range. */
 export function checkNumericOptions(argv: Record<string, unknown>, args: readonly string[]): void {
-  for (const [name, rule] of Object.entries(NUMERIC_OPTIONS)) {
+  const command = Array.isArray(argv._) ? String(argv._[0]) : '';
+  for (const [name, rule] of [...Object.entries(NUMERIC_OPTIONS), ...Object.entries(Object.hasOwn(COMMAND_NUMERIC_OPTIONS, command) ? COMMAND_NUMERIC_OPTIONS[command] : {})]) {
     const v = argv[name];
     if (v === undefined) continue;
     // an option given twice arrives as an array: the last one wins, as yargs' other options
