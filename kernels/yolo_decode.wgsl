@@ -28,7 +28,8 @@
 //           counted but not written (the host re-runs with a larger buffer). Record (u32 words):
 //             0 batch, 1 head, 2 row ((y*W + x)*A + a), 3 class, 4 obj, 5 score, 6 cx, 7 cy, 8 w, 9 h
 //             (f32 bit patterns from word 4 on), then with SCORES=1 the C class scores of that box
-//             (Darknet's dets.prob: score if > thresh else 0). Record stride = 10 + SCORES*C.
+//             (Darknet's dets.prob: score if > thresh else 0). Record stride = P.rec: 10, or with SCORES=1 10 + the
+//             largest class count of the heads decoded together (one stride for every head's records).
 //   clear   sets count[0] to P.head (the host passes 0; run before the first head's detect).
 
 struct Params {
@@ -43,6 +44,7 @@ struct Params {
   thresh: f32,
   head: u32,
   cap: u32,
+  rec: u32,   // record stride in words: 10, or 10 + the largest class count of all heads with SCORES=1
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -185,7 +187,7 @@ fn detect(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   var sm = vec2f(0.0, 1.0);
   if (MODE == 2u) { sm = softmax_stats(c); }
   if (MODE == 4u) { sm = certainty(c); }
-  let stride = 10u + SCORES * P.C;
+  let stride = P.rec;
   let row = c.cell * P.A + c.a;
   for (var j = 0u; j < P.C; j++) {
     let p = class_score(c, obj, j, sm);

@@ -133,7 +133,7 @@ export function decodeRows(x: Tensor, head: HeadSpec, net: NetSize, thresh = NO_
   const n = g.B * g.A * g.H * g.W;
   gpu.dispatch(
     { file: 'yolo_decode', entry: 'rows', constants: { WG, MODE: modeOf(head) } },
-    { B: g.B, A: g.A, C: g.C, H: g.H, W: g.W, net_w: net.width, net_h: net.height, scale_xy: head.scaleXY ?? 1, thresh, head: 0, cap: 0 },
+    { B: g.B, A: g.A, C: g.C, H: g.H, W: g.W, net_w: net.width, net_h: net.height, scale_xy: head.scaleXY ?? 1, thresh, head: 0, cap: 0, rec: 0 },
     { 1: x, 2: anchors, 3: out },
     gpu.grid(n, WG),
   );
@@ -186,14 +186,14 @@ export class HeadDecoder {
     }
     const gpu = this.gpu;
     // count[0] = head (0); the other fields are unused by `clear`
-    gpu.dispatch({ file: 'yolo_decode', entry: 'clear' }, { B: 0, A: 0, C: 0, H: 0, W: 0, net_w: 0, net_h: 0, scale_xy: 0, thresh: 0, head: 0, cap: 0 }, { 4: this.counter }, [1]);
+    gpu.dispatch({ file: 'yolo_decode', entry: 'clear' }, { B: 0, A: 0, C: 0, H: 0, W: 0, net_w: 0, net_h: 0, scale_xy: 0, thresh: 0, head: 0, cap: 0, rec: 0 }, { 4: this.counter }, [1]);
     outputs.forEach((x, i) => {
       const h = this.heads[i];
       const g = geo[i];
       const n = g.B * g.A * g.H * g.W;
       gpu.dispatch(
         { file: 'yolo_decode', entry: 'detect', constants: { WG, MODE: modeOf(h), SCORES: opts.withScores ? 1 : 0 } },
-        { B: g.B, A: g.A, C: g.C, H: g.H, W: g.W, net_w: this.net.width, net_h: this.net.height, scale_xy: h.scaleXY ?? 1, thresh, head: i, cap: this.capacity },
+        { B: g.B, A: g.A, C: g.C, H: g.H, W: g.W, net_w: this.net.width, net_h: this.net.height, scale_xy: h.scaleXY ?? 1, thresh, head: i, cap: this.capacity, rec: stride },
         { 1: x, 2: this.anchors[i], 4: this.counter, 5: this.records! },
         gpu.grid(n, WG),
       );

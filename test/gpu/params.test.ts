@@ -184,8 +184,8 @@ test('packed bytes equal the old positional packing (yolo_loss, conv2d, yolo_dec
   // yolo_decode rows and optim adam (f32 fields in the middle and at the end)
   const dec = gpu.uniformLayout({ file: 'yolo_decode', entry: 'rows' });
   assert.equal(
-    pack(dec, { B: 2, A: 3, C: 80, H: 13, W: 13, net_w: 416, net_h: 416, scale_xy: 1, thresh: -3.4028234663852886e38, head: 0, cap: 0 }),
-    oldPack([2, 3, 80, 13, 13, { f: 416 }, { f: 416 }, { f: 1 }, { f: -3.4028234663852886e38 }, 0, 0]),
+    pack(dec, { B: 2, A: 3, C: 80, H: 13, W: 13, net_w: 416, net_h: 416, scale_xy: 1, thresh: -3.4028234663852886e38, head: 0, cap: 0, rec: 10 }),
+    oldPack([2, 3, 80, 13, 13, { f: 416 }, { f: 416 }, { f: 1 }, { f: -3.4028234663852886e38 }, 0, 0, 10]),
   );
   const adam = gpu.uniformLayout({ file: 'optim', entry: 'adam', constants: { WG: 256 } });
   assert.equal(

@@ -84,6 +84,40 @@ for (const c of SYNTH) {
   });
 }
 
+test('decode + compact: score vectors of heads with different class counts share one record stride', async () => {
+  // one buffer, one stride (10 + the largest class count): a head with fewer classes must not shift the
+  // records of the others (it wrote 10 + its own classes while the reader stepped 10 + the largest)
+  const gpu = await getGpu();
+  const heads: HeadSpec[] = [
+    { anchors: [81, 82, 135, 169], classes: 7 },
+    { anchors: [10, 14, 23, 27, 37, 58], classes: 3 },
+  ];
+  const shapes = [[2, 24, 3, 4], [2, 24, 5, 6]];
+  const data = shapes.map((s, i) => randomArray(new Rng(40 + i), s.reduce((a, b) => a * b), -3, 3));
+  const xs = shapes.map((s, i) => Tensor.from(gpu, s, data[i]));
+  const dec = new HeadDecoder(gpu, heads, NET);
+  const t = 0.1;
+  const dets = await dec.detect(xs, { thresh: t, withScores: true });
+  let total = 0;
+  for (let hI = 0; hI < 2; hI++) {
+    const [B, , H, W] = shapes[hI];
+    const C = heads[hI].classes;
+    const A = heads[hI].anchors.length / 2;
+    const rows = decodeRowsRef(data[hI], shapes[hI], heads[hI], NET);
+    const want = filterRows(rows, B, H * W * A, C, t);
+    total += want.length;
+    assert.ok(want.length > 0, `head ${hI} keeps something`);
+    assertSameHits(dets, want, hI, `head ${hI}`, 2e-6);
+    for (const d of dets.filter((q) => q.head === hI)) {
+      const o = (d.batch * H * W * A + d.index) * (5 + C);
+      const e = Array.from({ length: C }, (_, j) => (rows[o + 5 + j] > t ? rows[o + 5 + j] : 0));
+      assertClose(d.scores!, e, { atol: 2e-6, rtol: 2e-6 }, `head ${hI} scores of ${d.batch}/${d.index}`);
+    }
+  }
+  assert.is(dets.length, total);
+  dec.dispose(); xs.forEach((x) => x.dispose());
+});
+
 test('decode + compact: score vectors, capacity growth, several heads and batch in one buffer', async () => {
   const gpu = await getGpu();
   const heads: HeadSpec[] = [
