@@ -315,6 +315,8 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
       evaluate, evalEveryEpochs: args.valEvery,
       buildEvalNetwork: o.buildEvalNetwork,
       resume: o.resume, freeze: args.freeze,
+      // Darknet writes the total seen: the starting weights' (k0 whole batches) plus this run's
+      seenOffset: k0 * args.batch,
       extraState: () => ({ iterations: downsample(iterations, 20000) }),
       onProgress, onEpochEnd, log, signal: o.signal,
     });

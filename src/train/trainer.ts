@@ -415,7 +415,7 @@ class Trainer<T> {
       this.history.push(what.summary);
     }
     if (!dir || (!saveNames.length && !what.keep)) return;
-    const weights = this.saver.encodeWeights(ema, this.seen);
+    const weights = this.saver.encodeWeights(ema, this.seen + (this.o.seenOffset ?? 0));
     if (saveNames.length) {
       const state = await collectState(this.parts(), this.position(), ema);
       if (this.freeze.frozen) state.frozen = this.freeze.frozen;

@@ -131,6 +131,12 @@ export interface TrainerOptions<T = Truth> {
    * train_only_bn freeze too (src/train/freeze.ts). Default 0.
    */
   freeze?: number;
+  /**
+   * Images the starting weights had seen (their header's `seen`, when a run continues Darknet's schedule
+   * from them): added to the `seen` written into every .weights this run saves, as Darknet writes the total,
+   * so a later continuation from them starts where this one ended. Default 0.
+   */
+  seenOffset?: number;
   /** EMA of the parameters (default off) */
   ema?: boolean | EmaOptions;
   /** folder for last/best checkpoints and final.weights (none: nothing is saved) */

@@ -123,11 +123,15 @@ test('train: a cut file, transfer through the CLI, and Darknet continuation from
   assert.ok(cont.lines.some((l) => l.includes("the weights have seen 100 images: Darknet's iteration 50 (seen / batch 2)") && l.includes('run ends at max_batches 52 (2 updates')), cont.lines.join('\n'));
   assert.ok(cont.lines.some((l) => l.includes('continued from iteration 50')), 'the schedule says it continues');
   assert.is((JSON.parse(fs.readFileSync(path.join(cont.r.runDir, 'args.json'), 'utf8')) as { startIteration: number }).startIteration, 50);
+  // the saved weights carry the total seen (Darknet's), so a second continuation starts where this one ended
+  const seenOf = (f: string) => Number(fs.readFileSync(f).readBigUInt64LE(12));
+  assert.is(seenOf(path.join(cont.r.runDir, 'weights', 'last.weights')), 100 + 2 * 2, 'seen 100 + 2 updates of 2 images');
 
   const clear = await run({ clear: true, maxBatches: 2, name: 'clear' });
   assert.is(clear.r.iteration, 2);
   assert.equal(clear.lrs, [burn(1), burn(2)]);
   assert.ok(clear.lines.some((l) => l.startsWith("--clear: the weights' seen (100 images) is ignored")), clear.lines.join('\n'));
+  assert.is(seenOf(path.join(clear.r.runDir, 'weights', 'last.weights')), 2 * 2, '--clear: this run only');
 
   // nothing left to train: refused before the run folder, naming --clear
   const done = await runCli(['train', '--cfg', MINI_CFG, '--data', synth.data, '--weights', w50, '--max-batches', '50', '--name', 'nothing', ...common]);
