@@ -29,11 +29,12 @@ import { build as local } from '../layers/local.js';
 import { build as crop } from '../layers/crop.js';
 import { build as cost } from '../layers/cost.js';
 import { build as gaussianYolo } from '../layers/gaussian_yolo.js';
+import { build as batchnorm } from '../layers/batchnorm.js';
 
 export const LAYER_KINDS = {
   convolutional, maxpool, avgpool, route, shortcut, upsample, yolo, region, reorg, reorg3d, dropout, connected,
   detection, softmax, sam, scale_channels: scaleChannels, local, crop, cost, local_avgpool: localAvgpool,
-  Gaussian_yolo: gaussianYolo,
+  Gaussian_yolo: gaussianYolo, batchnorm,
 } satisfies Record<string, LayerFactory>;
 
 /** A section type the engine builds. */
@@ -60,7 +61,6 @@ export function layerFactory(type: string): ((ctx: BuildContext) => AnyLayer) | 
 
 /** Section types Darknet knows but this engine does not implement. */
 export const REFUSED_SECTIONS: Record<string, string> = {
-  batchnorm: 'a standalone [batchnorm] layer',
   normalization: 'local response normalization ([normalization]/[lrn])',
   rnn: 'recurrent layers ([rnn])',
   crnn: 'convolutional recurrent layers ([crnn])',
@@ -80,7 +80,6 @@ export const HARMLESS_KEYS: Record<string, Record<string, string>> = {
   convolutional: {
     stream: 'CUDA stream selection',
     wait_stream: 'CUDA stream selection',
-    bin_output: 'only used by xnor layers',
     angle: 'only used by deformable (sway/rotate/stretch) layers',
   },
   maxpool: { out_channels: 'only used with maxpool_depth', stream: 'CUDA stream selection', wait_stream: 'CUDA stream selection' },

@@ -5,8 +5,14 @@
  * padding (0, per side), groups (1), dilation (1; forced to 1 for size 1; applied as padding*dilation like
  * Darknet's cuDNN/im2col path), batch_normalize (0), activation (logistic), share_index (reuse an earlier
  * layer's parameters, which then are not in the .weights file).
- * Refused when non-zero: xnor, binary, cbn, antialiasing, sway/rotate/stretch/stretch_sway, deform-style
- * keys, flipped, coordconv, assisted_excitation, dot, reverse.
+ * binary=1: binary weights, sign(w) * mean|w| per filter (src/tensor/ops/binarize.ts; Darknet's GPU path
+ * binarize_weights_gpu: its CPU forward ignores `binary`). xnor=1: binary weights and binary inputs
+ * (x > 0 ? 1 : -1, binarize_cpu), zero padding; groups forced to 1 as make_convolutional_layer does; BFLOPs / 32.
+ * Backward as Darknet's GPU path: straight-through to the real weights, the input gradient through the
+ * binary weights times hardtan'(x) for xnor. bin_output (Darknet's bit-packed inference then skips this
+ * layer's activation) only sets the info label convXB: the activation is kept, as in Darknet's training.
+ * Refused when non-zero: cbn, antialiasing, sway/rotate/stretch/stretch_sway, deform-style keys, flipped,
+ * coordconv, assisted_excitation, dot, reverse.
  *
  * out = (in + 2*padding - size) / stride + 1 (C integer division).
  * .weights order: biases[n], [scales[n], rolling_mean[n], rolling_variance[n] if batch_normalize],
@@ -15,11 +21,13 @@
  */
 import { Layer, type BuildContext, type ForwardContext, type LayerTensor, type Mode, param, readActivation, refuseNonzero, idiv } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
-import { convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
+import { conv2d, convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Gpu } from '../gpu/device.js';
 import type { Rng } from '../util/rng.js';
 import { filled, LinearParams, linearForward, uniformInit } from './common.js';
+import { binarizeInput, binarizeWeights } from '../tensor/ops/binarize.js';
+import { Tape } from '../tensor/tape.js';
 
 export class ConvolutionalLayer extends Layer {
   readonly kind = 'convolutional';
@@ -33,6 +41,14 @@ export class ConvolutionalLayer extends Layer {
   readonly groups: number;
   readonly batchNormalize: boolean;
   readonly activation: Activation;
+  /** xnor=1: binary weights and binary inputs (Darknet l.xnor). */
+  readonly xnor: boolean;
+  /** binary=1: binary weights only (Darknet l.binary). */
+  readonly binary: boolean;
+  /** bin_output=1 (the info label convXB only). */
+  readonly binOutput: boolean;
+  /** The binarized inference weights (constants while prepared), keyed by the folded weights tensor. */
+  private binW: { src: Tensor; wb: Tensor } | null = null;
   /** The layer whose parameters this one shares (share_index), or null. */
   share: ConvolutionalLayer | null;
   /** Training-only options kept for the trainer. */
@@ -46,8 +62,6 @@ export class ConvolutionalLayer extends Layer {
     const s = ctx.section;
     ctx.requireImage();
     refuseNonzero(ctx, {
-      xnor: 'XNOR (binary) convolution',
-      binary: 'binary-weight convolution',
       cbn: 'cross-batch normalization (cbn)',
       antialiasing: 'anti-aliased (blur) downsampling',
       sway: 'deformable sway convolution',
@@ -61,7 +75,12 @@ export class ConvolutionalLayer extends Layer {
       reverse: 'reverse',
     });
     this.filters = s.intMin('filters', 1, 1);
-    this.groups = s.intMin('groups', 1, 1);
+    this.binary = s.flag('binary');
+    this.xnor = s.flag('xnor');
+    this.binOutput = s.flag('bin_output');
+    const groups = s.intMin('groups', 1, 1);
+    // make_convolutional_layer: `if (xnor) groups = 1;   // disable groups for XNOR-net`
+    this.groups = this.xnor ? 1 : groups;
     this.size = s.intMin('size', 1, 1);
     let sx = s.has('stride_x') ? s.int('stride_x') : -1;
     let sy = s.has('stride_y') ? s.int('stride_y') : -1;
@@ -128,7 +147,8 @@ export class ConvolutionalLayer extends Layer {
   }
 
   override bflops(): number {
-    return Math.fround((2.0 * this.nweights * this.output.h * this.output.w) / 1e9);
+    const b = Math.fround((2.0 * this.nweights * this.output.h * this.output.w) / 1e9);
+    return this.xnor ? Math.fround(b / 32) : b;
   }
 
   override describe(): { type: string; filters: string; size: string } {
@@ -138,7 +158,8 @@ export class ConvolutionalLayer extends Layer {
     if (this.strideX !== this.strideY) size = `${k}x${k}/${this.strideX}x${this.strideY}`;
     else if (this.dilation > 1) size = `${k} x ${k}/${this.strideX}(${this.dilation})`;
     else size = `${k} x ${k}/${this.strideX}`;
-    return { type: this.share ? 'convS' : 'conv', filters: f, size };
+    const type = this.xnor ? (this.binOutput ? 'convXB' : 'convX') : this.share ? 'convS' : 'conv';
+    return { type, filters: f, size };
   }
 
   override init(rng: Rng): void {
@@ -175,6 +196,8 @@ export class ConvolutionalLayer extends Layer {
   }
 
   override release(): void {
+    this.binW?.wb.dispose();
+    this.binW = null;
     this.gpuParams.release();
   }
 
@@ -197,7 +220,32 @@ export class ConvolutionalLayer extends Layer {
 
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
     const act: Activation = ctx.preActivation ? 'linear' : this.activation;
-    return linearForward(x, this.tensors(ctx.mode), ctx.mode, this.geom(), act, this.batchNormalize);
+    const t = this.tensors(ctx.mode);
+    if (!this.xnor && !this.binary) return linearForward(x, t, ctx.mode, this.geom(), act, this.batchNormalize);
+    return this.binaryForward(x, t, ctx.mode, act);
+  }
+
+  /**
+   * xnor / binary: the conv on binarized weights (and, xnor, binarized inputs). Inference binarizes the
+   * BN-folded weights once (binarize(s*w) = s*binarize(w) per filter, the order of Darknet's
+   * fuse_conv_batchnorm + binary_align_weights); training binarizes the weights each forward.
+   */
+  private binaryForward(x: Tensor, t: Record<string, Tensor>, mode: Mode, act: Activation): Tensor {
+    const xin = this.xnor ? binarizeInput(x) : x;
+    let y: Tensor;
+    if (mode === 'infer') {
+      if (this.binW?.src !== t.w) {
+        this.binW?.wb.dispose();
+        this.binW = { src: t.w, wb: Tape.untracked(() => binarizeWeights(t.w)) };
+      }
+      y = conv2d(xin, this.binW.wb, t.b, this.geom(), { act });
+    } else {
+      const wb = binarizeWeights(t.weights);
+      y = linearForward(xin, { ...t, weights: wb }, mode, this.geom(), act, this.batchNormalize);
+      if (!Tape.current) wb.dispose();
+    }
+    if (xin !== x && !Tape.current) xin.dispose();
+    return y;
   }
 }
 

@@ -112,8 +112,8 @@ test('builder errors: sections, references, shapes, activations', () => {
     `t.cfg:7: [convolutional] key 'activation': activation 'elu' is not supported (supported: ${ACTIVATIONS.join(', ')})`);
   throwsCfg(() => build(`${NET}[convolutional]\nfilters=4\nactivation=lekay\n`),
     `t.cfg:7: [convolutional] key 'activation': unknown activation 'lekay' (Darknet would silently use relu; supported: ${ACTIVATIONS.join(', ')})`);
-  throwsCfg(() => build(`${NET}[convolutional]\nxnor=1\nfilters=4\nactivation=leaky\n`),
-    "t.cfg:6: [convolutional] key 'xnor': XNOR (binary) convolution is not supported (xnor=1)");
+  throwsCfg(() => build(`${NET}[convolutional]\ncbn=1\nfilters=4\nactivation=leaky\n`),
+    "t.cfg:6: [convolutional] key 'cbn': cross-batch normalization (cbn) is not supported (cbn=1)");
   throwsCfg(() => build(`${NET}[convolutional]\nfilters=20\nsize=1\nactivation=linear\n[yolo]\nmask=0,1\nanchors=1,2,3,4\nnum=2\nclasses=4\n`),
     't.cfg:9: [yolo] expects 2 anchors x (5 + 4 classes) = 18 input channels, the previous layer outputs 20 (set filters=18 in the [convolutional] before it)');
   throwsCfg(() => build(`${NET}[convolutional]\nfilters=18\nsize=1\nactivation=linear\n[yolo]\nmask=0,5\nanchors=1,2,3,4\nnum=2\nclasses=4\n`),

@@ -17,6 +17,8 @@ import { scaleChannelsRef } from '../reference/scale_channels.js';
 import { localRef } from '../reference/local.js';
 import { cropRef } from '../reference/crop.js';
 import { gaussianActivationRef } from '../reference/gaussian_yolo.js';
+import { binarizeInputRef, binarizeWeightsRef } from '../reference/binarize.js';
+import { bnApplyRef } from '../reference/batchnorm.js';
 
 export interface Val {
   data: ArrayLike<number>;
@@ -43,7 +45,10 @@ export function layerRef(l: AnyLayer, ins: Val[]): Float64Array {
       const d = c.owner.data!;
       const wShape = [c.filters, c.input.c / c.groups, c.size, c.size];
       const p = c.padding * c.dilation;
-      const { y, shape } = conv2dRef(x.data, x.shape, d.weights, wShape, null, { stride: [c.strideY, c.strideX], pad: p, dilation: c.dilation, groups: c.groups });
+      // xnor / binary: binary weights (sign * mean|w| per filter) and, xnor, binary inputs (x > 0 ? 1 : -1)
+      const w = c.xnor || c.binary ? binarizeWeightsRef(d.weights, c.filters) : d.weights;
+      const xin = c.xnor ? binarizeInputRef(x.data) : x.data;
+      const { y, shape } = conv2dRef(xin, x.shape, w, wShape, null, { stride: [c.strideY, c.strideX], pad: p, dilation: c.dilation, groups: c.groups });
       return actAll(bnOrBias(y, c.filters, shape[2] * shape[3], d, c.batchNormalize), c.activation);
     }
     case 'connected': {
@@ -128,6 +133,10 @@ export function layerRef(l: AnyLayer, ins: Val[]): Float64Array {
     case 'crop': {
       const c = l;
       return cropRef(x.data, x.shape, c.cropHeight, c.cropWidth, c.noadjust);
+    }
+    case 'batchnorm': {
+      const d = l.owner.data!;
+      return bnApplyRef(x.data, x.shape, d.scales, d.biases, d.rolling_mean, d.rolling_variance, 'darknet');
     }
     case 'dropout':
     case 'cost':
