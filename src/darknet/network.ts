@@ -14,6 +14,7 @@ import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import { activation } from '../tensor/ops/activation.js';
 import { batchnorm } from '../tensor/ops/batchnorm.js';
+import { binarizeInput, binarizeWeights } from '../tensor/ops/binarize.js';
 import { conv2d } from '../tensor/ops/conv2d.js';
 import { Rng } from '../util/rng.js';
 
@@ -471,7 +472,7 @@ export class Network {
           if (!t) throw new Error(`forward: layer ${i} needs the output of layer ${j}, which is gone`);
           return t;
         });
-        const y = i < frozenBn && l.kind === 'convolutional' && l.batchNormalize ? convRollingBn(l, ins[0], logits.has(i)) : l.forward(ins, logits.has(i) ? logitCtx : ctx);
+        const y = i < frozenBn && ((l.kind === 'convolutional' && l.batchNormalize) || l.kind === 'batchnorm') ? rollingBn(l, ins[0], logits.has(i)) : l.forward(ins, logits.has(i) ? logitCtx : ctx);
         outs[i] = y;
         refs.set(y, (refs.get(y) ?? 0) + 1);
         if (free) {
@@ -490,14 +491,23 @@ export class Network {
 }
 
 /**
- * A [convolutional] layer with batchnorm in 'train' mode on its rolling statistics (ForwardOptions.frozenBn):
- * conv, batchnorm with Darknet's inference formula (the statistics are read, not updated), activation. When
- * nothing is recorded (a frozen layer: no input requires grad) the intermediates are freed at once.
+ * A [convolutional] layer with batchnorm, or a [batchnorm] layer, in 'train' mode on its rolling statistics
+ * (ForwardOptions.frozenBn): (binarized inputs and weights for xnor / binary,) conv, batchnorm with Darknet's
+ * inference formula (the statistics are read, not updated), activation. When nothing is recorded (a frozen
+ * layer: no input requires grad) the intermediates are freed at once.
  */
-function convRollingBn(l: Extract<AnyLayer, { kind: 'convolutional' }>, x: Tensor, preActivation: boolean): Tensor {
+function rollingBn(l: Extract<AnyLayer, { kind: 'convolutional' | 'batchnorm' }>, x: Tensor, preActivation: boolean): Tensor {
   const t = l.tensors('train');
-  const y = conv2d(x, t.weights, null, l.geom());
-  const z = batchnorm(y, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: false, mode: 'darknet' });
+  const stats = { runningMean: t.rolling_mean, runningVar: t.rolling_variance };
+  if (l.kind === 'batchnorm') return batchnorm(x, t.scales, t.biases, stats, { training: false, mode: 'darknet' });
+  const xin = l.xnor ? binarizeInput(x) : x;
+  const w = l.xnor || l.binary ? binarizeWeights(t.weights) : t.weights;
+  const y = conv2d(xin, w, null, l.geom());
+  if (!y.requiresGrad) {
+    if (xin !== x) xin.dispose();
+    if (w !== t.weights) w.dispose();
+  }
+  const z = batchnorm(y, t.scales, t.biases, stats, { training: false, mode: 'darknet' });
   if (!z.requiresGrad) y.dispose();
   const a = activation(z, preActivation ? 'linear' : l.activation);
   if (a !== z && !a.requiresGrad) z.dispose();

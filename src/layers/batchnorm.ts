@@ -88,10 +88,15 @@ export class BatchnormLayer extends Layer {
     return this.params.map((p) => ({ name: p.name, tensor: this.t[p.name], role: ROLES[p.name] }));
   }
 
-  forward([x]: Tensor[], ctx: ForwardContext): Tensor {
+  /** The prepared tensors (the owner's when shared): biases, scales, rolling_mean, rolling_variance. */
+  tensors(mode: Mode): Record<string, Tensor> {
     const o = this.owner;
-    if (o.mode !== ctx.mode) throw new Error(`layer ${this.index} [batchnorm]: parameters are not prepared for '${ctx.mode}' (call Network.prepare)`);
-    const t = o.t;
+    if (o.mode !== mode) throw new Error(`layer ${this.index} [batchnorm]: parameters are not prepared for '${mode}' (call Network.prepare)`);
+    return o.t;
+  }
+
+  forward([x]: Tensor[], ctx: ForwardContext): Tensor {
+    const t = this.tensors(ctx.mode);
     return batchnorm(x, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: ctx.mode === 'train', mode: 'darknet' });
   }
 }

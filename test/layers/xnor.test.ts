@@ -179,4 +179,27 @@ test('corpus: the xnor and [batchnorm] cfgs build with Darknet BFLOPs and labels
   assert.ok(Network.fromFile(path.join(shared, 'darknet-cfg', 'yolov1_xyolo.test.cfg')).layers.filter((l) => l.kind === 'batchnorm').length === 7);
 });
 
+test('frozen prefix (stopbackward: ForwardOptions.frozenBn) with xnor / binary convs and [batchnorm]: the train-mode forward equals inference', async () => {
+  // src/darknet/network.ts rollingBn: the frozen layers run on their rolling statistics, and must binarize as
+  // their own forward does (a frozen xnor conv on full-precision weights was the bug this guards against)
+  const gpu = await getGpu();
+  const { shape, data } = xnorMiniInput();
+  const a = xnorMiniNetwork();
+  const b = xnorMiniNetwork();
+  a.prepare(gpu, 'train');
+  b.prepare(gpu, 'infer');
+  const x = Tensor.from(gpu, shape, data, 'x');
+  const all = a.layers.map((l) => l.index);
+  const ya = a.forward(x, { mode: 'train', keep: all, frozenBn: a.layers.length });
+  const yb = b.forward(x, { keep: all });
+  for (const l of a.layers) {
+    const [ta, tb] = [await ya.get(l.index)!.toArray(), await yb.get(l.index)!.toArray()];
+    assertClose(ta, tb, { atol: 1e-4, rtol: 1e-4 }, `layer ${l.index} [${l.kind}] frozen train-mode vs inference`);
+  }
+  for (const m of [ya, yb]) for (const t of new Set(m.values())) if (t !== x) t.dispose();
+  x.dispose();
+  a.dispose();
+  b.dispose();
+});
+
 test.run();
