@@ -15,41 +15,14 @@
 import { Layer, type BuildContext, type ForwardContext } from '../darknet/layer.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
-import { readAnchors, IOU_LOSSES, NMS_KINDS } from './yolo.js';
-import { MAX_ANCHORS, MAX_CLASSES } from '../util/validate.js';
+import { readHeadOptions, type HeadOptions } from './yolo.js';
 
 /** Entries per anchor before the classes: x, sigma_x, y, sigma_y, w, sigma_w, h, sigma_h, objectness. */
 export const GAUSSIAN_BOX_ENTRIES = 9;
 
-export interface GaussianYoloOptions {
-  classes: number;
-  /** Total anchors (num). */
-  total: number;
-  mask: number[];
-  /** All anchors as (w, h) pairs in network-input pixels. */
-  anchors: number[];
-  scaleXY: number;
-  jitter: number;
-  resize: number;
-  ignoreThresh: number;
-  truthThresh: number;
-  iouThresh: number;
-  iouThreshKind: string;
-  iouLoss: (typeof IOU_LOSSES)[number];
-  iouNormalizer: number;
+export interface GaussianYoloOptions extends HeadOptions {
   /** Weight of the uncertainty (sigma) deltas (Darknet uc_normalizer, default 1). */
   ucNormalizer: number;
-  clsNormalizer: number;
-  objNormalizer: number;
-  deltaNormalizer: number;
-  nmsKind: (typeof NMS_KINDS)[number];
-  betaNms: number;
-  maxBoxes: number;
-  maxDelta: number;
-  labelSmoothEps: number;
-  objectnessSmooth: boolean;
-  random: number;
-  countersPerClass: number[] | null;
 }
 
 export class GaussianYoloLayer extends Layer {
@@ -61,42 +34,14 @@ export class GaussianYoloLayer extends Layer {
   constructor(ctx: BuildContext) {
     super(ctx);
     const s = ctx.section;
-    const classes = s.intRange('classes', 0, MAX_CLASSES, 20);
-    const total = s.intRange('num', 1, MAX_ANCHORS, 1);
-    const mask = s.has('mask') ? s.intList('mask') : [...Array(total).keys()];
-    const anchors = readAnchors(ctx, s.floatList('anchors', []), total, mask);
-    if (s.has('map')) throw s.error('map', 'class maps (map=) are not supported');
+    const shared = readHeadOptions(ctx);
     // Darknet: anything but left_top / right_bottom is center
     const point = s.str('yolo_point', 'center');
     if (point === 'left_top' || point === 'right_bottom') {
       throw s.error('yolo_point', `'${point}' (the box point at a corner: get_gaussian_yolo_box and the targets shift by w/2, h/2) is not supported; only center`);
     }
-    const cpc = s.has('counters_per_class') ? s.intList('counters_per_class') : null;
-    if (cpc && cpc.length !== classes) throw s.error('counters_per_class', `has ${cpc.length} values, classes=${classes}`);
-    this.options = {
-      classes, total, mask, anchors,
-      scaleXY: s.float('scale_x_y', 1),
-      jitter: s.float('jitter', 0.2),
-      resize: s.float('resize', 1),
-      ignoreThresh: s.float('ignore_thresh', 0.5),
-      truthThresh: s.float('truth_thresh', 1),
-      iouThresh: s.float('iou_thresh', 1),
-      iouThreshKind: s.choice('iou_thresh_kind', ['iou', 'giou', 'diou', 'ciou'], 'iou'),
-      iouLoss: s.choice('iou_loss', IOU_LOSSES, 'mse'),
-      iouNormalizer: s.float('iou_normalizer', 0.75),
-      ucNormalizer: s.float('uc_normalizer', 1),
-      clsNormalizer: s.float('cls_normalizer', 1),
-      objNormalizer: s.float('obj_normalizer', 1),
-      deltaNormalizer: s.float('delta_normalizer', 1),
-      nmsKind: s.choice('nms_kind', NMS_KINDS, 'default'),
-      betaNms: s.float('beta_nms', 0.6),
-      maxBoxes: s.intMin('max', 1, 200),
-      maxDelta: s.float('max_delta', 3.4028234663852886e38),
-      labelSmoothEps: s.float('label_smooth_eps', 0),
-      objectnessSmooth: s.flag('objectness_smooth'),
-      random: s.float('random', 0),
-      countersPerClass: cpc,
-    };
+    this.options = { ...shared, ucNormalizer: s.float('uc_normalizer', 1) };
+    const { mask, classes } = shared;
     const want = mask.length * (classes + GAUSSIAN_BOX_ENTRIES);
     if (ctx.input.c !== want) {
       throw s.error(undefined, `expects ${mask.length} anchors x (9 + ${classes} classes) = ${want} input channels (x, y, w, h, their 4 uncertainties, objectness, classes), the previous layer outputs ${ctx.input.c} (set filters=${want} in the [convolutional] before it)`);

@@ -15,7 +15,8 @@ import { MAX_ANCHORS, MAX_CLASSES } from '../util/validate.js';
 export const IOU_LOSSES = ['mse', 'iou', 'giou', 'diou', 'ciou'] as const;
 export const NMS_KINDS = ['default', 'greedynms', 'diounms', 'cornersnms'] as const;
 
-export interface YoloOptions {
+/** The keys [yolo] and [Gaussian_yolo] share (Darknet parse_yolo / parse_gaussian_yolo): readHeadOptions. */
+export interface HeadOptions {
   classes: number;
   /** Total anchors (num). */
   total: number;
@@ -23,7 +24,6 @@ export interface YoloOptions {
   /** All anchors as (w, h) pairs in network-input pixels (2*num values, more if mask reaches past num). */
   anchors: number[];
   scaleXY: number;
-  newCoords: boolean;
   jitter: number;
   resize: number;
   ignoreThresh: number;
@@ -41,11 +41,50 @@ export interface YoloOptions {
   maxDelta: number;
   labelSmoothEps: number;
   objectnessSmooth: boolean;
-  focalLoss: boolean;
   random: number;
   countersPerClass: number[] | null;
+}
+
+export interface YoloOptions extends HeadOptions {
+  newCoords: boolean;
+  focalLoss: boolean;
   embeddingLayer: number | null;
   track: { historySize: number; simThresh: number; detsForTrack: number; detsForShow: number; ciouNorm: number };
+}
+
+/** Reads the keys every YOLO head shares, with Darknet's defaults (refuses map=). */
+export function readHeadOptions(ctx: BuildContext): HeadOptions {
+  const s = ctx.section;
+  const classes = s.intRange('classes', 0, MAX_CLASSES, 20);
+  const total = s.intRange('num', 1, MAX_ANCHORS, 1);
+  const mask = s.has('mask') ? s.intList('mask') : [...Array(total).keys()];
+  const anchors = readAnchors(ctx, s.floatList('anchors', []), total, mask);
+  if (s.has('map')) throw s.error('map', 'class maps (map=) are not supported');
+  const cpc = s.has('counters_per_class') ? s.intList('counters_per_class') : null;
+  if (cpc && cpc.length !== classes) throw s.error('counters_per_class', `has ${cpc.length} values, classes=${classes}`);
+  return {
+    classes, total, mask, anchors,
+    scaleXY: s.float('scale_x_y', 1),
+    jitter: s.float('jitter', 0.2),
+    resize: s.float('resize', 1),
+    ignoreThresh: s.float('ignore_thresh', 0.5),
+    truthThresh: s.float('truth_thresh', 1),
+    iouThresh: s.float('iou_thresh', 1),
+    iouThreshKind: s.choice('iou_thresh_kind', ['iou', 'giou', 'diou', 'ciou'], 'iou'),
+    iouLoss: s.choice('iou_loss', IOU_LOSSES, 'mse'),
+    iouNormalizer: s.float('iou_normalizer', 0.75),
+    clsNormalizer: s.float('cls_normalizer', 1),
+    objNormalizer: s.float('obj_normalizer', 1),
+    deltaNormalizer: s.float('delta_normalizer', 1),
+    nmsKind: s.choice('nms_kind', NMS_KINDS, 'default'),
+    betaNms: s.float('beta_nms', 0.6),
+    maxBoxes: s.intMin('max', 1, 200),
+    maxDelta: s.float('max_delta', 3.4028234663852886e38),
+    labelSmoothEps: s.float('label_smooth_eps', 0),
+    objectnessSmooth: s.flag('objectness_smooth'),
+    random: s.float('random', 0),
+    countersPerClass: cpc,
+  };
 }
 
 /**
@@ -84,39 +123,12 @@ export class YoloLayer extends Layer {
   constructor(ctx: BuildContext) {
     super(ctx);
     const s = ctx.section;
-    const classes = s.intRange('classes', 0, MAX_CLASSES, 20);
-    const total = s.intRange('num', 1, MAX_ANCHORS, 1);
-    const mask = s.has('mask') ? s.intList('mask') : [...Array(total).keys()];
-    const listed = s.floatList('anchors', []);
-    const anchors = readAnchors(ctx, listed, total, mask);
-    if (s.has('map')) throw s.error('map', 'class maps (map=) are not supported');
-    const cpc = s.has('counters_per_class') ? s.intList('counters_per_class') : null;
-    if (cpc && cpc.length !== classes) throw s.error('counters_per_class', `has ${cpc.length} values, classes=${classes}`);
+    const shared = readHeadOptions(ctx);
     const emb = s.has('embedding_layer') ? ctx.ref('embedding_layer', s.int('embedding_layer')) : null;
     this.options = {
-      classes, total, mask, anchors,
-      scaleXY: s.float('scale_x_y', 1),
+      ...shared,
       newCoords: s.flag('new_coords'),
-      jitter: s.float('jitter', 0.2),
-      resize: s.float('resize', 1),
-      ignoreThresh: s.float('ignore_thresh', 0.5),
-      truthThresh: s.float('truth_thresh', 1),
-      iouThresh: s.float('iou_thresh', 1),
-      iouThreshKind: s.choice('iou_thresh_kind', ['iou', 'giou', 'diou', 'ciou'], 'iou'),
-      iouLoss: s.choice('iou_loss', IOU_LOSSES, 'mse'),
-      iouNormalizer: s.float('iou_normalizer', 0.75),
-      clsNormalizer: s.float('cls_normalizer', 1),
-      objNormalizer: s.float('obj_normalizer', 1),
-      deltaNormalizer: s.float('delta_normalizer', 1),
-      nmsKind: s.choice('nms_kind', NMS_KINDS, 'default'),
-      betaNms: s.float('beta_nms', 0.6),
-      maxBoxes: s.intMin('max', 1, 200),
-      maxDelta: s.float('max_delta', 3.4028234663852886e38),
-      labelSmoothEps: s.float('label_smooth_eps', 0),
-      objectnessSmooth: s.flag('objectness_smooth'),
       focalLoss: s.flag('focal_loss'),
-      random: s.float('random', 0),
-      countersPerClass: cpc,
       embeddingLayer: emb,
       track: {
         historySize: s.int('track_history_size', 5),
@@ -126,6 +138,7 @@ export class YoloLayer extends Layer {
         ciouNorm: s.float('track_ciou_norm', 0.01),
       },
     };
+    const { mask, classes } = shared;
     const want = mask.length * (classes + 5);
     if (ctx.input.c !== want) {
       throw s.error(undefined, `expects ${mask.length} anchors x (5 + ${classes} classes) = ${want} input channels, the previous layer outputs ${ctx.input.c} (set filters=${want} in the [convolutional] before it)`);
