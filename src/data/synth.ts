@@ -31,6 +31,15 @@ export const SYNTH_CLASSES = ['circle', 'square', 'triangle'] as const;
 export const SYNTH_VERSION = 3;
 
 /**
+ * Every shape the generator draws. The default class set is SYNTH_CLASSES; `generateSynth({ classes })`
+ * picks another (its order gives the class ids), e.g. a different task to fine-tune on (docs/finetune.md):
+ * `ring` (an ellipse with a hole, 50-65% of its radii, the background showing through), `cross` (a plus
+ * sign: two bars 30-45% as thick as the shape), `diamond` (a rhombus), `hexagon`.
+ */
+export const SYNTH_SHAPES = ['circle', 'square', 'triangle', 'ring', 'cross', 'diamond', 'hexagon'] as const;
+export type SynthShape = (typeof SYNTH_SHAPES)[number];
+
+/**
  * How hard the images are. `minSize`/`maxSize`: the long side of a shape as a fraction of the image side
  * (never under 8 px); `minVisible`: the share of its own pixels every object keeps when later objects
  * overlap it; `minInside`: the share of its area that stays inside the image; `margin`: the centre lies
@@ -67,6 +76,12 @@ export interface SynthOptions {
   seed?: number;
   /** A preset (default `standard`) or explicit limits. */
   difficulty?: SynthDifficultyName | SynthDifficulty;
+  /**
+   * The class set, in class-id order (default SYNTH_CLASSES: circle, square, triangle; the default output
+   * is the same as before this option existed). Any distinct shapes of SYNTH_SHAPES, e.g.
+   * `['ring', 'cross', 'diamond', 'hexagon']`.
+   */
+  classes?: readonly SynthShape[];
   /** Regenerate even when out/synth.json records the same parameters. */
   force?: boolean;
   log?: (line: string) => void;
@@ -87,7 +102,11 @@ export interface SynthResult {
 
 export type ShapeGeometry =
   | { kind: 'ellipse'; cx: number; cy: number; rx: number; ry: number }
-  | { kind: 'polygon'; points: [number, number][] };
+  | { kind: 'polygon'; points: [number, number][] }
+  /** An elliptic annulus: inside the ellipse and outside the same ellipse scaled by `inner` (0..1). */
+  | { kind: 'ring'; cx: number; cy: number; rx: number; ry: number; inner: number }
+  /** A union of convex polygons (the cross). */
+  | { kind: 'polygons'; parts: [number, number][][] };
 
 export interface SynthObject {
   classId: number;
@@ -199,7 +218,7 @@ function paintBackground(rng: Rng, W: number, H: number, bg: Float32Array): void
   if (noise > 0) for (let i = 0; i < 3 * n; i++) bg[i] += (rng.next() - 0.5) * 2 * noise;
 }
 
-function makeGeometry(rng: Rng, classId: number, W: number, H: number, d: SynthDifficulty): ShapeGeometry {
+function makeGeometry(rng: Rng, shape: SynthShape, W: number, H: number, d: SynthDifficulty): ShapeGeometry {
   const S = Math.min(W, H);
   // long side log-uniform in [max(8 px, minSize S), maxSize S]
   const lo = Math.max(8, d.minSize * S);
@@ -211,10 +230,29 @@ function makeGeometry(rng: Rng, classId: number, W: number, H: number, d: SynthD
   // centre: up to `margin` of the shape's size outside the image (minInside is checked after rasterizing)
   const cx = rng.uniform(-d.margin * w, W + d.margin * w);
   const cy = rng.uniform(-d.margin * h, H + d.margin * h);
-  if (classId === 0) return { kind: 'ellipse', cx, cy, rx: w / 2, ry: h / 2 };
+  if (shape === 'circle') return { kind: 'ellipse', cx, cy, rx: w / 2, ry: h / 2 };
+  if (shape === 'ring') return { kind: 'ring', cx, cy, rx: w / 2, ry: h / 2, inner: rng.uniform(0.5, 0.65) };
   let pts: [number, number][];
   let rot: number;
-  if (classId === 1) {
+  if (shape === 'cross') {
+    // two bars through the centre, rotated together
+    const t = rng.uniform(0.3, 0.45);
+    const parts: [number, number][][] = [
+      [[-w / 2, (-t * h) / 2], [w / 2, (-t * h) / 2], [w / 2, (t * h) / 2], [-w / 2, (t * h) / 2]],
+      [[(-t * w) / 2, -h / 2], [(t * w) / 2, -h / 2], [(t * w) / 2, h / 2], [(-t * w) / 2, h / 2]],
+    ];
+    rot = rng.next() < 0.5 ? 0 : rng.uniform(-0.4, 0.4);
+    const c = Math.cos(rot), s = Math.sin(rot);
+    return { kind: 'polygons', parts: parts.map((q) => q.map(([x, y]) => [cx + c * x - s * y, cy + s * x + c * y] as [number, number])) };
+  }
+  if (shape === 'diamond') {
+    pts = [[0, -h / 2], [w / 2, 0], [0, h / 2], [-w / 2, 0]];
+    rot = rng.next() < 0.6 ? 0 : rng.uniform(-0.25, 0.25);
+  } else if (shape === 'hexagon') {
+    const a0 = rng.uniform(0, Math.PI / 3);
+    pts = [0, 1, 2, 3, 4, 5].map((k) => [(w / 2) * Math.cos(a0 + (k * Math.PI) / 3), (h / 2) * Math.sin(a0 + (k * Math.PI) / 3)]);
+    rot = 0;
+  } else if (shape === 'square') {
     pts = [[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]];
     rot = rng.next() < 0.6 ? 0 : rng.uniform(-0.35, 0.35);
   } else {
@@ -230,10 +268,11 @@ function makeGeometry(rng: Rng, classId: number, W: number, H: number, d: SynthD
 /** Integer pixel bounds [x1, x2) x [y1, y2) that can contain pixel centres of the shape (unclipped). */
 export function geometryBounds(g: ShapeGeometry): { x1: number; y1: number; x2: number; y2: number } {
   let a: number, b: number, c: number, d: number;
-  if (g.kind === 'ellipse') [a, b, c, d] = [g.cx - g.rx, g.cx + g.rx, g.cy - g.ry, g.cy + g.ry];
+  if (g.kind === 'ellipse' || g.kind === 'ring') [a, b, c, d] = [g.cx - g.rx, g.cx + g.rx, g.cy - g.ry, g.cy + g.ry];
   else {
-    const xs = g.points.map((p) => p[0]);
-    const ys = g.points.map((p) => p[1]);
+    const pts = g.kind === 'polygon' ? g.points : g.parts.flat();
+    const xs = pts.map((p) => p[0]);
+    const ys = pts.map((p) => p[1]);
     [a, b, c, d] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
   }
   return { x1: Math.floor(a - 0.5), x2: Math.ceil(b + 0.5), y1: Math.floor(c - 0.5), y2: Math.ceil(d + 0.5) };
@@ -242,12 +281,17 @@ export function geometryBounds(g: ShapeGeometry): { x1: number; y1: number; x2: 
 /** Whether the pixel centre (px + 0.5, py + 0.5) is inside the shape. */
 export function insideGeometry(g: ShapeGeometry, px: number, py: number): boolean {
   const x = px + 0.5, y = py + 0.5;
-  if (g.kind === 'ellipse') {
+  if (g.kind === 'ellipse' || g.kind === 'ring') {
     const u = (x - g.cx) / g.rx, v = (y - g.cy) / g.ry;
-    return u * u + v * v <= 1;
+    const r2 = u * u + v * v;
+    return r2 <= 1 && (g.kind === 'ellipse' || r2 >= g.inner * g.inner);
   }
-  // convex polygon: same side of every edge
-  const p = g.points;
+  if (g.kind === 'polygons') return g.parts.some((points) => insideConvex(points, x, y));
+  return insideConvex(g.points, x, y);
+}
+
+/** Whether (x, y) is inside a convex polygon: on the same side of every edge. */
+function insideConvex(p: [number, number][], x: number, y: number): boolean {
   let sign = 0;
   for (let i = 0; i < p.length; i++) {
     const [ax, ay] = p[i];
@@ -269,7 +313,13 @@ function colorDistance(a: readonly number[], b: readonly number[]): number {
  * Renders one image of the synthetic dataset (pure function of its arguments). `seed` is the image's own
  * seed (see imageSeed).
  */
-export function renderSynthImage(seed: number, width = 128, height = width, difficulty: SynthDifficultyName | SynthDifficulty = 'standard'): SynthImage {
+export function renderSynthImage(
+  seed: number,
+  width = 128,
+  height = width,
+  difficulty: SynthDifficultyName | SynthDifficulty = 'standard',
+  classes: readonly SynthShape[] = SYNTH_CLASSES,
+): SynthImage {
   const d = typeof difficulty === 'string' ? SYNTH_DIFFICULTY[difficulty] : difficulty;
   const rng = new Rng(seed);
   const W = width, H = height, n = W * H;
@@ -289,11 +339,11 @@ export function renderSynthImage(seed: number, width = 128, height = width, diff
   const want = rng.next() < 0.04 ? 0 : 1 + rng.int(6);
   const scratch: number[] = [];
   for (let k = 0; k < want; k++) {
-    const classId = rng.int(SYNTH_CLASSES.length);
+    const classId = rng.int(classes.length);
     let color = randomColor(rng);
     for (let t = 0; t < 10 && colorDistance(color, mean) < 150; t++) color = randomColor(rng);
     for (let attempt = 0; attempt < 25; attempt++) {
-      const g = makeGeometry(rng, classId, W, H, d);
+      const g = makeGeometry(rng, classes[classId], W, H, d);
       const b = geometryBounds(g);
       // rasterize: pixels inside (clipped to the image), the whole raster's area
       scratch.length = 0;
@@ -379,6 +429,16 @@ function writeText(file: string, data: string | Uint8Array): void {
   writeFileAtomic(file, data, { sync: false });
 }
 
+/** The class set of generateSynth({ classes }): distinct names of SYNTH_SHAPES, at least one. */
+function checkClasses(classes: readonly string[]): readonly SynthShape[] {
+  if (!Array.isArray(classes) || classes.length === 0) throw new Error('synth: classes must be a non-empty list of shapes');
+  for (const c of classes) {
+    if (!(SYNTH_SHAPES as readonly string[]).includes(c)) throw new Error(`synth: unknown shape ${JSON.stringify(c)} in classes (known: ${SYNTH_SHAPES.join(', ')})`);
+  }
+  if (new Set(classes).size !== classes.length) throw new Error(`synth: classes must be distinct, got ${classes.join(', ')}`);
+  return classes as readonly SynthShape[];
+}
+
 /**
  * Writes the synthetic dataset (see the file comment). Returns the description files. When out/synth.json
  * records the same parameters and every listed file exists, nothing is written (cached: true).
@@ -397,7 +457,8 @@ export function generateSynth(opts: SynthOptions): SynthResult {
   const difficulty = opts.difficulty ?? 'standard';
   const d = typeof difficulty === 'string' ? SYNTH_DIFFICULTY[difficulty] : difficulty;
   if (!d) throw new Error(`synth: difficulty must be one of ${Object.keys(SYNTH_DIFFICULTY).join(', ')}, got ${String(difficulty)}`);
-  const params = { version: SYNTH_VERSION, trainCount, valCount, size, seed, difficulty: { ...d }, classes: [...SYNTH_CLASSES] };
+  const classes = checkClasses(opts.classes ?? SYNTH_CLASSES);
+  const params = { version: SYNTH_VERSION, trainCount, valCount, size, seed, difficulty: { ...d }, classes: [...classes] };
   const files = { data: path.join(out, 'synth.data'), yaml: path.join(out, 'synth.yaml'), names: path.join(out, 'synth.names') };
   const manifest = path.join(out, 'synth.json');
   if (!opts.force && fs.existsSync(manifest)) {
@@ -424,7 +485,7 @@ export function generateSynth(opts: SynthOptions): SynthResult {
     const list: string[] = [];
     for (let i = 0; i < count; i++) {
       const name = String(i).padStart(6, '0');
-      const im = renderSynthImage(imageSeed(seed, split, i), size, size, d);
+      const im = renderSynthImage(imageSeed(seed, split, i), size, size, d, classes);
       boxes += im.objects.length;
       writeText(path.join(imgDir, `${name}.png`), encodePng(im.rgb, im.width, im.height));
       writeText(path.join(lblDir, `${name}.txt`), labelText(im));
@@ -433,9 +494,9 @@ export function generateSynth(opts: SynthOptions): SynthResult {
     writeText(path.join(out, `${split}.txt`), list.length ? `${list.join('\n')}\n` : '');
     opts.log?.(`synth: ${split}: ${count} images`);
   }
-  writeText(files.names, `${SYNTH_CLASSES.join('\n')}\n`);
-  writeText(files.data, `# synthetic shapes (yolo-wgsl src/data/synth.ts), seed ${seed}; paths relative to this file's folder\nclasses = ${SYNTH_CLASSES.length}\ntrain = train.txt\nvalid = val.txt\nnames = synth.names\n`);
-  writeText(files.yaml, `# synthetic shapes (yolo-wgsl src/data/synth.ts), seed ${seed}\npath: .\ntrain: images/train\nval: images/val\nnc: ${SYNTH_CLASSES.length}\nnames: [${SYNTH_CLASSES.join(', ')}]\n`);
+  writeText(files.names, `${classes.join('\n')}\n`);
+  writeText(files.data, `# synthetic shapes (yolo-wgsl src/data/synth.ts), seed ${seed}; paths relative to this file's folder\nclasses = ${classes.length}\ntrain = train.txt\nvalid = val.txt\nnames = synth.names\n`);
+  writeText(files.yaml, `# synthetic shapes (yolo-wgsl src/data/synth.ts), seed ${seed}\npath: .\ntrain: images/train\nval: images/val\nnc: ${classes.length}\nnames: [${classes.join(', ')}]\n`);
   writeText(manifest, `${JSON.stringify({ params, boxes }, null, 2)}\n`);
   return { out, ...files, train: trainCount, val: valCount, boxes, cached: false, ms: performance.now() - t0 };
 }

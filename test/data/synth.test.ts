@@ -6,7 +6,9 @@ import * as assert from 'uvu/assert';
 import { packageRoot } from '../../src/util/paths.js';
 import { loadImage } from '../../src/data/image.js';
 import { loadDataset, parseLabels, scanSplit } from '../../src/data/dataset.js';
-import { generateSynth, geometryBounds, imageSeed, insideGeometry, renderSynthImage, SYNTH_CLASSES, SYNTH_DIFFICULTY, type SynthDifficultyName } from '../../src/data/synth.js';
+import {
+  generateSynth, geometryBounds, imageSeed, insideGeometry, renderSynthImage, SYNTH_CLASSES, SYNTH_DIFFICULTY, SYNTH_SHAPES, type SynthDifficultyName, type SynthShape,
+} from '../../src/data/synth.js';
 
 const tmpDirs: string[] = [];
 function tmp(): string {
@@ -181,6 +183,70 @@ test('synth: class names file = SYNTH_CLASSES = yolo-mini.names; generation rate
   const { ms } = dataset();
   // 52 images of 96x96; the full 2200 at 128x128 is ~1.8x per image (reported, not asserted: shared CPU)
   console.log(`  synth: ${(ms / 52).toFixed(1)} ms per 96x96 image (${ms.toFixed(0)} ms for 52)`);
+});
+
+test('synth: classes option: the default set spelled out is byte-identical; another set (4 new shapes) gives its own task', () => {
+  // the default class set given explicitly: the same files as without the option
+  const a = dataset().dir;
+  const b = tmp();
+  generateSynth({ out: b, trainCount: 40, valCount: 12, size: 96, seed: 7, classes: [...SYNTH_CLASSES] });
+  assert.equal(listFiles(a), listFiles(b));
+  for (const f of listFiles(a)) assert.ok(fs.readFileSync(path.join(a, f)).equals(fs.readFileSync(path.join(b, f))), f);
+
+  // another task: 4 classes, descriptions, labels in range, every class drawn
+  const classes: SynthShape[] = ['ring', 'cross', 'diamond', 'hexagon'];
+  const dir = tmp();
+  const r = generateSynth({ out: dir, trainCount: 40, valCount: 12, size: 96, seed: 7, classes });
+  assert.not.ok(r.cached);
+  assert.equal(fs.readFileSync(r.names, 'utf8'), 'ring\ncross\ndiamond\nhexagon\n');
+  assert.match(fs.readFileSync(r.data, 'utf8'), /\nclasses = 4\n/);
+  assert.match(fs.readFileSync(r.yaml, 'utf8'), /\nnc: 4\nnames: \[ring, cross, diamond, hexagon\]\n/);
+  assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'synth.json'), 'utf8')).params.classes, classes);
+  for (const desc of ['synth.data', 'synth.yaml']) {
+    const spec = loadDataset(path.join(dir, desc), os.tmpdir());
+    assert.equal(spec.names, classes, desc);
+    const train = scanSplit(spec, 'train', { cwd: os.tmpdir() });
+    assert.equal(train.problems, [], desc);
+    assert.ok(train.counts.perClass.length === 4 && train.counts.perClass.every((n) => n > 5), `per class ${train.counts.perClass}`);
+  }
+  // the images differ from the default set's; labels are the extents of the drawn pixels
+  assert.not.ok(fs.readFileSync(path.join(a, 'images/train/000001.png')).equals(fs.readFileSync(path.join(dir, 'images/train/000001.png'))));
+  const S = 96;
+  const kinds = new Set<string>();
+  for (let i = 0; i < 12; i++) {
+    const im = renderSynthImage(imageSeed(7, 'val', i), S, S, 'standard', classes);
+    const lines = fs.readFileSync(path.join(dir, 'labels/val', `${String(i).padStart(6, '0')}.txt`), 'utf8').trim().split('\n').filter(Boolean);
+    assert.is(lines.length, im.objects.length);
+    im.objects.forEach((o, j) => {
+      assert.is(Number(lines[j].split(' ')[0]), o.classId);
+      kinds.add(`${classes[o.classId]}:${o.geometry.kind}`);
+      let x1 = S, y1 = S, x2 = -1, y2 = -1;
+      for (let y = 0; y < S; y++) for (let x = 0; x < S; x++) {
+        if (im.owner[y * S + x] !== j + 1) continue;
+        assert.ok(insideGeometry(o.geometry, x, y));
+        [x1, y1, x2, y2] = [Math.min(x1, x), Math.min(y1, y), Math.max(x2, x), Math.max(y2, y)];
+      }
+      assert.equal([o.x1, o.y1, o.x2, o.y2], [x1, y1, x2 + 1, y2 + 1]);
+    });
+  }
+  assert.equal([...kinds].sort(), ['cross:polygons', 'diamond:polygon', 'hexagon:polygon', 'ring:ring']);
+
+  // the new geometries: a ring's hole, a cross's corners, a diamond's corners are outside
+  const ring = { kind: 'ring', cx: 50, cy: 50, rx: 20, ry: 20, inner: 0.5 } as const;
+  assert.ok(insideGeometry(ring, 64, 49) && !insideGeometry(ring, 49, 49) && !insideGeometry(ring, 75, 49));
+  const cross = {
+    kind: 'polygons',
+    parts: [[[30, 45], [70, 45], [70, 55], [30, 55]], [[45, 30], [55, 30], [55, 70], [45, 70]]],
+  } as const satisfies Parameters<typeof insideGeometry>[0];
+  assert.ok(insideGeometry(cross, 49, 49) && insideGeometry(cross, 32, 49) && insideGeometry(cross, 49, 32) && !insideGeometry(cross, 32, 32));
+  assert.equal(geometryBounds(cross), { x1: 29, y1: 29, x2: 71, y2: 71 });
+  assert.equal(geometryBounds(ring), { x1: 29, y1: 29, x2: 71, y2: 71 });
+
+  // refused: unknown, repeated, empty
+  assert.throws(() => generateSynth({ out: tmp(), classes: ['ring', 'star' as SynthShape] }), /unknown shape "star" in classes \(known: circle, square, triangle, ring, cross, diamond, hexagon\)/);
+  assert.throws(() => generateSynth({ out: tmp(), classes: ['ring', 'ring'] }), /classes must be distinct/);
+  assert.throws(() => generateSynth({ out: tmp(), classes: [] }), /non-empty/);
+  assert.is(SYNTH_SHAPES.length, 7);
 });
 
 test.after(() => {
