@@ -24,7 +24,7 @@ export {
 } from './api/model.js';
 export { train, type TrainOptions, type TrainReport, type TrainProgress, type EpochSummary } from './api/train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
-export { generateSynth, type SynthOptions, type SynthResult } from './data/synth.js';
+export { generateSynth, SYNTH_SHAPES, type SynthOptions, type SynthResult, type SynthShape } from './data/synth.js';
 export {
   benchKernels, formatKernelBench, benchNetwork, formatNetworkBench, profileNetwork, formatProfile,
   autotuneNetwork, networkConvCases, autotuneConv, CONV_TUNE_CANDIDATES, tuneTable, TuneTable, loadTuning, saveTuning, tuneCacheDir,
