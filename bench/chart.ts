@@ -8,7 +8,7 @@
  */
 import { linePlot, seriesColor, type Series } from '../src/viz/plot.js';
 import { makeRgba, writePng, type Color, type RgbaImage } from '../src/viz/draw.js';
-import type { NetworkBenchResult } from '../src/bench/network.js';
+import type { NetworkBenchResult } from '../src/perf/network.js';
 import type { PeersBenchResult } from './peers.js';
 
 const W = 760;

@@ -36,7 +36,7 @@ import { Network } from '../src/darknet/network.js';
 import { Tensor } from '../src/tensor/tensor.js';
 import { Tape } from '../src/tensor/tape.js';
 import { Rng, randomArray } from '../src/util/rng.js';
-import { TrainStep, median, networksBySize, syntheticTruths, writeResultJson } from '../src/bench/network.js';
+import { TrainStep, median, networksBySize, syntheticTruths, writeResultJson } from '../src/perf/network.js';
 import { buildTfModel, nchwToNhwc, nhwcToNchw, type TfModel } from './peers/tfjs.js';
 import { buildOnnxModel } from './peers/onnx.js';
 import { registerWasmConv2DBackpropFilter } from './peers/wasm-kernels.js';

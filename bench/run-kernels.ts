@@ -7,7 +7,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { Gpu } from '../src/gpu/device.js';
-import { benchKernels, formatKernelBench, writeJson, type KernelBenchOptions } from '../src/bench/kernels.js';
+import { benchKernels, formatKernelBench, writeJson, type KernelBenchOptions } from '../src/perf/kernels.js';
 import type { ConvPass } from '../src/tensor/ops/conv2d.js';
 
 function parseArgs(argv: string[]): KernelBenchOptions & { quick: boolean } {

@@ -4,7 +4,7 @@
 #      checkout's own dist/ is left alone: bin/yolo-wgsl.js would prefer a stale dist/ over the sources);
 #   2. `npm pack` there (the package.json `files` list decides what goes in) and reviews the contents:
 #      no fixtures, tests, sources maps, data or large files, nothing of the checkout's bench/ (the benches
-#      the package ships are dist/src/bench/);
+#      the package ships are dist/src/perf/);
 #   3. a fresh project in a temporary folder outside the repo: `npm install <tarball>`, the examples copied
 #      with their import turned into 'yolo-wgsl', a strict tsc check against the package's types (plus
 #      misuse that must not type-check), then runs them: import creates no device, detect on a folder,
@@ -42,7 +42,7 @@ const [p] = JSON.parse(fs.readFileSync(process.argv[2], 'utf8'));
 const files = p.files.map((f) => f.path);
 const bad = files.filter((f) => /^(test|fixtures|data|runs|scratch|src|bench|docs\/(?!api\.md))\/|\.map$|\.ts$(?<!\.d\.ts)|\.tsbuildinfo$|^dist\/(test|bench)\//.test(f));
 const big = p.files.filter((f) => f.size > 1024 * 1024);
-const need = ['package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/browser.d.ts', 'dist/browser/yolo-wgsl.js', 'kernels/conv2d_direct.wgsl', 'bin/yolo-wgsl.js', 'dist/src/cli/main.js', 'dist/src/bench/network.js', 'CHANGELOG.md', 'scripts/setup-mesa.sh'];
+const need = ['package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/browser.d.ts', 'dist/browser/yolo-wgsl.js', 'kernels/conv2d_direct.wgsl', 'bin/yolo-wgsl.js', 'dist/src/cli/main.js', 'dist/src/perf/network.js', 'CHANGELOG.md', 'scripts/setup-mesa.sh'];
 const missing = need.filter((f) => !files.includes(f));
 console.log(`${p.filename}: ${p.files.length} files, ${(p.size / 1024).toFixed(0)} KiB packed, ${(p.unpackedSize / 1024).toFixed(0)} KiB unpacked`);
 const tops = {};

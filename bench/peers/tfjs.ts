@@ -16,7 +16,7 @@
  */
 import type { Network } from '../../src/darknet/network.js';
 import { UnsupportedLayerError, foldedConv, maxpoolPads, yoloChannelMasks } from './onnx.js';
-import { headInputLayers } from '../../src/bench/network.js';
+import { headInputLayers } from '../../src/perf/network.js';
 
 type TF = typeof import('@tensorflow/tfjs-core');
 type T = import('@tensorflow/tfjs-core').Tensor;

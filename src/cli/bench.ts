@@ -1,6 +1,6 @@
 /**
  * `yolo-wgsl bench ...`: wires the CLI to the benches. kernels, network and profile are part of the package
- * (src/bench/); peers and chart compare against TF.js and ONNX Runtime (devDependencies) and live in the
+ * (src/perf/); peers and chart compare against TF.js and ONNX Runtime (devDependencies) and live in the
  * checkout's bench/, which the package does not ship: they are reached only through loadCheckoutBench.
  */
 import fs from 'node:fs';
@@ -59,9 +59,9 @@ export async function loadCheckoutBench<K extends keyof CheckoutBench>(what: K, 
   return (await import(url.href)) as CheckoutBench[K];
 }
 
-/** `yolo-wgsl bench kernels`: src/bench/kernels.ts. */
+/** `yolo-wgsl bench kernels`: src/perf/kernels.ts. */
 export async function runBenchKernels(opts: { size: number; iters?: number; json?: string; md?: string; quick?: boolean; variants?: string[]; passes?: string[]; layers?: number[] }): Promise<void> {
-  const { benchKernels, formatKernelBench } = await import('../bench/kernels.js');
+  const { benchKernels, formatKernelBench } = await import('../perf/kernels.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {
     const r = await benchKernels(gpu, {
@@ -118,9 +118,9 @@ export interface BenchNetworkCli {
   out?: string;
 }
 
-/** `yolo-wgsl bench network`: src/bench/network.ts; prints the markdown report, writes JSON / markdown when asked. */
+/** `yolo-wgsl bench network`: src/perf/network.ts; prints the markdown report, writes JSON / markdown when asked. */
 export async function runBenchNetwork(o: BenchNetworkCli): Promise<void> {
-  const { benchNetwork, formatNetworkBench, writeResultJson } = await import('../bench/network.js');
+  const { benchNetwork, formatNetworkBench, writeResultJson } = await import('../perf/network.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {
     const files = outFiles('network', gpu, o.cfg, o);
@@ -163,7 +163,7 @@ export interface BenchPeersCli {
 /** `yolo-wgsl bench peers`: bench/peers.ts (a checkout only: loadCheckoutBench). */
 export async function runBenchPeers(o: BenchPeersCli): Promise<void> {
   const { benchPeers, formatPeersBench } = await loadCheckoutBench('peers');
-  const { writeResultJson } = await import('../bench/network.js');
+  const { writeResultJson } = await import('../perf/network.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {
     const files = outFiles('peers', gpu, o.cfg, o);
@@ -212,9 +212,9 @@ export async function runBenchChart(o: { network?: string; peers?: string; png?:
   console.log(`wrote ${png}${network ? ` (network: ${network})` : ''}${peers ? ` (peers: ${peers})` : ''}`);
 }
 
-/** `bench profile`: device time per kernel of one forward or training step (src/bench/profile.ts). */
+/** `bench profile`: device time per kernel of one forward or training step (src/perf/profile.ts). */
 export async function runBenchProfile(opts: { cfg: string; img?: number; batch?: number; train?: boolean; loss?: 'darknet' | 'yolov5' | 'sumsq'; steps?: number; json?: string; byGrid?: boolean }): Promise<void> {
-  const { profileNetwork, formatProfile } = await import('../bench/profile.js');
+  const { profileNetwork, formatProfile } = await import('../perf/profile.js');
   const { writeFileAtomic } = await import('../util/fs.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {

@@ -13,7 +13,7 @@ import { packageRoot } from '../../src/util/paths.js';
 import { Network } from '../../src/darknet/network.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
-import { TrainStep, benchNetwork, formatNetworkBench } from '../../src/bench/network.js';
+import { TrainStep, benchNetwork, formatNetworkBench } from '../../src/perf/network.js';
 import { buildTfModel, nchwToNhwc, nhwcToNchw } from '../../bench/peers/tfjs.js';
 import { buildOnnxModel } from '../../bench/peers/onnx.js';
 
