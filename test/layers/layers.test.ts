@@ -18,19 +18,8 @@ import { bnTrainRef } from '../reference/batchnorm.js';
 import { bnStatsRef } from '../reference/batchnorm.js';
 import { act } from '../reference/activation.js';
 import { paramChunking } from '../../src/layers/common.js';
+import { perturb } from '../helpers/perturb.js';
 
-/** Randomizes BN statistics and biases (the seeded init leaves them trivial). */
-function perturb(net: Network, seed: number): void {
-  const rng = new Rng(seed);
-  for (const l of net.layers) {
-    const d = l.data;
-    if (!d) continue;
-    if (d.biases) d.biases = randomArray(rng, d.biases.length, -0.5, 0.5);
-    if (d.scales) d.scales = randomArray(rng, d.scales.length, 0.5, 1.5);
-    if (d.rolling_mean) d.rolling_mean = randomArray(rng, d.rolling_mean.length, -0.3, 0.3);
-    if (d.rolling_variance) d.rolling_variance = randomArray(rng, d.rolling_variance.length, 0.5, 1.5);
-  }
-}
 
 async function checkEveryLayer(name: string, cfg: string, batch: number, expectKinds: string[]): Promise<void> {
   const gpu = await getGpu();

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { Network } from '../../src/darknet/network.js';
 import { packageRoot } from '../../src/util/paths.js';
-import { Rng, randomArray } from '../../src/util/rng.js';
+import { perturb } from '../helpers/perturb.js';
 
 export const XNOR_MINI_CFG = path.join(packageRoot(), 'fixtures/cfg/xnor-mini.cfg');
 export const XNOR_MINI_SEED = 21;
@@ -15,15 +15,7 @@ export const XNOR_MINI_SEED = 21;
 export function xnorMiniNetwork(): Network {
   const net = Network.fromFile(XNOR_MINI_CFG);
   net.initWeights(XNOR_MINI_SEED);
-  const rng = new Rng(XNOR_MINI_SEED + 1);
-  for (const l of net.layers) {
-    const d = l.data;
-    if (!d) continue;
-    if (d.biases) d.biases = randomArray(rng, d.biases.length, -0.5, 0.5);
-    if (d.scales) d.scales = randomArray(rng, d.scales.length, 0.5, 1.5);
-    if (d.rolling_mean) d.rolling_mean = randomArray(rng, d.rolling_mean.length, -0.3, 0.3);
-    if (d.rolling_variance) d.rolling_variance = randomArray(rng, d.rolling_variance.length, 0.5, 1.5);
-  }
+  perturb(net, XNOR_MINI_SEED + 1);
   return net;
 }
 

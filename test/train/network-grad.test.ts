@@ -47,6 +47,7 @@ import { Rng, randomArray } from '../../src/util/rng.js';
 import { conv2dFast, hostParams64, networkRef } from '../reference/network.js';
 import { conv2dRef } from '../reference/conv2d.js';
 import type { Val } from '../layers/reference.js';
+import { perturb } from '../helpers/perturb.js';
 
 /** Sample counts and eps can be changed to explore (NETGRAD_PER, NETGRAD_EPS); NETGRAD_DEBUG=1 lists every mismatch instead of stopping. */
 const num = (k: string, d: number) => Number(process.env[k] ?? d);
@@ -56,18 +57,6 @@ const TOL_REL = 2e-4;
 /** Finite-difference step: batch mode needs a small one (see above); frozen mode is smooth, and there 1e-7 lets roundoff show (1.9e-3 on yolov7-tiny against 3.2e-4 at 1e-5). */
 const EPS: Record<BnMode, number> = { batch: num('NETGRAD_EPS', 1e-7), frozen: num('NETGRAD_EPS', 1e-5) };
 
-/** Randomizes biases, BN scales and statistics (the seeded init leaves them trivial). */
-function perturb(net: Network, seed: number): void {
-  const rng = new Rng(seed);
-  for (const l of net.layers) {
-    const d = l.data;
-    if (!d) continue;
-    if (d.biases) d.biases = randomArray(rng, d.biases.length, -0.5, 0.5);
-    if (d.scales) d.scales = randomArray(rng, d.scales.length, 0.5, 1.5);
-    if (d.rolling_mean) d.rolling_mean = randomArray(rng, d.rolling_mean.length, -0.3, 0.3);
-    if (d.rolling_variance) d.rolling_variance = randomArray(rng, d.rolling_variance.length, 0.5, 1.5);
-  }
-}
 
 async function checkNetworkGrad(file: string, bn: BnMode, size: number, batch: number, perTensor: number, expectKinds: string[]): Promise<void> {
   const shared = sharedDir();
