@@ -116,6 +116,11 @@ export interface ForwardContext {
   seed?: number;
   /** Return the output before the layer's activation ([convolutional]; Network ForwardOptions.logits). */
   preActivation?: boolean;
+  /**
+   * 'train' mode with batchnorm on the rolling statistics, read and not updated (Network ForwardOptions.frozenBn:
+   * the layers before Darknet's stopbackward=1, which AlexeyAB runs with l.train = 0).
+   */
+  rollingStats?: boolean;
 }
 
 export abstract class Layer {

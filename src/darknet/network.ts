@@ -12,10 +12,6 @@ import { COMMON_KEYS, HARMLESS_KEYS, REFUSED_SECTIONS, layerFactory, type AnyLay
 import type { Gpu } from '../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
-import { activation } from '../tensor/ops/activation.js';
-import { batchnorm } from '../tensor/ops/batchnorm.js';
-import { binarizeInput, binarizeWeights } from '../tensor/ops/binarize.js';
-import { conv2d } from '../tensor/ops/conv2d.js';
 import { Rng } from '../util/rng.js';
 
 export interface BuildOptions {
@@ -464,6 +460,9 @@ export class Network {
     }
     const logitCtx = { ...ctx, preActivation: true };
     const frozenBn = mode === 'train' ? Math.min(opts.frozenBn ?? 0, n) : 0;
+    // the layers before the stopbackward cut: batchnorm on the rolling statistics (ForwardContext.rollingStats)
+    const frozenCtx = { ...ctx, rollingStats: true };
+    const frozenLogitCtx = { ...logitCtx, rollingStats: true };
     try {
       for (let i = 0; i < n; i++) {
         const l = this.layers[i];
@@ -472,7 +471,8 @@ export class Network {
           if (!t) throw new Error(`forward: layer ${i} needs the output of layer ${j}, which is gone`);
           return t;
         });
-        const y = i < frozenBn && ((l.kind === 'convolutional' && l.batchNormalize) || l.kind === 'batchnorm') ? rollingBn(l, ins[0], logits.has(i)) : l.forward(ins, logits.has(i) ? logitCtx : ctx);
+        const c = i < frozenBn ? (logits.has(i) ? frozenLogitCtx : frozenCtx) : logits.has(i) ? logitCtx : ctx;
+        const y = l.forward(ins, c);
         outs[i] = y;
         refs.set(y, (refs.get(y) ?? 0) + 1);
         if (free) {
@@ -488,28 +488,4 @@ export class Network {
     for (const k of [...keep].sort((a, b) => a - b)) result.set(k, outs[k]!);
     return result;
   }
-}
-
-/**
- * A [convolutional] layer with batchnorm, or a [batchnorm] layer, in 'train' mode on its rolling statistics
- * (ForwardOptions.frozenBn): (binarized inputs and weights for xnor / binary,) conv, batchnorm with Darknet's
- * inference formula (the statistics are read, not updated), activation. When nothing is recorded (a frozen
- * layer: no input requires grad) the intermediates are freed at once.
- */
-function rollingBn(l: Extract<AnyLayer, { kind: 'convolutional' | 'batchnorm' }>, x: Tensor, preActivation: boolean): Tensor {
-  const t = l.tensors('train');
-  const stats = { runningMean: t.rolling_mean, runningVar: t.rolling_variance };
-  if (l.kind === 'batchnorm') return batchnorm(x, t.scales, t.biases, stats, { training: false, mode: 'darknet' });
-  const xin = l.xnor ? binarizeInput(x) : x;
-  const w = l.xnor || l.binary ? binarizeWeights(t.weights) : t.weights;
-  const y = conv2d(xin, w, null, l.geom());
-  if (!y.requiresGrad) {
-    if (xin !== x) xin.dispose();
-    if (w !== t.weights) w.dispose();
-  }
-  const z = batchnorm(y, t.scales, t.biases, stats, { training: false, mode: 'darknet' });
-  if (!z.requiresGrad) y.dispose();
-  const a = activation(z, preActivation ? 'linear' : l.activation);
-  if (a !== z && !a.requiresGrad) z.dispose();
-  return a;
 }

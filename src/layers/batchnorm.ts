@@ -97,7 +97,7 @@ export class BatchnormLayer extends Layer {
 
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
     const t = this.tensors(ctx.mode);
-    return batchnorm(x, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: ctx.mode === 'train', mode: 'darknet' });
+    return batchnorm(x, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: ctx.mode === 'train' && !ctx.rollingStats, mode: 'darknet' });
   }
 }
 

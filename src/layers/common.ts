@@ -180,13 +180,14 @@ export class LinearParams {
  * batchnorm with batch statistics (Darknet formula) and the activation. Intermediates are freed unless a tape
  * is recording (it owns them).
  */
-export function linearForward(x: Tensor, t: Record<string, Tensor>, mode: Mode, geom: Conv2dParams, act: Activation, batchNormalize: boolean): Tensor {
+export function linearForward(x: Tensor, t: Record<string, Tensor>, mode: Mode, geom: Conv2dParams, act: Activation, batchNormalize: boolean, rollingStats = false): Tensor {
   if (mode === 'infer') return conv2d(x, t.w, t.b, geom, { act });
   if (!batchNormalize) return conv2d(x, t.weights, t.biases, geom, { act });
   const y = conv2d(x, t.weights, null, geom);
-  const z = batchnorm(y, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: true, mode: 'darknet' });
-  if (!Tape.current) y.dispose();
+  const z = batchnorm(y, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: !rollingStats, mode: 'darknet' });
+  // an intermediate no recorded op reads (no tape, or nothing after it needs a gradient: a frozen layer) goes now
+  if (!Tape.current || !z.requiresGrad) y.dispose();
   const a = activation(z, act);
-  if (a !== z && !Tape.current) z.dispose();
+  if (a !== z && (!Tape.current || !a.requiresGrad)) z.dispose();
   return a;
 }

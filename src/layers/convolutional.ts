@@ -221,8 +221,8 @@ export class ConvolutionalLayer extends Layer {
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
     const act: Activation = ctx.preActivation ? 'linear' : this.activation;
     const t = this.tensors(ctx.mode);
-    if (!this.xnor && !this.binary) return linearForward(x, t, ctx.mode, this.geom(), act, this.batchNormalize);
-    return this.binaryForward(x, t, ctx.mode, act);
+    if (!this.xnor && !this.binary) return linearForward(x, t, ctx.mode, this.geom(), act, this.batchNormalize, ctx.rollingStats);
+    return this.binaryForward(x, t, ctx.mode, act, ctx.rollingStats);
   }
 
   /**
@@ -230,7 +230,7 @@ export class ConvolutionalLayer extends Layer {
    * BN-folded weights once (binarize(s*w) = s*binarize(w) per filter, the order of Darknet's
    * fuse_conv_batchnorm + binary_align_weights); training binarizes the weights each forward.
    */
-  private binaryForward(x: Tensor, t: Record<string, Tensor>, mode: Mode, act: Activation): Tensor {
+  private binaryForward(x: Tensor, t: Record<string, Tensor>, mode: Mode, act: Activation, rollingStats?: boolean): Tensor {
     const xin = this.xnor ? binarizeInput(x) : x;
     let y: Tensor;
     if (mode === 'infer') {
@@ -241,7 +241,7 @@ export class ConvolutionalLayer extends Layer {
       y = conv2d(xin, this.binW.wb, t.b, this.geom(), { act });
     } else {
       const wb = binarizeWeights(t.weights);
-      y = linearForward(xin, { ...t, weights: wb }, mode, this.geom(), act, this.batchNormalize);
+      y = linearForward(xin, { ...t, weights: wb }, mode, this.geom(), act, this.batchNormalize, rollingStats);
       if (!Tape.current) wb.dispose();
     }
     if (xin !== x && !Tape.current) xin.dispose();

@@ -133,7 +133,7 @@ class Trainer<T> {
     if (o.ema) {
       const eo = o.ema === true ? {} : o.ema;
       // a frozen parameter never changes, nor do the statistics of a layer on its rolling statistics
-      const fixed = (p: NetworkParam) => p.layer.index < fz.frozen && (p.group !== 'buffer' || (p.layer.index < fz.rollingBn && p.layer.kind === 'convolutional'));
+      const fixed = (p: NetworkParam) => p.layer.index < fz.frozen && (p.group !== 'buffer' || p.layer.index < fz.rollingBn);
       this.ema = new ModelEma(params.map((p) => ({ name: p.key, tensor: p.tensor, fixed: fixed(p) })), eo);
     }
     this.headSources = [...(o.loss.headSources ?? this.net.outputLayers())];

@@ -180,7 +180,7 @@ test('corpus: the xnor and [batchnorm] cfgs build with Darknet BFLOPs and labels
 });
 
 test('frozen prefix (stopbackward: ForwardOptions.frozenBn) with xnor / binary convs and [batchnorm]: the train-mode forward equals inference', async () => {
-  // src/darknet/network.ts rollingBn: the frozen layers run on their rolling statistics, and must binarize as
+  // ForwardContext.rollingStats: the frozen layers run on their rolling statistics, and must binarize as
   // their own forward does (a frozen xnor conv on full-precision weights was the bug this guards against)
   const gpu = await getGpu();
   const { shape, data } = xnorMiniInput();
