@@ -3,7 +3,7 @@ NODE ?= node
 TSX := $(NODE) --import tsx
 CLI := $(TSX) src/cli/main.ts
 
-.PHONY: deps test demo bench doctor typecheck build clean distclean browser api-docs check-pack
+.PHONY: deps test demo bench doctor typecheck build clean distclean browser api-docs check-pack test-swiftshader gpu-check
 
 ## deps: npm packages (from package-lock.json) and, on Debian, Mesa 25 lavapipe in .mesa/ (no system change)
 deps: node_modules/.deps-ok .mesa/.done
@@ -23,6 +23,19 @@ test: deps
 	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .
 	$(NODE) scripts/run-tests.mjs
 
+## test-swiftshader: the kernel tests on SwiftShader (Vulkan on the CPU, subgroups of 4 where lavapipe has 8):
+## no kernel may assume one subgroup size. scripts/setup-swiftshader.sh fetches it from Debian's chromium-common into .swiftshader/
+test-swiftshader: deps .swiftshader/ok
+	YOLO_WGSL_BACKEND=swiftshader $(NODE) scripts/run-tests.mjs 'kernels/'
+
+.swiftshader/ok: scripts/setup-swiftshader.sh
+	bash scripts/setup-swiftshader.sh
+
+## gpu-check: the day a GPU is lent: doctor, make test, tune, bench kernels/network/peers at full sizes, the demo,
+## each step under its own timeout, within 9 minutes, into gpu-check-out/ (summary.md). GPU_CHECK_QUICK=1: reduced form for CPUs
+gpu-check: deps
+	bash scripts/gpu-check.sh
+
 ## demo: adapter report + kernel self-check, then the main job: synthetic shapes -> train fixtures/cfg/demo.cfg
 ## from scratch -> val (last line `mAP@0.5 X`) -> runs/demo/detections.png (docs/demo.md; DEMO_ARGS="--max-batches 100")
 DEMO_ARGS ?=
@@ -35,7 +48,8 @@ doctor: deps
 
 ## bench: kernels (quick: size 96), network and peers (TF.js webgpu/wasm, ONNX Runtime) on yolov3-tiny, then the
 ## chart: JSON + markdown + PNG in bench/results/ (docs/performance.md). Full sizes: make bench BENCH_FULL=1;
-## per-part arguments: BENCH_KERNELS_ARGS, BENCH_NETWORK_ARGS, BENCH_PEERS_ARGS; BENCH_CFG=path/to.cfg
+## per-part arguments: BENCH_KERNELS_ARGS, BENCH_NETWORK_ARGS, BENCH_PEERS_ARGS; BENCH_CFG=path/to.cfg;
+## DARKNET=path/to/darknet adds AlexeyAB Darknet to the peers (built from its source: docs/performance.md)
 BENCH_CFG ?= $(firstword $(wildcard $(YOLO_WGSL_SHARED)/darknet-cfg/yolov3-tiny.cfg ../shared/darknet-cfg/yolov3-tiny.cfg) fixtures/cfg/yolo-mini.cfg)
 BENCH_OUT ?= bench/results
 ifeq ($(BENCH_FULL),1)
@@ -50,7 +64,7 @@ endif
 bench: deps
 	$(CLI) bench kernels $(BENCH_KERNELS_ARGS)
 	$(CLI) bench network --cfg $(BENCH_CFG) --out $(BENCH_OUT) $(BENCH_NETWORK_ARGS)
-	$(CLI) bench peers --cfg $(BENCH_CFG) --out $(BENCH_OUT) $(BENCH_PEERS_ARGS)
+	$(CLI) bench peers --cfg $(BENCH_CFG) --out $(BENCH_OUT) $(BENCH_PEERS_ARGS) $(if $(DARKNET),--darknet $(DARKNET))
 	$(CLI) bench chart --out $(BENCH_OUT) --cfg $(BENCH_CFG)
 
 typecheck: deps

@@ -30,7 +30,7 @@ export function benchChart(network: NetworkBenchResult | null, peers: PeersBench
   const panels: RgbaImage[] = [];
   const engines = peers ? peers.engines.filter((e) => e.available).map((e) => e.name) : [];
   const PALETTE: Record<string, Color> = {
-    'yolo-wgsl': [0, 90, 210], 'tfjs-webgpu': [220, 30, 30], 'tfjs-wasm': [240, 150, 0], 'tfjs-cpu': [140, 90, 40], 'ort-cpu': [0, 160, 60], 'ort-webgpu': [150, 60, 200],
+    'yolo-wgsl': [0, 90, 210], 'tfjs-webgpu': [220, 30, 30], 'tfjs-wasm': [240, 150, 0], 'tfjs-cpu': [140, 90, 40], 'ort-cpu': [0, 160, 60], 'ort-webgpu': [150, 60, 200], darknet: [20, 20, 20],
   };
   const color = (name: string): Color => PALETTE[name] ?? seriesColor(Math.max(0, engines.indexOf(name)), Math.max(engines.length, 1) + 1);
   const log10 = (v: number) => (v > 0 ? Math.log10(v) : NaN);
@@ -50,7 +50,11 @@ export function benchChart(network: NetworkBenchResult | null, peers: PeersBench
       series.push({ label: 'yolo-wgsl sweep', x: p.map((q) => q.size), y: p.map((q) => log10(q.ms)), color: [120, 120, 120], width: 1 });
     }
     const b = peers?.cases.find((c) => c.what === 'infer')?.batch ?? 1;
-    panels.push(series.length ? linePlot(series, { width: W, height: H, title: `inference b${b}: log10 ms vs size`, xlabel: 'input size (px)', ylabel: 'log10 ms', fontScale: 1 }) : empty('inference vs size'));
+    // the device's FMA peak (src/perf/peak.ts) and the network's best inference as a fraction of it
+    const pk = network?.peak;
+    const bestInfer = network?.infer.reduce<NetworkBenchResult['infer'][number] | null>((p, c) => (!p || c.gflops > p.gflops ? c : p), null);
+    const peakNote = pk ? `; peak ${pk.gflops.toFixed(1)} GFLOP/s${bestInfer ? `, best ${(100 * bestInfer.gflops / pk.gflops).toFixed(0)}%` : ''}` : '';
+    panels.push(series.length ? linePlot(series, { width: W, height: H, title: `inference b${b}: log10 ms vs size${peakNote}`, xlabel: 'input size (px)', ylabel: 'log10 ms', fontScale: 1 }) : empty('inference vs size'));
   }
   // 2. training vs batch
   {

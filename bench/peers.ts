@@ -12,6 +12,10 @@
  *   tfjs-cpu      TF.js's plain JS backend (not run unless asked: slow)
  *   ort-cpu       onnxruntime-node, CPU execution provider, 2 intra-op threads (inference only)
  *   ort-webgpu    onnxruntime-node's WebGPU execution provider (its own Dawn, Vulkan: lavapipe here)
+ *   darknet       AlexeyAB's Darknet, a binary given with `darknet` (--darknet PATH), as a child process:
+ *                 the demo training job (demo.cfg on the demo's synthetic data, img/s, against our trainer on
+ *                 the same job) and inference at each size (bench/peers/darknet.ts); listed as not run
+ *                 without a binary
  *
  * Models are built from the parsed Darknet layers and the engine's host parameters (bench/peers/tfjs.ts,
  * bench/peers/onnx.ts), seeded random weights (or --weights), so every engine holds the same numbers.
@@ -30,7 +34,9 @@
  * on a shared machine hit all of them alike; medians per engine. First-run times (pipeline / kernel
  * compilation) are the first call of each engine on each case.
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { Gpu } from '../src/gpu/device.js';
 import { Network } from '../src/darknet/network.js';
 import { Tensor } from '../src/tensor/tensor.js';
@@ -40,6 +46,10 @@ import { TrainStep, median, networksBySize, syntheticTruths, writeResultJson } f
 import { buildTfModel, nchwToNhwc, nhwcToNchw, type TfModel } from './peers/tfjs.js';
 import { buildOnnxModel } from './peers/onnx.js';
 import { registerWasmConv2DBackpropFilter } from './peers/wasm-kernels.js';
+import { darknetInfer, darknetTrainJob, oursTrainJob, probeDarknet, writeDarknetData, type DemoJobResult } from './peers/darknet.js';
+import { saveWeights } from '../src/darknet/weights.js';
+import { encodePng, generateSynth } from '../src/data/synth.js';
+import { packageRoot } from '../src/util/paths.js';
 
 export const ENGINES = ['yolo-wgsl', 'tfjs-webgpu', 'tfjs-wasm', 'tfjs-cpu', 'ort-cpu', 'ort-webgpu'] as const;
 export type EngineName = (typeof ENGINES)[number];
@@ -67,6 +77,10 @@ export interface PeersBenchOptions {
   /** Relative tolerance of the output check (default 1e-3). */
   tolerance?: number;
   quick?: boolean;
+  /** An AlexeyAB Darknet binary (bench/peers/darknet.ts); without it Darknet is listed as not run. */
+  darknet?: string;
+  /** Updates of the demo training job for Darknet and our trainer (default 200; quick 30). */
+  darknetIters?: number;
   gpu?: Gpu;
   json?: string;
   log?: (line: string) => void;
@@ -133,6 +147,8 @@ export interface PeersBenchResult {
   speedup_vs_tfjs_webgpu_train: number | null;
   /** Every engine's median over ours, per case key (e.g. "infer 416 b1"). */
   ratios: Record<string, Record<string, number>>;
+  /** The demo training job, Darknet against our trainer (only with a Darknet binary). */
+  demo_job: DemoJobResult | null;
   seconds: number;
 }
 
@@ -479,6 +495,49 @@ function compare(ours: Map<number, Float32Array>, peer: Map<number, Float32Array
   return { diff, scale };
 }
 
+// ------------------------------------------------------------------------------------------ Darknet
+
+/** The bench input [1, 3, size, size] in [0, 1] as an 8-bit PNG (what Darknet's `detector test` reads). */
+function writeInputPng(file: string, x: Float32Array, size: number): void {
+  const hw = size * size;
+  const rgb = new Uint8Array(3 * hw);
+  for (let i = 0; i < hw; i++) for (let c = 0; c < 3; c++) rgb[3 * i + c] = Math.round(255 * Math.min(1, Math.max(0, x[c * hw + i])));
+  fs.writeFileSync(file, encodePng(rgb, size, size));
+}
+
+/**
+ * The demo training job (bench/peers/darknet.ts): the demo's synthetic shapes (its parameters; as many train
+ * images as the job uses, at most the demo's 2000), Darknet then our trainer, one after the other.
+ */
+async function demoTrainingJob(gpu: Gpu, bin: string, dir: string, iterations: number, log: (l: string) => void): Promise<DemoJobResult> {
+  const cfg = path.join(packageRoot(), 'fixtures', 'cfg', 'demo.cfg');
+  const net = Network.fromFile(cfg);
+  const { batch, width: size } = net.net;
+  const classes = net.heads().find((l) => l.kind === 'yolo')?.options.classes ?? 1;
+  net.dispose();
+  const trainCount = Math.min(2000, Math.max(64, iterations * batch));
+  const synth = generateSynth({ out: path.join(dir, 'synth'), trainCount, valCount: 8, size: 96, seed: 1 });
+  const data = writeDarknetData(path.join(dir, 'darknet-train'), synth.out, classes, synth.names);
+  const skip = Math.max(5, Math.round(iterations / 10));
+  log(`demo job: ${path.relative(process.cwd(), cfg)}, batch ${batch}, ${size} px, ${iterations} iterations on ${synth.train} synthetic images; img/s from iteration ${skip} on`);
+  const timeoutMs = Math.max(300, iterations * 3) * 1000;
+  const runs = [
+    await darknetTrainJob(bin, { cfg, data, dir: path.join(dir, 'darknet-train'), iterations, batch, skip, timeoutMs, log }),
+    await oursTrainJob(gpu, { cfg, data: synth.data, dir: path.join(dir, 'ours-train'), iterations, batch, skip, log }),
+  ];
+  for (const r of runs) log(`demo job ${r.engine}: ${r.error ? `FAILED: ${r.error}` : `${fmt(r.img_per_s)} img/s (iterations ${r.steady_from}-${r.iterations}); ${fmt(r.img_per_s_total)} img/s over the whole run (${fmt(r.wall_s)} s)`}`);
+  return {
+    cfg: path.relative(packageRoot(), cfg), batch, size, iterations, train_images: synth.train,
+    data: `src/data/synth.ts: ${synth.train} train images, 96 px, seed 1 (the demo's generator and parameters)`,
+    notes: [
+      `darknet: \`detector train\` (cfg copy with max_batches=${iterations}); its own [yolo] loss and data loader (built without OpenCV: stb_image, Darknet's augmentation)`,
+      'yolo-wgsl: runTrain as `make demo` (YOLOv5 loss, seed 0, no validation); the loader, augmentation and optimizer of the trainer',
+      `img/s = images between iteration ${skip} and the last / the time between the two iteration lines (start-up, compilation and the first batches excluded); "whole run" includes them`,
+    ],
+    runs,
+  };
+}
+
 // ------------------------------------------------------------------------------------------ the bench
 
 /** Runs the peers bench; see the file comment. */
@@ -518,7 +577,20 @@ export async function benchPeers(opts: PeersBenchOptions): Promise<PeersBenchRes
           : await ortEngine(name === 'ort-cpu' ? 'cpu' : 'webgpu');
     engines.push(e);
   }
+  // Darknet: a child process, timed apart from the round-robin (bench/peers/darknet.ts)
+  const dk = probeDarknet(opts.darknet);
+  const darknetInfo: EngineInfo = {
+    name: 'darknet', available: dk.available, description: dk.description, ...(dk.reason ? { reason: dk.reason } : {}),
+    notes: dk.available ? [
+      'a child process: timed apart from the round-robin, after the in-process engines of each case',
+      "inference: `detector test` with the same seeded weights (a .weights file), batch 1; Darknet's own 'Predicted in' time (network_predict: no image loading, no NMS, no readback; BN folded at load); outputs not compared",
+      'training: the demo job (demo.cfg on the demo synthetic data) against our trainer on the same job, img/s (see "Demo training job")',
+    ] : [],
+  };
+  engines.push({ info: darknetInfo });
   for (const e of engines) log(`engine ${e.info.name}: ${e.info.available ? e.info.description : `NOT AVAILABLE: ${e.info.reason}`}`);
+  const dkDir = dk.available ? fs.mkdtempSync(path.join(os.tmpdir(), 'yolo-wgsl-darknet-')) : '';
+  let dkWeights = '';
 
   const { netAt, nets } = networksBySize(opts.cfg, opts.weights, seed);
   const inputFor = (size: number, batch: number) => randomArray(new Rng(seed * 1000 + size + batch), batch * 3 * size * size, 0, 1);
@@ -564,6 +636,24 @@ export async function benchPeers(opts: PeersBenchOptions): Promise<PeersBenchRes
     await roundRobin(runners, timing);
     for (const d of disposers) d();
     const c: PeerCase = { what: 'infer', size, batch: inferBatch, results: runners.map(timingOf) };
+    if (dk.available) {
+      const t: EngineTiming = { engine: 'darknet', first_ms: NaN, ms: NaN, ms_min: NaN, cpu_ms: NaN, samples: 0 };
+      try {
+        if (inferBatch !== 1) throw new Error('darknet detector test runs batch 1 only');
+        if (!dkWeights) {
+          dkWeights = path.join(dkDir, 'bench.weights');
+          saveWeights(net, dkWeights);
+        }
+        const image = path.join(dkDir, `input-${size}.png`);
+        if (!fs.existsSync(image)) writeInputPng(image, x, size);
+        const classes = net.heads().find((l) => l.kind === 'yolo')?.options.classes ?? 1;
+        const d = await darknetInfer(opts.darknet!, { cfg: opts.cfg, weights: dkWeights, size, classes, image, dir: path.join(dkDir, 'infer'), calls: iters, timeoutMs: Math.max(120, budget * 2) * 1000 });
+        Object.assign(t, { first_ms: d.first_ms, ms: d.ms, ms_min: d.ms_min, samples: d.samples }, d.error ? { error: d.error } : {});
+      } catch (err) {
+        t.error = errMsg(err);
+      }
+      c.results.push(t);
+    }
     cases.push(c);
     for (const t of c.results) log(`infer ${size}x${size} b${inferBatch} ${t.engine.padEnd(12)} ${t.error ? `FAILED: ${t.error}` : `${fmt(t.ms)} ms (min ${fmt(t.ms_min)}, first ${fmt(t.first_ms)}, cpu ${fmt(t.cpu_ms)} ms, ${t.samples} samples)`}`);
   }
@@ -637,6 +727,17 @@ export async function benchPeers(opts: PeersBenchOptions): Promise<PeersBenchRes
   for (const n of nets.values()) n.dispose();
   for (const e of engines) e.dispose?.();
 
+  // ---------------------------------------------------------------- the demo training job (with Darknet only)
+  let demoJob: DemoJobResult | null = null;
+  if (dk.available) {
+    try {
+      demoJob = await demoTrainingJob(gpu, opts.darknet!, dkDir, opts.darknetIters ?? (q ? 30 : 200), log);
+    } catch (err) {
+      log(`demo job: FAILED: ${errMsg(err)}`);
+    }
+  }
+  if (dkDir) fs.rmSync(dkDir, { recursive: true, force: true });
+
   // ---------------------------------------------------------------- ratios
   const ratios: Record<string, Record<string, number>> = {};
   const keyOf = (c: PeerCase) => `${c.what} ${c.size} b${c.batch}${c.loss && c.loss !== 'sumsq' ? ` ${c.loss}` : ''}`;
@@ -661,6 +762,7 @@ export async function benchPeers(opts: PeersBenchOptions): Promise<PeersBenchRes
     speedup_vs_tfjs_webgpu_infer: ratios[inferKey]?.['tfjs-webgpu'] ?? null,
     speedup_vs_tfjs_webgpu_train: trainKey ? ratios[trainKey]?.['tfjs-webgpu'] ?? null : null,
     ratios,
+    demo_job: demoJob,
     seconds: (performance.now() - started) / 1000,
   };
   if (ownGpu) gpu.dispose();
@@ -696,7 +798,7 @@ export function formatPeersBench(r: PeersBenchResult): string {
   for (const n of names) {
     const cells = main.map((c) => {
       const t = c.results.find((x) => x.engine === n);
-      if (!t) return c.what === 'train' && n.startsWith('ort') ? '(no training)' : '-';
+      if (!t) return c.what === 'train' && n.startsWith('ort') ? '(no training)' : c.what === 'train' && n === 'darknet' ? '(demo job below)' : '-';
       if (t.error || !Number.isFinite(t.ms)) return 'failed';
       const o = c.results.find((x) => x.engine === 'yolo-wgsl');
       const ratio = n !== 'yolo-wgsl' && o && Number.isFinite(o.ms) ? ` (${(t.ms / o.ms).toFixed(2)}x)` : '';
@@ -720,6 +822,30 @@ export function formatPeersBench(r: PeersBenchResult): string {
   if (yolo.length) {
     out.push('');
     out.push(`yolo-wgsl training step with the real Darknet YOLO loss (for reference): ${yolo.map((c) => `${c.size} b${c.batch} ${c.results[0].error ? 'failed' : `${fmt(c.results[0].ms)} ms`}`).join(', ')}`);
+  }
+  const dj = r.demo_job;
+  if (dj) {
+    out.push('');
+    out.push(`Demo training job (${dj.cfg}, batch ${dj.batch}, ${dj.size} px, ${dj.iterations} iterations; ${dj.data}):`);
+    out.push('');
+    out.push('| engine | img/s | iterations timed | img/s whole run | wall s | loss first -> last | load avg start -> end |');
+    out.push('|---|---:|---|---:|---:|---|---|');
+    for (const j of dj.runs) {
+      const la = `${j.loadavg_start[0].toFixed(2)} -> ${j.loadavg_end[0].toFixed(2)}`;
+      out.push(j.error
+        ? `| ${j.engine} | failed: ${j.error} | | | | | ${la} |`
+        : `| ${j.engine} | ${fmt(j.img_per_s)} | ${j.steady_from}-${j.iterations} | ${fmt(j.img_per_s_total)} | ${fmt(j.wall_s)} | ${j.loss_first.toPrecision(4)} -> ${j.loss_last.toPrecision(4)} | ${la} |`);
+    }
+    const d = dj.runs.find((j) => j.engine === 'darknet');
+    const o = dj.runs.find((j) => j.engine === 'yolo-wgsl');
+    if (d && o && Number.isFinite(d.img_per_s) && Number.isFinite(o.img_per_s)) out.push('', `yolo-wgsl / Darknet training throughput: ${(o.img_per_s / d.img_per_s).toFixed(2)}x`);
+    for (const n of dj.notes) out.push(`- ${n}`);
+  } else {
+    const d = r.engines.find((e) => e.name === 'darknet');
+    if (d && !d.available) {
+      out.push('');
+      out.push(`Demo training job against Darknet: not run (${d.reason})`);
+    }
   }
   out.push('');
   const s = (v: number | null) => (v === null ? 'n/a' : `${v.toFixed(2)}x`);

@@ -1,7 +1,7 @@
 /**
  * Runs the kernel bench from the command line:
  *   node --import tsx bench/run-kernels.ts [--size N] [--json FILE] [--iters N] [--min-iters N] [--budget SECONDS]
- *                                          [--variants a,b] [--passes fwd,bwd_data] [--layers 0,2] [--quick]
+ *                                          [--variants a,b] [--passes fwd,bwd_data] [--layers 0,2] [--quick] [--no-peak]
  * The adapter follows YOLO_WGSL_BACKEND (auto | gpu | lavapipe | gl). --quick: size 96 (unless given) and
  * benchKernels' quick mode (fewer repeats, only the best matmul config at the larger size).
  */
@@ -29,8 +29,9 @@ function parseArgs(argv: string[]): KernelBenchOptions & { quick: boolean } {
     else if (a === '--passes') o.passes = list(next()) as ConvPass[];
     else if (a === '--layers') o.layers = list(next()).map(Number);
     else if (a === '--quick') o.quick = true;
+    else if (a === '--no-peak') o.peak = false;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: node --import tsx bench/run-kernels.ts [--size N] [--json FILE] [--iters N] [--min-iters N] [--budget SECONDS] [--variants a,b] [--passes fwd,bwd_data,bwd_weights] [--layers 0,2] [--quick]');
+      console.log('usage: node --import tsx bench/run-kernels.ts [--size N] [--json FILE] [--iters N] [--min-iters N] [--budget SECONDS] [--variants a,b] [--passes fwd,bwd_data,bwd_weights] [--layers 0,2] [--quick] [--no-peak]');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }

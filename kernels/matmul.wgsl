@@ -212,12 +212,15 @@ const SG: u32 = {{SG}};          // the subgroup size; the workgroup is one subg
 const RA: u32 = VTM / SG;    // rows of A each lane loads per k-step; TM = RA * SG rows per workgroup
 
 @compute @workgroup_size(WGX, 1)
-fn regsg(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+fn regsg(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(subgroup_invocation_id) sgl: u32) {
   let N4 = P.N / 4u;
   let K4 = P.K / 4u;
-  let lane = lid.x;
+  // The rows of A a lane loads are the ones subgroupShuffle(., l) fetches from lane l: indexed by the
+  // subgroup invocation id, which WGSL does not promise to equal local_invocation_id even when the
+  // workgroup is one subgroup. Columns only need to differ between invocations: lid.x.
+  let lane = sgl;
   let m0 = wid.y * VTM;
-  let col0 = wid.x * (SG * TNV) + lane;
+  let col0 = wid.x * (SG * TNV) + lid.x;
   let z = wid.z;
   var aoff: array<u32, RA>;
   var boff: array<u32, TNV>;

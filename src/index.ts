@@ -26,9 +26,9 @@ export { train, type TrainOptions, type TrainReport, type TrainProgress, type Ep
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export { generateSynth, SYNTH_SHAPES, type SynthOptions, type SynthResult, type SynthShape } from './data/synth.js';
 export {
-  benchKernels, formatKernelBench, benchNetwork, formatNetworkBench, profileNetwork, formatProfile,
+  benchKernels, formatKernelBench, benchNetwork, formatNetworkBench, measurePeak, profileNetwork, formatProfile,
   autotuneNetwork, networkConvCases, autotuneConv, CONV_TUNE_CANDIDATES, tuneTable, TuneTable, loadTuning, saveTuning, tuneCacheDir,
-  type KernelBenchOptions, type KernelBenchResult, type NetworkBenchOptions, type NetworkBenchResult,
+  type KernelBenchOptions, type KernelBenchResult, type NetworkBenchOptions, type NetworkBenchResult, type PeakOptions, type PeakResult,
   type ProfileOptions, type ProfileResult, type KernelProfileRow, type NetworkTuneOptions, type ConvTuneCase,
   type ConvTuneResult, type TuneEntry,
 } from './api/bench.js';

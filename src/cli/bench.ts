@@ -24,6 +24,10 @@ export interface CheckoutPeersRun {
   budgetSeconds?: number;
   tolerance?: number;
   quick?: boolean;
+  /** An AlexeyAB Darknet binary: Darknet on the demo training job and at inference (bench/peers/darknet.ts). */
+  darknet?: string;
+  /** Training iterations of the demo job (Darknet and yolo-wgsl). */
+  darknetIters?: number;
   log?: (line: string) => void;
 }
 
@@ -60,13 +64,13 @@ export async function loadCheckoutBench<K extends keyof CheckoutBench>(what: K, 
 }
 
 /** `yolo-wgsl bench kernels`: src/perf/kernels.ts. */
-export async function runBenchKernels(opts: { size: number; iters?: number; json?: string; md?: string; quick?: boolean; variants?: string[]; passes?: string[]; layers?: number[] }): Promise<void> {
+export async function runBenchKernels(opts: { size: number; iters?: number; json?: string; md?: string; quick?: boolean; variants?: string[]; passes?: string[]; layers?: number[]; peak?: boolean }): Promise<void> {
   const { benchKernels, formatKernelBench } = await import('../perf/kernels.js');
   const gpu = await Gpu.create({ log: (l) => console.log(l) });
   try {
     const r = await benchKernels(gpu, {
       size: opts.size, iters: opts.iters, json: opts.json, quick: opts.quick, variants: opts.variants,
-      passes: opts.passes as ('fwd' | 'bwd_data' | 'bwd_weights')[] | undefined, layers: opts.layers, log: (l: string) => console.log(l),
+      passes: opts.passes as ('fwd' | 'bwd_data' | 'bwd_weights')[] | undefined, layers: opts.layers, peak: opts.peak, log: (l: string) => console.log(l),
     });
     const md = formatKernelBench(r);
     console.log(md);
@@ -116,6 +120,8 @@ export interface BenchNetworkCli {
   json?: string;
   md?: string;
   out?: string;
+  /** Measure the device peak first (default true). */
+  peak?: boolean;
 }
 
 /** `yolo-wgsl bench network`: src/perf/network.ts; prints the markdown report, writes JSON / markdown when asked. */
@@ -128,7 +134,7 @@ export async function runBenchNetwork(o: BenchNetworkCli): Promise<void> {
       cfg: o.cfg, weights: o.weights, gpu, sizes: nums(o.sizes), inferBatches: nums(o.batches), trainSizes: nums(o.trainSizes),
       trainBatches: o.trainBatches === '' ? [] : nums(o.trainBatches), loss: o.loss as 'darknet' | undefined,
       sweepBatches: o.sweepBatches === '' ? [] : nums(o.sweepBatches), sweepSizes: o.sweepSizes === '' ? [] : nums(o.sweepSizes),
-      iters: o.iters, minIters: o.minIters, budgetSeconds: o.budget, quick: o.quick, log: (l: string) => console.log(l),
+      iters: o.iters, minIters: o.minIters, budgetSeconds: o.budget, quick: o.quick, peak: o.peak, log: (l: string) => console.log(l),
     });
     const md = formatNetworkBench(r);
     console.log('');
@@ -158,6 +164,8 @@ export interface BenchPeersCli {
   json?: string;
   md?: string;
   out?: string;
+  darknet?: string;
+  darknetIters?: number;
 }
 
 /** `yolo-wgsl bench peers`: bench/peers.ts (a checkout only: loadCheckoutBench). */
@@ -170,7 +178,8 @@ export async function runBenchPeers(o: BenchPeersCli): Promise<void> {
     const r = await benchPeers({
       cfg: o.cfg, weights: o.weights, gpu, inferSizes: nums(o.sizes), inferBatch: o.batch, trainSize: o.trainSize,
       trainBatches: o.trainBatches === '' ? [] : nums(o.trainBatches), engines: list(o.engines), yoloLoss: o.yoloLoss,
-      iters: o.iters, minIters: o.minIters, budgetSeconds: o.budget, tolerance: o.tolerance, quick: o.quick, log: (l: string) => console.log(l),
+      iters: o.iters, minIters: o.minIters, budgetSeconds: o.budget, tolerance: o.tolerance, quick: o.quick, darknet: o.darknet, darknetIters: o.darknetIters,
+      log: (l: string) => console.log(l),
     });
     const md = formatPeersBench(r);
     console.log('');

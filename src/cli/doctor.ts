@@ -32,6 +32,10 @@ export async function doctor(opts: { backend?: string; log?: (l: string) => void
     log(`vendor       ${i.vendor || '-'}   architecture ${i.architecture || '-'}`);
     log(`description  ${i.description || i.device || '-'}`);
     log(`features     ${i.features.join(' ') || '-'}`);
+    // the subgroup size the kernels' subgroupShuffle sharing is specialized for (kernels/conv2d_reg.wgsl, matmul.wgsl regsg)
+    const ai = (gpu.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
+    if (gpu.hasFeature('subgroups')) log(`subgroups    size ${ai?.subgroupMinSize === ai?.subgroupMaxSize ? `${ai?.subgroupMinSize ?? '?'} (fixed)` : `${ai?.subgroupMinSize ?? '?'}-${ai?.subgroupMaxSize ?? '?'} (varies: kernels share nothing through subgroups)`}`);
+    else log('subgroups    none (kernels share nothing through subgroups)');
     const L = i.limits;
     const mib = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
     log(`limits       maxBufferSize ${mib(L.maxBufferSize)}, maxStorageBufferBindingSize ${mib(L.maxStorageBufferBindingSize)}, ` +

@@ -19,7 +19,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('backend', {
       type: 'string',
       choices: BACKEND_CHOICES,
-      describe: 'force an adapter: gpu (real GPU), lavapipe (Vulkan on the CPU), gl (OpenGL ES on llvmpipe); default auto (also YOLO_WGSL_BACKEND)',
+      describe: 'force an adapter: gpu (real GPU), lavapipe (Vulkan on the CPU), gl (OpenGL ES on llvmpipe), swiftshader (Vulkan on the CPU, 4-lane subgroups; only when asked); default auto (also YOLO_WGSL_BACKEND)',
       global: true,
     })
     .option('max-pixels', {
@@ -319,6 +319,9 @@ export async function main(argv: string[]): Promise<void> {
         .option('min-iters', { type: 'number', describe: 'network/peers: minimum timed repetitions' })
         .option('budget', { type: 'number', describe: 'network/peers: seconds after which a case stops at --min-iters' })
         .option('tolerance', { type: 'number', describe: 'peers: relative tolerance of the output check (default 1e-3)' })
+        .option('darknet', { type: 'string', describe: "peers: an AlexeyAB Darknet binary: also time Darknet on the demo training job and at inference (docs/performance.md)" })
+        .option('darknet-iters', { type: 'number', describe: 'peers: training iterations of the demo job for Darknet and yolo-wgsl (default 200; --quick 30)' })
+        .option('peak', { type: 'boolean', default: true, describe: 'kernels/network: measure the device FMA peak first and report fractions of it (--no-peak skips)' })
         .option('md', { type: 'string', describe: 'also write the markdown report to this file' })
         .option('out', { type: 'string', describe: 'network/peers: write <out>/<what>-<adapter>-<cfg>.json and .md; chart: read them, write <out>/bench-<adapter>-<cfg>.png' })
         .option('network', { type: 'string', describe: 'chart: a network bench JSON' })
@@ -337,19 +340,19 @@ export async function main(argv: string[]): Promise<void> {
           if (a.what === 'network') {
             return b.runBenchNetwork({
               ...common, sizes: a.sizes, batches: a.batches, trainSizes: a['train-sizes'], trainBatches: a['train-batches'], loss: a.loss,
-              sweepBatches: a['sweep-batches'], sweepSizes: a['sweep-sizes'],
+              sweepBatches: a['sweep-batches'], sweepSizes: a['sweep-sizes'], peak: a.peak,
             });
           }
           return b.runBenchPeers({
             ...common, sizes: a.sizes, batch: a.batch, trainSize: a['train-size'], trainBatches: a['train-batches'], engines: a.engines,
-            yoloLoss: a['yolo-loss'], tolerance: a.tolerance,
+            yoloLoss: a['yolo-loss'], tolerance: a.tolerance, darknet: a.darknet, darknetIters: a['darknet-iters'],
           });
         }
         const { runBenchKernels } = b;
         const list = (v?: string) => (v ? v.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
         await runBenchKernels({
           size: a.size, iters: a.iters, json: a.json, md: a.md, quick: a.quick, variants: list(a.variants), passes: list(a.passes),
-          layers: list(a.layers)?.map(Number),
+          layers: list(a.layers)?.map(Number), peak: a.peak,
         });
       },
     )

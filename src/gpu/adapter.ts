@@ -1,19 +1,21 @@
 /**
  * Adapter selection: a real GPU first, then Mesa lavapipe (Vulkan on the CPU, project-local Mesa 25), then
  * Dawn's OpenGL ES backend on Mesa llvmpipe in compatibility mode. Each step says what it found in one line.
+ * On request only (`swiftshader`): Google's SwiftShader Vulkan driver (another CPU adapter, subgroups of 4
+ * where lavapipe has 8), to check that the kernels do not depend on one subgroup size (`make test-swiftshader`).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { GpuError } from './errors.js';
-import { mesaDirs } from '../util/paths.js';
+import { mesaDirs, packageRoot } from '../util/paths.js';
 import { parsePollMode, throttleDawnPolling, type PollMode } from './poll.js';
 
 // The Mesa folders are paths like the others (src/util/paths.ts); re-exported for setup-mesa and tests.
 export { mesaDirs, mesaInstallDir } from '../util/paths.js';
 
-export type BackendChoice = 'auto' | 'gpu' | 'lavapipe' | 'gl';
-export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'gpu', 'lavapipe', 'gl'];
+export type BackendChoice = 'auto' | 'gpu' | 'lavapipe' | 'gl' | 'swiftshader';
+export const BACKEND_CHOICES: BackendChoice[] = ['auto', 'gpu', 'lavapipe', 'gl', 'swiftshader'];
 
 export interface AdapterDescription {
   /** Dawn backend: 'vulkan' | 'metal' | 'd3d12' | 'opengles' ... */
@@ -63,6 +65,17 @@ export function localMesa(dirs: readonly string[] = mesaDirs()): { icd: string; 
     return { icd, lib: path.join(dir, 'lib'), version, dir };
   }
   return undefined;
+}
+
+/**
+ * SwiftShader's Vulkan driver manifest: $YOLO_WGSL_SWIFTSHADER (the manifest or its folder), else
+ * .swiftshader/ in the package (scripts/setup-swiftshader.sh), else Debian's chromium (/usr/lib/chromium).
+ */
+export function swiftshaderIcd(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const name = 'vk_swiftshader_icd.json';
+  const given = env.YOLO_WGSL_SWIFTSHADER;
+  const candidates = given ? [given.endsWith('.json') ? given : path.join(given, name)] : [path.join(packageRoot(), '.swiftshader', name), path.join('/usr/lib/chromium', name)];
+  return candidates.find((f) => fs.existsSync(f));
 }
 
 function systemHasVulkanLoader(): boolean {
@@ -214,6 +227,34 @@ export async function selectAdapter(opts: SelectOptions = {}): Promise<SelectedA
     tried.push('lavapipe');
   }
 
+  // SwiftShader (only when asked for): Vulkan on the CPU, Google's driver (Chromium ships it).
+  if (choice === 'swiftshader') {
+    const icd = process.platform === 'linux' ? swiftshaderIcd() : undefined;
+    if (!icd) {
+      log(`device: SwiftShader: no vk_swiftshader_icd.json (${process.env.YOLO_WGSL_SWIFTSHADER ? `YOLO_WGSL_SWIFTSHADER=${process.env.YOLO_WGSL_SWIFTSHADER}` : 'run `bash scripts/setup-swiftshader.sh`, or set YOLO_WGSL_SWIFTSHADER to its folder'})`);
+    } else if (!ensureVulkanLoader(mesa?.lib ?? path.dirname(icd)) && !ensureVulkanLoader(path.dirname(icd))) {
+      log('device: SwiftShader: no Vulkan loader (libvulkan.so.1) could be linked for Dawn');
+    } else {
+      process.env.VK_DRIVER_FILES = icd;
+      process.env.VK_ICD_FILENAMES = icd;
+      try {
+        const gpu = create(['backend=vulkan']);
+        const a = await gpu.requestAdapter({ featureLevel: 'core' } as GPURequestAdapterOptions);
+        if (a) {
+          const d = describe(a, 'vulkan', 'core');
+          d.kind = 'cpu';
+          d.summary = `SwiftShader (Vulkan on the CPU; ${d.description || d.device}), core feature level`;
+          log(`device: using ${d.summary}`);
+          return { adapter: a, info: d, instance: gpu };
+        }
+        log(`device: SwiftShader: Dawn offered no adapter for ${icd}`);
+      } catch (e) {
+        log(`device: SwiftShader: failed (${(e as Error).message.split('\n')[0]})`);
+      }
+    }
+    tried.push('SwiftShader');
+  }
+
   // 3. Dawn's OpenGL ES backend on Mesa llvmpipe, compatibility feature level.
   if (choice === 'auto' || choice === 'gl') {
     if (process.platform === 'linux') process.env.EGL_PLATFORM = 'surfaceless';
@@ -234,8 +275,10 @@ export async function selectAdapter(opts: SelectOptions = {}): Promise<SelectedA
   }
   const hint = choice === 'gpu'
     ? 'No real GPU was found; leave out --backend gpu (or YOLO_WGSL_BACKEND=gpu) to fall back to the CPU adapters.'
-    : choice === 'lavapipe'
-      ? 'Run `yolo-wgsl setup-mesa` (or `make deps` in a checkout) to install Mesa 25 lavapipe, or use --backend gl.'
-      : 'On Linux without a GPU, install Mesa (libegl-mesa0, libgles2) for the GL fallback, or run `make deps` for lavapipe.';
+    : choice === 'swiftshader'
+      ? 'Run `bash scripts/setup-swiftshader.sh` (SwiftShader from Debian\'s chromium-common, into .swiftshader/), or point YOLO_WGSL_SWIFTSHADER at a folder with vk_swiftshader_icd.json.'
+      : choice === 'lavapipe'
+        ? 'Run `yolo-wgsl setup-mesa` (or `make deps` in a checkout) to install Mesa 25 lavapipe, or use --backend gl.'
+        : 'On Linux without a GPU, install Mesa (libegl-mesa0, libgles2) for the GL fallback, or run `make deps` for lavapipe.';
   throw new GpuError('no-adapter', '', `no WebGPU adapter could be had (tried: ${tried.join(', ') || 'nothing'}; backend choice '${choice}'). ${hint}`);
 }

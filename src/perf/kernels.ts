@@ -8,6 +8,9 @@
  *    time of repeats after a warm-up, GFLOP/s (2*B*Cout*OH*OW*(Cin/g)*kH*kW for every pass) and the
  *    fraction of the matmul ceiling.
  *
+ * 3. The device peak (src/perf/peak.ts, kernels/peak.wgsl: pure register FMAs), measured first: every case
+ *    is also reported as a fraction of it (`fraction_of_peak`), the matmul ceiling included.
+ *
  * Timing is wall clock around gpu.sync() (submit + onSubmittedWorkDone): the runtime records all dispatches
  * into its own compute pass, so per-pass timestamp queries are not available to the bench. Fast cases run
  * several calls per sample so that the submit/wait overhead (~0.1-1 ms) does not dominate.
@@ -24,6 +27,7 @@ import {
 } from '../tensor/ops/conv2d.js';
 import { Rng, randomArray } from '../util/rng.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { measurePeak, type PeakResult } from './peak.js';
 
 export interface KernelBenchOptions {
   /** Network input size (default 416); layer shapes scale with size/416. */
@@ -53,6 +57,11 @@ export interface KernelBenchOptions {
    * matmul config is re-measured at the larger size. Explicit options win.
    */
   quick?: boolean;
+  /**
+   * The device peak every case is compared with: true (default) measures it first (src/perf/peak.ts, a few
+   * seconds), a PeakResult reuses one, false leaves it out (fraction_of_peak NaN, `peak` null).
+   */
+  peak?: boolean | PeakResult;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -98,6 +107,8 @@ export interface ConvSample {
   ms_min: number;
   gflops: number;
   fraction_of_matmul: number;
+  /** gflops / the device peak (NaN without a peak). */
+  fraction_of_peak: number;
   /**
    * GFLOP/s of the ceiling's matmul config (at the first sweep size) re-measured just before this layer:
    * the reference under the machine's load at that moment (other processes come and go on a shared machine).
@@ -129,7 +140,12 @@ export interface KernelBenchResult {
   date: string;
   host: { cpus: number; cpu_model: string; loadavg_start: number[]; loadavg_end: number[] };
   timing: string;
-  matmul: { best: { variant: MatmulVariant; config: string; gflops: number; ms: number; M: number; N: number; K: number; gflops_cpu: number }; sweep: MatmulSample[] };
+  /** The device's measured FMA peak (src/perf/peak.ts); null when not measured. */
+  peak: PeakResult | null;
+  matmul: {
+    best: { variant: MatmulVariant; config: string; gflops: number; ms: number; M: number; N: number; K: number; gflops_cpu: number; fraction_of_peak: number };
+    sweep: MatmulSample[];
+  };
   conv: ConvSample[];
   seconds: number;
 }
@@ -256,6 +272,11 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
   log(`device: ${gpu.info.summary}`);
   log(`host: ${os.cpus().length} CPU(s), load average ${loadStart.map((v) => v.toFixed(2)).join(' ')}`);
 
+  // ---------------------------------------------------------------- device peak
+  const peak = opts.peak === false ? null : opts.peak === undefined || opts.peak === true ? await measurePeak(gpu, { log }) : opts.peak;
+  const ofPeak = (gflops: number) => (peak ? gflops / peak.gflops : NaN);
+  const peakNote = (gflops: number) => (peak ? `, ${fmtPct(ofPeak(gflops))} of peak` : '');
+
   // ---------------------------------------------------------------- matmul ceiling
   const sizes = opts.matmulSizes ?? [[512, 512, 512], [1024, 1024, 1152]];
   const configs = opts.matmulConfigs ?? matmulConfigsFor(gpu);
@@ -276,7 +297,7 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
       };
       here.push(s);
       sweep.push(s);
-      log(`matmul ${M}x${N}x${K} ${configName(cfg).padEnd(26)} ${fmtMs(t.ms).padStart(7)} ms ${fmtG(gflops).padStart(6)} GFLOP/s  (cpu ${fmtMs(t.cpuMs)} ms, ${fmtG(s.gflops_cpu)} GFLOP per ${ncpu} cpu-s)`);
+      log(`matmul ${M}x${N}x${K} ${configName(cfg).padEnd(26)} ${fmtMs(t.ms).padStart(7)} ms ${fmtG(gflops).padStart(6)} GFLOP/s  (cpu ${fmtMs(t.cpuMs)} ms, ${fmtG(s.gflops_cpu)} GFLOP per ${ncpu} cpu-s${peakNote(gflops)})`);
     }
     a.dispose();
     b.dispose();
@@ -289,8 +310,11 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
     }
   }
   const bestS = sweep.reduce((p, c) => (c.gflops > p.gflops ? c : p));
-  const best = { variant: bestS.variant, config: bestS.config, gflops: bestS.gflops, ms: bestS.ms, M: bestS.M, N: bestS.N, K: bestS.K, gflops_cpu: Math.max(...sweep.map((x) => x.gflops_cpu)) };
-  log(`matmul ceiling: ${fmtG(best.gflops)} GFLOP/s (${best.variant} ${best.config} at ${best.M}x${best.N}x${best.K})`);
+  const best = {
+    variant: bestS.variant, config: bestS.config, gflops: bestS.gflops, ms: bestS.ms, M: bestS.M, N: bestS.N, K: bestS.K,
+    gflops_cpu: Math.max(...sweep.map((x) => x.gflops_cpu)), fraction_of_peak: ofPeak(bestS.gflops),
+  };
+  log(`matmul ceiling: ${fmtG(best.gflops)} GFLOP/s (${best.variant} ${best.config} at ${best.M}x${best.N}x${best.K}${peakNote(best.gflops)})`);
 
   // The best config at the first sweep size, re-timed before every layer as the load-matched reference.
   const [rM, rN, rK] = sizes[0];
@@ -335,15 +359,15 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
           const t = await timeIt(gpu, run, timing);
           const gflops = flops / (t.ms * 1e6);
           conv.push({
-            ...base, ms: t.ms, ms_min: t.msMin, gflops, fraction_of_matmul: gflops / best.gflops,
+            ...base, ms: t.ms, ms_min: t.msMin, gflops, fraction_of_matmul: gflops / best.gflops, fraction_of_peak: ofPeak(gflops),
             matmul_now_gflops: now, fraction_of_matmul_now: gflops / now,
             cpu_ms: t.cpuMs, gflops_cpu: flops / ((t.cpuMs / ncpu) * 1e6), samples: t.samples, calls: t.calls,
           });
-          log(`conv ${String(L.layer).padStart(2)} ${shape.padEnd(24)} ${pass.padEnd(11)} ${variant.padEnd(10)} ${fmtMs(t.ms).padStart(8)} ms ${fmtG(gflops).padStart(6)} GFLOP/s ${fmtPct(gflops / best.gflops).padStart(5)} of matmul (${fmtPct(gflops / now)} of ${fmtG(now)} now)`);
+          log(`conv ${String(L.layer).padStart(2)} ${shape.padEnd(24)} ${pass.padEnd(11)} ${variant.padEnd(10)} ${fmtMs(t.ms).padStart(8)} ms ${fmtG(gflops).padStart(6)} GFLOP/s ${fmtPct(gflops / best.gflops).padStart(5)} of matmul (${fmtPct(gflops / now)} of ${fmtG(now)} now)${peakNote(gflops)}`);
         } catch (e) {
           const msg = (e as Error).message.split('\n')[0];
           conv.push({
-            ...base, ms: NaN, ms_min: NaN, gflops: NaN, fraction_of_matmul: NaN, matmul_now_gflops: now, fraction_of_matmul_now: NaN,
+            ...base, ms: NaN, ms_min: NaN, gflops: NaN, fraction_of_matmul: NaN, fraction_of_peak: NaN, matmul_now_gflops: now, fraction_of_matmul_now: NaN,
             cpu_ms: NaN, gflops_cpu: NaN, samples: 0, calls: 0, error: msg,
           });
           log(`conv ${String(L.layer).padStart(2)} ${shape.padEnd(24)} ${pass.padEnd(11)} ${variant.padEnd(10)} FAILED: ${msg}`);
@@ -363,6 +387,7 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
     date: new Date().toISOString(),
     host: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? '?', loadavg_start: loadStart, loadavg_end: os.loadavg() },
     timing: `wall clock around gpu.sync(), median of up to ${iters} samples (at least ${minIters}; fewer than ${iters} once a case passed ${budget} s) after warm-up; cpu_ms/gflops_cpu from process CPU time`,
+    peak,
     matmul: { best, sweep },
     conv,
     seconds: (performance.now() - started) / 1000,
@@ -385,21 +410,31 @@ export function formatKernelBench(r: KernelBenchResult): string {
   out.push(`host: ${r.host.cpus} CPU(s) ${r.host.cpu_model}; load average at start ${r.host.loadavg_start.map((v) => v.toFixed(2)).join(' ')}, at end ${r.host.loadavg_end.map((v) => v.toFixed(2)).join(' ')}`);
   out.push('');
   const b = r.matmul.best;
-  out.push(`matmul ceiling: ${fmtG(b.gflops)} GFLOP/s (${b.variant} ${b.config}, ${b.M}x${b.N}x${b.K}, ${fmtMs(b.ms)} ms)`);
+  // Results written before the peak probe existed have no `peak`.
+  const pk = r.peak ?? null;
+  const ofPeak = (gflops: number) => (pk ? gflops / pk.gflops : NaN);
+  if (pk) {
+    const v = pk.variants.find((x) => x.acc === pk.best.acc && x.wg === pk.best.wg);
+    out.push(`device peak: ${fmtG(pk.gflops)} GFLOP/s (kernels/peak.wgsl register FMAs, best of ${pk.variants.length} variants: ${pk.best.acc} vec4 accumulators, workgroup ${pk.best.wg}${v ? `, ${v.invocations} invocations` : ''}; ${fmtG(pk.gflops_cpu)} GFLOP per ${r.host.cpus} cpu-s)`);
+  }
+  out.push(`matmul ceiling: ${fmtG(b.gflops)} GFLOP/s (${b.variant} ${b.config}, ${b.M}x${b.N}x${b.K}, ${fmtMs(b.ms)} ms)${pk ? `, ${fmtPct(ofPeak(b.gflops))} of the device peak` : ''}`);
   out.push('');
-  out.push(`| matmul M x N x K | variant | tile | ms | GFLOP/s | GFLOP per ${r.host.cpus} cpu-s |`);
-  out.push('|---|---|---|---:|---:|---:|');
-  for (const s of r.matmul.sweep) out.push(`| ${s.M}x${s.N}x${s.K} | ${s.variant} | ${s.config} | ${fmtMs(s.ms)} | ${fmtG(s.gflops)} | ${fmtG(s.gflops_cpu)} |`);
+  out.push(`| matmul M x N x K | variant | tile | ms | GFLOP/s | GFLOP per ${r.host.cpus} cpu-s |${pk ? ' % of peak |' : ''}`);
+  out.push(`|---|---|---|---:|---:|---:|${pk ? '---:|' : ''}`);
+  for (const s of r.matmul.sweep) out.push(`| ${s.M}x${s.N}x${s.K} | ${s.variant} | ${s.config} | ${fmtMs(s.ms)} | ${fmtG(s.gflops)} | ${fmtG(s.gflops_cpu)} |${pk ? ` ${fmtPct(ofPeak(s.gflops))} |` : ''}`);
   const passes = [...new Set(r.conv.map((c) => c.pass))];
   const variants = [...new Set(r.conv.map((c) => c.variant))];
   for (const pass of passes) {
     const rows = r.conv.filter((c) => c.pass === pass);
     const layers = [...new Set(rows.map((c) => c.layer))];
     out.push('');
-    out.push(`conv2d ${pass}: ms, GFLOP/s, % of the matmul ceiling (${fmtG(b.gflops)} GFLOP/s) and, in brackets, % of the ceiling's config re-timed just before the layer (column "mm now"); * = what 'auto' picks`);
+    out.push(`conv2d ${pass}: ms, GFLOP/s, % of the matmul ceiling (${fmtG(b.gflops)} GFLOP/s) and, in brackets, % of the ceiling's config re-timed just before the layer (column "mm now")${pk ? `; "pk": % of the device peak (${fmtG(pk.gflops)} GFLOP/s)` : ''}; * = what 'auto' picks`);
     out.push('');
-    out.push(`| layer | shape | GFLOP | mm now | ${variants.map((v) => `${v} ms | GFLOP/s | %`).join(' | ')} |`);
-    out.push(`|---:|---|---:|---:|${variants.map(() => '---:|---:|---:').join('|')}|`);
+    const pkHead = pk ? ' | pk' : '';
+    const pkRule = pk ? '|---:' : '';
+    out.push(`| layer | shape | GFLOP | mm now | ${variants.map((v) => `${v} ms | GFLOP/s | %${pkHead}`).join(' | ')} |`);
+    out.push(`|---:|---|---:|---:|${variants.map(() => `---:|---:|---:${pkRule}`).join('|')}|`);
+    const empty = pk ? '- | - | - | -' : '- | - | -';
     const totals = new Map<string, { ms: number; flops: number; ok: boolean }>(variants.map((v) => [v, { ms: 0, flops: 0, ok: true }]));
     let totalFlops = 0;
     for (const layer of layers) {
@@ -411,20 +446,20 @@ export function formatKernelBench(r: KernelBenchResult): string {
         const t = totals.get(v)!;
         if (!c || !Number.isFinite(c.ms)) {
           t.ok = false;
-          return c?.error ? 'failed | - | -' : '- | - | -';
+          return c?.error ? `failed${empty.slice(1)}` : empty;
         }
         t.ms += c.ms;
         t.flops += c.flops;
         const now = Number.isFinite(c.fraction_of_matmul_now ?? NaN) ? ` (${fmtPct(c.fraction_of_matmul_now)})` : '';
-        return `${fmtMs(c.ms)}${c.auto ? '*' : ''} | ${fmtG(c.gflops)} | ${fmtPct(c.fraction_of_matmul)}${now}`;
+        return `${fmtMs(c.ms)}${c.auto ? '*' : ''} | ${fmtG(c.gflops)} | ${fmtPct(c.fraction_of_matmul)}${now}${pk ? ` | ${fmtPct(ofPeak(c.gflops))}` : ''}`;
       });
       out.push(`| ${layer} | ${f.cin}->${f.cout} k${f.k} @${f.h} | ${(f.flops / 1e9).toFixed(3)} | ${fmtG(f.matmul_now_gflops ?? NaN)} | ${cells.join(' | ')} |`);
     }
     const tcells = variants.map((v) => {
       const t = totals.get(v)!;
-      if (!t.ok || t.ms === 0) return '- | - | -';
+      if (!t.ok || t.ms === 0) return empty;
       const gf = t.flops / (t.ms * 1e6);
-      return `${fmtMs(t.ms)} | ${fmtG(gf)} | ${fmtPct(gf / b.gflops)}`;
+      return `${fmtMs(t.ms)} | ${fmtG(gf)} | ${fmtPct(gf / b.gflops)}${pk ? ` | ${fmtPct(ofPeak(gf))}` : ''}`;
     });
     out.push(`| all | | ${(totalFlops / 1e9).toFixed(3)} | | ${tcells.join(' | ')} |`);
     // CPU-time view (robust to other load on a shared machine): totals per variant.
@@ -433,10 +468,10 @@ export function formatKernelBench(r: KernelBenchResult): string {
       if (!vr.length || vr.some((c) => !Number.isFinite(c.cpu_ms))) return `${v} -`;
       const cpuMs = vr.reduce((a, c) => a + c.cpu_ms, 0);
       const gf = vr.reduce((a, c) => a + c.flops, 0) / ((cpuMs / r.host.cpus) * 1e6);
-      return `${v} ${fmtG(gf)} (${fmtPct(gf / b.gflops_cpu)})`;
+      return `${v} ${fmtG(gf)} (${fmtPct(gf / b.gflops_cpu)}${pk ? `; ${fmtPct(gf / pk.gflops_cpu)} of the peak's` : ''})`;
     });
     out.push('');
-    out.push(`all layers, GFLOP per ${r.host.cpus} cpu-s (% of the matmul's ${fmtG(b.gflops_cpu)}): ${cpuCells.join(', ')}`);
+    out.push(`all layers, GFLOP per ${r.host.cpus} cpu-s (% of the matmul's ${fmtG(b.gflops_cpu)}${pk ? `; of the peak's ${fmtG(pk.gflops_cpu)}` : ''}): ${cpuCells.join(', ')}`);
   }
   const failed = r.conv.filter((c) => c.error);
   if (failed.length) {

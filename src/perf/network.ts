@@ -22,6 +22,9 @@
  * - Linearity: ms vs batch at one size and ms vs pixels at batch 1 (`sweepBatches`, `sweepSizes`), with
  *   ms per image and ms per megapixel so a straight line shows as a constant.
  *
+ * - Device peak: the FMA peak of src/perf/peak.ts, measured first (`peak`); every inference case reports its
+ *   GFLOP/s as a fraction of it (`fraction_of_peak`).
+ *
  * Timing is wall clock around gpu.sync() (submit + onSubmittedWorkDone), medians of up to `iters` repeats
  * (at least `minIters`; fewer than `iters` once a case has run `budgetSeconds`), with process CPU time per
  * call alongside (less sensitive to other load on a shared machine).
@@ -45,6 +48,7 @@ import { darknetHyper } from '../train/schedule.js';
 import { lossFromNetwork, type Truth } from '../yolo/loss.js';
 import { Rng, randomArray } from '../util/rng.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { measurePeak, type PeakResult } from './peak.js';
 
 export type BenchLossKind = 'darknet' | 'yolov5' | 'sumsq';
 
@@ -80,6 +84,8 @@ export interface NetworkBenchOptions {
   quick?: boolean;
   /** Write the result as JSON here. */
   json?: string;
+  /** The device peak (src/perf/peak.ts): true (default) measures it first, a PeakResult reuses one, false skips it. */
+  peak?: boolean | PeakResult;
   log?: (line: string) => void;
 }
 
@@ -114,6 +120,8 @@ export interface InferCase extends CaseTiming, MemoryUse {
   batch: number;
   ms_per_image: number;
   gflops: number;
+  /** gflops / the device peak (NaN without one). */
+  fraction_of_peak: number;
 }
 
 export interface TrainCase extends CaseTiming, MemoryUse {
@@ -144,6 +152,8 @@ export interface NetworkBenchResult {
   date: string;
   host: { cpus: number; cpu_model: string; loadavg_start: number[]; loadavg_end: number[] };
   timing: string;
+  /** The device's measured FMA peak (src/perf/peak.ts); null when not measured. */
+  peak: PeakResult | null;
   params: number;
   /** Darknet BFLOPs per image at each size. */
   bflops: Record<string, number>;
@@ -341,6 +351,7 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
   log(`device: ${gpu.info.summary}`);
   log(`cfg: ${opts.cfg} (${probe.layers.length} layers, ${probe.paramCount} parameters), ${opts.weights ? `weights ${opts.weights}` : `seeded random weights (seed ${seed})`}`);
   log(`host: ${os.cpus().length} CPU(s), load average ${loadStart.map((v) => v.toFixed(2)).join(' ')}`);
+  const peak = opts.peak === false ? null : opts.peak === undefined || opts.peak === true ? await measurePeak(gpu, { log }) : opts.peak;
 
   const { netAt, nets } = networksBySize(opts.cfg, opts.weights, seed);
   const bflops: Record<string, number> = {};
@@ -399,15 +410,16 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
         await gpu.sync();
       }, timing);
       const pipelines = gpu.pipelineCount - p0;
+      const gflops = (net.totalBflops * c.batch) / (t.ms / 1000);
       const r: InferCase = {
         size: c.size, batch: c.batch, first_ms: t.first, ms: t.ms, ms_min: t.min, cpu_ms: t.cpu, samples: t.samples, pipelines_compiled: pipelines,
-        ms_per_image: t.ms / c.batch, gflops: (net.totalBflops * c.batch) / (t.ms / 1000),
+        ms_per_image: t.ms / c.batch, gflops, fraction_of_peak: peak ? gflops / peak.gflops : NaN,
         ...memory(base, net, 'infer', c.batch),
       };
       all.set(`${c.size}x${c.batch}`, r);
       if (c.kind === 'main') infer.push(r);
       if (!firstRun) firstRun = { size: c.size, batch: c.batch, first_ms: t.first, warm_ms: t.ms, ratio: t.first / t.ms, pipelines_compiled: pipelines };
-      log(`infer ${c.size}x${c.size} b${c.batch}: ${fmt(t.ms)} ms (${fmt(t.ms / c.batch)} ms/image, min ${fmt(t.min)}, first ${fmt(t.first)} ms with ${pipelines} pipelines compiled, ${t.samples} samples), peak ${mib(r.peak_bytes)} MiB (${r.peak_ratio.toFixed(2)}x weights + 2 largest activations)`);
+      log(`infer ${c.size}x${c.size} b${c.batch}: ${fmt(t.ms)} ms (${fmt(t.ms / c.batch)} ms/image, ${fmt(gflops)} GFLOP/s${peak ? ` = ${(100 * r.fraction_of_peak).toFixed(0)}% of the device peak` : ''}, min ${fmt(t.min)}, first ${fmt(t.first)} ms with ${pipelines} pipelines compiled, ${t.samples} samples), peak ${mib(r.peak_bytes)} MiB (${r.peak_ratio.toFixed(2)}x weights + 2 largest activations)`);
     } catch (e) {
       const msg = `infer ${c.size} b${c.batch}: ${(e as Error).message.split('\n')[0]}`;
       errors.push(msg);
@@ -472,6 +484,7 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
     date: new Date().toISOString(),
     host: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? '?', loadavg_start: loadStart, loadavg_end: os.loadavg() },
     timing: `wall clock around gpu.sync(); first call timed alone, then the median of up to ${iters} repeats (at least ${minIters}; fewer than ${iters} once a case passed ${budget} s); cpu_ms from process CPU time`,
+    peak,
     params: probe.paramCount,
     bflops,
     infer,
@@ -518,14 +531,18 @@ export function formatNetworkBench(r: NetworkBenchResult): string {
   out.push(`cfg: ${r.cfg} (${r.params} parameters; ${Object.entries(r.bflops).map(([s, b]) => `${b.toFixed(3)} BFLOPs at ${s}`).join(', ')}), weights: ${r.weights}`);
   out.push(`timing: ${r.timing}`);
   out.push(`host: ${r.host.cpus} CPU(s) ${r.host.cpu_model}; load average at start ${r.host.loadavg_start.map((v) => v.toFixed(2)).join(' ')}, at end ${r.host.loadavg_end.map((v) => v.toFixed(2)).join(' ')}`);
+  // Results written before the peak probe existed have no `peak`.
+  const pk = r.peak ?? null;
+  if (pk) out.push(`device peak: ${fmt(pk.gflops)} GFLOP/s (src/perf/peak.ts: register FMAs, ${pk.best.acc} vec4 accumulators, workgroup ${pk.best.wg})`);
   if (r.infer.length) {
     out.push('');
     out.push('Inference (forward + sync, no readback):');
     out.push('');
-    out.push('| size | batch | ms (median) | ms/image | min | first run ms | GFLOP/s | cpu ms | peak MiB | held MiB | weights + 2 largest act. MiB | peak ratio |');
-    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    out.push('| size | batch | ms (median) | ms/image | min | first run ms | GFLOP/s | % of device peak | cpu ms | peak MiB | held MiB | weights + 2 largest act. MiB | peak ratio |');
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of r.infer) {
-      out.push(`| ${c.size} | ${c.batch} | ${fmt(c.ms)} | ${fmt(c.ms_per_image)} | ${fmt(c.ms_min)} | ${fmt(c.first_ms)} | ${fmt(c.gflops)} | ${fmt(c.cpu_ms)} | ${mib(c.peak_bytes)} | ${mib(c.peak_held_bytes)} | ${mib(c.weights_bytes + c.two_largest_activations_bytes)} | ${c.peak_ratio.toFixed(2)} |`);
+      const ofPeak = pk ? `${((100 * c.gflops) / pk.gflops).toFixed(0)}%` : '-';
+      out.push(`| ${c.size} | ${c.batch} | ${fmt(c.ms)} | ${fmt(c.ms_per_image)} | ${fmt(c.ms_min)} | ${fmt(c.first_ms)} | ${fmt(c.gflops)} | ${ofPeak} | ${fmt(c.cpu_ms)} | ${mib(c.peak_bytes)} | ${mib(c.peak_held_bytes)} | ${mib(c.weights_bytes + c.two_largest_activations_bytes)} | ${c.peak_ratio.toFixed(2)} |`);
     }
   }
   if (r.first_run) {

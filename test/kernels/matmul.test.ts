@@ -4,7 +4,7 @@ import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f64, finiteDiff, type Tol } from '../helpers/check.js';
 import { matmulRef } from '../reference/matmul.js';
 import { Tensor, newTape } from '../../src/tensor/index.js';
-import { matmul, matmulSupported, fixedSubgroupSize, MATMUL_CONFIGS, MATMUL_VARIANTS, configName, defaultTile } from '../../src/tensor/ops/matmul.js';
+import { matmul, matmulSupported, fixedSubgroupSize, matmulConfigsFor, sgConfigsFor, MATMUL_CONFIGS, MATMUL_VARIANTS, configName, defaultTile } from '../../src/tensor/ops/matmul.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
 // f32 accumulation of K products of values in [-1, 1] (fma, sequential in k) vs the float64 sum: the
@@ -35,6 +35,30 @@ for (const cfg of MATMUL_CONFIGS) {
     }
   });
 }
+
+// The 'sg' tiles for this device's own subgroup size (lavapipe 8, SwiftShader 4: `make test-swiftshader`),
+// batch 2: the subgroup-shuffle kernel may assume no subgroup size but the one the device reports.
+test('matmul sg at the device subgroup size (sgConfigsFor): forward vs float64, batch 2', async () => {
+  const gpu = await getGpu();
+  const sg = fixedSubgroupSize(gpu);
+  if (sg === undefined) return void console.log('  [skipped: no fixed subgroup size on this device]');
+  const cfgs = sgConfigsFor(sg);
+  assert.ok(cfgs.length > 0 && cfgs.every((c) => c.tile.wgx === sg && c.tile.tm % sg === 0 && matmulSupported(gpu, c)), JSON.stringify(cfgs));
+  if (sg !== 8) for (const c of cfgs) assert.ok(matmulConfigsFor(gpu).some((d) => configName(d) === configName(c)), `${configName(c)} not swept`);
+  const rng = new Rng(13);
+  for (const cfg of cfgs) {
+    for (const [M, N, K] of [[33, 20, 16], [64, 64, 64], [5, 8, 4]] as const) {
+      const batch = 2;
+      const av = randomArray(rng, batch * M * K);
+      const bv = randomArray(rng, batch * K * N);
+      const a = Tensor.from(gpu, [batch, M, K], av);
+      const b = Tensor.from(gpu, [batch, K, N], bv);
+      const c = matmul(a, b, cfg);
+      assertClose(await c.toArray(), matmulRef(av, bv, M, N, K, batch), tol(K), `${configName(cfg)} ${M}x${N}x${K} batch ${batch}`);
+      a.dispose(); b.dispose(); c.dispose();
+    }
+  }
+});
 
 // 'sg' runs its own kernel only for row-major operands with K, N multiples of 4 (else the 'reg' fallback);
 // the [33, 20, 16] cases below take its kernel.

@@ -78,9 +78,22 @@ export function matmulSupported(gpu: Gpu, c: MatmulConfig): boolean {
   return sg !== undefined && c.tile.wgx === sg && c.tile.wgy === 1 && c.tile.tm % sg === 0 && c.tile.tn % 4 === 0;
 }
 
-/** The configs of MATMUL_CONFIGS this device can run. */
+/**
+ * 'sg' tiles for a fixed subgroup size other than lavapipe's 8 (MATMUL_CONFIGS' 'sg' tiles are for 8): the
+ * workgroup is one subgroup of `size` lanes, 16 and 32 rows (rounded up to a multiple of `size`), 2 vec4
+ * columns per lane. None above 32 lanes (64 rows of vec4 accumulators would not stay in registers).
+ */
+export function sgConfigsFor(size: number): MatmulConfig[] {
+  if (!Number.isInteger(size) || size < 1 || size > 32) return [];
+  const rows = [...new Set([16, 32].map((r) => Math.ceil(r / size) * size))].filter((r) => r <= 32);
+  return rows.map((tm) => ({ variant: 'sg' as const, tile: { tm, tn: 8, wgx: size, wgy: 1 } }));
+}
+
+/** The configs of MATMUL_CONFIGS this device can run, plus 'sg' tiles for its subgroup size when that is not 8. */
 export function matmulConfigsFor(gpu: Gpu): MatmulConfig[] {
-  return MATMUL_CONFIGS.filter((c) => matmulSupported(gpu, c));
+  const sg = fixedSubgroupSize(gpu);
+  const extra = sg !== undefined && sg !== 8 ? sgConfigsFor(sg) : [];
+  return [...MATMUL_CONFIGS, ...extra].filter((c) => matmulSupported(gpu, c));
 }
 
 export function defaultTile(variant: MatmulVariant): MatmulTile {
