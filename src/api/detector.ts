@@ -7,6 +7,7 @@
  */
 import type { Gpu } from '../gpu/device.js';
 import { Tensor } from '../tensor/tensor.js';
+import { gatherEmbeddings, type EmbeddingSample } from '../tensor/ops/contrastive.js';
 import { HeadDecoder, type Detection as RawDetection, type HeadSpec } from '../yolo/decode.js';
 import { nms, nmsOptionsFromDarknet, type NmsOptions } from '../yolo/nms.js';
 import { headFromLayer, isHeadLayer } from '../yolo/heads.js';
@@ -28,9 +29,17 @@ export interface DetectNetwork {
   readonly nms?: Pick<NmsOptions, 'kind' | 'beta'>;
   /**
    * Inference forward of an NCHW batch [B, channels, height, width]; returns the raw inputs of the head
-   * layers (the head convolutions' outputs, [B, A*(5+C), H, W]) in `heads` order. The caller disposes them.
+   * layers (the head convolutions' outputs, [B, A*(5+C), H, W]) in `heads` order, then (when `embeddings`
+   * says so) the embedding tensors. The caller disposes them.
    */
   forwardHeads(input: Tensor): Promise<Tensor[]> | Tensor[];
+  /**
+   * Per head (in `heads` order): the embedding size E of a head with Darknet's embedding_layer= (its
+   * detections carry `embedding`), 0 for a head without. Absent: no head has embeddings. forwardHeads
+   * then returns, after the head inputs, the embedding layer's output [B, A*E, H, W] of each head with
+   * E > 0, in head order.
+   */
+  readonly embeddings?: readonly number[];
   dispose?(): void;
 }
 
@@ -59,8 +68,14 @@ export function fromDarknetNetwork(net: DarknetNetworkLike, gpu: Gpu): DetectNet
   const parsed = headLayers.map((l) => headFromLayer(l));
   const feeds = headLayers.map((l) => l.sources[0]);
   if (feeds.some((j) => j < 0)) throw new Error('a detection head reads the network input directly');
+  // [yolo] embedding_layer=: its output follows the head inputs (Darknet yolo_layer.c embedding_output)
+  const embeddings = headLayers.map((l) => (l.kind === 'yolo' && l.options.embeddingLayer != null ? l.options.embeddingSize ?? 0 : 0));
+  headLayers.forEach((l, i) => {
+    if (embeddings[i] > 0 && l.kind === 'yolo') feeds.push(l.options.embeddingLayer!);
+  });
   net.prepare(gpu, 'infer');
   return {
+    ...(embeddings.some((e) => e > 0) ? { embeddings } : {}),
     width: net.input.w,
     height: net.input.h,
     channels: net.input.c,
@@ -131,6 +146,12 @@ export interface FoundObject {
   box: Box;
   /** Pixel corners in the original image, clipped to it. */
   pixels: { x1: number; y1: number; x2: number; y2: number };
+  /**
+   * The box's embedding, when its head has Darknet's embedding_layer= (yolov4-tiny_contrastive.cfg): the raw
+   * values of the embedding layer at the box's image, anchor and cell (Darknet dets[i].embeddings, for
+   * tracking by cosine similarity); absent otherwise.
+   */
+  embedding?: number[];
 }
 
 export interface PostprocessOptions {
@@ -155,6 +176,7 @@ export function postprocess(dets: readonly RawDetection[], placement: Placement,
       objectness: d.objectness,
       box,
       pixels: boxToPixels(box, placement.imageWidth, placement.imageHeight, true),
+      ...(d.embedding ? { embedding: Array.from(d.embedding) } : {}),
     };
   });
 }
@@ -166,6 +188,8 @@ export interface DetectImagesOptions extends Omit<PostprocessOptions, 'nms'> {
   letterbox?: boolean;
   /** Override the cfg's nms_kind: default | greedynms | diounms. */
   nmsKind?: string;
+  /** Read the detections' embeddings when the network has them (default true; evaluation needs none). */
+  embeddings?: boolean;
 }
 
 export interface DetectImagesResult {
@@ -208,7 +232,9 @@ export async function detectImages(gpu: Gpu, net: DetectNetwork, images: readonl
     let dets: RawDetection[];
     try {
       heads = await net.forwardHeads(input);
-      dets = await dec.detect(heads, { thresh: opts.conf ?? 0.25 });
+      const nH = net.heads.length;
+      dets = await dec.detect(heads.slice(0, nH), { thresh: opts.conf ?? 0.25 });
+      if (net.embeddings && opts.embeddings !== false) await readEmbeddings(dets, net.heads, net.embeddings, heads.slice(nH));
     } finally {
       input.dispose();
       for (const h of heads) h.dispose();
@@ -222,5 +248,43 @@ export async function detectImages(gpu: Gpu, net: DetectNetwork, images: readonl
     return { images: out, prepareMs: t1 - t0, forwardMs: t2 - t1 };
   } finally {
     if (own) dec.dispose();
+  }
+}
+
+/**
+ * Sets `embedding` on the detections of the heads with embeddings (Darknet get_yolo_detections_batch:
+ * get_embedding at the box's image, anchor and cell): one GPU gather and one readback per such head.
+ * `embs` holds the embedding tensors of the heads with sizes[h] > 0, in head order.
+ */
+export async function readEmbeddings(dets: RawDetection[], heads: readonly HeadSpec[], sizes: readonly number[], embs: readonly Tensor[]): Promise<void> {
+  let e = 0;
+  for (let h = 0; h < heads.length; h++) {
+    const E = sizes[h];
+    if (!(E > 0)) continue;
+    const emb = embs[e++];
+    if (!emb) throw new Error(`readEmbeddings: no embedding tensor for head ${h}`);
+    const A = heads[h].anchors.length / 2;
+    const mine = dets.filter((d) => d.head === h);
+    if (mine.length === 0) continue;
+    // one sample per box (a box with several classes gives several detections)
+    const rows = new Map<string, number>();
+    const samples: EmbeddingSample[] = [];
+    for (const d of mine) {
+      const key = `${d.batch}/${d.index}`;
+      if (rows.has(key)) continue;
+      rows.set(key, samples.length);
+      samples.push({ b: d.batch, a: d.index % A, cell: Math.floor(d.index / A) });
+    }
+    const z = gatherEmbeddings(emb, E, samples);
+    let v: Float32Array;
+    try {
+      v = await z.toArray();
+    } finally {
+      z.dispose();
+    }
+    for (const d of mine) {
+      const k = rows.get(`${d.batch}/${d.index}`)!;
+      d.embedding = v.slice(k * E, (k + 1) * E);
+    }
   }
 }

@@ -79,6 +79,8 @@ export interface Detection {
   /** objectness x class probability: what `conf` thresholds. */
   score: number;
   objectness: number;
+  /** The box's embedding when the cfg's [yolo] has embedding_layer= (yolov4-tiny_contrastive.cfg); absent otherwise. */
+  embedding?: number[];
 }
 
 /**
@@ -419,7 +421,7 @@ export class Model {
 }
 
 function toDetection(o: FoundObject): Detection {
-  return { box: { ...o.pixels }, classId: o.classId, name: o.name, score: o.score, objectness: o.objectness };
+  return { box: { ...o.pixels }, classId: o.classId, name: o.name, score: o.score, objectness: o.objectness, ...(o.embedding ? { embedding: o.embedding } : {}) };
 }
 
 /**

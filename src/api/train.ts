@@ -206,6 +206,10 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
   const miniBatch = args.batch / args.subdivisions;
   const spec = loadDataset(o.data, cwd);
   const augment = args.augment ? augmentConfigFromNetwork(net) : false;
+  if (augment && augment.contrastive && miniBatch < 2) {
+    // Darknet parse_network_cfg: "mini_batch size (batch/subdivisions) should be higher than 1 for Contrastive loss!"
+    throw new TrainError('config', `${net.file}: [net] contrastive=1 pairs the images of a mini-batch, which needs batch / subdivisions >= 2 (it is ${miniBatch})`);
+  }
   // Darknet's continuation from the starting weights' seen (Darknet mode): the run ends at max_batches in all
   const k0 = args.schedule === 'darknet' ? (o.startIteration ?? 0) : 0;
   const bound = args.maxBatches ?? (args.epochs ? undefined : darknetHyper(net.net).maxBatches);
@@ -233,7 +237,7 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
   });
   let closed = false;
   try {
-    // the YOLO losses train [yolo] heads only (src/yolo/loss_*.ts)
+    // the yolov5 loss trains [yolo] heads only (its hyp scales with their number); the darknet loss [yolo] or [Gaussian_yolo]
     const heads = net.heads().filter((l) => l.kind === 'yolo');
     const yl = lossFromNetwork(net, args.loss === 'yolov5'
       ? { kind: 'yolov5', hyp: scaleV5Hyp((hyp ?? {}) as Partial<V5Hyp>, { nl: heads.length, nc: spec.nc, imgsz: net.input.w }) }
@@ -317,6 +321,7 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
       resume: o.resume, freeze: args.freeze,
       // Darknet writes the total seen: the starting weights' (k0 whole batches) plus this run's
       seenOffset: k0 * args.batch,
+      iterationOffset: k0,
       extraState: () => ({ iterations: downsample(iterations, 20000) }),
       onProgress, onEpochEnd, log, signal: o.signal,
     });

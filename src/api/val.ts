@@ -261,7 +261,7 @@ export function networkDetector(gpu: Gpu, net: DetectNetwork, o: { batch?: numbe
           index.push(i);
         }
         if (index.length === 0) break;
-        const r = await detectImages(gpu, net, loaded, { conf, iou, maxDet: o.maxDet ?? 300, letterbox: o.letterbox }, decoder);
+        const r = await detectImages(gpu, net, loaded, { conf, iou, maxDet: o.maxDet ?? 300, letterbox: o.letterbox, embeddings: false }, decoder);
         r.images.forEach((res, k) => {
           out[index[k]] = res.objects.map((d) => ({ x1: d.pixels.x1, y1: d.pixels.y1, x2: d.pixels.x2, y2: d.pixels.y2, classId: d.classId, score: d.score }));
         });

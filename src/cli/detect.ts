@@ -260,6 +260,8 @@ export function resultJson(r: ImageResult): object {
       objectness: Number(o.objectness.toFixed(6)),
       bbox_xyxy: [o.pixels.x1, o.pixels.y1, o.pixels.x2, o.pixels.y2].map((v) => Number(v.toFixed(2))),
       bbox_cxcywh_norm: [o.box.x, o.box.y, o.box.w, o.box.h].map((v) => Number(v.toFixed(6))),
+      // only for a [yolo] with embedding_layer= (Darknet's dets[i].embeddings); absent otherwise
+      ...(o.embedding ? { embedding: o.embedding.map((v) => Number(v.toPrecision(7))) } : {}),
     })),
   };
 }

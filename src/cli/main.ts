@@ -290,6 +290,38 @@ export async function main(argv: string[]): Promise<void> {
         await runAnchors({ data: a.data, num: a.num, width: a.img ?? a.width, height: a.img ?? a.height, cfg: a.cfg, cfgOut: a['cfg-out'], seed: a.seed });
       },
     )
+    .command(
+      'convert',
+      'convert datasets: COCO instances JSON, Pascal VOC or labelme -> YOLO (labels, image lists, data.yaml, obj.data, obj.names); YOLO -> COCO instances JSON',
+      (y) =>
+        y
+          .option('from', { type: 'string', choices: ['coco', 'voc', 'labelme', 'yolo'], demandOption: true, describe: 'source format' })
+          .option('to', { type: 'string', choices: ['yolo', 'coco'], demandOption: true, describe: 'target format: yolo (from coco, voc, labelme) or coco (from yolo)' })
+          .option('out', { type: 'string', demandOption: true, describe: 'output folder (to yolo: new or empty; to coco: instances_<split>.json go there)' })
+          .option('json', { type: 'string', array: true, describe: 'coco: an instances JSON; repeat for more splits (the split comes from the name: instances_val2017.json is val)' })
+          .option('images', { type: 'string', array: true, describe: 'coco: the folder file_name is relative to (one for every --json, or one per --json)' })
+          .option('voc', { type: 'string', array: true, describe: 'voc: a VOC folder (Annotations/, JPEGImages/, ImageSets/Main/ split lists); repeatable (VOC2007 and VOC2012)' })
+          .option('labelme', { type: 'string', array: true, describe: 'labelme: a folder of labelme JSON files (subfolders train/, val/, test/ are splits); repeatable' })
+          .option('data', { type: 'string', describe: 'yolo: the dataset, Darknet .data or Ultralytics .yaml' })
+          .option('split', { type: 'string', choices: ['train', 'val', 'test'], describe: 'from yolo: the one split to convert (default: all); to yolo: the split of images whose source has none' })
+          .option('names', { type: 'string', describe: 'to yolo: class names file fixing the class list and order (objects of other classes are skipped)' })
+          .option('val-fraction', { type: 'number', describe: 'to yolo: share of the images without a split of their own that go to val (default 0.1)' })
+          .option('copy-images', { type: 'boolean', describe: 'to yolo: copy the images (default: symbolic links to them)' })
+          .option('keep-crowd', { type: 'boolean', describe: 'coco: keep iscrowd=1 boxes as ordinary boxes (default: skipped)' })
+          .option('drop-difficult', { type: 'boolean', describe: 'voc: skip difficult=1 objects, as voc_label.py (default: kept)' })
+          .option('category-offset', { type: 'number', describe: 'to coco: category_id = class + offset (default 0, the ids val writes)' })
+          .option('max-warnings', { type: 'number', describe: 'warning lines printed per kind (default 20; 0: all)' }),
+      async (a) => {
+        const { runConvert } = await import('./convert.js');
+        const r = runConvert({
+          from: a.from, to: a.to, out: a.out, json: a.json, images: a.images, voc: a.voc, labelme: a.labelme, data: a.data, split: a.split, names: a.names,
+          valFraction: a['val-fraction'], copyImages: a['copy-images'], keepCrowd: a['keep-crowd'], dropDifficult: a['drop-difficult'],
+          categoryOffset: a['category-offset'], maxWarnings: a['max-warnings'],
+        });
+        // skipped annotations were reported with their file and place, and counted in the summary line
+        if (r.skipped) process.exitCode = 1;
+      },
+    )
     .command('bench <what>', 'benchmarks: profile (device time per kernel of a forward or training step),  kernels (conv2d variants vs the device matmul ceiling), network (a cfg: inference, training step, memory, first run, linearity), peers (the same network in TF.js and ONNX Runtime, same weights, same run), chart (PNG from saved results)', (y) =>
       y
         .positional('what', { choices: ['kernels', 'network', 'peers', 'chart', 'profile'] as const, describe: 'what to benchmark' })

@@ -36,6 +36,8 @@ export const NUMERIC_OPTIONS: Readonly<Record<string, NumberRule>> = {
   budget: RULES.positive,
   tolerance: RULES.positive,
   'max-pixels': RULES.positiveInt,
+  'val-fraction': RULES.probability,
+  'max-warnings': RULES.count,
 };
 
 /**

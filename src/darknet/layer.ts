@@ -109,11 +109,22 @@ export interface BuildContext {
   requireImage(): void;
 }
 
+/**
+ * Darknet's training position for the layers that change over a run ([dropout] dropblock=1): updates done
+ * (get_current_iteration) and the run's length in updates (max_batches).
+ */
+export interface TrainPosition {
+  iteration: number;
+  maxBatches: number;
+}
+
 export interface ForwardContext {
   gpu: Gpu;
   mode: Mode;
   /** Seed of this forward's random layers ([dropout] in training; Network ForwardOptions.seed, default 0). */
   seed?: number;
+  /** Where training stands (Network ForwardOptions.progress): DropBlock's schedule; absent: at full strength. */
+  progress?: TrainPosition;
   /** Return the output before the layer's activation ([convolutional]; Network ForwardOptions.logits). */
   preActivation?: boolean;
   /**
@@ -121,6 +132,12 @@ export interface ForwardContext {
    * the layers before Darknet's stopbackward=1, which AlexeyAB runs with l.train = 0).
    */
   rollingStats?: boolean;
+  /**
+   * Darknet's time_steps for the recurrent layers ([crnn], [rnn], [gru], [lstm]): the batch is this many
+   * consecutive steps of B / timeSteps rows each, step t in rows [t*b, (t+1)*b) (Network ForwardOptions.timeSteps;
+   * default 1).
+   */
+  timeSteps?: number;
 }
 
 export abstract class Layer {
@@ -230,6 +247,12 @@ export abstract class Layer {
 
   /** Copies trained GPU parameters back to `data` (train mode); no-op otherwise. */
   async pull(): Promise<void> {}
+
+  /**
+   * Forgets the hidden state a recurrent layer carries from one forward call to the next (the next forward
+   * starts from zeros, as after Darknet's make_*_layer); no-op for the other layers (Network.resetState).
+   */
+  resetState(): void {}
 
   abstract forward(inputs: Tensor[], ctx: ForwardContext): Tensor;
 }

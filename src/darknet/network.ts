@@ -7,7 +7,7 @@
  * parameter memory; `initWeights` / `loadWeights` fill the host copies, `prepare` uploads them).
  */
 import { CfgError, readCfg, type CfgSection, type CfgWarning, type ParsedCfg } from './cfg.js';
-import { type BuildContext, type CommonOptions, type LayerTensor, type Mode, type NetConfig, type Shape, shapeCount } from './layer.js';
+import { type BuildContext, type CommonOptions, type LayerTensor, type Mode, type NetConfig, type Shape, type TrainPosition, shapeCount } from './layer.js';
 import { COMMON_KEYS, HARMLESS_KEYS, REFUSED_SECTIONS, layerFactory, type AnyLayer, type HeadLayer } from './registry.js';
 import type { Gpu } from '../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor/tensor.js';
@@ -126,6 +126,12 @@ export interface ForwardOptions {
    */
   seed?: number;
   /**
+   * 'train' mode: updates done and the run's length (the trainer passes them), for DropBlock's schedule
+   * ([dropout] dropblock=1 grows its probability and block size until 85% of the run, as AlexeyAB does).
+   * Absent: full strength.
+   */
+  progress?: TrainPosition;
+  /**
    * [convolutional] layers whose output is returned before their activation: the logits of a loss that applies
    * the activation itself (YOLOv5's Detect sigmoid lives in its loss, Darknet's cfg puts it on the head conv as
    * activation=logistic with new_coords=1). Every consumer of such a layer sees the logits, so name only layers
@@ -139,6 +145,14 @@ export interface ForwardOptions {
    * (src/train/freeze.ts); default 0 (every batchnorm on batch statistics).
    */
   frozenBn?: number;
+  /**
+   * Darknet's time_steps for the recurrent layers ([crnn], [rnn], [gru], [lstm]): x holds this many
+   * consecutive steps of B / timeSteps images each (step t in rows [t*b, (t+1)*b), Darknet's layout), run one
+   * after the other with the hidden state carried from step to step. Default 1, as Darknet's detector, demo
+   * and `rnn generate` parse the cfg (parse_network_cfg_custom(cfg, 1, 1)); the cfg's [net] time_steps is
+   * in `net.timeSteps`. See docs/darknet.md "Recurrent layers".
+   */
+  timeSteps?: number;
 }
 
 /** A layer's GPU tensor (Layer.parameters) with its layer and a unique key `<layer index>.<name>`. */
@@ -416,6 +430,14 @@ export class Network {
   }
 
   /**
+   * Zeroes the hidden state the recurrent layers carry from one forward call to the next (a new sequence:
+   * Darknet's reset_rnn_state / a fresh network); nothing for a network without recurrent layers.
+   */
+  resetState(): void {
+    for (const l of this.layers) l.resetState();
+  }
+
+  /**
    * Runs the network on x [B, c, h, w]. Returns the outputs of the output layers and of `keep` (the caller
    * disposes them; identity layers may return the same tensor under two indices, or x itself).
    * Intermediates are freed as soon as no later layer reads them, except while a tape is recording
@@ -453,7 +475,10 @@ export class Network {
         if (t !== x) t.dispose();
       }
     };
-    const ctx = { gpu: x.gpu, mode, seed: opts.seed ?? 0 };
+    const timeSteps = opts.timeSteps ?? 1;
+    if (!Number.isInteger(timeSteps) || timeSteps < 1) throw new Error(`forward: timeSteps must be a positive integer, got ${timeSteps}`);
+    if (x.shape[0] % timeSteps !== 0) throw new Error(`${this.file}: input batch ${x.shape[0]} is not a multiple of timeSteps ${timeSteps} (the batch holds ${timeSteps} steps of equal size)`);
+    const ctx = { gpu: x.gpu, mode, seed: opts.seed ?? 0, timeSteps, progress: opts.progress };
     const logits = new Set(opts.logits ?? []);
     for (const k of logits) {
       if (this.layers[k]?.kind !== 'convolutional') throw new Error(`forward: logits index ${k} is not a [convolutional] layer`);

@@ -30,11 +30,16 @@ import { build as crop } from '../layers/crop.js';
 import { build as cost } from '../layers/cost.js';
 import { build as gaussianYolo } from '../layers/gaussian_yolo.js';
 import { build as batchnorm } from '../layers/batchnorm.js';
+import { build as crnn } from '../layers/crnn.js';
+import { build as rnn } from '../layers/rnn.js';
+import { build as gru } from '../layers/gru.js';
+import { build as lstm } from '../layers/lstm.js';
+import { build as contrastive } from '../layers/contrastive.js';
 
 export const LAYER_KINDS = {
   convolutional, maxpool, avgpool, route, shortcut, upsample, yolo, region, reorg, reorg3d, dropout, connected,
   detection, softmax, sam, scale_channels: scaleChannels, local, crop, cost, local_avgpool: localAvgpool,
-  Gaussian_yolo: gaussianYolo, batchnorm,
+  Gaussian_yolo: gaussianYolo, batchnorm, crnn, rnn, gru, lstm, contrastive,
 } satisfies Record<string, LayerFactory>;
 
 /** A section type the engine builds. */
@@ -62,13 +67,8 @@ export function layerFactory(type: string): ((ctx: BuildContext) => AnyLayer) | 
 /** Section types Darknet knows but this engine does not implement. */
 export const REFUSED_SECTIONS: Record<string, string> = {
   normalization: 'local response normalization ([normalization]/[lrn])',
-  rnn: 'recurrent layers ([rnn])',
-  crnn: 'convolutional recurrent layers ([crnn])',
-  gru: 'GRU layers ([gru])',
-  lstm: 'LSTM layers ([lstm])',
   conv_lstm: 'convolutional LSTM layers ([conv_lstm])',
   history: '[history] layers',
-  contrastive: 'contrastive-loss layers ([contrastive])',
   implicit: 'YOLOR implicit layers ([implicit])',
   activation: 'standalone [activation] layers',
   empty: '[empty]/[silence] layers',

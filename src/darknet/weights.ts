@@ -9,6 +9,9 @@
  *   [connected]      biases[out], weights[out][in], [scales, rolling_mean, rolling_variance if BN]
  *                    (weights stored transposed, [in][out], when major > 1000 or minor > 1000)
  *   [local]          biases[out_h*out_w*filters], weights[out_h*out_w][filters][c*size*size]
+ *   [crnn]           three [convolutional] parts: input, self, output ('input.biases', ...)
+ *   [rnn] [gru] [lstm]  [connected] parts: input, self, output; input_z, input_r, input_h, state_z,
+ *                    state_r, state_h; wf, wi, wg, wo, uf, ui, ug, uo (each transposed in legacy files)
  * A layer with dontload=1 reads nothing; dontloadscales=1 skips the BN parameters (they keep their
  * initial values). Unlike Darknet (which reads what it can and keeps going), a file that is too short or
  * too long is an error naming the layer and the expected vs found sizes. Writes are atomic.
@@ -49,6 +52,9 @@ export class WeightsError extends Error {
 
 const seen64 = (h: { major: number; minor: number }) => h.major * 10 + h.minor >= 2 && h.major < 1000 && h.minor < 1000;
 const transposed = (h: { major: number; minor: number }) => h.major > 1000 || h.minor > 1000;
+/** Connected weights (Darknet load_connected_weights: stored [in][out] in legacy files). */
+const connectedWeights = (l: Layer, name: string) =>
+  (l.kind === 'connected' && name === 'weights') || (['rnn', 'gru', 'lstm'].includes(l.kind) && name.endsWith('.weights'));
 
 /** The parameters a layer stores in the file, in file order (after dontload / dontloadscales). */
 function fileParams(l: Layer): { name: string; count: number; shape: number[] }[] {
@@ -192,7 +198,7 @@ function readLayers(net: Network, bytes: Uint8Array, name: string, plan: ReadPla
         for (let i = bad; i < a.length; i++) if (!Number.isFinite(a[i])) n++;
         throw new WeightsError(`${name}: ${layerLabel(l)} '${p.name}' has ${n} of ${p.count} values that are NaN or infinite (the first, ${a[bad]}, at index ${bad}, byte ${off + 4 * bad}): the weights are corrupt or come from a diverged training run`, name);
       }
-      if (swap && l.kind === 'connected' && p.name === 'weights') a = transpose(a, p.count / p.shape[0], p.shape[0]);
+      if (swap && connectedWeights(l, p.name)) a = transpose(a, p.count / p.shape[0], p.shape[0]);
       data[p.name] = a;
       off += need;
       values += p.count;
@@ -294,7 +300,7 @@ export function encodeWeights(net: Network, header: Partial<WeightsHeader> = {},
       const a = l.data?.[p.name];
       if (!a) throw new WeightsError(`cannot save: ${layerLabel(l)} has no values for '${p.name}' (load weights or initialize first)`);
       if (a.length !== p.count) throw new WeightsError(`cannot save: ${layerLabel(l)} '${p.name}' has ${a.length} values, expected ${p.count}`);
-      const v = swap && l.kind === 'connected' && p.name === 'weights' ? transpose(a, p.shape[0], p.count / p.shape[0]) : a;
+      const v = swap && connectedWeights(l, p.name) ? transpose(a, p.shape[0], p.count / p.shape[0]) : a;
       if (os.endianness() === 'LE') out.set(new Uint8Array(v.buffer, v.byteOffset, v.byteLength), off);
       else for (let i = 0; i < v.length; i++) dv.setFloat32(off + 4 * i, v[i], true);
       off += 4 * p.count;

@@ -89,6 +89,14 @@ export interface AugmentConfig {
   minAreaRatio: number;
   /** At most this many boxes per image ([yolo] max, 200); the rest are dropped. */
   maxBoxes: number;
+  /**
+   * [net] contrastive=1 (AlexeyAB load_data_detection with contrastive): the loader pairs the images of a
+   * batch (slot 2k+1 is slot 2k's image again) and gives each box a track id (Truth.track, the same for the
+   * same box of the pair), for the [contrastive] loss. The second image of a pair draws its own crop and
+   * flip only with `jitFlip` (contrastive_jit_flip), its own HSV change only with `color` (contrastive_color);
+   * otherwise it takes its partner's. Absent: off.
+   */
+  contrastive?: { jitFlip: boolean; color: boolean };
 }
 
 export const DEFAULT_AUGMENT: AugmentConfig = {
@@ -140,6 +148,7 @@ export function augmentConfigFromNetwork(net: NetworkLike, overrides: Partial<Au
     mosaic: num('mosaic', 0) !== 0,
     letterBox: net.net.letterBox,
     maxBoxes: h.maxBoxes ?? DEFAULT_AUGMENT.maxBoxes,
+    ...(num('contrastive', 0) ? { contrastive: { jitFlip: num('contrastive_jit_flip', 0) !== 0, color: num('contrastive_color', 0) !== 0 } } : {}),
     ...overrides,
   };
 }
@@ -427,9 +436,10 @@ export function applyHsv(dst: Target, x0: number, y0: number, w: number, h: numb
 
 // ---------------------------------------------------------------- boxes
 
-/** A box in network pixels (corners), with the area it had before any clipping. */
+/** A box in network pixels (corners), with the area it had before any clipping (and its track id, if any). */
 interface PixelBox {
   cls: number;
+  track?: number;
   x1: number;
   y1: number;
   x2: number;
@@ -448,7 +458,8 @@ function transformToPixels(truths: readonly Truth[], p: AugmentParams, ow: numbe
     const tp = ((t.y - t.h / 2) * oh - p.ptop) / sh;
     const bt = ((t.y + t.h / 2) * oh - p.ptop) / sh;
     if (p.flip) [l, r] = [1 - r, 1 - l];
-    const b = { cls: t.cls, x1: l * outW, y1: tp * outH, x2: r * outW, y2: bt * outH, area0: 0 };
+    const b: PixelBox = { cls: t.cls, x1: l * outW, y1: tp * outH, x2: r * outW, y2: bt * outH, area0: 0 };
+    if (t.track !== undefined) b.track = t.track;
     b.area0 = (b.x2 - b.x1) * (b.y2 - b.y1);
     out.push(b);
   }
@@ -464,7 +475,9 @@ function finishBoxes(boxes: readonly PixelBox[], clip: { x1: number; y1: number;
     const w = x2 - x1, h = y2 - y1;
     if (!(w >= cfg.minBoxPixels && h >= cfg.minBoxPixels)) continue;
     if (w * h < cfg.minAreaRatio * b.area0) continue;
-    into.push({ cls: b.cls, x: (x1 + x2) / 2 / netW, y: (y1 + y2) / 2 / netH, w: w / netW, h: h / netH });
+    const t: Truth = { cls: b.cls, x: (x1 + x2) / 2 / netW, y: (y1 + y2) / 2 / netH, w: w / netW, h: h / netH };
+    if (b.track !== undefined) t.track = b.track;
+    into.push(t);
   }
 }
 
@@ -571,7 +584,8 @@ export function plainSample(s: Sample, netW: number, netH: number, letterBox: bo
   dst.data.set(image.data, dst.offset);
   const boxes: PixelBox[] = s.truths.map((t) => {
     const b = boxToNet(t, placement);
-    const px = { cls: t.cls, x1: (b.x - b.w / 2) * netW, y1: (b.y - b.h / 2) * netH, x2: (b.x + b.w / 2) * netW, y2: (b.y + b.h / 2) * netH, area0: 0 };
+    const px: PixelBox = { cls: t.cls, x1: (b.x - b.w / 2) * netW, y1: (b.y - b.h / 2) * netH, x2: (b.x + b.w / 2) * netW, y2: (b.y + b.h / 2) * netH, area0: 0 };
+    if (t.track !== undefined) px.track = t.track;
     px.area0 = (px.x2 - px.x1) * (px.y2 - px.y1);
     return px;
   });

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Rng } from '../util/rng.js';
 import { decodeImage, type Image } from './image.js';
-import { augmentSample, mixSeed, mosaicSample, plainSample, type AugmentConfig, type Sample, type Target, type Truth } from './augment.js';
+import { augmentSample, drawMosaicParams, drawParams, mixSeed, mosaicSample, plainSample, type AugmentConfig, type AugmentParams, type MosaicParams, type Sample, type Target, type Truth } from './augment.js';
 
 /** An image of the split and its truths (normalised to the image). */
 export interface LoaderImage {
@@ -103,6 +103,7 @@ function loadSample(ctx: BuildContext, index: number, warnings: string[]): { sam
 /** Builds one batch (see the file comment). Slot i's randomness comes from Rng(mixSeed(job.seed, stream, g, i)). */
 export function buildBatch(ctx: BuildContext, job: BatchJob): BuiltBatch {
   const t0 = performance.now();
+  if (ctx.augment?.contrastive) return contrastiveBatch(ctx, job, t0);
   const { width: W, height: H } = job;
   const B = job.indices.length;
   const per = 3 * W * H;
@@ -124,6 +125,76 @@ export function buildBatch(ctx: BuildContext, job: BatchJob): BuiltBatch {
       truths.push(mosaicSample([main.sample, ...others], rng, cfg, W, H, target));
     } else {
       truths.push(augmentSample(main.sample, rng, cfg, W, H, target));
+    }
+  }
+  return { id: job.id, g: job.g, epoch: job.epoch, position: job.position, width: W, height: H, images, truths, files, warnings, buildMs: performance.now() - t0 };
+}
+
+/**
+ * A batch for the [contrastive] loss (AugmentConfig.contrastive, AlexeyAB load_data_detection with
+ * contrastive=1): slot 2k+1 is slot 2k's image (the same mosaic images, for a mosaic) augmented again, with
+ * its own crop and flip only with jitFlip and its own HSV change only with color (else its partner's; a
+ * mosaic draws its own cut point, as Darknet's cut_x / cut_y per image). Every box gets a track id, the
+ * same for the same box of the same file in the batch (Darknet: its index in the label file plus a hash of
+ * the file's name). Slot i draws from the same Rng stream as buildBatch.
+ */
+function contrastiveBatch(ctx: BuildContext, job: BatchJob, t0: number): BuiltBatch {
+  const { width: W, height: H } = job;
+  const cfg = ctx.augment!;
+  const pair = cfg.contrastive!;
+  const B = job.indices.length;
+  const per = 3 * W * H;
+  const images = new Float32Array(B * per);
+  const truths: Truth[][] = [];
+  const files: string[] = [];
+  const warnings: string[] = [];
+  const n = ctx.images.length;
+  const ids = new Map<string, number>();
+  const tracked = (l: { sample: Sample; file: string }): Sample => ({
+    image: l.sample.image,
+    truths: l.sample.truths.map((t, k) => {
+      const key = `${k}/${l.file}`;
+      if (!ids.has(key)) ids.set(key, ids.size);
+      return { ...t, track: ids.get(key)! };
+    }),
+  });
+  /** The second image of a pair: its own draws, then its partner's crop / flip and HSV where not redrawn. */
+  const share = (own: AugmentParams, partner: AugmentParams): AugmentParams => ({
+    ...own,
+    ...(pair.jitFlip ? {} : { pleft: partner.pleft, pright: partner.pright, ptop: partner.ptop, pbot: partner.pbot, flip: partner.flip }),
+    ...(pair.color ? {} : { dhue: partner.dhue, dsat: partner.dsat, dexp: partner.dexp }),
+  });
+  interface Drawn { samples: Sample[]; file: string; params?: AugmentParams; mosaic?: MosaicParams }
+  let prev: Drawn | null = null;
+  for (let slot = 0; slot < B; slot++) {
+    const rng = new Rng(mixSeed(job.seed, SLOT_STREAM, job.g, slot));
+    const target: Target = { data: images, offset: slot * per, width: W, height: H };
+    const partner: Drawn | null = slot % 2 === 1 ? prev : null;
+    let samples: Sample[];
+    let file: string;
+    if (partner) {
+      samples = partner.samples;
+      file = partner.file;
+    } else {
+      const main = loadSample(ctx, job.indices[slot], warnings);
+      samples = [tracked(main)];
+      file = main.file;
+      if (cfg.mosaic && rng.next() < cfg.mosaicProb) {
+        samples.push(...[0, 1, 2].map(() => tracked(loadSample(ctx, rng.int(n), warnings))));
+      }
+    }
+    files.push(file);
+    if (samples.length === 4) {
+      const own = drawMosaicParams(rng, cfg, samples.map((s) => s.image), W, H);
+      const mp: MosaicParams = partner?.mosaic ? { ...own, parts: own.parts.map((p, q) => share(p, partner.mosaic!.parts[q])) } : own;
+      truths.push(mosaicSample(samples, rng, cfg, W, H, target, mp));
+      prev = { samples, file, mosaic: mp };
+    } else {
+      const im = samples[0].image;
+      const own = drawParams(rng, cfg, im.width, im.height, W, H);
+      const p: AugmentParams = partner?.params ? share(own, partner.params) : own;
+      truths.push(augmentSample(samples[0], rng, cfg, W, H, target, p));
+      prev = { samples, file, params: p };
     }
   }
   return { id: job.id, g: job.g, epoch: job.epoch, position: job.position, width: W, height: H, images, truths, files, warnings, buildMs: performance.now() - t0 };

@@ -269,6 +269,11 @@ export class Gpu {
     return [...found.values()];
   }
 
+  /** True inside collectKernels (a dry run: dispatches only record their kernel; layers keep no state from it). */
+  get collectingKernels(): boolean {
+    return this.collecting !== null;
+  }
+
   /**
    * Compiles kernels ahead of their first dispatch, all requested at once through
    * createComputePipelineAsync (Dawn may build them on worker threads); the first dispatch then finds them

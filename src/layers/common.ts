@@ -98,7 +98,9 @@ const LINEAR_ROLES: Record<string, ParamRole> = { weights: 'weights', biases: 'b
  *          the device's binding limit are uploaded in parts of output rows (`chunks`) instead
  *   train  weights, biases and BN scales as Tensor.param; rolling_mean / rolling_variance as constants (the
  *          batchnorm forward updates them in place)
- * GPU tensors are named `<prefix><layer index>.<name>` (conv3.weights, fc5.w).
+ * GPU tensors are named `<prefix><layer index>.<name>` (conv3.weights, fc5.w). A layer made of several linear
+ * parts (the recurrent layers: Darknet's input_layer, self_layer, ... inside one [rnn]) gives each part a
+ * `sub` prefix: its ParamSpec names are `<sub><name>` (`input.weights`) and Layer.parameters lists them so.
  */
 export class LinearParams {
   /** infer: `w`, `b` (BN folded; empty when split in `chunks`); train: by ParamSpec name. */
@@ -109,20 +111,21 @@ export class LinearParams {
   mode: Mode | null = null;
   private gpu: Gpu | null = null;
 
-  constructor(private readonly layer: Layer, private readonly prefix: string) {}
+  constructor(private readonly layer: Layer, private readonly prefix: string, private readonly sub = '') {}
 
   /** Uploads for `mode` (nothing when already prepared for it on this device). */
   prepare(gpu: Gpu, mode: Mode, o: { n: number; wShape: number[]; batchNormalize: boolean; split?: boolean }): void {
     if (this.mode === mode && this.gpu === gpu) return;
     this.release();
     const { n, wShape } = o;
-    const name = `${this.prefix}${this.layer.index}`;
-    const wts = hostParam(this.layer, 'weights');
-    const biases = hostParam(this.layer, 'biases');
+    const name = `${this.prefix}${this.layer.index}.${this.sub}`.replace(/\.$/, '');
+    const host = (k: string) => hostParam(this.layer, this.sub + k);
+    const wts = host('weights');
+    const biases = host('biases');
     if (mode === 'infer') {
       let w = wts;
       let b = biases;
-      if (o.batchNormalize) ({ w, b } = foldBn(wts, n, biases, hostParam(this.layer, 'scales'), hostParam(this.layer, 'rolling_mean'), hostParam(this.layer, 'rolling_variance')));
+      if (o.batchNormalize) ({ w, b } = foldBn(wts, n, biases, host('scales'), host('rolling_mean'), host('rolling_variance')));
       const K = w.length / n;
       const ranges = o.split ? chunkRows(n, K, bindLimit(gpu)) : [[0, n]];
       if (ranges.length === 1) this.t = { w: constTensor(gpu, wShape, w, `${name}.w`), b: constTensor(gpu, [n], b, `${name}.b`) };
@@ -137,9 +140,9 @@ export class LinearParams {
     } else {
       this.t = { weights: Tensor.param(gpu, wShape, wts, `${name}.weights`), biases: Tensor.param(gpu, [n], biases, `${name}.biases`) };
       if (o.batchNormalize) {
-        this.t.scales = Tensor.param(gpu, [n], hostParam(this.layer, 'scales'), `${name}.scales`);
-        this.t.rolling_mean = constTensor(gpu, [n], hostParam(this.layer, 'rolling_mean'), `${name}.rolling_mean`);
-        this.t.rolling_variance = constTensor(gpu, [n], hostParam(this.layer, 'rolling_variance'), `${name}.rolling_variance`);
+        this.t.scales = Tensor.param(gpu, [n], host('scales'), `${name}.scales`);
+        this.t.rolling_mean = constTensor(gpu, [n], host('rolling_mean'), `${name}.rolling_mean`);
+        this.t.rolling_variance = constTensor(gpu, [n], host('rolling_variance'), `${name}.rolling_variance`);
       }
     }
     this.mode = mode;
@@ -160,17 +163,23 @@ export class LinearParams {
 
   /** Copies the trained parameters and statistics back into `layer.data` (train mode; no-op otherwise). */
   async pull(): Promise<void> {
-    if (this.mode === 'train' && this.layer.data) await pullInto(this.layer.data, this.t);
+    if (this.mode !== 'train' || !this.layer.data) return;
+    if (!this.sub) return pullInto(this.layer.data, this.t);
+    await pullInto(this.layer.data, Object.fromEntries(Object.entries(this.t).map(([k, t]) => [this.sub + k, t])));
   }
 
   /** Layer.parameters: in the layer's ParamSpec order; throws unless prepared for `mode`. */
   list(mode: Mode): LayerTensor[] {
     if (this.mode !== mode) throw new Error(`layer ${this.layer.index} [${this.layer.kind}]: parameters are not prepared for '${mode}' (call Network.prepare)`);
+    const sub = this.sub;
     if (mode === 'train') {
-      return this.layer.params.flatMap((p) => (this.t[p.name] ? [{ name: p.name, tensor: this.t[p.name], role: LINEAR_ROLES[p.name] }] : []));
+      return this.layer.params.flatMap((p) => {
+        const k = p.name.slice(sub.length);
+        return p.name.startsWith(sub) && this.t[k] ? [{ name: p.name, tensor: this.t[k], role: LINEAR_ROLES[k] }] : [];
+      });
     }
-    if (!this.chunks.length) return [{ name: 'biases', tensor: this.t.b, role: 'bias' }, { name: 'weights', tensor: this.t.w, role: 'weights' }];
-    return this.chunks.flatMap((c) => [{ name: 'biases', tensor: c.b, role: 'bias' as const, part: c.start }, { name: 'weights', tensor: c.w, role: 'weights' as const, part: c.start }]);
+    if (!this.chunks.length) return [{ name: `${sub}biases`, tensor: this.t.b, role: 'bias' }, { name: `${sub}weights`, tensor: this.t.w, role: 'weights' }];
+    return this.chunks.flatMap((c) => [{ name: `${sub}biases`, tensor: c.b, role: 'bias' as const, part: c.start }, { name: `${sub}weights`, tensor: c.w, role: 'weights' as const, part: c.start }]);
   }
 }
 

@@ -9,8 +9,8 @@
  * ((i + x)/W, (j + y)/H, e^w·anchor_w/net_w, e^h·anchor_h/net_h); a class score is
  * objectness · probability · (1 − mean of the four sigmas) (get_gaussian_yolo_detections), in src/yolo.
  * Refused: yolo_point other than center (left_top / right_bottom move the box and the targets), map=.
- * The loss keys are kept in `options`; the loss itself is not implemented (trainingUnsupported: training a
- * cfg with this head is refused with a TrainError naming it).
+ * The loss keys are kept in `options`; the training loss is src/yolo/loss_gaussian.ts (Darknet's, on the head
+ * input, as the [yolo] loss).
  */
 import { Layer, type BuildContext, type ForwardContext } from '../darknet/layer.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -55,14 +55,6 @@ export class GaussianYoloLayer extends Layer {
 
   override describe(): { type: string; filters: string; size: string } {
     return { type: 'Gaussian_yolo', filters: '', size: '' };
-  }
-
-  /**
-   * No training loss for this head yet: the trainer (and lossFromNetwork, src/yolo/loss.ts) refuse the cfg
-   * naming this layer's file:line, rather than train the network with this head left out.
-   */
-  override trainingUnsupported(): string | null {
-    return 'the Gaussian YOLOv3 loss (AlexeyAB gaussian_yolo_layer.c: box deltas with the uncertainties\' negative log-likelihood, uc_normalizer) is not implemented; [Gaussian_yolo] heads run inference only (detect, forward, val)';
   }
 
   forward([x]: Tensor[], _ctx: ForwardContext): Tensor {

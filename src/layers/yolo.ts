@@ -48,7 +48,10 @@ export interface HeadOptions {
 export interface YoloOptions extends HeadOptions {
   newCoords: boolean;
   focalLoss: boolean;
+  /** embedding_layer (absolute index): its output [B, n*E, H, W] at this head's grid gives each detection an embedding */
   embeddingLayer: number | null;
+  /** E: the embedding layer's channels / the anchors (Darknet le.n / l.n); 0 without embedding_layer */
+  embeddingSize: number;
   track: { historySize: number; simThresh: number; detsForTrack: number; detsForShow: number; ciouNorm: number };
 }
 
@@ -130,6 +133,7 @@ export class YoloLayer extends Layer {
       newCoords: s.flag('new_coords'),
       focalLoss: s.flag('focal_loss'),
       embeddingLayer: emb,
+      embeddingSize: 0,
       track: {
         historySize: s.int('track_history_size', 5),
         simThresh: s.float('sim_thresh', 0.8),
@@ -142,6 +146,16 @@ export class YoloLayer extends Layer {
     const want = mask.length * (classes + 5);
     if (ctx.input.c !== want) {
       throw s.error(undefined, `expects ${mask.length} anchors x (5 + ${classes} classes) = ${want} input channels, the previous layer outputs ${ctx.input.c} (set filters=${want} in the [convolutional] before it)`);
+    }
+    if (emb !== null) {
+      // Darknet get_embedding reads embedding_layer's output at this head's w, h with n*E channels, unchecked
+      const eo = ctx.layers[emb].output;
+      if (eo.h !== ctx.input.h || eo.w !== ctx.input.w) {
+        throw s.error('embedding_layer', `layer ${emb} outputs ${eo.w} x ${eo.h} x ${eo.c}, not this head's grid ${ctx.input.w} x ${ctx.input.h} (Darknet would read its embeddings out of place)`);
+      }
+      this.options.embeddingSize = Math.floor(eo.c / mask.length);
+      if (this.options.embeddingSize < 1) throw s.error('embedding_layer', `layer ${emb} has ${eo.c} channels, fewer than the ${mask.length} anchors (embedding size 0)`);
+      if (eo.c % mask.length !== 0) ctx.warn('embedding_layer', `layer ${emb}'s ${eo.c} channels are not divisible by the ${mask.length} anchors (Darknet warns too); embedding size ${this.options.embeddingSize}`, 'emb-divisible');
     }
   }
 

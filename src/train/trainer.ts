@@ -273,11 +273,12 @@ class Trainer<T> {
     }
     const tape = newTape();
     let res: LossResult | null = null;
-    const ctx: LossContext = { network: net, headLayers, iteration: this.iteration + 1, epoch: this.epoch };
+    // seen: Darknet's *net.seen during this mini-batch (advanced by it before the forward; the [region] prior)
+    const ctx: LossContext = { network: net, headLayers, iteration: this.iteration + 1, epoch: this.epoch, seen: this.seen + (this.o.seenOffset ?? 0) + this.updImages + n };
     try {
       const loss = tape.record(() => {
         // the mini-batch's position seeds its random layers ([dropout]): a resumed run draws the same masks
-        const outs = net.forward(x, { mode: 'train', keep: this.headSources, logits: this.o.loss.logitSources, seed: this.iteration * this.subdivisions + this.sub + 1, frozenBn: this.freeze.rollingBn });
+        const outs = net.forward(x, { mode: 'train', keep: this.headSources, logits: this.o.loss.logitSources, seed: this.iteration * this.subdivisions + this.sub + 1, frozenBn: this.freeze.rollingBn, progress: this.progress(), timeSteps: this.o.timeSteps });
         const heads = this.headSources.map((i) => outs.get(i)!);
         res = this.o.loss.compute(heads, b.truths, ctx);
         const items = res.items;
@@ -344,6 +345,18 @@ class Trainer<T> {
     const evalNow = this.validation.dueAfterUpdate(this.iteration);
     if (names.length || keep || evalNow) await this.checkpoint(names, { keep, evaluate: evalNow });
     await this.readback.waitBelow(Math.max(1, this.o.maxInFlight ?? 2));
+  }
+
+  /**
+   * Darknet's get_current_iteration and max_batches for this mini-batch (DropBlock's schedule): the updates
+   * done and the run's length, both after iterationOffset; the length is max batches, else the updates of
+   * `epochs` epochs, else unknown (0: the layers run at full strength).
+   */
+  private progress(): { iteration: number; maxBatches: number } {
+    const k0 = this.o.iterationOffset ?? 0;
+    const bpe = this.o.loader.batchesPerEpoch;
+    const length = this.maxBatches > 0 ? this.maxBatches : this.epochs > 0 && bpe ? Math.ceil((this.epochs * bpe) / this.subdivisions) : 0;
+    return { iteration: k0 + this.iteration, maxBatches: length > 0 ? k0 + length : 0 };
   }
 
   private remainingUpdates(): number {

@@ -47,6 +47,8 @@ export interface LossContext {
   /** The update this mini-batch contributes to (1-based) and the epoch (0-based). */
   iteration: number;
   epoch: number;
+  /** Images seen including this mini-batch (Darknet's *net.seen during its forward; the [region] loss's prior). */
+  seen?: number;
 }
 
 export interface LossResult {
@@ -137,6 +139,20 @@ export interface TrainerOptions<T = Truth> {
    * so a later continuation from them starts where this one ended. Default 0.
    */
   seenOffset?: number;
+  /**
+   * Darknet's iteration at this run's start (the starting weights' seen / batch, when the run continues
+   * Darknet's schedule): the layers that follow the run's progress (DropBlock) see iterationOffset + the
+   * updates done, out of iterationOffset + the run's updates. Default 0.
+   */
+  iterationOffset?: number;
+  /**
+   * Darknet's time_steps for recurrent layers ([crnn], [rnn], [gru], [lstm]): each mini-batch is this many
+   * consecutive steps of images / timeSteps rows (step t in rows [t*b, (t+1)*b), Darknet's layout; the loader
+   * delivers the sequences so), trained by backpropagation through the steps. Default 1: every image its own
+   * one-step sequence from the zero state, so a recurrent layer's self part gets no gradient (as in Darknet
+   * with time_steps=1).
+   */
+  timeSteps?: number;
   /** EMA of the parameters (default off) */
   ema?: boolean | EmaOptions;
   /** folder for last/best checkpoints and final.weights (none: nothing is saved) */

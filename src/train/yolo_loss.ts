@@ -13,7 +13,7 @@ export function yoloTrainLoss(yl: YoloLoss): TrainLoss<Truth> {
     logitSources: yl.logitSources,
     gradScale: (images: number) => yl.gradScale(images),
     compute(heads, truths, ctx) {
-      const out = yl.compute(heads, truths, { netSize: { w: ctx.network.input.w, h: ctx.network.input.h } });
+      const out = yl.compute(heads, truths, { netSize: { w: ctx.network.input.w, h: ctx.network.input.h }, seen: ctx.seen });
       return { loss: out.loss, items: out.items, itemNames: ['box', 'obj', 'cls'], dispose: () => out.dispose() };
     },
   };

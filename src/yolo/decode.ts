@@ -17,6 +17,7 @@ import type { Gpu } from '../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import type { Box } from './box.js';
+import { treeTable, type Tree } from '../darknet/tree.js';
 
 export type HeadKind = 'yolo' | 'region' | 'Gaussian_yolo';
 
@@ -37,6 +38,14 @@ export interface HeadSpec {
   newCoords?: boolean;
   /** [region] softmax over the classes (default true); false: logistic classes (Darknet softmax=0). */
   softmax?: boolean;
+  /**
+   * [region] tree= (YOLO9000): the class hierarchy (`classes` = its size). Each box with objectness > thresh
+   * gives one detection: the class Darknet's hierarchy_top_prediction picks (kernels/region_tree.wgsl),
+   * score = objectness.
+   */
+  tree?: Tree;
+  /** [region] tree=: Darknet's hier_thresh of that walk (default 0.5, Darknet's -hier). */
+  hierThresh?: number;
 }
 
 /** The network input size the boxes are normalised to. */
@@ -61,6 +70,8 @@ export interface Detection {
   box: Box;
   /** Every class score of the box (Darknet's dets.prob: score if > thresh else 0), when asked for. */
   scores?: Float32Array;
+  /** The box's embedding (a [yolo] with embedding_layer=; src/api/detector.ts readEmbeddings). */
+  embedding?: Float32Array;
 }
 
 /** The anchors [w, h, ...] of the mask entries (all anchors when mask is absent): Darknet's l.biases[2*mask[n]]. */
@@ -87,8 +98,10 @@ function modeOf(h: HeadSpec): number {
     if (h.newCoords) throw new Error('[Gaussian_yolo] heads have no new_coords');
     return 4;
   }
+  if (h.tree && kind !== 'region') throw new Error(`a class tree belongs to a [region] head, not '${kind}'`);
   if (kind === 'region') {
     if (h.newCoords) throw new Error('[region] heads have no new_coords');
+    if (h.tree && h.tree.n !== h.classes) throw new Error(`[region] head: the tree has ${h.tree.n} classes, the head ${h.classes}`);
     return h.softmax === false ? 3 : 2;
   }
   if (kind !== 'yolo') throw new Error(`unknown head kind '${String(kind)}'`);
@@ -127,6 +140,7 @@ function checkNet(net: NetSize): void {
 export function decodeRows(x: Tensor, head: HeadSpec, net: NetSize, thresh = NO_THRESH, anchorsTensor?: Tensor): Tensor {
   const g = geometry(x, head, 'decodeRows');
   checkNet(net);
+  if (head.tree) throw new Error('decodeRows: a [region] head with a class tree has no per-class rows (its detections come from the tree walk: HeadDecoder)');
   const gpu = x.gpu;
   const out = new Tensor(gpu, [g.B, g.H * g.W * g.A, 5 + g.C], 'yolo-rows');
   const anchors = anchorsTensor ?? Tape.untracked(() => Tensor.from(gpu, [head.anchors.length], head.anchors, 'anchors'));
@@ -154,6 +168,8 @@ export interface DecodeOptions {
  */
 export class HeadDecoder {
   private anchors: Tensor[];
+  /** The tree table of each [region] tree= head (null for the others). */
+  private trees: (Tensor | null)[];
   private counter: Tensor;
   private records: Tensor | null = null;
   private capacity: number;
@@ -168,6 +184,7 @@ export class HeadDecoder {
     heads.forEach(modeOf);
     this.capacity = Math.max(16, opts.capacity ?? 4096);
     this.anchors = Tape.untracked(() => heads.map((h, i) => Tensor.from(gpu, [h.anchors.length], h.anchors, `anchors[${i}]`)));
+    this.trees = Tape.untracked(() => heads.map((h, i) => (h.tree ? Tensor.from(gpu, [3 * h.tree.n + 2 * h.tree.groups], treeTable(h.tree), `tree[${i}]`) : null)));
     this.counter = Tape.untracked(() => new Tensor(gpu, [1], 'detect-count'));
   }
 
@@ -191,6 +208,16 @@ export class HeadDecoder {
       const h = this.heads[i];
       const g = geo[i];
       const n = g.B * g.A * g.H * g.W;
+      const tree = this.trees[i];
+      if (h.tree && tree) {
+        gpu.dispatch(
+          { file: 'region_tree', entry: 'detect', constants: { WG, SCORES: opts.withScores ? 1 : 0 } },
+          { B: g.B, A: g.A, C: g.C, H: g.H, W: g.W, G: h.tree.groups, thresh, hier: h.hierThresh ?? 0.5, head: i, cap: this.capacity, rec: stride },
+          { 1: x, 2: this.anchors[i], 4: this.counter, 5: this.records!, 6: tree },
+          gpu.grid(n, WG),
+        );
+        return;
+      }
       gpu.dispatch(
         { file: 'yolo_decode', entry: 'detect', constants: { WG, MODE: modeOf(h), SCORES: opts.withScores ? 1 : 0 } },
         { B: g.B, A: g.A, C: g.C, H: g.H, W: g.W, net_w: this.net.width, net_h: this.net.height, scale_xy: h.scaleXY ?? 1, thresh, head: i, cap: this.capacity, rec: stride },
@@ -229,6 +256,7 @@ export class HeadDecoder {
 
   dispose(): void {
     for (const a of this.anchors) a.dispose();
+    for (const t of this.trees) t?.dispose();
     this.counter.dispose();
     this.records?.dispose();
     this.records = null;

@@ -5,6 +5,7 @@
  */
 import { selectAnchors, type HeadSpec } from './decode.js';
 import { nmsOptionsFromDarknet, type NmsOptions } from './nms.js';
+import { requireLayerFile, type LayerFile, type Tree } from '../darknet/tree.js';
 
 export interface YoloLayerLike {
   kind: 'yolo';
@@ -17,6 +18,9 @@ export interface YoloLayerLike {
     newCoords: boolean;
     nmsKind?: string;
     betaNms?: number;
+    /** embedding_layer (absolute index) and the embedding size E per anchor: the detections carry embeddings */
+    embeddingLayer?: number | null;
+    embeddingSize?: number;
   };
 }
 
@@ -29,6 +33,8 @@ export interface RegionLayerLike {
     /** (w, h) pairs in grid cells. */
     anchors: readonly number[];
     softmax: boolean;
+    /** tree= (YOLO9000): the class hierarchy, or why its file is absent; null/absent: none. */
+    tree?: LayerFile<Tree> | null;
   };
 }
 
@@ -77,8 +83,9 @@ export function headFromLayer(l: HeadLayerLike): { spec: HeadSpec; nms: Pick<Nms
   }
   const o = l.options;
   if (o.coords !== 4) throw new Error(`[region] with coords=${o.coords} is not supported by the decoder (coords=4 only)`);
+  const tree = o.tree ? requireLayerFile(o.tree, 'detection') : undefined;
   return {
-    spec: { kind: 'region', anchors: o.anchors.slice(0, 2 * o.num), classes: o.classes, softmax: o.softmax },
+    spec: { kind: 'region', anchors: o.anchors.slice(0, 2 * o.num), classes: o.classes, softmax: o.softmax, ...(tree ? { tree } : {}) },
     nms: { kind: 'iou' },
   };
 }

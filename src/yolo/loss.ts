@@ -31,6 +31,8 @@ import type { Network } from '../darknet/network.js';
 import type { LossKind, YoloLoss } from './loss_common.js';
 import { DarknetLoss, type DarknetLossOptions } from './loss_darknet.js';
 import { V5Loss, type V5Hyp } from './loss_v5.js';
+import { RegionLoss } from './loss_region.js';
+import { GaussianYoloLoss, type GaussianHeadConfig } from './loss_gaussian.js';
 import { TrainError } from '../train/types.js';
 
 export type { Truth } from './targets.js';
@@ -47,16 +49,45 @@ export interface LossFromNetworkOptions {
   hyp?: Partial<V5Hyp>;
   /** darknet: flavor and overrides (see DarknetLossOptions) */
   darknet?: DarknetLossOptions;
+  /** darknet, a network of [Gaussian_yolo] heads: overrides of their options (all heads) */
+  gaussian?: Partial<GaussianHeadConfig>;
 }
 
 /**
- * The loss of a network with [yolo] heads. A network with a head no loss here trains ([Gaussian_yolo]) is
- * refused with a TrainError naming the head's file:line (Layer.trainingUnsupported).
+ * The loss of a network with [yolo] heads, or with [Gaussian_yolo] heads (kind 'darknet': Darknet's Gaussian
+ * YOLOv3 loss, src/yolo/loss_gaussian.ts). What no loss here trains is refused with a TrainError naming the
+ * head's file:line: [Gaussian_yolo] with the yolov5 loss, [Gaussian_yolo] beside other heads.
  */
 export function lossFromNetwork(net: Network, opts: LossFromNetworkOptions): YoloLoss {
-  for (const l of net.heads()) {
-    const why = l.kind === 'Gaussian_yolo' ? l.trainingUnsupported() : null;
-    if (why) throw new TrainError('config', `${l.where}: layer ${l.index} ${l.section.label} cannot be trained: ${why}`);
+  const gaussian = net.heads().filter((l) => l.kind === 'Gaussian_yolo');
+  if (gaussian.length) {
+    const g = gaussian[0];
+    const other = net.heads().find((l) => l.kind !== 'Gaussian_yolo');
+    const why = opts.kind !== 'darknet'
+      ? `the ${opts.kind} loss has no Gaussian YOLOv3 form; train [Gaussian_yolo] heads with the darknet loss (AlexeyAB gaussian_yolo_layer.c)`
+      : other ? `its network mixes [Gaussian_yolo] and ${other.section.label} heads (layer ${other.index}, ${other.where}); one loss trains one head kind` : null;
+    if (why) throw new TrainError('config', `${g.where}: layer ${g.index} ${g.section.label} cannot be trained: ${why}`);
+    return GaussianYoloLoss.fromNetwork(net, opts.gaussian);
+  }
+  const region = net.heads().filter((l) => l.kind === 'region');
+  if (region.length) {
+    // [region] (YOLOv2, YOLO9000 tree=): AlexeyAB's forward_region_layer loss (loss_region.ts)
+    const g = region[0];
+    const other = net.heads().find((l) => l.kind !== 'region');
+    const why = opts.kind !== 'darknet'
+      ? `the ${opts.kind} loss has no [region] form; train [region] heads with the darknet loss (AlexeyAB region_layer.c)`
+      : other ? `its network mixes [region] and ${other.section.label} heads (layer ${other.index}, ${other.where}); one loss trains one head kind` : null;
+    if (why) throw new TrainError('config', `${g.where}: layer ${g.index} ${g.section.label} cannot be trained: ${why}`);
+    try {
+      return RegionLoss.fromNetwork(net);
+    } catch (e) {
+      throw new TrainError('config', (e as Error).message);
+    }
+  }
+  // [contrastive]: AlexeyAB's loss on the [yolo]'s embeddings, a part of the Darknet loss (loss_contrastive.ts)
+  const c = net.layers.find((l) => l.kind === 'contrastive');
+  if (c && opts.kind !== 'darknet') {
+    throw new TrainError('config', `${c.where}: layer ${c.index} ${c.section.label} cannot be trained: the ${opts.kind} loss has no contrastive term; train it with the darknet loss (AlexeyAB softmax_layer.c forward_contrastive_layer)`);
   }
   if (opts.kind === 'darknet') return DarknetLoss.fromNetwork(net, opts.darknet);
   if (opts.kind === 'yolov5') return V5Loss.fromNetwork(net, opts.hyp);

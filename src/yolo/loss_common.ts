@@ -58,6 +58,8 @@ export interface ComputeOptions {
    * (multi-scale training): Darknet's [yolo] divides anchors by the current net w/h.
    */
   netSize?: { w: number; h: number };
+  /** Images seen including this mini-batch (Darknet's *net.seen): the [region] loss's anchor prior applies below 12800 (default 0). */
+  seen?: number;
 }
 
 export interface LossOutput {

@@ -42,6 +42,7 @@ import type { YoloLayer, YoloOptions } from '../layers/yolo.js';
 import type { IouKind } from './box.js';
 import { assignDarknet, type DarknetFlavor, type DarknetAssignment, type Truth } from './targets.js';
 import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss } from './loss_common.js';
+import { contrastiveConfigs, contrastivePart, type ContrastiveConfig } from './loss_contrastive.js';
 
 export type { DarknetFlavor } from './targets.js';
 
@@ -208,9 +209,12 @@ export class DarknetLoss implements YoloLoss {
 
   /**
    * heads: one config per [yolo] head in cfg order; net: the network input size (pixels);
-   * headSources: layer indices feeding the heads (for Network.forward's keep; empty when not from a network).
+   * headSources: layer indices feeding the heads (for Network.forward's keep; empty when not from a network),
+   * then the inputs of the [contrastive] layers; contrastive: their configs (src/yolo/loss_contrastive.ts),
+   * whose deltas join the heads' (compute takes their inputs after the head inputs; the readout and the
+   * stats have one more entry per [contrastive] after the heads').
    */
-  constructor(readonly heads: DarknetHeadConfig[], readonly net: { w: number; h: number }, readonly headSources: number[] = []) {
+  constructor(readonly heads: DarknetHeadConfig[], readonly net: { w: number; h: number }, readonly headSources: number[] = [], readonly contrastive: readonly ContrastiveConfig[] = []) {
     if (!heads.length) throw new Error('darknet loss: no [yolo] heads');
     heads.forEach((h, k) => validate(h, `[yolo] head ${k}`));
   }
@@ -220,7 +224,8 @@ export class DarknetLoss implements YoloLoss {
     if (!layers.length) throw new Error(`${net.file}: no [yolo] layers (the darknet loss needs them)`);
     const heads = layers.map((l) => ({ ...darknetHeadConfig(l.options, opts.flavor ?? detectFlavor(l)), ...opts.override }));
     heads.forEach((h, k) => validate(h, `layer ${layers[k].index} [yolo] (${layers[k].where})`));
-    return new DarknetLoss(heads, { w: net.input.w, h: net.input.h }, layers.map((l) => l.sources[0]));
+    const contrastive = contrastiveConfigs(net, layers);
+    return new DarknetLoss(heads, { w: net.input.w, h: net.input.h }, [...layers.map((l) => l.sources[0]), ...contrastive.map((c) => c.source)], contrastive);
   }
 
   headInputs(outs: Map<number, Tensor>): Tensor[] {
@@ -251,12 +256,13 @@ export class DarknetLoss implements YoloLoss {
   }
 
   compute(zs: Tensor[], truths: readonly (readonly Truth[])[], opts: ComputeOptions = {}): LossOutput {
-    if (zs.length !== this.heads.length) throw new Error(`darknet loss: ${zs.length} head inputs for ${this.heads.length} [yolo] heads`);
+    const nC = this.contrastive.length;
+    if (zs.length !== this.heads.length + nC) throw new Error(`darknet loss: ${zs.length} head inputs for ${this.heads.length} [yolo] heads${nC ? ` and ${nC} [contrastive] layers` : ''}`);
     const gpu = zs[0].gpu;
     const net = opts.netSize ?? this.net;
     const parts: HeadPart[] = [];
     const stats: HeadStats[] = [];
-    zs.forEach((z, k) => {
+    zs.slice(0, this.heads.length).forEach((z, k) => {
       const c = this.heads[k];
       const A = c.mask.length;
       const { B, H, W } = checkHead(z, A, c.classes, `darknet loss head ${k}`);
@@ -283,6 +289,13 @@ export class DarknetLoss implements YoloLoss {
       tab.dispose();
       parts.push({ z, grad: delta, gradFactor: -c.deltaNormalizer, partials, cells });
     });
-    return finishLoss(gpu, parts, 1, 1, { heads: stats, assigned: stats.reduce((s, h) => s + h.assigned, 0) }, opts);
+    this.contrastive.forEach((c, k) => {
+      const emb = zs[this.heads.length + k];
+      if (emb.shape[0] !== truths.length) throw new Error(`darknet loss: ${truths.length} truth lists for a batch of ${emb.shape[0]}`);
+      const { part, stats: st } = contrastivePart(c, emb, truths, net);
+      parts.push(part);
+      stats.push(st);
+    });
+    return finishLoss(gpu, parts, 1, 1, { heads: stats, assigned: stats.slice(0, this.heads.length).reduce((s, h) => s + h.assigned, 0) }, opts);
   }
 }

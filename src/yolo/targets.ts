@@ -22,6 +22,12 @@ export interface Truth {
   w: number;
   h: number;
   cls: number;
+  /**
+   * The object's track id (Darknet's 6th truth value, >= 0): the same object in two images of a batch has
+   * the same id. Only the [contrastive] loss reads it (src/yolo/loss_contrastive.ts); the loader sets it for
+   * a cfg with [net] contrastive=1. Absent: an id of its own.
+   */
+  track?: number;
 }
 
 // ------------------------------------------------------------------------------------------- Darknet

@@ -100,7 +100,7 @@ const NET = '[net]\nwidth=32\nheight=32\nchannels=3\n';
 test('builder errors: sections, references, shapes, activations', () => {
   throwsCfg(() => build('[convolutional]\nfilters=4\n'), 't.cfg:1: the first section must be [net] or [network], got [convolutional]');
   throwsCfg(() => build(`${NET}[frobnicate]\nx=1\n`), 't.cfg:5: [frobnicate] (layer 0) is not a Darknet layer type (Darknet: "Type not recognized")', 5);
-  throwsCfg(() => build(`${NET}[convolutional]\nfilters=4\nactivation=leaky\n[lstm]\noutput=3\n`), 't.cfg:8: [lstm] (layer 1) is not supported: LSTM layers ([lstm])', 8);
+  throwsCfg(() => build(`${NET}[convolutional]\nfilters=4\nactivation=leaky\n[conv_lstm]\noutput=3\n`), 't.cfg:8: [conv_lstm] (layer 1) is not supported: convolutional LSTM layers ([conv_lstm])', 8);
   throwsCfg(() => build(`${NET}[convolutional]\nfilters=4\nactivation=leaky\n[route]\nlayers=-2\n`),
     "t.cfg:9: [route] key 'layers': layer -2 (= -1) is out of range: this is layer 1, it can refer to layers 0..0", 9, 'layers');
   throwsCfg(() => build(`${NET}[convolutional]\nfilters=4\nactivation=leaky\n[route]\nlayers=1\n`),

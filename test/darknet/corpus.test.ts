@@ -13,22 +13,7 @@ import { CfgError } from '../../src/darknet/cfg.js';
 import { Network } from '../../src/darknet/network.js';
 
 /** The cfgs that must be refused, with a fragment of the reason. */
-const REFUSED: Record<string, string> = {
-  'crnn.train.cfg': '[crnn] (layer 1) is not supported',
-  'darknet9000.cfg': "[softmax] key 'tree'",
-  'go.cfg': "[reorg] key 'extra'",
-  'go.test-pjreddie.cfg': "[reorg] key 'extra'",
-  'gru-pjreddie.cfg': '[gru] (layer 0) is not supported',
-  'gru.cfg': '[gru] (layer 0) is not supported',
-  'lstm.train.cfg': '[lstm] (layer 0) is not supported',
-  'rnn-pjreddie.cfg': '[rnn] (layer 0) is not supported',
-  'rnn.cfg': '[rnn] (layer 0) is not supported',
-  'rnn.train-pjreddie.cfg': '[rnn] (layer 0) is not supported',
-  'rnn.train.cfg': '[rnn] (layer 0) is not supported',
-  'yolo9000.cfg': "[region] key 'tree'",
-  'yolov3-tiny_occlusion_track.cfg': '[crnn] (layer 13) is not supported',
-  'yolov4-tiny_contrastive.cfg': '[contrastive] (layer 54) is not supported',
-};
+const REFUSED: Record<string, string> = {};
 
 /** Detectors that must build (besides: every other cfg not in REFUSED). */
 const MUST_BUILD = /^(yolov1|yolov2|yolov3|yolov4|yolov7|yolo\.|yolo-voc|tiny-yolo|Gaussian_yolov3)/;

@@ -43,7 +43,7 @@ test('browser bundle: no Node-only module inside; the browser adapter, kernels a
   assert.ok(text.includes('fn main') || text.includes('@compute'), 'WGSL inlined');
   // only the file helpers of shared modules import (stubbed) Node built-ins
   for (const [mod, from] of Object.entries(b.stubbed)) {
-    for (const f of from) assert.ok(/src\/(darknet\/cfg|darknet\/weights|data\/image|util\/fs|gpu\/tune-file)\.ts$/.test(f), `${mod} imported by ${f}`);
+    for (const f of from) assert.ok(/src\/(darknet\/cfg|darknet\/tree|darknet\/weights|data\/image|util\/fs|gpu\/tune-file)\.ts$/.test(f), `${mod} imported by ${f}`);
   }
 });
 

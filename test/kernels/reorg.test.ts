@@ -2,9 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f64, finiteDiff } from '../helpers/check.js';
-import { reorgRef } from '../reference/reorg.js';
+import { reorgExtraRef, reorgRef } from '../reference/reorg.js';
 import { Tensor, newTape } from '../../src/tensor/index.js';
-import { reorg, type ReorgCall } from '../../src/tensor/ops/reorg.js';
+import { reorg, reorgExtra, type ReorgCall } from '../../src/tensor/ops/reorg.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
 const EXACT = { atol: 0, rtol: 0 };
@@ -40,6 +40,27 @@ for (const c of cases) {
     tape.dispose();
   });
 }
+
+test('reorg extra (pjreddie, go.cfg): forward exact vs copy_cpu with zeros after, backward vs finite differences', async () => {
+  const gpu = await getGpu();
+  const rng = new Rng(12);
+  const shape = [3, 2, 3, 5];
+  const n = 90;
+  const xv = randomArray(rng, n, -1, 1);
+  const x = Tensor.param(gpu, shape, xv);
+  const tape = newTape();
+  const y = tape.record(() => reorgExtra(x, 4));
+  assert.equal([...y.shape], [3, 34, 1, 1]);
+  assertClose(await y.toArray(), reorgExtraRef(xv, 3, 4), EXACT, 'reorg extra forward');
+  const dyv = randomArray(rng, 3 * 34, -1, 1);
+  const dy = Tensor.from(gpu, y.shape, dyv);
+  tape.backward(y, dy);
+  const xs = f64(xv);
+  const fd = finiteDiff(() => dot(reorgExtraRef(xs, 3, 4), dyv), xs, undefined, 0.5);
+  assertClose(await x.grad!.toArray(), fd, { atol: 1e-6, rtol: 1e-6 }, 'reorg extra backward');
+  for (const t of [x, y, dy, x.grad!]) t.dispose();
+  tape.dispose();
+});
 
 test('reorg rejects inconsistent sizes', async () => {
   const gpu = await getGpu();

@@ -58,7 +58,7 @@ test('[Gaussian_yolo] heads in a network: every layer vs float64, heads(), outpu
   assert.equal(net.heads().map((l) => l.index), [2, 6]);
   assert.equal(net.outputLayers(), [2, 6]);
   assert.equal(net.layers[2].params, []);
-  assert.match(net.layers[2].trainingUnsupported() ?? '', /Gaussian YOLOv3 loss .* is not implemented/);
+  assert.is(net.layers[2].trainingUnsupported(), null);
   net.initWeights(5);
   const rng = new Rng(6);
   for (const l of net.layers) if (l.data?.biases) l.data.biases = randomArray(rng, l.data.biases.length, -2, 2);

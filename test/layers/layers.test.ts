@@ -304,6 +304,40 @@ scale_x_y=1.1
 `, 1, ['convolutional', 'route', 'reorg3d', 'convolutional', 'yolo', 'route', 'upsample', 'convolutional', 'yolo']);
 });
 
+test('contrastive: [yolo] embedding_layer, [route] to the embeddings, [contrastive] (identity at inference)', async () => {
+  await checkEveryLayer('contrastive', `[net]
+width=8
+height=6
+channels=3
+[convolutional]
+filters=6
+size=3
+pad=1
+activation=leaky
+[convolutional]
+filters=8
+size=1
+activation=linear
+[route]
+layers=-2
+[convolutional]
+filters=14
+size=1
+activation=linear
+[yolo]
+mask=0,1
+anchors=1,2, 3,4
+num=2
+classes=2
+embedding_layer=-4
+[route]
+layers=-5
+[contrastive]
+yolo_layer=-2
+temperature=0.5
+`, 2, ['convolutional', 'convolutional', 'route', 'convolutional', 'yolo', 'route', 'contrastive']);
+});
+
 test("train mode: BN with batch statistics on the tape, gradients reach every parameter, running statistics updated", async () => {
   const gpu = await getGpu();
   const cfg = `[net]

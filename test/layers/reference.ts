@@ -10,15 +10,17 @@ import { maxpoolRef, avgpoolRef, localAvgpoolRef } from '../reference/pool.js';
 import { concatRef } from '../reference/concat.js';
 import { shortcutRef } from '../reference/shortcut.js';
 import { upsampleRef, upsampleSumRef } from '../reference/upsample.js';
-import { reorgRef } from '../reference/reorg.js';
+import { reorgExtraRef, reorgRef } from '../reference/reorg.js';
 import { headActivationRef } from '../reference/yolo_act.js';
 import { softmaxRowsRef } from '../reference/softmax.js';
+import { softmaxTreeRef } from '../reference/tree.js';
 import { scaleChannelsRef } from '../reference/scale_channels.js';
 import { localRef } from '../reference/local.js';
 import { cropRef } from '../reference/crop.js';
 import { gaussianActivationRef } from '../reference/gaussian_yolo.js';
 import { binarizeInputRef, binarizeWeightsRef } from '../reference/binarize.js';
 import { bnApplyRef } from '../reference/batchnorm.js';
+import { recurrentRef } from '../reference/recurrent.js';
 
 export interface Val {
   data: ArrayLike<number>;
@@ -86,6 +88,7 @@ export function layerRef(l: AnyLayer, ins: Val[]): Float64Array {
     }
     case 'reorg':
     case 'reorg3d': {
+      if (l.extra) return reorgExtraRef(x.data, x.shape[0], l.extra);
       const c = l.call();
       return reorgRef(x.data, c.W, c.H, c.C, x.shape[0], c.stride, c.forward);
     }
@@ -99,10 +102,13 @@ export function layerRef(l: AnyLayer, ins: Val[]): Float64Array {
     case 'region': {
       const o = l.options;
       const E = o.coords + 1 + o.classes;
-      const a = headActivationRef(x.data, x.shape, { entries: E, xyLogistic: true, actFrom: o.coords, actTo: o.softmax ? o.coords + 1 : E });
-      if (!o.softmax) return a;
+      const tree = o.tree?.ok ? o.tree.value : null;
+      const softmax = o.softmax || tree !== null;
+      const a = headActivationRef(x.data, x.shape, { entries: E, xyLogistic: true, actFrom: o.coords, actTo: softmax ? o.coords + 1 : E });
+      if (!softmax) return a;
       const hw = x.shape[2] * x.shape[3];
-      return softmaxRowsRef(a, { rows: x.shape[0] * o.num * hw, n: o.classes, stride: hw, offset: (o.coords + 1) * hw, c0: hw, s0: 1, c1: o.num, s1: E * hw, s2: o.num * E * hw });
+      const rows = { rows: x.shape[0] * o.num * hw, n: o.classes, stride: hw, offset: (o.coords + 1) * hw, c0: hw, s0: 1, c1: o.num, s1: E * hw, s2: o.num * E * hw };
+      return tree ? softmaxTreeRef(a, rows, tree) : softmaxRowsRef(a, rows);
     }
     case 'detection': {
       const o = l.options;
@@ -113,6 +119,7 @@ export function layerRef(l: AnyLayer, ins: Val[]): Float64Array {
     case 'softmax': {
       const s = l;
       const per = x.data.length / x.shape[0];
+      if (s.tree?.ok) return softmaxTreeRef(x.data, { rows: x.shape[0], n: per, s2: per, temperature: s.temperature }, s.tree.value);
       const n = per / s.groups;
       return softmaxRowsRef(x.data, { rows: x.shape[0] * s.groups, n, c0: s.groups, s0: n, s2: per, temperature: s.temperature });
     }
@@ -138,8 +145,15 @@ export function layerRef(l: AnyLayer, ins: Val[]): Float64Array {
       const d = l.owner.data!;
       return bnApplyRef(x.data, x.shape, d.scales, d.biases, d.rolling_mean, d.rolling_variance, 'darknet');
     }
+    case 'crnn':
+    case 'rnn':
+    case 'gru':
+    case 'lstm':
+      // one time step from the zero state: a fresh network's first forward (test/reference/recurrent.ts for more)
+      return recurrentRef(l, x.data, x.shape).y;
     case 'dropout':
     case 'cost':
+    case 'contrastive':
       return Float64Array.from(x.data as ArrayLike<number>);
     default: {
       // a kind added to the registry without a reference here is a type error

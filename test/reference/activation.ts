@@ -14,6 +14,7 @@ export function act(v: number, a: Activation): number {
     case 'swish': return v * sigmoid(v);
     case 'relu6': return Math.min(Math.max(v, 0), 6);
     case 'ramp': return (v > 0 ? v : 0) + 0.1 * v;
+    case 'tanh': return Math.tanh(v);
   }
 }
 
@@ -28,6 +29,7 @@ export function actGrad(v: number, a: Activation): number {
     case 'swish': { const s = sigmoid(v); return s + v * s * (1 - s); }
     case 'relu6': return v > 0 && v < 6 ? 1 : 0;
     case 'ramp': return (v > 0 ? 1 : 0) + 0.1;
+    case 'tanh': { const t = Math.tanh(v); return 1 - t * t; }
   }
 }
 

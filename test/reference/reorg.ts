@@ -20,3 +20,11 @@ export function reorgRef(x: ArrayLike<number>, w: number, h: number, c: number, 
   }
   return out;
 }
+
+/** pjreddie's [reorg] extra (reorg_layer.c): per image, copy_cpu of the inN inputs into the first inN of inN + extra outputs (the rest 0). */
+export function reorgExtraRef(x: ArrayLike<number>, batch: number, extra: number): Float64Array {
+  const inN = x.length / batch;
+  const out = new Float64Array(batch * (inN + extra));
+  for (let b = 0; b < batch; b++) for (let j = 0; j < inN; j++) out[b * (inN + extra) + j] = x[b * inN + j];
+  return out;
+}

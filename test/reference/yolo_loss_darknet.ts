@@ -38,7 +38,7 @@ export function boxIouRef(a: Vec4, b: Vec4): number {
   return i === 0 || u === 0 ? 0 : i / u;
 }
 
-function iouKindRef(a: Vec4, b: Vec4, kind: string): number {
+export function iouKindRef(a: Vec4, b: Vec4, kind: string): number {
   const v = boxIouRef(a, b);
   if (kind === 'iou' || kind === 'mse') return v;
   const cw = Math.max(a[0] + a[2] / 2, b[0] + b[2] / 2) - Math.min(a[0] - a[2] / 2, b[0] - b[2] / 2);

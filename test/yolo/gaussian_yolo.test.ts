@@ -9,7 +9,8 @@
  *   the fused HeadDecoder (thresholds, record order, score vectors), two heads in one decoder;
  * - headFromLayer / the detect pipeline on the mini cfg, and Gaussian_yolov3_BDD.cfg building with its
  *   three heads and Darknet's BFLOPs (when ../shared is present);
- * - the training refusal (no Gaussian loss yet): a TrainError naming the head's file:line; cfg errors.
+ * - what training accepts (the Gaussian loss, test/yolo/loss_gaussian.test.ts) and refuses (the yolov5 loss: a
+ *   TrainError naming the head's file:line); cfg errors.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -307,21 +308,20 @@ test('Gaussian_yolov3_BDD.cfg builds: three [Gaussian_yolo] heads of 3 anchors x
   assert.equal(net.warnings.filter((w) => w.section === 'Gaussian_yolo'), []);
 });
 
-test('training refuses [Gaussian_yolo] heads: a TrainError naming the head\'s file:line (lossFromNetwork, the trainer)', () => {
+test('training [Gaussian_yolo] heads: the darknet loss is the Gaussian one; the yolov5 loss is refused with a TrainError naming the head\'s file:line', () => {
   const net = gaussianMiniNetwork();
-  for (const kind of ['darknet', 'yolov5'] as const) {
-    try {
-      lossFromNetwork(net, { kind });
-      assert.unreachable('lossFromNetwork accepted a [Gaussian_yolo] head');
-    } catch (e) {
-      assert.instance(e, TrainError);
-      assert.is((e as TrainError).kind, 'config');
-      assert.match((e as Error).message, /gaussian-mini\.cfg:\d+: layer 8 \[Gaussian_yolo\] cannot be trained: the Gaussian YOLOv3 loss .* is not implemented/);
-      const line = Number(/\.cfg:(\d+):/.exec((e as Error).message)![1]);
-      assert.is(fs.readFileSync(GAUSSIAN_MINI_CFG, 'utf8').split('\n')[line - 1].trim(), '[Gaussian_yolo]');
-    }
+  refuseUntrainable(net);
+  assert.is(lossFromNetwork(net, { kind: 'darknet' }).constructor.name, 'GaussianYoloLoss');
+  try {
+    lossFromNetwork(net, { kind: 'yolov5' });
+    assert.unreachable('the yolov5 loss accepted a [Gaussian_yolo] head');
+  } catch (e) {
+    assert.instance(e, TrainError);
+    assert.is((e as TrainError).kind, 'config');
+    assert.match((e as Error).message, /gaussian-mini\.cfg:\d+: layer 8 \[Gaussian_yolo\] cannot be trained: the yolov5 loss has no Gaussian YOLOv3 form/);
+    const line = Number(/\.cfg:(\d+):/.exec((e as Error).message)![1]);
+    assert.is(fs.readFileSync(GAUSSIAN_MINI_CFG, 'utf8').split('\n')[line - 1].trim(), '[Gaussian_yolo]');
   }
-  assert.throws(() => refuseUntrainable(net), (e: Error) => e instanceof TrainError && /gaussian-mini\.cfg:\d+: layer 8 \[Gaussian_yolo\] cannot be trained/.test(e.message));
 });
 
 test('cfg errors: filters, yolo_point, map, counters_per_class', () => {

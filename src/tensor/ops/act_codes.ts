@@ -7,7 +7,7 @@
  */
 
 /** Darknet activations, in code order: the code of ACTIVATIONS[i] is i. */
-export const ACTIVATIONS = ['linear', 'leaky', 'logistic', 'relu', 'mish', 'swish', 'relu6', 'ramp'] as const;
+export const ACTIVATIONS = ['linear', 'leaky', 'logistic', 'relu', 'mish', 'swish', 'relu6', 'ramp', 'tanh'] as const;
 export type Activation = (typeof ACTIVATIONS)[number];
 export const ACT_CODE: Readonly<Record<Activation, number>> = Object.freeze(
   Object.fromEntries(ACTIVATIONS.map((a, i) => [a, i])) as Record<Activation, number>,

@@ -43,3 +43,27 @@ export function reorg(x: Tensor, outShape: readonly number[], c: ReorgCall): Ten
   });
   return y;
 }
+
+/**
+ * pjreddie's [reorg] extra= (reorg_layer.c; kernels/reorg_extra.wgsl): each image's values, flattened, then
+ * `extra` zeros (Darknet never writes them): output [B, inN + extra, 1, 1]. Backward: the gradient of the
+ * copied values (the extra ones have no input). Recorded on the tape.
+ */
+export function reorgExtra(x: Tensor, extra: number): Tensor {
+  if (!Number.isInteger(extra) || extra < 0) throw new Error(`reorg extra: extra must be a non-negative integer, got ${extra}`);
+  const B = x.shape[0];
+  const inN = x.size / B;
+  const outN = inN + extra;
+  const gpu = x.gpu;
+  const y = new Tensor(gpu, [B, outN, 1, 1]);
+  gpu.dispatch({ file: 'reorg_extra', entry: 'fwd', constants: { WG } }, { n: B * outN, inN, outN }, { 1: x, 2: y }, gpu.grid(B * outN, WG));
+  Tape.push({
+    op: `reorgExtra:${extra}`, inputs: [x], outputs: [y], saved: [],
+    backward: ([g]) => {
+      const dx = new Tensor(gpu, x.shape);
+      gpu.dispatch({ file: 'reorg_extra', entry: 'bwd', constants: { WG } }, { n: x.size, inN, outN }, { 1: g!, 2: dx }, gpu.grid(x.size, WG));
+      return [dx];
+    },
+  });
+  return y;
+}
