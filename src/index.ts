@@ -42,3 +42,7 @@ export type { BackendChoice } from './gpu/adapter.js';
 export type { EvalSummary } from './eval/metrics.js';
 export type { InfoRow } from './darknet/info.js';
 export type { Protocol } from './eval/types.js';
+export {
+  convertToYolo, yoloToCoco, SourceError,
+  type ConvertToYoloOptions, type ConvertResult, type ConvertIssue, type CocoSource, type YoloToCocoOptions, type YoloToCocoResult,
+} from './data/convert/convert.js';

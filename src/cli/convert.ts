@@ -6,7 +6,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { convertToYolo, countByKind, formatIssue, yoloToCoco, type ConvertFormat, type ConvertIssue, type IssueKind } from '../data/convert/convert.js';
+import {
+  convertToYolo, countByKind, formatIssue, NothingToWriteError, plural, yoloToCoco, type ConvertFormat, type ConvertIssue, type ConvertResult, type IssueKind,
+} from '../data/convert/convert.js';
 import { DatasetError, type SplitName } from '../data/dataset.js';
 import { SettingError } from '../util/validate.js';
 
@@ -111,7 +113,7 @@ function printIssues(issues: readonly ConvertIssue[], max: number, log: (l: stri
     shown.set(i.kind, n + 1);
     if (max === 0 || n < max) log(formatIssue(i));
   }
-  for (const [kind, n] of shown) if (max > 0 && n > max) log(`... ${n - max} more ${kind} lines not shown (--max-warnings 0 shows all)`);
+  for (const [kind, n] of shown) if (max > 0 && n > max) log(`... ${plural(n - max, `more ${kind} line`)} not shown (--max-warnings 0 shows all)`);
 }
 
 /** Runs `convert` (see the file comment). */
@@ -133,19 +135,25 @@ export function runConvert(o: ConvertCommandOptions): ConvertCommandResult {
     return { skipped: r.skipped, issues: r.issues, images, boxes };
   }
   const json = o.json ?? [];
-  const r = convertToYolo({
-    from: o.from as ConvertFormat,
-    coco: json.map((j, k) => ({ json: j, images: (o.images ?? [])[o.images?.length === 1 ? 0 : k] })),
-    voc: o.voc,
-    labelme: o.labelme,
-    out: o.out,
-    names: o.names ? readNames(o.names) : undefined,
-    valFraction: o.valFraction,
-    split: o.split as SplitName | undefined,
-    copyImages: o.copyImages,
-    keepCrowd: o.keepCrowd,
-    dropDifficult: o.dropDifficult,
-  });
+  let r: ConvertResult;
+  try {
+    r = convertToYolo({
+      from: o.from as ConvertFormat,
+      coco: json.map((j, k) => ({ json: j, images: (o.images ?? [])[o.images?.length === 1 ? 0 : k] })),
+      voc: o.voc,
+      labelme: o.labelme,
+      out: o.out,
+      names: o.names ? readNames(o.names) : undefined,
+      valFraction: o.valFraction,
+      split: o.split as SplitName | undefined,
+      copyImages: o.copyImages,
+      keepCrowd: o.keepCrowd,
+      dropDifficult: o.dropDifficult,
+    });
+  } catch (e) {
+    if (e instanceof NothingToWriteError) printIssues(e.issues, max, log);
+    throw e;
+  }
   printIssues(r.issues, max, log);
   for (const remark of r.remarks) log(`note: ${remark}`);
   const images = r.images.train + r.images.val + r.images.test;

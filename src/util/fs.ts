@@ -107,3 +107,21 @@ export function writeFileAtomic(file: string, data: string | Uint8Array, opts: {
     }
   } catch { /* e.g. Windows */ }
 }
+
+/**
+ * Creates (or replaces) the symbolic link `file` -> `target` atomically: a temporary link in the same folder
+ * renamed over `file`, so a failure leaves the old entry (if any) and no temporary; a WriteError names `file`.
+ * For outputs that reference large inputs instead of copying them (`convert` links the source images).
+ */
+export function symlinkAtomic(target: string, file: string): void {
+  const dir = path.dirname(path.resolve(file));
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.symlinkSync(target, tmp);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new WriteError(file, codeOf(e), e);
+  }
+}
