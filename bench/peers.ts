@@ -404,7 +404,7 @@ async function ortEngine(ep: 'cpu' | 'webgpu'): Promise<Engine> {
     : `onnxruntime-node ${version} WebGPU execution provider (its own Dawn; Vulkan: lavapipe is the only Vulkan driver here)`;
   info.notes.push(
     'npm install --save-dev onnxruntime-node with ONNXRUNTIME_NODE_INSTALL=skip (or the repo .npmrc line onnxruntime-node-install=skip): its postinstall otherwise downloads CUDA libraries from NuGet, which fails offline and fails npm ci',
-    'model: the ONNX graph written by bench/peers/onnx.ts (hand-written protobuf encoder, opset 13), BN folded; inference only (no training API in onnxruntime-node)',
+    'model: the ONNX graph of the shipped exporter (src/export/onnx, `yolo-wgsl export --format onnx`; opset 13, protobufjs), BN folded; inference only (no training API in onnxruntime-node)',
   );
   if (ep === 'webgpu') info.notes.push("executionProviders: ['webgpu']; it finds libvulkan.so.1 because our Dawn already loaded it into the process, and lavapipe through VK_ICD_FILENAMES (set by src/gpu/adapter.ts); on the GL adapter it still runs on Vulkan");
   return {

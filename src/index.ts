@@ -46,3 +46,5 @@ export {
   convertToYolo, yoloToCoco, SourceError,
   type ConvertToYoloOptions, type ConvertResult, type ConvertIssue, type CocoSource, type YoloToCocoOptions, type YoloToCocoResult,
 } from './data/convert/convert.js';
+export { exportOnnx, type ExportOnnxOptions, type ExportOnnxResult } from './api/export.js';
+export type { OnnxTensorInfo } from './export/onnx/index.js';
