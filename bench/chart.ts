@@ -1,5 +1,5 @@
 /**
- * One PNG from one bench run (src/viz/plot.ts linePlot, four panels composed 2x2):
+ * One PNG from one bench run (src/viz/plot.ts linePlot at 100 dpi, four panels composed 2x2):
  *   1. inference at batch 1, log10 ms vs input size, every engine of the peers bench (+ our own size sweep
  *      from the network bench);
  *   2. training step, log10 ms vs batch, every engine with training (+ ours with the real YOLO loss);
@@ -54,7 +54,7 @@ export function benchChart(network: NetworkBenchResult | null, peers: PeersBench
     const pk = network?.peak;
     const bestInfer = network?.infer.reduce<NetworkBenchResult['infer'][number] | null>((p, c) => (!p || c.gflops > p.gflops ? c : p), null);
     const peakNote = pk ? `; peak ${pk.gflops.toFixed(1)} GFLOP/s${bestInfer ? `, best ${(100 * bestInfer.gflops / pk.gflops).toFixed(0)}%` : ''}` : '';
-    panels.push(series.length ? linePlot(series, { width: W, height: H, title: `inference b${b}: log10 ms vs size${peakNote}`, xlabel: 'input size (px)', ylabel: 'log10 ms', fontScale: 1 }) : empty('inference vs size'));
+    panels.push(series.length ? linePlot(series, { width: W, height: H, title: `inference b${b}: log10 ms vs size${peakNote}`, xlabel: 'input size (px)', ylabel: 'log10 ms' }) : empty('inference vs size'));
   }
   // 2. training vs batch
   {
@@ -69,7 +69,7 @@ export function benchChart(network: NetworkBenchResult | null, peers: PeersBench
       if (yl.length) series.push({ label: 'yolo-wgsl (YOLO loss)', x: yl.map((c) => c.batch), y: yl.map((c) => log10(c.results[0].ms)), color: [120, 120, 120], width: 1 });
     }
     const s = peers?.cases.find((c) => c.what === 'train')?.size;
-    panels.push(series.length ? linePlot(series, { width: W, height: H, title: `training step${s ? ` at ${s}` : ''}: log10 ms vs batch`, xlabel: 'batch', ylabel: 'log10 ms', fontScale: 1 }) : empty('training step vs batch'));
+    panels.push(series.length ? linePlot(series, { width: W, height: H, title: `training step${s ? ` at ${s}` : ''}: log10 ms vs batch`, xlabel: 'batch', ylabel: 'log10 ms' }) : empty('training step vs batch'));
   }
   // 3. ours: ms vs batch
   {
@@ -80,7 +80,7 @@ export function benchChart(network: NetworkBenchResult | null, peers: PeersBench
         { label: 'wall ms', x: p.map((q) => q.batch), y: p.map((q) => q.ms), color: color('yolo-wgsl'), width: 3 },
         { label: 'process CPU ms', x: p.map((q) => q.batch), y: cpu, color: [120, 120, 120], width: 2 },
       ], {
-        width: W, height: H, title: `yolo-wgsl inference at ${p[0].size}: ms vs batch`, xlabel: 'batch', ylabel: 'ms', fontScale: 1,
+        width: W, height: H, title: `yolo-wgsl inference at ${p[0].size}: ms vs batch`, xlabel: 'batch', ylabel: 'ms',
         xlim: [0, Math.max(...p.map((q) => q.batch))], ylim: [0, Math.max(...p.map((q) => q.ms), ...cpu.filter(Number.isFinite)) * 1.05],
       })
       : empty('ms vs batch'));
@@ -95,7 +95,7 @@ export function benchChart(network: NetworkBenchResult | null, peers: PeersBench
         { label: 'wall ms', x: mp, y: p.map((q) => q.ms), color: color('yolo-wgsl'), width: 3 },
         { label: 'process CPU ms', x: mp, y: cpu, color: [120, 120, 120], width: 2 },
       ], {
-        width: W, height: H, title: 'yolo-wgsl inference b1: ms vs megapixels', xlabel: 'megapixels (size^2 / 1e6)', ylabel: 'ms', fontScale: 1,
+        width: W, height: H, title: 'yolo-wgsl inference b1: ms vs megapixels', xlabel: 'megapixels (size^2 / 1e6)', ylabel: 'ms',
         xlim: [0, Math.max(...mp)], ylim: [0, Math.max(...p.map((q) => q.ms), ...cpu.filter(Number.isFinite)) * 1.05],
       })
       : empty('ms vs pixels'));

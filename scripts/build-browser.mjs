@@ -92,7 +92,7 @@ export async function buildBrowser(opts = {}) {
     plugins: [browserSwap],
   });
   const inputs = Object.keys(r.metafile.inputs);
-  const leaked = inputs.filter((f) => /node_modules\/(pngjs|jpeg-js|yaml|webgpu)\//.test(f));
+  const leaked = inputs.filter((f) => /node_modules\/(pngjs|jpeg-js|yaml|webgpu|@napi-rs|@fontsource)\//.test(f));
   if (leaked.length) throw new Error(`Node-only package files in the browser bundle: ${leaked.join(', ')}`);
   const out = Object.entries(r.metafile.outputs).find(([f]) => f.endsWith('.js'));
   return {

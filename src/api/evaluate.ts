@@ -26,7 +26,7 @@ export interface EvaluateOptions {
   /** Detections kept per image (default 300). */
   maxDet?: number;
   letterbox?: boolean;
-  /** Also write metrics.json, plots (PR, F1, confusion matrix) and predictions.json into this folder. */
+  /** Also write metrics.json, plots (PR, F1, confusion matrix), val batch mosaics and predictions.json into this folder. */
   out?: string;
   /** The table and warnings, line by line (default: silent). */
   log?: (line: string) => void;

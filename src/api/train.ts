@@ -27,7 +27,7 @@ import { TrainError, type EpochSummary, type EvalResult, type OptimizerKind, typ
 import { yoloTrainLoss } from '../train/yolo_loss.js';
 import type { LoadedCheckpoint } from '../train/checkpoint.js';
 import { DarknetSchedule, UltralyticsSchedule, darknetHyper, stretchDarknetSchedule, type LrSchedule } from '../train/schedule.js';
-import { downsample, writeTrainingPlots, type IterationPoint } from '../train/plots.js';
+import { downsample, writeLabelsPlot, writeTrainingPlots, type IterationPoint } from '../train/plots.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { checkNumber, checkOptional, RULES } from '../util/validate.js';
 import { fromDarknetNetwork } from './detector.js';
@@ -298,6 +298,7 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
       o.onProgress?.(p);
     };
     const files = new Set<string>();
+    if (runDir) files.add(writeLabelsPlot(runDir, loader.scan.images, spec.names));
     const writeResults = (history: readonly EpochSummary[]) => {
       if (!runDir) return;
       const csv = path.join(runDir, 'results.csv');

@@ -13,8 +13,9 @@
  * large). Both are excluded from scoring with a warning naming each, listed in the result's `skipped`
  * and in metrics.json (`skipped_images`); the mAP then covers the scored images only (docs/evaluation.md).
  *
- * Output folder (`out`): metrics.json, confusion_matrix.txt, PR_curve.png, F1_curve.png,
- * confusion_matrix.png (and predictions.json when a detector produced the detections).
+ * Output folder (`out`): metrics.json, confusion_matrix.txt, PR_curve.png, F1_curve.png (P_curve.png and
+ * R_curve.png with the ultralytics protocol), confusion_matrix.png, val_batch0_labels.jpg and
+ * val_batch0_pred.jpg (src/eval/plots.ts), and predictions.json when a detector produced the detections.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,7 +24,7 @@ import { cocoSummaryLines } from '../eval/coco.js';
 import { fromCocoDetections, imageIdForFile, imageKey, toCocoDetections } from '../eval/cocojson.js';
 import { ConfusionMatrix } from '../eval/confusion.js';
 import { scoreDetections, formatTable, PROTOCOL_TITLES, summaryJson, summaryLine, type EvalSummary } from '../eval/metrics.js';
-import { writeEvalPlots } from '../eval/plots.js';
+import { writeEvalPlots, writeValMosaics } from '../eval/plots.js';
 import { isProtocol, type EvalImage, type GroundTruth, type Prediction, type Protocol } from '../eval/types.js';
 import { writeFileAtomic } from '../util/fs.js';
 import type { Gpu } from '../gpu/device.js';
@@ -224,6 +225,7 @@ export async function runVal(opts: ValOptions): Promise<ValResult> {
     w('metrics.json', text);
     w('confusion_matrix.txt', `${confusion.toText(spec.names)}\n`);
     files.push(...writeEvalPlots(opts.out, summary, confusion));
+    files.push(...writeValMosaics(opts.out, images, dets, spec.names));
     if (opts.detector) w('predictions.json', `${JSON.stringify(toCocoDetections(images.map((im, i) => ({ id: im.id, dets: dets[i] })), { categoryOffset: opts.categoryOffset, categoryIds: opts.categoryIds }))}\n`);
     log(`results written to ${opts.out}`);
   }

@@ -13,7 +13,8 @@
  *
  * Run folder (<out>/<name>, numbered exp, exp2, ... unless --exist-ok): args.json, weights/{last,best}
  * .weights + .state (src/train/checkpoint.ts), weights/final.weights, results.csv (a row per epoch),
- * results.png, metrics.png, loss.png, lr.png, val/ (the last validation's metrics.json and plots).
+ * labels.jpg, results.png, chart.png, metrics.png, loss.png, lr.png (src/train/plots.ts), val/ (the last
+ * validation's metrics.json, plots and val batch mosaics).
  * Ctrl-C saves `last` and stops; `--resume <run folder or checkpoint>` continues exactly.
  */
 import fs from 'node:fs';

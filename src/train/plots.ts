@@ -1,12 +1,22 @@
 /**
- * Training charts on src/viz/plot.ts (PNG through pngjs): results.png (loss items per epoch),
- * metrics.png (P, R, mAP per epoch, when evaluated), loss.png (loss per iteration with its moving average,
- * as Darknet's chart.png) and lr.png (the learning rate per iteration).
+ * Training charts (src/viz, PNG):
+ *
+ * - results.png: Ultralytics' grid (yolov5 utils/plots.py plot_results): one panel per loss item
+ *   (train/box_loss, train/obj_loss, train/cls_loss), the total loss, the learning rate, the epoch time and,
+ *   once validation ran, metrics/precision, metrics/recall, metrics/mAP_0.5, metrics/mAP_0.5:0.95; each
+ *   the values per epoch with markers and their Gaussian smoothing (sigma 3, dotted), as Ultralytics does.
+ * - chart.png: Darknet's chart (draw_train_chart / draw_train_loss): loss per iteration with its moving
+ *   average, and mAP@0.5 in % on a right axis in red at each validation, labelled.
+ * - metrics.png (P, R, mAP per epoch), loss.png (loss per iteration and its average), lr.png.
+ * - labels.jpg: the training labels (src/viz/labels.ts labelsPlot), written when training starts.
  */
 import path from 'node:path';
-import { linePlot, MEAN_COLOR, seriesColor, type Series } from '../viz/plot.js';
-import { writePng } from '../viz/draw.js';
+import { Axes, dataRange, gaussianSmooth, gridCells, linePlot, MEAN_COLOR, niceTicks, seriesColor, TAB10, withMargin, type Series } from '../viz/plot.js';
+import { Painter, type Figure } from '../viz/painter.js';
+import { writeImage } from '../viz/draw.js';
 import type { EpochSummary } from './types.js';
+import type { LabeledImage } from '../data/dataset.js';
+import { labelsPlot } from '../viz/labels.js';
 
 export interface IterationPoint {
   iteration: number;
@@ -35,41 +45,129 @@ export function movingAverage(v: readonly number[], keep = 0.9): number[] {
   return out;
 }
 
+/** The panel title of a loss item (Ultralytics' results.csv column names). */
+function itemTitle(k: string): string {
+  return /^(box|obj|cls|dfl)$/.test(k) ? `train/${k}_loss` : `train/${k}`;
+}
+
+const METRIC_TITLES: Record<string, string> = { precision: 'metrics/precision', recall: 'metrics/recall', map50: 'metrics/mAP_0.5', map50_95: 'metrics/mAP_0.5:0.95' };
+
+/**
+ * results.png: a grid of 5 columns (2 rows once validation has run; 12 x 6 in at 150 dpi, as Ultralytics'
+ * 12 x 6 at 200), each panel the values per epoch ('results', markers) and their smoothing ('smooth',
+ * dotted), the legend in the second panel as Ultralytics places it.
+ */
+export function resultsPlot(history: readonly EpochSummary[]): Figure {
+  const ep = history.map((h) => h.epoch);
+  const items = history.length ? Object.keys(history[0].lossItems) : [];
+  const train = [
+    ...items.map((k) => ({ title: itemTitle(k), x: ep, y: history.map((h) => h.lossItems[k] ?? NaN) })),
+    { title: 'train/loss', x: ep, y: history.map((h) => h.loss) },
+    { title: 'x/lr', x: ep, y: history.map((h) => h.lr) },
+  ];
+  const evaluated = history.filter((h) => h.metrics);
+  const keys = evaluated.length ? Object.keys(evaluated[0].metrics!).filter((k) => evaluated.every((h) => Number.isFinite(h.metrics![k]))) : [];
+  const metrics = keys.map((k) => ({ title: METRIC_TITLES[k] ?? `metrics/${k}`, x: evaluated.map((h) => h.epoch), y: evaluated.map((h) => h.metrics![k]) }));
+  // row 1: training; row 2 (once validated): the metrics, then the epoch time where a cell is left
+  if (metrics.length && metrics.length < train.length) metrics.push({ title: 'time/epoch (s)', x: ep, y: history.map((h) => h.seconds) });
+  const cols = Math.max(train.length, metrics.length);
+  const rows = metrics.length ? 2 : 1;
+  const all = [...train, ...Array.from({ length: cols - train.length }, () => null), ...metrics];
+  const dpi = 150;
+  const p = new Painter(Math.round(12 * dpi), Math.round(3 * rows * dpi));
+  const cells = gridCells(p.width, p.height, rows, cols);
+  all.forEach((q, i) => {
+    if (!q) return;
+    const ax = new Axes(p, cells[i], { dpi, title: q.title, xlim: withMargin(dataRange(q.x)), ylim: withMargin(dataRange(q.y)), fontPt: 9 });
+    const r: Series = { label: 'results', x: q.x, y: q.y, color: TAB10[0], width: 2, marker: 2 };
+    const sm: Series = { label: 'smooth', x: q.x, y: gaussianSmooth(q.y.map((v) => (Number.isFinite(v) ? v : 0)), 3), color: TAB10[1], width: 2, dash: [1, 1.65] };
+    ax.plot(r);
+    if (q.y.length > 1) ax.plot(sm);
+    ax.finish(i === Math.min(1, train.length - 1) ? [{ label: 'results', color: TAB10[0], width: 2, marker: 2 }, { label: 'smooth', color: TAB10[1], width: 2, dash: [1, 1.65] }] : undefined);
+  });
+  return p.toRgba();
+}
+
+/**
+ * chart.png as Darknet draws it: loss per iteration (grey) and its moving average (blue, Darknet's
+ * avg_loss), mAP@0.5 in % (red, right axis) at the iteration of each validation, labelled where the labels
+ * do not collide; the title gives the current average loss and iteration.
+ */
+export function darknetChart(iterations: readonly IterationPoint[], history: readonly EpochSummary[]): Figure {
+  const pts = downsample(iterations, 4000);
+  const x = pts.map((q) => q.iteration);
+  const y = pts.map((q) => q.loss);
+  const avg = movingAverage(y);
+  const maps = history.filter((h) => h.metrics && Number.isFinite(h.metrics.map50)).map((h) => ({ it: h.iteration, v: 100 * h.metrics!.map50 }));
+  const dpi = 100;
+  const p = new Painter(1000, 800);
+  const red: [number, number, number] = [214, 39, 40];
+  const [, yhi] = dataRange(avg, y.length > 20 ? y.slice(Math.floor(y.length * 0.05)) : y);
+  const xmax = Math.max(1, ...x, ...maps.map((m) => m.it));
+  const last = pts.at(-1);
+  const ax = new Axes(p, { x: 0, y: 0, w: p.width, h: p.height }, {
+    dpi, xlabel: 'Iteration number', ylabel: 'Loss', grid: true, xlim: [0, xmax], ylim: [0, niceTicks(0, yhi * 1.05, 6).at(-1) ?? 1],
+    title: last ? `current avg loss = ${(avg.at(-1) ?? NaN).toFixed(4)}    iteration = ${last.iteration}` : 'no iterations yet',
+    right: maps.length ? { lim: [0, 100], label: 'mAP@0.5 %', color: red } : undefined,
+  });
+  ax.plot({ label: 'loss', x, y, color: [170, 170, 170], width: 0.8 });
+  ax.plot({ label: 'avg loss', x, y: avg, color: MEAN_COLOR, width: 1.5 });
+  if (maps.length) {
+    ax.plot({ label: 'mAP%', x: maps.map((m) => m.it), y: maps.map((m) => m.v), color: red, width: 1.5, marker: 2.5 }, true);
+    // labels right to left, skipping those that would touch the previous one (the last is always shown)
+    let leftEdge = Infinity;
+    for (let i = maps.length - 1; i >= 0; i--) {
+      const text = `${maps[i].v.toFixed(0)}%`;
+      const lpx = 9 * (dpi / 72);
+      const cx = ax.x(maps[i].it);
+      const half = p.measure(text, lpx).width / 2;
+      // centred over the point, shifted to stay inside the frame
+      const x = Math.min(ax.inner.x + ax.inner.w - half - 2, Math.max(ax.inner.x + half + 2, cx));
+      const box = p.textBox(text, x, ax.yRight(maps[i].v) - 0.6 * lpx, { px: lpx, align: 'center', baseline: 'bottom' });
+      if (box.x + box.w + 4 > leftEdge || box.y < ax.inner.y) continue;
+      p.text(text, x, ax.yRight(maps[i].v) - 0.6 * lpx, { px: lpx, align: 'center', baseline: 'bottom', color: red, role: 'map-label' });
+      leftEdge = box.x;
+    }
+  }
+  const legend = [{ label: 'loss', color: [170, 170, 170] as const, width: 0.8 }, { label: 'avg loss', color: MEAN_COLOR, width: 1.5 }];
+  ax.finish(maps.length ? [...legend, { label: 'mAP@0.5 %', color: red, width: 1.5, marker: 2.5 }] : legend);
+  return p.toRgba();
+}
+
 /** Writes the charts into `dir`; returns the files written. */
 export function writeTrainingPlots(dir: string, history: readonly EpochSummary[], iterations: readonly IterationPoint[]): string[] {
   const files: string[] = [];
-  const W = 640;
-  const H = 400;
-  if (history.length) {
-    const ep = history.map((h) => h.epoch);
-    const names = Object.keys(history[0].lossItems);
-    const series: Series[] = [{ label: 'loss', x: ep, y: history.map((h) => h.loss), color: MEAN_COLOR, width: 2 }];
-    names.forEach((n, k) => series.push({ label: n, x: ep, y: history.map((h) => h.lossItems[n] ?? NaN), color: seriesColor(k, Math.max(3, names.length)) }));
-    const f = path.join(dir, 'results.png');
-    writePng(f, linePlot(series, { width: W, height: H, title: 'Training loss per epoch', xlabel: 'epoch', ylabel: 'loss' }));
+  const w = (name: string, img: Figure) => {
+    const f = path.join(dir, name);
+    writeImage(f, img);
     files.push(f);
+  };
+  if (history.length) {
+    w('results.png', resultsPlot(history));
     const evaluated = history.filter((h) => h.metrics);
     const keys = evaluated.length ? Object.keys(evaluated[0].metrics!).filter((k) => evaluated.every((h) => Number.isFinite(h.metrics![k]))) : [];
     if (keys.length) {
-      const ms: Series[] = keys.map((k, i) => ({ label: k, x: evaluated.map((h) => h.epoch), y: evaluated.map((h) => h.metrics![k]), color: seriesColor(i, Math.max(3, keys.length)), width: 2 }));
-      const g = path.join(dir, 'metrics.png');
-      writePng(g, linePlot(ms, { width: W, height: H, title: 'Validation per epoch', xlabel: 'epoch', ylabel: 'value' }));
-      files.push(g);
+      const ms: Series[] = keys.map((k, i) => ({ label: METRIC_TITLES[k] ?? k, x: evaluated.map((h) => h.epoch), y: evaluated.map((h) => h.metrics![k]), color: seriesColor(i, keys.length), width: 2, marker: evaluated.length < 50 ? 2 : undefined }));
+      w('metrics.png', linePlot(ms, { figsize: [8, 5], dpi: 100, title: 'Validation per epoch', xlabel: 'epoch', ylabel: 'value', ylim: [0, 1] }));
     }
   }
   if (iterations.length) {
+    w('chart.png', darknetChart(iterations, history));
     const pts = downsample(iterations, 4000);
-    const x = pts.map((p) => p.iteration);
-    const y = pts.map((p) => p.loss);
-    const f = path.join(dir, 'loss.png');
-    writePng(f, linePlot([
-      { label: 'loss', x, y, color: [160, 160, 160] },
-      { label: 'avg loss', x, y: movingAverage(y), color: MEAN_COLOR, width: 2 },
-    ], { width: W, height: H, title: 'Loss per iteration', xlabel: 'iteration', ylabel: 'loss' }));
-    files.push(f);
-    const g = path.join(dir, 'lr.png');
-    writePng(g, linePlot([{ label: 'lr', x, y: pts.map((p) => p.lr), color: MEAN_COLOR, width: 2 }], { width: W, height: H, title: 'Learning rate', xlabel: 'iteration', ylabel: 'lr', legend: false }));
-    files.push(g);
+    const x = pts.map((q) => q.iteration);
+    const y = pts.map((q) => q.loss);
+    w('loss.png', linePlot([
+      { label: 'loss', x, y, color: [170, 170, 170], width: 0.8 },
+      { label: 'avg loss', x, y: movingAverage(y), color: MEAN_COLOR, width: 1.5 },
+    ], { figsize: [8, 5], dpi: 100, title: 'Loss per iteration', xlabel: 'iteration', ylabel: 'loss' }));
+    w('lr.png', linePlot([{ label: '', x, y: pts.map((q) => q.lr), color: MEAN_COLOR, width: 1.5 }], { figsize: [8, 5], dpi: 100, title: 'Learning rate', xlabel: 'iteration', ylabel: 'lr', legend: false }));
   }
   return files;
+}
+
+/** labels.jpg of the training split's labels into `dir`; returns its path. */
+export function writeLabelsPlot(dir: string, images: readonly LabeledImage[], names: readonly string[]): string {
+  const f = path.join(dir, 'labels.jpg');
+  writeImage(f, labelsPlot(images.flatMap((im) => im.boxes), names));
+  return f;
 }

@@ -1,117 +1,97 @@
 /**
- * Small chart renderer on top of src/viz/draw.ts (RGBA images, the built-in 5x7 font): line plots with
- * axes, ticks, labels and a legend (PR curves, F1-confidence curves, loss curves), and annotated heat maps
- * (confusion matrices). CPU only; PNG through writePng.
+ * Charts in matplotlib's default look, as Ultralytics draws them (src/viz/painter.ts on Skia, DejaVu Sans):
+ * axes with outward ticks, tick labels with shared decimals, titles, legends (inside at the emptiest
+ * corner, or outside right), line plots with markers and dashes, bars, 2D histograms, annotated heat maps
+ * with a colour bar, and subplot grids. Sizes are in points at a figure's dpi (1 pt = dpi / 72 px), with
+ * matplotlib's rcParams defaults: 10 pt text, 12 pt titles, 3.5 pt ticks, 0.8 pt frames, 1.5 pt lines.
  */
-import { classColor, drawText, fillRect, makeRgba, textSize, type Color, type RgbaImage } from './draw.js';
+import { Painter, type Figure, type Rect, type StrokeStyle, type TextBox } from './painter.js';
+import type { Color } from './draw.js';
 
 export interface Series {
   label: string;
   x: ArrayLike<number>;
   y: ArrayLike<number>;
   color: Color;
-  /** Line width in pixels (default 1). */
+  /** Line width in points (default 1.5). */
   width?: number;
+  /** Dash pattern in points (e.g. [1, 1.65] for ':', [3.7, 1.6] for '--'); solid when absent. */
+  dash?: number[];
+  /** Marker radius in points at each point (none when absent). */
+  marker?: number;
+  /** Hide the line (markers only). */
+  noLine?: boolean;
 }
 
-export interface PlotOptions {
-  width?: number;
-  height?: number;
-  title?: string;
-  xlabel?: string;
-  ylabel?: string;
-  /** Axis ranges (default: the data range, or [0, 1] when empty). */
-  xlim?: [number, number];
-  ylim?: [number, number];
-  /** Tick count per axis (default 5 intervals -> 6 ticks). */
-  ticks?: number;
-  /** Draw the legend (default true when 0 < series <= 20). */
-  legend?: boolean;
-  /** Font scale (default 1 below 700 px wide, else 2). */
-  fontScale?: number;
-}
+/** matplotlib's default colour cycle (tab10). */
+export const TAB10: readonly Color[] = [
+  [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+  [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
+];
 
-const WHITE: Color = [255, 255, 255];
-const BLACK: Color = [0, 0, 0];
-const GRID: Color = [225, 225, 225];
+/** tab20 (pairs of dark and light). */
+const TAB20: readonly Color[] = [
+  [31, 119, 180], [174, 199, 232], [255, 127, 14], [255, 187, 120], [44, 160, 44], [152, 223, 138], [214, 39, 40], [255, 152, 150],
+  [148, 103, 189], [197, 176, 213], [140, 86, 75], [196, 156, 148], [227, 119, 194], [247, 182, 210], [127, 127, 127], [199, 199, 199],
+  [188, 189, 34], [219, 219, 141], [23, 190, 207], [158, 218, 229],
+];
 
+/** The mean curve of PR / F1 plots (Ultralytics: linewidth 3, color 'blue'). */
 export const MEAN_COLOR: Color = [0, 0, 255];
+export const GREY: Color = [128, 128, 128];
 
-/** The colour of class k of n in plots (Darknet's class colours, as drawn boxes use). */
+/** The colour of series k of n: matplotlib's tab10 cycle, tab20 for 11..20. */
 export function seriesColor(k: number, n: number): Color {
-  return classColor(k, Math.max(n, 1));
+  return n > 10 ? TAB20[k % 20] : TAB10[k % 10];
 }
 
-function setPixel(img: RgbaImage, x: number, y: number, c: Color): void {
-  if (x < 0 || y < 0 || x >= img.width || y >= img.height) return;
-  const o = (y * img.width + x) * 4;
-  img.data[o] = c[0];
-  img.data[o + 1] = c[1];
-  img.data[o + 2] = c[2];
-  img.data[o + 3] = 255;
+/** matplotlib's 'Blues' colour map (its 9 anchors, linear between them) at t in [0, 1]. */
+export function blues(t: number): Color {
+  const A: Color[] = [[247, 251, 255], [222, 235, 247], [198, 219, 239], [158, 202, 225], [107, 174, 214], [66, 146, 198], [33, 113, 181], [8, 81, 156], [8, 48, 107]];
+  const u = Math.max(0, Math.min(1, Number.isFinite(t) ? t : 0)) * (A.length - 1);
+  const i = Math.min(A.length - 2, Math.floor(u));
+  const f = u - i;
+  return [0, 1, 2].map((c) => Math.round(A[i][c] + (A[i + 1][c] - A[i][c]) * f)) as unknown as Color;
 }
 
-/** A line from (x0, y0) to (x1, y1) (pixels), `width` thick, clipped to the box [cx0, cx1] x [cy0, cy1]. */
-export function drawLine(img: RgbaImage, x0: number, y0: number, x1: number, y1: number, c: Color, width = 1, clip?: [number, number, number, number]): void {
-  const [cx0, cy0, cx1, cy1] = clip ?? [0, 0, img.width - 1, img.height - 1];
-  const dx = x1 - x0;
-  const dy = y1 - y0;
-  const steps = Math.max(1, Math.ceil(Math.max(Math.abs(dx), Math.abs(dy))));
-  const r = Math.max(0, Math.floor((width - 1) / 2));
-  const r2 = width - 1 - r;
-  for (let i = 0; i <= steps; i++) {
-    const x = Math.round(x0 + (dx * i) / steps);
-    const y = Math.round(y0 + (dy * i) / steps);
-    for (let oy = -r; oy <= r2; oy++) {
-      for (let ox = -r; ox <= r2; ox++) {
-        const px = x + ox;
-        const py = y + oy;
-        if (px < cx0 || px > cx1 || py < cy0 || py > cy1) continue;
-        setPixel(img, px, py, c);
-      }
-    }
-  }
-}
-
-/** Text rotated 90° counter-clockwise (reads bottom to top), its bounding box's top-left at (x, y). */
-export function drawTextVertical(img: RgbaImage, x: number, y: number, text: string, c: Color, scale = 1): void {
-  const ts = textSize(text, scale);
-  if (ts.width === 0) return;
-  const tmp = makeRgba(ts.width, ts.height, WHITE);
-  drawText(tmp, 0, 0, text, BLACK, scale);
-  for (let ty = 0; ty < ts.height; ty++) {
-    for (let tx = 0; tx < ts.width; tx++) {
-      if (tmp.data[(ty * ts.width + tx) * 4] !== 0) continue;
-      setPixel(img, x + ty, y + ts.width - 1 - tx, c);
-    }
-  }
-}
-
-/** Tick values: `n` intervals over [lo, hi] rounded to a short decimal. */
+/** Tick values: about `n` intervals over [lo, hi] at 1, 2, 2.5, 5 x 10^k. */
 export function niceTicks(lo: number, hi: number, n = 5): number[] {
-  if (!(hi > lo)) return [lo];
-  const raw = (hi - lo) / n;
+  if (!(hi > lo) || !Number.isFinite(lo) || !Number.isFinite(hi)) return Number.isFinite(lo) ? [lo] : [];
+  const raw = (hi - lo) / Math.max(1, n);
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw - 1e-12) ?? raw;
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw - 1e-12 * mag) ?? raw;
   const out: number[] = [];
   for (let k = Math.ceil(lo / step - 1e-9); k * step <= hi + 1e-9 * step; k++) out.push(Number((k * step).toPrecision(12)));
   return out;
 }
 
-function tickLabel(v: number): string {
-  const s = Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(1) : String(Number(v.toFixed(4)));
-  return s;
+/** Labels of evenly spaced ticks with the same number of decimals (matplotlib's ScalarFormatter; U+2212 minus). */
+export function tickLabels(ticks: readonly number[]): string[] {
+  if (!ticks.length) return [];
+  const step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : Math.abs(ticks[0]) || 1;
+  const big = Math.max(...ticks.map(Math.abs));
+  const minus = (s: string) => s.replace(/^-/, '\u2212');
+  if (big >= 1e6 || (big > 0 && big < 1e-3)) {
+    const e = Math.floor(Math.log10(big));
+    let d = 0;
+    while (d < 4 && Math.abs(Math.round((step / 10 ** e) * 10 ** d) - (step / 10 ** e) * 10 ** d) > 1e-6) d++;
+    return ticks.map((v) => (v === 0 ? '0' : minus(v.toExponential(d).replace('e+', 'e').replace(/e(-?)0*(\d)/, 'e$1$2'))));
+  }
+  let d = Math.max(0, Math.ceil(-Math.log10(step) - 1e-9));
+  while (d < 8 && Math.abs(Math.round(step * 10 ** d) - step * 10 ** d) > 1e-6 * 10 ** d) d++;
+  return ticks.map((v) => minus((Math.abs(v) < step * 1e-9 ? 0 : v).toFixed(d)));
 }
 
-function range(series: readonly Series[], key: 'x' | 'y'): [number, number] {
+/** The finite range of the values; [lo - 0.5, lo + 0.5] when flat, [0, 1] when none. */
+export function dataRange(...arrays: ArrayLike<number>[]): [number, number] {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const s of series) {
-    for (let i = 0; i < s[key].length; i++) {
-      const v = s[key][i];
+  for (const a of arrays) {
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i];
       if (!Number.isFinite(v)) continue;
-      lo = Math.min(lo, v);
-      hi = Math.max(hi, v);
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
     }
   }
   if (!(hi >= lo)) return [0, 1];
@@ -119,165 +99,527 @@ function range(series: readonly Series[], key: 'x' | 'y'): [number, number] {
   return [lo, hi];
 }
 
-/** A line chart of the series on a white background. */
-export function linePlot(series: readonly Series[], opts: PlotOptions = {}): RgbaImage {
-  const W = opts.width ?? 900;
-  const H = opts.height ?? 600;
-  const fs = opts.fontScale ?? (W >= 700 ? 2 : 1);
-  const img = makeRgba(W, H, WHITE);
-  const [x0v, x1v] = opts.xlim ?? range(series, 'x');
-  const [y0v, y1v] = opts.ylim ?? range(series, 'y');
-  const lineH = textSize('X', fs).height;
-  const legend = opts.legend ?? (series.length > 0 && series.length <= 20);
-  const legendW = legend ? Math.min(Math.floor(W * 0.4), Math.max(...series.map((s) => textSize(s.label, fs).width)) + 30 * fs) : 0;
-  const yTicks = niceTicks(y0v, y1v, opts.ticks ?? 5);
-  const xTicks = niceTicks(x0v, x1v, opts.ticks ?? 5);
-  const yTickW = Math.max(...yTicks.map((v) => textSize(tickLabel(v), fs).width));
-  const left = 10 * fs + (opts.ylabel ? lineH + 6 * fs : 0) + yTickW + 6 * fs;
-  const top = 10 * fs + (opts.title ? lineH + 8 * fs : 0);
-  const right = W - 12 * fs - legendW;
-  const bottom = H - (10 * fs + lineH + 6 * fs + (opts.xlabel ? lineH + 6 * fs : 0));
-  if (right - left < 20 || bottom - top < 20) throw new Error(`plot ${W}x${H} too small for its labels`);
-  const px = (v: number) => left + ((v - x0v) / (x1v - x0v)) * (right - left);
-  const py = (v: number) => bottom - ((v - y0v) / (y1v - y0v)) * (bottom - top);
-  // grid and ticks
-  for (const v of xTicks) {
-    const x = Math.round(px(v));
-    drawLine(img, x, top, x, bottom, GRID);
-    drawLine(img, x, bottom, x, bottom + 4 * fs, BLACK);
-    const lbl = tickLabel(v);
-    drawText(img, x - textSize(lbl, fs).width / 2, bottom + 6 * fs, lbl, BLACK, fs);
+/** matplotlib's axes.xmargin / ymargin: 5% of the range on each side. */
+export function withMargin([lo, hi]: [number, number], m = 0.05): [number, number] {
+  const r = hi - lo;
+  return [lo - m * r, hi + m * r];
+}
+
+/**
+ * scipy.ndimage.gaussian_filter1d(y, sigma) as Ultralytics smooths results.png: a normalised Gaussian
+ * kernel of radius round(4·sigma) (truncate 4), mode 'reflect' (d c b a | a b c d | d c b a).
+ */
+export function gaussianSmooth(y: ArrayLike<number>, sigma = 3): number[] {
+  const n = y.length;
+  if (n === 0) return [];
+  const r = Math.floor(4 * sigma + 0.5);
+  const w: number[] = [];
+  let sum = 0;
+  for (let k = -r; k <= r; k++) {
+    const v = Math.exp(-0.5 * (k / sigma) ** 2);
+    w.push(v);
+    sum += v;
   }
-  for (const v of yTicks) {
-    const y = Math.round(py(v));
-    drawLine(img, left, y, right, y, GRID);
-    drawLine(img, left - 4 * fs, y, left, y, BLACK);
-    const lbl = tickLabel(v);
-    drawText(img, left - 6 * fs - textSize(lbl, fs).width, y - lineH / 2, lbl, BLACK, fs);
+  const at = (i: number) => {
+    const p = 2 * n;
+    let j = ((i % p) + p) % p;
+    if (j >= n) j = p - 1 - j;
+    return y[j];
+  };
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let k = -r; k <= r; k++) s += w[k + r] * at(i + k);
+    out.push(s / sum);
   }
-  // series, clipped to the axes box
-  const clip: [number, number, number, number] = [left, top, right, bottom];
-  for (const s of series) {
-    let prev: [number, number] | null = null;
-    const n = Math.min(s.x.length, s.y.length);
-    for (let i = 0; i < n; i++) {
-      if (!Number.isFinite(s.x[i]) || !Number.isFinite(s.y[i])) {
-        prev = null;
-        continue;
+  return out;
+}
+
+export interface LegendEntry {
+  label: string;
+  color: Color;
+  /** Line width in points (0: no line). */
+  width?: number;
+  dash?: number[];
+  marker?: number;
+  /** A filled square instead of a line (bars). */
+  patch?: boolean;
+}
+
+export interface AxesOptions {
+  dpi?: number;
+  title?: string;
+  xlabel?: string;
+  ylabel?: string;
+  xlim?: [number, number];
+  ylim?: [number, number];
+  /** Explicit ticks (default: nice values for the axis length). */
+  xticks?: number[];
+  yticks?: number[];
+  /** Labels for explicit ticks (categorical axes). */
+  xtickLabels?: string[];
+  ytickLabels?: string[];
+  /** Rotate the x tick labels 90° (long category names). */
+  rotateXTicks?: boolean;
+  /** Light grid lines at the ticks (default false, as matplotlib). */
+  grid?: boolean;
+  /** Draw the frame (spines) and ticks (default true). */
+  frame?: boolean;
+  /** A legend placed outside right of the axes: its space is reserved. */
+  legendOutside?: LegendEntry[];
+  /** A second y axis on the right (its ticks and label, in its colour). */
+  right?: { lim: [number, number]; label?: string; color?: Color; ticks?: number[] };
+  /** Text size in points (default 10; titles 1.2x). */
+  fontPt?: number;
+}
+
+/** Font sizes and spacing at a dpi (matplotlib's rcParams in points). */
+function metrics(o: AxesOptions) {
+  const s = (o.dpi ?? 100) / 72;
+  const fpt = o.fontPt ?? 10;
+  return {
+    s,
+    font: fpt * s,
+    title: fpt * 1.2 * s,
+    tick: 3.5 * s,
+    tickPad: 3.5 * s,
+    labelPad: 4 * s,
+    titlePad: 6 * s,
+    frame: Math.max(1, 0.8 * s),
+    edge: 4 * s,
+  };
+}
+
+/** One plot area with its axes, ticks, labels and legend; data coordinates map into `inner`. */
+export class Axes {
+  readonly inner: Rect;
+  readonly xlim: [number, number];
+  readonly ylim: [number, number];
+  private readonly m: ReturnType<typeof metrics>;
+  private readonly xt: number[];
+  private readonly yt: number[];
+  private readonly xl: string[];
+  private readonly yl: string[];
+  private readonly rt: number[];
+  private readonly rl: string[];
+  private readonly plotted: [number, number][] = [];
+
+  constructor(readonly p: Painter, readonly outer: Rect, readonly o: AxesOptions) {
+    const m = metrics(o);
+    this.m = m;
+    this.xlim = o.xlim ?? [0, 1];
+    this.ylim = o.ylim ?? [0, 1];
+    const frame = o.frame ?? true;
+    const fh = (px: number) => {
+      const t = p.measure('Xg', px);
+      return t.ascent + t.descent;
+    };
+    const lineH = fh(m.font);
+    // y ticks first (their labels set the left margin), then the x ticks for the resulting width
+    const top = outer.y + m.edge + (o.title ? fh(m.title) + m.titlePad : 0);
+    const xRot = !!o.rotateXTicks;
+    const xLabelsGuess = o.xtickLabels ?? [];
+    const xTickH = frame ? (xRot ? Math.max(lineH, ...xLabelsGuess.map((l) => p.measure(l, m.font).width)) : lineH) : 0;
+    const bottom = outer.y + outer.h - m.edge - (frame ? m.tick + m.tickPad + xTickH : 0) - (o.xlabel ? m.labelPad + lineH : 0);
+    const yCount = Math.max(2, Math.min(9, Math.floor((bottom - top) / (lineH * 2.6))));
+    this.yt = o.yticks ?? niceTicks(this.ylim[0], this.ylim[1], yCount).filter((v) => v >= Math.min(...this.ylim) - 1e-9 && v <= Math.max(...this.ylim) + 1e-9);
+    this.yl = o.ytickLabels ?? tickLabels(this.yt);
+    const yTickW = frame ? Math.max(0, ...this.yl.map((l) => p.measure(l, m.font).width)) : 0;
+    const left = outer.x + m.edge + (o.ylabel ? lineH + m.labelPad : 0) + (frame ? yTickW + m.tickPad + m.tick : 0);
+    this.rt = o.right ? (o.right.ticks ?? niceTicks(o.right.lim[0], o.right.lim[1], yCount)) : [];
+    this.rl = tickLabels(this.rt);
+    const rightW = o.right ? m.tick + m.tickPad + Math.max(0, ...this.rl.map((l) => p.measure(l, m.font).width)) + (o.right.label ? m.labelPad + lineH : 0) : 0;
+    const legendW = o.legendOutside ? this.legendSize(o.legendOutside).w + m.font : 0;
+    // room for half of the last x tick label beyond the frame
+    let right = outer.x + outer.w - m.edge - rightW - legendW;
+    if (frame && !xRot && !o.xticks && !o.right && !o.legendOutside) {
+      const lastW = p.measure(tickLabels(niceTicks(this.xlim[0], this.xlim[1], 5)).at(-1) ?? '', m.font).width;
+      right -= lastW / 2;
+    }
+    if (right - left < 10 || bottom - top < 10) throw new Error(`plot area ${Math.round(outer.w)}x${Math.round(outer.h)} too small for its labels`);
+    this.inner = { x: left, y: top, w: right - left, h: bottom - top };
+    // x ticks: as many as fit without their labels touching
+    if (o.xticks) {
+      this.xt = o.xticks;
+      this.xl = o.xtickLabels ?? tickLabels(o.xticks);
+    } else {
+      let n = Math.max(2, Math.min(10, Math.floor(this.inner.w / (m.font * 3))));
+      let t = niceTicks(this.xlim[0], this.xlim[1], n);
+      let l = tickLabels(t);
+      const fits = () => {
+        const w = Math.max(...l.map((s) => p.measure(s, m.font).width));
+        return t.length < 2 || (this.x(t[1]) - this.x(t[0])) > w + m.font;
+      };
+      while (n > 1 && !fits()) {
+        n--;
+        t = niceTicks(this.xlim[0], this.xlim[1], n);
+        l = tickLabels(t);
       }
-      const p: [number, number] = [px(s.x[i]), py(s.y[i])];
-      if (prev) drawLine(img, prev[0], prev[1], p[0], p[1], s.color, s.width ?? 1, clip);
-      else if (n === 1) drawLine(img, p[0], p[1], p[0], p[1], s.color, (s.width ?? 1) + 2, clip);
-      prev = p;
+      const keep = t.map((v, i) => [v, l[i]] as const).filter(([v]) => v >= Math.min(...this.xlim) - 1e-9 && v <= Math.max(...this.xlim) + 1e-9);
+      this.xt = keep.map((k) => k[0]);
+      this.xl = keep.map((k) => k[1]);
+    }
+    p.axes.push(this.inner);
+    if (o.grid) {
+      const g: StrokeStyle = { color: [176, 176, 176], width: Math.max(1, 0.8 * m.s), alpha: 0.5 };
+      for (const v of this.xt) p.line(this.x(v), this.inner.y, this.x(v), this.inner.y + this.inner.h, g);
+      for (const v of this.yt) p.line(this.inner.x, this.y(v), this.inner.x + this.inner.w, this.y(v), g);
     }
   }
-  // axes box
-  drawLine(img, left, top, right, top, BLACK);
-  drawLine(img, left, bottom, right, bottom, BLACK);
-  drawLine(img, left, top, left, bottom, BLACK);
-  drawLine(img, right, top, right, bottom, BLACK);
-  // labels
-  if (opts.title) drawText(img, (left + right) / 2 - textSize(opts.title, fs).width / 2, 10 * fs, opts.title, BLACK, fs);
-  if (opts.xlabel) drawText(img, (left + right) / 2 - textSize(opts.xlabel, fs).width / 2, H - 8 * fs - lineH, opts.xlabel, BLACK, fs);
-  if (opts.ylabel) drawTextVertical(img, 8 * fs, (top + bottom) / 2 - textSize(opts.ylabel, fs).width / 2, opts.ylabel, BLACK, fs);
-  if (legend) {
-    let y = top;
-    const lx = right + 10 * fs;
-    for (const s of series) {
-      if (y + lineH > H) break;
-      fillRect(img, lx, y + lineH / 2 - Math.max(1, (s.width ?? 1) / 2), lx + 16 * fs, y + lineH / 2 + Math.max(0, (s.width ?? 1) / 2 - 1), s.color);
-      let lbl = s.label;
-      const maxW = W - (lx + 20 * fs) - 2;
-      while (lbl.length > 1 && textSize(lbl, fs).width > maxW) lbl = lbl.slice(0, -1);
-      drawText(img, lx + 20 * fs, y, lbl, BLACK, fs);
-      y += lineH + 5 * fs;
+
+  /** Data x to pixels. */
+  x(v: number): number {
+    return this.inner.x + ((v - this.xlim[0]) / (this.xlim[1] - this.xlim[0])) * this.inner.w;
+  }
+
+  /** Data y to pixels. */
+  y(v: number): number {
+    return this.inner.y + this.inner.h - ((v - this.ylim[0]) / (this.ylim[1] - this.ylim[0])) * this.inner.h;
+  }
+
+  /** Right-axis y to pixels. */
+  yRight(v: number): number {
+    const lim = this.o.right?.lim ?? this.ylim;
+    return this.inner.y + this.inner.h - ((v - lim[0]) / (lim[1] - lim[0])) * this.inner.h;
+  }
+
+  /** Plots a series (line and/or markers), clipped to the plot area. */
+  plot(sr: Series, onRight = false): void {
+    const s = this.m.s;
+    const n = Math.min(sr.x.length, sr.y.length);
+    const xs = new Float64Array(n);
+    const ys = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      xs[i] = Number.isFinite(sr.x[i]) ? this.x(sr.x[i]) : NaN;
+      ys[i] = Number.isFinite(sr.y[i]) ? (onRight ? this.yRight(sr.y[i]) : this.y(sr.y[i])) : NaN;
+      if (Number.isFinite(xs[i]) && Number.isFinite(ys[i])) this.plotted.push([xs[i], ys[i]]);
+    }
+    const clip = { x: this.inner.x - 3 * s, y: this.inner.y - 3 * s, w: this.inner.w + 6 * s, h: this.inner.h + 6 * s };
+    if (!sr.noLine) this.p.polyline(xs, ys, { color: sr.color, width: (sr.width ?? 1.5) * s, dash: sr.dash?.map((d) => d * (sr.width ?? 1.5) * s) }, clip);
+    const ok = (i: number) => i >= 0 && i < n && Number.isFinite(xs[i]) && Number.isFinite(ys[i]);
+    if (!sr.marker && !sr.noLine) {
+      // a point with no neighbour draws no line: show it as a dot
+      const lx: number[] = [];
+      const ly: number[] = [];
+      for (let i = 0; i < n; i++) if (ok(i) && !ok(i - 1) && !ok(i + 1)) lx.push(xs[i]), ly.push(ys[i]);
+      if (lx.length) this.p.dots(lx, ly, (sr.width ?? 1.5) * 1.5 * s, sr.color, clip);
+    }
+    const r = sr.marker ?? 0;
+    if (r > 0) this.p.dots(xs, ys, r * s, sr.color, clip);
+  }
+
+  /** Vertical bars centred at xs. */
+  bars(xs: readonly number[], hs: readonly number[], width: number, colors: readonly Color[]): void {
+    xs.forEach((x, i) => {
+      const x0 = this.x(x - width / 2);
+      const x1 = this.x(x + width / 2);
+      const y0 = this.y(Math.max(this.ylim[0], 0));
+      const y1 = this.y(hs[i]);
+      this.p.rect(x0, Math.min(y0, y1), x1 - x0, Math.abs(y1 - y0), { fill: colors[i % colors.length] });
+      this.plotted.push([(x0 + x1) / 2, y1]);
+    });
+  }
+
+  /**
+   * A 2D histogram (seaborn histplot with x and y): `bins` x `bins` cells over the axes' limits, coloured
+   * from white to `color` with the colour saturating at the count below which `pmax` of the mass lies.
+   */
+  hist2d(xs: ArrayLike<number>, ys: ArrayLike<number>, bins = 50, color: Color = TAB10[0], pmax = 0.9): number[][] {
+    const counts = Array.from({ length: bins }, () => new Array<number>(bins).fill(0));
+    const [x0, x1] = this.xlim;
+    const [y0, y1] = this.ylim;
+    for (let i = 0; i < Math.min(xs.length, ys.length); i++) {
+      const bx = Math.floor(((xs[i] - x0) / (x1 - x0)) * bins);
+      const by = Math.floor(((ys[i] - y0) / (y1 - y0)) * bins);
+      if (bx >= 0 && by >= 0 && bx <= bins && by <= bins) counts[Math.min(bins - 1, by)][Math.min(bins - 1, bx)]++;
+    }
+    const nz = counts.flat().filter((c) => c > 0).sort((a, b) => a - b);
+    const total = nz.reduce((a, b) => a + b, 0);
+    let vmax = nz.at(-1) ?? 1;
+    let acc = 0;
+    for (const c of nz) {
+      acc += c;
+      if (acc >= pmax * total) {
+        vmax = c;
+        break;
+      }
+    }
+    const cw = this.inner.w / bins;
+    const ch = this.inner.h / bins;
+    for (let by = 0; by < bins; by++) {
+      for (let bx = 0; bx < bins; bx++) {
+        const c = counts[by][bx];
+        if (!c) continue;
+        const t = 0.15 + 0.85 * Math.min(1, c / vmax);
+        const col: Color = [0, 1, 2].map((k) => Math.round(255 + (color[k] - 255) * t)) as unknown as Color;
+        const px = this.inner.x + bx * cw;
+        const py = this.inner.y + this.inner.h - (by + 1) * ch;
+        this.p.rect(px, py, cw + 0.5, ch + 0.5, { fill: col });
+        this.plotted.push([px + cw / 2, py + ch / 2]);
+      }
+    }
+    return counts;
+  }
+
+  /** Text in data coordinates (not recorded as a plotted point). */
+  label(text: string, x: number, y: number, o: { color?: Color; align?: 'left' | 'center' | 'right'; baseline?: 'top' | 'middle' | 'bottom'; role?: string; onRight?: boolean; px?: number }): TextBox {
+    return this.p.text(text, this.x(x), o.onRight ? this.yRight(y) : this.y(y), { px: o.px ?? this.m.font, color: o.color, align: o.align ?? 'center', baseline: o.baseline ?? 'bottom', role: o.role ?? 'annotation' });
+  }
+
+  /** Frame, ticks, tick labels, axis labels, title and legend (`legend`: entries placed at the emptiest corner inside). */
+  finish(legend?: LegendEntry[]): void {
+    const { p, o, m, inner } = this;
+    const frame = o.frame ?? true;
+    const black: Color = [0, 0, 0];
+    if (frame) {
+      const fw = m.frame;
+      p.rect(inner.x, inner.y, inner.w, inner.h, { stroke: { color: black, width: fw } });
+      const tw: StrokeStyle = { color: black, width: fw };
+      const by = inner.y + inner.h;
+      this.xt.forEach((v, i) => {
+        const x = this.x(v);
+        p.line(x, by, x, by + m.tick, tw);
+        if (o.rotateXTicks) p.text(this.xl[i], x, by + m.tick + m.tickPad + p.measure(this.xl[i], m.font).width / 2, { px: m.font, vertical: true, role: 'xtick' });
+        else p.text(this.xl[i], x, by + m.tick + m.tickPad, { px: m.font, align: 'center', baseline: 'top', role: 'xtick' });
+      });
+      this.yt.forEach((v, i) => {
+        const y = this.y(v);
+        p.line(inner.x - m.tick, y, inner.x, y, tw);
+        p.text(this.yl[i], inner.x - m.tick - m.tickPad, y, { px: m.font, align: 'right', baseline: 'middle', role: 'ytick' });
+      });
+      if (o.right) {
+        const rc = o.right.color ?? black;
+        let maxW = 0;
+        this.rt.forEach((v, i) => {
+          const y = this.yRight(v);
+          const rx = inner.x + inner.w;
+          p.line(rx, y, rx + m.tick, y, { color: rc, width: fw });
+          maxW = Math.max(maxW, p.text(this.rl[i], rx + m.tick + m.tickPad, y, { px: m.font, align: 'left', baseline: 'middle', color: rc, role: 'ytick-right' }).w);
+        });
+        if (o.right.label) {
+          const lh = p.measure('Xg', m.font);
+          p.text(o.right.label, inner.x + inner.w + m.tick + m.tickPad + maxW + m.labelPad + (lh.ascent + lh.descent) / 2, inner.y + inner.h / 2, { px: m.font, vertical: true, color: rc, role: 'ylabel-right' });
+        }
+      }
+    }
+    const lh = p.measure('Xg', m.font);
+    const lineH = lh.ascent + lh.descent;
+    if (o.xlabel) {
+      const xTickH = frame ? (o.rotateXTicks ? Math.max(lineH, ...this.xl.map((l) => p.measure(l, m.font).width)) : lineH) : 0;
+      p.text(o.xlabel, inner.x + inner.w / 2, inner.y + inner.h + (frame ? m.tick + m.tickPad + xTickH : 0) + m.labelPad, { px: m.font, align: 'center', baseline: 'top', role: 'xlabel' });
+    }
+    if (o.ylabel) p.text(o.ylabel, this.outer.x + m.edge + lineH / 2, inner.y + inner.h / 2, { px: m.font, vertical: true, role: 'ylabel' });
+    if (o.title) {
+      const tm = p.measure(o.title, m.title);
+      const cx = Math.max(this.outer.x + tm.width / 2, Math.min(this.outer.x + this.outer.w - tm.width / 2, inner.x + inner.w / 2));
+      p.text(o.title, cx, inner.y - m.titlePad, { px: m.title, align: 'center', baseline: 'bottom', role: 'title' });
+    }
+    if (o.legendOutside) this.drawLegend(o.legendOutside, inner.x + inner.w + (o.right ? 0 : m.font), inner.y, true);
+    if (legend?.length) {
+      const sz = this.legendSize(legend);
+      const pad = 0.5 * m.font;
+      const cands: [number, number][] = [
+        [inner.x + inner.w - pad - sz.w, inner.y + pad], // upper right
+        [inner.x + pad, inner.y + pad], // upper left
+        [inner.x + pad, inner.y + inner.h - pad - sz.h], // lower left
+        [inner.x + inner.w - pad - sz.w, inner.y + inner.h - pad - sz.h], // lower right
+        [inner.x + inner.w - pad - sz.w, inner.y + (inner.h - sz.h) / 2], // right
+        [inner.x + (inner.w - sz.w) / 2, inner.y + pad], // upper center
+        [inner.x + (inner.w - sz.w) / 2, inner.y + inner.h - pad - sz.h], // lower center
+      ];
+      let best = cands[0];
+      let bestN = Infinity;
+      for (const c of cands) {
+        const n = this.plotted.filter(([x, y]) => x >= c[0] && x <= c[0] + sz.w && y >= c[1] && y <= c[1] + sz.h).length;
+        if (n < bestN) {
+          bestN = n;
+          best = c;
+        }
+      }
+      this.drawLegend(legend, best[0], best[1], false);
     }
   }
-  return img;
+
+  /** matplotlib's legend box: borderpad 0.4, handlelength 2, handletextpad 0.8, labelspacing 0.5 (in font sizes). */
+  legendSize(entries: readonly LegendEntry[]): { w: number; h: number } {
+    const f = this.m?.font ?? metrics(this.o).font;
+    const lh = this.p.measure('Xg', f);
+    const rowH = lh.ascent + lh.descent;
+    const tw = Math.max(0, ...entries.map((e) => this.p.measure(e.label, f).width));
+    return { w: 2 * 0.4 * f + 2 * f + 0.8 * f + tw, h: 2 * 0.4 * f + entries.length * rowH + Math.max(0, entries.length - 1) * 0.5 * f };
+  }
+
+  private drawLegend(entries: readonly LegendEntry[], x: number, y: number, outside: boolean): void {
+    const { p, m } = this;
+    const f = m.font;
+    const sz = this.legendSize(entries);
+    const lh = p.measure('Xg', f);
+    const rowH = lh.ascent + lh.descent;
+    if (!outside) p.rect(x, y, sz.w, sz.h, { fill: [255, 255, 255], fillAlpha: 0.8, stroke: { color: [204, 204, 204], width: Math.max(1, 0.8 * m.s) } });
+    entries.forEach((e, i) => {
+      const cy = y + 0.4 * f + i * (rowH + 0.5 * f) + rowH / 2;
+      const hx = x + 0.4 * f;
+      if (e.patch) p.rect(hx + 0.3 * f, cy - 0.35 * f, 1.4 * f, 0.7 * f, { fill: e.color });
+      else {
+        const w = e.width ?? 1.5;
+        if (w > 0) p.line(hx, cy, hx + 2 * f, cy, { color: e.color, width: w * m.s, dash: e.dash?.map((d) => d * w * m.s) });
+        if (e.marker) p.dots([hx + f], [cy], e.marker * m.s, e.color);
+      }
+      p.text(e.label, hx + 2.8 * f, cy, { px: f, baseline: 'middle', role: 'legend' });
+    });
+  }
+}
+
+/** Rectangles of a rows x cols grid filling w x h (row-major). */
+export function gridCells(w: number, h: number, rows: number, cols: number, x0 = 0, y0 = 0): Rect[] {
+  const out: Rect[] = [];
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out.push({ x: x0 + (c * w) / cols, y: y0 + (r * h) / rows, w: w / cols, h: h / rows });
+  return out;
+}
+
+export interface PlotOptions {
+  /** Size in inches (matplotlib's figsize; default [6.4, 4.8]). */
+  figsize?: [number, number];
+  /** Pixels per inch (default 100). */
+  dpi?: number;
+  /** Size in pixels (instead of figsize x dpi). */
+  width?: number;
+  height?: number;
+  title?: string;
+  xlabel?: string;
+  ylabel?: string;
+  xlim?: [number, number];
+  ylim?: [number, number];
+  /** 'inside' (the emptiest corner; true, the default), 'outside' (right of the axes, as Ultralytics' PR plot) or false. */
+  legend?: boolean | 'inside' | 'outside';
+  grid?: boolean;
+}
+
+/** A figure with one line chart. */
+export function linePlot(series: readonly Series[], opts: PlotOptions = {}): Figure {
+  const [fw, fh] = opts.figsize ?? [6.4, 4.8];
+  const dpi = opts.dpi ?? 100;
+  const p = new Painter(opts.width ?? Math.round(fw * dpi), opts.height ?? Math.round(fh * dpi));
+  const entries: LegendEntry[] = series.filter((s) => s.label).map((s) => ({ label: s.label, color: s.color, width: s.noLine ? 0 : s.width, dash: s.dash, marker: s.marker }));
+  const legend = opts.legend === true || opts.legend === undefined ? 'inside' : opts.legend;
+  const ax = new Axes(p, { x: 0, y: 0, w: p.width, h: p.height }, {
+    dpi, title: opts.title, xlabel: opts.xlabel, ylabel: opts.ylabel, grid: opts.grid,
+    xlim: opts.xlim ?? withMargin(dataRange(...series.map((s) => s.x))),
+    ylim: opts.ylim ?? withMargin(dataRange(...series.map((s) => s.y))),
+    legendOutside: legend === 'outside' && entries.length ? entries : undefined,
+  });
+  for (const s of series) ax.plot(s);
+  ax.finish(legend === 'inside' ? entries : undefined);
+  return p.toRgba();
 }
 
 export interface HeatmapOptions {
-  /** Row labels (y axis, top to bottom) and column labels (x axis, left to right). */
+  /** Row labels (top to bottom) and column labels (left to right). */
   rowLabels: readonly string[];
   colLabels: readonly string[];
   title?: string;
   xlabel?: string;
   ylabel?: string;
-  /** Value shown as the darkest colour (default the max cell). */
+  /** The value of the darkest colour (default: the largest cell). */
   vmax?: number;
-  /** Write the values in the cells (default: when the matrix is at most 30 wide). */
+  /** Write the values in the cells (default: up to 30 columns, as Ultralytics). */
   annotate?: boolean;
-  /** Digits after the point in annotations (default 2). */
+  /** Digits after the point (default 2). */
   digits?: number;
-  /** Cells below this are left blank (default 0.005, as Ultralytics does). */
+  /** Cells below this are blank (default 0.005, as Ultralytics). */
   hideBelow?: number;
-  /** Cell size in pixels (default: fits ~900 px). */
-  cell?: number;
-  fontScale?: number;
+  figsize?: [number, number];
+  dpi?: number;
 }
 
-/** White to dark blue ('Blues'-like) for t in [0, 1]. */
-export function blues(t: number): Color {
-  const u = Math.max(0, Math.min(1, t));
-  const a: Color = [247, 251, 255];
-  const b: Color = [8, 48, 107];
-  return [Math.round(a[0] + (b[0] - a[0]) * u), Math.round(a[1] + (b[1] - a[1]) * u), Math.round(a[2] + (b[2] - a[2]) * u)];
-}
-
-/** An annotated heat map of `m` (rows x cols). */
-export function heatmap(m: readonly ArrayLike<number>[], opts: HeatmapOptions): RgbaImage {
+/**
+ * An annotated heat map in seaborn's look (Ultralytics' confusion matrix): square cells in 'Blues', the
+ * values written in the cells (white on dark), category labels on both axes (x labels turned 90° when
+ * they would collide) and a colour bar on the right.
+ */
+export function heatmap(m: readonly ArrayLike<number>[], o: HeatmapOptions): Figure {
   const rows = m.length;
   const cols = rows ? m[0].length : 0;
-  const fs = opts.fontScale ?? (Math.max(rows, cols) <= 12 ? 2 : 1);
-  const lineH = textSize('X', fs).height;
-  const cell = opts.cell ?? Math.max(lineH + 4, Math.min(80, Math.floor(700 / Math.max(1, cols))));
-  let vmax = opts.vmax ?? 0;
-  if (opts.vmax === undefined) for (const r of m) for (let j = 0; j < cols; j++) vmax = Math.max(vmax, r[j]);
-  const hide = opts.hideBelow ?? 0.005;
-  const annotate = opts.annotate ?? cols <= 30;
-  const digits = opts.digits ?? 2;
-  const rowW = Math.max(0, ...opts.rowLabels.map((l) => textSize(l, fs).width));
-  const colH = Math.max(0, ...opts.colLabels.map((l) => textSize(l, fs).width));
-  const left = 10 * fs + (opts.ylabel ? lineH + 8 * fs : 0) + rowW + 6 * fs;
-  const top = 10 * fs + (opts.title ? lineH + 8 * fs : 0);
-  const gridW = cell * cols;
-  const gridH = cell * rows;
-  const titleW = opts.title ? textSize(opts.title, fs).width + 20 * fs : 0;
-  const W = Math.max(left + gridW + 20 * fs, titleW);
-  const H = top + gridH + 6 * fs + colH + (opts.xlabel ? lineH + 8 * fs : 0) + 10 * fs;
-  const img = makeRgba(Math.max(W, 200), Math.max(H, 100), WHITE);
+  const [fw, fh] = o.figsize ?? [12, 9];
+  const dpi = o.dpi ?? 100;
+  const p = new Painter(Math.round(fw * dpi), Math.round(fh * dpi));
+  const s = dpi / 72;
+  let vmax = o.vmax ?? 0;
+  if (o.vmax === undefined) for (const r of m) for (let j = 0; j < cols; j++) if (Number.isFinite(r[j])) vmax = Math.max(vmax, r[j]);
+  const hide = o.hideBelow ?? 0.005;
+  const edge = 6 * s;
+  const title = 12 * s;
+  const tl = p.measure('Xg', title);
+  const top = edge + (o.title ? tl.ascent + tl.descent + 6 * s : 0);
+  const cbarW = 0.05 * p.width;
+  // the label size: seaborn's (10 pt, 8 pt from 50 classes), smaller when the rows would not fit it
+  let font = (cols < 50 ? 10 : 8) * s;
+  let lineH = 0;
+  let left = 0;
+  let availW = 0;
+  let colW = 0;
+  let cell = 0;
+  let rotate = false;
+  for (let pass = 0; pass < 4; pass++) {
+    const lh = p.measure('Xg', font);
+    lineH = lh.ascent + lh.descent;
+    const rowW = Math.max(0, ...o.rowLabels.map((l) => p.measure(l, font).width));
+    colW = Math.max(0, ...o.colLabels.map((l) => p.measure(l, font).width));
+    left = edge + (o.ylabel ? lineH + 4 * s : 0) + rowW + 7 * s;
+    // x labels horizontal when each fits its cell, else turned
+    availW = p.width - left - edge - cbarW - 3 * lineH;
+    const bottomFixed = edge + (o.xlabel ? lineH + 4 * s : 0) + 7 * s;
+    cell = Math.min(availW / Math.max(1, cols), (p.height - top - bottomFixed - lineH) / Math.max(1, rows));
+    rotate = colW > cell - 0.3 * font;
+    if (rotate) cell = Math.min(availW / Math.max(1, cols), (p.height - top - bottomFixed - colW) / Math.max(1, rows));
+    if (lineH <= cell * 0.95) break;
+    font *= (cell * 0.9) / lineH;
+  }
+  const gw = cell * cols;
+  const gh = cell * rows;
+  const gx = left + Math.max(0, (availW - gw) / 2);
+  const gy = top;
+  p.axes.push({ x: gx, y: gy, w: gw, h: gh });
+  const annotate = o.annotate ?? cols < 30;
+  const digits = o.digits ?? 2;
+  let aFont = Math.min(font, cell * 0.3);
+  const widest = (0).toFixed(digits);
+  while (aFont > 4 && p.measure(widest, aFont).width > cell * 0.85) aFont *= 0.9;
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < cols; j++) {
       const v = m[i][j];
-      const x = left + j * cell;
-      const y = top + i * cell;
-      const shown = Number.isFinite(v) && v >= hide;
-      const c = shown ? blues(vmax > 0 ? v / vmax : 0) : WHITE;
-      fillRect(img, x, y, x + cell - 1, y + cell - 1, c);
-      if (annotate && shown) {
-        const txt = v.toFixed(digits);
-        let s = fs;
-        while (s > 1 && textSize(txt, s).width > cell - 2) s--;
-        const ts = textSize(txt, s);
-        if (ts.width <= cell - 2) {
-          const lum = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
-          drawText(img, x + (cell - ts.width) / 2, y + (cell - ts.height) / 2, txt, lum > 140 ? BLACK : WHITE, s);
-        }
+      if (!(Number.isFinite(v) && v >= hide)) continue;
+      const c = blues(vmax > 0 ? v / vmax : 0);
+      p.rect(gx + j * cell, gy + i * cell, cell + 0.5, cell + 0.5, { fill: c });
+      if (annotate && aFont > 4) {
+        const lum = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2];
+        p.text(v.toFixed(digits), gx + (j + 0.5) * cell, gy + (i + 0.5) * cell, { px: aFont, align: 'center', baseline: 'middle', color: lum > 140 ? [38, 38, 38] : [255, 255, 255], role: 'cell' });
       }
     }
   }
-  // frame
-  drawLine(img, left - 1, top - 1, left + gridW, top - 1, BLACK);
-  drawLine(img, left - 1, top + gridH, left + gridW, top + gridH, BLACK);
-  drawLine(img, left - 1, top - 1, left - 1, top + gridH, BLACK);
-  drawLine(img, left + gridW, top - 1, left + gridW, top + gridH, BLACK);
-  opts.rowLabels.forEach((l, i) => drawText(img, left - 6 * fs - textSize(l, fs).width, top + i * cell + (cell - lineH) / 2, l, BLACK, fs));
-  opts.colLabels.forEach((l, j) => drawTextVertical(img, left + j * cell + (cell - lineH) / 2, top + gridH + 6 * fs, l, BLACK, fs));
-  if (opts.title) {
-    const tw = textSize(opts.title, fs).width;
-    drawText(img, Math.max(10 * fs, Math.min(img.width - 10 * fs - tw, left + gridW / 2 - tw / 2)), 10 * fs, opts.title, BLACK, fs);
-  }
-  if (opts.xlabel) drawText(img, left + gridW / 2 - textSize(opts.xlabel, fs).width / 2, top + gridH + 6 * fs + colH + 8 * fs, opts.xlabel, BLACK, fs);
-  if (opts.ylabel) drawTextVertical(img, 8 * fs, top + gridH / 2 - textSize(opts.ylabel, fs).width / 2, opts.ylabel, BLACK, fs);
-  return img;
+  // category labels
+  o.rowLabels.forEach((l, i) => p.text(l, gx - 7 * s, gy + (i + 0.5) * cell, { px: font, align: 'right', baseline: 'middle', role: 'ytick' }));
+  o.colLabels.forEach((l, j) => {
+    const x = gx + (j + 0.5) * cell;
+    if (rotate) p.text(l, x, gy + gh + 7 * s + p.measure(l, font).width / 2, { px: font, vertical: true, role: 'xtick' });
+    else p.text(l, x, gy + gh + 7 * s, { px: font, align: 'center', baseline: 'top', role: 'xtick' });
+  });
+  const xTickH = rotate ? colW : lineH;
+  if (o.xlabel) p.text(o.xlabel, gx + gw / 2, gy + gh + 7 * s + xTickH + 4 * s, { px: font, align: 'center', baseline: 'top', role: 'xlabel' });
+  if (o.ylabel) p.text(o.ylabel, edge + lineH / 2, gy + gh / 2, { px: font, vertical: true, role: 'ylabel' });
+  if (o.title) p.text(o.title, gx + gw / 2, gy - 6 * s, { px: title, align: 'center', baseline: 'bottom', role: 'title' });
+  // colour bar: 'Blues' from 0 to vmax with ticks
+  const bx = gx + gw + 1.5 * lineH;
+  const bw = Math.min(cbarW * 0.4, 1.5 * lineH);
+  const steps = 64;
+  for (let k = 0; k < steps; k++) p.rect(bx, gy + gh - ((k + 1) * gh) / steps, bw, gh / steps + 0.5, { fill: blues(k / (steps - 1)) });
+  p.rect(bx, gy, bw, gh, { stroke: { color: [0, 0, 0], width: Math.max(1, 0.8 * s) } });
+  const ct = niceTicks(0, vmax > 0 ? vmax : 1, 5);
+  const cl = tickLabels(ct);
+  ct.forEach((v, k) => {
+    const y = gy + gh - (v / (vmax > 0 ? vmax : 1)) * gh;
+    p.line(bx + bw, y, bx + bw + 3.5 * s, y, { color: [0, 0, 0], width: Math.max(1, 0.8 * s) });
+    p.text(cl[k], bx + bw + 7 * s, y, { px: font, baseline: 'middle', role: 'cbar' });
+  });
+  return p.toRgba();
 }

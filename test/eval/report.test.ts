@@ -94,7 +94,7 @@ function countColor(png: PNG, rgb: [number, number, number]): number {
 
 test('line plot: axes, the series in its colour inside the box, ticks', () => {
   assert.equal(niceTicks(0, 1, 5), [0, 0.2, 0.4, 0.6, 0.8, 1]);
-  const img = linePlot([{ label: 'diag', x: [0, 1], y: [0, 1], color: [255, 0, 0], width: 2 }], { width: 400, height: 300, title: 'T', xlabel: 'Recall', ylabel: 'Precision', xlim: [0, 1], ylim: [0, 1] });
+  const img = linePlot([{ label: 'diag', x: [0, 1], y: [0, 1], color: [255, 0, 0], width: 2 }], { figsize: [4, 3], dpi: 100, title: 'T', xlabel: 'Recall', ylabel: 'Precision', xlim: [0, 1], ylim: [0, 1] });
   assert.is(img.width, 400);
   let red = 0;
   for (let i = 0; i < img.width * img.height; i++) if (img.data[4 * i] === 255 && img.data[4 * i + 1] === 0 && img.data[4 * i + 2] === 0) red++;
@@ -103,7 +103,7 @@ test('line plot: axes, the series in its colour inside the box, ticks', () => {
   assert.ok(hm.width > 100 && hm.height > 100);
 });
 
-test('writeEvalPlots: PR curve, F1 curve and confusion matrix PNGs', () => {
+test('writeEvalPlots: PR curve, F1 curve (P and R curves with ultralytics) and confusion matrix PNGs', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-plots-'));
   try {
     const images: EvalImage[] = [
@@ -114,11 +114,12 @@ test('writeEvalPlots: PR curve, F1 curve and confusion matrix PNGs', () => {
       const s = scoreDetections(images, { protocol, names: ['cat', 'dog'] });
       const cm = new ConfusionMatrix(2).processImages(images);
       const files = writeEvalPlots(path.join(dir, protocol), s, cm);
-      assert.equal(files.map((f) => path.basename(f)), ['PR_curve.png', 'F1_curve.png', 'confusion_matrix.png']);
+      const pr_ = protocol === 'ultralytics' ? ['P_curve.png', 'R_curve.png'] : [];
+      assert.equal(files.map((f) => path.basename(f)), ['PR_curve.png', 'F1_curve.png', ...pr_, 'confusion_matrix.png']);
       const pr = decode(files[0]);
-      assert.is(pr.width, 900);
+      assert.is(pr.width, 1350);
       assert.ok(countColor(pr, [0, 0, 255]) > 500, `${protocol}: the mean curve in blue`);
-      assert.ok(decode(files[2]).width > 100);
+      assert.ok(decode(files.at(-1)!).width > 100);
     }
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

@@ -34,7 +34,8 @@ test('browser bundle: no Node-only module inside; the browser adapter, kernels a
   assert.ok(b.inputs.some((f) => f.endsWith('src/gpu/kernel-source.browser.ts')), 'inlined kernels');
   assert.ok(b.inputs.some((f) => f.endsWith('src/api/host.browser.ts')), 'browser host');
   for (const f of b.inputs) {
-    assert.not.match(f, /node_modules\/(pngjs|jpeg-js|yaml|webgpu)\//, `${f} is Node-only`);
+    assert.not.match(f, /node_modules\/(pngjs|jpeg-js|yaml|webgpu|@napi-rs|@fontsource)\//, `${f} is Node-only`);
+    assert.not.match(f, /src\/viz\//, `${f}: drawing (Skia through @napi-rs/canvas) is Node-only`);
     assert.not.match(f, /src\/(gpu\/adapter|gpu\/kernel-source|api\/host|util\/paths|data\/loader|data\/worker|data\/dataset)\.ts$/, `${f} must not be in the browser bundle`);
   }
   const text = fs.readFileSync(bundle, 'utf8');

@@ -31,7 +31,7 @@ test('train: run folder, results.csv, plots, last/best/final, validation metrics
   assert.is(a.iteration, 4);
   assert.is(a.epoch, 2);
   assert.is(a.runDir, path.join(root, 'runs', 'a'));
-  for (const f of ['args.json', 'results.csv', 'results.png', 'metrics.png', 'loss.png', 'lr.png', 'weights/last.weights', 'weights/last.state', 'weights/best.weights', 'weights/final.weights', 'val/metrics.json']) {
+  for (const f of ['args.json', 'results.csv', 'results.png', 'metrics.png', 'loss.png', 'lr.png', 'chart.png', 'labels.jpg', 'val/val_batch0_labels.jpg', 'val/val_batch0_pred.jpg', 'val/PR_curve.png', 'weights/last.weights', 'weights/last.state', 'weights/best.weights', 'weights/final.weights', 'val/metrics.json']) {
     assert.ok(fs.existsSync(path.join(a.runDir, f)), `${f} written`);
   }
   const csv = fs.readFileSync(path.join(a.runDir, 'results.csv'), 'utf8').trim().split('\n');

@@ -4,8 +4,9 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PNG } from 'pngjs';
-import { classColor, drawBox, drawDetections, drawText, encodePng, imageToRgba, labelOf, makeRgba, textSize, writePng, type Color, type RgbaImage } from '../../src/viz/draw.js';
-import { glyphPixel, GLYPH_H, GLYPH_W } from '../../src/viz/font.js';
+import { classColor, drawBox, drawDetections, encodePng, imageToRgba, labelFontPx, labelOf, labelSize, makeRgba, writePng, type Color, type RgbaImage } from '../../src/viz/draw.js';
+import { measureText } from '../../src/viz/font.js';
+import { Painter } from '../../src/viz/painter.js';
 import { makeImage } from '../../src/data/image.js';
 
 const at = (img: RgbaImage, x: number, y: number): number[] => Array.from(img.data.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 3));
@@ -19,22 +20,40 @@ test("classColor: Darknet's draw_detections colours, distinct for 80 classes", (
   assert.is(seen.size, 80);
 });
 
-test('font: every printable glyph has ink (space none), unknown characters draw as ?', () => {
-  for (let code = 33; code <= 126; code++) {
-    let ink = 0;
-    for (let y = 0; y < GLYPH_H; y++) for (let x = 0; x < GLYPH_W; x++) ink += glyphPixel(String.fromCharCode(code), x, y) ? 1 : 0;
-    assert.ok(ink > 0, `glyph ${String.fromCharCode(code)}`);
+/** Pixels of `img` inside the rectangle that differ from `bg` by more than `tol` in some channel. */
+function inkIn(img: RgbaImage, x0: number, y0: number, w: number, h: number, bg: Color, tol = 40): number {
+  let n = 0;
+  for (let y = Math.max(0, Math.floor(y0)); y < Math.min(img.height, Math.ceil(y0 + h)); y++) {
+    for (let x = Math.max(0, Math.floor(x0)); x < Math.min(img.width, Math.ceil(x0 + w)); x++) {
+      const p = at(img, x, y);
+      if (Math.abs(p[0] - bg[0]) > tol || Math.abs(p[1] - bg[1]) > tol || Math.abs(p[2] - bg[2]) > tol) n++;
+    }
   }
-  for (let y = 0; y < GLYPH_H; y++) for (let x = 0; x < GLYPH_W; x++) {
-    assert.not.ok(glyphPixel(' ', x, y));
-    assert.is(glyphPixel('é', x, y), glyphPixel('?', x, y));
-  }
-  assert.equal(textSize('dog 0.97', 2), { width: (8 * 6 - 1) * 2, height: 14 });
-  // 'I' in the font: a bar in the middle column
-  const img = makeRgba(10, 10);
-  drawText(img, 2, 1, 'I', [255, 255, 255]);
-  for (let y = 1; y < 8; y++) assert.equal(at(img, 4, y), [255, 255, 255]);
-  assert.equal(at(img, 2, 4), [0, 0, 0]);
+  return n;
+}
+
+test('font: DejaVu Sans metrics, lowercase with descenders, anti-aliased ink inside the measured box', () => {
+  const m = measureText('Training loss per epoch', 20);
+  // DejaVu Sans: ascent 0.928 em, descent 0.236 em (hhea 1901 / 483 of 2048), advance widths from the font
+  assert.ok(Math.abs(m.ascent - 0.928 * 20) <= 1 && Math.abs(m.descent - 0.236 * 20) <= 1, `ascent ${m.ascent} descent ${m.descent}`);
+  assert.ok(m.width > 200 && m.width < 260, `width ${m.width}`);
+  // proportional: 'i' narrower than 'W'; twice the size, twice the width
+  assert.ok(measureText('iiii', 20).width < measureText('WWWW', 20).width / 2);
+  assert.ok(Math.abs(measureText('Training', 40).width - 2 * measureText('Training', 20).width) < 1);
+  const p = new Painter(300, 40, [255, 255, 255]);
+  const box = p.text('Trainin9 gyp', 10, 5, { px: 20, baseline: 'top' });
+  const img = p.toRgba();
+  assert.equal([img.width, img.height], [300, 40]);
+  const inside = inkIn(img, box.x - 1, box.y - 1, box.w + 2, box.h + 2, [255, 255, 255], 10); // 1 px of anti-aliasing fringe
+  const all = inkIn(img, 0, 0, 300, 40, [255, 255, 255], 10);
+  assert.ok(inside > 150 && inside === all, `ink ${inside} inside the box (+1 px) of ${all}`);
+  // descenders (g, y, p) reach below the baseline, into the descent band
+  const baseline = box.y + m.ascent;
+  assert.ok(inkIn(img, box.x, baseline + 1, box.w, m.descent - 1, [255, 255, 255], 10) > 15, 'descenders');
+  // anti-aliased: grey levels between paper and ink
+  let grey = 0;
+  for (let i = 0; i < img.width * img.height; i++) if (img.data[4 * i] > 30 && img.data[4 * i] < 225) grey++;
+  assert.ok(grey > 50, `${grey} intermediate pixels`);
 });
 
 test('drawDetections: box edges in the class colour, interior untouched, label with text on the class colour', () => {
@@ -54,19 +73,16 @@ test('drawDetections: box edges in the class colour, interior untouched, label w
   // label "car 0.87" above the box: background of the class colour with text pixels in it
   const text = labelOf({ x1: 0, y1: 0, x2: 0, y2: 0, classId: 2, score: 0.87 }, names);
   assert.is(text, 'car 0.87');
-  const ts = textSize(text, 1);
-  const top = 50 - (ts.height + 2);
+  const px = labelFontPx(W, H);
+  assert.is(px, 11);
+  const ts = labelSize(new Painter(1, 1), text, px);
+  const top = 50 - ts.height;
   let bg = 0;
-  let ink = 0;
-  for (let y = top; y < 50; y++) {
-    for (let x = 40; x < 40 + ts.width + 2; x++) {
-      const p = at(img, x, y).join(',');
-      if (p === col.join(',')) bg++;
-      else if (p === '0,0,0' || p === '255,255,255') ink++;
-    }
-  }
-  assert.ok(bg > 0 && ink > 20, `label: ${bg} background and ${ink} text pixels`);
+  for (let y = top; y < 50; y++) for (let x = 40; x < 40 + ts.width; x++) if (at(img, x, y).join(',') === col.join(',')) bg++;
+  const ink = inkIn(img, 40, top, ts.width, ts.height, col, 60);
+  assert.ok(bg > ts.width * ts.height * 0.6 && ink > 20, `label: ${bg} background and ${ink} text pixels`);
   assert.equal(at(img, 40, top - 1), [128, 128, 128], 'nothing above the label');
+  assert.equal(at(img, 40 + ts.width, top + 2), [128, 128, 128], 'nothing right of the label');
 });
 
 test('drawDetections: boxes at the image border clip, labels move inside; default widths scale with the image', () => {
