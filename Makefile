@@ -5,8 +5,9 @@ CLI := $(TSX) src/cli/main.ts
 
 .PHONY: deps test demo bench doctor typecheck build clean distclean browser api-docs check-pack test-swiftshader gpu-check
 
-## deps: npm packages (from package-lock.json) and, on Debian, Mesa 25 lavapipe in .mesa/ (no system change)
-deps: node_modules/.deps-ok .mesa/.done
+## deps: npm packages (from package-lock.json) and, on Debian, Mesa 25 lavapipe in .mesa/ (no system change);
+## Debian's chromium for the browser test when missing and allowed (root or passwordless sudo; YOLO_WGSL_NO_CHROMIUM=1: never)
+deps: node_modules/.deps-ok .mesa/.done .chromium/.done
 
 node_modules/.deps-ok: package.json package-lock.json
 	@command -v $(NODE) >/dev/null || { echo "Node.js 20+ is required (https://nodejs.org or apt-get install nodejs)"; exit 1; }
@@ -16,6 +17,11 @@ node_modules/.deps-ok: package.json package-lock.json
 .mesa/.done: scripts/setup-mesa.sh
 	@mkdir -p .mesa
 	bash scripts/setup-mesa.sh
+	@touch $@
+
+.chromium/.done: scripts/setup-chromium.sh
+	@mkdir -p .chromium
+	bash scripts/setup-chromium.sh
 	@touch $@
 
 ## test: type-check, then every uvu test (kernels vs float64 references, finite differences, PyTorch goldens)
@@ -77,7 +83,7 @@ clean:
 	rm -rf dist
 
 distclean: clean
-	rm -rf node_modules .mesa
+	rm -rf node_modules .mesa .chromium
 
 ## browser: the library for browsers, one ES module: dist/browser/yolo-wgsl.js (examples/browser/index.html loads it)
 browser: deps

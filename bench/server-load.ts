@@ -1,13 +1,20 @@
 /**
- * A load test of examples/server.ts: starts the server as a child process on 127.0.0.1, sends a bounded
- * number of requests from a few concurrent clients, mixing good images (fixtures/images) with bad requests
- * (garbage bytes, a 20000x20000 PNG bomb, a bad query value, a body over --max-bytes), and reports whether
- * every good request got 200 with the detections of a lone request of the same image, every bad one its
- * 4xx, latency percentiles, and the server's RSS (/proc/<pid>/status VmRSS, else GET /health) sampled over
- * the run: at the start (after a warm-up), its maximum and at the end.
+ * A load test of `yolo-wgsl serve` (src/serve/server.ts): starts the server as a child process on 127.0.0.1,
+ * sends a bounded number of requests from concurrent clients, either mixing good images (fixtures/images)
+ * with bad requests (garbage bytes, a 20000x20000 PNG bomb, a bad query value, a body over --max-bytes) or
+ * good images only (--mix good), and reports whether every good request got 200 with the detections of a
+ * lone request of the same image, every bad one its 4xx, throughput, latency percentiles, the batches the
+ * server formed (GET /metrics), and the server's RSS (/proc/<pid>/status VmRSS, else GET /health) sampled
+ * over the run: at the start (after a warm-up), its maximum and at the end.
  *
- *   node --import tsx bench/server-load.ts [--requests 200] [--clients 4] [--cfg fixtures/cfg/yolo-mini.cfg]
- *                                         [--weights W] [--names N] [--max-bytes 1048576] [--conf 0.05] [--max-det 100]
+ *   node --import tsx bench/server-load.ts [--requests 200] [--clients 4 | 1,4,16] [--mix mixed|good]
+ *        [--cfg fixtures/cfg/yolo-mini.cfg] [--weights W] [--names N] [--max-bytes 1048576] [--conf 0.05]
+ *        [--max-det 100] [--max-batch 8] [--batch-wait-ms 5] [--md FILE]
+ *
+ * Several --clients values run one after another on the same server (after one warm-up) and end with a
+ * markdown table (throughput, p50 / p99 latency, mean batch size per client count; docs/serve.md); --md
+ * also writes it to FILE. The load average (uptime) is printed before and after: the numbers are only
+ * comparable on an idle machine.
  *
  * Without --weights the server runs the cfg with seeded random weights (deterministic detections): with the
  * default cfg every box scores about 0.26, so each good answer holds --max-det detections. test/examples/server.test.ts runs a
@@ -37,9 +44,13 @@ export interface ServerHandle {
   stop(): Promise<number | null>;
 }
 
-/** Starts examples/server.ts with `args` (plus --host 127.0.0.1 --port 0) and waits for `listening on`. */
-export function startServer(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ServerHandle> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), path.join(root, 'examples/server.ts'), '--host', '127.0.0.1', '--port', '0', ...args], {
+/**
+ * Starts `yolo-wgsl serve` (src/cli/main.ts through tsx), or with `script` another server program such as
+ * examples/server.ts, with `args` plus --host 127.0.0.1 --port 0, and waits for `listening on URL (device)`.
+ */
+export function startServer(args: string[], opts: { cwd?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv; script?: string } = {}): Promise<ServerHandle> {
+  const program = opts.script ? [path.resolve(root, opts.script)] : [path.join(root, 'src/cli/main.ts'), 'serve'];
+  const child: ChildProcess = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), ...program, '--host', '127.0.0.1', '--port', '0', ...args], {
     cwd: opts.cwd ?? root, stdio: ['ignore', 'pipe', 'pipe'], env: opts.env ?? process.env,
   });
   let out = '';
@@ -153,6 +164,45 @@ export function fixtureImages(): { name: string; bytes: Buffer }[] {
   return fs.readdirSync(dir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().map((name) => ({ name, bytes: fs.readFileSync(path.join(dir, name)) }));
 }
 
+// ---------------------------------------------------------------- comparing detections
+
+/** One detection as the server answers it (the JSON `yolo-wgsl detect` writes per image). */
+export interface ServedDetection {
+  class_id: number;
+  name: string;
+  score: number;
+  objectness: number;
+  bbox_xyxy: number[];
+  bbox_cxcywh_norm: number[];
+}
+
+/** A detection of the library's model.detect: { box: { x1, y1, x2, y2 }, classId, name, score }. */
+interface LibraryDetection {
+  box: { x1: number; y1: number; x2: number; y2: number };
+  classId: number;
+  name: string;
+  score: number;
+}
+
+/**
+ * Why a server's detections differ from the expected ones (null when they agree): the same count, and in
+ * order the same class and name, scores within `tol.score` and pixel corners within `tol.px` (the server
+ * prints scores to 6 decimals and corners to 2). `want` may be the server's JSON or the library's Detection[].
+ */
+export function detectionsDiffer(got: readonly ServedDetection[], want: readonly (ServedDetection | LibraryDetection)[], tol = { score: 2e-6, px: 0.006 }): string | null {
+  if (got.length !== want.length) return `${got.length} detections, expected ${want.length}`;
+  for (let i = 0; i < got.length; i++) {
+    const g = got[i];
+    const w = want[i];
+    const [cls, box] = 'box' in w ? [w.classId, [w.box.x1, w.box.y1, w.box.x2, w.box.y2]] : [w.class_id, w.bbox_xyxy];
+    if (g.class_id !== cls || g.name !== w.name) return `#${i}: class ${g.class_id} ${g.name}, expected ${cls} ${w.name}`;
+    if (!(Math.abs(g.score - w.score) <= tol.score)) return `#${i}: score ${g.score}, expected ${w.score}`;
+    const d = Math.max(...box.map((v, k) => Math.abs(v - g.bbox_xyxy[k])));
+    if (!(d <= tol.px)) return `#${i}: box ${g.bbox_xyxy.join(',')}, expected ${box.join(',')} (${d.toFixed(4)} px apart)`;
+  }
+  return null;
+}
+
 // ---------------------------------------------------------------- the load test
 
 export type BadKind = 'garbage' | 'bomb' | 'badquery' | 'oversized';
@@ -165,6 +215,8 @@ export interface LoadOptions {
   server: Pick<ServerHandle, 'url' | 'pid'>;
   requests: number;
   clients: number;
+  /** 'mixed' (default): good requests with bad ones between (PATTERN); 'good': good requests only. */
+  mix?: 'mixed' | 'good';
   /** Must be the server's --max-bytes: the oversized requests send one byte more. */
   maxBytes: number;
   /** Score threshold of the good requests (default 0.05). */
@@ -172,10 +224,29 @@ export interface LoadOptions {
   /** maxDet of the good requests (default 100). */
   maxDet?: number;
   images?: { name: string; bytes: Buffer }[];
-  /** The detections expected per image name (default: those of a lone request to the server, before the load). */
-  expected?: Map<string, unknown>;
+  /**
+   * The detections expected per image name, as the server's JSON or the library's Detection[] (default:
+   * those of a lone request to the server, before the load).
+   */
+  expected?: Map<string, readonly (ServedDetection | LibraryDetection)[]>;
   /** RSS sampling period (default 100 ms). */
   sampleMs?: number;
+}
+
+export interface Percentiles {
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+}
+
+/** The server's batching over a run (the difference of GET /metrics before and after). */
+export interface BatchStats {
+  batches: number;
+  images: number;
+  /** Batches by size. */
+  sizes: Record<string, number>;
+  mean: number;
 }
 
 export interface LoadReport {
@@ -188,15 +259,41 @@ export interface LoadReport {
   errors: string[];
   /** Up to 10 descriptions of wrong answers. */
   failures: string[];
-  latencyMs: { good: { p50: number; p95: number; max: number }; bad: { p50: number; p95: number; max: number } };
+  latencyMs: { good: Percentiles; bad: Percentiles };
+  /** Good requests answered per second (all requests / seconds with --mix good). */
+  goodPerSecond: number;
+  batching: BatchStats;
   rss: { start: number; max: number; end: number; samples: number; source: 'proc' | 'health' };
 }
 
-function percentiles(xs: number[]): { p50: number; p95: number; max: number } {
-  if (xs.length === 0) return { p50: NaN, p95: NaN, max: NaN };
+function percentiles(xs: number[]): Percentiles {
+  if (xs.length === 0) return { p50: NaN, p90: NaN, p99: NaN, max: NaN };
   const s = [...xs].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))];
-  return { p50: at(0.5), p95: at(0.95), max: s[s.length - 1] };
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: s[s.length - 1] };
+}
+
+interface MetricsJson {
+  batches: number;
+  images: number;
+  batchSizes: Record<string, number>;
+}
+
+async function serverMetrics(url: string): Promise<MetricsJson> {
+  const r = await request(`${url}/metrics`, { agent: false });
+  if (r.status !== 200) throw new Error(`GET /metrics: ${r.status} ${r.body}`);
+  return json<MetricsJson>(r);
+}
+
+function batchDelta(a: MetricsJson, b: MetricsJson): BatchStats {
+  const sizes: Record<string, number> = {};
+  for (const [k, v] of Object.entries(b.batchSizes)) {
+    const d = v - (a.batchSizes[k] ?? 0);
+    if (d > 0) sizes[k] = d;
+  }
+  const batches = b.batches - a.batches;
+  const images = b.images - a.images;
+  return { batches, images, sizes, mean: batches ? images / batches : 0 };
 }
 
 export async function loadTest(o: LoadOptions): Promise<LoadReport> {
@@ -207,11 +304,11 @@ export async function loadTest(o: LoadOptions): Promise<LoadReport> {
   const garbage = Buffer.from('this is not an image, just some bytes '.repeat(20));
   const oversized = Buffer.alloc(o.maxBytes + 1, 0x55);
   // lone requests: warm-up, and the detections each image must get under load
-  const expected = new Map<string, string>();
+  const expected = new Map<string, readonly (ServedDetection | LibraryDetection)[]>();
   for (const im of images) {
     const r = await request(detectUrl, { body: im.bytes, agent: false });
     if (r.status !== 200) throw new Error(`lone request of ${im.name}: ${r.status} ${r.body}`);
-    expected.set(im.name, JSON.stringify(o.expected?.get(im.name) ?? json<{ detections: unknown }>(r).detections));
+    expected.set(im.name, o.expected?.get(im.name) ?? json<{ detections: ServedDetection[] }>(r).detections);
   }
   const health = async () => json<{ rss: number }>(await request(`${o.server.url}/health`, { agent: false })).rss;
   const source = rssOf(o.server.pid) !== undefined ? 'proc' : 'health';
@@ -231,6 +328,8 @@ export async function loadTest(o: LoadOptions): Promise<LoadReport> {
     bad: { sent: 0, asExpected: 0, byKind: { garbage: { sent: 0, statuses: {} }, bomb: { sent: 0, statuses: {} }, badquery: { sent: 0, statuses: {} }, oversized: { sent: 0, statuses: {} } } },
     errors: [], failures: [],
     latencyMs: { good: percentiles([]), bad: percentiles([]) },
+    goodPerSecond: 0,
+    batching: { batches: 0, images: 0, sizes: {}, mean: 0 },
     rss: { start: 0, max: 0, end: 0, samples: 0, source },
   };
   const goodMs: number[] = [];
@@ -239,12 +338,13 @@ export async function loadTest(o: LoadOptions): Promise<LoadReport> {
     if (report.failures.length < 10) report.failures.push(s);
   };
   let next = 0;
+  const m0 = await serverMetrics(o.server.url);
   const t0 = performance.now();
   const client = async (c: number) => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       for (let i = next++; i < o.requests; i = next++) {
-        const kind = PATTERN[i % PATTERN.length];
+        const kind = o.mix === 'good' ? 'good' : PATTERN[i % PATTERN.length];
         try {
           if (kind === 'good') {
             const im = images[(i + c) % images.length];
@@ -255,12 +355,13 @@ export async function loadTest(o: LoadOptions): Promise<LoadReport> {
               report.good.otherStatus++;
               fail(`#${i} ${im.name}: ${r.status} ${r.body.trim()}`);
             } else {
-              const dets = json<{ detections: unknown[] }>(r).detections;
+              const dets = json<{ detections: ServedDetection[] }>(r).detections;
               report.good.detections += dets.length;
-              if (JSON.stringify(dets) === expected.get(im.name)) report.good.ok++;
+              const why = detectionsDiffer(dets, expected.get(im.name)!);
+              if (!why) report.good.ok++;
               else {
                 report.good.mismatched++;
-                fail(`#${i} ${im.name}: detections differ from the lone request's`);
+                fail(`#${i} ${im.name}: detections differ from the lone request's: ${why}`);
               }
             }
           } else {
@@ -286,29 +387,39 @@ export async function loadTest(o: LoadOptions): Promise<LoadReport> {
   };
   await Promise.all(Array.from({ length: o.clients }, (_, c) => client(c)));
   report.seconds = (performance.now() - t0) / 1000;
+  report.batching = batchDelta(m0, await serverMetrics(o.server.url));
   sampling = false;
   await sampler;
   rss.push(await sample());
   report.rss = { start: rss[0], max: Math.max(...rss), end: rss[rss.length - 1], samples: rss.length, source };
   report.latencyMs = { good: percentiles(goodMs), bad: percentiles(badMs) };
+  report.goodPerSecond = report.good.ok / report.seconds;
   return report;
 }
 
 export function formatLoad(r: LoadReport, device?: string): string {
   const MB = (n: number) => (n / 2 ** 20).toFixed(1);
-  const ms = (p: { p50: number; p95: number; max: number }) => `p50 ${p.p50.toFixed(1)}  p95 ${p.p95.toFixed(1)}  max ${p.max.toFixed(1)}`;
+  const ms = (p: Percentiles) => `p50 ${p.p50.toFixed(1)}  p90 ${p.p90.toFixed(1)}  p99 ${p.p99.toFixed(1)}  max ${p.max.toFixed(1)}`;
   const kinds = (Object.keys(r.bad.byKind) as BadKind[]).map((k) => `${k} ${r.bad.byKind[k].sent} -> ${Object.entries(r.bad.byKind[k].statuses).map(([s, n]) => `${n}x ${s}`).join(', ') || '-'}`).join('; ');
+  const sizes = Object.entries(r.batching.sizes).map(([k, v]) => `${v}x${k}`).join(' ');
   return [
     ...(device ? [`device: ${device}`] : []),
-    `requests ${r.requests} from ${r.clients} clients in ${r.seconds.toFixed(1)} s (${(r.requests / r.seconds).toFixed(1)} req/s)`,
+    `requests ${r.requests} from ${r.clients} clients in ${r.seconds.toFixed(1)} s (${(r.requests / r.seconds).toFixed(1)} req/s; ${r.goodPerSecond.toFixed(1)} good images/s)`,
     `good ${r.good.sent}: ${r.good.ok} x 200 with the lone request's detections, ${r.good.mismatched} different, ${r.good.otherStatus} other status (${r.good.detections} detections in all)`,
-    `bad ${r.bad.sent}: ${r.bad.asExpected} with the expected 4xx (${kinds})`,
+    ...(r.bad.sent ? [`bad ${r.bad.sent}: ${r.bad.asExpected} with the expected 4xx (${kinds})`] : []),
     `no response: ${r.errors.length}`,
-    `latency ms: good ${ms(r.latencyMs.good)}; bad ${ms(r.latencyMs.bad)}`,
+    `latency ms: good ${ms(r.latencyMs.good)}${r.bad.sent ? `; bad ${ms(r.latencyMs.bad)}` : ''}`,
+    `batches ${r.batching.batches} for ${r.batching.images} images (mean ${r.batching.mean.toFixed(2)}; by size: ${sizes || '-'})`,
     `server rss MB (${r.rss.source}, ${r.rss.samples} samples): start ${MB(r.rss.start)}  max ${MB(r.rss.max)}  end ${MB(r.rss.end)}`,
     ...r.failures.map((f) => `  failure: ${f}`),
     ...r.errors.slice(0, 10).map((f) => `  error: ${f}`),
   ].join('\n');
+}
+
+/** A markdown table of load runs: clients, requests, seconds, throughput, p50 / p90 / p99, mean batch. */
+export function loadTable(rs: readonly LoadReport[]): string {
+  const rows = rs.map((r) => `| ${r.clients} | ${r.requests} | ${r.seconds.toFixed(1)} | ${r.goodPerSecond.toFixed(1)} | ${r.latencyMs.good.p50.toFixed(0)} | ${r.latencyMs.good.p90.toFixed(0)} | ${r.latencyMs.good.p99.toFixed(0)} | ${r.batching.mean.toFixed(2)} | ${r.good.ok}/${r.good.sent} |`);
+  return ['| clients | requests | seconds | images/s | p50 ms | p90 ms | p99 ms | mean batch | right answers |', '|---:|---:|---:|---:|---:|---:|---:|---:|---:|', ...rows].join('\n');
 }
 
 // ---------------------------------------------------------------- command line
@@ -316,35 +427,51 @@ export function formatLoad(r: LoadReport, device?: string): string {
 async function main(): Promise<void> {
   const { values: a } = parseArgs({
     options: {
-      requests: { type: 'string', default: '200' }, clients: { type: 'string', default: '4' },
+      requests: { type: 'string', default: '200' }, clients: { type: 'string', default: '4' }, mix: { type: 'string', default: 'mixed' },
       cfg: { type: 'string', default: path.join(root, 'fixtures/cfg/yolo-mini.cfg') }, weights: { type: 'string' },
       names: { type: 'string', default: path.join(root, 'fixtures/cfg/yolo-mini.names') },
       'max-bytes': { type: 'string', default: String(1 << 20) }, conf: { type: 'string', default: '0.05' },
-      'max-det': { type: 'string', default: '100' },
+      'max-det': { type: 'string', default: '100' }, 'max-batch': { type: 'string', default: '8' }, 'batch-wait-ms': { type: 'string', default: '5' },
+      md: { type: 'string' },
     },
     strict: true,
   });
-  const int = (k: 'requests' | 'clients' | 'max-bytes' | 'max-det', min: number, max: number) => {
+  const int = (k: 'requests' | 'max-bytes' | 'max-det' | 'max-batch' | 'batch-wait-ms', min: number, max: number) => {
     const n = Number(a[k]);
     if (!/^[0-9]+$/.test(a[k]!) || n < min || n > max) throw new Error(`--${k} must be an integer in [${min}, ${max}], got ${JSON.stringify(a[k])}`);
     return n;
   };
   const requests = int('requests', 1, 100_000);
-  const clients = int('clients', 1, 64);
+  const clients = a.clients!.split(',').map((c) => {
+    const n = Number(c);
+    if (!/^[0-9]+$/.test(c) || n < 1 || n > 256) throw new Error(`--clients must be integers in [1, 256], comma-separated, got ${JSON.stringify(a.clients)}`);
+    return n;
+  });
+  if (a.mix !== 'mixed' && a.mix !== 'good') throw new Error(`--mix must be mixed or good, got ${JSON.stringify(a.mix)}`);
   const maxBytes = int('max-bytes', 1, 1 << 30);
   const maxDet = int('max-det', 1, 10000);
   const conf = Number(a.conf);
   if (!(conf >= 0 && conf <= 1)) throw new Error(`--conf must be a number in [0, 1], got ${JSON.stringify(a.conf)}`);
   const load = () => os.loadavg().map((x) => x.toFixed(2)).join(', ');
-  console.log(`load average at start (uptime): ${load()}`);
-  const server = await startServer(['--cfg', a.cfg!, ...(a.weights ? ['--weights', a.weights] : []), '--names', a.names!, '--max-bytes', String(maxBytes)]);
+  console.log(`load average at start (uptime): ${load()} on ${os.cpus().length} cores`);
+  const server = await startServer(['--cfg', a.cfg!, ...(a.weights ? ['--weights', a.weights] : []), '--names', a.names!, '--max-bytes', String(maxBytes),
+    '--max-batch', String(int('max-batch', 1, 256)), '--batch-wait-ms', String(int('batch-wait-ms', 0, 60000)), '--max-queue', String(Math.max(64, 2 * Math.max(...clients)))]);
   try {
     const limits = /limits: .*/.exec(server.output())?.[0];
     if (limits) console.log(`server ${limits}`);
-    const r = await loadTest({ server, requests, clients, maxBytes, conf, maxDet });
-    console.log(formatLoad(r, server.device));
+    const reports: LoadReport[] = [];
+    let ok = true;
+    for (const c of clients) {
+      const r = await loadTest({ server, requests, clients: c, mix: a.mix as 'mixed' | 'good', maxBytes, conf, maxDet });
+      console.log(`\n${formatLoad(r, reports.length ? undefined : server.device)}`);
+      console.log(`load average now (uptime): ${load()}`);
+      ok &&= r.good.ok === r.good.sent && r.bad.asExpected === r.bad.sent && r.errors.length === 0;
+      reports.push(r);
+    }
+    const table = loadTable(reports);
+    console.log(`\n${table}`);
+    if (a.md) fs.writeFileSync(a.md, `device: ${server.device}\n${limits ?? ''}\n\n${table}\n`);
     console.log(`load average at end (uptime): ${load()}`);
-    const ok = r.good.ok === r.good.sent && r.bad.asExpected === r.bad.sent && r.errors.length === 0;
     console.log(ok ? 'server-load: ok' : 'server-load: FAILED');
     process.exitCode = ok ? 0 : 1;
   } finally {

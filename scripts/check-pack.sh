@@ -8,7 +8,11 @@
 #   3. a fresh project in a temporary folder outside the repo: `npm install <tarball>`, the examples copied
 #      with their import turned into 'yolo-wgsl', a strict tsc check against the package's types (plus
 #      misuse that must not type-check), then runs them: import creates no device, detect on a folder,
-#      a short fine-tune, the CLI's `info`, and `bench peers` refused with "needs a checkout".
+#      a short fine-tune, the CLI's `info`, and `bench peers` refused with "needs a checkout";
+#   4. the GL fallback's hint (src/gpu/setup-hint.ts): before `setup-mesa`, two engines in one program print
+#      it exactly once, and a later CLI run (the marker in the user cache) not at all, doctor reports it;
+#      after it, lavapipe runs and no hint is printed.
+#   5. `yolo-wgsl serve` from the package: one detection over HTTP, a 415, /metrics, a clean SIGTERM.
 # Needs the npm registry for the package's dependencies. Usage: scripts/check-pack.sh [--keep]
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -122,9 +126,44 @@ cp "$REPO"/fixtures/images/*.png "$REPO"/fixtures/images/*.jpg data/images/
 # cache (here a cache folder of this check), where adapter selection finds it; without it the engine picks a
 # real GPU, else Dawn's GL on llvmpipe.
 export YOLO_WGSL_CACHE_DIR="$PWD/cache"
+# Two engines in one program, then the CLI: the adapter of each and the hint lines (stderr) they gave.
+cat > engines.mjs <<'EOF'
+import { createEngine } from 'yolo-wgsl';
+for (let i = 0; i < 2; i++) { const e = await createEngine(); console.log(`adapter ${e.adapterInfo.kind}`); e.dispose(); }
+EOF
+hints() { grep -c 'setup-mesa' "$1" || true; }
+step "before setup-mesa: on the GL fallback, the first engine of the machine says once how to get lavapipe"
+"$NODE" engines.mjs > hint1.out 2> hint1.err
+ADAPTER="$(head -1 hint1.out | cut -d' ' -f2)"
+if [[ "$ADAPTER" == llvmpipe ]] && grep -qx "ID=debian" /etc/os-release; then
+  grep 'setup-mesa' hint1.err
+  [[ "$(hints hint1.err)" == 1 ]] || { echo "expected the hint exactly once for two engines:"; cat hint1.err; exit 1; }
+  grep -q 'npx yolo-wgsl setup-mesa' hint1.err || { echo "the hint does not name npx yolo-wgsl setup-mesa"; exit 1; }
+  [[ -f cache/setup-mesa-hint ]] || { echo "no marker cache/setup-mesa-hint"; exit 1; }
+  # a second run on this machine, through the CLI: said before (the marker), so silent
+  npx --no-install yolo-wgsl detect --cfg data/yolo-mini.cfg --source data/images/rgb-13x9.png --out dets-gl > hint2.out 2> hint2.err
+  [[ "$(hints hint2.err)" == 0 ]] || { echo "the hint again in a second run:"; cat hint2.err; exit 1; }
+  npx --no-install yolo-wgsl doctor 2>&1 | grep -E "^speed" || { echo "doctor does not report the hint"; exit 1; }
+  echo "hint: once for two engines; not again in the CLI run after it; doctor reports it"
+else
+  [[ "$(hints hint1.err)" == 0 ]] || { echo "a hint on $ADAPTER:"; cat hint1.err; exit 1; }
+  echo "hint check skipped: $ADAPTER without lavapipe, not Debian or not the GL fallback (setup-mesa has nothing to offer; no hint was given)"
+fi
+
 step "run: yolo-wgsl setup-mesa into the user cache, then doctor"
 npx --no-install yolo-wgsl setup-mesa
 npx --no-install yolo-wgsl doctor 2>&1 | grep -E "^device: using|^doctor:"
+
+step "after setup-mesa: no hint where lavapipe is in use (marker removed first)"
+rm -f cache/setup-mesa-hint
+"$NODE" engines.mjs > hint3.out 2> hint3.err
+cat hint3.out
+if grep -q 'adapter lavapipe' hint3.out; then
+  [[ "$(hints hint3.err)" == 0 ]] || { echo "a hint although lavapipe is in use:"; cat hint3.err; exit 1; }
+  echo "no hint on lavapipe"
+else
+  echo "lavapipe not in use here ($(head -1 hint3.out)): setup-mesa could not install it"
+fi
 
 step "run: detect on a folder"
 "$NODE" out/detect-folder.js --cfg data/yolo-mini.cfg --names data/yolo-mini.names --images data/images --out dets.json --conf 0.05
@@ -136,6 +175,27 @@ step "run: a short training (fine-tune 3 iterations on generated data, save)"
 
 step "run: the CLI from the package"
 npx --no-install yolo-wgsl info --cfg data/yolo-mini.cfg | tail -2
+
+step "run: yolo-wgsl serve from the package (POST an image, GET /metrics, SIGTERM)"
+node_modules/.bin/yolo-wgsl serve --cfg data/yolo-mini.cfg --names data/yolo-mini.names --port 0 > serve.log 2>&1 &
+SERVE_PID=$!
+for _ in $(seq 120); do grep -q '^listening on' serve.log && break; kill -0 $SERVE_PID 2>/dev/null || break; sleep 1; done
+URL="$(grep -o 'http://127\.0\.0\.1:[0-9]*' serve.log | head -1)"
+[[ -n "$URL" ]] || { cat serve.log; echo "serve did not start"; exit 1; }
+"$NODE" --input-type=module -e "
+import fs from 'node:fs';
+const url = process.argv[1];
+const r = await fetch(url + '/detect?conf=0.05', { method: 'POST', body: fs.readFileSync('data/images/smooth-40x24.jpg'), headers: { 'content-type': 'image/jpeg' } });
+const j = await r.json();
+if (r.status !== 200 || !(j.detections.length > 0)) throw new Error('detect: ' + r.status + ' ' + JSON.stringify(j).slice(0, 200));
+const bad = await fetch(url + '/detect', { method: 'POST', body: 'not an image', headers: { 'content-type': 'text/plain' } });
+if (bad.status !== 415) throw new Error('text/plain: ' + bad.status);
+const m = await (await fetch(url + '/metrics')).json();
+console.log('serve:', j.detections.length, 'detections for', j.image, j.width + 'x' + j.height + ';', 'metrics: responses', JSON.stringify(m.responses), 'batches', m.batches);
+" "$URL"
+kill -TERM $SERVE_PID
+wait $SERVE_PID || { cat serve.log; echo "serve did not exit cleanly on SIGTERM"; exit 1; }
+grep '^serve: stopped' serve.log
 
 step "run: bench peers needs a checkout (bench/ is not in the package)"
 if npx --no-install yolo-wgsl bench peers --cfg data/yolo-mini.cfg > peers.log 2>&1; then

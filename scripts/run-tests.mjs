@@ -2,7 +2,8 @@
 // Runs every test/**/*.test.ts with uvu in one process (one GPU device shared by all files) and ends with
 // a plain summary line: "tests: N passed, N failed, N skipped". A test that cannot run here (it needs
 // ../shared, say) prints "[skipped: why]" (test/helpers/check.ts noteMissingShared) and returns: uvu counts
-// it as passed, so this summary moves it to "skipped" instead.
+// it as passed, so this summary moves it to "skipped" instead. When the browser page's test is skipped (no
+// Chromium could be had: scripts/setup-chromium.sh), the summary line says so and why.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,9 @@ child.on('close', (code, signal) => {
   const skipped = uvuSkipped + notes;
   const shownPassed = Math.max(0, passed - notes);
   const why = signal ? ` (runner killed by ${signal})` : code && !failed ? ` (runner exited ${code})` : '';
-  console.log(`tests: ${shownPassed} passed, ${failed} failed, ${skipped} skipped${why}`);
+  // the browser page's test is skipped only where no browser can be had: the summary says so, and why
+  const browser = /\[skipped: browser end-to-end: ([^\]\n]*)\]/.exec(text);
+  const browserWhy = browser ? `; the browser page was not tested: ${browser[1]}` : '';
+  console.log(`tests: ${shownPassed} passed, ${failed} failed, ${skipped} skipped${why}${browserWhy}`);
   process.exit(code ?? 1);
 });

@@ -24,7 +24,15 @@ export {
 } from './api/model.js';
 export { train, type TrainOptions, type TrainReport, type TrainProgress, type EpochSummary } from './api/train.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
+export { createDetectionServer, type DetectionServer, type DetectionServerOptions, type ServeLimits } from './serve/server.js';
+export type { ServeMetricsSnapshot, LatencySummary } from './serve/metrics.js';
+export { exportOnnx, type ExportOnnxOptions, type ExportOnnxResult } from './api/export.js';
+export type { OnnxTensorInfo } from './export/onnx/index.js';
 export { generateSynth, SYNTH_SHAPES, type SynthOptions, type SynthResult, type SynthShape } from './data/synth.js';
+export {
+  convertToYolo, yoloToCoco, SourceError,
+  type ConvertToYoloOptions, type ConvertResult, type ConvertIssue, type CocoSource, type YoloToCocoOptions, type YoloToCocoResult,
+} from './data/convert/convert.js';
 export {
   benchKernels, formatKernelBench, benchNetwork, formatNetworkBench, measurePeak, profileNetwork, formatProfile,
   autotuneNetwork, networkConvCases, autotuneConv, CONV_TUNE_CANDIDATES, tuneTable, TuneTable, loadTuning, saveTuning, tuneCacheDir,
@@ -42,9 +50,3 @@ export type { BackendChoice } from './gpu/adapter.js';
 export type { EvalSummary } from './eval/metrics.js';
 export type { InfoRow } from './darknet/info.js';
 export type { Protocol } from './eval/types.js';
-export {
-  convertToYolo, yoloToCoco, SourceError,
-  type ConvertToYoloOptions, type ConvertResult, type ConvertIssue, type CocoSource, type YoloToCocoOptions, type YoloToCocoResult,
-} from './data/convert/convert.js';
-export { exportOnnx, type ExportOnnxOptions, type ExportOnnxResult } from './api/export.js';
-export type { OnnxTensorInfo } from './export/onnx/index.js';

@@ -154,6 +154,23 @@ export interface FoundObject {
   embedding?: number[];
 }
 
+/**
+ * The detections as `detect` writes them per image (and `serve` answers): class, score, objectness, pixel
+ * corners (2 decimals) and the normalised centre box (6), and the embedding where the head has one.
+ */
+export function objectsJson(objects: readonly FoundObject[]): object[] {
+  return objects.map((o) => ({
+    class_id: o.classId,
+    name: o.name,
+    score: Number(o.score.toFixed(6)),
+    objectness: Number(o.objectness.toFixed(6)),
+    bbox_xyxy: [o.pixels.x1, o.pixels.y1, o.pixels.x2, o.pixels.y2].map((v) => Number(v.toFixed(2))),
+    bbox_cxcywh_norm: [o.box.x, o.box.y, o.box.w, o.box.h].map((v) => Number(v.toFixed(6))),
+    // only for a [yolo] with embedding_layer= (Darknet's dets[i].embeddings); absent otherwise
+    ...(o.embedding ? { embedding: o.embedding.map((v) => Number(v.toPrecision(7))) } : {}),
+  }));
+}
+
 export interface PostprocessOptions {
   /** NMS IoU threshold (default 0.45). */
   iou?: number;

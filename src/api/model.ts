@@ -27,6 +27,11 @@ export type CfgSource = string | Bytes;
 export interface LoadDarknetOptions {
   /** The .cfg: a path (Node), its text (a string containing a newline), or its bytes. */
   cfg: CfgSource;
+  /**
+   * The name that errors (CfgError `name:line`) and info() give a cfg passed as text or bytes, e.g. a picked
+   * file's name in a browser (default '<cfg>'; a path names itself).
+   */
+  cfgName?: string;
   /** Darknet .weights: a path (Node) or the bytes. Without it the model gets a seeded random initialization. */
   weights?: string | Bytes;
   /** Class names: an array, the text of a .names file (one per line; a string with a newline), a path (Node), or bytes. */
@@ -452,7 +457,8 @@ export async function toImage(input: ImageInput, opts: { maxPixels?: number } = 
  * class names, on `opts.engine` or a new engine. Throws CfgError (file, line, key), WeightsError, GpuError.
  */
 export async function loadDarknet(opts: LoadDarknetOptions): Promise<Model> {
-  const cfg = readCfgSource(opts.cfg);
+  const src = readCfgSource(opts.cfg);
+  const cfg = opts.cfgName !== undefined && src.name === '<cfg>' ? { ...src, name: opts.cfgName } : src;
   const names = namesFrom(opts.names);
   if (opts.maxPixels !== undefined) resolveMaxPixels(opts.maxPixels); // a bad limit fails here, not at the first detect
   const network = await loadNetwork({ cfg: cfg.text, cfgName: cfg.name, weights: opts.weights, partial: opts.partial, weightsCfg: opts.weightsCfg, width: opts.width, height: opts.height, seed: opts.seed, log: opts.log, missingWeights: opts.weights === undefined ? `warning: no weights: ${host.baseName(cfg.name)} runs with seeded random weights` : undefined });

@@ -19,7 +19,7 @@ import { HeadDecoder } from '../yolo/decode.js';
 import { loadImage, sniffFormat, type Image, type Placement } from '../data/image.js';
 import { drawDetections, imageToRgba, writePng } from '../viz/draw.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { describeSkipped, detectImages, fromDarknetNetwork, imageFailureReason, type DetectNetwork, type FoundObject, type SkippedImage } from '../api/detector.js';
+import { describeSkipped, detectImages, fromDarknetNetwork, imageFailureReason, objectsJson, type DetectNetwork, type FoundObject, type SkippedImage } from '../api/detector.js';
 import { loadNetwork } from '../api/model.js';
 
 export type NetworkLoader = (gpu: Gpu, cfg: string, weights: string | undefined) => Promise<DetectNetwork>;
@@ -247,22 +247,13 @@ export async function detectWithNetwork(gpu: Gpu, net: DetectNetwork, files: rea
   return Object.assign(results, { skipped });
 }
 
-/** The JSON written per image: source file, image size, and each object's class, score and pixel box. */
+/** The JSON written per image: source file, image size, and each object's class, score and pixel box (`serve` answers the same). */
 export function resultJson(r: ImageResult): object {
   return {
     image: r.file,
     width: r.width,
     height: r.height,
-    detections: r.objects.map((o) => ({
-      class_id: o.classId,
-      name: o.name,
-      score: Number(o.score.toFixed(6)),
-      objectness: Number(o.objectness.toFixed(6)),
-      bbox_xyxy: [o.pixels.x1, o.pixels.y1, o.pixels.x2, o.pixels.y2].map((v) => Number(v.toFixed(2))),
-      bbox_cxcywh_norm: [o.box.x, o.box.y, o.box.w, o.box.h].map((v) => Number(v.toFixed(6))),
-      // only for a [yolo] with embedding_layer= (Darknet's dets[i].embeddings); absent otherwise
-      ...(o.embedding ? { embedding: o.embedding.map((v) => Number(v.toPrecision(7))) } : {}),
-    })),
+    detections: objectsJson(r.objects),
   };
 }
 

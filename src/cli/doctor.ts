@@ -2,7 +2,8 @@
 import { Gpu } from '../gpu/device.js';
 import { allKernelSpecs } from '../gpu/catalog.js';
 import { GpuError } from '../gpu/errors.js';
-import { parseBackend } from '../gpu/adapter.js';
+import { localMesa, parseBackend } from '../gpu/adapter.js';
+import { markSetupHintShown, setupHint } from '../gpu/setup-hint.js';
 import { Tensor, activation, newTape } from '../tensor/index.js';
 import { CONV_ALGOS, conv2dForward } from '../tensor/ops/conv2d.js';
 import { Rng, randomArray } from '../util/rng.js';
@@ -12,14 +13,18 @@ export interface DoctorResult {
   adapter?: Gpu['info'];
   kernels: { name: string; ok: boolean; ms: number; error?: string }[];
   selfCheck?: { ok: boolean; maxError: number; detail: string };
+  /** How to get a faster adapter, where there is one to get (the GL fallback without lavapipe). */
+  hint?: string;
 }
 
 export async function doctor(opts: { backend?: string; log?: (l: string) => void } = {}): Promise<DoctorResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const result: DoctorResult = { ok: false, kernels: [] };
   let gpu: Gpu;
+  const backend = parseBackend(opts.backend ?? process.env.YOLO_WGSL_BACKEND);
+  markSetupHintShown(); // the report says it below, every time
   try {
-    gpu = await Gpu.create({ backend: parseBackend(opts.backend ?? process.env.YOLO_WGSL_BACKEND), log });
+    gpu = await Gpu.create({ backend, log });
   } catch (e) {
     log(`doctor: FAILED: ${(e as Error).message}`);
     return result;
@@ -32,6 +37,12 @@ export async function doctor(opts: { backend?: string; log?: (l: string) => void
     log(`vendor       ${i.vendor || '-'}   architecture ${i.architecture || '-'}`);
     log(`description  ${i.description || i.device || '-'}`);
     log(`features     ${i.features.join(' ') || '-'}`);
+    // the slow GL fallback where `setup-mesa` would give lavapipe (the hint createEngine gives once)
+    const hint = setupHint(i, { choice: backend, mesaInstalled: process.platform === 'linux' && localMesa() !== undefined });
+    if (hint) {
+      result.hint = hint.replace(/^yolo-wgsl: /, '');
+      log(`speed        ${result.hint}`);
+    }
     // the subgroup size the kernels' subgroupShuffle sharing is specialized for (kernels/conv2d_reg.wgsl, matmul.wgsl regsg)
     const ai = (gpu.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
     if (gpu.hasFeature('subgroups')) log(`subgroups    size ${ai?.subgroupMinSize === ai?.subgroupMaxSize ? `${ai?.subgroupMinSize ?? '?'} (fixed)` : `${ai?.subgroupMinSize ?? '?'}-${ai?.subgroupMaxSize ?? '?'} (varies: kernels share nothing through subgroups)`}`);

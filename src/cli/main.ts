@@ -146,6 +146,31 @@ export async function main(argv: string[]): Promise<void> {
       },
     )
     .command(
+      'serve',
+      'an HTTP detection server: POST an image (raw or multipart) to /detect, get detect\'s JSON; GET /health, /metrics; concurrent requests batched into one forward (docs/serve.md)',
+      (y) =>
+        y
+          .option('cfg', { type: 'string', demandOption: true, describe: 'Darknet .cfg file' })
+          .option('weights', { type: 'string', describe: 'Darknet .weights (default: seeded random weights, for trying the server)' })
+          .option('names', { type: 'string', describe: 'class names file, one per line (e.g. coco.names)' })
+          .option('port', { type: 'number', default: 8080, describe: 'TCP port (0: a free one, printed)' })
+          .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (0.0.0.0: every interface)' })
+          .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' })
+          .option('max-bytes', { type: 'number', default: 8 * 2 ** 20, describe: 'largest request body in bytes (413 past it)' })
+          .option('max-batch', { type: 'number', default: 8, describe: 'requests per batch: one forward' })
+          .option('batch-wait-ms', { type: 'number', default: 5, describe: 'how long the oldest queued request waits for others to join its batch' })
+          .option('max-concurrent', { type: 'number', default: 1, describe: 'batches decoded and run at once' })
+          .option('max-queue', { type: 'number', default: 64, describe: 'requests waiting beyond those running; past it 503 at once' })
+          .option('timeout-ms', { type: 'number', default: 30000, describe: 'time limit of a request from its arrival (408 body, 503 queued, 504 running)' }),
+      async (a) => {
+        const { runServe } = await import('./serve.js');
+        await runServe({
+          cfg: a.cfg, weights: a.weights, names: a.names, port: a.port, host: a.host, img: a.img, maxBytes: a['max-bytes'], maxBatch: a['max-batch'],
+          batchWaitMs: a['batch-wait-ms'], maxConcurrent: a['max-concurrent'], maxQueue: a['max-queue'], timeoutMs: a['timeout-ms'],
+        });
+      },
+    )
+    .command(
       'forward',
       'run a network and write NumPy files: layer_<i>_input.npy per detection head (and every layer with --layers all)',
       (y) =>
@@ -350,7 +375,7 @@ export async function main(argv: string[]): Promise<void> {
         .option('iters', { type: 'number', describe: 'timed repetitions per measurement' })
         .option('json', { type: 'string', describe: 'write the results as JSON to this file' })
         .option('quick', { type: 'boolean', default: false, describe: 'fewer repeats, shorter time budget per case (network/peers: small sizes)' })
-        .option('variants', { type: 'string', describe: 'kernels: comma-separated conv algorithms (direct,gemm_tiled,gemm_reg)' })
+        .option('variants', { type: 'string', describe: 'kernels: comma-separated conv algorithms (direct,gemm_tiled,gemm_reg,tile)' })
         .option('passes', { type: 'string', describe: 'kernels: comma-separated passes (fwd,bwd_data,bwd_weights)' })
         .option('layers', { type: 'string', describe: 'kernels: comma-separated yolov3-tiny layer indices' })
         .option('cfg', { type: 'string', describe: 'network/peers: Darknet .cfg' })

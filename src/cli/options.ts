@@ -4,6 +4,7 @@
  * command runs, naming the option, its range and what was given.
  */
 import { checkNumber, RULES, type NumberRule } from '../util/validate.js';
+import { PORT_RULE, SERVE_LIMIT_RULES } from '../serve/limits.js';
 
 export const NUMERIC_OPTIONS: Readonly<Record<string, NumberRule>> = {
   conf: RULES.probability,
@@ -38,6 +39,13 @@ export const NUMERIC_OPTIONS: Readonly<Record<string, NumberRule>> = {
   'max-pixels': RULES.positiveInt,
   'val-fraction': RULES.probability,
   'max-warnings': RULES.count,
+  port: PORT_RULE,
+  'max-bytes': SERVE_LIMIT_RULES.maxBytes,
+  'max-batch': SERVE_LIMIT_RULES.maxBatch,
+  'batch-wait-ms': SERVE_LIMIT_RULES.batchWaitMs,
+  'max-concurrent': SERVE_LIMIT_RULES.maxConcurrent,
+  'max-queue': SERVE_LIMIT_RULES.maxQueue,
+  'timeout-ms': SERVE_LIMIT_RULES.timeoutMs,
 };
 
 /**

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import { GpuError } from './errors.js';
 import { mesaDirs, packageRoot } from '../util/paths.js';
 import { parsePollMode, throttleDawnPolling, type PollMode } from './poll.js';
+import { showSetupHint } from './setup-hint.js';
 
 // The Mesa folders are paths like the others (src/util/paths.ts); re-exported for setup-mesa and tests.
 export { mesaDirs, mesaInstallDir } from '../util/paths.js';
@@ -265,6 +266,8 @@ export async function selectAdapter(opts: SelectOptions = {}): Promise<SelectedA
         const d = describe(a, 'opengles', a.features.has('core-features-and-limits') ? 'core' : 'compatibility');
         if (d.kind === 'cpu') d.kind = 'llvmpipe';
         log(`device: using ${d.summary}`);
+        // the slow fallback where `setup-mesa` would give lavapipe: say so once (src/gpu/setup-hint.ts)
+        showSetupHint(d, { choice, mesaInstalled: mesa !== undefined });
         return { adapter: a, info: d, instance: gpu };
       }
       log('device: OpenGL ES: no adapter');

@@ -133,7 +133,12 @@ test('typed errors: CfgError with file/line/key, WeightsError for a wrong file',
     const c = e as CfgError;
     assert.is(c.key, 'filters');
     assert.ok(c.line > 20, `line ${c.line}`);
+    assert.is(c.file, '<cfg>');
   }
+  // a cfg passed as text or bytes gets the name the caller gives it (a browser's picked file)
+  const named = await loadDarknet({ cfg: new TextEncoder().encode(bad), cfgName: 'picked.cfg', engine }).then(() => undefined, (e: unknown) => e);
+  assert.instance(named, CfgError);
+  assert.match((named as CfgError).message, /^picked\.cfg:\d+: \[convolutional\] key 'filters'/);
   try {
     await loadDarknet({ cfg: MINI, weights: new Uint8Array(100), engine });
     assert.unreachable('short weights loaded');

@@ -1,7 +1,10 @@
 /**
  * The browser bundle and page: the bundle holds no Node-only module; and, where Chromium is installed
- * (/usr/bin/chromium, or YOLO_WGSL_CHROMIUM), examples/browser/index.html run headless on Chromium's WebGPU
- * (SwiftShader on a machine without a GPU) detects the same objects as the Node engine on the same image.
+ * (`make deps` installs Debian's where it may: scripts/setup-chromium.sh), examples/browser/index.html run
+ * headless on Chromium's WebGPU (SwiftShader on a machine without a GPU) loads a model from URL parameters,
+ * takes an image from its file input and one dropped onto it, detects the same objects as the Node engine on
+ * the same image and weights, shows its timings, and is photographed (into docs/images/browser.png with
+ * YOLO_WGSL_UPDATE_SCREENSHOT=1; else into a temporary folder, so that `make test` leaves the checkout as it was).
  */
 import fs from 'node:fs';
 import http from 'node:http';
@@ -48,37 +51,89 @@ test('browser bundle: no Node-only module inside; the browser adapter, kernels a
   }
 });
 
-function chromiumPath(): string | undefined {
-  for (const p of [process.env.YOLO_WGSL_CHROMIUM, '/usr/bin/chromium', '/usr/bin/chromium-browser']) if (p && fs.existsSync(p)) return p;
-  return undefined;
+/**
+ * A Chromium to drive: YOLO_WGSL_CHROMIUM, Debian's (scripts/setup-chromium.sh installs it in `make deps`
+ * where the machine allows), Chrome, or one that playwright-core downloaded (npx playwright-core install
+ * chromium). Else why there is none: setup-chromium.sh leaves its reason in .chromium/status.
+ */
+async function findChromium(): Promise<{ exe?: string; why: string }> {
+  const env = process.env.YOLO_WGSL_CHROMIUM;
+  if (env) {
+    assert.ok(fs.existsSync(env), `YOLO_WGSL_CHROMIUM=${env}: no such file`);
+    return { exe: env, why: '' };
+  }
+  const candidates = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
+  try {
+    const { chromium } = await import('playwright-core');
+    candidates.push(chromium.executablePath());
+  } catch { /* no browser build for this platform */ }
+  const exe = candidates.find((p) => fs.existsSync(p));
+  if (exe) return { exe, why: '' };
+  const status = path.join(root, '.chromium/status');
+  const said = fs.existsSync(status) ? fs.readFileSync(status, 'utf8').trim().replace(/[[\]]/g, '') : '';
+  const why = said.startsWith('skip ') ? said.slice(5)
+    : said.startsWith('ok ') ? `no Chromium: ${said.slice(3)}, installed by make deps, is gone (rm -r .chromium; make deps)`
+      : 'no Chromium, and make deps has not tried to install it (bash scripts/setup-chromium.sh)';
+  return { why };
 }
 
-test('browser page on headless Chromium WebGPU: same detections as the Node engine', async () => {
-  const exe = chromiumPath();
+type PageDetection = { box: { x1: number; y1: number; x2: number; y2: number }; classId: number; name: string; score: number };
+type PageState = {
+  done: boolean; ready?: boolean; error: string | null; adapter: string; images: number; detections: PageDetection[] | null;
+  image: { name: string | null; width: number; height: number; conf: number } | null;
+  model: { cfg: string; weights: string | null } | null;
+  timings: Record<'library' | 'engine' | 'model' | 'first' | 'last' | 'mean' | 'decode', number | null>;
+};
+
+/** Each node detection has its browser twin: same class, score within 1e-3, box within 0.05 px. Returns the largest score difference. */
+function sameDetections(got: PageDetection[], expected: PageDetection[], what: string): number {
+  assert.is(got.length, expected.length, `${what}: as many detections`);
+  const left = [...got];
+  let worst = 0;
+  for (const e of expected) {
+    const i = left.findIndex((d) => d.classId === e.classId && d.name === e.name && Math.abs(d.score - e.score) < 1e-3
+      && (['x1', 'y1', 'x2', 'y2'] as const).every((c) => Math.abs(d.box[c] - e.box[c]) < 0.05));
+    assert.ok(i >= 0, `${what}: no browser detection matches ${JSON.stringify(e)}`);
+    worst = Math.max(worst, Math.abs(left[i].score - e.score));
+    left.splice(i, 1);
+  }
+  return worst;
+}
+
+/** A threshold halfway between the k-th and (k+1)-th best of well-separated scores (a threshold on a tie would compare rounding). */
+function thresholdAfter(scores: number[], k: number): number {
+  const s = [...scores].sort((a, b) => b - a);
+  let i = Math.min(k, s.length - 1);
+  while (i < s.length - 1 && s[i - 1] - s[i] < 1e-4) i++;
+  return Number(((s[i - 1] + s[i]) / 2).toFixed(6)); // as typed into the page: 6 decimals, still between the two
+}
+
+test('browser page on headless Chromium WebGPU: picked and dropped images, same detections as the Node engine, screenshot', async () => {
+  const { exe, why } = await findChromium();
   if (!exe) {
-    console.log('  [skipped: browser end-to-end needs Chromium (apt-get install chromium, or set YOLO_WGSL_CHROMIUM); it is absent here]');
+    console.log(`  [skipped: browser end-to-end: ${why}; set YOLO_WGSL_CHROMIUM to use another Chromium or Chrome]`);
     return;
   }
   await build();
   const engine = new Engine(await getGpu());
   const cfg = path.join(root, 'fixtures/cfg/yolo-mini.cfg');
-  // seeded weights with detections on a synthetic shapes image (PNG: decoded exactly by both)
-  const synth = generateSynth({ out: path.join(tmp, 'synth'), trainCount: 1, valCount: 1, size: 96, seed: 11 });
+  // seeded weights on a synthetic shapes image at the network's size (PNG: decoded exactly by both)
+  const synth = generateSynth({ out: path.join(tmp, 'synth'), trainCount: 1, valCount: 1, size: 128, seed: 11 });
   const imgDir = path.join(path.dirname(synth.data), 'images', 'val');
   const imageFile = fs.existsSync(imgDir) ? path.join(imgDir, fs.readdirSync(imgDir).find((f) => f.endsWith('.png'))!) : findPng(path.dirname(synth.data));
   const model = await loadDarknet({ cfg, names: path.join(root, 'fixtures/cfg/yolo-mini.names'), engine, seed: 5 });
-  const weights = path.join(tmp, 'mini.weights');
+  const weights = path.join(tmp, 'yolo-mini.seed5-random.weights'); // the name shows in the screenshot
   await model.save(weights);
-  // a threshold halfway between two well-separated scores, ~20 detections above it (random weights score
-  // everything alike; a threshold on a tie would compare rounding, not detections)
-  const all = (await model.detect(imageFile, { conf: 0.001, iou: 0.45, maxDet: 5000 })).map((d) => d.score).sort((a, b) => b - a);
-  let k = Math.min(30, all.length - 1);
-  while (k < all.length - 1 && all[k - 1] - all[k] < 1e-4) k++;
-  const conf = (all[k - 1] + all[k]) / 2;
+  // random weights score everything alike: ~30 detections for the comparison, the best 5 for the picture
+  const all = (await model.detect(imageFile, { conf: 0.001, iou: 0.45, maxDet: 5000 })).map((d) => d.score);
+  const conf = thresholdAfter(all, 30);
   const expected = await model.detect(imageFile, { conf, iou: 0.45 });
+  const conf5 = thresholdAfter(expected.map((d) => d.score), 5);
+  const expected5 = await model.detect(imageFile, { conf: conf5, iou: 0.45 });
   model.dispose();
+  assert.ok(expected.length > 5 && expected5.length > 0, 'the node engine finds something to compare');
 
-  const files: Record<string, string> = { '/bundle.js': bundle, '/bundle.js.map': `${bundle}.map`, '/w.weights': weights, '/img.png': imageFile };
+  const files: Record<string, string> = { '/bundle.js': bundle, '/bundle.js.map': `${bundle}.map`, [`/${path.basename(weights)}`]: weights };
   const server = http.createServer((req, res) => {
     const u = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const file = files[u] ?? (/^\/(examples|fixtures)\//.test(u) && !u.includes('..') ? path.join(root, u) : undefined);
@@ -94,34 +149,76 @@ test('browser page on headless Chromium WebGPU: same detections as the Node engi
   const { chromium } = await import('playwright-core');
   const browser = await chromium.launch({ executablePath: exe, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader'] });
   try {
-    const page = await browser.newPage();
+    const page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
     const logs: string[] = [];
     page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
     page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
-    const q = new URLSearchParams({ bundle: '/bundle.js', cfg: '/fixtures/cfg/yolo-mini.cfg', weights: '/w.weights', names: '/fixtures/cfg/yolo-mini.names', image: '/img.png', conf: String(conf), iou: '0.45' });
+    const pageState = () => page.evaluate(() => {
+      const s = (window as unknown as { __yolo: PageState }).__yolo;
+      return { ...s, detections: s.detections?.map((d) => ({ box: d.box, classId: d.classId, name: d.name, score: d.score })) ?? null };
+    }) as Promise<PageState>;
+    // waits until the page has detected on `n` images in all and is idle
+    const detected = async (n: number) => {
+      await page.waitForFunction((k) => { const s = (window as unknown as { __yolo?: PageState }).__yolo; return s?.done === true && (s.error !== null || s.images >= k); }, n, { timeout: 240_000 });
+      const s = await pageState();
+      assert.is(s.error, null, `page error: ${s.error}\n${logs.join('\n')}`);
+      assert.is(s.images, n, 'one detection run per image or setting');
+      return s;
+    };
+    // 1. the model from URL parameters (as a link to a hosted model would)
+    const q = new URLSearchParams({ bundle: '/bundle.js', cfg: '/fixtures/cfg/yolo-mini.cfg', weights: `/${path.basename(weights)}`, names: '/fixtures/cfg/yolo-mini.names', conf: String(conf), iou: '0.45' });
     await page.goto(`http://127.0.0.1:${port}/examples/browser/index.html?${q}`);
-    await page.waitForFunction(() => (window as unknown as { __yolo?: { done: boolean } }).__yolo?.done === true, null, { timeout: 240_000 });
-    const got = await page.evaluate(() => {
-      const s = (window as unknown as { __yolo: { error: string | null; adapter: string; detections: { box: { x1: number; y1: number; x2: number; y2: number }; classId: number; name: string; score: number }[] } }).__yolo;
-      return { error: s.error, adapter: s.adapter, detections: s.detections };
-    });
-    assert.is(got.error, null, `page error: ${got.error}\n${logs.join('\n')}`);
-    console.log(`  [browser: ${got.adapter}; ${got.detections.length} detections, node: ${expected.length}]`);
-    assert.ok(expected.length > 0, 'the node engine finds something to compare');
-    assert.is(got.detections.length, expected.length, 'as many detections');
-    // each node detection has its browser twin: same class, score within 1e-3, box within 0.05 px
-    const left = [...got.detections];
-    let worst = 0;
-    for (const e of expected) {
-      const i = left.findIndex((d) => d.classId === e.classId && d.name === e.name && Math.abs(d.score - e.score) < 1e-3
-        && (['x1', 'y1', 'x2', 'y2'] as const).every((c) => Math.abs(d.box[c] - e.box[c]) < 0.05));
-      assert.ok(i >= 0, `no browser detection matches ${JSON.stringify(e)}`);
-      worst = Math.max(worst, Math.abs(left[i].score - e.score));
-      left.splice(i, 1);
-    }
-    console.log(`  [conf ${conf.toFixed(5)}: ${expected.length} detections matched; max score difference ${worst.toExponential(2)}]`);
+    await page.waitForFunction(() => { const s = (window as unknown as { __yolo?: PageState }).__yolo; return s?.done === true && (s.ready === true || s.error !== null); }, null, { timeout: 240_000 });
+    let s = await pageState();
+    assert.is(s.error, null, `page error: ${s.error}\n${logs.join('\n')}`);
+    assert.equal(s.model && [s.model.cfg, s.model.weights], ['yolo-mini.cfg', path.basename(weights)]);
+    // 2. an image picked with the file input
+    await page.setInputFiles('#image', imageFile);
+    s = await detected(1);
+    console.log(`  [browser: ${s.adapter}; ${s.detections!.length} detections, node: ${expected.length}]`);
+    let worst = sameDetections(s.detections!, expected, `picked image, conf ${conf.toFixed(5)}`);
+    assert.equal(s.image && [s.image.name, s.image.width, s.image.height], [path.basename(imageFile), 128, 128]);
+    // 3. a higher conf typed in: the page detects again
+    await page.fill('#conf', String(conf5));
+    await page.locator('#conf').blur(); // a number input's change event: on leaving it
+    s = await detected(2);
+    worst = Math.max(worst, sameDetections(s.detections!, expected5, `conf ${conf5.toFixed(5)}`));
+    // 4. the same image dropped onto the page (a DataTransfer with a File, as a drag from the desktop gives)
+    const b64 = fs.readFileSync(imageFile).toString('base64');
+    await page.evaluate((data) => {
+      const bytes = Uint8Array.from(atob(data), (ch) => ch.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], 'dropped.png', { type: 'image/png' }));
+      document.getElementById('drop')!.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    }, b64);
+    s = await detected(3);
+    assert.is(s.image?.name, 'dropped.png');
+    worst = Math.max(worst, sameDetections(s.detections!, expected5, 'dropped image'));
+    console.log(`  [conf ${conf.toFixed(5)}: ${expected.length} detections matched, conf ${conf5.toFixed(5)}: ${expected5.length} (picked, then dropped); max score difference ${worst.toExponential(2)}]`);
+    // 5. the timings a person sees
+    const t = s.timings;
+    for (const k of ['library', 'engine', 'model', 'first', 'last', 'mean', 'decode'] as const) assert.ok(t[k] !== null && t[k]! >= 0, `timing ${k}: ${t[k]}`);
+    const shown = await page.locator('#timings').innerText();
+    assert.match(shown, /first detection\s+[\d.]+ ms/);
+    assert.match(shown, /mean of the next 2\s+[\d.]+ ms/, shown);
+    console.log(`  [timings in Chromium: library ${t.library!.toFixed(0)} ms, engine ${t.engine!.toFixed(0)} ms, model ${t.model!.toFixed(0)} ms, first detection ${t.first!.toFixed(0)} ms, then ${t.mean!.toFixed(0)} ms per image]`);
     const canvas = await page.evaluate(() => { const c = document.getElementById('canvas') as HTMLCanvasElement; return [c.width, c.height]; });
-    assert.ok(canvas[0] > 1 && canvas[1] > 1, 'drawn on the canvas');
+    assert.ok(canvas[0] > 128 && canvas[1] > 128, 'drawn on the canvas, enlarged');
+    assert.is(await page.locator('#dets tr').count(), expected5.length, 'one row per detection');
+    // 6. the screenshot in the docs
+    const shot = process.env.YOLO_WGSL_UPDATE_SCREENSHOT === '1' ? path.join(root, 'docs/images/browser.png') : path.join(tmp, 'browser.png');
+    fs.mkdirSync(path.dirname(shot), { recursive: true });
+    await page.screenshot({ path: shot, fullPage: true });
+    const bytes = fs.statSync(shot).size;
+    assert.ok(bytes > 10_000 && bytes < 300_000, `screenshot ${bytes} bytes`);
+    // 7. a broken cfg dropped onto the page: the error names the file, line and key
+    await page.evaluate(() => {
+      const dt = new DataTransfer();
+      dt.items.add(new File(['[net]\nwidth=64\nheight=64\nchannels=3\n\n[convolutional]\nfilters=abc\nsize=3\n'], 'bad.cfg'));
+      document.body.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+    });
+    await page.waitForFunction(() => (window as unknown as { __yolo: PageState }).__yolo.error !== null, null, { timeout: 60_000 });
+    assert.match(await page.locator('#status').innerText(), /CfgError: bad\.cfg:7: \[convolutional\] key 'filters': expected an integer, got 'abc'/);
   } finally {
     await browser.close();
     server.close();

@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
 import { Engine, loadDarknet, type Detection } from '../../src/index.js';
+import { detectionsDiffer, type ServedDetection } from '../../bench/server-load.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { miniWeights } from '../helpers/mini.js';
 
@@ -73,7 +74,7 @@ test('examples/finetune.ts: trains a few iterations on generated data and saves 
   orig.dispose();
 });
 
-test('examples/server.ts: POST an image to /detect on 127.0.0.1 -> the detections of model.detect', async () => {
+test('examples/server.ts (createDetectionServer): POST an image to /detect on 127.0.0.1 -> the detections of model.detect', async () => {
   const w = await seededWeights();
   const p = start('server.ts', ['--cfg', CFG, '--weights', w, '--names', NAMES, '--host', '127.0.0.1', '--port', '0']);
   let out = '';
@@ -95,17 +96,20 @@ test('examples/server.ts: POST an image to /detect on 127.0.0.1 -> the detection
     assert.ok(health.ok);
     assert.equal(health.names, ['circle', 'square', 'triangle']);
     const image = path.join(IMAGES, 'smooth-40x24.jpg');
-    const res = await fetch(`${url}/detect?conf=0.05&iou=0.45`, { method: 'POST', body: fs.readFileSync(image) });
+    const res = await fetch(`${url}/detect?conf=0.05&iou=0.45`, { method: 'POST', body: fs.readFileSync(image), headers: { 'content-type': 'image/jpeg' } });
     assert.is(res.status, 200);
-    const body = (await res.json()) as { detections: Detection[] };
+    const body = (await res.json()) as { width: number; height: number; detections: ServedDetection[] };
     const model = await loadDarknet({ cfg: CFG, weights: w, names: NAMES, engine: new Engine(await getGpu()) });
     const want = await model.detect(image, { conf: 0.05, iou: 0.45 });
     model.dispose();
     assert.ok(want.length > 0, 'something detected');
-    assert.equal(body.detections, JSON.parse(JSON.stringify(want)));
-    const bad = await fetch(`${url}/detect`, { method: 'POST', body: 'not an image' });
+    assert.equal([body.width, body.height], [40, 24]);
+    assert.is(detectionsDiffer(body.detections, want), null, 'the detections of model.detect');
+    const bad = await fetch(`${url}/detect`, { method: 'POST', body: new Uint8Array(Buffer.from('not an image')) });
     assert.is(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /not a PNG or JPEG/);
+    const text = await fetch(`${url}/detect`, { method: 'POST', body: 'not an image' });
+    assert.is(text.status, 415, 'text/plain: not an image content type');
   } finally {
     const closed = new Promise((r) => p.once('close', r));
     p.kill('SIGTERM');
