@@ -26,8 +26,9 @@ export { train, type TrainOptions, type TrainReport, type TrainProgress, type Ep
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export { createDetectionServer, type DetectionServer, type DetectionServerOptions, type ServeLimits } from './serve/server.js';
 export type { ServeMetricsSnapshot, LatencySummary } from './serve/metrics.js';
-export { exportOnnx, type ExportOnnxOptions, type ExportOnnxResult } from './api/export.js';
+export { exportOnnx, exportTfjs, type ExportOnnxOptions, type ExportOnnxResult, type ExportTfjsOptions, type ExportTfjsResult } from './api/export.js';
 export type { OnnxTensorInfo } from './export/onnx/index.js';
+export type { TfjsTensorInfo } from './export/tfjs/index.js';
 export { generateSynth, SYNTH_SHAPES, type SynthOptions, type SynthResult, type SynthShape } from './data/synth.js';
 export {
   convertToYolo, yoloToCoco, SourceError,

@@ -1,13 +1,14 @@
 /**
- * Export through the library API: a Darknet cfg + weights as an ONNX model (src/export/onnx), the `export`
- * command's code. No device is needed: the graph is built from the parsed layers and the host parameters.
+ * Export through the library API: a Darknet cfg + weights as an ONNX model (src/export/onnx) or a TF.js
+ * GraphModel folder (src/export/tfjs), the `export` command's code. No device is needed: the graph is built from the parsed layers and the host parameters.
  */
 import { loadNetwork, type Bytes, type CfgSource } from './model.js';
 import { networkToOnnx, MAX_OPSET, MIN_OPSET, type OnnxTensorInfo } from '../export/onnx/index.js';
+import { networkToTfjs, type TfjsTensorInfo } from '../export/tfjs/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { checkNumber } from '../util/validate.js';
 import { packageRoot } from '../util/paths.js';
-import { readFileSync } from 'node:fs';
+import { readdirSync, rmSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export interface ExportOnnxOptions {
@@ -78,4 +79,54 @@ export async function exportOnnx(opts: ExportOnnxOptions): Promise<ExportOnnxRes
   const m = networkToOnnx(net, { opset, dynamicBatch: opts.dynamicBatch, decode: opts.decode, version: packageVersion() });
   if (opts.out) writeFileAtomic(opts.out, m.bytes);
   return { bytes: m.bytes, file: opts.out, opset: m.opset, input: m.input, outputs: m.outputs, nodes: m.nodes, weightBytes: m.weightBytes };
+}
+
+export interface ExportTfjsOptions {
+  /** The .cfg: a path, its text (a string containing a newline), or its bytes. */
+  cfg: CfgSource;
+  /** Darknet .weights: a path or the bytes. Without it the model holds seeded random weights (logged). */
+  weights?: string | Bytes;
+  /** Write the folder here (model.json and group1-shardKofN.bin, each atomically); without it only `files` is returned. */
+  out?: string;
+  /** Network input size (default: the cfg's [net] width / height). */
+  width?: number;
+  height?: number;
+  /** One output `boxes` [N, boxes, 4 + 1 + C] of decoded boxes, as ExportOnnxOptions.decode. */
+  decode?: boolean;
+  /** Seed of the random weights when none are given (default 1). */
+  seed?: number;
+  /** cfg warnings and informational lines (default: silent). */
+  log?: (line: string) => void;
+}
+
+export interface ExportTfjsResult {
+  /** The folder's files by name: `model.json` (format graph-model) and the weight shards. */
+  files: Map<string, Uint8Array>;
+  /** The folder written (when `out` was given). */
+  dir?: string;
+  /** `input` [-1, h, w, c]: NHWC float32, RGB in [0, 1] (the forward's input transposed); -1 is the free batch. */
+  input: TfjsTensorInfo;
+  /** The head outputs, NCHW as the engine's forward returns them (`yolo_30`, ...), or `boxes` with `decode`. */
+  outputs: (TfjsTensorInfo & { layer: number })[];
+  nodes: number;
+  /** Bytes of the constants (parameters, shapes) in the shards. */
+  weightBytes: number;
+}
+
+/**
+ * Builds the network of `cfg` with `weights` and converts it to a TF.js GraphModel folder (load it with
+ * `tf.loadGraphModel('.../model.json')`). BN folded; recurrent, [local] and class-tree layers refused.
+ * The shards are written first and model.json last; shards of an earlier export to the folder that the new
+ * model.json does not list are removed. Throws CfgError, WeightsError or WriteError.
+ */
+export async function exportTfjs(opts: ExportTfjsOptions): Promise<ExportTfjsResult> {
+  const net = await loadNetwork({ cfg: opts.cfg, weights: opts.weights, width: opts.width, height: opts.height, seed: opts.seed, log: opts.log });
+  const m = networkToTfjs(net, { decode: opts.decode, version: packageVersion() });
+  if (opts.out) {
+    const dir = opts.out;
+    for (const [name, bytes] of m.files) if (name !== 'model.json') writeFileAtomic(path.join(dir, name), bytes);
+    writeFileAtomic(path.join(dir, 'model.json'), m.files.get('model.json')!);
+    for (const f of readdirSync(dir)) if (/^group1-shard\d+of\d+\.bin$/.test(f) && !m.files.has(f)) rmSync(path.join(dir, f), { force: true });
+  }
+  return { files: m.files, dir: opts.out, input: m.input, outputs: m.outputs, nodes: m.nodes, weightBytes: m.weightBytes };
 }

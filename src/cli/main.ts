@@ -266,20 +266,20 @@ export async function main(argv: string[]): Promise<void> {
     )
     .command(
       'export',
-      'write the network as an ONNX model for other runtimes (BN folded; the raw head tensors, or decoded boxes with --decode; docs/export.md)',
+      'write the network as an ONNX model or a TF.js GraphModel folder for other runtimes (BN folded; the raw head tensors, or decoded boxes with --decode; docs/export.md)',
       (y) =>
         y
           .option('cfg', { type: 'string', demandOption: true, describe: 'Darknet .cfg file' })
           .option('weights', { type: 'string', demandOption: true, describe: 'Darknet .weights' })
-          .option('format', { type: 'string', choices: ['onnx'], default: 'onnx', describe: 'model format' })
-          .option('out', { type: 'string', demandOption: true, describe: 'the file to write (model.onnx)' })
-          .option('opset', { type: 'number', default: 13, describe: 'ONNX opset (13-25; 18+ writes Mish as one op)' })
-          .option('dynamic-batch', { type: 'boolean', default: false, describe: "a symbolic batch dimension 'N' (default: batch 1)" })
+          .option('format', { type: 'string', choices: ['onnx', 'tfjs'], default: 'onnx', describe: 'model format: onnx (one file) or tfjs (a GraphModel folder: model.json + weight shards, NHWC input)' })
+          .option('out', { type: 'string', demandOption: true, describe: 'the file to write (model.onnx), or the folder (tfjs)' })
+          .option('opset', { type: 'number', default: 13, describe: 'ONNX opset (13-25; 18+ writes Mish as one op; onnx only)' })
+          .option('dynamic-batch', { type: 'boolean', default: false, describe: "a symbolic batch dimension 'N' (default: batch 1; onnx only, tfjs's batch is always free)" })
           .option('img', { type: 'number', array: true, describe: 'network input size: W H, or one value for both (default: the cfg width/height)' })
           .option('decode', { type: 'boolean', default: false, describe: 'one output boxes [N, boxes, 4+1+C]: cx, cy, w, h in input pixels, objectness, objectness × class probability (before thresholds and NMS)' }),
       async (a) => {
         const { runExport } = await import('./export.js');
-        await runExport({ cfg: a.cfg, weights: a.weights, format: a.format as 'onnx', out: a.out, opset: a.opset, dynamicBatch: a['dynamic-batch'], img: a.img, decode: a.decode });
+        await runExport({ cfg: a.cfg, weights: a.weights, format: a.format as 'onnx' | 'tfjs', out: a.out, opset: a.opset, dynamicBatch: a['dynamic-batch'], img: a.img, decode: a.decode });
       },
     )
     .command(
