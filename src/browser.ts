@@ -5,8 +5,9 @@
  * it as `yolo-wgsl/browser`.
  *
  * Everything is passed as data: the cfg as text, the weights as bytes (fetch(url).arrayBuffer()), images as
- * ImageBitmap / ImageData / <img> / canvas or PNG/JPEG bytes. Training and evaluation need a dataset on
- * disk and are Node-only.
+ * ImageBitmap / ImageData / <img> / canvas or PNG/JPEG bytes. Training takes the dataset as files in memory
+ * (`trainOnFiles`: name -> bytes, e.g. a picked folder; docs/browser.md); evaluation of a dataset on disk
+ * (`evaluate`) is Node-only.
  *
  * @packageDocumentation
  */
@@ -23,3 +24,10 @@ export { ImageError, DEFAULT_MAX_PIXELS, type ImageErrorCode } from './data/imag
 export { SettingError } from './util/validate.js';
 export { Gpu } from './gpu/device.js';
 export { Tensor } from './tensor/tensor.js';
+export {
+  trainOnFiles, type TrainOnFilesOptions, type TrainingRun, type FilesTrainReport, type FileMap,
+} from './api/train_files.js';
+export { memoryDataset, normalizeName, type MemoryDataset, type MemoryDatasetOptions } from './data/memory.js';
+export { DatasetError, formatProblem, describeScan, type Problem, type ScanReport } from './data/labels.js';
+export { TrainError, type Progress as TrainProgress, type EpochSummary } from './train/types.js';
+export { encodeWeights } from './darknet/weights.js';

@@ -23,6 +23,7 @@ export {
   type DetectBatchOptions, type ImageInput, type RawImage, type ModelInfo,
 } from './api/model.js';
 export { train, type TrainOptions, type TrainReport, type TrainProgress, type EpochSummary } from './api/train.js';
+export { trainOnFiles, type TrainOnFilesOptions, type TrainingRun, type FilesTrainReport, type FileMap } from './api/train_files.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export { createDetectionServer, type DetectionServer, type DetectionServerOptions, type ServeLimits } from './serve/server.js';
 export type { ServeMetricsSnapshot, LatencySummary } from './serve/metrics.js';

@@ -24,10 +24,12 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { Rng } from '../util/rng.js';
 import { loadDataset, scanSplit, type DatasetSpec, type LabeledImage, type ScanReport, type SplitName } from './dataset.js';
-import { mixSeed, type AugmentConfig, type Truth } from './augment.js';
+import type { AugmentConfig, Truth } from './augment.js';
 import { buildBatch, WORKER_TAG, type BatchJob, type BuildContext, type BuiltBatch, type LoaderImage } from './worker.js';
+import { epochOrder } from './build.js';
+
+export { epochOrder } from './build.js';
 
 export type { Truth } from './augment.js';
 
@@ -109,21 +111,6 @@ function fingerprintOf(files: readonly string[]): string {
     h = Math.imul(h ^ 10, 0x01000193);
   }
   return (h >>> 0).toString(16).padStart(8, '0');
-}
-
-/** Epoch e's visiting order of n images. */
-export function epochOrder(seed: number, epoch: number, n: number, shuffle: boolean): Int32Array {
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  if (!shuffle) return order;
-  const rng = new Rng(mixSeed(seed, 0xe90c, epoch));
-  for (let i = n - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    const t = order[i];
-    order[i] = order[j];
-    order[j] = t;
-  }
-  return order;
 }
 
 interface Pending {

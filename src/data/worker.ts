@@ -1,29 +1,16 @@
 /**
- * Batch building for src/data/loader.ts: decode + augment the images of one batch into an NCHW buffer.
- * `buildBatch` is a pure function of (context, job): the loader runs it in worker threads (this module
- * is also the worker's entry point) or in its own thread, with identical results either way.
+ * Batch building for src/data/loader.ts over files on disk: decode (with a per-thread cache) + augment the
+ * images of one batch into an NCHW buffer (src/data/build.ts). `buildBatch` is a pure function of (context,
+ * job): the loader runs it in worker threads (this module is also the worker's entry point) or in its own
+ * thread, with identical results either way.
  */
 import fs from 'node:fs';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { Rng } from '../util/rng.js';
 import { decodeImage, type Image } from './image.js';
-import { augmentSample, drawMosaicParams, drawParams, mixSeed, mosaicSample, plainSample, type AugmentConfig, type AugmentParams, type MosaicParams, type Sample, type Target, type Truth } from './augment.js';
+import { buildBatchWith, type BatchJob, type BuildContext, type BuiltBatch } from './build.js';
 
-/** An image of the split and its truths (normalised to the image). */
-export interface LoaderImage {
-  file: string;
-  truths: Truth[];
-}
-
-export interface BuildContext {
-  images: LoaderImage[];
-  /** Training augmentation, or null for the plain resize / letterbox of validation. */
-  augment: AugmentConfig | null;
-  /** Plain mode: letterbox instead of stretch. */
-  letterBox: boolean;
-  /** Decoded images kept per thread (bytes, least recently used dropped first; 0 = none). */
-  cacheBytes: number;
-}
+// the batch building itself is in build.ts (no file system or threads: in-memory datasets use it too)
+export type { BatchJob, BuildContext, BuiltBatch, DecodeFile, LoaderImage } from './build.js';
 
 /** This thread's decoded images (decoding is deterministic, so the cache never changes a batch). */
 const cache = new Map<string, Image>();
@@ -50,154 +37,9 @@ function cached(ctx: BuildContext, file: string, decode: () => Image): Image {
   return im;
 }
 
-export interface BatchJob {
-  /** Unique per request (matches a worker's answer to its request). */
-  id: number;
-  seed: number;
-  /** Global batch number (epoch * batchesPerEpoch + position). */
-  g: number;
-  epoch: number;
-  position: number;
-  /** Image indices of the batch's slots. */
-  indices: number[];
-  width: number;
-  height: number;
-}
-
-export interface BuiltBatch {
-  id: number;
-  g: number;
-  epoch: number;
-  position: number;
-  width: number;
-  height: number;
-  images: Float32Array;
-  truths: Truth[][];
-  files: string[];
-  /** Images that could not be decoded (each replaced by the next image of the split). */
-  warnings: string[];
-  buildMs: number;
-  /** performance.now() of the receiving thread when the batch arrived there. */
-  readyAt?: number;
-}
-
-/** Stream tag of the per-image random numbers. */
-const SLOT_STREAM = 0x5107;
-
-function loadSample(ctx: BuildContext, index: number, warnings: string[]): { sample: Sample; file: string } {
-  const n = ctx.images.length;
-  for (let k = 0; k < n; k++) {
-    const e = ctx.images[(index + k) % n];
-    let image: Image;
-    try {
-      image = cached(ctx, e.file, () => decodeImage(fs.readFileSync(e.file), e.file));
-    } catch (err) {
-      warnings.push(`warning: ${e.file}: ${(err as Error).message.replace(`${e.file}: `, '')}; replaced by the next image`);
-      continue;
-    }
-    return { sample: { image, truths: e.truths }, file: e.file };
-  }
-  throw new Error(`none of the ${n} images of the split can be decoded`);
-}
-
-/** Builds one batch (see the file comment). Slot i's randomness comes from Rng(mixSeed(job.seed, stream, g, i)). */
+/** Builds one batch from files on disk (decoded through this thread's cache): build.ts buildBatchWith. */
 export function buildBatch(ctx: BuildContext, job: BatchJob): BuiltBatch {
-  const t0 = performance.now();
-  if (ctx.augment?.contrastive) return contrastiveBatch(ctx, job, t0);
-  const { width: W, height: H } = job;
-  const B = job.indices.length;
-  const per = 3 * W * H;
-  const images = new Float32Array(B * per);
-  const truths: Truth[][] = [];
-  const files: string[] = [];
-  const warnings: string[] = [];
-  const n = ctx.images.length;
-  for (let slot = 0; slot < B; slot++) {
-    const rng = new Rng(mixSeed(job.seed, SLOT_STREAM, job.g, slot));
-    const target: Target = { data: images, offset: slot * per, width: W, height: H };
-    const main = loadSample(ctx, job.indices[slot], warnings);
-    files.push(main.file);
-    const cfg = ctx.augment;
-    if (!cfg) {
-      truths.push(plainSample(main.sample, W, H, ctx.letterBox, target));
-    } else if (cfg.mosaic && rng.next() < cfg.mosaicProb) {
-      const others = [0, 1, 2].map(() => loadSample(ctx, rng.int(n), warnings).sample);
-      truths.push(mosaicSample([main.sample, ...others], rng, cfg, W, H, target));
-    } else {
-      truths.push(augmentSample(main.sample, rng, cfg, W, H, target));
-    }
-  }
-  return { id: job.id, g: job.g, epoch: job.epoch, position: job.position, width: W, height: H, images, truths, files, warnings, buildMs: performance.now() - t0 };
-}
-
-/**
- * A batch for the [contrastive] loss (AugmentConfig.contrastive, AlexeyAB load_data_detection with
- * contrastive=1): slot 2k+1 is slot 2k's image (the same mosaic images, for a mosaic) augmented again, with
- * its own crop and flip only with jitFlip and its own HSV change only with color (else its partner's; a
- * mosaic draws its own cut point, as Darknet's cut_x / cut_y per image). Every box gets a track id, the
- * same for the same box of the same file in the batch (Darknet: its index in the label file plus a hash of
- * the file's name). Slot i draws from the same Rng stream as buildBatch.
- */
-function contrastiveBatch(ctx: BuildContext, job: BatchJob, t0: number): BuiltBatch {
-  const { width: W, height: H } = job;
-  const cfg = ctx.augment!;
-  const pair = cfg.contrastive!;
-  const B = job.indices.length;
-  const per = 3 * W * H;
-  const images = new Float32Array(B * per);
-  const truths: Truth[][] = [];
-  const files: string[] = [];
-  const warnings: string[] = [];
-  const n = ctx.images.length;
-  const ids = new Map<string, number>();
-  const tracked = (l: { sample: Sample; file: string }): Sample => ({
-    image: l.sample.image,
-    truths: l.sample.truths.map((t, k) => {
-      const key = `${k}/${l.file}`;
-      if (!ids.has(key)) ids.set(key, ids.size);
-      return { ...t, track: ids.get(key)! };
-    }),
-  });
-  /** The second image of a pair: its own draws, then its partner's crop / flip and HSV where not redrawn. */
-  const share = (own: AugmentParams, partner: AugmentParams): AugmentParams => ({
-    ...own,
-    ...(pair.jitFlip ? {} : { pleft: partner.pleft, pright: partner.pright, ptop: partner.ptop, pbot: partner.pbot, flip: partner.flip }),
-    ...(pair.color ? {} : { dhue: partner.dhue, dsat: partner.dsat, dexp: partner.dexp }),
-  });
-  interface Drawn { samples: Sample[]; file: string; params?: AugmentParams; mosaic?: MosaicParams }
-  let prev: Drawn | null = null;
-  for (let slot = 0; slot < B; slot++) {
-    const rng = new Rng(mixSeed(job.seed, SLOT_STREAM, job.g, slot));
-    const target: Target = { data: images, offset: slot * per, width: W, height: H };
-    const partner: Drawn | null = slot % 2 === 1 ? prev : null;
-    let samples: Sample[];
-    let file: string;
-    if (partner) {
-      samples = partner.samples;
-      file = partner.file;
-    } else {
-      const main = loadSample(ctx, job.indices[slot], warnings);
-      samples = [tracked(main)];
-      file = main.file;
-      if (cfg.mosaic && rng.next() < cfg.mosaicProb) {
-        samples.push(...[0, 1, 2].map(() => tracked(loadSample(ctx, rng.int(n), warnings))));
-      }
-    }
-    files.push(file);
-    if (samples.length === 4) {
-      const own = drawMosaicParams(rng, cfg, samples.map((s) => s.image), W, H);
-      const mp: MosaicParams = partner?.mosaic ? { ...own, parts: own.parts.map((p, q) => share(p, partner.mosaic!.parts[q])) } : own;
-      truths.push(mosaicSample(samples, rng, cfg, W, H, target, mp));
-      prev = { samples, file, mosaic: mp };
-    } else {
-      const im = samples[0].image;
-      const own = drawParams(rng, cfg, im.width, im.height, W, H);
-      const p: AugmentParams = partner?.params ? share(own, partner.params) : own;
-      truths.push(augmentSample(samples[0], rng, cfg, W, H, target, p));
-      prev = { samples, file, params: p };
-    }
-  }
-  return { id: job.id, g: job.g, epoch: job.epoch, position: job.position, width: W, height: H, images, truths, files, warnings, buildMs: performance.now() - t0 };
+  return buildBatchWith(ctx, job, (file) => cached(ctx, file, () => decodeImage(fs.readFileSync(file), file)));
 }
 
 // ---------------------------------------------------------------- worker entry

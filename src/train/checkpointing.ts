@@ -21,7 +21,7 @@ import type { Optimizer } from './optim.js';
 import type { LrSchedule } from './schedule.js';
 import type { ModelEma } from './ema.js';
 import { readCheckpoint, locateCheckpoint, writeCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
-import { TrainError, type BatchSource, type EpochSummary, type TrainState } from './types.js';
+import { TrainError, type BatchSource, type CheckpointSink, type EpochSummary, type TrainState } from './types.js';
 
 /** EMA values by parameter key (`<layer index>.<param name>`), read back for a checkpoint or an evaluation. */
 export type EmaValues = Map<string, Float32Array>;
@@ -32,7 +32,7 @@ export class Checkpointer {
   lastSaved: { iteration: number; file: string } | null = null;
 
   constructor(
-    readonly dir: string | undefined,
+    readonly dir: string | CheckpointSink | undefined,
     private readonly net: Network,
     private readonly log: (line: string) => void,
   ) {}
@@ -69,6 +69,13 @@ export class Checkpointer {
   async save(names: string[], weights: Uint8Array, state: TrainState, iteration: number): Promise<void> {
     const dir = this.dir;
     if (!dir) return;
+    if (typeof dir !== 'string') {
+      for (const name of names) {
+        await dir.save(name as 'last' | 'best', weights, state, iteration);
+        if (name === 'last') this.lastSaved = { iteration, file: dir.describe?.(name) ?? `<${name}>` };
+      }
+      return;
+    }
     for (const name of names) {
       const { generation, files } = writeCheckpoint(dir, name, weights, state);
       if (name === 'last') this.lastSaved = { iteration, file: files.weights };
@@ -79,6 +86,7 @@ export class Checkpointer {
   /** Keeps a numbered copy `iter_<n>.weights` (Darknet's _<n>.weights backups). */
   keep(weights: Uint8Array, iteration: number): void {
     if (!this.dir) return;
+    if (typeof this.dir !== 'string') return this.handOver(this.dir.keep?.(weights, iteration), `keep ${iteration}`);
     const f = path.join(this.dir, `iter_${iteration}.weights`);
     writeFileAtomic(f, weights);
     this.log(`saved ${f}`);
@@ -87,9 +95,15 @@ export class Checkpointer {
   /** `final.weights`: a copy of `last.weights` at the end of a completed run. */
   saveFinal(): void {
     if (!this.dir) return;
+    if (typeof this.dir !== 'string') return this.handOver(this.dir.final?.(), 'final');
     const file = path.join(this.dir, 'final.weights');
     writeFileAtomic(file, fs.readFileSync(path.join(this.dir, 'last.weights')));
     this.log(`saved ${file}`);
+  }
+
+  /** A sink's keep / final run on (the trainer does not wait for them); a failure is logged. */
+  private handOver(r: void | Promise<void> | undefined, what: string): void {
+    if (r instanceof Promise) r.catch((e: unknown) => this.log(`warning: checkpoint sink ${what}: ${(e as Error).message}`));
   }
 }
 

@@ -82,6 +82,21 @@ export interface TrainLoss<T = Truth> {
   gradScale?(images: number): number;
 }
 
+/**
+ * Where checkpoints go when not into a folder (TrainerOptions.checkpointDir): the same pairs a folder gets
+ * (src/train/checkpoint.ts), handed over instead of written. `save` is awaited before training goes on.
+ */
+export interface CheckpointSink {
+  /** A `last` or `best` pair: the .weights bytes and the state (JSON-able but for Float32Arrays). */
+  save(name: 'last' | 'best', weights: Uint8Array, state: TrainState, iteration: number): void | Promise<void>;
+  /** A numbered copy (keepEvery; not awaited); default: dropped. */
+  keep?(weights: Uint8Array, iteration: number): void | Promise<void>;
+  /** The run completed (the folder's final.weights = last.weights; not awaited). */
+  final?(): void | Promise<void>;
+  /** How log lines and errors name a checkpoint (default `<name>`). */
+  describe?(name: string): string;
+}
+
 export interface EvalContext {
   gpu: Gpu;
   /** An inference network (prepared 'infer') holding the evaluated weights (the EMA when enabled). */
@@ -155,8 +170,11 @@ export interface TrainerOptions<T = Truth> {
   timeSteps?: number;
   /** EMA of the parameters (default off) */
   ema?: boolean | EmaOptions;
-  /** folder for last/best checkpoints and final.weights (none: nothing is saved) */
-  checkpointDir?: string;
+  /**
+   * folder for last/best checkpoints and final.weights, or a CheckpointSink that receives them (a browser's
+   * storage); none: nothing is saved
+   */
+  checkpointDir?: string | CheckpointSink;
   /** save `last` every N updates (default 100, Darknet's _last; 0: only at epoch ends and the end) */
   saveEvery?: number;
   /** also save `last` at each epoch end (default true) */
