@@ -1,8 +1,9 @@
 /**
  * Training in the browser: examples/browser/train.html on headless Chromium's WebGPU (SwiftShader here) takes
  * a generated dataset from its folder input (with a bad label line, which it lists as file:line like the
- * CLI), trains a small cfg pasted as text, pauses and resumes, validates, and downloads .weights; Node loads
- * them and detects, and the same run in Node (trainOnFiles on the same files, seed and settings, lavapipe)
+ * CLI), trains a small cfg pasted as text, pauses and resumes, validates, and downloads .weights; its Detect
+ * panel detects on a picked image with the run's last and best weights as Node does on the downloaded bytes
+ * (same classes, scores within 1e-3, boxes within 0.1 px); Node loads them and detects, and the same run in Node (trainOnFiles on the same files, seed and settings, lavapipe)
  * gives the same losses and weights within a stated tolerance. The page is photographed (into
  * docs/images/browser-train.png with YOLO_WGSL_UPDATE_SCREENSHOT=1, else a temporary folder). Skipped, saying
  * why, where no Chromium can be had (as test/examples/browser.test.ts).
@@ -62,7 +63,33 @@ type TrainPage = {
   saved: number | null; best: number | null; savedRun: { iteration: number; iterations: number; fileCount: number; done: boolean } | null; resumedFrom: number | null;
   progress: { iteration: number; imagesPerSec: number; elapsed: number; seen: number } | null;
   report: { stopped: string; iterations: number; images: number; seconds: number } | null; downloads: number;
+  detect: { done: boolean; error: string | null; runs: number; weights: 'last' | 'best' | null; iteration: number | null; detections: Detection[] | null; image: { name: string | null; width: number; height: number } | null };
 };
+type Detection = { box: { x1: number; y1: number; x2: number; y2: number }; classId: number; name: string; score: number };
+
+/** Each Node detection has its page twin: same class, score within 1e-3, box within 0.1 px. Returns the largest score and box differences. */
+function sameDetections(got: Detection[], expected: Detection[]): [number, number] {
+  assert.is(got.length, expected.length, 'as many detections on the page as in Node');
+  const left = [...got];
+  let ds = 0, db = 0;
+  const sides = ['x1', 'y1', 'x2', 'y2'] as const;
+  for (const e of expected) {
+    const i = left.findIndex((d) => d.classId === e.classId && d.name === e.name && Math.abs(d.score - e.score) < 1e-3 && sides.every((c) => Math.abs(d.box[c] - e.box[c]) < 0.1));
+    assert.ok(i >= 0, `no page detection matches ${JSON.stringify(e)}: ${JSON.stringify(got)}`);
+    ds = Math.max(ds, Math.abs(left[i].score - e.score));
+    db = Math.max(db, ...sides.map((c) => Math.abs(left[i].box[c] - e.box[c])));
+    left.splice(i, 1);
+  }
+  return [ds, db];
+}
+
+/** A threshold halfway between the k-th and (k+1)-th best of well-separated scores (a threshold on a tie would compare rounding). */
+function thresholdAfter(scores: number[], k: number): number {
+  const s = [...scores].sort((a, b) => b - a);
+  let i = Math.min(k, s.length - 1);
+  while (i < s.length - 1 && s[i - 1] - s[i] < 1e-4) i++;
+  return Number(((s[i - 1] + s[i]) / 2).toFixed(6)); // as typed into the page: 6 decimals, still between the two
+}
 
 const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
 
@@ -104,6 +131,7 @@ test('train.html on headless Chromium WebGPU: folder input, problems listed, tra
   let downloaded: Uint8Array;
   let bestBytes: Uint8Array;
   let page: TrainPage;
+  const engine = new Engine(await getGpu());
   try {
     const tab = await browser.newPage({ viewport: { width: 1200, height: 820 }, acceptDownloads: true });
     const logs: string[] = [];
@@ -181,6 +209,44 @@ test('train.html on headless Chromium WebGPU: folder input, problems listed, tra
     const [dlBest] = await Promise.all([tab.waitForEvent('download'), tab.click('#download-best')]);
     assert.is(dlBest.suggestedFilename(), `mini-fast_best_${page.best}.weights`);
     bestBytes = new Uint8Array(fs.readFileSync((await dlBest.path())!));
+    // the Detect panel: a val image picked, detected on the page's own device with the run's last weights, then
+    // with its best (a choice in the panel); Node detects on the same image with the downloaded bytes. A low
+    // conf: this run (lr 0.01, no burn-in) drives objectness down fast, the last weights keep nothing above
+    // 5e-4, the best (the first epoch's, val mAP being 0 throughout) score up to ~0.2.
+    const valImage = path.join(synth.out, 'images/val/000001.png');
+    const nodeDetect = async (weights: Uint8Array, conf?: number) => {
+      const m = await loadDarknet({ engine, cfg: cfgText, width: 64, height: 64, weights, names: page.dataset!.names });
+      try {
+        if (conf !== undefined) return await m.detect(valImage, { conf, iou: 0.45 });
+        const scores = (await m.detect(valImage, { conf: 0.0005, iou: 0.45, maxDet: 5000 })).map((d) => d.score);
+        assert.ok(scores.length > 12, `the best weights find something to compare: ${scores.length} detections at conf 0.0005`);
+        return thresholdAfter(scores, 12);
+      } finally {
+        m.dispose();
+      }
+    };
+    const detConf = (await nodeDetect(bestBytes)) as number;
+    const pageDetect = async (which: 'weights' | 'best', bytes: Uint8Array, runs: number, iteration: number) => {
+      const want = (await nodeDetect(bytes, detConf)) as Detection[];
+      await tab.waitForFunction((k) => { const d = (window as unknown as { __train: TrainPage }).__train.detect; return d.done && (d.runs >= k || d.error !== null); }, runs, { timeout: 120_000 });
+      page = await pageState();
+      assert.is(page.detect.error, null, `detect error: ${page.detect.error}\n${logs.join('\n')}`);
+      assert.is(page.detect.runs, runs);
+      assert.equal([page.detect.weights, page.detect.iteration], [which === 'best' ? 'best' : 'last', iteration]);
+      assert.equal(page.detect.image && [page.detect.image.name, page.detect.image.width, page.detect.image.height], ['000001.png', 64, 64]);
+      const got = page.detect.detections!.map((d) => ({ box: d.box, classId: d.classId, name: d.name, score: d.score }));
+      const [dScore, dBox] = sameDetections(got, want);
+      assert.is(await tab.locator('#dets tr').count(), Math.max(1, want.length), 'one row per detection (or one saying none)');
+      console.log(`  [Detect panel, ${which === 'best' ? 'best' : 'last'} weights (iteration ${iteration}), conf ${detConf}: ${want.length} detections (${[...new Set(want.map((d) => d.name))].join(', ') || '-'}) = Node's on the downloaded bytes; max score difference ${dScore.toExponential(2)}, max box difference ${dBox.toExponential(2)} px]`);
+    };
+    const tDetect = performance.now();
+    await tab.fill('#det-conf', String(detConf));
+    await tab.setInputFiles('#detect-image', valImage);
+    await pageDetect('weights', downloaded, 1, iterations);
+    await tab.selectOption('#det-weights', 'best'); // detects again
+    await pageDetect('best', bestBytes, 2, page.best!);
+    assert.ok(page.detect.detections!.length > 0, 'boxes drawn with the best weights');
+    console.log(`  [the Detect panel's two runs (weights fetched, loaded on the page's device, detected) and Node's: ${((performance.now() - tDetect) / 1000).toFixed(1)} s]`);
     const ips = page.progress!.imagesPerSec;
     console.log(`  [Chromium (${page.adapter}), training in ${page.thread === 'worker' ? 'a worker' : 'the page thread'}: loss ${first.toFixed(1)} -> ${last.toFixed(1)} over ${iterations} updates of ${settings.batch} images, ${ips.toFixed(1)} img/s, ${page.report!.seconds.toFixed(1)} s; val mAP50 ${page.val.map((v) => v.map50.toFixed(3)).join(', ')}]`);
     const shot = process.env.YOLO_WGSL_UPDATE_SCREENSHOT === '1' ? path.join(root, 'docs/images/browser-train.png') : path.join(tmp, 'browser-train.png');
@@ -194,7 +260,6 @@ test('train.html on headless Chromium WebGPU: folder input, problems listed, tra
   }
 
   // Node: the downloaded weights load and detect; the same run here gives the same numbers
-  const engine = new Engine(await getGpu());
   const fromPage = await loadDarknet({ engine, cfg: cfgText, width: 64, height: 64, weights: downloaded });
   const best = await loadDarknet({ engine, cfg: cfgText, width: 64, height: 64, weights: bestBytes! });
   assert.is(bestBytes!.length, downloaded!.length);
