@@ -11,7 +11,7 @@
 //   stats_partial: workgroup (p, c) sums d = x - k_c and d*d over chunk p = [p*L, min((p+1)*L, M)) of
 //                  channel c -> part[(c*P + p)*2 + {0, 1}]. No divisions and a 64-wide tree: on lavapipe a
 //                  workgroup barrier and a division per value (Welford) cost more than the loads.
-//   stats_final:   workgroup c sums the P partials: mean = k + S1/M, M2 = S2 - S1^2/M, and writes
+//   stats_final:   thread c sums the P partials: mean = k + S1/M, M2 = S2 - S1^2/M, and writes
 //                  stats[4, C] = [mean, var_biased, var_unbiased, r] with r = 1/denominator, and (UPDATE)
 //                  the running statistics in place.
 //   stats_running: inference: stats from the running statistics (rows 1 and 2 both hold running_var).
@@ -21,6 +21,12 @@
 //   TRAIN: dx = r*gamma*(dy - dbeta/M - xhat*dgamma*k), k = 1/M (torch) or 1/(r*s*(M-1)) with
 //          s = sqrt(var_unbiased) (Darknet: d/dvar of 1/(sqrt(var)+eps) times d var_unbiased/dx; k = 0 when s = 0);
 //   inference (running statistics are constants): dx = r*gamma*dy.
+//
+// ACT (override, default linear): the activation that follows, fused (training's conv -> BN -> act):
+//   normalize writes act(y) with y = gamma*((x - mean)*r) + beta, and y is never stored; the backward kernels
+//   take dz = dL/d act(y) in `dy` and recompute y from x and the statistics with the same expression, so
+//   g = dz*act'(y) is the value the activation's own backward (kernels/activation.wgsl bwd) would have
+//   passed on, bit for bit, and everything after uses g where the unfused kernels read dy.
 
 struct Params {
   C: u32,      // channels
@@ -33,6 +39,7 @@ struct Params {
   mom: f32,    // batch-stat weight (0.01 darknet, 0.1 torch)
   eps: f32,
   planes: u32, // N*C (the vec4 kernels)
+  ipp: u32,    // invocations per plane of the vec4 elementwise kernels: ceil(HW/4 / V4)
 }
 @group(0) @binding(0) var<uniform> U: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -51,8 +58,27 @@ const WG: u32 = 256u;
 override MODE: u32 = 0;
 override UPDATE: bool = true;
 override TRAIN: bool = true;
+override ACT: u32 = ACT_LINEAR;
 
-// Reductions (the partial and final kernels) use WR-thread workgroups.
+// #include "lib/act.wgsl"
+
+// The gradient at the BN output y = ga*xhat + be of a channel (ga = gamma[c], be = beta[c]) from dz at
+// act(y) (dz itself when linear).
+fn act_back(dz: f32, xv: f32, ga: f32, be: f32, mean: f32, r: f32) -> f32 {
+  let y = ga * ((xv - mean) * r) + be;
+  return dz * act_grad_code(y, ACT);
+}
+
+fn act_back4(dz: vec4f, xv: vec4f, ga: f32, be: f32, mean: f32, r: f32) -> vec4f {
+  let y = ga * ((xv - mean) * r) + be;
+  return dz * vec4f(act_grad_code(y.x, ACT), act_grad_code(y.y, ACT), act_grad_code(y.z, ACT), act_grad_code(y.w, ACT));
+}
+
+fn act4(v: vec4f) -> vec4f {
+  return vec4f(act_code(v.x, ACT), act_code(v.y, ACT), act_code(v.z, ACT), act_code(v.w, ACT));
+}
+
+// The partial reductions use WR-thread workgroups; the final ones one thread per channel.
 const WR: u32 = 64u;
 var<workgroup> wa: array<f32, WR>;
 var<workgroup> wb: array<f32, WR>;
@@ -111,30 +137,35 @@ fn stats_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id)
   if (l == 0u) { store_part(c, p, r); }
 }
 
-// grid (C)
-@compute @workgroup_size(WR)
-fn stats_final(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
-  let c = wid.x;
+// The P partials of channel c summed in order (P is small: a chunk is 16384 values by default; a tree of
+// workgroup barriers over a handful of values cost more than the sum).
+fn sum_partials(c: u32) -> vec2f {
   var acc = vec2f(0.0);
-  for (var p = l; p < U.P; p += WR) {
+  for (var p = 0u; p < U.P; p++) {
     acc += vec2f(part[(c * U.P + p) * 2u], part[(c * U.P + p) * 2u + 1u]);
   }
-  let r = sum_workgroup(l, acc);
-  if (l == 0u) {
-    let m = f32(U.M);
-    let d = r.x / m;
-    let mean = shift(c) + d;
-    let q = max(r.y - r.x * d, 0.0);
-    let vb = q / m;
-    let vu = q / (m - 1.0);
-    stats[c] = mean;
-    stats[U.C + c] = vb;
-    stats[2u * U.C + c] = vu;
-    stats[3u * U.C + c] = denom_inv(vb, vu);
-    if (UPDATE) {
-      runMean[c] = U.keep * runMean[c] + U.mom * mean;
-      runVar[c] = U.keep * runVar[c] + U.mom * vu;
-    }
+  return acc;
+}
+
+// one thread per channel
+@compute @workgroup_size(64)
+fn stats_final(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= U.C) { return; }
+  let r = sum_partials(c);
+  let m = f32(U.M);
+  let d = r.x / m;
+  let mean = shift(c) + d;
+  let q = max(r.y - r.x * d, 0.0);
+  let vb = q / m;
+  let vu = q / (m - 1.0);
+  stats[c] = mean;
+  stats[U.C + c] = vb;
+  stats[2u * U.C + c] = vu;
+  stats[3u * U.C + c] = denom_inv(vb, vu);
+  if (UPDATE) {
+    runMean[c] = U.keep * runMean[c] + U.mom * mean;
+    runVar[c] = U.keep * runVar[c] + U.mom * vu;
   }
 }
 
@@ -156,7 +187,7 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= U.n) { return; }
   let c = (i / U.HW) % U.C;
-  out[i] = gamma[c] * ((x[i] - stats[c]) * stats[3u * U.C + c]) + beta[c];
+  out[i] = act_code(gamma[c] * ((x[i] - stats[c]) * stats[3u * U.C + c]) + beta[c], ACT);
 }
 
 // grid (P, C): part = (sum dy, sum dy*xhat) per chunk
@@ -168,30 +199,28 @@ fn grad_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) 
   let end = min(start + U.L, U.M);
   let mean = stats[c];
   let r = stats[3u * U.C + c];
+  let ga = gamma[c];
+  let be = beta[c];
   var acc = vec2f(0.0);
   for (var m = start + l; m < end; m += WR) {
     let i = elem(c, m);
-    let g = dy[i];
+    let xv = x[i];
+    let g = act_back(dy[i], xv, ga, be, mean, r);
     acc.x += g;
-    acc.y += g * ((x[i] - mean) * r);
+    acc.y += g * ((xv - mean) * r);
   }
   let s = sum_workgroup(l, acc);
   if (l == 0u) { store_part(c, p, vec2f(s.x, s.y)); }
 }
 
-// grid (C)
-@compute @workgroup_size(WR)
-fn grad_final(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
-  let c = wid.x;
-  var acc = vec2f(0.0);
-  for (var p = l; p < U.P; p += WR) {
-    acc += vec2f(part[(c * U.P + p) * 2u], part[(c * U.P + p) * 2u + 1u]);
-  }
-  let s = sum_workgroup(l, acc);
-  if (l == 0u) {
-    dbeta[c] = s.x;
-    dgamma[c] = s.y;
-  }
+// one thread per channel
+@compute @workgroup_size(64)
+fn grad_final(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= U.C) { return; }
+  let s = sum_partials(c);
+  dbeta[c] = s.x;
+  dgamma[c] = s.y;
 }
 
 // elementwise, 2-D grid; out = dx
@@ -199,8 +228,10 @@ fn grad_final(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wi
 fn grad_input(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= U.n) { return; }
-  let k = dx_coeffs((i / U.HW) % U.C);
-  out[i] = k.x * (dy[i] - k.y - (x[i] - k.w) * k.z);
+  let c = (i / U.HW) % U.C;
+  let k = dx_coeffs(c);
+  let xv = x[i];
+  out[i] = k.x * (act_back(dy[i], xv, gamma[c], beta[c], stats[c], stats[3u * U.C + c]) - k.y - (xv - k.w) * k.z);
 }
 
 // dx = a*(dy - g0 - (x - mean)*g1) per channel: (a, g0, g1, mean) with a = r*gamma and, in training,
@@ -219,32 +250,46 @@ fn dx_coeffs(c: u32) -> vec4f {
 }
 
 // ---- vec4 forms of the elementwise kernels (HW % 4 == 0): on lavapipe every storage access is a loop over
-// the SIMD lanes, so a vec4 access moves 4 values for the price of one (measured 2-3x faster).
-// Grid (ceil(HW/4 / WG), planes folded into y and z); plane = b*C + c, so no index needs a division by HW.
+// the SIMD lanes, so a vec4 access moves 4 values for the price of one (measured 2-3x faster). Each
+// invocation handles V4 consecutive vec4s of one plane, so the channel's constants (gamma, beta, the
+// statistics: as many scalar loads as a vec4 of data) are loaded once per 4*V4 values.
+// Flat 2-D grid over planes*ipp invocations (ipp per plane, so small planes do not leave most of a
+// workgroup idle); plane = b*C + c.
 @group(0) @binding(1) var<storage, read> x4: array<vec4f>;
 @group(0) @binding(4) var<storage, read_write> out4: array<vec4f>;
 @group(0) @binding(9) var<storage, read> dy4: array<vec4f>;
 
-// The (channel, vec4 index) of an invocation of the vec4 elementwise grid, or none past the end.
+const V4: u32 = 4u;
+
+// The channel, first vec4 index and vec4 count (<= V4) of an invocation of the vec4 elementwise grid, or
+// none past the end.
 struct Site4 {
   ok: bool,
   c: u32,
   i: u32,
+  n: u32,
 }
 
 fn site4(l: u32, wid: vec3u, nwg: vec3u) -> Site4 {
-  let plane = wid.y + wid.z * nwg.y;
+  let t = (wid.x + wid.y * nwg.x) * WG + l;
+  let plane = t / U.ipp;
   let hw4 = U.HW / 4u;
-  let s = wid.x * WG + l;
-  if (plane >= U.planes || s >= hw4) { return Site4(false, 0u, 0u); }
-  return Site4(true, plane % U.C, plane * hw4 + s);
+  let s = (t - plane * U.ipp) * V4;
+  if (plane >= U.planes) { return Site4(false, 0u, 0u, 0u); }
+  return Site4(true, plane % U.C, plane * hw4 + s, min(V4, hw4 - s));
 }
 
 @compute @workgroup_size(WG)
 fn normalize4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let q = site4(l, wid, nwg);
   if (!q.ok) { return; }
-  out4[q.i] = gamma[q.c] * ((x4[q.i] - stats[q.c]) * stats[3u * U.C + q.c]) + beta[q.c];
+  let ga = gamma[q.c];
+  let be = beta[q.c];
+  let mean = stats[q.c];
+  let r = stats[3u * U.C + q.c];
+  for (var k = 0u; k < V4; k++) {
+    if (k < q.n) { out4[q.i + k] = act4(ga * ((x4[q.i + k] - mean) * r) + be); }
+  }
 }
 
 @compute @workgroup_size(WG)
@@ -252,7 +297,16 @@ fn grad_input4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w
   let q = site4(l, wid, nwg);
   if (!q.ok) { return; }
   let k = dx_coeffs(q.c);
-  out4[q.i] = k.x * (dy4[q.i] - k.y - (x4[q.i] - k.w) * k.z);
+  let ga = gamma[q.c];
+  let be = beta[q.c];
+  let mean = stats[q.c];
+  let r = stats[3u * U.C + q.c];
+  for (var v = 0u; v < V4; v++) {
+    if (v < q.n) {
+      let xv = x4[q.i + v];
+      out4[q.i + v] = k.x * (act_back4(dy4[q.i + v], xv, ga, be, mean, r) - k.y - (xv - k.w) * k.z);
+    }
+  }
 }
 
 // vec4 forms of the two partial reductions (HW % 4 == 0 and L % 4 == 0): value m of channel c is component
@@ -314,13 +368,16 @@ fn grad_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id)
   let end = min(start + U.L / 4u, U.M / 4u);
   let mean = stats[c];
   let r = stats[3u * U.C + c];
+  let ga = gamma[c];
+  let be = beta[c];
   var acc = vec4f(0.0);
   var accx = vec4f(0.0);
   for (var w = walk_start(start + l); w.q < end; walk_next(&w)) {
     let i = walk_index(c, w);
-    let g = dy4[i];
+    let xv = x4[i];
+    let g = act_back4(dy4[i], xv, ga, be, mean, r);
     acc += g;
-    accx += g * ((x4[i] - mean) * r);
+    accx += g * ((xv - mean) * r);
   }
   let s = sum_workgroup(l, vec2f(acc.x + acc.y + acc.z + acc.w, accx.x + accx.y + accx.z + accx.w));
   if (l == 0u) { store_part(c, p, vec2f(s.x, s.y)); }

@@ -216,3 +216,81 @@ fn avg_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   if (i >= P.n) { return; }
   out[i] = dy[i / P.w] / f32(P.w);
 }
+
+// ---- 2x2 stride-2 windows from (0, 0) on planes whose width is a multiple of 4 (Darknet's usual
+// [maxpool] size=2 stride=2): one invocation per pair of neighbouring outputs (n = pairs), which reads one
+// vec4 of each of its two input rows and writes a vec2 of outputs and argmaxes. The same taps in the same
+// order and comparisons as max_fwd / max_bwd_tile (an odd height's last window row reads only its first
+// input row), so the same outputs bit for bit.
+@group(0) @binding(1) var<storage, read> x4: array<vec4f>;
+@group(0) @binding(2) var<storage, read_write> out2: array<vec2f>;
+@group(0) @binding(3) var<storage, read_write> idx2: array<vec2i>;
+@group(0) @binding(4) var<storage, read> dy2: array<vec2f>;
+@group(0) @binding(2) var<storage, read_write> out4: array<vec4f>;
+
+struct Best { v: f32, a: i32 }
+
+// The max of a window's taps t = (row 0 left, row 0 right, row 1 left, row 1 right), row 0 starting at
+// plane index c; row 1 only when `second`. First maximum in row-major order, strict >, as max_fwd.
+fn best2x2(t: vec4f, c: i32, w: i32, second: bool) -> Best {
+  var b = Best(NEG_FLT_MAX, -1);
+  if (t.x > b.v) { b = Best(t.x, c); }
+  if (t.y > b.v) { b = Best(t.y, c + 1); }
+  if (second) {
+    if (t.z > b.v) { b = Best(t.z, c + w); }
+    if (t.w > b.v) { b = Best(t.w, c + w + 1); }
+  }
+  return b;
+}
+
+// The pair t of the flat grid: its index in the row, output row and plane.
+struct Pair { k: u32, oy: u32, p: u32 }
+
+fn pair_of(t: u32) -> Pair {
+  let hp = P.ow / 2u;
+  let row = t / hp;
+  let oy = row % P.oh;
+  return Pair(t - row * hp, oy, row / P.oh);
+}
+
+@compute @workgroup_size(WG)
+fn max2_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  if (t >= P.n) { return; }
+  let q = pair_of(t);
+  let k = q.k;
+  let oy = q.oy;
+  let p = q.p;
+  let iy = 2u * oy;
+  let w4 = P.w / 4u;
+  let r0 = (p * P.h + iy) * w4 + k;
+  let a = x4[r0];
+  let second = iy + 1u < P.h;
+  var b = vec4f(NEG_FLT_MAX);
+  if (second) { b = x4[r0 + w4]; }
+  let c = i32(iy * P.w + 4u * k);
+  let o0 = best2x2(vec4f(a.x, a.y, b.x, b.y), c, i32(P.w), second);
+  let o1 = best2x2(vec4f(a.z, a.w, b.z, b.w), c + 2, i32(P.w), second);
+  out2[t] = vec2f(o0.v, o1.v);
+  idx2[t] = vec2i(o0.a, o1.a);
+}
+
+// h = 2*oh (the windows tile the plane): each pair of outputs writes its two 2x4 input blocks (dy at the
+// argmax, 0 elsewhere). n = pairs.
+@compute @workgroup_size(WG)
+fn max2_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = gid.x + gid.y * nwg.x * WG;
+  if (t >= P.n) { return; }
+  let q = pair_of(t);
+  let k = q.k;
+  let oy = q.oy;
+  let p = q.p;
+  let a = idx2[t];
+  let g = dy2[t];
+  let w4 = P.w / 4u;
+  let r0 = (p * P.h + 2u * oy) * w4 + k;
+  let c0 = i32(2u * oy * P.w + 4u * k);
+  let c1 = c0 + i32(P.w);
+  out4[r0] = vec4f(select(0.0, g.x, a.x == c0), select(0.0, g.x, a.x == c0 + 1), select(0.0, g.y, a.y == c0 + 2), select(0.0, g.y, a.y == c0 + 3));
+  out4[r0 + w4] = vec4f(select(0.0, g.x, a.x == c1), select(0.0, g.x, a.x == c1 + 1), select(0.0, g.y, a.y == c1 + 2), select(0.0, g.y, a.y == c1 + 3));
+}

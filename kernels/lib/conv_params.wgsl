@@ -11,4 +11,6 @@ struct Params {
   Cg: u32, Mg: u32, Ctot: u32, Coff: u32,
   S: u32, chunk: u32, n: u32, t0: u32,
   act: u32, has_bias: u32, kt: u32,
+  // conv2d_tile.wgsl with a fused POOL x POOL / POOL maxpool: the pooled output's height and width
+  pool_h: u32, pool_w: u32,
 }

@@ -12,6 +12,7 @@ import type { Gpu } from '../gpu/device.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/rng.js';
 import { ACTIVATIONS, type Activation } from '../tensor/ops/activation.js';
+import type { MaxpoolOptions } from '../tensor/ops/pool.js';
 
 export interface Shape {
   c: number;
@@ -138,6 +139,12 @@ export interface ForwardContext {
    * default 1).
    */
   timeSteps?: number;
+  /**
+   * Inference planning (Network.forward, 'infer' mode): the options of the [maxpool] right after this layer,
+   * its only reader, for the layer to apply itself ([convolutional]: in the conv kernel's epilogue, see
+   * ConvolutionalLayer.fusesMaxpool); the layer then returns the pooled output, which stands for both.
+   */
+  fusedMaxpool?: MaxpoolOptions;
 }
 
 export abstract class Layer {

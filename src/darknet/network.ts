@@ -7,7 +7,7 @@
  * parameter memory; `initWeights` / `loadWeights` fill the host copies, `prepare` uploads them).
  */
 import { CfgError, readCfg, type CfgSection, type CfgWarning, type ParsedCfg } from './cfg.js';
-import { type BuildContext, type CommonOptions, type LayerTensor, type Mode, type NetConfig, type Shape, type TrainPosition, shapeCount } from './layer.js';
+import { type BuildContext, type CommonOptions, type ForwardContext, type LayerTensor, type Mode, type NetConfig, type Shape, type TrainPosition, shapeCount } from './layer.js';
 import { COMMON_KEYS, HARMLESS_KEYS, REFUSED_SECTIONS, layerFactory, type AnyLayer, type HeadLayer } from './registry.js';
 import type { Gpu } from '../gpu/device.js';
 import { Tensor, shapeStr } from '../tensor/tensor.js';
@@ -488,6 +488,17 @@ export class Network {
     // the layers before the stopbackward cut: batchnorm on the rolling statistics (ForwardContext.rollingStats)
     const frozenCtx = { ...ctx, rollingStats: true };
     const frozenLogitCtx = { ...logitCtx, rollingStats: true };
+    // Inference planning: a [convolutional] whose only reader is the 2x2/2 [maxpool] right after it pools in
+    // its own epilogue (ForwardContext.fusedMaxpool); its output is never made and the pool layer is skipped.
+    const fusePool = (i: number): ForwardContext['fusedMaxpool'] => {
+      const l = this.layers[i];
+      const p = this.layers[i + 1];
+      // not under a recording tape: the fused op records nothing (inference only)
+      if (mode !== 'infer' || Tape.current || l.kind !== 'convolutional' || p?.kind !== 'maxpool' || keep.has(i) || logits.has(i)) return undefined;
+      if (p.sources.length !== 1 || p.sources[0] !== i || lastUse[i] !== i + 1) return undefined;
+      const pool = { size: p.size, strideX: p.strideX, strideY: p.strideY, padding: p.padding };
+      return l.fusesMaxpool(pool) ? pool : undefined;
+    };
     try {
       for (let i = 0; i < n; i++) {
         const l = this.layers[i];
@@ -497,13 +508,16 @@ export class Network {
           return t;
         });
         const c = i < frozenBn ? (logits.has(i) ? frozenLogitCtx : frozenCtx) : logits.has(i) ? logitCtx : ctx;
-        const y = l.forward(ins, c);
-        outs[i] = y;
+        const pool = fusePool(i);
+        const y = l.forward(ins, pool ? { ...c, fusedMaxpool: pool } : c);
+        const at = pool ? i + 1 : i; // with a fused pool, y is the pool layer's output
+        outs[at] = y;
         refs.set(y, (refs.get(y) ?? 0) + 1);
         if (free) {
           for (const j of new Set(l.sources)) if (j >= 0 && lastUse[j] === i) drop(j);
-          if (lastUse[i] < 0) drop(i);
+          if (lastUse[at] < 0) drop(at);
         }
+        if (pool) i++;
       }
     } catch (e) {
       if (free) for (let j = 0; j < n; j++) if (outs[j] && outs[j] !== x && !keep.has(j)) outs[j]!.dispose();

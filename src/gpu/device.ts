@@ -54,8 +54,11 @@ export const GENERATED_INCLUDES: Readonly<Record<string, () => string>> = {
   'generated/act_codes.wgsl': activationCodesWgsl,
 };
 
-/** Anything that wraps a storage buffer (a Tensor does). */
-export interface HasBuffer { buffer: GPUBuffer }
+/**
+ * Anything that wraps a storage buffer (a Tensor does). `offset` (bytes) places a view's values in the
+ * buffer (copies and reads add it); `bindSize` set: bindings cover [offset, offset + bindSize) only.
+ */
+export interface HasBuffer { buffer: GPUBuffer; offset?: number; bindSize?: number }
 export type Binding = GPUBuffer | HasBuffer;
 
 const UNIFORM_SLOT = 256;
@@ -324,9 +327,9 @@ export class Gpu {
     if (this.debug) this.device.pushErrorScope('validation');
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing, offset: slot * UNIFORM_SLOT, size: k.uniforms.bindingSize } }];
     if (Array.isArray(bindings)) {
-      bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: bufferOf(b) } }));
+      bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: resourceOf(b) }));
     } else {
-      for (const [i, b] of Object.entries(bindings)) entries.push({ binding: Number(i), resource: { buffer: bufferOf(b) } });
+      for (const [i, b] of Object.entries(bindings)) entries.push({ binding: Number(i), resource: resourceOf(b) });
     }
     const bindGroup = this.device.createBindGroup({ layout: k.layout, entries, label: k.name });
     if (this.prof) {
@@ -452,7 +455,7 @@ export class Gpu {
   /** Copies bytes between buffers in stream order. */
   copy(src: Binding, srcOffset: number, dst: Binding, dstOffset: number, bytes: number): void {
     if (bytes === 0) return;
-    this.getEncoder().copyBufferToBuffer(bufferOf(src), srcOffset, bufferOf(dst), dstOffset, bytes);
+    this.getEncoder().copyBufferToBuffer(bufferOf(src), offsetOf(src) + srcOffset, bufferOf(dst), offsetOf(dst) + dstOffset, bytes);
   }
 
   /** Uploads data into a buffer in stream order (after every dispatch recorded so far). */
@@ -463,7 +466,7 @@ export class Gpu {
     const stage = this.device.createBuffer({ size: padded, usage: BufferUsage.COPY_SRC, mappedAtCreation: true, label: 'upload' });
     new Uint8Array(stage.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, bytes));
     stage.unmap();
-    this.getEncoder().copyBufferToBuffer(stage, 0, bufferOf(dst), dstOffset, padded);
+    this.getEncoder().copyBufferToBuffer(stage, 0, bufferOf(dst), offsetOf(dst) + dstOffset, padded);
     this.staging.push(stage);
   }
 
@@ -519,7 +522,7 @@ export class Gpu {
     const padded = Math.ceil(bytes / 4) * 4;
     let stage = this.readPool.findIndex((b) => b.size >= padded && b.size <= padded * 4 + 4096);
     const buf = stage >= 0 ? this.readPool.splice(stage, 1)[0] : this.device.createBuffer({ size: padded, usage: BufferUsage.MAP_READ | BufferUsage.COPY_DST, label: 'readback' });
-    this.getEncoder().copyBufferToBuffer(bufferOf(src), offset, buf, 0, padded);
+    this.getEncoder().copyBufferToBuffer(bufferOf(src), offsetOf(src) + offset, buf, 0, padded);
     this.flush();
     try {
       await buf.mapAsync(MapMode.READ, 0, padded);
@@ -560,6 +563,17 @@ export class Gpu {
 
 function bufferOf(b: Binding): GPUBuffer {
   return 'buffer' in b ? b.buffer : b;
+}
+
+/** The byte offset of a binding's values in its buffer (a view's; 0 otherwise). */
+function offsetOf(b: Binding): number {
+  return 'buffer' in b ? b.offset ?? 0 : 0;
+}
+
+/** The bind-group resource: the whole buffer, or a view's range. */
+function resourceOf(b: Binding): GPUBufferBinding {
+  if (!('buffer' in b) || b.bindSize === undefined) return { buffer: bufferOf(b) };
+  return { buffer: b.buffer, offset: b.offset ?? 0, size: b.bindSize };
 }
 
 /**

@@ -7,7 +7,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import type { Rng } from '../util/rng.js';
 import type { Layer, LayerTensor, Mode, ParamRole } from '../darknet/layer.js';
-import { activation, type Activation } from '../tensor/ops/activation.js';
+import type { Activation } from '../tensor/ops/activation.js';
 import { batchnorm } from '../tensor/ops/batchnorm.js';
 import { conv2d, type Conv2dParams } from '../tensor/ops/conv2d.js';
 
@@ -186,17 +186,16 @@ export class LinearParams {
 /**
  * The forward of a linear layer from its LinearParams tensors (not split): infer: conv2d with the folded bias
  * and the activation in the epilogue; train: the same with Tensor.param weights, or without BN bias, then
- * batchnorm with batch statistics (Darknet formula) and the activation. Intermediates are freed unless a tape
- * is recording (it owns them).
+ * batchnorm with batch statistics (Darknet formula) and the activation fused into it. Intermediates are freed
+ * unless a tape is recording (it owns them).
  */
 export function linearForward(x: Tensor, t: Record<string, Tensor>, mode: Mode, geom: Conv2dParams, act: Activation, batchNormalize: boolean, rollingStats = false): Tensor {
   if (mode === 'infer') return conv2d(x, t.w, t.b, geom, { act });
   if (!batchNormalize) return conv2d(x, t.weights, t.biases, geom, { act });
   const y = conv2d(x, t.weights, null, geom);
-  const z = batchnorm(y, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: !rollingStats, mode: 'darknet' });
+  // batchnorm and the activation in one pass forward and fused backward passes (src/tensor/ops/batchnorm.ts)
+  const z = batchnorm(y, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: !rollingStats, mode: 'darknet', act });
   // an intermediate no recorded op reads (no tape, or nothing after it needs a gradient: a frozen layer) goes now
   if (!Tape.current || !z.requiresGrad) y.dispose();
-  const a = activation(z, act);
-  if (a !== z && (!Tape.current || !a.requiresGrad)) z.dispose();
-  return a;
+  return z;
 }

@@ -21,7 +21,8 @@
  */
 import { Layer, type BuildContext, type ForwardContext, type LayerTensor, type Mode, param, readActivation, refuseNonzero, idiv } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
-import { conv2d, convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
+import { conv2d, conv2dMaxpoolForward, convGeom, fusableMaxpool, type Conv2dParams } from '../tensor/ops/conv2d.js';
+import type { MaxpoolOptions } from '../tensor/ops/pool.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { Gpu } from '../gpu/device.js';
 import type { Rng } from '../util/rng.js';
@@ -218,9 +219,21 @@ export class ConvolutionalLayer extends Layer {
     return o.t;
   }
 
+  /**
+   * Whether an inference forward can apply the [maxpool] `pool` that follows in the conv's epilogue (Network
+   * planning, ForwardContext.fusedMaxpool): a plain conv (not xnor / binary) and a 2x2/2 pool.
+   */
+  fusesMaxpool(pool: MaxpoolOptions): boolean {
+    return !this.xnor && !this.binary && fusableMaxpool(pool);
+  }
+
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
     const act: Activation = ctx.preActivation ? 'linear' : this.activation;
     const t = this.tensors(ctx.mode);
+    if (ctx.fusedMaxpool && ctx.mode === 'infer' && this.fusesMaxpool(ctx.fusedMaxpool)) {
+      // maxpool(act(conv)) in one pass where the forward runs the tile kernel (conv2dMaxpoolForward)
+      return conv2dMaxpoolForward(x, t.w, t.b, this.geom(), ctx.fusedMaxpool, 'auto', act);
+    }
     if (!this.xnor && !this.binary) return linearForward(x, t, ctx.mode, this.geom(), act, this.batchNormalize, ctx.rollingStats);
     return this.binaryForward(x, t, ctx.mode, act, ctx.rollingStats);
   }

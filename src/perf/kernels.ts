@@ -346,6 +346,7 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
     for (const pass of passes) {
       const autoPick = chooseConvAlgo(gpu.info.kind, g, pass);
       for (const variant of variants) {
+        if (variant === 'tile' && pass !== 'fwd') continue; // a forward algorithm (its backward is gemm_reg's)
         const algo = variant as ConvAlgo;
         const run = (): Tensor =>
           pass === 'fwd' ? conv2dForward(x, w, bias, p, algo, 'leaky')
@@ -423,9 +424,10 @@ export function formatKernelBench(r: KernelBenchResult): string {
   out.push(`|---|---|---|---:|---:|---:|${pk ? '---:|' : ''}`);
   for (const s of r.matmul.sweep) out.push(`| ${s.M}x${s.N}x${s.K} | ${s.variant} | ${s.config} | ${fmtMs(s.ms)} | ${fmtG(s.gflops)} | ${fmtG(s.gflops_cpu)} |${pk ? ` ${fmtPct(ofPeak(s.gflops))} |` : ''}`);
   const passes = [...new Set(r.conv.map((c) => c.pass))];
-  const variants = [...new Set(r.conv.map((c) => c.variant))];
   for (const pass of passes) {
     const rows = r.conv.filter((c) => c.pass === pass);
+    // per pass: tile is a forward algorithm
+    const variants = [...new Set(rows.map((c) => c.variant))];
     const layers = [...new Set(rows.map((c) => c.layer))];
     out.push('');
     out.push(`conv2d ${pass}: ms, GFLOP/s, % of the matmul ceiling (${fmtG(b.gflops)} GFLOP/s) and, in brackets, % of the ceiling's config re-timed just before the layer (column "mm now")${pk ? `; "pk": % of the device peak (${fmtG(pk.gflops)} GFLOP/s)` : ''}; * = what 'auto' picks`);

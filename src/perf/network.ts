@@ -37,6 +37,7 @@ import { Network } from '../darknet/network.js';
 import { loadWeights } from '../darknet/weights.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
+import { packTensors } from '../tensor/arena.js';
 import { newTape } from '../tensor/index.js';
 import { sumSquares } from '../tensor/ops/reduce.js';
 import { add } from '../tensor/ops/elementwise.js';
@@ -269,7 +270,10 @@ export class TrainStep {
     this.loss = lossKind === 'sumsq' ? sumSquaresLoss(net) : yoloTrainLoss(lossFromNetwork(net, { kind: lossKind }));
     this.headSources = [...(this.loss.headSources ?? net.outputLayers())];
     const h = darknetHyper(net.net);
-    const specs: OptimParam[] = networkParams(net).filter((p) => p.trainable).map((p) => ({ param: p.tensor, decay: p.decay, lrScale: p.lrScale }));
+    const all = networkParams(net);
+    // packed as the trainer packs them: one dispatch updates every parameter
+    packTensors(gpu, all.map((p) => p.tensor));
+    const specs: OptimParam[] = all.filter((p) => p.trainable).map((p) => ({ param: p.tensor, decay: p.decay, lrScale: p.lrScale }));
     this.opt = new SGD(specs, { lr: opts.lr ?? h.schedule.learningRate, momentum: opts.momentum ?? h.momentum, decay: opts.decay ?? h.decay });
     this.lastLoss = Tape.untracked(() => new Tensor(gpu, [1], 'bench.loss'));
   }

@@ -1,6 +1,9 @@
 /**
  * Tensor: a float32 GPU buffer from the device's pool plus a shape. Layout is row-major (NCHW for images).
  * Tensors created while a Tape is recording are owned by that tape unless kept (see Tape.keep).
+ * A tensor can also be a view: a range of a larger buffer (src/tensor/arena.ts packs parameters into one
+ * buffer so the optimizer and the EMA update them all in one dispatch). A view binds as {buffer, offset, size}
+ * (`offset`, `bindSize`), so kernels see only its range, and copies and reads add its offset.
  */
 import type { Gpu } from '../gpu/device.js';
 import { GpuError } from '../gpu/errors.js';
@@ -8,6 +11,11 @@ import type { TapeNode } from './tape.js';
 import { Tape } from './tape.js';
 
 let nextId = 1;
+
+/** The owner of a view's storage: told when a view lets go of it (src/tensor/arena.ts). */
+export interface ViewStorage {
+  unref(): void;
+}
 
 export function shapeSize(shape: readonly number[]): number {
   let n = 1;
@@ -27,6 +35,10 @@ export class Tensor {
   readonly shape: readonly number[];
   readonly size: number;
   private _buffer: GPUBuffer | null;
+  /** Byte offset of the data in `buffer` and the bytes bound (views only; 0 / undefined: the whole buffer). */
+  private _offset = 0;
+  private _bindSize: number | undefined;
+  private _storage: ViewStorage | null = null;
   /** Whether gradients flow to this tensor (parameters, and outputs of recorded ops that depend on them). */
   requiresGrad = false;
   /** Accumulated gradient of a leaf that requires grad (after Tape.backward). */
@@ -35,7 +47,8 @@ export class Tensor {
   node: TapeNode | null = null;
   name: string;
 
-  constructor(readonly gpu: Gpu, shape: readonly number[], name = '') {
+  /** `view`: see Tensor.view (no pooled buffer, not adopted by a tape). */
+  constructor(readonly gpu: Gpu, shape: readonly number[], name = '', view?: { buffer: GPUBuffer; offset: number; bindSize: number; storage: ViewStorage }) {
     this.shape = Object.freeze([...shape]);
     this.size = shapeSize(shape);
     this.name = name;
@@ -45,6 +58,14 @@ export class Tensor {
     if (bytes > maxBinding || bytes > maxBuffer) {
       const which = bytes > maxBinding ? `maxStorageBufferBindingSize ${maxBinding}` : `maxBufferSize ${maxBuffer}`;
       throw new GpuError('limits', name, `tensor ${name ? `'${name}' ` : ''}of shape ${shapeStr(shape)} needs ${bytes} bytes, above the adapter's ${which} (${gpu.info.kind}); use a smaller batch or input size`);
+    }
+    if (view) {
+      if (view.bindSize < this.bytes) throw new Error(`tensor ${this.describe()}: a view of ${view.bindSize} bytes cannot hold ${this.bytes}`);
+      this._buffer = view.buffer;
+      this._offset = view.offset;
+      this._bindSize = view.bindSize;
+      this._storage = view.storage;
+      return;
     }
     this._buffer = gpu.pool.acquire(bytes, name || undefined);
     Tape.current?.adopt(this);
@@ -59,6 +80,49 @@ export class Tensor {
     return this._buffer === null;
   }
 
+  /** Byte offset of the values in `buffer` (non-zero only for a view). */
+  get offset(): number {
+    return this._offset;
+  }
+
+  /** Bytes a binding of this tensor covers: undefined binds the whole buffer (a pooled tensor). */
+  get bindSize(): number | undefined {
+    return this._bindSize;
+  }
+
+  /** Whether this tensor is a view into storage it does not own (an arena). */
+  get isView(): boolean {
+    return this._storage !== null;
+  }
+
+  /** The owner of a view's storage (src/tensor/arena.ts TensorArena), or null. */
+  get storage(): ViewStorage | null {
+    return this._storage;
+  }
+
+  /**
+   * Makes this tensor a view of `buffer` at `offset` (bytes; aligned to the adapter's
+   * minStorageBufferOffsetAlignment) binding `bindSize` bytes, owned by `storage`. With `copy`, the current
+   * values are copied there first (in stream order). The tensor's own pooled buffer goes back to the pool;
+   * its identity (id, name, grad, requiresGrad) stays, so whoever holds it sees the new storage.
+   */
+  rebind(buffer: GPUBuffer, offset: number, bindSize: number, storage: ViewStorage, copy: boolean): void {
+    if (bindSize < this.bytes) throw new Error(`tensor ${this.describe()}: a view of ${bindSize} bytes cannot hold ${this.bytes}`);
+    const old = this.buffer;
+    if (copy) this.gpu.copy(this, 0, { buffer, offset }, 0, this.bytes);
+    if (this._storage) this._storage.unref();
+    else this.gpu.pool.release(old);
+    this._buffer = buffer;
+    this._offset = offset;
+    this._bindSize = bindSize;
+    this._storage = storage;
+  }
+
+  /** A new tensor viewing `bindSize` bytes of `buffer` at `offset`, owned by `storage` (not adopted by a tape). */
+  static view(gpu: Gpu, shape: readonly number[], buffer: GPUBuffer, offset: number, bindSize: number, storage: ViewStorage, name = ''): Tensor {
+    return new Tensor(gpu, shape, name, { buffer, offset, bindSize, storage });
+  }
+
   get bytes(): number {
     return this.size * 4;
   }
@@ -70,15 +134,17 @@ export class Tensor {
   /** Returns the buffer to the pool. Safe to call twice. */
   dispose(): void {
     if (this._buffer) {
-      this.gpu.pool.release(this._buffer);
+      if (this._storage) this._storage.unref();
+      else this.gpu.pool.release(this._buffer);
       this._buffer = null;
+      this._storage = null;
     }
     this.node = null;
   }
 
   /** Reads the values back (flushes pending work). */
   async toArray(): Promise<Float32Array> {
-    const ab = await this.gpu.read(this.buffer, this.size * 4);
+    const ab = await this.gpu.read(this, this.size * 4);
     return new Float32Array(ab);
   }
 
@@ -86,7 +152,7 @@ export class Tensor {
   write(data: ArrayLike<number>): this {
     if (data.length !== this.size) throw new Error(`tensor ${this.describe()}: write of ${data.length} values, expected ${this.size}`);
     const f = data instanceof Float32Array ? data : Float32Array.from(data);
-    this.gpu.upload(this.buffer, f);
+    this.gpu.upload(this, f);
     return this;
   }
 

@@ -5,13 +5,15 @@
  *   updates += 1;  d = decay · (1 − exp(−updates / tau));  ema = d · ema + (1 − d) · x
  *
  * for every float tensor of the model's state (trainable parameters and the batchnorm running statistics),
- * one dispatch of kernels/ema.wgsl per tensor. The ramp makes the average follow the model closely early
- * on (d ≈ 0.0005 at the first update with the defaults decay 0.9999, tau 2000). The EMA starts as a copy
- * of the model. Used for evaluation and for the saved weights; its state (updates and tensors) goes into
- * checkpoints.
+ * one dispatch of kernels/ema.wgsl per tensor, or, for sources packed in an arena (src/tensor/arena.ts: the
+ * trainer packs the network's), one dispatch per arena over a mirror of it (update_flat, the same f32
+ * expression). The ramp makes the average follow the model closely early on (d ≈ 0.0005 at the first update
+ * with the defaults decay 0.9999, tau 2000). The EMA starts as a copy of the model. Used for evaluation and
+ * for the saved weights; its state (updates and tensors) goes into checkpoints.
  */
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
+import { TensorArena } from '../tensor/arena.js';
 import { clone } from '../tensor/ops/elementwise.js';
 
 const WG = 256;
@@ -49,6 +51,12 @@ export function emaUpdate(ema: Tensor, x: Tensor, d: number): void {
   gpu.dispatch({ file: 'ema', entry: 'update', constants: { WG } }, { n: ema.size, d, one_minus_d: 1 - d }, { 1: ema, 2: x }, gpu.grid(ema.size, WG));
 }
 
+/** ema = d·ema + (1 − d)·x over the chunks of a chunk table (n rows) of two arenas of one layout. */
+export function emaUpdateFlat(ema: Tensor, x: Tensor, chunks: Tensor, n: number, d: number): void {
+  const gpu = ema.gpu;
+  gpu.dispatch({ file: 'ema', entry: 'update_flat' }, { n, d, one_minus_d: 1 - d }, { 1: ema, 2: x, 3: chunks }, gpu.grid(n, 1));
+}
+
 export class ModelEma {
   readonly decay: number;
   readonly tau: number;
@@ -56,6 +64,8 @@ export class ModelEma {
   readonly sources: readonly EmaSource[];
   /** The averaged tensors, in `sources` order. */
   readonly tensors: Tensor[];
+  /** Sources packed in an arena: the EMA's mirror of it and the chunk table of its non-fixed sources. */
+  private readonly flat: { arena: TensorArena; mirror: TensorArena; chunks: Tensor | null; n: number }[] = [];
 
   constructor(sources: readonly EmaSource[], opts: EmaOptions = {}) {
     this.decay = opts.decay ?? 0.9999;
@@ -69,11 +79,33 @@ export class ModelEma {
       names.add(s.name);
     }
     this.sources = [...sources];
-    this.tensors = Tape.untracked(() => this.sources.map((s) => {
-      const t = clone(s.tensor);
-      t.name = `ema:${s.name}`;
-      return t;
-    }));
+    this.tensors = Tape.untracked(() => {
+      // a mirror per arena the sources are packed in, its views holding the averages; a clone otherwise
+      const mirrors = new Map<TensorArena, TensorArena>();
+      const out = this.sources.map((s) => {
+        const arena = TensorArena.of(s.tensor);
+        if (!arena) {
+          const t = clone(s.tensor);
+          t.name = `ema:${s.name}`;
+          return t;
+        }
+        let m = mirrors.get(arena);
+        if (!m) {
+          m = arena.mirror(`${arena.name}.ema`);
+          m.gpu.copy(arena.all, 0, m.all, 0, arena.length * 4);
+          mirrors.set(arena, m);
+        }
+        return m.viewOf(s.tensor, `ema:${s.name}`);
+      });
+      for (const [arena, mirror] of mirrors) {
+        const moving = this.sources.filter((s) => !s.fixed && TensorArena.of(s.tensor) === arena).map((s) => s.tensor);
+        const rows = arena.chunkTable(moving);
+        const chunks = rows.length ? new Tensor(arena.gpu, [rows.length], 'ema.chunks') : null;
+        if (chunks) arena.gpu.upload(chunks, rows);
+        this.flat.push({ arena, mirror, chunks, n: rows.length / 4 });
+      }
+      return out;
+    });
   }
 
   /** The decay used at update number `updates` (1-based). */
@@ -87,8 +119,9 @@ export class ModelEma {
     const d = this.decayAt(this.updates);
     Tape.untracked(() => {
       this.sources.forEach((s, i) => {
-        if (!s.fixed) emaUpdate(this.tensors[i], s.tensor, d);
+        if (!s.fixed && !TensorArena.of(s.tensor)) emaUpdate(this.tensors[i], s.tensor, d);
       });
+      for (const f of this.flat) if (f.chunks) emaUpdateFlat(f.mirror.all, f.arena.all, f.chunks, f.n, d);
     });
   }
 
@@ -125,5 +158,7 @@ export class ModelEma {
 
   dispose(): void {
     for (const t of this.tensors) t.dispose();
+    for (const f of this.flat) f.chunks?.dispose();
+    this.flat.length = 0;
   }
 }

@@ -1,8 +1,12 @@
 /**
  * Optimizers over Tensor parameters with `.grad` (filled by Tape.backward): SGD (momentum, dampening,
  * nesterov, L2 decay: PyTorch's SGD, which is Darknet's update), Adam (L2 decay) and AdamW (decoupled
- * decay), bias-corrected like PyTorch. Each step is one kernel per parameter tensor (kernels/optim.wgsl);
- * the formulas and the Darknet mapping are documented in src/tensor/ops/optim.ts.
+ * decay), bias-corrected like PyTorch. The formulas and the Darknet mapping are documented in
+ * src/tensor/ops/optim.ts. Parameters packed into an arena (src/tensor/arena.ts packTensors: the trainer
+ * packs the network's) are updated all at once: their gradients are copied into a mirror of the arena's
+ * layout and one dispatch of the flat kernel (kernels/optim.wgsl sgd_flat / adam_flat) updates every one of
+ * them, with its state in mirrors too; the same f32 arithmetic as the per-tensor kernel (one dispatch per
+ * tensor), which updates the others.
  *
  * Per parameter: `decay: false` turns weight decay off (Darknet decays only conv/connected weights, not
  * biases or batchnorm scales), `lrScale` multiplies the learning rate (Darknet's learning_rate_scale).
@@ -11,8 +15,9 @@
  */
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
+import { TensorArena } from '../tensor/arena.js';
 import { zeros } from '../tensor/ops/elementwise.js';
-import { adamUpdate, scaleGrads, sgdUpdate, zeroGrads } from '../tensor/ops/optim.js';
+import { adamCorrections, adamFlatUpdate, adamUpdate, scaleGrads, sgdFlatUpdate, sgdUpdate, zeroGrads } from '../tensor/ops/optim.js';
 
 /** A parameter tensor as the optimizer sees it: the tensor, its weight decay switch, its rate multiplier. */
 export interface OptimParam {
@@ -47,6 +52,22 @@ export interface OptimizerOptions {
   lr: number;
   /** weight decay (L2 for SGD/Adam, decoupled for AdamW) */
   decay?: number;
+  /** update packed parameters with the flat kernel (default true; false: one dispatch per tensor) */
+  flat?: boolean;
+}
+
+/** One packed parameter of a flat update: its tensor and its four per-parameter constants (kernels/optim.wgsl hyp). */
+export interface FlatItem {
+  param: Tensor;
+  hyp: [number, number, number, number];
+}
+
+/** What the flat update keeps per arena: the gradient mirror, the state mirrors, the last chunk table. */
+export interface FlatArena {
+  grads: TensorArena;
+  slots: Record<string, TensorArena>;
+  table: { key: string; chunks: Tensor; n: number } | null;
+  hyp: Tensor | null;
 }
 
 function toOptimParam(p: ParamLike): OptimParam {
@@ -62,11 +83,15 @@ export abstract class Optimizer {
   /** Names of the state slots each parameter gets (e.g. ['momentum'] or ['m', 'v']). */
   abstract readonly slotNames: readonly string[];
   abstract readonly kind: string;
+  /** Packed parameters are updated with the flat kernel. */
+  readonly flat: boolean;
+  private readonly arenas = new Map<TensorArena, FlatArena>();
 
   constructor(params: ParamLike[], opts: OptimizerOptions) {
     if (!(opts.lr >= 0)) throw new Error(`optimizer: learning rate ${opts.lr} must be >= 0`);
     this.lr = opts.lr;
     this.decay = opts.decay ?? 0;
+    this.flat = opts.flat ?? true;
     this.params = params.map(toOptimParam);
     const seen = new Set<Tensor>();
     for (const s of this.params) {
@@ -86,6 +111,7 @@ export abstract class Optimizer {
     const opts = (Array.isArray(a) ? b : a) ?? {};
     const gradScale = opts.gradScale ?? 1;
     Tape.untracked(() => {
+      const flat = new Map<TensorArena, FlatItem[]>();
       for (const spec of specs) {
         const p = spec.param;
         if (!p.grad) continue;
@@ -94,20 +120,76 @@ export abstract class Optimizer {
         st.step++;
         const lr = this.lr * (spec.lrScale ?? 1);
         const decay = spec.decay === false ? 0 : this.decay;
-        this.update(p, p.grad, st, lr, decay, gradScale);
+        const arena = this.flat ? TensorArena.of(p) : null;
+        if (!arena) {
+          this.update(p, p.grad, st, lr, decay, gradScale);
+          continue;
+        }
+        let items = flat.get(arena);
+        if (!items) flat.set(arena, (items = []));
+        items.push({ param: p, hyp: this.flatHyper(st, lr, decay) });
       }
+      for (const [arena, items] of flat) this.updateFlat(arena, items, gradScale);
     });
   }
 
   protected abstract update(p: Tensor, g: Tensor, st: ParamState, lr: number, decay: number, gradScale: number): void;
 
-  /** The state of p, created (zeroed slots, step 0) if absent. */
+  /** The per-parameter constants of the flat kernel (rounded to f32 as the per-tensor kernel's uniforms are). */
+  protected abstract flatHyper(st: ParamState, lr: number, decay: number): [number, number, number, number];
+
+  /** One dispatch of the flat kernel over `chunks` (bindings 1-6 of kernels/optim.wgsl's flat entries). */
+  protected abstract flatDispatch(f: FlatArena, weights: TensorArena, chunks: Tensor, n: number, hyp: Tensor, gradScale: number): void;
+
+  /** The flat update of `items`, all packed in `arena`: gradients into the mirror, tables, one dispatch. */
+  private updateFlat(arena: TensorArena, items: FlatItem[], gradScale: number): void {
+    const f = this.flatArena(arena);
+    const gpu = arena.gpu;
+    for (const { param } of items) gpu.copy(param.grad!, 0, f.grads.all, f.grads.slots.get(param)!.offset * 4, param.bytes);
+    const key = items.map((i) => i.param.id).join(',');
+    if (f.table?.key !== key) {
+      f.table?.chunks.dispose();
+      const rows = arena.chunkTable(items.map((i) => i.param));
+      const chunks = new Tensor(gpu, [rows.length], `${this.kind}.chunks`);
+      gpu.upload(chunks, rows);
+      f.table = { key, chunks, n: rows.length / 4 };
+    }
+    const hyp = new Float32Array(4 * items.length);
+    items.forEach((it, k) => hyp.set(it.hyp, 4 * k));
+    if (!f.hyp || f.hyp.size < hyp.length) {
+      f.hyp?.dispose();
+      f.hyp = new Tensor(gpu, [Math.max(hyp.length, 4 * this.params.length)], `${this.kind}.hyp`);
+    }
+    gpu.upload(f.hyp, hyp);
+    this.flatDispatch(f, arena, f.table.chunks, f.table.n, f.hyp, gradScale);
+  }
+
+  private flatArena(arena: TensorArena): FlatArena {
+    let f = this.arenas.get(arena);
+    if (!f) {
+      const grads = arena.mirror(`${arena.name}.grad`);
+      grads.ref();
+      f = { grads, slots: {}, table: null, hyp: null };
+      for (const n of this.slotNames) {
+        f.slots[n] = arena.mirror(`${arena.name}.${n}`);
+        f.slots[n].ref();
+      }
+      this.arenas.set(arena, f);
+    }
+    return f;
+  }
+
+  /** The state of p, created (zeroed slots, step 0) if absent: views of the state mirrors for a packed p. */
   stateOf(p: Tensor): ParamState {
     let st = this.state.get(p);
     if (!st) {
       const slots: Record<string, Tensor> = {};
+      const arena = this.flat ? TensorArena.of(p) : null;
       Tape.untracked(() => {
-        for (const n of this.slotNames) slots[n] = zeros(p.gpu, p.shape, `${p.name || `#${p.id}`}.${n}`);
+        for (const n of this.slotNames) {
+          const name = `${p.name || `#${p.id}`}.${n}`;
+          slots[n] = arena ? this.flatArena(arena).slots[n].viewOf(p, name) : zeros(p.gpu, p.shape, name);
+        }
       });
       st = { step: 0, slots };
       this.state.set(p, st);
@@ -171,6 +253,13 @@ export abstract class Optimizer {
   dispose(): void {
     for (const st of this.state.values()) for (const t of Object.values(st.slots)) t.dispose();
     this.state.clear();
+    for (const f of this.arenas.values()) {
+      f.table?.chunks.dispose();
+      f.hyp?.dispose();
+      f.grads.unref();
+      for (const m of Object.values(f.slots)) m.unref();
+    }
+    this.arenas.clear();
   }
 }
 
@@ -204,6 +293,14 @@ export class SGD extends Optimizer {
     sgdUpdate(p, g, st.slots.momentum, { lr, momentum: this.momentum, dampening: this.dampening, decay, nesterov: this.nesterov, gradScale, first: st.step === 1 });
   }
 
+  protected flatHyper(st: ParamState, lr: number, decay: number): [number, number, number, number] {
+    return [lr, decay, st.step === 1 ? 1 : 0, 0];
+  }
+
+  protected flatDispatch(f: FlatArena, w: TensorArena, chunks: Tensor, n: number, hyp: Tensor, gradScale: number): void {
+    sgdFlatUpdate({ w: w.all, g: f.grads.all, m: f.slots.momentum.all, chunks, n, hyp }, { momentum: this.momentum, dampening: this.dampening, nesterov: this.nesterov, gradScale });
+  }
+
   protected hyper(): Record<string, number | boolean> {
     return { lr: this.lr, decay: this.decay, momentum: this.momentum, dampening: this.dampening, nesterov: this.nesterov };
   }
@@ -233,6 +330,15 @@ export class Adam extends Optimizer {
 
   protected update(p: Tensor, g: Tensor, st: ParamState, lr: number, decay: number, gradScale: number): void {
     adamUpdate(p, g, st.slots.m, st.slots.v, { lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, decay, decoupled: this.decoupled, step: st.step, gradScale });
+  }
+
+  protected flatHyper(st: ParamState, lr: number, decay: number): [number, number, number, number] {
+    if (!(st.step >= 1)) throw new Error(`adam: step ${st.step} must be >= 1`);
+    return [lr, decay, ...adamCorrections(lr, this.beta1, this.beta2, st.step)];
+  }
+
+  protected flatDispatch(f: FlatArena, w: TensorArena, chunks: Tensor, n: number, hyp: Tensor, gradScale: number): void {
+    adamFlatUpdate({ w: w.all, g: f.grads.all, m: f.slots.m.all, v: f.slots.v.all, chunks, n, hyp }, { beta1: this.beta1, beta2: this.beta2, eps: this.eps, decoupled: this.decoupled, gradScale });
   }
 
   protected hyper(): Record<string, number | boolean> {

@@ -39,6 +39,7 @@ import type { Network } from '../darknet/network.js';
 import type { Layer } from '../darknet/layer.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
+import { packTensors } from '../tensor/arena.js';
 import { newTape } from '../tensor/index.js';
 import type { Truth } from '../yolo/targets.js';
 import { SGD, type Optimizer } from './optim.js';
@@ -122,6 +123,8 @@ class Trainer<T> {
     this.net.prepare(this.gpu, 'train');
 
     const params = networkParams(this.net);
+    // parameters and statistics in one buffer: the optimizer and the EMA update them in one dispatch each
+    packTensors(this.gpu, params.map((p) => p.tensor));
     const fz = this.freeze;
     this.groups = optimParams(params, this.net.file, fz.frozen);
     const lastDelayed = fz.delayed.length ? fz.delayed[fz.delayed.length - 1].layer : -1;

@@ -1,8 +1,8 @@
 /**
  * A second subgroup size (docs/gpu.md "Subgroup sizes"): `--backend swiftshader` selects Google's SwiftShader
  * (Vulkan on the CPU, 4-lane subgroups where lavapipe has 8), and the kernels that share values through
- * subgroupShuffle compute the float64 reference there too: gemm_reg conv forward / dx / dw (SG = 4) and the
- * matmul regsg kernel with 4-lane tiles. Skipped (saying why) where SwiftShader is not installed
+ * subgroupShuffle compute the float64 reference there too: gemm_reg conv forward / dx / dw (SG = 4), the tile
+ * conv forward (its weights shared over 4 lanes) and the matmul regsg kernel with 4-lane tiles. Skipped (saying why) where SwiftShader is not installed
  * (scripts/setup-swiftshader.sh); `make test-swiftshader` runs every kernel test on it.
  */
 import { test } from 'uvu';
@@ -50,7 +50,7 @@ test('backend swiftshader: a missing driver is a clear error naming what to do',
   });
 });
 
-test('SwiftShader (4-lane subgroups): gemm_reg conv fwd/dx/dw and matmul regsg vs float64', async () => {
+test('SwiftShader (4-lane subgroups): gemm_reg conv fwd/dx/dw, tile conv fwd and matmul regsg vs float64', async () => {
   if (!swiftshaderIcd()) return void console.log('  [skipped: SwiftShader is not installed (bash scripts/setup-swiftshader.sh, or YOLO_WGSL_SWIFTSHADER)]');
   await keepVkEnv(async () => {
     const gpu = await Gpu.create({ backend: 'swiftshader', tuning: false });
@@ -74,13 +74,15 @@ test('SwiftShader (4-lane subgroups): gemm_reg conv fwd/dx/dw and matmul regsg v
         const b = Tensor.from(gpu, [ws[0]], bv);
         const dy = Tensor.from(gpu, ref.shape, dyv);
         const y = conv2dForward(x, w, b, p, 'gemm_reg');
+        const yt = conv2dForward(x, w, b, p, 'tile');
         const dx = conv2dBackwardData(dy, w, [...xs], p, 'gemm_reg');
         const dw = conv2dBackwardWeights(x, dy, [...ws], p, 'gemm_reg');
         const n = ws[1] * ws[2] * ws[3];
         assertClose(await y.toArray(), ref.y, { atol: 1e-5 + 1e-6 * n, rtol: 1e-4 }, `fwd ${ws.join('x')}`);
+        assertClose(await yt.toArray(), ref.y, { atol: 1e-5 + 1e-6 * n, rtol: 1e-4 }, `tile fwd ${ws.join('x')}`);
         assertClose(await dx.toArray(), g.dx, { atol: 1e-5 + 1e-6 * ws[0] * ws[2] * ws[3], rtol: 1e-4 }, `dx ${ws.join('x')}`);
         assertClose(await dw.toArray(), g.dw, { atol: 1e-5 + 1e-6 * ref.y.length, rtol: 1e-4 }, `dw ${ws.join('x')}`);
-        for (const t of [x, w, b, dy, y, dx, dw]) t.dispose();
+        for (const t of [x, w, b, dy, y, yt, dx, dw]) t.dispose();
       }
       for (const cfg of sgConfigsFor(4)) {
         const [M, N, K] = [37, 24, 20];

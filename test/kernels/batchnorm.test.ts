@@ -123,7 +123,7 @@ for (const mode of ['darknet', 'torch'] as const) {
 // 1000 + N(0,1): a one-pass E[x²] - E[x]² in float32 loses everything (1000² · 2^-24 ≈ 0.06 error on a
 // variance of 1); Welford per thread + Chan merges keep the variance to ~1e-6 relative.
 for (const chunk of [undefined, 256]) {
-  test(`batchnorm numerically stable statistics: 1000 + N(0,1), 4800 values per channel, chunk ${chunk ?? 'default (2 partials)'}`, async () => {
+  test(`batchnorm numerically stable statistics: 1000 + N(0,1), 4800 values per channel, chunk ${chunk ?? 'default (one partial)'}`, async () => {
     const s = setup([2, 3, 48, 50], 41, (rng) => Math.fround(1000 + rng.normal()));
     const C = 3;
     const gpu = await getGpu();

@@ -4,10 +4,11 @@ import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f32In, finiteDiff, gradCase, sampleIndices, type Tol } from '../helpers/check.js';
 import { conv2dRef, conv2dGradRef, refGeom } from '../reference/conv2d.js';
 import { act as actRef, actGrad } from '../reference/activation.js';
+import { maxpoolRef } from '../reference/pool.js';
 import { Tensor, newTape, activation, ACTIVATIONS, type Activation } from '../../src/tensor/index.js';
 import {
-  conv2d, conv2dForward, conv2dBackwardData, conv2dBackwardWeights, conv2dBackwardBias, conv2dOutShape, conv2dFlops,
-  chooseConvAlgo, convGeom, convRegTuning, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
+  conv2d, conv2dForward, conv2dBackwardData, conv2dBackwardWeights, conv2dBackwardBias, conv2dOutShape, conv2dFlops, conv2dMaxpoolForward, fusableMaxpool,
+  chooseConvAlgo, convGeom, convRegTuning, parseConvPick, tileSupported, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
 } from '../../src/tensor/ops/conv2d.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import type { Gpu } from '../../src/gpu/device.js';
@@ -127,11 +128,94 @@ test('gemm_reg without subgroup weight sharing (the path for adapters without fi
       const grad = conv2dGradRef(d.xv, c.x, d.wv, c.w, d.dyv, c.p);
       const r = await runAll(gpu, c, d, 'gemm_reg');
       assertClose(r.y, ref.y, tolFor(g.Cg * g.kH * g.kW + 1), `${c.name} y (no subgroups)`);
+      const rt = await runAll(gpu, c, d, 'tile');
+      assertClose(rt.y, ref.y, tolFor(g.Cg * g.kH * g.kW + 1), `${c.name} y (tile, no subgroups)`);
       assertClose(r.dx, grad.dx, tolFor(g.Mg * g.kH * g.kW), `${c.name} dx (no subgroups)`);
       assertClose(r.dw, grad.dw, tolFor(g.B * g.OH * g.OW), `${c.name} dw (no subgroups)`);
     }
   } finally {
     convRegTuning.subgroups = true;
+  }
+});
+
+// The tile forward (conv2d_tile.wgsl) at awkward shapes and every block shape the autotune may pick: ragged
+// tiles at the right and bottom edges, ragged channel blocks, windows reaching into the padding, batch 2.
+const TILE_CASES: { name: string; x: number[]; w: number[]; p: Conv2dParams; picks: string[] }[] = [
+  { name: 'Cin 3 -> 16 (a first layer), 17x19', x: [1, 3, 17, 19], w: [16, 3, 3, 3], p: { pad: 1 }, picks: ['tile', 'tile@16x4x2', 'tile@16x1x8', 'tile@8x2x4'] },
+  { name: '70 channels in blocks of 32 (6 left over), batch 2, 7x5', x: [2, 5, 7, 5], w: [70, 5, 3, 3], p: { pad: 1 }, picks: ['tile@32x1x4', 'tile@16x2x4', 'tile@4x3x5'] },
+  { name: 'stride 2, odd 9x7, batch 2', x: [2, 6, 9, 7], w: [12, 6, 3, 3], p: { stride: 2, pad: 1 }, picks: ['tile', 'tile@32x1x4', 'tile@8x4x2'] },
+  { name: 'stride [2, 1], kernel 3x2, pad [1, 0]', x: [1, 4, 7, 8], w: [6, 4, 3, 2], p: { stride: [2, 1], pad: [1, 0] }, picks: ['tile', 'tile@16x1x8'] },
+  { name: 'groups 3, 13x13 (ragged in both directions)', x: [1, 9, 13, 13], w: [12, 3, 3, 3], p: { groups: 3, pad: 1 }, picks: ['tile', 'tile@16x4x2', 'tile@1x1x1'] },
+  { name: 'depthwise, stride 2', x: [2, 5, 8, 7], w: [5, 1, 3, 3], p: { groups: 5, stride: 2, pad: 1 }, picks: ['tile'] },
+  { name: '1x1 (pixels as one row), batch 2, 36 channels', x: [2, 8, 5, 7], w: [36, 8, 1, 1], p: {}, picks: ['tile', 'tile@32x1x4', 'tile@16x4x2'] },
+  { name: '1x1 stride 2 and 1x1 with padding (windows, not one row)', x: [1, 3, 6, 7], w: [4, 3, 1, 1], p: { stride: 2, pad: 1 }, picks: ['tile'] },
+  { name: 'valid 3x3 (no padding), 2x2 output', x: [1, 7, 4, 4], w: [9, 7, 3, 3], p: {}, picks: ['tile', 'tile@16x1x8'] },
+];
+
+for (const c of TILE_CASES) {
+  test(`conv2d tile ${c.name}: every block shape vs the float64 reference, fused bias + leaky`, async () => {
+    const gpu = await getGpu();
+    const rng = new Rng(300 + TILE_CASES.indexOf(c));
+    const xv = randomArray(rng, prod(c.x));
+    const wv = randomArray(rng, prod(c.w));
+    const bv = randomArray(rng, c.w[0]);
+    const g = refGeom(c.x, c.w, c.p);
+    assert.ok(tileSupported(convGeom(c.x, c.w, c.p)), 'a tile shape');
+    const want = Float64Array.from(conv2dRef(xv, c.x, wv, c.w, bv, c.p).y, (v) => actRef(v, 'leaky'));
+    const tol = tolFor(g.Cg * g.kH * g.kW + 1);
+    const x = Tensor.from(gpu, c.x, xv);
+    const w = Tensor.from(gpu, c.w, wv);
+    const b = Tensor.from(gpu, [c.w[0]], bv);
+    for (const pick of c.picks) {
+      const y = conv2dForward(x, w, b, c.p, parseConvPick(pick)!, 'leaky');
+      note(`tile y (${pick})`, assertClose(await y.toArray(), want, tol, `${c.name} [${pick}]`), tol);
+      y.dispose();
+    }
+    x.dispose(); w.dispose(); b.dispose();
+  });
+}
+
+test('conv + maxpool 2x2/2 fused in the tile epilogue == conv, activation, maxpool (float64), odd maps, every activation', async () => {
+  const gpu = await getGpu();
+  assert.ok(fusableMaxpool({ size: 2, stride: 2 }) && fusableMaxpool({ size: 2, stride: 2, padding: 0 }));
+  assert.not.ok(fusableMaxpool({ size: 2, stride: 1 }), 'stride 1 (yolov3-tiny layer 11)');
+  assert.not.ok(fusableMaxpool({ size: 3, stride: 2 }));
+  assert.not.ok(fusableMaxpool({ size: 2, stride: 2, padding: 2 }), 'windows from -1');
+  const cases: { x: number[]; w: number[]; p: Conv2dParams; pool: { size: number; stride: number; padding?: number }; picks: string[] }[] = [
+    // odd 13x11 output, default padding 1: the last window row / column holds one conv output
+    { x: [2, 3, 13, 11], w: [20, 3, 3, 3], p: { pad: 1 }, pool: { size: 2, stride: 2 }, picks: ['tile', 'tile@16x4x2', 'tile@8x2x2', 'tile@32x2x4'] },
+    // padding 0: the last odd row / column is dropped
+    { x: [1, 5, 9, 7], w: [6, 5, 3, 3], p: { pad: 1 }, pool: { size: 2, stride: 2, padding: 0 }, picks: ['tile'] },
+    // stride-2 conv, groups 2, then the pool
+    { x: [1, 8, 15, 14], w: [10, 4, 3, 3], p: { pad: 1, stride: 2, groups: 2 }, pool: { size: 2, stride: 2 }, picks: ['tile'] },
+    // not fused (an odd tile, gemm_reg, 1x1): the conv then the maxpool op, same numbers
+    { x: [1, 4, 10, 10], w: [8, 4, 3, 3], p: { pad: 1 }, pool: { size: 2, stride: 2 }, picks: ['tile@16x1x8', 'gemm_reg', 'tile@8x3x5'] },
+    { x: [1, 4, 6, 6], w: [8, 4, 1, 1], p: {}, pool: { size: 2, stride: 2 }, picks: ['tile'] },
+  ];
+  const rng = new Rng(77);
+  for (const c of cases) {
+    const xv = randomArray(rng, prod(c.x));
+    const wv = randomArray(rng, prod(c.w));
+    const bv = randomArray(rng, c.w[0]);
+    const conv = conv2dRef(xv, c.x, wv, c.w, bv, c.p);
+    const g = refGeom(c.x, c.w, c.p);
+    const tol = tolFor(g.Cg * g.kH * g.kW + 1);
+    const x = Tensor.from(gpu, c.x, xv);
+    const w = Tensor.from(gpu, c.w, wv);
+    const b = Tensor.from(gpu, [c.w[0]], bv);
+    for (const act of ['leaky', 'mish', 'linear'] as Activation[]) {
+      const want = maxpoolRef(Float64Array.from(conv.y, (v) => actRef(v, act)), conv.shape, { size: 2, strideX: 2, strideY: 2, padding: c.pool.padding ?? 1 });
+      for (const pick of c.picks) {
+        const before = gpu.dispatches;
+        const y = conv2dMaxpoolForward(x, w, b, c.p, c.pool, parseConvPick(pick)!, act);
+        const fused = gpu.dispatches - before === 1;
+        assert.equal([...y.shape], want.shape, `${pick} shape`);
+        note(`fused maxpool (${act})`, assertClose(await y.toArray(), want.y, tol, `${c.x.join('x')} -> ${c.w.join('x')} [${pick}, ${act}, ${fused ? 'fused' : 'conv + maxpool'}]`), tol);
+        assert.is(fused, pick === 'tile' || pick === 'tile@16x4x2' || pick === 'tile@8x2x2' || pick === 'tile@32x2x4' ? c.w[2] === 3 : false, `${pick}: one dispatch when fused`);
+        y.dispose();
+      }
+    }
+    x.dispose(); w.dispose(); b.dispose();
   }
 });
 
@@ -152,7 +236,7 @@ test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets),
   const out: Record<string, Float32Array> = {};
   try {
     limits.maxComputeWorkgroupsPerDimension = 2;
-    for (const algo of ['gemm_tiled', 'gemm_reg'] as const) {
+    for (const algo of ['gemm_tiled', 'gemm_reg', 'tile'] as const) {
       const y = conv2dForward(x, w, b, c.p, algo);
       const dx = conv2dBackwardData(dy, w, c.x, c.p, algo);
       out[`${algo} y`] = await y.toArray();
@@ -162,9 +246,10 @@ test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets),
   } finally {
     limits.maxComputeWorkgroupsPerDimension = keep;
   }
-  // tiled: 36 column tiles -> 18 dispatches each pass; reg: 5 -> 3 each
-  assert.ok(gpu.dispatches - before >= 2 * 18 + 2 * 3, `dispatches were split (${gpu.dispatches - before})`);
-  for (const algo of ['gemm_tiled', 'gemm_reg']) {
+  // tiled: 36 column tiles -> 18 dispatches each pass; reg: 5 -> 3 each; tile forward: 288 tiles of 2x4 in
+  // workgroups of 32 -> 9 -> 5 dispatches (its dx is gemm_reg's: 3)
+  assert.ok(gpu.dispatches - before >= 2 * 18 + 2 * 3 + 5 + 3, `dispatches were split (${gpu.dispatches - before})`);
+  for (const algo of ['gemm_tiled', 'gemm_reg', 'tile']) {
     assertClose(out[`${algo} y`], ref.y, tolFor(19), `[${algo}] y with split dispatches`);
     assertClose(out[`${algo} dx`], grad.dx, tolFor(36), `[${algo}] dx with split dispatches`);
   }
@@ -332,10 +417,23 @@ test('conv2dOutShape, conv2dFlops, chooseConvAlgo', () => {
   assert.is(conv2dFlops([2, 4, 8, 8], [6, 2, 3, 3], { groups: 2, pad: 1 }), 2 * 2 * 6 * 8 * 8 * 2 * 3 * 3);
   const tiny = convGeom([1, 3, 5, 5], [4, 3, 3, 3], { pad: 1 });
   const mid = convGeom([1, 64, 52, 52], [128, 64, 3, 3], { pad: 1 });
+  const point = convGeom([1, 64, 52, 52], [128, 64, 1, 1]);
+  const dil = convGeom([1, 64, 52, 52], [128, 64, 3, 3], { pad: 2, dilation: 2 });
   assert.is(chooseConvAlgo('lavapipe', tiny), 'direct');
-  assert.is(chooseConvAlgo('lavapipe', mid), 'gemm_reg');
-  assert.is(chooseConvAlgo('llvmpipe', mid), 'gemm_reg');
+  assert.is(chooseConvAlgo('lavapipe', mid), 'tile');
+  assert.is(chooseConvAlgo('lavapipe', mid, 'bwd_data'), 'tile', 'dx of a stride-1 conv: the forward tile kernel on dy');
+  assert.is(chooseConvAlgo('lavapipe', mid, 'bwd_weights'), 'tile', 'dw: conv2d_bwd_tile.wgsl');
+  const strided = convGeom([1, 64, 52, 52], [128, 64, 3, 3], { pad: 1, stride: 2 });
+  assert.is(chooseConvAlgo('lavapipe', strided, 'bwd_data'), 'gemm_reg', 'dx of a strided conv: gemm_reg (stride phases)');
+  assert.is(chooseConvAlgo('lavapipe', convGeom([8, 3, 96, 96], [16, 3, 3, 3], { pad: 1 }), 'bwd_weights'), 'tile', 'dw with 3 input channels: tile');
+  assert.is(chooseConvAlgo('lavapipe', convGeom([8, 32, 24, 24], [32, 1, 3, 3], { pad: 1, groups: 32 }), 'bwd_weights'), 'gemm_reg', 'depthwise dw: gemm_reg');
+  assert.is(chooseConvAlgo('lavapipe', point), 'tile', '1x1: the pixels as one row');
+  assert.is(chooseConvAlgo('lavapipe', dil), 'gemm_reg', 'dilation: not a tile shape');
+  assert.is(chooseConvAlgo('cpu', mid), 'tile', 'SwiftShader (4-lane subgroups)');
+  assert.is(chooseConvAlgo('llvmpipe', mid), 'gemm_reg', 'GL: no subgroups to share the weights');
   assert.is(chooseConvAlgo('gpu', mid), 'gemm_tiled');
+  assert.ok(tileSupported(convGeom([1, 4, 9, 9], [4, 4, 3, 2], { stride: [2, 1] })));
+  assert.not.ok(tileSupported(convGeom([1, 4, 9, 9], [4, 4, 5, 5], { pad: 2 })), '5x5');
 });
 
 test('conv2d shape errors are clear', async () => {

@@ -40,6 +40,10 @@ const cases: Array<{ name: string; shape: number[]; opts: MaxpoolOptions; out: n
   { name: 'stride_x 2 stride_y 1', shape: [2, 2, 5, 6], opts: { size: 2, strideX: 2, strideY: 1 }, out: [5, 3] },
   { name: 'size 3 stride 3 padding 0', shape: [1, 3, 7, 6], opts: { size: 3, stride: 3, padding: 0 }, out: [2, 2] },
   { name: 'size 3 stride 2 padding 1 (offset 0)', shape: [1, 2, 5, 5], opts: { size: 3, stride: 2, padding: 1 }, out: [2, 2] },
+  // width a multiple of 4: pairs of outputs from vec4 rows (max2_fwd / max2_bwd)
+  { name: 'size 2 stride 2, 6x8 (pairs of outputs, vec4 rows)', shape: [2, 3, 6, 8], opts: { size: 2, stride: 2 }, out: [3, 4] },
+  { name: 'size 2 stride 2, odd 7x12 (pairs; the last windows read one row)', shape: [1, 2, 7, 12], opts: { size: 2, stride: 2 }, out: [4, 6] },
+  { name: 'size 2 stride 2 padding 0, 5x4 (pairs, the odd last row dropped)', shape: [2, 2, 5, 4], opts: { size: 2, stride: 2, padding: 0 }, out: [2, 2] },
 ];
 
 for (const c of cases) {
@@ -86,6 +90,26 @@ test('maxpool ties: the first maximum (row-major) in the window wins and gets th
   assertClose(await x.grad!.toArray(), maxpoolBackwardRef(dyv, ref.indexes, 50), BWD_TOL, 'tie dx (first max)');
   for (const t of [y, dy, x.grad!, x]) t.dispose();
   tape.dispose();
+});
+
+test('maxpool 2x2/2 pairs path, ties: the first maximum (row-major) wins and gets the gradient', async () => {
+  const gpu = await getGpu();
+  for (const shape of [[1, 2, 4, 8], [1, 1, 5, 8]]) {
+    const n = size(shape);
+    const xv = Float32Array.from({ length: n }, (_, i) => Math.floor(i / 3) % 2); // runs of equal values
+    const o = { size: 2, stride: 2 };
+    const ref = maxpoolRef(xv, shape, refOpts(o));
+    const dyv = Float32Array.from(ref.y, (_, i) => 1 + i);
+    const x = Tensor.param(gpu, shape, xv);
+    const dy = Tensor.from(gpu, ref.shape, dyv);
+    const tape = newTape();
+    const y = tape.record(() => maxpool(x, o));
+    assertClose(await y.toArray(), ref.y, EXACT, `tie forward ${shape}`);
+    tape.backward(y, dy);
+    assertClose(await x.grad!.toArray(), maxpoolBackwardRef(dyv, ref.indexes, n), EXACT, `tie dx (first max) ${shape}`);
+    for (const t of [y, dy, x.grad!, x]) t.dispose();
+    tape.dispose();
+  }
 });
 
 test('maxpool window entirely in padding gives -FLT_MAX and no gradient (Darknet)', async () => {

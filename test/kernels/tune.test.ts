@@ -9,7 +9,7 @@ import { loadTuning, saveTuning, tuneCacheDir, tuneCacheFile, writeTuneDefaults 
 import { autoConvAlgo, autoConvChoice, chooseConvAlgo, conv2dForward, convGeom, convPickName, convTuneKey, parseConvPick } from '../../src/tensor/ops/conv2d.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { assertClose } from '../helpers/check.js';
-import { autotuneConv, CONV_TUNE_CANDIDATES } from '../../src/tensor/ops/conv_tune.js';
+import { autotuneConv, CONV_TUNE_CANDIDATES, convTuneCandidates } from '../../src/tensor/ops/conv_tune.js';
 import { Network } from '../../src/darknet/network.js';
 import { networkConvCases } from '../../src/darknet/tune.js';
 import { packageRoot } from '../../src/util/paths.js';
@@ -42,11 +42,14 @@ test('tune: conv2d auto follows a measured entry for its exact shape and pass, e
   }
 });
 
-test('tune: gemm_reg tilings as picks: parsed, validated, followed by auto, same numbers as the default tiling', async () => {
+test('tune: gemm_reg tilings and tile blocks as picks: parsed, validated, followed by auto, same numbers as the default tiling', async () => {
   assert.equal(parseConvPick('gemm_reg@16x2x64'), { algo: 'gemm_reg', reg: { maxTM: 16, TN: 2, WG: 64 } });
+  assert.equal(parseConvPick('tile@32x1x4'), { algo: 'tile', tile: { TM: 32, TR: 1, TN: 4 } });
   assert.equal(parseConvPick('direct'), { algo: 'direct' });
-  for (const bad of ['auto', 'gemm_reg@3x2x64', 'gemm_reg@16x2x7', 'gemm_reg@16x0x64', 'winograd']) assert.is(parseConvPick(bad), null, bad);
+  assert.equal(parseConvPick('tile'), { algo: 'tile' });
+  for (const bad of ['auto', 'gemm_reg@3x2x64', 'gemm_reg@16x2x7', 'gemm_reg@16x0x64', 'winograd', 'tile@64x2x4', 'tile@12x2x4', 'tile@16x4x8', 'tile@16x0x4']) assert.is(parseConvPick(bad), null, bad);
   assert.is(convPickName({ algo: 'gemm_reg', reg: { maxTM: 8, TN: 8, WG: 32 } }), 'gemm_reg@8x8x32');
+  assert.is(convPickName({ algo: 'tile', tile: { TM: 16, TR: 4, TN: 2 } }), 'tile@16x4x2');
   const gpu = await getGpu();
   const xs = [2, 6, 9, 7], ws = [20, 6, 3, 3];
   const g = convGeom(xs, ws, { pad: 1 });
@@ -54,7 +57,7 @@ test('tune: gemm_reg tilings as picks: parsed, validated, followed by auto, same
   const w = Tensor.from(gpu, ws, Float32Array.from({ length: 20 * 6 * 9 }, (_, i) => Math.cos(i)));
   try {
     const ref = await conv2dForward(x, w, null, { pad: 1 }, 'gemm_reg').toArray();
-    for (const pick of ['gemm_reg@16x2x64', 'gemm_reg@8x8x32', 'gemm_reg@32x1x64']) {
+    for (const pick of ['gemm_reg@16x2x64', 'gemm_reg@8x8x32', 'gemm_reg@32x1x64', 'tile@16x4x2', 'tile@32x1x4']) {
       tuneTable(gpu).set('conv2d', convTuneKey(g, 'fwd'), pick);
       assert.equal(autoConvChoice(gpu, g, 'fwd'), parseConvPick(pick));
       assertClose(await conv2dForward(x, w, null, { pad: 1 }).toArray(), ref, { atol: 1e-5, rtol: 1e-5 }, pick);
@@ -77,9 +80,12 @@ test('tune: autotuneConv times every algorithm, records the fastest; save + load
     ];
     const rows = await autotuneConv(gpu, cases, { samples: 2 });
     assert.is(rows.length, 3);
-    for (const r of rows.slice(0, 2)) {
+    for (const [i, r] of rows.slice(0, 2).entries()) {
       assert.not.ok(r.cached);
-      assert.equal(Object.keys(r.ms).sort(), [...CONV_TUNE_CANDIDATES].sort());
+      // every candidate for the forward; for dw the tile blocks (the forward's) are not timed, plain tile is
+      const want = convTuneCandidates(convGeom(cases[i].x, cases[i].w, cases[i].p), cases[i].pass);
+      assert.equal(Object.keys(r.ms).sort(), [...want].sort());
+      assert.is(want.length, cases[i].pass === 'fwd' ? CONV_TUNE_CANDIDATES.length : CONV_TUNE_CANDIDATES.filter((a) => !a.startsWith('tile') || a === 'tile').length);
       const best = Math.min(...Object.values(r.ms));
       assert.is(r.ms[r.pick], best, 'pick = fastest');
       assert.ok(best > 0);

@@ -13,7 +13,7 @@ import { tuneTable } from '../../gpu/tune.js';
 import { Rng } from '../../util/rng.js';
 import { Tensor } from '../tensor.js';
 import {
-  conv2dBackwardData, conv2dBackwardWeights, conv2dForward, convGeom, convTuneKey, chooseConvAlgo, parseConvPick,
+  conv2dBackwardData, conv2dBackwardWeights, conv2dForward, convGeom, convTuneKey, chooseConvAlgo, parseConvPick, tileSupported, tileBackwardSupported,
   type Conv2dParams, type ConvGeom, type ConvPass,
 } from './conv2d.js';
 
@@ -30,7 +30,7 @@ export interface ConvTuneCase {
 export interface ConvTuneResult {
   key: string;
   label?: string;
-  /** The winner: an algorithm, or gemm_reg with a register tiling (`gemm_reg@<maxTM>x<TN>x<WG>`). */
+  /** The winner: an algorithm, gemm_reg with a register tiling (`gemm_reg@<maxTM>x<TN>x<WG>`) or tile with a block (`tile@<TM>x<TR>x<TN>`). */
   pick: string;
   /** The heuristic's choice, for comparison. */
   heuristic: string;
@@ -42,7 +42,8 @@ export interface ConvTuneResult {
 
 export interface AutotuneOptions {
   /**
-   * Candidates to try: algorithm names and gemm_reg tilings (`gemm_reg@16x2x64`); default CONV_TUNE_CANDIDATES.
+   * Candidates to try: algorithm names, gemm_reg tilings (`gemm_reg@16x2x64`) and tile blocks (`tile@16x4x2`);
+   * default CONV_TUNE_CANDIDATES. Those that do not apply to a case are left out (convTuneCandidates).
    */
   algos?: readonly string[];
   /** Timed samples per algorithm (default 3). */
@@ -53,13 +54,26 @@ export interface AutotuneOptions {
 }
 
 /**
- * The three algorithms, then gemm_reg register tilings other than its default 16x4x64 (rows x columns x
+ * The algorithms, then gemm_reg register tilings other than its default 16x4x64 (rows x columns x
  * invocations): on lavapipe the best tiling moved with the shape (fewer accumulators for long reductions,
- * more rows for wide outputs) by up to 2x in a sweep over yolov3-tiny and demo.cfg shapes.
+ * more rows for wide outputs) by up to 2x in a sweep over yolov3-tiny and demo.cfg shapes; then tile blocks
+ * other than its default 16x2x4 (channels x pixel rows x pixel columns), within ~15% of it on yolov3-tiny's
+ * 3x3 layers on lavapipe, each ahead on some shape (13x13 maps waste different fractions of a tile).
  */
 export const CONV_TUNE_CANDIDATES: readonly string[] = [
   'direct', 'gemm_tiled', 'gemm_reg', 'gemm_reg@16x2x64', 'gemm_reg@32x2x64', 'gemm_reg@8x8x64', 'gemm_reg@16x4x32', 'gemm_reg@8x4x64',
+  'tile', 'tile@16x4x2', 'tile@32x1x4', 'tile@16x1x8', 'tile@8x2x4',
 ];
+
+/**
+ * The candidates that apply to a pass of a shape: tile blocks only for the forward of shapes it computes;
+ * plain tile also for the backward passes it has (tileBackwardSupported: dx through the forward, dw with
+ * conv2d_bwd_tile.wgsl, whose block the forward's tile@ picks do not set). Elsewhere tile would time
+ * gemm_reg again.
+ */
+export function convTuneCandidates(g: ConvGeom, pass: ConvPass, algos: readonly string[] = CONV_TUNE_CANDIDATES): string[] {
+  return algos.filter((a) => !a.startsWith('tile') || (pass === 'fwd' ? tileSupported(g) : a === 'tile' && tileBackwardSupported(g, pass)));
+}
 
 function randomTensor(gpu: Gpu, shape: readonly number[], rng: Rng): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -90,6 +104,8 @@ export async function autotuneConvCase(gpu: Gpu, c: ConvTuneCase, opts: Autotune
   if (known && !opts.force && known.source !== 'default') {
     return { key, label: c.label, pick: known.pick, heuristic, ms: known.ms ?? {}, cached: true };
   }
+  const algos = convTuneCandidates(g, c.pass, opts.algos);
+  if (!algos.length) throw new Error(`autotune: none of the candidates (${(opts.algos ?? []).join(', ')}) applies to ${key}`);
   const rng = new Rng(0x7e57 ^ g.Cout ^ (g.H << 8));
   const dyShape = [g.B, g.Cout, g.OH, g.OW];
   const a = c.pass === 'bwd_data' ? randomTensor(gpu, dyShape, rng) : randomTensor(gpu, c.x, rng);
@@ -104,10 +120,12 @@ export async function autotuneConvCase(gpu: Gpu, c: ConvTuneCase, opts: Autotune
   const ms: ConvTuneResult['ms'] = {};
   let best = Infinity;
   try {
-    for (const algo of opts.algos ?? CONV_TUNE_CANDIDATES) {
+    for (const algo of algos) {
       const run = runner(algo);
       const warm = await timeCalls(gpu, run, 1); // compiles
-      if (warm > 3 * best + 50) { ms[algo] = warm; continue; }
+      // The warm-up includes the pipeline's compilation (up to ~3 s for a tile kernel on lavapipe with Mesa's
+      // shader cache cold): only a call slower than that by far drops a candidate untimed; the probe decides.
+      if (warm > 3 * best + 5000) { ms[algo] = warm; continue; }
       const probe = await timeCalls(gpu, run, 1);
       const calls = Math.max(1, Math.min(32, Math.ceil(20 / Math.max(probe, 0.05))));
       const samples = [calls === 1 ? probe : await timeCalls(gpu, run, calls)];

@@ -1,6 +1,6 @@
 /**
- * In-place optimizer updates (kernels/optim.wgsl), one dispatch per parameter tensor, never recorded on a
- * tape; plus gradient zeroing and scaling. The optimizer classes in src/train/optim.ts hold the state.
+ * In-place optimizer updates (kernels/optim.wgsl), one dispatch per parameter tensor or one for all the
+ * parameters packed in an arena (the flat forms), never recorded on a tape; plus gradient zeroing and scaling. The optimizer classes in src/train/optim.ts hold the state.
  *
  * SGD (PyTorch's torch.optim.SGD, which is also Darknet's update):
  *   g' = gradScale·g + decay·w;   b = momentum·b + (1 − dampening)·g'  (b = g' on the first step);
@@ -91,15 +91,50 @@ export function adamUpdate(w: Tensor, g: Tensor, m: Tensor, v: Tensor, h: AdamHy
   if (!(h.step >= 1)) throw new Error(`adam: step ${h.step} must be >= 1`);
   const beta1 = h.beta1 ?? 0.9;
   const beta2 = h.beta2 ?? 0.999;
-  const bc1 = 1 - beta1 ** h.step;
-  const bc2 = 1 - beta2 ** h.step;
+  const [stepSize, invSqrtBc2] = adamCorrections(h.lr, beta1, beta2, h.step);
   const gpu = w.gpu;
   gpu.dispatch(
     { file: 'optim', entry: 'adam', constants: { WG } },
-    params(w.size, { lr: h.lr, decay: h.decay ?? 0, gscale: h.gradScale ?? 1, beta1, beta2, eps: h.eps ?? 1e-8, step_size: h.lr / bc1, inv_sqrt_bc2: 1 / Math.sqrt(bc2), flags: h.decoupled ? 4 : 0 }),
+    params(w.size, { lr: h.lr, decay: h.decay ?? 0, gscale: h.gradScale ?? 1, beta1, beta2, eps: h.eps ?? 1e-8, step_size: stepSize, inv_sqrt_bc2: invSqrtBc2, flags: h.decoupled ? 4 : 0 }),
     { 1: w, 2: g, 3: m, 4: v },
     gpu.grid(w.size, WG),
   );
+}
+
+/**
+ * The flat forms (kernels/optim.wgsl sgd_flat / adam_flat): one dispatch over packed parameters. `w`, `g`,
+ * `m`, `v`: whole arenas of one layout (src/tensor/arena.ts; SGD binds its momentum arena as both m and v
+ * slots' first), `chunks`: the arena's chunk table (n rows), `hyp`: per-parameter vec4 constants.
+ */
+export interface FlatBindings {
+  w: Tensor;
+  g: Tensor;
+  m: Tensor;
+  v?: Tensor;
+  chunks: Tensor;
+  n: number;
+  hyp: Tensor;
+}
+
+/** SGD over packed parameters: hyp = (lr, decay, first step ? 1 : 0, 0) per parameter. */
+export function sgdFlatUpdate(b: FlatBindings, h: { momentum: number; dampening: number; nesterov: boolean; gradScale: number }): void {
+  const gpu = b.w.gpu;
+  const flags = (h.nesterov ? 1 : 0) | (h.momentum === 0 ? 8 : 0);
+  gpu.dispatch({ file: 'optim', entry: 'sgd_flat' }, params(b.n, { momentum: h.momentum, dampening: h.dampening, gscale: h.gradScale, flags }), { 1: b.w, 2: b.g, 3: b.m, 5: b.chunks, 6: b.hyp }, gpu.grid(b.n, 1));
+}
+
+/** Adam / AdamW over packed parameters: hyp = (lr, decay, step_size, inv_sqrt_bc2) per parameter. */
+export function adamFlatUpdate(b: FlatBindings, h: { beta1: number; beta2: number; eps: number; decoupled: boolean; gradScale: number }): void {
+  if (!b.v) throw new Error('adam: the flat update needs the second-moment arena');
+  const gpu = b.w.gpu;
+  gpu.dispatch({ file: 'optim', entry: 'adam_flat' }, params(b.n, { gscale: h.gradScale, beta1: h.beta1, beta2: h.beta2, eps: h.eps, flags: h.decoupled ? 4 : 0 }), { 1: b.w, 2: b.g, 3: b.m, 4: b.v, 5: b.chunks, 6: b.hyp }, gpu.grid(b.n, 1));
+}
+
+/** Adam's per-parameter constants at this tensor's step t: (step_size, inv_sqrt_bc2) as adamUpdate computes them. */
+export function adamCorrections(lr: number, beta1: number, beta2: number, step: number): [number, number] {
+  const bc1 = 1 - beta1 ** step;
+  const bc2 = 1 - beta2 ** step;
+  return [lr / bc1, 1 / Math.sqrt(bc2)];
 }
 
 /** t *= alpha in place (not recorded). */

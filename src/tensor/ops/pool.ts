@@ -60,7 +60,11 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
   const y = new Tensor(gpu, [N, C, g.outH, g.outW]);
   const idx = new Tensor(gpu, y.shape, 'maxpool-argmax'); // i32 argmax within the plane, -1 for none
   const params = (n: number) => ({ n, w: W, h: H, ow: g.outW, oh: g.outH, size: g.size, sx: g.strideX, sy: g.strideY, pad: g.padding });
-  gpu.dispatch({ file: 'pool', entry: 'max_fwd', constants: { WG } }, params(y.size), { 1: x, 2: y, 3: idx }, gpu.grid(y.size, WG));
+  // 2x2/2 windows from (0, 0), width a multiple of 4: pairs of outputs from vec4 rows (max2_fwd / max2_bwd)
+  const pairs = g.size === 2 && g.strideX === 2 && g.strideY === 2 && Math.floor(g.padding / 2) === 0 && W % 4 === 0 && g.outW * 2 === W;
+  const np = y.size / 2;
+  if (pairs) gpu.dispatch({ file: 'pool', entry: 'max2_fwd', constants: { WG } }, params(np), { 1: x, 2: y, 3: idx }, gpu.grid(np, WG));
+  else gpu.dispatch({ file: 'pool', entry: 'max_fwd', constants: { WG } }, params(y.size), { 1: x, 2: y, 3: idx }, gpu.grid(y.size, WG));
   if (!Tape.wants([x])) {
     idx.dispose();
     return y;
@@ -70,7 +74,9 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
     backward: ([dy]) => {
       const dx = new Tensor(gpu, x.shape);
       const tiles = g.size === g.strideX && g.size === g.strideY && Math.floor(g.padding / 2) === 0 && W === g.outW * g.size && H === g.outH * g.size;
-      if (tiles) {
+      if (tiles && pairs) {
+        gpu.dispatch({ file: 'pool', entry: 'max2_bwd', constants: { WG } }, params(np), { 2: dx, 3: idx, 4: dy! }, gpu.grid(np, WG));
+      } else if (tiles) {
         // the windows tile the input: each output writes its whole window, no zero fill
         gpu.dispatch({ file: 'pool', entry: 'max_bwd_tile', constants: { WG } }, params(dy!.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dy!.size, WG));
       } else if (g.size <= g.strideX && g.size <= g.strideY) {
