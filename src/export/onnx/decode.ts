@@ -11,52 +11,26 @@
  * classes; [Gaussian_yolo] x, y, w, h at entries 0, 2, 4, 6, objectness at 8.
  */
 import type { AnyLayer } from '../../darknet/registry.js';
-import { headFromLayer, isHeadLayer } from '../../yolo/heads.js';
+import { decodePlan } from '../decode_plan.js';
 import { int, ints, type OnnxGraph } from './graph.js';
 import { refuse, reshape, slice } from './layers.js';
 
 /** The decode graph of one head: `x` [N, A·E, H, W] -> [N, H·W·A, 5 + C]. */
 function decodeHead(g: OnnxGraph, l: AnyLayer, x: string, net: { width: number; height: number }): { rows: string; count: number; classes: number } {
-  if (!isHeadLayer(l)) throw refuse(l, `--decode handles [yolo], [Gaussian_yolo] and [region] heads, not [${l.kind}]`);
-  let spec;
-  try {
-    spec = headFromLayer(l).spec;
-  } catch (e) {
-    throw refuse(l, `--decode: ${(e as Error).message}`);
-  }
-  if (spec.tree) throw refuse(l, '--decode: a [region] head with a class tree (tree=) gives one class per box from the tree walk, not per-class rows; export without --decode');
-  const kind = spec.kind ?? 'yolo';
-  const A = spec.anchors.length / 2;
-  const C = spec.classes;
-  const E = (kind === 'Gaussian_yolo' ? 9 : 5) + C;
-  const { h: H, w: W } = l.input;
+  const { spec, kind, A, C, E, H, W, scale: sc, grid, anchors, xy: xyIdx, wh: whIdx, obj: objIdx } = decodePlan(l, net, refuse);
   const HW = H * W;
-  const s = spec.scaleXY ?? 1;
-  const off = 0.5 * (s - 1);
   // [N, A*E, H, W] -> [N, H*W, A, E]: the rows of decodeRows, entries on the last axis
   const r = g.op('Transpose', [reshape(g, x, [0, A, E, HW])], { perm: ints([0, 3, 1, 2]) });
-  const grid: number[] = [];
-  for (let c = 0; c < HW; c++) grid.push(c % W, Math.floor(c / W));
   const gridT = g.f32('grid', [1, HW, 1, 2], grid);
   const cell = g.constF([net.width / W, net.height / H], [2]);
   const pick = (t: string, idx: number[]) => (idx.length === idx[idx.length - 1] - idx[0] + 1 ? slice(g, t, 3, idx[0], idx[idx.length - 1] + 1) : g.op('Gather', [t, g.constI(idx)], { axis: int(3) }));
-  const xyIdx = kind === 'Gaussian_yolo' ? [0, 2] : [0, 1];
-  const whIdx = kind === 'Gaussian_yolo' ? [4, 6] : [2, 3];
-  const objIdx = kind === 'Gaussian_yolo' ? 8 : 4;
   const clsFrom = E - C;
   const sig = kind === 'yolo' && spec.newCoords ? r : g.op('Sigmoid', [r]);
   // x, y: [yolo] / [Gaussian_yolo] v·s − 0.5·(s − 1) of the logistic (new_coords: of the raw value); [region] the logistic
   let bxy = pick(sig, xyIdx);
-  if (kind !== 'region' && s !== 1) bxy = g.op('Add', [g.op('Mul', [bxy, g.constF([s], [])]), g.constF([-off], [])]);
+  if (sc !== 1) bxy = g.op('Add', [g.op('Mul', [bxy, g.constF([sc], [])]), g.constF([-0.5 * (sc - 1)], [])]);
   const cxy = g.op('Mul', [g.op('Add', [gridT, bxy]), cell]);
   // w, h in pixels: anchors in pixels ([yolo], [Gaussian_yolo]) or grid cells ([region], times the cell size)
-  const anchors: number[] = [];
-  for (let a = 0; a < A; a++) {
-    const [aw, ah] = [spec.anchors[2 * a], spec.anchors[2 * a + 1]];
-    if (kind === 'region') anchors.push((aw * net.width) / W, (ah * net.height) / H);
-    else if (spec.newCoords) anchors.push(4 * aw, 4 * ah);
-    else anchors.push(aw, ah);
-  }
   const anc = g.f32('anchors', [1, 1, A, 2], anchors);
   const twh = pick(r, whIdx);
   const wh = g.op('Mul', [spec.newCoords ? g.op('Mul', [twh, twh]) : g.op('Exp', [twh]), anc]);

@@ -5,48 +5,23 @@
  * objectness, objectness × class probability).
  */
 import type { AnyLayer } from '../../darknet/registry.js';
-import { headFromLayer, isHeadLayer } from '../../yolo/heads.js';
+import { decodePlan } from '../decode_plan.js';
 import { b, i, type TfGraph } from './graph.js';
 import { concat, refuse, reshape, slice } from './layers.js';
 
 /** The decode graph of one head: `x` [N, H, W, A·E] (NHWC) -> [N, H·W·A, 5 + C]. */
 function decodeHead(g: TfGraph, l: AnyLayer, x: string, net: { width: number; height: number }): { rows: string; count: number; classes: number } {
-  if (!isHeadLayer(l)) throw refuse(l, `--decode handles [yolo], [Gaussian_yolo] and [region] heads, not [${l.kind}]`);
-  let spec;
-  try {
-    spec = headFromLayer(l).spec;
-  } catch (e) {
-    throw refuse(l, `--decode: ${(e as Error).message}`);
-  }
-  if (spec.tree) throw refuse(l, '--decode: a [region] head with a class tree (tree=) gives one class per box from the tree walk, not per-class rows; export without --decode');
-  const kind = spec.kind ?? 'yolo';
-  const A = spec.anchors.length / 2;
-  const C = spec.classes;
-  const E = (kind === 'Gaussian_yolo' ? 9 : 5) + C;
-  const { h: H, w: W } = l.input;
+  const { spec, kind, A, C, E, H, W, scale: sc, grid, anchors, xy: xyIdx, wh: whIdx, obj: objIdx } = decodePlan(l, net, refuse);
   const HW = H * W;
-  const sc = spec.scaleXY ?? 1;
   // NHWC [N, H, W, A*E] is already [N, H*W, A, E]: the rows of decodeRows, entries on the last axis
   const r = reshape(g, x, [-1, HW, A, E]);
-  const grid: number[] = [];
-  for (let c = 0; c < HW; c++) grid.push(c % W, Math.floor(c / W));
   const gridT = g.f32('grid', [1, HW, 1, 2], grid);
   const cell = g.constF([net.width / W, net.height / H], [2]);
   const pick = (t: string, idx: number[]) => (idx.length === idx[idx.length - 1] - idx[0] + 1 ? slice(g, t, 4, 3, idx[0], idx[idx.length - 1] + 1) : g.op('GatherV2', [t, g.constI(idx), g.constI([3], [])], { Tparams: { type: 'DT_FLOAT' }, Tindices: { type: 'DT_INT32' }, Taxis: { type: 'DT_INT32' }, batch_dims: i(0) }));
-  const xyIdx = kind === 'Gaussian_yolo' ? [0, 2] : [0, 1];
-  const whIdx = kind === 'Gaussian_yolo' ? [4, 6] : [2, 3];
-  const objIdx = kind === 'Gaussian_yolo' ? 8 : 4;
   const sig = kind === 'yolo' && spec.newCoords ? r : g.op('Sigmoid', [r]);
   let bxy = pick(sig, xyIdx);
-  if (kind !== 'region' && sc !== 1) bxy = g.op('AddV2', [g.op('Mul', [bxy, g.constF([sc], [])]), g.constF([-0.5 * (sc - 1)], [])]);
+  if (sc !== 1) bxy = g.op('AddV2', [g.op('Mul', [bxy, g.constF([sc], [])]), g.constF([-0.5 * (sc - 1)], [])]);
   const cxy = g.op('Mul', [g.op('AddV2', [gridT, bxy]), cell]);
-  const anchors: number[] = [];
-  for (let a = 0; a < A; a++) {
-    const [aw, ah] = [spec.anchors[2 * a], spec.anchors[2 * a + 1]];
-    if (kind === 'region') anchors.push((aw * net.width) / W, (ah * net.height) / H);
-    else if (spec.newCoords) anchors.push(4 * aw, 4 * ah);
-    else anchors.push(aw, ah);
-  }
   const anc = g.f32('anchors', [1, 1, A, 2], anchors);
   const twh = pick(r, whIdx);
   const wh = g.op('Mul', [spec.newCoords ? g.op('Mul', [twh, twh]) : g.op('Exp', [twh]), anc]);
