@@ -8,7 +8,7 @@ import type { LayerOf } from '../../src/darknet/registry.js';
 import { CfgError } from '../../src/darknet/cfg.js';
 import { foldBn } from '../../src/layers/common.js';
 import { networkToOnnx } from '../../src/export/onnx/index.js';
-import { poolPads } from '../../src/export/onnx/layers.js';
+import { poolPads, yoloCoefficients } from '../../src/export/common.js';
 
 export class UnsupportedLayerError extends Error {
   override name = 'UnsupportedLayerError';
@@ -29,22 +29,8 @@ export const maxpoolPads = poolPads;
 export function yoloChannelMasks(l: LayerOf<'yolo'>): { raw: Float32Array; act: Float32Array; bias: Float32Array; anyBias: boolean } {
   const o = l.options;
   if (o.newCoords) throw new UnsupportedLayerError(`layer ${l.index} [yolo]: new_coords=1 is not supported by the TF.js peer model`);
-  const E = o.classes + 5;
-  const C = E * o.mask.length;
-  const raw = new Float32Array(C);
-  const act = new Float32Array(C);
-  const bias = new Float32Array(C);
-  let anyBias = false;
-  for (let c = 0; c < C; c++) {
-    const k = c % E;
-    if (k === 2 || k === 3) raw[c] = 1;
-    else if (k < 2) {
-      act[c] = o.scaleXY;
-      bias[c] = -0.5 * (o.scaleXY - 1);
-      if (bias[c] !== 0) anyBias = true;
-    } else act[c] = 1;
-  }
-  return { raw, act, bias, anyBias };
+  const k = yoloCoefficients(l);
+  return { raw: k.R, act: k.A, bias: k.B, anyBias: k.anyB };
 }
 
 export interface OnnxModel {

@@ -32,6 +32,7 @@ import type { Activation } from '../../tensor/ops/activation.js';
 import { BN_EPS, foldBn, hostParam } from '../../layers/common.js';
 import { requireLayerFile, type Tree } from '../../darknet/tree.js';
 import { float, int, ints, str, type OnnxGraph } from './graph.js';
+import { binarizeHost, gaussianCoefficients, poolPads, recurrentReason, refusal, regionCoefficients, yoloCoefficients, type HeadCoefficients } from '../common.js';
 
 /** What a mapping gets besides its layer and inputs. */
 export interface MapContext {
@@ -45,9 +46,7 @@ export interface MapContext {
 export type LayerMap<K extends LayerKind> = (l: LayerOf<K>, x: string[], m: MapContext) => string;
 
 /** A CfgError at the layer's section: why it has no ONNX form. */
-export function refuse(l: AnyLayer, why: string): CfgError {
-  return new CfgError(l.section.file, l.section.line, undefined, `${l.section.label} (layer ${l.index}) cannot be exported to ONNX: ${why}`);
-}
+export const refuse = refusal('ONNX');
 
 // ------------------------------------------------------------------------------------ shared pieces
 
@@ -97,26 +96,6 @@ function foldedParams(m: MapContext, owner: AnyLayer & { batchNormalize: boolean
   return r;
 }
 
-/** Darknet binarize_weights (kernels/binarize.wgsl): per filter sign(w)·mean|w| (0 counts as negative), float32 sums in order. */
-export function binarizeHost(w: Float32Array, filters: number): Float32Array {
-  const K = w.length / filters;
-  const out = new Float32Array(w.length);
-  for (let f = 0; f < filters; f++) {
-    let s = 0;
-    for (let k = 0; k < K; k++) s = Math.fround(s + Math.abs(w[f * K + k]));
-    const mean = Math.fround(s / K);
-    for (let k = 0; k < K; k++) out[f * K + k] = w[f * K + k] > 0 ? mean : -mean;
-  }
-  return out;
-}
-
-/** Darknet maxpool padding as (before, after) on one axis: floor(padding/2) before, the rest to reach the output size. */
-export function poolPads(inSize: number, outSize: number, size: number, stride: number, padding: number): [number, number] {
-  const before = Math.floor(padding / 2);
-  const after = Math.max(0, (outSize - 1) * stride + size - inSize - before);
-  return [before, after];
-}
-
 /**
  * Softmax over groups of entries along `axis` (sizes and offsets from a Darknet tree: the sibling groups) of
  * a tensor of shape `flatShape` (0 for the batch; its entry at `axis` is replaced):
@@ -159,30 +138,13 @@ function treeOf(l: LayerOf<'softmax'> | LayerOf<'region'>): Tree | null {
  * per-channel vectors R, A, B, out = x·R + sigmoid(x)·A + B. R = 1, A = 0 on raw channels; A = 1 on
  * logistic channels; on x, y A = scale_x_y, B = −0.5·(scale_x_y − 1) (new_coords: R = scale_x_y).
  */
-function channelAct(g: OnnxGraph, x: string, C: number, kindOf: (c: number) => 'raw' | 'logistic' | 'xy' | 'xyRaw', scaleXY: number): string {
-  const R = new Float32Array(C);
-  const A = new Float32Array(C);
-  const B = new Float32Array(C);
-  for (let c = 0; c < C; c++) {
-    const k = kindOf(c);
-    if (k === 'raw') R[c] = 1;
-    else if (k === 'logistic') A[c] = 1;
-    else if (k === 'xy') {
-      A[c] = scaleXY;
-      B[c] = -0.5 * (scaleXY - 1);
-    } else {
-      R[c] = scaleXY;
-      B[c] = -0.5 * (scaleXY - 1);
-    }
-  }
-  const dims = [1, C, 1, 1];
-  const anyR = R.some((v) => v !== 0);
-  const anyA = A.some((v) => v !== 0);
+function channelAct(g: OnnxGraph, x: string, k: HeadCoefficients): string {
+  const dims = [1, k.R.length, 1, 1];
   const terms: string[] = [];
-  if (anyR) terms.push(R.every((v) => v === 1) ? x : g.op('Mul', [x, g.f32('raw', dims, R)]));
-  if (anyA) terms.push(g.op('Mul', [g.op('Sigmoid', [x]), g.f32('act', dims, A)]));
+  if (k.anyR) terms.push(k.identityR ? x : g.op('Mul', [x, g.f32('raw', dims, k.R)]));
+  if (k.anyA) terms.push(g.op('Mul', [g.op('Sigmoid', [x]), g.f32('act', dims, k.A)]));
   let y = terms.length === 2 ? g.op('Add', terms) : terms[0] ?? g.op('Mul', [x, g.constF([0], [])]);
-  if (B.some((v) => v !== 0)) y = g.op('Add', [y, g.f32('bias', dims, B)]);
+  if (k.anyB) y = g.op('Add', [y, g.f32('bias', dims, k.B)]);
   return y;
 }
 
@@ -381,25 +343,9 @@ const softmax: LayerMap<'softmax'> = (l, [x], m) => {
 
 const identity = (_l: AnyLayer, [x]: string[]): string => x;
 
-const yolo: LayerMap<'yolo'> = (l, [x], m) => {
-  const o = l.options;
-  const E = o.classes + 5;
-  // new_coords: the conv before is logistic already; only x, y are scaled
-  return channelAct(m.g, x, l.input.c, (c) => {
-    const k = c % E;
-    if (k < 2) return o.newCoords ? 'xyRaw' : 'xy';
-    return k < 4 || o.newCoords ? 'raw' : 'logistic';
-  }, o.scaleXY);
-};
+const yolo: LayerMap<'yolo'> = (l, [x], m) => channelAct(m.g, x, yoloCoefficients(l));
 
-const gaussianYolo: LayerMap<'Gaussian_yolo'> = (l, [x], m) => {
-  const E = l.options.classes + 9;
-  return channelAct(m.g, x, l.input.c, (c) => {
-    const k = c % E;
-    if (k === 0 || k === 2) return 'xy';
-    return k === 4 || k === 6 ? 'raw' : 'logistic';
-  }, l.options.scaleXY);
-};
+const gaussianYolo: LayerMap<'Gaussian_yolo'> = (l, [x], m) => channelAct(m.g, x, gaussianCoefficients(l));
 
 const region: LayerMap<'region'> = (l, [x], m) => {
   const g = m.g;
@@ -407,11 +353,7 @@ const region: LayerMap<'region'> = (l, [x], m) => {
   const E = o.coords + 1 + o.classes;
   const tree = treeOf(l);
   const soft = (o.softmax || tree !== null) && o.classes > 0;
-  const a = channelAct(g, x, l.input.c, (c) => {
-    const k = c % E;
-    if (k < 2 || k === o.coords) return 'logistic';
-    return k > o.coords && !soft ? 'logistic' : 'raw';
-  }, 1);
+  const a = channelAct(g, x, regionCoefficients(l, soft));
   if (!soft) return a;
   const { h: H, w: W } = l.input;
   const r = reshape(g, a, [0, o.num, E, H, W]);
@@ -435,7 +377,7 @@ const detection: LayerMap<'detection'> = (l, [x], m) => {
 };
 
 const recurrent = (l: AnyLayer): string => {
-  throw refuse(l, 'a recurrent layer carries its hidden state from one forward to the next (Darknet time_steps); an ONNX graph has no state between runs');
+  throw refuse(l, recurrentReason('an ONNX'));
 };
 
 /** The mapping of every layer kind the engine builds. */

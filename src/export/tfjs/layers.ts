@@ -2,7 +2,7 @@
  * One TF.js GraphModel mapping per Darknet layer kind (the registry's LAYER_KINDS: a kind without an entry
  * is a type error), each the inference forward of src/layers/<kind>.ts in TensorFlow ops that TF.js's
  * converter executes, on NHWC tensors with a free batch. The math follows the ONNX mappings
- * (src/export/onnx/layers.ts: same BN folding, pool padding, head activations); layers whose Darknet forward
+ * (src/export/common.ts: the same binarization, pool padding and head activations as the ONNX export); layers whose Darknet forward
  * reads memory in NCHW order (connected, softmax, reorg, detection) transpose to NCHW and back.
  *
  * | kind | TF ops |
@@ -32,7 +32,7 @@ import { CfgError } from '../../darknet/cfg.js';
 import type { Activation } from '../../tensor/ops/activation.js';
 import { BN_EPS, foldBn, hostParam } from '../../layers/common.js';
 import { requireLayerFile } from '../../darknet/tree.js';
-import { binarizeHost, poolPads } from '../onnx/layers.js';
+import { binarizeHost, gaussianCoefficients, poolPads, recurrentReason, refusal, regionCoefficients, yoloCoefficients, type HeadCoefficients } from '../common.js';
 import { b, f, i, ints, s, type TfGraph } from './graph.js';
 
 const FLT_MAX = 3.4028234663852886e38;
@@ -48,9 +48,7 @@ export interface MapContext {
 export type LayerMap<K extends LayerKind> = (l: LayerOf<K>, x: string[], m: MapContext) => string;
 
 /** A CfgError at the layer's section: why it has no TF.js form. */
-export function refuse(l: AnyLayer, why: string): CfgError {
-  return new CfgError(l.section.file, l.section.line, undefined, `${l.section.label} (layer ${l.index}) cannot be exported to TF.js: ${why}`);
-}
+export const refuse = refusal('TF.js');
 
 // ------------------------------------------------------------------------------------ shared pieces
 
@@ -103,27 +101,13 @@ function oihwToHwio(w: Float32Array, o: number, ci: number, k: number): Float32A
 }
 
 /** The per-channel head activation: out = x·R + sigmoid(x)·A + B, vectors over the (last) channel axis. */
-function channelAct(g: TfGraph, x: string, C: number, kindOf: (c: number) => 'raw' | 'logistic' | 'xy' | 'xyRaw', scaleXY: number): string {
-  const R = new Float32Array(C);
-  const A = new Float32Array(C);
-  const B = new Float32Array(C);
-  for (let c = 0; c < C; c++) {
-    const k = kindOf(c);
-    if (k === 'raw') R[c] = 1;
-    else if (k === 'logistic') A[c] = 1;
-    else if (k === 'xy') {
-      A[c] = scaleXY;
-      B[c] = -0.5 * (scaleXY - 1);
-    } else {
-      R[c] = scaleXY;
-      B[c] = -0.5 * (scaleXY - 1);
-    }
-  }
+function channelAct(g: TfGraph, x: string, k: HeadCoefficients): string {
+  const dims = [k.R.length];
   const terms: string[] = [];
-  if (R.some((v) => v !== 0)) terms.push(R.every((v) => v === 1) ? x : g.op('Mul', [x, g.f32('raw', [C], R)]));
-  if (A.some((v) => v !== 0)) terms.push(g.op('Mul', [g.op('Sigmoid', [x]), g.f32('act', [C], A)]));
+  if (k.anyR) terms.push(k.identityR ? x : g.op('Mul', [x, g.f32('raw', dims, k.R)]));
+  if (k.anyA) terms.push(g.op('Mul', [g.op('Sigmoid', [x]), g.f32('act', dims, k.A)]));
   let y = terms.length === 2 ? g.op('AddV2', terms) : terms[0] ?? g.op('Mul', [x, g.constF([0], [])]);
-  if (B.some((v) => v !== 0)) y = g.op('AddV2', [y, g.f32('bias', [C], B)]);
+  if (k.anyB) y = g.op('AddV2', [y, g.f32('bias', dims, k.B)]);
   return y;
 }
 
@@ -370,24 +354,9 @@ const softmax: LayerMap<'softmax'> = (l, [x], m) => {
 
 const identity = (_l: AnyLayer, [x]: string[]): string => x;
 
-const yolo: LayerMap<'yolo'> = (l, [x], m) => {
-  const o = l.options;
-  const E = o.classes + 5;
-  return channelAct(m.g, x, l.input.c, (c) => {
-    const k = c % E;
-    if (k < 2) return o.newCoords ? 'xyRaw' : 'xy';
-    return k < 4 || o.newCoords ? 'raw' : 'logistic';
-  }, o.scaleXY);
-};
+const yolo: LayerMap<'yolo'> = (l, [x], m) => channelAct(m.g, x, yoloCoefficients(l));
 
-const gaussianYolo: LayerMap<'Gaussian_yolo'> = (l, [x], m) => {
-  const E = l.options.classes + 9;
-  return channelAct(m.g, x, l.input.c, (c) => {
-    const k = c % E;
-    if (k === 0 || k === 2) return 'xy';
-    return k === 4 || k === 6 ? 'raw' : 'logistic';
-  }, l.options.scaleXY);
-};
+const gaussianYolo: LayerMap<'Gaussian_yolo'> = (l, [x], m) => channelAct(m.g, x, gaussianCoefficients(l));
 
 const region: LayerMap<'region'> = (l, [x], m) => {
   const g = m.g;
@@ -395,11 +364,7 @@ const region: LayerMap<'region'> = (l, [x], m) => {
   const tree = o.tree ? requireLayerFile(o.tree, 'the TF.js export') : null;
   const E = o.coords + 1 + o.classes;
   const soft = (o.softmax || tree !== null) && o.classes > 0;
-  const a = channelAct(g, x, l.input.c, (c) => {
-    const k = c % E;
-    if (k < 2 || k === o.coords) return 'logistic';
-    return k > o.coords && !soft ? 'logistic' : 'raw';
-  }, 1);
+  const a = channelAct(g, x, regionCoefficients(l, soft));
   if (!soft) return a;
   // NHWC: the anchors' entries are the last axis, [N, H, W, num, E]; softmax over each anchor's classes
   const { h: H, w: W } = l.input;
@@ -453,7 +418,7 @@ const local: LayerMap<'local'> = (l, [x], m) => {
 };
 
 const recurrent = (l: AnyLayer): string => {
-  throw refuse(l, 'a recurrent layer carries its hidden state from one forward to the next (Darknet time_steps); a TF.js graph has no state between runs');
+  throw refuse(l, recurrentReason('a TF.js'));
 };
 
 /** The mapping of every layer kind the engine builds. */
