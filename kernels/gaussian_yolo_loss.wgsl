@@ -62,11 +62,6 @@ fn tabu(k: u32) -> u32 { return bitcast<u32>(tab[k]); }
 // #include "lib/stable.wgsl"
 // #include "lib/darknet_box.wgsl"
 
-// m*(softplus(v) - t*v): the loss whose gradient in the logit v is -m*(t - sigmoid(v)), Darknet's delta
-fn logistic_loss(v: f32, t: f32) -> f32 { return softplus_stable(v) - t * v; }
-
-fn not_finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }
-
 fn label_target(t: f32) -> f32 { return select(t, t * (1.0 - P.labelEps) + 0.5 * P.labelEps, P.labelEps != 0.0); }
 
 struct Pred {

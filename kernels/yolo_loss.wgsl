@@ -59,11 +59,6 @@ fn tabu(k: u32) -> u32 { return bitcast<u32>(tab[k]); }
 // #include "lib/stable.wgsl"
 // #include "lib/darknet_box.wgsl"
 
-// The logistic loss on a logit whose Darknet delta is m*(t - sigmoid(v)): m*(softplus(v) - t*v) (= m*BCE).
-fn logistic_loss(v: f32, t: f32) -> f32 { return softplus_stable(v) - t * v; }
-
-fn not_finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }
-
 // ---------------------------------------------------------------- per prediction
 
 struct Pred {

@@ -16,3 +16,9 @@ fn log1p_pos(u: f32) -> f32 {
 
 // log(1 + exp(v)) without overflow
 fn softplus_stable(v: f32) -> f32 { return max(v, 0.0) + log1p_pos(exp(-abs(v))); }
+
+// The logistic loss on a logit whose Darknet delta is m*(t - sigmoid(v)): m*(softplus(v) - t*v) (= m*BCE).
+fn logistic_loss(v: f32, t: f32) -> f32 { return softplus_stable(v) - t * v; }
+
+// inf or NaN (exponent all ones)
+fn not_finite(v: f32) -> bool { return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u; }

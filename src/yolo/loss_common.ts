@@ -97,6 +97,15 @@ export interface YoloLoss {
 
 // ------------------------------------------------------------------------------------------- plumbing
 
+/** YoloLoss.headInputs for a loss named `who`: the kept outputs of `sources`, in order; a missing one is an error. */
+export function keptInputs(outs: Map<number, Tensor>, sources: readonly number[], who: string): Tensor[] {
+  return sources.map((i) => {
+    const t = outs.get(i);
+    if (!t) throw new Error(`${who}: the forward did not keep layer ${i} (pass keep: loss.headSources)`);
+    return t;
+  });
+}
+
 const WG = 256;
 
 /** One head's contribution, as the loss kernels left it. */

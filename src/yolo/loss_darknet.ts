@@ -41,7 +41,7 @@ import type { Network } from '../darknet/network.js';
 import type { YoloLayer, YoloOptions } from '../layers/yolo.js';
 import type { IouKind } from './box.js';
 import { assignDarknet, type DarknetFlavor, type DarknetAssignment, type Truth } from './targets.js';
-import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss } from './loss_common.js';
+import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss, keptInputs } from './loss_common.js';
 import { contrastiveConfigs, contrastivePart, type ContrastiveConfig } from './loss_contrastive.js';
 
 export type { DarknetFlavor } from './targets.js';
@@ -229,11 +229,7 @@ export class DarknetLoss implements YoloLoss {
   }
 
   headInputs(outs: Map<number, Tensor>): Tensor[] {
-    return this.headSources.map((i) => {
-      const t = outs.get(i);
-      if (!t) throw new Error(`darknet loss: the forward did not keep layer ${i} (pass keep: loss.headSources)`);
-      return t;
-    });
+    return keptInputs(outs, this.headSources, 'darknet loss');
   }
 
   /** Darknet steps w += lr/batch · Σ_images updates: SGD gradScale = 1/batch on this summed loss. */

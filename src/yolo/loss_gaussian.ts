@@ -38,7 +38,7 @@ import type { GaussianYoloLayer, GaussianYoloOptions } from '../layers/gaussian_
 import type { IouKind } from './box.js';
 import { assignDarknet, type DarknetAssignment, type Truth } from './targets.js';
 import { classMultipliers, DARKNET_IOU_LOSSES, type DarknetIouLoss } from './loss_darknet.js';
-import { finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss } from './loss_common.js';
+import { finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss, keptInputs } from './loss_common.js';
 
 /** Everything the loss needs from one [Gaussian_yolo] head (Darknet parse_gaussian_yolo's keys and defaults). */
 export interface GaussianHeadConfig {
@@ -165,11 +165,7 @@ export class GaussianYoloLoss implements YoloLoss {
   }
 
   headInputs(outs: Map<number, Tensor>): Tensor[] {
-    return this.headSources.map((i) => {
-      const t = outs.get(i);
-      if (!t) throw new Error(`gaussian yolo loss: the forward did not keep layer ${i} (pass keep: loss.headSources)`);
-      return t;
-    });
+    return keptInputs(outs, this.headSources, 'gaussian yolo loss');
   }
 
   /** Darknet steps w += lr/batch · Σ_images updates: SGD gradScale = 1/batch on this summed loss. */

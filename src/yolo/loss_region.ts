@@ -24,7 +24,7 @@ import type { Network } from '../darknet/network.js';
 import type { RegionLayer } from '../layers/region.js';
 import { requireLayerFile, treeTable, type Tree } from '../darknet/tree.js';
 import type { Truth } from './targets.js';
-import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss } from './loss_common.js';
+import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss, keptInputs } from './loss_common.js';
 
 /** Everything the loss needs from one [region] head. */
 export interface RegionHeadConfig {
@@ -108,11 +108,7 @@ export class RegionLoss implements YoloLoss {
   }
 
   headInputs(outs: Map<number, Tensor>): Tensor[] {
-    return this.headSources.map((i) => {
-      const t = outs.get(i);
-      if (!t) throw new Error(`region loss: the forward did not keep layer ${i} (pass keep: loss.headSources)`);
-      return t;
-    });
+    return keptInputs(outs, this.headSources, 'region loss');
   }
 
   /** Darknet steps w += lr/batch · Σ_images updates: SGD gradScale = 1/batch on this summed loss. */

@@ -24,7 +24,7 @@ import { Tape } from '../tensor/tape.js';
 import type { Network } from '../darknet/network.js';
 import type { YoloLayer } from '../layers/yolo.js';
 import { buildTargetsV5, v5Rows, type Truth, type V5Targets } from './targets.js';
-import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss } from './loss_common.js';
+import { checkHead, finishLoss, type ComputeOptions, type HeadPart, type HeadStats, type LossOutput, type YoloLoss, keptInputs } from './loss_common.js';
 
 /** The hyperparameters ComputeLoss reads (hyp.scratch-low.yaml names). */
 export interface V5Hyp {
@@ -139,11 +139,7 @@ export class V5Loss implements YoloLoss {
   }
 
   headInputs(outs: Map<number, Tensor>): Tensor[] {
-    return this.headSources.map((i) => {
-      const t = outs.get(i);
-      if (!t) throw new Error(`yolov5 loss: the forward did not keep layer ${i} (pass keep: loss.headSources)`);
-      return t;
-    });
+    return keptInputs(outs, this.headSources, 'yolov5 loss');
   }
 
   /** yolov5 steps on the gradient of this loss as is (it already carries · bs). */
