@@ -9,7 +9,6 @@
  * why, where no Chromium can be had (as test/examples/browser.test.ts).
  */
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -21,26 +20,11 @@ import { packageRoot } from '../../src/util/paths.js';
 import { generateSynth } from '../../src/data/synth.js';
 import { decodeImage } from '../../src/data/image.js';
 import { Tensor } from '../../src/tensor/tensor.js';
+import { findChromium, launchChromium, serveCheckout, thresholdAfter } from '../helpers/browser.js';
 
 const root = packageRoot();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-browser-train-'));
 const bundle = path.join(tmp, 'yolo-wgsl.js');
-
-/** Chromium as test/examples/browser.test.ts finds it (YOLO_WGSL_CHROMIUM, Debian's, Chrome, playwright's), or why none. */
-async function findChromium(): Promise<{ exe?: string; why: string }> {
-  const env = process.env.YOLO_WGSL_CHROMIUM;
-  if (env) return fs.existsSync(env) ? { exe: env, why: '' } : { why: `YOLO_WGSL_CHROMIUM=${env}: no such file` };
-  const candidates = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-  try {
-    const { chromium } = await import('playwright-core');
-    candidates.push(chromium.executablePath());
-  } catch { /* no browser build for this platform */ }
-  const exe = candidates.find((p) => fs.existsSync(p));
-  if (exe) return { exe, why: '' };
-  const status = path.join(root, '.chromium/status');
-  const said = fs.existsSync(status) ? fs.readFileSync(status, 'utf8').trim().replace(/[[\]]/g, '') : '';
-  return { why: said.startsWith('skip ') ? said.slice(5) : 'no Chromium (bash scripts/setup-chromium.sh installs one)' };
-}
 
 /** Every file under dir, keyed as a picked folder names them (`<folder>/<path inside>`). */
 function readTree(dir: string): Map<string, Uint8Array> {
@@ -83,14 +67,6 @@ function sameDetections(got: Detection[], expected: Detection[]): [number, numbe
   return [ds, db];
 }
 
-/** A threshold halfway between the k-th and (k+1)-th best of well-separated scores (a threshold on a tie would compare rounding). */
-function thresholdAfter(scores: number[], k: number): number {
-  const s = [...scores].sort((a, b) => b - a);
-  let i = Math.min(k, s.length - 1);
-  while (i < s.length - 1 && s[i - 1] - s[i] < 1e-4) i++;
-  return Number(((s[i - 1] + s[i]) / 2).toFixed(6)); // as typed into the page: 6 decimals, still between the two
-}
-
 const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
 
 test('train.html on headless Chromium WebGPU: folder input, problems listed, trains (loss falls), pause, val, downloads .weights that Node loads; = the Node run', async () => {
@@ -114,20 +90,8 @@ test('train.html on headless Chromium WebGPU: folder input, problems listed, tra
   const settings = { size: 64, batch: 4, seed: 4 };
 
   const files: Record<string, string> = { '/bundle.js': bundle, '/bundle.js.map': `${bundle}.map`, '/mini-fast.cfg': cfgFile };
-  const server = http.createServer((req, res) => {
-    const u = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = files[u] ?? (/^\/(examples|fixtures)\//.test(u) && !u.includes('..') ? path.join(root, u) : undefined);
-    if (!file || !fs.existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    const type = file.endsWith('.html') ? 'text/html' : file.endsWith('.js') ? 'text/javascript' : 'application/octet-stream';
-    res.writeHead(200, { 'content-type': type }).end(fs.readFileSync(file));
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const port = (server.address() as { port: number }).port;
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: exe, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader'] });
+  const { server, port } = await serveCheckout(files);
+  const browser = await launchChromium(exe);
   let downloaded: Uint8Array;
   let bestBytes: Uint8Array;
   let page: TrainPage;

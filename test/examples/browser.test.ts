@@ -7,7 +7,6 @@
  * YOLO_WGSL_UPDATE_SCREENSHOT=1; else into a temporary folder, so that `make test` leaves the checkout as it was).
  */
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
@@ -16,6 +15,7 @@ import { getGpu } from '../helpers/gpu.js';
 import { Engine, loadDarknet } from '../../src/index.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { generateSynth } from '../../src/data/synth.js';
+import { findChromium, launchChromium, serveCheckout, thresholdAfter } from '../helpers/browser.js';
 
 const root = packageRoot();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-browser-'));
@@ -52,32 +52,6 @@ test('browser bundle: no Node-only module inside; the browser adapter, kernels a
   }
 });
 
-/**
- * A Chromium to drive: YOLO_WGSL_CHROMIUM, Debian's (scripts/setup-chromium.sh installs it in `make deps`
- * where the machine allows), Chrome, or one that playwright-core downloaded (npx playwright-core install
- * chromium). Else why there is none: setup-chromium.sh leaves its reason in .chromium/status.
- */
-async function findChromium(): Promise<{ exe?: string; why: string }> {
-  const env = process.env.YOLO_WGSL_CHROMIUM;
-  if (env) {
-    assert.ok(fs.existsSync(env), `YOLO_WGSL_CHROMIUM=${env}: no such file`);
-    return { exe: env, why: '' };
-  }
-  const candidates = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'];
-  try {
-    const { chromium } = await import('playwright-core');
-    candidates.push(chromium.executablePath());
-  } catch { /* no browser build for this platform */ }
-  const exe = candidates.find((p) => fs.existsSync(p));
-  if (exe) return { exe, why: '' };
-  const status = path.join(root, '.chromium/status');
-  const said = fs.existsSync(status) ? fs.readFileSync(status, 'utf8').trim().replace(/[[\]]/g, '') : '';
-  const why = said.startsWith('skip ') ? said.slice(5)
-    : said.startsWith('ok ') ? `no Chromium: ${said.slice(3)}, installed by make deps, is gone (rm -r .chromium; make deps)`
-      : 'no Chromium, and make deps has not tried to install it (bash scripts/setup-chromium.sh)';
-  return { why };
-}
-
 type PageDetection = { box: { x1: number; y1: number; x2: number; y2: number }; classId: number; name: string; score: number };
 type PageState = {
   done: boolean; ready?: boolean; error: string | null; adapter: string; images: number; detections: PageDetection[] | null;
@@ -101,16 +75,9 @@ function sameDetections(got: PageDetection[], expected: PageDetection[], what: s
   return worst;
 }
 
-/** A threshold halfway between the k-th and (k+1)-th best of well-separated scores (a threshold on a tie would compare rounding). */
-function thresholdAfter(scores: number[], k: number): number {
-  const s = [...scores].sort((a, b) => b - a);
-  let i = Math.min(k, s.length - 1);
-  while (i < s.length - 1 && s[i - 1] - s[i] < 1e-4) i++;
-  return Number(((s[i - 1] + s[i]) / 2).toFixed(6)); // as typed into the page: 6 decimals, still between the two
-}
-
 test('browser page on headless Chromium WebGPU: picked and dropped images, same detections as the Node engine, screenshot', async () => {
-  const { exe, why } = await findChromium();
+  const { exe, why, envMissing } = await findChromium();
+  assert.not.ok(envMissing, `YOLO_WGSL_CHROMIUM=${envMissing}: no such file`);
   if (!exe) {
     console.log(`  [skipped: browser end-to-end: ${why}; set YOLO_WGSL_CHROMIUM to use another Chromium or Chrome]`);
     return;
@@ -135,20 +102,8 @@ test('browser page on headless Chromium WebGPU: picked and dropped images, same 
   assert.ok(expected.length > 5 && expected5.length > 0, 'the node engine finds something to compare');
 
   const files: Record<string, string> = { '/bundle.js': bundle, '/bundle.js.map': `${bundle}.map`, [`/${path.basename(weights)}`]: weights };
-  const server = http.createServer((req, res) => {
-    const u = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    const file = files[u] ?? (/^\/(examples|fixtures)\//.test(u) && !u.includes('..') ? path.join(root, u) : undefined);
-    if (!file || !fs.existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    const type = file.endsWith('.html') ? 'text/html' : file.endsWith('.js') ? 'text/javascript' : 'application/octet-stream';
-    res.writeHead(200, { 'content-type': type }).end(fs.readFileSync(file));
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const port = (server.address() as { port: number }).port;
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({ executablePath: exe, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader'] });
+  const { server, port } = await serveCheckout(files);
+  const browser = await launchChromium(exe);
   try {
     const page = await browser.newPage({ viewport: { width: 1100, height: 720 } });
     const logs: string[] = [];
