@@ -8,7 +8,7 @@ import { maxpoolRef } from '../reference/pool.js';
 import { Tensor, newTape, activation, ACTIVATIONS, type Activation } from '../../src/tensor/index.js';
 import {
   conv2d, conv2dForward, conv2dBackwardData, conv2dBackwardWeights, conv2dBackwardBias, conv2dOutShape, conv2dFlops, conv2dMaxpoolForward, fusableMaxpool,
-  chooseConvAlgo, convGeom, convRegTuning, parseConvPick, tileSupported, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
+  chooseConvAlgo, convGeom, convRegTuning, parseConvPick, tileSupported, tileBlockFor, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
 } from '../../src/tensor/ops/conv2d.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import type { Gpu } from '../../src/gpu/device.js';
@@ -141,9 +141,9 @@ test('gemm_reg without subgroup weight sharing (the path for adapters without fi
 // The tile forward (conv2d_tile.wgsl) at awkward shapes and every block shape the autotune may pick: ragged
 // tiles at the right and bottom edges, ragged channel blocks, windows reaching into the padding, batch 2.
 const TILE_CASES: { name: string; x: number[]; w: number[]; p: Conv2dParams; picks: string[] }[] = [
-  { name: 'Cin 3 -> 16 (a first layer), 17x19', x: [1, 3, 17, 19], w: [16, 3, 3, 3], p: { pad: 1 }, picks: ['tile', 'tile@16x4x2', 'tile@16x1x8', 'tile@8x2x4'] },
+  { name: 'Cin 3 -> 16 (a first layer), 17x19', x: [1, 3, 17, 19], w: [16, 3, 3, 3], p: { pad: 1 }, picks: ['tile', 'tile@16x4x2', 'tile@16x1x8', 'tile@8x2x4', 'tile@16x2x4', 'tile@16x2x7'] },
   { name: '70 channels in blocks of 32 (6 left over), batch 2, 7x5', x: [2, 5, 7, 5], w: [70, 5, 3, 3], p: { pad: 1 }, picks: ['tile@32x1x4', 'tile@16x2x4', 'tile@4x3x5'] },
-  { name: 'stride 2, odd 9x7, batch 2', x: [2, 6, 9, 7], w: [12, 6, 3, 3], p: { stride: 2, pad: 1 }, picks: ['tile', 'tile@32x1x4', 'tile@8x4x2'] },
+  { name: 'stride 2, odd 9x7, batch 2', x: [2, 6, 9, 7], w: [12, 6, 3, 3], p: { stride: 2, pad: 1 }, picks: ['tile', 'tile@32x1x4', 'tile@8x4x2', 'tile@16x2x7'] },
   { name: 'stride [2, 1], kernel 3x2, pad [1, 0]', x: [1, 4, 7, 8], w: [6, 4, 3, 2], p: { stride: [2, 1], pad: [1, 0] }, picks: ['tile', 'tile@16x1x8'] },
   { name: 'groups 3, 13x13 (ragged in both directions)', x: [1, 9, 13, 13], w: [12, 3, 3, 3], p: { groups: 3, pad: 1 }, picks: ['tile', 'tile@16x4x2', 'tile@1x1x1'] },
   { name: 'depthwise, stride 2', x: [2, 5, 8, 7], w: [5, 1, 3, 3], p: { groups: 5, stride: 2, pad: 1 }, picks: ['tile'] },
@@ -174,6 +174,21 @@ for (const c of TILE_CASES) {
     x.dispose(); w.dispose(); b.dispose();
   });
 }
+
+test('tile block for untuned shapes: 2x7 pixels where a 7-wide tile wastes at most 10% more columns than 4-wide (from 13 wide), else 2x4', () => {
+  const blk = (hw: number, k = 3, pad = 1) => {
+    const t = tileBlockFor(convGeom([1, 8, hw, hw], [16, 8, k, k], { pad }));
+    return `${t.TM}x${t.TR}x${t.TN}`;
+  };
+  assert.is(blk(13), '16x2x7', '13x13: 14 of 16 columns vs 16 of 16');
+  assert.is(blk(19), '16x2x7', '19: 21 vs 20 columns');
+  assert.is(blk(52), '16x2x7', '52: 56 vs 52 columns, within 10%');
+  assert.is(blk(10), '16x2x4', '10: a 7-wide tile leaves 40% idle');
+  assert.is(blk(8), '16x2x4', 'narrower than 13');
+  assert.is(blk(16), '16x2x4', '16: 21 vs 16 columns');
+  assert.is(blk(13, 1, 0), '16x2x4', '1x1 stride 1: the pixels are one row');
+  assert.is(`${tileBlockFor(convGeom([1, 8, 13, 13], [16, 8, 3, 3], { pad: 1 }), true).TN}`, '4', 'the fused maxpool keeps an even block');
+});
 
 test('conv + maxpool 2x2/2 fused in the tile epilogue == conv, activation, maxpool (float64), odd maps, every activation', async () => {
   const gpu = await getGpu();

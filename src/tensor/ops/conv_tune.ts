@@ -57,12 +57,13 @@ export interface AutotuneOptions {
  * The algorithms, then gemm_reg register tilings other than its default 16x4x64 (rows x columns x
  * invocations): on lavapipe the best tiling moved with the shape (fewer accumulators for long reductions,
  * more rows for wide outputs) by up to 2x in a sweep over yolov3-tiny and demo.cfg shapes; then tile blocks
- * other than its default 16x2x4 (channels x pixel rows x pixel columns), within ~15% of it on yolov3-tiny's
- * 3x3 layers on lavapipe, each ahead on some shape (13x13 maps waste different fractions of a tile).
+ * (channels x pixel rows x pixel columns), within ~15-35% of each other on yolov3-tiny's 3x3 layers on
+ * lavapipe, each ahead on some shape (13x13 maps waste different fractions of a tile). Plain `tile` is what
+ * `auto` runs untuned (tileBlockFor: 16x2x4 or 16x2x7 by the map's width); both blocks are also listed.
  */
 export const CONV_TUNE_CANDIDATES: readonly string[] = [
   'direct', 'gemm_tiled', 'gemm_reg', 'gemm_reg@16x2x64', 'gemm_reg@32x2x64', 'gemm_reg@8x8x64', 'gemm_reg@16x4x32', 'gemm_reg@8x4x64',
-  'tile', 'tile@16x4x2', 'tile@32x1x4', 'tile@16x1x8', 'tile@8x2x4',
+  'tile', 'tile@16x4x2', 'tile@32x1x4', 'tile@16x1x8', 'tile@8x2x4', 'tile@16x2x7', 'tile@16x2x4',
 ];
 
 /**
