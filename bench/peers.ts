@@ -525,7 +525,7 @@ async function demoTrainingJob(gpu: Gpu, bin: string, dir: string, iterations: n
     await darknetTrainJob(bin, { cfg, data, dir: path.join(dir, 'darknet-train'), iterations, batch, skip, timeoutMs, log }),
     await oursTrainJob(gpu, { cfg, data: synth.data, dir: path.join(dir, 'ours-train'), iterations, batch, skip, log }),
   ];
-  for (const r of runs) log(`demo job ${r.engine}: ${r.error ? `FAILED: ${r.error}` : `${fmt(r.img_per_s)} img/s (iterations ${r.steady_from}-${r.iterations}); ${fmt(r.img_per_s_total)} img/s over the whole run (${fmt(r.wall_s)} s)`}`);
+  for (const r of runs) log(`demo job ${r.engine}: ${r.error ? `FAILED: ${r.error}` : `${fmt(r.img_per_s)} img/s (iterations ${r.steady_from}-${r.iterations}); ${fmt(r.img_per_s_total)} img/s over the whole run (${fmt(r.wall_s)} s)${r.data_wait_s !== undefined && r.loop_s ? `; waited for data ${fmt(r.data_wait_s)} s of ${fmt(r.loop_s)} s (${((100 * r.data_wait_s) / r.loop_s).toFixed(1)}%)` : ''}`}`);
   return {
     cfg: path.relative(packageRoot(), cfg), batch, size, iterations, train_images: synth.train,
     data: `src/data/synth.ts: ${synth.train} train images, 96 px, seed 1 (the demo's generator and parameters)`,
@@ -839,6 +839,7 @@ export function formatPeersBench(r: PeersBenchResult): string {
     const d = dj.runs.find((j) => j.engine === 'darknet');
     const o = dj.runs.find((j) => j.engine === 'yolo-wgsl');
     if (d && o && Number.isFinite(d.img_per_s) && Number.isFinite(o.img_per_s)) out.push('', `yolo-wgsl / Darknet training throughput: ${(o.img_per_s / d.img_per_s).toFixed(2)}x`);
+    if (o?.data_wait_s !== undefined && o.loop_s) out.push('', `yolo-wgsl's training loop awaited the data loader ${fmt(o.data_wait_s)} s of its ${fmt(o.loop_s)} s (${((100 * o.data_wait_s) / o.loop_s).toFixed(1)}%; the GPU work already queued runs meanwhile).`);
     for (const n of dj.notes) out.push(`- ${n}`);
   } else {
     const d = r.engines.find((e) => e.name === 'darknet');

@@ -76,6 +76,9 @@ export interface DemoJobRun {
   loss_last: number;
   loadavg_start: number[];
   loadavg_end: number[];
+  /** Ours only: seconds the training loop awaited the data loader's next batch, of its loop's wall seconds. */
+  data_wait_s?: number;
+  loop_s?: number;
   error?: string;
 }
 
@@ -221,8 +224,9 @@ export async function oursTrainJob(gpu: Gpu, o: { cfg: string; data: string; dir
   const t0 = performance.now();
   const every = Math.max(1, Math.round(o.iterations / 8));
   let error: string | undefined;
+  let wait: { data_wait_s: number; loop_s: number } | undefined;
   try {
-    await runTrain({
+    const res = await runTrain({
       cfg: o.cfg, data: o.data, subdivisions: 1, maxBatches: o.iterations, loss: 'yolov5', out: o.dir, name: 'yolo-wgsl', existOk: true,
       valEvery: 0, seed: 0, progress: 'lines', logEvery: 1, gpu, cwd: o.dir,
       log: (l) => {
@@ -233,10 +237,11 @@ export async function oursTrainJob(gpu: Gpu, o: { cfg: string; data: string; dir
         if (p.iteration % every === 0 || p.iteration === 1) o.log?.(`yolo-wgsl demo job: iteration ${p.iteration}, loss ${p.loss.toPrecision(4)}`);
       },
     });
+    wait = { data_wait_s: res.dataWaitMs / 1000, loop_s: res.loopMs / 1000 };
   } catch (e) {
     error = (e as Error).message.split('\n')[0];
   }
-  return jobRun('yolo-wgsl', pts, performance.now() - t0, o.batch, o.skip, loadStart, error);
+  return { ...jobRun('yolo-wgsl', pts, performance.now() - t0, o.batch, o.skip, loadStart, error), ...wait };
 }
 
 /** Darknet's inference time on `cfg` at `size`, batch 1 (see the file comment): first and median ms. */

@@ -255,6 +255,9 @@ export interface TrainReport {
   best: { fitness: number; iteration: number; epoch: number } | null;
   /** Files written in `out`. */
   files: string[];
+  /** Milliseconds the training loop spent awaiting the data loader's next batch, of `loopMs` (its wall time). */
+  dataWaitMs: number;
+  loopMs: number;
 }
 
 /**
@@ -283,7 +286,7 @@ export async function train(opts: TrainOptions): Promise<TrainReport> {
       });
       return {
         stopped: r.stopped, iterations: r.iteration, epochs: r.epoch, images: r.seen, loss: r.last?.loss ?? null,
-        history: r.history, best: r.best, files: r.files.sort(),
+        history: r.history, best: r.best, files: r.files.sort(), dataWaitMs: r.dataWaitMs, loopMs: r.loopMs,
       };
     } finally {
       // the trainer leaves the trained raw parameters on the host and the network prepared for training

@@ -265,6 +265,7 @@ export async function runTrain(opts: TrainCliOptions): Promise<TrainCliResult> {
   files.add(path.join(runDir, 'args.json'));
   const how = result.stopped === 'aborted' ? 'interrupted' : 'finished';
   log(`train ${how} at iteration ${result.iteration} (epoch ${result.epoch}, ${result.seen} images)${result.best ? `; best fitness ${result.best.fitness.toFixed(4)} at epoch ${result.best.epoch + 1}` : ''}; results in ${runDir}`);
+  if (result.loopMs > 0) log(`data: the loop waited ${(result.dataWaitMs / 1000).toFixed(1)} s of ${(result.loopMs / 1000).toFixed(1)} s for batches (${((100 * result.dataWaitMs) / result.loopMs).toFixed(1)}%)`);
   if (result.stopped === 'aborted') log(`resume with: yolo-wgsl train --resume ${runDir}`);
   const { files: _f, ...rest } = result;
   return { ...rest, runDir, files: [...files].sort() };

@@ -184,6 +184,10 @@ class Trainer<T> {
   async run(): Promise<TrainResult> {
     await this.setup();
     let stopped: TrainResult['stopped'] = 'done';
+    // wall time of the loop, and the part of it spent awaiting the loader's next batch (the GPU may still be
+    // busy meanwhile: on a CPU adapter the loader's threads and the shaders share the cores)
+    const loopStart = performance.now();
+    let dataWaitMs = 0;
     try {
       let it = this.o.loader[Symbol.asyncIterator]();
       let emptyPasses = 0;
@@ -193,7 +197,9 @@ class Trainer<T> {
           break;
         }
         this.throwIfNonFinite();
+        const waitStart = performance.now();
         const r = await it.next();
+        dataWaitMs += performance.now() - waitStart;
         if (r.done) {
           // the iterator ended: the epoch ends here (unless it already ended by count)
           if (this.batchInEpoch > 0) {
@@ -238,6 +244,8 @@ class Trainer<T> {
       last: this.readback.lastProgress,
       resumedExtra: this.resumedExtra,
       resumedFrom: this.resumedFrom,
+      dataWaitMs,
+      loopMs: performance.now() - loopStart,
     };
   }
 

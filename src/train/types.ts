@@ -248,6 +248,9 @@ export interface TrainResult {
   resumedExtra?: unknown;
   /** the checkpoint generation resumed from */
   resumedFrom?: { file: string; iteration: number; generation: number; fellBack: boolean };
+  /** Milliseconds the loop spent awaiting the loader's next batch, of `loopMs` (the loop's wall time, final save included). */
+  dataWaitMs: number;
+  loopMs: number;
 }
 
 /** Training stopped: a non-finite loss or parameter, a configuration the trainer refuses, or bad data. */

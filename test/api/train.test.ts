@@ -30,6 +30,7 @@ test('train: the loss goes down on a fixed batch; progress per update; the model
   assert.is(report.stopped, 'done');
   assert.is(report.iterations, 16);
   assert.is(report.images, 64);
+  assert.ok(report.loopMs > 0 && report.dataWaitMs >= 0 && report.dataWaitMs <= report.loopMs, `data wait ${report.dataWaitMs} of ${report.loopMs} ms`);
   assert.is(seen.length, 16);
   assert.equal(seen.map((p) => p.iteration), [...Array(16).keys()].map((i) => i + 1));
   const losses = seen.map((p) => p.loss);
