@@ -4,12 +4,16 @@
 // one contiguous range per input and image, a memcpy on lavapipe). One dispatch per input:
 //   bwd: dst[n, c, s] = src[n, cOffset + c - cStart, s] if c in the slice, else 0   (the input's gradient,
 //        written whole so no fill is needed; src is the concat output's gradient)
+//   fwd: dst[n, cOffset + k, s] = src[n, cStart + k, s], k < cCount: the forward of an f16 input whose slices
+//        a buffer copy cannot move (copies need 4-byte offsets and sizes: an odd number of halves)
 // cIn = channels of the input, cOut = channels of the concat output. n = number of elements written.
+// ST: the storage type of src and dst (f32, or f16 for inference: docs/kernels.md "f16 storage").
 
+alias ST = {{ST}};
 struct Params { n: u32, hw: u32, cIn: u32, cStart: u32, cCount: u32, cOut: u32, cOffset: u32, }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<ST>;
+@group(0) @binding(2) var<storage, read_write> dst: array<ST>;
 
 override WG: u32 = 256;
 
@@ -23,7 +27,18 @@ fn bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   let b = t / P.cIn;
   var v = 0.0;
   if (c >= P.cStart && c < P.cStart + P.cCount) {
-    v = src[(b * P.cOut + P.cOffset + c - P.cStart) * P.hw + s];
+    v = f32(src[(b * P.cOut + P.cOffset + c - P.cStart) * P.hw + s]);
   }
-  dst[i] = v;
+  dst[i] = ST(v);
+}
+
+@compute @workgroup_size(WG)
+fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let s = i % P.hw;
+  let t = i / P.hw;
+  let k = t % P.cCount;
+  let b = t / P.cCount;
+  dst[(b * P.cOut + P.cOffset + k) * P.hw + s] = src[(b * P.cIn + P.cStart + k) * P.hw + s];
 }

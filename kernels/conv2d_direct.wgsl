@@ -8,13 +8,17 @@
 //
 // Output slice: the forward writes channel co of image b to channel Coff + co of a destination with Ctot
 // channels (Coff = 0, Ctot = Cout for a whole tensor), so a route/concat can be filled without a copy.
+//
+// ST: the storage type of src0, src1 and dst (f32, or f16 for the inference forward: docs/kernels.md "f16
+// storage"): loads converted to f32, sums in f32, the store rounds to ST; src2 (the bias) stays f32.
 
 // #include "lib/conv_params.wgsl"
+alias ST = {{ST}};
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> src0: array<f32>;
-@group(0) @binding(2) var<storage, read> src1: array<f32>;
+@group(0) @binding(1) var<storage, read> src0: array<ST>;
+@group(0) @binding(2) var<storage, read> src1: array<ST>;
 @group(0) @binding(3) var<storage, read> src2: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<ST>;
 
 override WG: u32 = 256;
 
@@ -49,12 +53,12 @@ fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
       for (var kx = 0u; kx < P.KW; kx++) {
         let ix = x0 + i32(kx * P.DX);
         if (ix < 0 || ix >= i32(P.W)) { continue; }
-        acc = fma(src1[wb + ky * P.KW + kx], src0[xb + u32(iy) * P.W + u32(ix)], acc);
+        acc = fma(f32(src1[wb + ky * P.KW + kx]), f32(src0[xb + u32(iy) * P.W + u32(ix)]), acc);
       }
     }
   }
   if (P.has_bias != 0u) { acc += src2[co]; }
-  dst[(b * P.Ctot + P.Coff + co) * ohw + p] = act(acc);
+  dst[(b * P.Ctot + P.Coff + co) * ohw + p] = ST(act(acc));
 }
 
 // dx = conv_transpose(dy, w): src0 = dy, src1 = w, dst = dx. P.n = B*Cin*H*W.
@@ -88,11 +92,11 @@ fn bwd_data(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
         if (tx < 0) { break; }
         let ox = u32(tx) / P.SX;
         if (ox * P.SX != u32(tx) || ox >= P.OW) { continue; }
-        acc = fma(src1[wb + ky * P.KW + kx], src0[yb + oy * P.OW + ox], acc);
+        acc = fma(f32(src1[wb + ky * P.KW + kx]), f32(src0[yb + oy * P.OW + ox]), acc);
       }
     }
   }
-  dst[i] = acc;
+  dst[i] = ST(acc);
 }
 
 // dw[co, c, ky, kx] = sum over b, oy, ox of dy * x: src0 = x, src1 = dy, dst = dw. P.n = Cout*Cg*KH*KW.
@@ -118,11 +122,11 @@ fn bwd_weights(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
       for (var ox = 0u; ox < P.OW; ox++) {
         let ix = i32(ox * P.SX + kx * P.DX) - i32(P.PX);
         if (ix < 0 || ix >= i32(P.W)) { continue; }
-        acc = fma(src1[yb + oy * P.OW + ox], src0[xb + u32(iy) * P.W + u32(ix)], acc);
+        acc = fma(f32(src1[yb + oy * P.OW + ox]), f32(src0[xb + u32(iy) * P.W + u32(ix)]), acc);
       }
     }
   }
-  dst[i] = acc;
+  dst[i] = ST(acc);
 }
 
 // db[co] = sum of dy[:, co, :, :]: one workgroup per channel (wid.x + wid.y * nwg.x), tree reduction.
@@ -136,7 +140,7 @@ fn bwd_bias(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid
   if (co < P.Cout) {
     for (var b = 0u; b < P.B; b++) {
       let yb = (b * P.Cout + co) * ohw;
-      for (var p = lid.x; p < ohw; p += WG) { acc += src1[yb + p]; }
+      for (var p = lid.x; p < ohw; p += WG) { acc += f32(src1[yb + p]); }
     }
   }
   red[lid.x] = acc;
@@ -145,7 +149,7 @@ fn bwd_bias(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid
     if (lid.x < s) { red[lid.x] += red[lid.x + s]; }
     workgroupBarrier();
   }
-  if (lid.x == 0u && co < P.Cout) { dst[co] = red[0]; }
+  if (lid.x == 0u && co < P.Cout) { dst[co] = ST(red[0]); }
 }
 
 // dst[i] = sum over s < P.S of src0[s * P.n + i] (the split-K partial sums of a GEMM).
@@ -154,6 +158,6 @@ fn reduce_split(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.n) { return; }
   var acc = 0.0;
-  for (var s = 0u; s < P.S; s++) { acc += src0[s * P.n + i]; }
-  dst[i] = acc;
+  for (var s = 0u; s < P.S; s++) { acc += f32(src0[s * P.n + i]); }
+  dst[i] = ST(acc);
 }

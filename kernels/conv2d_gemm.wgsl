@@ -11,13 +11,16 @@
 // partial sums to dst[s * Cout*Cg*KH*KW + ...]; conv2d_direct.wgsl:reduce_split adds them up.
 // Bindings: src0 = B operand (x or dy), src1 = A operand (w or dy), src2 = bias (MODE 0), dst = output.
 // Epilogue (MODE 0): + bias when P.has_bias, activation P.act (an ACT_* code, src/tensor/ops/act_codes.ts).
+// ST: the storage type of src0, src1 and dst (f32, or f16 for the inference forward: docs/kernels.md "f16
+// storage"): loads converted to f32 before the workgroup tiles, sums in f32, the store rounds to ST.
 
 // #include "lib/conv_params.wgsl"
+alias ST = {{ST}};
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> src0: array<f32>;
-@group(0) @binding(2) var<storage, read> src1: array<f32>;
+@group(0) @binding(1) var<storage, read> src0: array<ST>;
+@group(0) @binding(2) var<storage, read> src1: array<ST>;
 @group(0) @binding(3) var<storage, read> src2: array<f32>;
-@group(0) @binding(4) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dst: array<ST>;
 
 override MODE: u32 = 0;
 
@@ -40,14 +43,14 @@ fn loadA(g: u32, m: u32, k: u32) -> f32 {
   switch MODE {
     case 1u: {
       let co = k / khw;
-      return src1[((g * P.Mg + co) * P.Cg + m) * khw + k % khw];
+      return f32(src1[((g * P.Mg + co) * P.Cg + m) * khw + k % khw]);
     }
     case 2u: {
       let ohw = P.OH * P.OW;
-      return src1[((k / ohw) * P.Cout + g * P.Mg + m) * ohw + k % ohw];
+      return f32(src1[((k / ohw) * P.Cout + g * P.Mg + m) * ohw + k % ohw]);
     }
     default: {
-      return src1[(g * P.Mg + m) * (P.Cg * khw) + k];
+      return f32(src1[(g * P.Mg + m) * (P.Cg * khw) + k]);
     }
   }
 }
@@ -94,7 +97,7 @@ fn loadB(cl: Col, k: u32) -> f32 {
       let oy = u32(ty) / P.SY;
       let ox = u32(tx) / P.SX;
       if (oy * P.SY != u32(ty) || ox * P.SX != u32(tx) || oy >= P.OH || ox >= P.OW) { return 0.0; }
-      return src0[cl.base + co * P.OH * P.OW + oy * P.OW + ox];
+      return f32(src0[cl.base + co * P.OH * P.OW + oy * P.OW + ox]);
     }
     case 2u: {
       let ohw = P.OH * P.OW;
@@ -103,7 +106,7 @@ fn loadB(cl: Col, k: u32) -> f32 {
       let iy = cl.y0 + i32((p / P.OW) * P.SY);
       let ix = cl.x0 + i32((p % P.OW) * P.SX);
       if (iy < 0 || iy >= i32(P.H) || ix < 0 || ix >= i32(P.W)) { return 0.0; }
-      return src0[b * P.Cin * P.H * P.W + cl.base + u32(iy) * P.W + u32(ix)];
+      return f32(src0[b * P.Cin * P.H * P.W + cl.base + u32(iy) * P.W + u32(ix)]);
     }
     default: {
       let c = k / khw;
@@ -111,7 +114,7 @@ fn loadB(cl: Col, k: u32) -> f32 {
       let iy = cl.y0 + i32((r / P.KW) * P.DY);
       let ix = cl.x0 + i32((r % P.KW) * P.DX);
       if (iy < 0 || iy >= i32(P.H) || ix < 0 || ix >= i32(P.W)) { return 0.0; }
-      return src0[cl.base + c * P.H * P.W + u32(iy) * P.W + u32(ix)];
+      return f32(src0[cl.base + c * P.H * P.W + u32(iy) * P.W + u32(ix)]);
     }
   }
 }
@@ -187,17 +190,17 @@ fn main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec
     switch MODE {
       case 1u: {
         let hw = P.H * P.W;
-        dst[((n / hw) * P.Cin + g * P.Cg + m) * hw + n % hw] = r;
+        dst[((n / hw) * P.Cin + g * P.Cg + m) * hw + n % hw] = ST(r);
       }
       case 2u: {
-        dst[s * P.Cout * N + (g * P.Mg + m) * N + n] = r;
+        dst[s * P.Cout * N + (g * P.Mg + m) * N + n] = ST(r);
       }
       default: {
         let ohw = P.OH * P.OW;
         let co = g * P.Mg + m;
         var o = r;
         if (P.has_bias != 0u) { o += src2[co]; }
-        dst[((n / ohw) * P.Ctot + P.Coff + co) * ohw + n % ohw] = act(o);
+        dst[((n / ohw) * P.Ctot + P.Coff + co) * ohw + n % ohw] = ST(act(o));
       }
     }
   }

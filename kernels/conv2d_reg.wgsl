@@ -16,13 +16,16 @@
 // subgroupShuffle: ceil(TM/SG) loads instead of TM. Without subgroups (SG = 1, SHUFFLE = noshuffle) each
 // invocation loads all TM itself.
 // Epilogue: + bias (P.has_bias), activation P.act (an ACT_* code, src/tensor/ops/act_codes.ts), written to channel Coff + g*M + m of a destination with Ctot channels.
+// ST: the storage type of x, w and y (f32, or f16 for inference: docs/kernels.md "f16 storage"): loads
+// converted to f32, sums and epilogue in f32, the store rounds to ST; the bias stays f32.
 
 // #include "lib/conv_params.wgsl"
+alias ST = {{ST}};
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<ST>;
+@group(0) @binding(2) var<storage, read> w: array<ST>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<ST>;
 
 override WG: u32 = 64;
 
@@ -87,11 +90,11 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
         var v: array<f32, TN>;
         for (var j = 0u; j < TN; j++) {
           v[j] = 0.0;
-          v[j] = select(0.0, x[off[j]], ok[j]);
+          v[j] = select(0.0, f32(x[off[j]]), ok[j]);
           off[j] += hw;
         }
         var wl: array<f32, NCH>;
-        for (var q = 0u; q < NCH; q++) { wl[q] = w[wrow[q] + wk]; }
+        for (var q = 0u; q < NCH; q++) { wl[q] = f32(w[wrow[q] + wk]); }
         for (var i = 0u; i < TM; i++) {
           let wv = {{SHUFFLE}}(wl[i / SG], i % SG);
           for (var j = 0u; j < TN; j++) { acc[i][j] = fma(wv, v[j], acc[i][j]); }
@@ -115,6 +118,6 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
     let co = g * P.Mg + m0 + t / TN;
     var r = res[t];
     if (P.has_bias != 0u) { r += bias[co]; }
-    y[((n / ohw) * P.Ctot + P.Coff + co) * ohw + n % ohw] = act(r);
+    y[((n / ohw) * P.Ctot + P.Coff + co) * ohw + n % ohw] = ST(act(r));
   }
 }

@@ -34,13 +34,17 @@
 // to the activated outputs before they are written: the destination is the pooled P.pool_h x P.pool_w map,
 // the conv's own output is never stored (the op passes even TR and TN: a tile holds whole windows). A
 // uniform rather than a define: one pipeline less per kernel shape (they are slow to create).
+// ST: the storage type of x, w and y (f32, or f16 for inference: docs/kernels.md "f16 storage"); loads are
+// converted to f32 as they enter the window / weight registers, the sums and the epilogue are f32, the store
+// rounds to ST. The bias stays f32.
 
 // #include "lib/conv_params.wgsl"
+alias ST = {{ST}};
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<ST>;
+@group(0) @binding(2) var<storage, read> w: array<ST>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<ST>;
 
 override WG: u32 = 64;
 
@@ -146,25 +150,25 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
     if (VS) {
       // own rows 1..TR; row 0 = the upper neighbour's row TR, row TR+1 = the lower neighbour's row 1
       for (var i = 1u; i <= TR; i++) {
-        for (var j = 0u; j < XC; j++) { xt[i * XC + j] = select(0.0, x[xo + roff[i] + cix[j]], rok[i] && cok[j]); }
+        for (var j = 0u; j < XC; j++) { xt[i * XC + j] = select(0.0, f32(x[xo + roff[i] + cix[j]]), rok[i] && cok[j]); }
       }
       for (var j = 0u; j < XC; j++) {
         xt[j] = {{SHUFFLE}}(xt[TR * XC + j], (lane + SG - 1u) % SG);
         xt[(XR - 1u) * XC + j] = {{SHUFFLE}}(xt[XC + j], (lane + 1u) % SG);
       }
       if (!upShared) {
-        for (var j = 0u; j < XC; j++) { xt[j] = select(0.0, x[xo + roff[0] + cix[j]], rok[0] && cok[j]); }
+        for (var j = 0u; j < XC; j++) { xt[j] = select(0.0, f32(x[xo + roff[0] + cix[j]]), rok[0] && cok[j]); }
       }
       if (!downShared) {
-        for (var j = 0u; j < XC; j++) { xt[(XR - 1u) * XC + j] = select(0.0, x[xo + roff[XR - 1u] + cix[j]], rok[XR - 1u] && cok[j]); }
+        for (var j = 0u; j < XC; j++) { xt[(XR - 1u) * XC + j] = select(0.0, f32(x[xo + roff[XR - 1u] + cix[j]]), rok[XR - 1u] && cok[j]); }
       }
     } else {
       for (var i = 0u; i < XR; i++) {
-        for (var j = 0u; j < XC; j++) { xt[i * XC + j] = select(0.0, x[xo + roff[i] + cix[j]], rok[i] && cok[j]); }
+        for (var j = 0u; j < XC; j++) { xt[i * XC + j] = select(0.0, f32(x[xo + roff[i] + cix[j]]), rok[i] && cok[j]); }
       }
     }
     for (var q = 0u; q < NCH; q++) {
-      for (var k = 0u; k < KHW; k++) { wl[q][k] = w[wo[q] + k]; }
+      for (var k = 0u; k < KHW; k++) { wl[q][k] = f32(w[wo[q] + k]); }
       wo[q] += KHW;
     }
     row(0u);
@@ -205,7 +209,7 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
           if (v > best) { best = v; }
         }
       }
-      y[(b * P.Ctot + P.Coff + co) * qhw + qy * P.pool_w + qx] = best;
+      y[(b * P.Ctot + P.Coff + co) * qhw + qy * P.pool_w + qx] = ST(best);
     }
     return;
   }
@@ -217,6 +221,6 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
     let co = g * P.Mg + m0 + e / TP;
     var v = res[e];
     if (P.has_bias != 0u) { v += bias[co]; }
-    y[(b * P.Ctot + P.Coff + co) * ohw + oy * P.OW + ox] = act_code(v, P.act);
+    y[(b * P.Ctot + P.Coff + co) * ohw + oy * P.OW + ox] = ST(act_code(v, P.act));
   }
 }

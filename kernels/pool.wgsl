@@ -15,11 +15,14 @@
 // none gives 0, where Darknet divides 0 by 0). local_avg_bwd is the exact gradient of that forward: each
 // input gathers dy / count of every window covering it. (Darknet's backward divides by size*size instead,
 // which differs only at borders with padding; with the corpus's size=1 stride=1 both are dy.)
+//
+// ST: the storage type of x and out (f32, or f16 for inference: docs/kernels.md "f16 storage"); math in f32.
 
+alias ST = {{ST}};
 struct Params { n: u32, w: u32, h: u32, ow: u32, oh: u32, size: u32, sx: u32, sy: u32, pad: u32, }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<ST>;
+@group(0) @binding(2) var<storage, read_write> out: array<ST>;
 @group(0) @binding(3) var<storage, read_write> idx: array<i32>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 
@@ -56,14 +59,14 @@ fn max_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
     for (var kx = 0; kx < size; kx++) {
       let xx = win.x0 + kx;
       if (xx < 0 || xx >= w) { continue; }
-      let v = x[win.base + u32(yy * w + xx)];
+      let v = f32(x[win.base + u32(yy * w + xx)]);
       if (v > best) {
         best = v;
         arg = yy * w + xx;
       }
     }
   }
-  out[i] = best;
+  out[i] = ST(best);
   idx[i] = arg;
 }
 
@@ -97,7 +100,7 @@ fn max_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
       if (idx[o] == me) { acc += dy[o]; }
     }
   }
-  out[i] = acc;
+  out[i] = ST(acc);
 }
 
 // Non-overlapping windows (size <= stride in both directions): every input is in at most one window, so
@@ -110,7 +113,7 @@ fn max_bwd_scatter(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workg
   let a = idx[o];
   if (a < 0) { return; }
   let p = o / (P.ow * P.oh);
-  out[p * P.w * P.h + u32(a)] = dy[o];
+  out[p * P.w * P.h + u32(a)] = ST(dy[o]);
 }
 
 // Windows that tile the input exactly (size == stride, no left/top offset, in = out*size): every input is
@@ -130,7 +133,7 @@ fn max_bwd_tile(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   for (var r = 0u; r < P.size; r++) {
     let row = (oy * P.size + r) * P.w + ox * P.size;
     for (var c = 0u; c < P.size; c++) {
-      out[base + row + c] = select(0.0, g, i32(row + c) == a);
+      out[base + row + c] = ST(select(0.0, g, i32(row + c) == a));
     }
   }
 }
@@ -160,11 +163,11 @@ fn local_avg_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
     for (var kx = 0; kx < size; kx++) {
       let xx = win.x0 + kx;
       if (xx < 0 || xx >= w) { continue; }
-      acc += x[win.base + u32(yy * w + xx)];
+      acc += f32(x[win.base + u32(yy * w + xx)]);
       count++;
     }
   }
-  out[i] = select(0.0, acc / f32(count), count > 0u);
+  out[i] = ST(select(0.0, acc / f32(count), count > 0u));
 }
 
 // n = input elements; out = dx
@@ -186,7 +189,7 @@ fn local_avg_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
       acc += dy[base + u32(oy) * P.ow + u32(ox)] / f32(cy * taps(u32(ox), P.sx, P.w));
     }
   }
-  out[i] = acc;
+  out[i] = ST(acc);
 }
 
 const RWG: u32 = 256u;
@@ -199,14 +202,14 @@ fn avg_fwd(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: 
   if (p >= P.n) { return; }
   let hw = P.w;
   var acc = 0.0;
-  for (var s = l; s < hw; s += RWG) { acc += x[p * hw + s]; }
+  for (var s = l; s < hw; s += RWG) { acc += f32(x[p * hw + s]); }
   red[l] = acc;
   workgroupBarrier();
   for (var k = RWG / 2u; k > 0u; k >>= 1u) {
     if (l < k) { red[l] += red[l + k]; }
     workgroupBarrier();
   }
-  if (l == 0u) { out[p] = red[0] / f32(hw); }
+  if (l == 0u) { out[p] = ST(red[0] / f32(hw)); }
 }
 
 // n = input elements, w = h*w of a plane; out = dx
@@ -214,7 +217,7 @@ fn avg_fwd(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: 
 fn avg_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.n) { return; }
-  out[i] = dy[i / P.w] / f32(P.w);
+  out[i] = ST(dy[i / P.w] / f32(P.w));
 }
 
 // ---- 2x2 stride-2 windows from (0, 0) on planes whose width is a multiple of 4 (Darknet's usual
@@ -222,8 +225,8 @@ fn avg_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
 // vec4 of each of its two input rows and writes a vec2 of outputs and argmaxes. The same taps in the same
 // order and comparisons as max_fwd / max_bwd_tile (an odd height's last window row reads only its first
 // input row), so the same outputs bit for bit.
-@group(0) @binding(1) var<storage, read> x4: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> out2: array<vec2f>;
+@group(0) @binding(1) var<storage, read> x4: array<vec4<ST>>;
+@group(0) @binding(2) var<storage, read_write> out2: array<vec2<ST>>;
 @group(0) @binding(3) var<storage, read_write> idx2: array<vec2i>;
 @group(0) @binding(4) var<storage, read> dy2: array<vec2f>;
 @group(0) @binding(2) var<storage, read_write> out4: array<vec4f>;
@@ -264,14 +267,14 @@ fn max2_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
   let iy = 2u * oy;
   let w4 = P.w / 4u;
   let r0 = (p * P.h + iy) * w4 + k;
-  let a = x4[r0];
+  let a = vec4f(x4[r0]);
   let second = iy + 1u < P.h;
   var b = vec4f(NEG_FLT_MAX);
-  if (second) { b = x4[r0 + w4]; }
+  if (second) { b = vec4f(x4[r0 + w4]); }
   let c = i32(iy * P.w + 4u * k);
   let o0 = best2x2(vec4f(a.x, a.y, b.x, b.y), c, i32(P.w), second);
   let o1 = best2x2(vec4f(a.z, a.w, b.z, b.w), c + 2, i32(P.w), second);
-  out2[t] = vec2f(o0.v, o1.v);
+  out2[t] = vec2<ST>(vec2f(o0.v, o1.v));
   idx2[t] = vec2i(o0.a, o1.a);
 }
 

@@ -9,7 +9,9 @@
 // Backward recomputes z from a and b (no saved pre-activation):
 //   bwd_a: da = dy*act'(z) * (shared ? alpha : 1)        over a's elements
 //   bwd_b: db = dy*act'(z) * beta at the paired position, 0 where b is not shared   over b's elements
+// ST: the storage type of a, b and out (f32, or f16 for inference: docs/kernels.md "f16 storage"); math in f32.
 
+alias ST = {{ST}};
 struct Params {
   n: u32,
   aw: u32, ah: u32, ac: u32,
@@ -19,9 +21,9 @@ struct Params {
   alpha: f32, beta: f32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<ST>;
+@group(0) @binding(2) var<storage, read> b: array<ST>;
+@group(0) @binding(3) var<storage, read_write> out: array<ST>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
 
 override WG: u32 = 256;
@@ -69,9 +71,9 @@ fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.n) { return; }
   let j = pair_of_a(i);
-  var z = a[i];
-  if (j >= 0) { z = P.alpha * z + P.beta * b[u32(j)]; }
-  out[i] = act(z);
+  var z = f32(a[i]);
+  if (j >= 0) { z = P.alpha * z + P.beta * f32(b[u32(j)]); }
+  out[i] = ST(act(z));
 }
 
 // n = a's elements; out = da
@@ -80,13 +82,13 @@ fn bwd_a(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.n) { return; }
   let j = pair_of_a(i);
-  var z = a[i];
+  var z = f32(a[i]);
   var s = 1.0;
   if (j >= 0) {
-    z = P.alpha * z + P.beta * b[u32(j)];
+    z = P.alpha * z + P.beta * f32(b[u32(j)]);
     s = P.alpha;
   }
-  out[i] = dy[i] * act_grad(z) * s;
+  out[i] = ST(dy[i] * act_grad(z) * s);
 }
 
 // n = b's elements; out = db
@@ -97,8 +99,8 @@ fn bwd_b(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
   let i = pair_of_b(j);
   var g = 0.0;
   if (i >= 0) {
-    let z = P.alpha * a[u32(i)] + P.beta * b[j];
+    let z = P.alpha * f32(a[u32(i)]) + P.beta * f32(b[j]);
     g = dy[u32(i)] * act_grad(z) * P.beta;
   }
-  out[j] = g;
+  out[j] = ST(g);
 }

@@ -6,11 +6,13 @@
 //   reduce: small[p, y, x] = scale * sum_{dy,dx < s} big[p, y*s+dy, x*s+dx]  (upsample backward,
 //                                                                            reverse-mode forward)
 // p = n*C + c indexes the planes. n = number of elements written (big elements for expand, small for reduce).
+// ST: the storage type of src and dst (f32, or f16 for inference: docs/kernels.md "f16 storage"); math in f32.
 
+alias ST = {{ST}};
 struct Params { n: u32, w: u32, h: u32, s: u32, scale: f32, }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(1) var<storage, read> src: array<ST>;
+@group(0) @binding(2) var<storage, read_write> dst: array<ST>;
 
 override WG: u32 = 256;
 
@@ -24,7 +26,7 @@ fn expand(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   let t = i / bw;
   let y = t % bh;
   let p = t / bh;
-  dst[i] = P.scale * src[(p * P.h + y / P.s) * P.w + x / P.s];
+  dst[i] = ST(P.scale * f32(src[(p * P.h + y / P.s) * P.w + x / P.s]));
 }
 
 @compute @workgroup_size(WG)
@@ -40,8 +42,8 @@ fn reduce(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nw
   var acc = 0.0;
   for (var dy = 0u; dy < P.s; dy++) {
     for (var dx = 0u; dx < P.s; dx++) {
-      acc += src[base + dy * bw + dx];
+      acc += f32(src[base + dy * bw + dx]);
     }
   }
-  dst[i] = P.scale * acc;
+  dst[i] = ST(P.scale * acc);
 }

@@ -8,11 +8,13 @@
 // [region]: xyAct = 1, scale 1, bias 0, actFrom = coords, actTo = coords+1 (classes+1 more when
 //           softmax=0) (pjreddie region_layer.c forward_region_layer; softmax is a separate op).
 // bwd: dx = dy * dv/dx with the logistic derivative s*(1-s) computed from x.
+// ST: the storage type of x and y (f32, or f16 for inference: docs/kernels.md "f16 storage"); math in f32.
 
+alias ST = {{ST}};
 struct Params { n: u32, hw: u32, E: u32, xyAct: u32, actFrom: u32, actTo: u32, scale: f32, bias: f32, }
 @group(0) @binding(0) var<uniform> P: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<ST>;
+@group(0) @binding(2) var<storage, read_write> y: array<ST>;
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 
 override WG: u32 = 256;
@@ -24,14 +26,14 @@ fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.n) { return; }
   let k = (i / P.hw) % P.E;
-  var v = x[i];
+  var v = f32(x[i]);
   if (k < 2u) {
     if (P.xyAct != 0u) { v = sigmoid_darknet(v); }
     v = v * P.scale + P.bias;
   } else if (k >= P.actFrom && k < P.actTo) {
     v = sigmoid_darknet(v);
   }
-  y[i] = v;
+  y[i] = ST(v);
 }
 
 @compute @workgroup_size(WG)
@@ -40,12 +42,12 @@ fn bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
   if (i >= P.n) { return; }
   let k = (i / P.hw) % P.E;
   var d = 1.0;
-  let s = sigmoid_darknet(x[i]);
+  let s = sigmoid_darknet(f32(x[i]));
   if (k < 2u) {
     if (P.xyAct != 0u) { d = s * (1.0 - s); }
     d = d * P.scale;
   } else if (k >= P.actFrom && k < P.actTo) {
     d = s * (1.0 - s);
   }
-  y[i] = dy[i] * d;
+  y[i] = ST(dy[i] * d);
 }

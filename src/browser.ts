@@ -23,7 +23,8 @@ export { GpuError } from './gpu/errors.js';
 export { ImageError, DEFAULT_MAX_PIXELS, type ImageErrorCode } from './data/image.js';
 export { SettingError } from './util/validate.js';
 export { Gpu } from './gpu/device.js';
-export { Tensor } from './tensor/tensor.js';
+export { Tensor, type DType } from './tensor/tensor.js';
+export type { Precision } from './darknet/precision.js';
 export {
   trainOnFiles, type TrainOnFilesOptions, type TrainingRun, type FilesTrainReport, type FileMap,
 } from './api/train_files.js';

@@ -7,6 +7,7 @@ import { parseCfg } from '../darknet/cfg.js';
 import { Network } from '../darknet/network.js';
 import { decodeWeights, decodeWeightsPartial, describeTransfer, describeWeightsLoad, encodeWeights, transferFromWeights, WeightsError, type WeightsHeader } from '../darknet/weights.js';
 import { networkInfo, type InfoRow } from '../darknet/info.js';
+import { checkPrecision, type Precision } from '../darknet/precision.js';
 import { checkImageSize, fromInterleaved, resolveMaxPixels, type Image } from '../data/image.js';
 import { HeadDecoder, type HeadSpec } from '../yolo/decode.js';
 import { isHeadLayer } from '../yolo/heads.js';
@@ -64,6 +65,13 @@ export interface LoadDarknetOptions {
    * on shader compilation; default true.
    */
   precompile?: boolean;
+  /**
+   * Inference storage (docs/kernels.md "f16 storage"): 'f16' keeps weights and activations as float16 where
+   * the layers' kernels have the f16 variant, summing in float32 (the adapter needs `shader-f16`, else a
+   * GpuError naming it); 'f32'; 'auto' (default): f16 only where `yolo-wgsl tune` measured it faster on this
+   * adapter for this network, else f32. `model.precision` says which one runs. Training is always f32.
+   */
+  precision?: Precision;
   /** Receives cfg warnings and informational lines (default: silent). */
   log?: (line: string) => void;
   /**
@@ -300,6 +308,12 @@ export class Model {
     this.ownsEngine = ownsEngine;
   }
 
+  /** The storage inference runs at on this engine: 'f16' or 'f32' (LoadDarknetOptions.precision resolved). */
+  get precision(): 'f32' | 'f16' {
+    this.ready();
+    return this.network.inferPrecision ?? 'f32';
+  }
+
   /** Network input size. */
   get input(): { width: number; height: number; channels: number } {
     const I = this.network.input;
@@ -461,7 +475,9 @@ export async function loadDarknet(opts: LoadDarknetOptions): Promise<Model> {
   const cfg = opts.cfgName !== undefined && src.name === '<cfg>' ? { ...src, name: opts.cfgName } : src;
   const names = namesFrom(opts.names);
   if (opts.maxPixels !== undefined) resolveMaxPixels(opts.maxPixels); // a bad limit fails here, not at the first detect
+  const precision = checkPrecision(opts.precision ?? 'auto');
   const network = await loadNetwork({ cfg: cfg.text, cfgName: cfg.name, weights: opts.weights, partial: opts.partial, weightsCfg: opts.weightsCfg, width: opts.width, height: opts.height, seed: opts.seed, log: opts.log, missingWeights: opts.weights === undefined ? `warning: no weights: ${host.baseName(cfg.name)} runs with seeded random weights` : undefined });
+  network.precision = precision;
   const engine = opts.engine ?? (await createEngine({ log: opts.log }));
   const model = new Model(engine, network, names, cfg, !opts.engine, opts.maxPixels);
   try {

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Gpu } from '../gpu/device.js';
+import { checkPrecision } from '../darknet/precision.js';
 
 /** The options `bench peers` passes to bench/peers.ts benchPeers. */
 export interface CheckoutPeersRun {
@@ -122,6 +123,8 @@ export interface BenchNetworkCli {
   out?: string;
   /** Measure the device peak first (default true). */
   peak?: boolean;
+  /** Inference precision: auto (default), f32, f16 (src/darknet/precision.ts). */
+  precision?: string;
 }
 
 /** `yolo-wgsl bench network`: src/perf/network.ts; prints the markdown report, writes JSON / markdown when asked. */
@@ -135,6 +138,7 @@ export async function runBenchNetwork(o: BenchNetworkCli): Promise<void> {
       trainBatches: o.trainBatches === '' ? [] : nums(o.trainBatches), loss: o.loss as 'darknet' | undefined,
       sweepBatches: o.sweepBatches === '' ? [] : nums(o.sweepBatches), sweepSizes: o.sweepSizes === '' ? [] : nums(o.sweepSizes),
       iters: o.iters, minIters: o.minIters, budgetSeconds: o.budget, quick: o.quick, peak: o.peak, log: (l: string) => console.log(l),
+      precision: o.precision === undefined ? undefined : checkPrecision(o.precision, '--precision'),
     });
     const md = formatNetworkBench(r);
     console.log('');

@@ -21,17 +21,22 @@ import { drawDetections, imageToRgba, writePng } from '../viz/draw.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { describeSkipped, detectImages, fromDarknetNetwork, imageFailureReason, objectsJson, type DetectNetwork, type FoundObject, type SkippedImage } from '../api/detector.js';
 import { loadNetwork } from '../api/model.js';
+import { checkPrecision, type Precision } from '../darknet/precision.js';
 
 export type NetworkLoader = (gpu: Gpu, cfg: string, weights: string | undefined) => Promise<DetectNetwork>;
 
 /**
  * The default loader: builds the cfg with src/darknet and loads the .weights (or, without weights, a seeded
  * random initialization, said in the log: its detections are meaningless but exercise the whole pipeline).
+ * `size.precision`: the inference precision (src/darknet/precision.ts; default auto); f16 is said in the log.
  */
-export async function loadDetectNetwork(gpu: Gpu, cfg: string, weights: string | undefined, log: (l: string) => void = () => {}, size?: { width?: number; height?: number }): Promise<DetectNetwork> {
+export async function loadDetectNetwork(gpu: Gpu, cfg: string, weights: string | undefined, log: (l: string) => void = () => {}, size?: { width?: number; height?: number; precision?: Precision }): Promise<DetectNetwork> {
+  const precision = checkPrecision(size?.precision ?? 'auto', '--precision');
   const net = await loadNetwork({ cfg, weights, width: size?.width, height: size?.height, log, missingWeights: `warning: no --weights: ${path.basename(cfg)} runs with seeded random weights (detections are meaningless)` });
+  net.precision = precision;
   try {
     const dn = fromDarknetNetwork(net, gpu);
+    if (net.inferPrecision === 'f16') log(`precision: f16 storage (${precision === 'auto' ? 'auto: the tune measured it faster on this adapter' : '--precision f16'}; sums in f32)`);
     // all inference kernels compiled now, concurrently, instead of one by one inside the first forward
     await net.precompile(gpu);
     return dn;
@@ -68,6 +73,8 @@ export interface DetectCommandOptions {
   batch?: number;
   /** Network input size (square; default: the cfg's width and height). */
   img?: number;
+  /** Inference precision: 'auto' (default), 'f32' or 'f16' (src/darknet/precision.ts). */
+  precision?: Precision;
   log?: (line: string) => void;
   gpu?: Gpu;
   loader?: NetworkLoader;
@@ -275,7 +282,7 @@ export function labelLines(objects: readonly FoundObject[], width: number, heigh
  */
 export async function detect(opts: DetectCommandOptions): Promise<DetectResults> {
   const log = opts.log ?? (() => {});
-  const loader: NetworkLoader = opts.loader ?? ((gpu, cfg, w) => loadDetectNetwork(gpu, cfg, w, opts.log, { width: opts.img, height: opts.img }));
+  const loader: NetworkLoader = opts.loader ?? ((gpu, cfg, w) => loadDetectNetwork(gpu, cfg, w, opts.log, { width: opts.img, height: opts.img, precision: opts.precision }));
   const src = collectSources(opts.source);
   for (const s of src.skipped) log(`warning: ${describeSkipped(s)}${s.listed ? '; skipped' : ''}`);
   if (src.files.length === 0) throw new Error(`detect: no image to run in ${opts.source}: none of its ${src.skipped.length} entries is an image file (first: ${describeSkipped(src.skipped[0])})`);

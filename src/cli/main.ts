@@ -133,13 +133,14 @@ export async function main(argv: string[]): Promise<void> {
           .option('nms-kind', { type: 'string', choices: ['default', 'greedynms', 'diounms'], describe: "override the cfg's nms_kind" })
           .option('max-det', { type: 'number', default: 1000, describe: 'detections kept per image' })
           .option('batch', { type: 'number', default: 1, describe: 'images per forward' })
-          .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' }),
+          .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' })
+          .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', describe: 'inference storage: f16 (weights and activations in float16, sums in float32; needs shader-f16), f32, or auto (f16 only where `tune` measured it faster on this adapter)' }),
       async (a) => {
         const { detect } = await import('./detect.js');
         const r = await detect({
           cfg: a.cfg, weights: a.weights, names: a.names, source: a.source, conf: a.conf, iou: a.iou, out: a.out,
           saveTxt: a['save-txt'], agnostic: a.agnostic, letterbox: a.letterbox, nmsKind: a['nms-kind'], maxDet: a['max-det'],
-          batch: a.batch, img: a.img, log: (l: string) => console.log(l),
+          batch: a.batch, img: a.img, precision: a.precision as 'auto', log: (l: string) => console.log(l),
         });
         // images that could not run were skipped with a warning each and counted in the summary line
         if (r.skipped.length) process.exitCode = 1;
@@ -156,6 +157,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('port', { type: 'number', default: 8080, describe: 'TCP port (0: a free one, printed)' })
           .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (0.0.0.0: every interface)' })
           .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' })
+          .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', describe: 'inference storage: f16 (weights and activations in float16, sums in float32; needs shader-f16), f32, or auto (f16 only where `tune` measured it faster on this adapter)' })
           .option('max-bytes', { type: 'number', default: 8 * 2 ** 20, describe: 'largest request body in bytes (413 past it)' })
           .option('max-batch', { type: 'number', default: 8, describe: 'requests per batch: one forward' })
           .option('batch-wait-ms', { type: 'number', default: 5, describe: 'how long the oldest queued request waits for others to join its batch' })
@@ -165,7 +167,7 @@ export async function main(argv: string[]): Promise<void> {
       async (a) => {
         const { runServe } = await import('./serve.js');
         await runServe({
-          cfg: a.cfg, weights: a.weights, names: a.names, port: a.port, host: a.host, img: a.img, maxBytes: a['max-bytes'], maxBatch: a['max-batch'],
+          cfg: a.cfg, weights: a.weights, names: a.names, port: a.port, host: a.host, img: a.img, precision: a.precision as 'auto', maxBytes: a['max-bytes'], maxBatch: a['max-batch'],
           batchWaitMs: a['batch-wait-ms'], maxConcurrent: a['max-concurrent'], maxQueue: a['max-queue'], timeoutMs: a['timeout-ms'],
         });
       },
@@ -296,6 +298,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('iou', { type: 'number', default: 0.6, describe: 'NMS IoU threshold for the network' })
           .option('batch', { type: 'number', default: 1, describe: 'images per forward' })
           .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' })
+          .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', describe: 'inference storage: f16 (weights and activations in float16, sums in float32; needs shader-f16), f32, or auto (f16 only where `tune` measured it faster on this adapter)' })
           .option('split', { type: 'string', choices: ['val', 'test', 'train'], default: 'val' })
           .option('category-offset', { type: 'number', default: 0, describe: 'category_id = class + offset in the json' })
           .option('out', { type: 'string', default: 'runs/val', describe: 'output folder (metrics.json, plots, confusion matrix)' })
@@ -310,7 +313,7 @@ export async function main(argv: string[]): Promise<void> {
           data: a.data, protocol: a.protocol as 'coco', conf: a.conf, iou: a.iou, split: a.split as 'val', categoryOffset: a['category-offset'],
           out: a.out, json: a.json,
         };
-        const r = await v.runValCommand(a.predictions ? { ...common, predictions: a.predictions } : { ...common, cfg: a.cfg, weights: a.weights, batch: a.batch, img: a.img });
+        const r = await v.runValCommand(a.predictions ? { ...common, predictions: a.predictions } : { ...common, cfg: a.cfg, weights: a.weights, batch: a.batch, img: a.img, precision: a.precision as 'auto' });
         // unreadable images were excluded from scoring with a warning each (the mAP covers the rest)
         if (r.skipped.length) process.exitCode = 1;
       },
@@ -397,6 +400,7 @@ export async function main(argv: string[]): Promise<void> {
         .option('darknet', { type: 'string', describe: "peers: an AlexeyAB Darknet binary: also time Darknet on the demo training job and at inference (docs/performance.md)" })
         .option('darknet-iters', { type: 'number', describe: 'peers: training iterations of the demo job for Darknet and yolo-wgsl (default 200; --quick 30)' })
         .option('peak', { type: 'boolean', default: true, describe: 'kernels/network: measure the device FMA peak first and report fractions of it (--no-peak skips)' })
+        .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], describe: 'network: inference storage (f16 needs shader-f16; default auto: f16 only where `tune` measured it faster)' })
         .option('md', { type: 'string', describe: 'also write the markdown report to this file' })
         .option('out', { type: 'string', describe: 'network/peers: write <out>/<what>-<adapter>-<cfg>.json and .md; chart: read them, write <out>/bench-<adapter>-<cfg>.png' })
         .option('network', { type: 'string', describe: 'chart: a network bench JSON' })
@@ -415,7 +419,7 @@ export async function main(argv: string[]): Promise<void> {
           if (a.what === 'network') {
             return b.runBenchNetwork({
               ...common, sizes: a.sizes, batches: a.batches, trainSizes: a['train-sizes'], trainBatches: a['train-batches'], loss: a.loss,
-              sweepBatches: a['sweep-batches'], sweepSizes: a['sweep-sizes'], peak: a.peak,
+              sweepBatches: a['sweep-batches'], sweepSizes: a['sweep-sizes'], peak: a.peak, precision: a.precision,
             });
           }
           return b.runBenchPeers({

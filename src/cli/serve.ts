@@ -14,6 +14,8 @@ export interface ServeCommandOptions extends Partial<Omit<ServeLimits, 'maxPixel
   names?: string;
   /** Network input size (square; default: the cfg's). */
   img?: number;
+  /** Inference precision: 'auto' (default), 'f32' or 'f16' (LoadDarknetOptions.precision). */
+  precision?: 'auto' | 'f32' | 'f16';
   port?: number;
   host?: string;
   /** Lines for the terminal (default console.log); warnings go to console.error. */
@@ -26,7 +28,7 @@ export async function runServe(o: ServeCommandOptions): Promise<void> {
   const log = o.log ?? ((l: string) => console.log(l));
   const warn = (l: string) => console.error(l);
   // the cfg and weights are read before a device exists: their errors come first
-  const model = await loadDarknet({ cfg: o.cfg, weights: o.weights, names: o.names, width: o.img, height: o.img, log: warn });
+  const model = await loadDarknet({ cfg: o.cfg, weights: o.weights, names: o.names, width: o.img, height: o.img, precision: o.precision, log: warn });
   try {
     const s = createDetectionServer({
       model, maxBytes: o.maxBytes, maxConcurrent: o.maxConcurrent, maxQueue: o.maxQueue, maxBatch: o.maxBatch,

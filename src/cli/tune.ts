@@ -2,13 +2,16 @@
  * `yolo-wgsl tune --cfg X [--img N] [--batch B] [--train] [--force] [--defaults]`: measures every conv
  * algorithm on every [convolutional] shape of a cfg on this adapter (src/darknet/tune.ts), keeps the fastest
  * per shape and pass in the adapter's tuning cache (src/gpu/tune-file.ts), which every later run on this
- * adapter follows for `auto`. `--defaults` also writes the table as the shipped defaults for this adapter
- * kind (kernels/tune/<kind>.json).
+ * adapter follows for `auto`. Then, where the adapter has shader-f16, it times the whole inference forward
+ * in f32 and in f16 and records the faster (src/darknet/precision.ts autotunePrecision): what precision
+ * `auto` runs. `--defaults` also writes the table as the shipped defaults for this adapter kind
+ * (kernels/tune/<kind>.json).
  */
 import { Gpu } from '../gpu/device.js';
 import { loadTuning, saveTuning, writeTuneDefaults } from '../gpu/tune-file.js';
 import { Network } from '../darknet/network.js';
 import { autotuneNetwork } from '../darknet/tune.js';
+import { autotunePrecision, type PrecisionTuneResult } from '../darknet/precision.js';
 import type { ConvTuneResult } from '../tensor/ops/conv_tune.js';
 
 export interface TuneCliOptions {
@@ -29,6 +32,8 @@ export interface TuneCliResult {
   defaultsFile?: string;
   /** Sum over cases of (heuristic's time - pick's time), where both were measured, in ms. */
   savedMs: number;
+  /** The whole forward in f32 and f16 (with seeded weights) and the faster: what precision `auto` runs. */
+  precision: PrecisionTuneResult;
 }
 
 export async function runTune(opts: TuneCliOptions): Promise<TuneCliResult> {
@@ -46,6 +51,10 @@ export async function runTune(opts: TuneCliOptions): Promise<TuneCliResult> {
     }
     const measured = rows.filter((r) => !r.cached).length;
     const differs = rows.filter((r) => r.pick !== r.heuristic).length;
+    // after the conv picks (the forwards it times use them); timing does not depend on the weights' values
+    net.initWeights(1);
+    const precision = await autotunePrecision(gpu, net, { batch: opts.batch ?? 1, force: !!opts.force, log });
+    if (precision.cached && precision.ms.f32 !== undefined) log(`tune: precision ${precision.key}: ${precision.pick} (already measured: f32 ${precision.ms.f32} ms, f16 ${precision.ms.f16} ms)`);
     const cacheFile = saveTuning(gpu);
     log(`tune: ${rows.length} cases (${measured} measured, ${rows.length - measured} already known); the pick differs from the heuristic in ${differs}; measured saving ${saved.toFixed(1)} ms per network pass set`);
     if (cacheFile) log(`tune: saved ${cacheFile}`);
@@ -54,7 +63,7 @@ export async function runTune(opts: TuneCliOptions): Promise<TuneCliResult> {
       defaultsFile = writeTuneDefaults(gpu);
       log(`tune: wrote shipped defaults ${defaultsFile}`);
     }
-    return { rows, cacheFile, defaultsFile, savedMs: saved };
+    return { rows, cacheFile, defaultsFile, savedMs: saved, precision };
   } finally {
     if (!opts.gpu) gpu.dispose();
   }

@@ -9,7 +9,7 @@
  */
 import type { CfgSection } from './cfg.js';
 import type { Gpu } from '../gpu/device.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { DType, Tensor } from '../tensor/tensor.js';
 import type { Rng } from '../util/rng.js';
 import { ACTIVATIONS, type Activation } from '../tensor/ops/activation.js';
 import type { MaxpoolOptions } from '../tensor/ops/pool.js';
@@ -208,11 +208,24 @@ export abstract class Layer {
   /**
    * Uploads parameters for a mode (no-op for layers without parameters). Layers with parameters keep the GPU
    * side in src/layers/common.ts LinearParams (or their own, [local]) and implement prepare, release, pull
-   * and parameters together.
+   * and parameters together. `precision`: the network's inference storage ('f16': Network.prepare with
+   * precision f16); a layer whose inferStorage says f16 uploads its weights as f16, the others ignore it.
    */
-  prepare(gpu: Gpu, mode: Mode): void {
+  prepare(gpu: Gpu, mode: Mode, precision: DType = 'f32'): void {
     void gpu;
     void mode;
+    void precision;
+  }
+
+  /**
+   * The storage its inference forward takes and returns when the network runs at `precision` (after
+   * prepare): `precision` itself for the layers whose kernels have the f16 variant (docs/kernels.md "f16
+   * storage": [convolutional], [maxpool], [route], [shortcut], [upsample], [yolo]), 'f32' for the rest, whose
+   * inputs Network.forward casts to float32 (and whose float32 output it casts back when an f16 layer reads it).
+   */
+  inferStorage(precision: DType): DType {
+    void precision;
+    return 'f32';
   }
 
   /** Frees GPU parameter tensors. */

@@ -10,9 +10,11 @@ import { CfgError, readCfg, type CfgSection, type CfgWarning, type ParsedCfg } f
 import { type BuildContext, type CommonOptions, type ForwardContext, type LayerTensor, type Mode, type NetConfig, type Shape, type TrainPosition, shapeCount } from './layer.js';
 import { COMMON_KEYS, HARMLESS_KEYS, REFUSED_SECTIONS, layerFactory, type AnyLayer, type HeadLayer } from './registry.js';
 import type { Gpu } from '../gpu/device.js';
-import { Tensor, shapeStr } from '../tensor/tensor.js';
+import { Tensor, shapeStr, type DType } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
+import { cast } from '../tensor/ops/cast.js';
 import { Rng } from '../util/rng.js';
+import { resolvePrecision, type Precision } from './precision.js';
 
 export interface BuildOptions {
   /** Override [net] width / height / channels (e.g. the CLI's --width/--height). */
@@ -171,7 +173,12 @@ export class Network {
   readonly inputIsImage: boolean;
   readonly batch: number;
   readonly warnings: CfgWarning[];
-  private prepared: { gpu: Gpu; mode: Mode } | null = null;
+  private prepared: { gpu: Gpu; mode: Mode; dtype: DType } | null = null;
+  /**
+   * The inference precision prepare() uses when not told (src/darknet/precision.ts): 'auto' (f16 only where
+   * the tune measured it faster on the adapter), 'f32' or 'f16'. Training ignores it (always f32).
+   */
+  precision: Precision = 'auto';
   /** The parsed cfg this was built from (Network.resized rebuilds it). */
   private cfg: ParsedCfg | null = null;
   /** The network whose parameters this one uses (Network.resized), or null when it owns its own. */
@@ -356,24 +363,40 @@ export class Network {
     return this.layers.every((l) => !l.params.length || l.data !== null);
   }
 
-  /** Uploads parameters for a mode ('infer': BN folded into conv weights). */
-  prepare(gpu: Gpu, mode: Mode = 'infer'): void {
-    if (this.paramsOf) return this.paramsOf.prepare(gpu, mode);
+  /**
+   * Uploads parameters for a mode ('infer': BN folded into conv weights) and, for inference, a precision
+   * (default this.precision, which a precision given here replaces; see src/darknet/precision.ts): at 'f16'
+   * the layers whose kernels have the f16 variant get f16 weights (Layer.inferStorage). Training is float32:
+   * 'f16' with mode 'train' is refused.
+   */
+  prepare(gpu: Gpu, mode: Mode = 'infer', opts: { precision?: Precision } = {}): void {
+    if (this.paramsOf) return this.paramsOf.prepare(gpu, mode, opts);
+    if (mode === 'train' && opts.precision === 'f16') {
+      throw new Error(`${this.file}: precision f16 is for inference only; training runs in f32 (prepare(gpu, 'train') without a precision, or 'f32')`);
+    }
     if (!this.hasWeights) {
       const l = this.layers.find((x) => x.params.length && !x.data)!;
       throw new Error(`${this.file}: layer ${l.index} ${l.section.label} has no parameters yet: load .weights or call initWeights() before prepare()`);
     }
-    if (this.prepared && this.prepared.gpu === gpu && this.prepared.mode === mode) return;
+    const dtype: DType = mode === 'infer' ? resolvePrecision(gpu, this, opts.precision ?? this.precision) : 'f32';
+    if (mode === 'infer' && opts.precision) this.precision = opts.precision;
+    if (this.prepared && this.prepared.gpu === gpu && this.prepared.mode === mode && this.prepared.dtype === dtype) return;
     if (this.prepared && this.prepared.mode === 'train' && mode === 'infer') {
       throw new Error('switching from train to infer needs the trained parameters on the host: await pullParams() first, then release() and prepare()');
     }
     try {
-      for (const l of this.layers) l.prepare(gpu, mode);
+      for (const l of this.layers) l.prepare(gpu, mode, dtype);
     } catch (e) {
       this.release();
       throw e;
     }
-    this.prepared = { gpu, mode };
+    this.prepared = { gpu, mode, dtype };
+  }
+
+  /** The storage the prepared inference runs at ('f16' or 'f32'; null when not prepared for inference). */
+  get inferPrecision(): DType | null {
+    const p = (this.paramsOf ?? this).prepared;
+    return p && p.mode === 'infer' ? p.dtype : null;
   }
 
   /**
@@ -442,6 +465,8 @@ export class Network {
    * disposes them; identity layers may return the same tensor under two indices, or x itself).
    * Intermediates are freed as soon as no later layer reads them, except while a tape is recording
    * ('train' mode inside tape.record): then every op is on the tape, which owns the intermediates.
+   * Prepared at precision f16, each layer gets its inputs in the storage it runs on (Layer.inferStorage: a
+   * cast where they differ) and the returned tensors are float32 (cast from f16 at the end).
    */
   forward(x: Tensor, opts: ForwardOptions = {}): Map<number, Tensor> {
     const mode = opts.mode ?? 'infer';
@@ -499,6 +524,8 @@ export class Network {
       const pool = { size: p.size, strideX: p.strideX, strideY: p.strideY, padding: p.padding };
       return l.fusesMaxpool(pool) ? pool : undefined;
     };
+    // f16 inference: each layer's inputs cast to the storage it runs on (temporaries, freed after it)
+    const precision = prepared.dtype;
     try {
       for (let i = 0; i < n; i++) {
         const l = this.layers[i];
@@ -507,9 +534,17 @@ export class Network {
           if (!t) throw new Error(`forward: layer ${i} needs the output of layer ${j}, which is gone`);
           return t;
         });
+        const want = mode === 'infer' ? l.inferStorage(precision) : 'f32';
+        const casts = ins.filter((t) => t.dtype !== want);
+        const args = casts.length ? ins.map((t) => cast(t, want)) : ins;
         const c = i < frozenBn ? (logits.has(i) ? frozenLogitCtx : frozenCtx) : logits.has(i) ? logitCtx : ctx;
         const pool = fusePool(i);
-        const y = l.forward(ins, pool ? { ...c, fusedMaxpool: pool } : c);
+        let y: Tensor;
+        try {
+          y = l.forward(args, pool ? { ...c, fusedMaxpool: pool } : c);
+        } finally {
+          for (const t of new Set(args)) if (!ins.includes(t) && t !== y!) t.dispose();
+        }
         const at = pool ? i + 1 : i; // with a fused pool, y is the pool layer's output
         outs[at] = y;
         refs.set(y, (refs.get(y) ?? 0) + 1);
@@ -524,7 +559,17 @@ export class Network {
       throw e;
     }
     const result = new Map<number, Tensor>();
-    for (const k of [...keep].sort((a, b) => a - b)) result.set(k, outs[k]!);
+    // the caller gets float32 (f16 outputs cast once each; a tensor under two indices stays one tensor)
+    const f32Of = new Map<Tensor, Tensor>();
+    for (const k of [...keep].sort((a, b) => a - b)) {
+      const t = outs[k]!;
+      if (t.dtype === 'f32') result.set(k, t);
+      else {
+        if (!f32Of.has(t)) f32Of.set(t, cast(t, 'f32'));
+        result.set(k, f32Of.get(t)!);
+      }
+    }
+    for (const t of f32Of.keys()) t.dispose();
     return result;
   }
 }

@@ -58,7 +58,7 @@ export const GENERATED_INCLUDES: Readonly<Record<string, () => string>> = {
  * Anything that wraps a storage buffer (a Tensor does). `offset` (bytes) places a view's values in the
  * buffer (copies and reads add it); `bindSize` set: bindings cover [offset, offset + bindSize) only.
  */
-export interface HasBuffer { buffer: GPUBuffer; offset?: number; bindSize?: number }
+export interface HasBuffer { buffer: GPUBuffer; offset?: number; bindSize?: number; dtype?: 'f32' | 'f16'; describe?(): string }
 export type Binding = GPUBuffer | HasBuffer;
 
 const UNIFORM_SLOT = 256;
@@ -168,6 +168,9 @@ export class Gpu {
 
   /** The WGSL text of kernels/<file>.wgsl with defines substituted. */
   source(spec: KernelSpec): string {
+    if (spec.defines?.ST === 'f16' && !this.hasFeature('shader-f16')) {
+      throw new GpuError('limits', Gpu.kernelName(spec), `the f16 variant needs the adapter feature shader-f16, which ${this.info.summary} lacks`);
+    }
     return expandTemplate(this.load(spec.file), spec);
   }
 
@@ -310,6 +313,7 @@ export class Gpu {
     }
     const k = 'pipeline' in spec ? spec : this.kernel(spec);
     this.checkAlive();
+    checkStorage(k.name, bindings);
     const [x, y = 1, z = 1] = workgroups;
     const maxWg = this.limits.maxComputeWorkgroupsPerDimension ?? 65535;
     if (x > maxWg || y > maxWg || z > maxWg) {
@@ -561,6 +565,20 @@ export class Gpu {
   }
 }
 
+/**
+ * An f16 tensor bound to a kernel compiled without ST=f16 would be read as float32 garbage: refused, naming
+ * the kernel and the binding (an op without an f16 variant must get f32 inputs: Network.forward casts them).
+ */
+function checkStorage(kernel: string, bindings: Binding[] | Record<number, Binding>): void {
+  if (kernel.includes('ST=f16')) return;
+  for (const [i, b] of Object.entries(bindings)) {
+    if ('buffer' in b && b.dtype === 'f16') {
+      const slot = Array.isArray(bindings) ? Number(i) + 1 : Number(i);
+      throw new GpuError('params', kernel, `binding ${slot} is an f16 tensor ${b.describe?.() ?? ''}, but this kernel is the f32 variant (no ST=f16 define)`);
+    }
+  }
+}
+
 function bufferOf(b: Binding): GPUBuffer {
   return 'buffer' in b ? b.buffer : b;
 }
@@ -599,14 +617,30 @@ export function resolveIncludes(text: string, name: string, seen = new Set<strin
   return extra.length ? text + extra.join('') : text;
 }
 
-/** Substitutes {{NAME}} placeholders; any left over is an error naming the kernel. */
+/**
+ * The storage type of the kernels that have an f16 variant (docs/kernels.md "f16 storage"): `{{ST}}` is the
+ * element type of their activation / weight buffers, f32 unless a spec defines ST=f16 (storageDefines). The
+ * one placeholder with a default: a spec that says nothing gets the f32 kernel, named as before.
+ */
+export const STORAGE_DEFAULTS: Readonly<Record<string, string>> = { ST: 'f32' };
+
+/** The defines of a kernel's f16-storage variant for tensors of `dtype` (none for f32: the default). */
+export function storageDefines(dtype: 'f32' | 'f16'): Record<string, string> {
+  return dtype === 'f16' ? { ST: 'f16' } : {};
+}
+
+/**
+ * Substitutes {{NAME}} placeholders; any left over is an error naming the kernel. ST=f16 also puts
+ * `enable f16;` in front of the first line (same line: compile errors keep the file's line numbers).
+ */
 export function expandTemplate(text: string, spec: KernelSpec): string {
   const defs = spec.defines ?? {};
   const out = text.replace(/\{\{(\w+)\}\}/g, (all, name: string) => {
-    if (!(name in defs)) throw new GpuError('compile', Gpu.kernelName(spec), `template placeholder {{${name}}} has no define`);
-    return String(defs[name]);
+    if (name in defs) return String(defs[name]);
+    if (name in STORAGE_DEFAULTS) return STORAGE_DEFAULTS[name];
+    throw new GpuError('compile', Gpu.kernelName(spec), `template placeholder {{${name}}} has no define`);
   });
-  return out;
+  return defs.ST === 'f16' ? `enable f16; ${out}` : out;
 }
 
 async function compileMessage(module: GPUShaderModule, fallback: string): Promise<string> {

@@ -3,7 +3,7 @@
  * GPU side of a [convolutional] / [connected] layer's parameters: prepare, release, pull, parameters).
  */
 import type { Gpu } from '../gpu/device.js';
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor, type DType } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
 import type { Rng } from '../util/rng.js';
 import type { Layer, LayerTensor, Mode, ParamRole } from '../darknet/layer.js';
@@ -14,9 +14,18 @@ import { conv2d, type Conv2dParams } from '../tensor/ops/conv2d.js';
 /** Darknet's inference BN denominator: sqrt(rolling_variance) + .000001 (normalize_cpu). */
 export const BN_EPS = 1e-6;
 
-/** A constant tensor (never owned by a tape). */
-export function constTensor(gpu: Gpu, shape: number[], data: Float32Array, name: string): Tensor {
-  return Tape.untracked(() => Tensor.from(gpu, shape, data, name));
+/** A constant tensor (never owned by a tape), float32 or (inference weights) float16. */
+export function constTensor(gpu: Gpu, shape: number[], data: Float32Array, name: string, dtype: DType = 'f32'): Tensor {
+  return Tape.untracked(() => Tensor.from(gpu, shape, data, name, dtype));
+}
+
+/** The largest finite float16 value: weights beyond it would be infinite in f16 storage. */
+export const HALF_MAX = 65504;
+
+/** Whether every value is within +-HALF_MAX (and not NaN). */
+export function fitsHalf(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!(Math.abs(a[i]) <= HALF_MAX)) return false;
+  return true;
 }
 
 /** The host array of a parameter, with a clear error when weights were neither loaded nor initialized. */
@@ -109,13 +118,23 @@ export class LinearParams {
   chunks: { start: number; w: Tensor; b: Tensor }[] = [];
   /** The mode prepared for, or null. */
   mode: Mode | null = null;
+  /**
+   * The storage of the inference weights `w` (the bias stays f32): 'f16' when prepared with dtype 'f16' and
+   * every folded weight fits a half (|w| <= 65504; else 'f32', the layer then runs in float32).
+   */
+  dtype: DType = 'f32';
+  private asked: DType = 'f32';
   private gpu: Gpu | null = null;
 
   constructor(private readonly layer: Layer, private readonly prefix: string, private readonly sub = '') {}
 
-  /** Uploads for `mode` (nothing when already prepared for it on this device). */
-  prepare(gpu: Gpu, mode: Mode, o: { n: number; wShape: number[]; batchNormalize: boolean; split?: boolean }): void {
-    if (this.mode === mode && this.gpu === gpu) return;
+  /**
+   * Uploads for `mode` (nothing when already prepared for it on this device); `dtype` 'f16': the inference
+   * weights as float16 (see `dtype`).
+   */
+  prepare(gpu: Gpu, mode: Mode, o: { n: number; wShape: number[]; batchNormalize: boolean; split?: boolean; dtype?: DType }): void {
+    const asked = mode === 'infer' ? o.dtype ?? 'f32' : 'f32';
+    if (this.mode === mode && this.gpu === gpu && this.asked === asked) return;
     this.release();
     const { n, wShape } = o;
     const name = `${this.prefix}${this.layer.index}.${this.sub}`.replace(/\.$/, '');
@@ -128,7 +147,8 @@ export class LinearParams {
       if (o.batchNormalize) ({ w, b } = foldBn(wts, n, biases, host('scales'), host('rolling_mean'), host('rolling_variance')));
       const K = w.length / n;
       const ranges = o.split ? chunkRows(n, K, bindLimit(gpu)) : [[0, n]];
-      if (ranges.length === 1) this.t = { w: constTensor(gpu, wShape, w, `${name}.w`), b: constTensor(gpu, [n], b, `${name}.b`) };
+      this.dtype = asked === 'f16' && ranges.length === 1 && fitsHalf(w) ? 'f16' : 'f32';
+      if (ranges.length === 1) this.t = { w: constTensor(gpu, wShape, w, `${name}.w`, this.dtype), b: constTensor(gpu, [n], b, `${name}.b`) };
       else {
         // e.g. AlexNet's 9216 -> 4096 [connected] (151 MB) on an adapter that binds at most 128 MB
         this.chunks = ranges.map(([s, c]) => ({
@@ -146,6 +166,7 @@ export class LinearParams {
       }
     }
     this.mode = mode;
+    this.asked = asked;
     this.gpu = gpu;
   }
 
@@ -158,6 +179,8 @@ export class LinearParams {
     }
     this.chunks = [];
     this.mode = null;
+    this.dtype = 'f32';
+    this.asked = 'f32';
     this.gpu = null;
   }
 

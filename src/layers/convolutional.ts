@@ -23,7 +23,7 @@ import { Layer, type BuildContext, type ForwardContext, type LayerTensor, type M
 import type { Activation } from '../tensor/ops/activation.js';
 import { conv2d, conv2dMaxpoolForward, convGeom, fusableMaxpool, type Conv2dParams } from '../tensor/ops/conv2d.js';
 import type { MaxpoolOptions } from '../tensor/ops/pool.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { DType, Tensor } from '../tensor/tensor.js';
 import type { Gpu } from '../gpu/device.js';
 import type { Rng } from '../util/rng.js';
 import { filled, LinearParams, linearForward, uniformInit } from './common.js';
@@ -190,10 +190,22 @@ export class ConvolutionalLayer extends Layer {
     return this.share ?? this;
   }
 
-  override prepare(gpu: Gpu, mode: Mode): void {
+  override prepare(gpu: Gpu, mode: Mode, precision: DType = 'f32'): void {
     if (this.share) return;
     const wShape = this.params.find((p) => p.name === 'weights')!.shape;
-    this.gpuParams.prepare(gpu, mode, { n: this.filters, wShape, batchNormalize: this.batchNormalize });
+    // f16 weights for the f16 conv kernels (LinearParams keeps f32 where a folded weight exceeds the half range)
+    const dtype = precision === 'f16' && !this.xnor && !this.binary ? 'f16' : 'f32';
+    this.gpuParams.prepare(gpu, mode, { n: this.filters, wShape, batchNormalize: this.batchNormalize, dtype });
+  }
+
+  /**
+   * f16 unless xnor / binary (their binarize kernels are f32 only); once prepared, what the weights were
+   * uploaded as (f32 where a folded weight exceeds the half range).
+   */
+  override inferStorage(precision: DType): DType {
+    if (precision !== 'f16' || this.xnor || this.binary) return 'f32';
+    const p = this.owner.gpuParams;
+    return p.mode === 'infer' ? p.dtype : 'f16';
   }
 
   override release(): void {

@@ -12,7 +12,7 @@
  * (Darknet's get_current_iteration and max_batches, ForwardContext.progress; without one, full strength).
  */
 import { Layer, type BuildContext, type ForwardContext, type TrainPosition } from '../darknet/layer.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { DType, Tensor } from '../tensor/tensor.js';
 import { dropBlock, dropout } from '../tensor/ops/dropout.js';
 
 export interface DropBlockConfig {
@@ -77,6 +77,11 @@ export class DropoutLayer extends Layer {
     bw = Math.min(w, Math.max(1, bw));
     bh = Math.min(h, Math.max(1, bh));
     return { p: f(this.probability * m), blockSize: Math.min(bw, bh), multiplier: m };
+  }
+
+  /** The identity at inference: an f16 input passes through as it is. */
+  override inferStorage(precision: DType): DType {
+    return precision;
   }
 
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {

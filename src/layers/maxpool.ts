@@ -13,7 +13,7 @@
  */
 import { Layer, type BuildContext, type ForwardContext, refuseNonzero, idiv } from '../darknet/layer.js';
 import { localAvgpool, maxpool } from '../tensor/ops/pool.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { DType, Tensor } from '../tensor/tensor.js';
 
 /**
  * What both layers share: the window keys (size, default stride; stride; stride_x / stride_y; padding,
@@ -66,6 +66,11 @@ export class MaxpoolLayer extends WindowPoolLayer {
       antialiasing: 'anti-aliased (blur) downsampling',
       maxpool_zero_nonmax: 'maxpool_zero_nonmax',
     });
+  }
+
+  /** The max pool kernels have the f16 variant. */
+  override inferStorage(precision: DType): DType {
+    return precision;
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { Layer, type BuildContext, type ForwardContext, shapeText } from '../darknet/layer.js';
 import { concat } from '../tensor/ops/concat.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { DType, Tensor } from '../tensor/tensor.js';
 
 export class RouteLayer extends Layer {
   readonly kind = 'route';
@@ -41,6 +41,11 @@ export class RouteLayer extends Layer {
   override describe(): { type: string; filters: string; size: string } {
     const g = this.groups > 1 ? ` ${this.groupId}/${this.groups}` : '';
     return { type: 'route', filters: `${this.layers.join(', ')}${g}`, size: '' };
+  }
+
+  /** f16 slices are copied as they are (buffer copies, or the concat kernel's f16 variant). */
+  override inferStorage(precision: DType): DType {
+    return precision;
   }
 
   forward(inputs: Tensor[], _ctx: ForwardContext): Tensor {

@@ -13,7 +13,7 @@
 import { Layer, type BuildContext, type ForwardContext, readActivation, shapeText } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
 import { shortcut } from '../tensor/ops/shortcut.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { DType, Tensor } from '../tensor/tensor.js';
 
 export class ShortcutLayer extends Layer {
   readonly kind = 'shortcut';
@@ -52,6 +52,11 @@ export class ShortcutLayer extends Layer {
 
   override describe(): { type: string; filters: string; size: string } {
     return { type: 'shortcut', filters: `${this.from}`, size: '' };
+  }
+
+  /** The shortcut kernel has the f16 variant. */
+  override inferStorage(precision: DType): DType {
+    return precision;
   }
 
   forward([a, b]: Tensor[], _ctx: ForwardContext): Tensor {

@@ -5,7 +5,7 @@
  */
 import { Layer, type BuildContext, type ForwardContext, idiv } from '../darknet/layer.js';
 import { upsample } from '../tensor/ops/upsample.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { DType, Tensor } from '../tensor/tensor.js';
 
 export class UpsampleLayer extends Layer {
   readonly kind = 'upsample';
@@ -30,6 +30,11 @@ export class UpsampleLayer extends Layer {
 
   override describe(): { type: string; filters: string; size: string } {
     return { type: this.stride > 0 ? 'upsample' : 'downsample', filters: '', size: `${Math.abs(this.stride)}x` };
+  }
+
+  /** The upsample kernels have the f16 variant. */
+  override inferStorage(precision: DType): DType {
+    return precision;
   }
 
   forward([x]: Tensor[], _ctx: ForwardContext): Tensor {

@@ -9,7 +9,7 @@
  */
 import { Layer, type BuildContext, type ForwardContext } from '../darknet/layer.js';
 import { headActivation } from '../tensor/ops/yolo_act.js';
-import type { Tensor } from '../tensor/tensor.js';
+import type { DType, Tensor } from '../tensor/tensor.js';
 import { MAX_ANCHORS, MAX_CLASSES } from '../util/validate.js';
 
 export const IOU_LOSSES = ['mse', 'iou', 'giou', 'diou', 'ciou'] as const;
@@ -166,6 +166,11 @@ export class YoloLayer extends Layer {
 
   override describe(): { type: string; filters: string; size: string } {
     return { type: 'yolo', filters: '', size: '' };
+  }
+
+  /** The head activation kernel has the f16 variant (the detector decodes the head conv's output, cast to f32). */
+  override inferStorage(precision: DType): DType {
+    return precision;
   }
 
   forward([x]: Tensor[], _ctx: ForwardContext): Tensor {

@@ -34,6 +34,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Gpu } from '../gpu/device.js';
 import { Network } from '../darknet/network.js';
+import type { Precision } from '../darknet/precision.js';
 import { loadWeights } from '../darknet/weights.js';
 import { Tensor } from '../tensor/tensor.js';
 import { Tape } from '../tensor/tape.js';
@@ -87,6 +88,8 @@ export interface NetworkBenchOptions {
   json?: string;
   /** The device peak (src/perf/peak.ts): true (default) measures it first, a PeakResult reuses one, false skips it. */
   peak?: boolean | PeakResult;
+  /** Inference precision (src/darknet/precision.ts; default 'auto'): the storage each case ran at is in its `precision`. */
+  precision?: Precision;
   log?: (line: string) => void;
 }
 
@@ -123,6 +126,8 @@ export interface InferCase extends CaseTiming, MemoryUse {
   gflops: number;
   /** gflops / the device peak (NaN without one). */
   fraction_of_peak: number;
+  /** The storage the forward ran at (NetworkBenchOptions.precision resolved on this adapter). */
+  precision?: 'f32' | 'f16';
 }
 
 export interface TrainCase extends CaseTiming, MemoryUse {
@@ -405,7 +410,7 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
     const { base, p0 } = freshCase(net, c.size);
     let x: Tensor | null = null;
     try {
-      net.prepare(gpu, 'infer');
+      net.prepare(gpu, 'infer', { precision: opts.precision });
       x = input(net, c.batch);
       const xx = x;
       const t = await timeCalls(async () => {
@@ -418,12 +423,12 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
       const r: InferCase = {
         size: c.size, batch: c.batch, first_ms: t.first, ms: t.ms, ms_min: t.min, cpu_ms: t.cpu, samples: t.samples, pipelines_compiled: pipelines,
         ms_per_image: t.ms / c.batch, gflops, fraction_of_peak: peak ? gflops / peak.gflops : NaN,
-        ...memory(base, net, 'infer', c.batch),
+        ...memory(base, net, 'infer', c.batch), precision: net.inferPrecision ?? 'f32',
       };
       all.set(`${c.size}x${c.batch}`, r);
       if (c.kind === 'main') infer.push(r);
       if (!firstRun) firstRun = { size: c.size, batch: c.batch, first_ms: t.first, warm_ms: t.ms, ratio: t.first / t.ms, pipelines_compiled: pipelines };
-      log(`infer ${c.size}x${c.size} b${c.batch}: ${fmt(t.ms)} ms (${fmt(t.ms / c.batch)} ms/image, ${fmt(gflops)} GFLOP/s${peak ? ` = ${(100 * r.fraction_of_peak).toFixed(0)}% of the device peak` : ''}, min ${fmt(t.min)}, first ${fmt(t.first)} ms with ${pipelines} pipelines compiled, ${t.samples} samples), peak ${mib(r.peak_bytes)} MiB (${r.peak_ratio.toFixed(2)}x weights + 2 largest activations)`);
+      log(`infer ${c.size}x${c.size} b${c.batch}${r.precision === 'f16' ? ' f16' : ''}: ${fmt(t.ms)} ms (${fmt(t.ms / c.batch)} ms/image, ${fmt(gflops)} GFLOP/s${peak ? ` = ${(100 * r.fraction_of_peak).toFixed(0)}% of the device peak` : ''}, min ${fmt(t.min)}, first ${fmt(t.first)} ms with ${pipelines} pipelines compiled, ${t.samples} samples), peak ${mib(r.peak_bytes)} MiB (${r.peak_ratio.toFixed(2)}x weights + 2 largest activations)`);
     } catch (e) {
       const msg = `infer ${c.size} b${c.batch}: ${(e as Error).message.split('\n')[0]}`;
       errors.push(msg);

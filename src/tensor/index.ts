@@ -1,4 +1,5 @@
-export { Tensor, shapeSize, shapeStr } from './tensor.js';
+export { Tensor, shapeSize, shapeStr, storageBytes, type DType } from './tensor.js';
+export { cast } from './ops/cast.js';
 export { Tape, type TapeNode } from './tape.js';
 export * from './ops/elementwise.js';
 export * from './ops/activation.js';

@@ -1,5 +1,7 @@
 /**
  * Tensor: a float32 GPU buffer from the device's pool plus a shape. Layout is row-major (NCHW for images).
+ * An inference tensor may instead store float16 (`dtype` 'f16', docs/kernels.md "f16 storage"): 2 bytes a
+ * value, the buffer padded to 4 bytes; it is written from and read back as float32 numbers (src/tensor/f16.ts).
  * Tensors created while a Tape is recording are owned by that tape unless kept (see Tape.keep).
  * A tensor can also be a view: a range of a larger buffer (src/tensor/arena.ts packs parameters into one
  * buffer so the optimizer and the EMA update them all in one dispatch). A view binds as {buffer, offset, size}
@@ -9,8 +11,17 @@ import type { Gpu } from '../gpu/device.js';
 import { GpuError } from '../gpu/errors.js';
 import type { TapeNode } from './tape.js';
 import { Tape } from './tape.js';
+import { fromHalf, toHalf } from './f16.js';
 
 let nextId = 1;
+
+/** Element storage: float32, or float16 for inference (the adapter needs the `shader-f16` feature). */
+export type DType = 'f32' | 'f16';
+
+/** Bytes `size` values of `dtype` take in a buffer (f16: padded to a multiple of 4, copies need it). */
+export function storageBytes(size: number, dtype: DType): number {
+  return dtype === 'f16' ? Math.ceil(size / 2) * 4 : size * 4;
+}
 
 /** The owner of a view's storage: told when a view lets go of it (src/tensor/arena.ts). */
 export interface ViewStorage {
@@ -34,6 +45,8 @@ export class Tensor {
   readonly id = nextId++;
   readonly shape: readonly number[];
   readonly size: number;
+  /** Element storage ('f16' only for inference tensors; see DType). */
+  readonly dtype: DType;
   private _buffer: GPUBuffer | null;
   /** Byte offset of the data in `buffer` and the bytes bound (views only; 0 / undefined: the whole buffer). */
   private _offset = 0;
@@ -47,12 +60,16 @@ export class Tensor {
   node: TapeNode | null = null;
   name: string;
 
-  /** `view`: see Tensor.view (no pooled buffer, not adopted by a tape). */
-  constructor(readonly gpu: Gpu, shape: readonly number[], name = '', view?: { buffer: GPUBuffer; offset: number; bindSize: number; storage: ViewStorage }) {
+  /** `view`: see Tensor.view (no pooled buffer, not adopted by a tape). `dtype`: the element storage. */
+  constructor(readonly gpu: Gpu, shape: readonly number[], name = '', view?: { buffer: GPUBuffer; offset: number; bindSize: number; storage: ViewStorage }, dtype: DType = 'f32') {
     this.shape = Object.freeze([...shape]);
     this.size = shapeSize(shape);
     this.name = name;
-    const bytes = Math.max(4, this.size * 4);
+    this.dtype = dtype;
+    if (dtype === 'f16' && !gpu.hasFeature('shader-f16')) {
+      throw new GpuError('limits', name, `an f16 tensor ${name ? `'${name}' ` : ''}needs the adapter feature shader-f16, which ${gpu.info.summary} lacks`);
+    }
+    const bytes = Math.max(4, storageBytes(this.size, dtype));
     const maxBinding = gpu.limits.maxStorageBufferBindingSize ?? Infinity;
     const maxBuffer = gpu.limits.maxBufferSize ?? Infinity;
     if (bytes > maxBinding || bytes > maxBuffer) {
@@ -123,12 +140,13 @@ export class Tensor {
     return new Tensor(gpu, shape, name, { buffer, offset, bindSize, storage });
   }
 
+  /** Bytes of the values in the buffer (f16: padded to a multiple of 4). */
   get bytes(): number {
-    return this.size * 4;
+    return storageBytes(this.size, this.dtype);
   }
 
   describe(): string {
-    return `${this.name ? `'${this.name}' ` : ''}#${this.id} ${shapeStr(this.shape)}`;
+    return `${this.name ? `'${this.name}' ` : ''}#${this.id} ${shapeStr(this.shape)}${this.dtype === 'f16' ? ' f16' : ''}`;
   }
 
   /** Returns the buffer to the pool. Safe to call twice. */
@@ -142,26 +160,36 @@ export class Tensor {
     this.node = null;
   }
 
-  /** Reads the values back (flushes pending work). */
+  /** Reads the values back (flushes pending work); an f16 tensor's values come back as float32. */
   async toArray(): Promise<Float32Array> {
+    if (this.dtype === 'f16') return fromHalf(new Uint16Array(await this.gpu.read(this, this.size * 2), 0, this.size));
     const ab = await this.gpu.read(this, this.size * 4);
     return new Float32Array(ab);
   }
 
-  /** Uploads values (length must equal size) in stream order. */
+  /** Uploads values (length must equal size) in stream order; an f16 tensor stores them rounded to nearest even. */
   write(data: ArrayLike<number>): this {
     if (data.length !== this.size) throw new Error(`tensor ${this.describe()}: write of ${data.length} values, expected ${this.size}`);
+    if (this.dtype === 'f16') {
+      this.gpu.upload(this, toHalf(data));
+      return this;
+    }
     const f = data instanceof Float32Array ? data : Float32Array.from(data);
     this.gpu.upload(this, f);
     return this;
   }
 
-  static empty(gpu: Gpu, shape: readonly number[], name = ''): Tensor {
-    return new Tensor(gpu, shape, name);
+  static empty(gpu: Gpu, shape: readonly number[], name = '', dtype: DType = 'f32'): Tensor {
+    return new Tensor(gpu, shape, name, undefined, dtype);
   }
 
-  static from(gpu: Gpu, shape: readonly number[], data: ArrayLike<number>, name = ''): Tensor {
-    const t = new Tensor(gpu, shape, name);
+  /** A new tensor with x's device and dtype (an op's output), of `shape` (default x's). */
+  static like(x: Tensor, shape: readonly number[] = x.shape, name = ''): Tensor {
+    return new Tensor(x.gpu, shape, name, undefined, x.dtype);
+  }
+
+  static from(gpu: Gpu, shape: readonly number[], data: ArrayLike<number>, name = '', dtype: DType = 'f32'): Tensor {
+    const t = new Tensor(gpu, shape, name, undefined, dtype);
     return t.write(data);
   }
 

@@ -71,7 +71,7 @@ export class Validation {
       }
       l.data = d;
     });
-    en.prepare(this.o.gpu, 'infer');
+    en.prepare(this.o.gpu, 'infer', { precision: 'f32' }); // training, its validation included, is float32
     return await this.o.evaluate!({ gpu: this.o.gpu, network: en, iteration, epoch });
   }
 

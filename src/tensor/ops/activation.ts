@@ -1,4 +1,5 @@
-/** Darknet activations (kernels/activation.wgsl), forward and backward. */
+/** Darknet activations (kernels/activation.wgsl), forward and backward; the forward also on f16 tensors. */
+import { storageDefines } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { ACTIVATIONS, ACT_CODE, type Activation } from './act_codes.js';
@@ -14,14 +15,14 @@ export function activationCode(a: Activation): number {
   return c;
 }
 
-/** y = act(x). */
+/** y = act(x) (y stored as x is: f32, or f16 at inference). */
 export function activation(x: Tensor, act: Activation): Tensor {
   if (act === 'linear') return x;
   const code = activationCode(act);
-  const y = new Tensor(x.gpu, x.shape);
+  const y = Tensor.like(x);
   // vec4 form when the size allows (4 values per storage access)
   const n = x.size % 4 === 0 ? x.size / 4 : x.size;
-  x.gpu.dispatch({ file: 'activation', entry: n === x.size ? 'fwd' : 'fwd4', constants: { WG, ACT: code } }, { n }, { 1: x, 2: y }, x.gpu.grid(n, WG));
+  x.gpu.dispatch({ file: 'activation', entry: n === x.size ? 'fwd' : 'fwd4', defines: storageDefines(x.dtype), constants: { WG, ACT: code } }, { n }, { 1: x, 2: y }, x.gpu.grid(n, WG));
   Tape.push({ op: `activation:${act}`, inputs: [x], outputs: [y], saved: [x], backward: ([g]) => [activationBackward(x, g!, act)] });
   return y;
 }

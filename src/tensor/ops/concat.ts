@@ -7,7 +7,10 @@
  * and of the output), which lavapipe runs as a memcpy: the copy kernel (concat.wgsl fwd, two run-time
  * divisions, a load and a store per value) took 10-18% of yolov4-tiny's and yolov7-tiny's inference once the
  * convolutions had become fast. The backward is the kernel (concat.wgsl bwd: zeros outside the slice).
+ * f16 inputs (inference) are copied the same way where every byte offset and length is a multiple of 4, i.e.
+ * an even number of halves; otherwise (odd channel counts of an odd-sized map) by concat.wgsl fwd with ST=f16.
  */
+import { storageDefines } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -39,19 +42,28 @@ export function concat(inputs: Tensor[], opts: ConcatOptions = {}): Tensor {
       throw new Error(`concat: batch/spatial sizes differ: ${first.describe()} vs ${t.describe()}`);
     }
     if (t.shape[1] % groups !== 0) throw new Error(`concat: ${t.describe()} has ${t.shape[1]} channels, not divisible by groups ${groups}`);
+    if (t.dtype !== first.dtype) throw new Error(`concat: storage types differ: ${first.describe()} is ${first.dtype}, ${t.describe()} ${t.dtype}`);
   }
   const [N, , H, W] = first.shape;
   const hw = H * W;
   const slices = inputs.map((t) => ({ cIn: t.shape[1], cCount: t.shape[1] / groups, cStart: (groupId * t.shape[1]) / groups }));
   const cOut = slices.reduce((s, v) => s + v.cCount, 0);
-  const y = new Tensor(first.gpu, [N, cOut, H, W]);
+  const y = Tensor.like(first, [N, cOut, H, W]);
   const gpu = first.gpu;
+  // bytes per value: f16 halves the byte offsets, and a copy needs them (and its size) multiples of 4
+  const e = first.dtype === 'f16' ? 2 : 4;
   let off = 0;
   const offsets: number[] = [];
   inputs.forEach((t, k) => {
     const sl = slices[k];
     offsets.push(off);
-    for (let b = 0; b < N; b++) gpu.copy(t, 4 * (b * sl.cIn + sl.cStart) * hw, y, 4 * (b * cOut + off) * hw, 4 * sl.cCount * hw);
+    const aligned = e === 4 || (sl.cIn * hw % 2 === 0 && sl.cStart * hw % 2 === 0 && cOut * hw % 2 === 0 && off * hw % 2 === 0 && sl.cCount * hw % 2 === 0);
+    if (aligned) {
+      for (let b = 0; b < N; b++) gpu.copy(t, e * (b * sl.cIn + sl.cStart) * hw, y, e * (b * cOut + off) * hw, e * sl.cCount * hw);
+    } else {
+      const n = N * sl.cCount * hw;
+      gpu.dispatch({ file: 'concat', entry: 'fwd', defines: storageDefines(t.dtype), constants: { WG } }, { n, hw, cIn: sl.cIn, cStart: sl.cStart, cCount: sl.cCount, cOut, cOffset: off }, { 1: t, 2: y }, gpu.grid(n, WG));
+    }
     off += sl.cCount;
   });
   Tape.push({

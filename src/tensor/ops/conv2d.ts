@@ -27,8 +27,10 @@
  *               for tiny work, tile / gemm_reg on CPU adapters, gemm_tiled on GPUs.
  * dw splits its reduction over B*OH*OW into chunks (partial sums + conv2d_direct.wgsl:reduce_split) when
  * there would be too few workgroups; db is a per-channel workgroup reduction.
+ * The forward also runs on f16 storage (inference): x, w and y f16, the bias f32, every algorithm through its
+ * kernel's ST=f16 variant, sums in f32 (docs/kernels.md "f16 storage").
  */
-import type { Gpu, KernelSpec } from '../../gpu/device.js';
+import { storageDefines, type Gpu, type KernelSpec } from '../../gpu/device.js';
 import { tuneTable } from '../../gpu/tune.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { Tape } from '../tape.js';
@@ -348,7 +350,7 @@ function tileForward(gpu: Gpu, g: ConvGeom, t: TileShape, epi: Extra, bind: Reco
   while (TM * 2 <= Math.min(t.TM, g.Mg, 4 * sg)) TM *= 2;
   const tiles = g.B * cdiv(gk.OH, TR) * cdiv(gk.OW, TN);
   const WG = tileWorkgroup(tiles, sg);
-  const defines = { TM, TR, TN, KH: g.kH, KW: g.kW, SY: g.sy, SX: g.sx, ...subgroupDefines(gpu, WG) };
+  const defines = { TM, TR, TN, KH: g.kH, KW: g.kW, SY: g.sy, SX: g.sx, ...subgroupDefines(gpu, WG), ...storageDefines(bind[1].dtype) };
   dispatchTiles(gpu, { file: 'conv2d_tile', entry: 'fwd', defines, constants: { WG } }, params(gk, epi), bind, cdiv(tiles, WG), cdiv(g.Mg, TM), g.G);
 }
 
@@ -382,8 +384,13 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
     if (out.dst === x || out.dst === w || out.dst === b) throw new Error('conv2d: the output slice destination must not be an input');
     y = out.dst;
   } else {
-    y = new Tensor(x.gpu, [g.B, g.Cout, g.OH, g.OW]);
+    y = Tensor.like(x, [g.B, g.Cout, g.OH, g.OW]);
   }
+  // f16 storage (inference): x, w and y all f16 (the bias stays f32); the kernels' ST=f16 variants
+  if (w.dtype !== x.dtype || y.dtype !== x.dtype || (b && b.dtype !== 'f32')) {
+    throw new Error(`conv2d: storage types do not match: x ${x.dtype}, w ${w.dtype}, y ${y.dtype}${b ? `, bias ${b.dtype} (always f32)` : ''}`);
+  }
+  const sd = storageDefines(x.dtype);
   const gpu = x.gpu;
   const choice = resolve(algo, gpu, g, 'fwd');
   const a = choice.algo;
@@ -394,16 +401,16 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
     tileForward(gpu, g, choice.tile ?? tileBlockFor(g), epi, bind);
   } else if (a === 'direct') {
     const n = g.B * g.Cout * g.OH * g.OW;
-    gpu.dispatch({ file: 'conv2d_direct', entry: 'fwd', constants: { WG: DIRECT_WG } }, params(g, { ...epi, n }), bind, gpu.grid(n, DIRECT_WG));
+    gpu.dispatch({ file: 'conv2d_direct', entry: 'fwd', defines: sd, constants: { WG: DIRECT_WG } }, params(g, { ...epi, n }), bind, gpu.grid(n, DIRECT_WG));
   } else if (a === 'gemm_tiled') {
-    const spec = { file: 'conv2d_gemm', entry: 'main', constants: { MODE: 0 } };
+    const spec = { file: 'conv2d_gemm', entry: 'main', defines: sd, constants: { MODE: 0 } };
     dispatchTiles(gpu, spec, params(g, epi), bind, cdiv(N, 64), cdiv(g.Mg, 64), g.G);
   } else {
     // gemm_reg (also 'tile' on shapes it does not cover)
     const blk = regBlock(g.Mg, choice.reg ?? convRegTuning.fwd);
     const TM = blk.TM;
     const { TN, WG } = fitColumns(N, blk.WG, blk.TN, Math.max(8, subgroupSize(gpu)));
-    const spec = { file: 'conv2d_reg', entry: 'fwd', defines: { TM, TN, ...subgroupDefines(gpu, WG) }, constants: { WG } };
+    const spec = { file: 'conv2d_reg', entry: 'fwd', defines: { TM, TN, ...subgroupDefines(gpu, WG), ...sd }, constants: { WG } };
     dispatchTiles(gpu, spec, params(g, epi), bind, cdiv(N, WG * TN), cdiv(g.Mg, TM), g.G);
   }
   return y;
@@ -440,7 +447,7 @@ export function conv2dMaxpoolForward(x: Tensor, w: Tensor, b: Tensor | null, p: 
     }
   }
   if (b) checkTensor('bias', b, [g.Cout]);
-  const dst = new Tensor(gpu, [g.B, g.Cout, q.outH, q.outW]);
+  const dst = Tensor.like(x, [g.B, g.Cout, q.outH, q.outW]); // f32, or f16 at inference
   const epi = { act: activationCode(act), bias: b !== null, poolH: q.outH, poolW: q.outW };
   tileForward(gpu, g, t, epi, { 1: x, 2: w, 3: b ?? w, 4: dst }); // epi.poolH > 0: the pooled epilogue
   return dst;

@@ -2,6 +2,7 @@
  * Darknet [maxpool], [local_avgpool] (maxpool_layer.c) and global [avgpool] (kernels/pool.wgsl), forward
  * and backward.
  */
+import { storageDefines } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { fill } from './elementwise.js';
@@ -57,14 +58,15 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
   const [N, C, H, W] = nchw('maxpool', x);
   const g = maxpoolGeometry(H, W, opts);
   const gpu = x.gpu;
-  const y = new Tensor(gpu, [N, C, g.outH, g.outW]);
+  const y = Tensor.like(x, [N, C, g.outH, g.outW]); // f32, or f16 at inference
   const idx = new Tensor(gpu, y.shape, 'maxpool-argmax'); // i32 argmax within the plane, -1 for none
   const params = (n: number) => ({ n, w: W, h: H, ow: g.outW, oh: g.outH, size: g.size, sx: g.strideX, sy: g.strideY, pad: g.padding });
   // 2x2/2 windows from (0, 0), width a multiple of 4: pairs of outputs from vec4 rows (max2_fwd / max2_bwd)
   const pairs = g.size === 2 && g.strideX === 2 && g.strideY === 2 && Math.floor(g.padding / 2) === 0 && W % 4 === 0 && g.outW * 2 === W;
   const np = y.size / 2;
-  if (pairs) gpu.dispatch({ file: 'pool', entry: 'max2_fwd', constants: { WG } }, params(np), { 1: x, 2: y, 3: idx }, gpu.grid(np, WG));
-  else gpu.dispatch({ file: 'pool', entry: 'max_fwd', constants: { WG } }, params(y.size), { 1: x, 2: y, 3: idx }, gpu.grid(y.size, WG));
+  const defines = storageDefines(x.dtype);
+  if (pairs) gpu.dispatch({ file: 'pool', entry: 'max2_fwd', defines, constants: { WG } }, params(np), { 1: x, 2: y, 3: idx }, gpu.grid(np, WG));
+  else gpu.dispatch({ file: 'pool', entry: 'max_fwd', defines, constants: { WG } }, params(y.size), { 1: x, 2: y, 3: idx }, gpu.grid(y.size, WG));
   if (!Tape.wants([x])) {
     idx.dispose();
     return y;

@@ -4,6 +4,7 @@
  * previous layer `a`, then the `from` layer `b` is added where shapes overlap: the first min(C) channels, and
  * for different spatial sizes every stride-th position of the larger / sample-th of the smaller).
  */
+import { storageDefines } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { activationCode, type Activation } from './activation.js';
@@ -41,10 +42,11 @@ export function shortcut(a: Tensor, b: Tensor, opts: ShortcutOptions = {}): Tens
   const beta = opts.beta ?? 1;
   const spec = (entry: string) => ({ file: 'shortcut', entry, constants: { WG, ACT: activationCode(act) } });
   const geo = geometry(a, b);
+  if (a.dtype !== b.dtype) throw new Error(`shortcut: storage types differ: ${a.describe()} is ${a.dtype}, ${b.describe()} ${b.dtype}`);
   const gpu = a.gpu;
   const params = (n: number) => ({ n, ...geo, alpha, beta });
-  const y = new Tensor(gpu, a.shape);
-  gpu.dispatch(spec('fwd'), params(a.size), { 1: a, 2: b, 3: y }, gpu.grid(a.size, WG));
+  const y = Tensor.like(a); // f32, or f16 at inference
+  gpu.dispatch({ ...spec('fwd'), defines: storageDefines(a.dtype) }, params(a.size), { 1: a, 2: b, 3: y }, gpu.grid(a.size, WG));
   Tape.push({
     op: `shortcut:${act}`, inputs: [a, b], outputs: [y], saved: [],
     backward: ([dy]) => {

@@ -3,6 +3,7 @@
  * `scale` multiplier (upsample_layer.c). A negative stride is Darknet's reverse mode: the output is the
  * input shrunk by |stride|, each output value the scaled sum of its |stride| x |stride| block.
  */
+import { storageDefines } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -22,13 +23,13 @@ function dims(x: Tensor): [number, number, number] {
 /** big = scale * nearest(small) over planes of small size h x w. */
 function expand(small: Tensor, big: Tensor, planes: number, h: number, w: number, s: number, scale: number): void {
   const n = planes * h * w * s * s;
-  small.gpu.dispatch({ file: 'upsample', entry: 'expand', constants: { WG } }, { n, w, h, s, scale }, { 1: small, 2: big }, small.gpu.grid(n, WG));
+  small.gpu.dispatch({ file: 'upsample', entry: 'expand', defines: storageDefines(small.dtype), constants: { WG } }, { n, w, h, s, scale }, { 1: small, 2: big }, small.gpu.grid(n, WG));
 }
 
 /** small = scale * (sum over each s x s block of big). */
 function reduce(big: Tensor, small: Tensor, planes: number, h: number, w: number, s: number, scale: number): void {
   const n = planes * h * w;
-  big.gpu.dispatch({ file: 'upsample', entry: 'reduce', constants: { WG } }, { n, w, h, s, scale }, { 1: big, 2: small }, big.gpu.grid(n, WG));
+  big.gpu.dispatch({ file: 'upsample', entry: 'reduce', defines: storageDefines(big.dtype), constants: { WG } }, { n, w, h, s, scale }, { 1: big, 2: small }, big.gpu.grid(n, WG));
 }
 
 /**
@@ -47,7 +48,7 @@ export function upsample(x: Tensor, stride: number, opts: UpsampleOptions = {}):
   // small plane size
   const sh = reverse ? h / s : h;
   const sw = reverse ? w / s : w;
-  const y = new Tensor(x.gpu, reverse ? [N, C, sh, sw] : [N, C, h * s, w * s]);
+  const y = Tensor.like(x, reverse ? [N, C, sh, sw] : [N, C, h * s, w * s]); // f32, or f16 at inference
   if (reverse) reduce(x, y, planes, sh, sw, s, scale);
   else expand(x, y, planes, sh, sw, s, scale);
   Tape.push({

@@ -3,6 +3,7 @@
  * x, y (entries 0, 1) optionally logistic, then * scale + bias; entries [actFrom, actTo) logistic; the rest
  * unchanged. See the kernel for the [yolo] and [region] settings.
  */
+import { storageDefines } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
@@ -24,8 +25,9 @@ export function headActivation(x: Tensor, a: HeadActivation): Tensor {
   if (C % a.entries !== 0) throw new Error(`headActivation: ${C} channels are not a multiple of ${a.entries} entries per anchor`);
   const gpu = x.gpu;
   const p = { n: x.size, hw: H * W, E: a.entries, xyAct: a.xyLogistic ? 1 : 0, actFrom: a.actFrom, actTo: a.actTo, scale: a.xyScale ?? 1, bias: a.xyBias ?? 0 };
-  const y = new Tensor(gpu, x.shape);
-  gpu.dispatch({ file: 'yolo_act', entry: 'fwd', constants: { WG } }, p, { 1: x, 2: y }, gpu.grid(x.size, WG));
+  // y stored as x is (f32, or f16 at inference)
+  const y = Tensor.like(x);
+  gpu.dispatch({ file: 'yolo_act', entry: 'fwd', defines: storageDefines(x.dtype), constants: { WG } }, p, { 1: x, 2: y }, gpu.grid(x.size, WG));
   Tape.push({
     op: 'headActivation', inputs: [x], outputs: [y], saved: [x],
     backward: ([g]) => {
