@@ -6,8 +6,9 @@
  *
  * Everything is passed as data: the cfg as text, the weights as bytes (fetch(url).arrayBuffer()), images as
  * ImageBitmap / ImageData / <img> / canvas or PNG/JPEG bytes. Training takes the dataset as files in memory
- * (`trainOnFiles`: name -> bytes, e.g. a picked folder; docs/browser.md); evaluation of a dataset on disk
- * (`evaluate`) is Node-only.
+ * (`trainOnFiles`: name -> bytes, e.g. a picked folder, with YOLO labels or a COCO / VOC / labelme export,
+ * converted as `convert` does: `convertFiles`; docs/browser.md); evaluation of a dataset on disk (`evaluate`)
+ * is Node-only.
  *
  * @packageDocumentation
  */
@@ -29,6 +30,11 @@ export {
   trainOnFiles, type TrainOnFilesOptions, type TrainingRun, type FilesTrainReport, type FileMap,
 } from './api/train_files.js';
 export { memoryDataset, normalizeName, type MemoryDataset, type MemoryDatasetOptions } from './data/memory.js';
+export {
+  convertFiles, detectFormat, type ConvertFilesOptions, type DatasetFormat, type DetectedFormat, type FilesConversion,
+} from './data/convert/memory.js';
+export { formatIssue, SourceError, type ConvertIssue, type IssueKind, type Where } from './data/convert/source.js';
+export { NothingToWriteError } from './data/convert/plan.js';
 export { DatasetError, formatProblem, describeScan, type Problem, type ScanReport } from './data/labels.js';
 export { TrainError, type Progress as TrainProgress, type EpochSummary } from './train/types.js';
 export { encodeWeights } from './darknet/weights.js';

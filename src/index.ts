@@ -24,6 +24,8 @@ export {
 } from './api/model.js';
 export { train, type TrainOptions, type TrainReport, type TrainProgress, type EpochSummary } from './api/train.js';
 export { trainOnFiles, type TrainOnFilesOptions, type TrainingRun, type FilesTrainReport, type FileMap } from './api/train_files.js';
+export { memoryDataset, type MemoryDataset, type MemoryDatasetOptions } from './data/memory.js';
+export { convertFiles, detectFormat, type ConvertFilesOptions, type DatasetFormat, type DetectedFormat, type FilesConversion } from './data/convert/memory.js';
 export { evaluate, type EvaluateOptions, type EvaluateResult } from './api/evaluate.js';
 export { createDetectionServer, type DetectionServer, type DetectionServerOptions, type ServeLimits } from './serve/server.js';
 export type { ServeMetricsSnapshot, LatencySummary } from './serve/metrics.js';

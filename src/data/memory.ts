@@ -8,6 +8,10 @@
  * - **Layout**: images are the PNG / JPEG files; an image's label file is found by the rule of a dataset on
  *   disk (labels.ts labelCandidates: `/images/` -> `/labels/`, else beside the image, `.txt`). Names are
  *   compared after turning `\` into `/` and dropping a leading `./` or `/`.
+ * - **Other formats**: files without YOLO labels that hold a COCO instances JSON, a Pascal VOC tree or
+ *   labelme JSON are converted first, in memory, as `yolo-wgsl convert` converts them (src/data/convert/
+ *   memory.ts: the same readers and label text; the converter's messages in `conversion.issues`; the class
+ *   names from the annotations), then checked and split like YOLO files.
  * - **Split**: images under a folder named `train` go to train and under `val` / `valid` / `validation` to
  *   val (Ultralytics' and Roboflow's exports), `test` folders are left out; when no image is under a val
  *   folder (or none under a train folder), all images are split by a seeded shuffle, `valFraction` of them
@@ -26,6 +30,8 @@ import { mixSeed, type AugmentConfig, type Truth } from './augment.js';
 import { buildBatchWith, epochOrder, type BatchJob, type BuildContext, type BuiltBatch } from './build.js';
 import { imageDimensions, makeImage, type Image } from './image.js';
 import { DatasetError, describeScan, formatProblem, isImageName, labelCandidates, scanWith, type LabeledImage, type ScanReport } from './labels.js';
+import { convertFiles, type ConvertFilesOptions, type DatasetFormat, type FilesConversion } from './convert/memory.js';
+import { formatIssue } from './convert/source.js';
 import type { Batch, BatchSource } from '../train/types.js';
 
 /** Files by name (relative path). */
@@ -42,15 +48,27 @@ export interface MemoryDatasetOptions {
   seed?: number;
   /** Warnings (each bad label line, unreadable image, names mismatch) as they are found. */
   log?: (line: string) => void;
+  /**
+   * COCO / VOC / labelme files (no YOLO labels) are converted first (default); the options of `convert`
+   * (`keepCrowd`, `dropDifficult`; `names` and `valFraction` are this function's). false: take the files as
+   * YOLO files only.
+   */
+  convert?: Pick<ConvertFilesOptions, 'keepCrowd' | 'dropDifficult'> | false;
 }
 
 export interface MemoryDataset {
-  /** The files, by normalised name. */
+  /** The files, by normalised name (for a converted dataset: the YOLO files of the conversion). */
   files: ReadonlyMap<string, Uint8Array>;
+  /** The annotations' format: 'yolo', or the one converted from. */
+  format: DatasetFormat;
+  /** The conversion (format, what was found where, the converter's messages, counts), or null for YOLO files. */
+  conversion: FilesConversion | null;
   nc: number;
   names: string[];
-  /** How train / val were told apart. */
-  split: 'folders' | 'seeded';
+  /** How train / val were told apart: train/val folders, the converter's splits (the source's own, else by name hash), or a seeded split. */
+  split: 'folders' | 'converted' | 'seeded';
+  /** Warnings about the dataset as a whole (class names vs the network's classes). */
+  warnings: string[];
   train: ScanReport;
   /** null when there are fewer than 2 usable images (no val split). */
   val: ScanReport | null;
@@ -115,16 +133,27 @@ const splitOf = (file: string): 'train' | 'val' | 'test' | null => {
 
 /** Checks and splits a dataset given as files (see the file comment). Throws DatasetError when no image is usable. */
 export function memoryDataset(input: FileMap, opts: MemoryDatasetOptions): MemoryDataset {
-  const files = toMap(input);
+  const given = toMap(input);
   const nc = opts.nc;
   if (!(Number.isInteger(nc) && nc > 0)) throw new DatasetError(`the number of classes must be a positive integer, got ${nc}`);
   const log = opts.log ?? (() => {});
+  const warnings: string[] = [];
+  const conversion = opts.convert === false ? null : convertFiles(given, { ...opts.convert, names: opts.names, valFraction: opts.valFraction });
+  if (conversion) {
+    log(`${conversion.what}: converted as yolo-wgsl convert --from ${conversion.format} does: ${conversion.summary}`);
+    for (const i of conversion.issues) log(formatIssue(i));
+  }
+  const files = conversion?.files ?? given;
   let names = opts.names ? [...opts.names] : [];
   if (!opts.names) {
     const found = namesFromFiles(files);
     if (found) {
       names = found.names;
-      if (names.length !== nc) log(`warning: ${found.from}: ${names.length} class names, the network has ${nc} classes`);
+      const from = conversion ? `the annotations (${conversion.what})` : found.from;
+      if (names.length !== nc) {
+        warnings.push(`warning: ${from}: ${names.length} class names, the network has ${nc} classes`);
+        log(warnings[warnings.length - 1]);
+      }
     }
   }
   names = Array.from({ length: nc }, (_, k) => names[k] ?? String(k));
@@ -145,7 +174,7 @@ export function memoryDataset(input: FileMap, opts: MemoryDatasetOptions): Memor
   let train: ScanReport;
   let val: ScanReport | null;
   if (bySplit.train.length && bySplit.val.length) {
-    split = 'folders';
+    split = conversion ? 'converted' : 'folders';
     train = scan(bySplit.train);
     val = scan(bySplit.val);
   } else {
@@ -169,9 +198,10 @@ export function memoryDataset(input: FileMap, opts: MemoryDatasetOptions): Memor
     const first = train.problems.find((p) => p.kind === 'image') ?? train.problems[0];
     throw new DatasetError(`none of the ${train.counts.listed} train images is usable${first ? ` (first: ${formatProblem(first)})` : ''}`);
   }
-  const summary = [`train (${split === 'folders' ? 'train folders' : `seeded split of ${train.images.length + (val?.images.length ?? 0)} images`}):`, ...describeScan(train, names)];
+  const summary = [`train (${split === 'folders' ? 'train folders' : split === 'converted' ? 'the converter\'s split' : `seeded split of ${train.images.length + (val?.images.length ?? 0)} images`}):`, ...describeScan(train, names)];
   if (val) summary.push('val:', ...describeScan(val, names));
-  return { files, nc, names, split, train, val, summary };
+  if (conversion) summary.unshift(`${conversion.what}, converted as yolo-wgsl convert --from ${conversion.format} does: ${conversion.summary}; classes from the annotations: ${conversion.names.join(', ')}`);
+  return { files, format: conversion?.format ?? 'yolo', conversion, nc, names, split, train, val, summary, warnings };
 }
 
 /** The per-split counts of a seeded split's part (problems stay the whole scan's). */

@@ -1,28 +1,16 @@
 /**
- * COCO instances JSON, both ways.
- *
- * In (`readCoco`): `images[]` {id, file_name, width, height}, `annotations[]` {id, image_id, category_id,
- * bbox [x, y, w, h] in pixels from the top-left corner, iscrowd}, `categories[]` {id, name}. file_name is
- * relative to the images folder given with the JSON. The class list is the categories sorted by id (class
- * k = the k-th smallest id), unless a names list is given. Crowd annotations (iscrowd=1: one box over a
- * group of objects, which pycocotools scores as an ignore region) are skipped, as Ultralytics'
- * `convert_coco` does, since a YOLO label cannot say "ignore"; `keepCrowd` keeps them as ordinary boxes.
- * Where an annotation is reported: the JSON path and id (`instances.json: annotations[3] (id 17)`).
- *
- * Out (`yoloToCoco`): a YOLO dataset (.data or .yaml) read by the dataset scanner (so a corrupt label line
- * is reported file:line and skipped, as `val` and `train` do), one `instances_<split>.json` per split:
- * image sizes from the image headers, file_name relative to the split's common image folder (said in
- * `info.images_dir`), category id = class + `categoryOffset` (default 0: the ids `val` writes in its
- * predictions.json, so pycocotools scores those against this file as is; 1 for tools that reserve 0),
- * image id = the file stem as a number when every stem of the split is one (COCO's own names, and the ids
- * `val` uses), else 1..N in list order.
+ * COCO instances JSON in (`readCoco`; the way out, `yoloToCoco`, is to_coco.ts): `images[]` {id, file_name,
+ * width, height}, `annotations[]` {id, image_id, category_id, bbox [x, y, w, h] in pixels from the top-left
+ * corner, iscrowd}, `categories[]` {id, name}. file_name is relative to the images folder given with the
+ * JSON. The class list is the categories sorted by id (class k = the k-th smallest id), unless a names list
+ * is given. Crowd annotations (iscrowd=1: one box over a group of objects, which pycocotools scores as an
+ * ignore region) are skipped, as Ultralytics' `convert_coco` does, since a YOLO label cannot say "ignore";
+ * `keepCrowd` keeps them as ordinary boxes. Where an annotation is reported: the JSON path and id
+ * (`instances.json: annotations[3] (id 17)`).
  */
-import path from 'node:path';
-import { writeFileAtomic } from '../../util/fs.js';
-import { loadDataset, scanSplit, type ProblemKind } from '../dataset.js';
 import {
   num, plural, probeImage, readJsonFile, safeRelative, SourceError, splitFromName,
-  type ConvertIssue, type IssueKind, type SourceBox, type SourceImage, type SourceSet, type SplitName, type Where,
+  type ConvertIssue, type IssueKind, type SourceBox, type SourceImage, type SourceIO, type SourceSet, type SplitName, type Where,
 } from './source.js';
 
 export interface CocoSource {
@@ -37,15 +25,23 @@ export interface CocoSource {
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const idText = (v: unknown): string => (typeof v === 'number' || typeof v === 'string' ? JSON.stringify(v) : '?');
 
+export interface CocoReadOptions {
+  /** The files: nodeSourceIO (node_io.ts) on disk, memorySourceIO (memory.ts) in memory. */
+  io: SourceIO;
+  /** Keep iscrowd=1 boxes as ordinary boxes (default: skipped). */
+  keepCrowd?: boolean;
+}
+
 /** Reads COCO instances JSON files (see the file comment). A file that is not JSON, or not COCO, is a SourceError. */
-export function readCoco(sources: readonly CocoSource[], opts: { keepCrowd?: boolean } = {}): SourceSet {
+export function readCoco(sources: readonly CocoSource[], opts: CocoReadOptions): SourceSet {
+  const io = opts.io;
   const issues: ConvertIssue[] = [];
   const report = (kind: IssueKind, where: Where, message: string, skipped = true) => issues.push({ kind, where, message, skipped });
   const images: SourceImage[] = [];
   const categories = new Map<number, { name: string; file: string }>();
   for (const src of sources) {
     const file = src.json;
-    const root = readJsonFile(file);
+    const root = readJsonFile(io, file);
     if (!isObj(root)) throw new SourceError({ file }, 'not a COCO instances file: the top level is not an object');
     if (!Array.isArray(root.images)) throw new SourceError({ file }, 'not a COCO instances file: no "images" list');
     const anns = root.annotations ?? [];
@@ -78,8 +74,8 @@ export function readCoco(sources: readonly CocoSource[], opts: { keepCrowd?: boo
         byId.set(key, { image: null, at, count: 0 });
         return report('unsafe-path', where, `file_name ${JSON.stringify(im.file_name)} leaves the images folder; skipped`);
       }
-      const imageFile = path.resolve(src.images, ...rel.split('/'));
-      const probe = probeImage(imageFile);
+      const imageFile = io.path.resolve(src.images, ...rel.split('/'));
+      const probe = probeImage(io, imageFile);
       if (!probe.ok) {
         byId.set(key, { image: null, at, missing: probe.why, count: 0 });
         return;
@@ -116,85 +112,4 @@ export function readCoco(sources: readonly CocoSource[], opts: { keepCrowd?: boo
   }
   const declared = [...categories.entries()].sort((a, b) => a[0] - b[0]).map(([, c]) => c.name);
   return { images, declared, issues };
-}
-
-// ---------------------------------------------------------------- YOLO -> COCO
-
-export interface YoloToCocoOptions {
-  /** The dataset description (.data or .yaml). */
-  data: string;
-  /** Output folder: instances_<split>.json. */
-  out: string;
-  /** Only this split (default: every split the description names). */
-  split?: SplitName;
-  /** category_id = class + offset (default 0). */
-  categoryOffset?: number;
-}
-
-export interface CocoSplitFile {
-  split: SplitName;
-  file: string;
-  /** The folder every file_name is relative to. */
-  imagesDir: string;
-  images: number;
-  boxes: number;
-}
-
-export interface YoloToCocoResult {
-  files: CocoSplitFile[];
-  issues: ConvertIssue[];
-  skipped: number;
-}
-
-const SCAN_KIND: Record<ProblemKind, IssueKind> = { label: 'malformed', image: 'missing-image', list: 'missing-image', duplicate: 'duplicate' };
-const r6 = (v: number): number => Math.round(v * 1e6) / 1e6;
-
-/** The deepest folder holding every file. */
-function commonDir(files: readonly string[]): string {
-  let parts = path.dirname(files[0]).split(path.sep);
-  for (const f of files) {
-    const p = path.dirname(f).split(path.sep);
-    let n = 0;
-    while (n < parts.length && n < p.length && parts[n] === p[n]) n++;
-    parts = parts.slice(0, n);
-  }
-  return parts.join(path.sep) || path.sep;
-}
-
-/** Writes COCO instances JSON for the splits of a YOLO dataset (see the file comment). */
-export function yoloToCoco(opts: YoloToCocoOptions): YoloToCocoResult {
-  const spec = loadDataset(opts.data);
-  const offset = opts.categoryOffset ?? 0;
-  const splits = opts.split ? [opts.split] : (['train', 'val', 'test'] as const).filter((s) => spec[s]);
-  const issues: ConvertIssue[] = spec.warnings.map((w) => ({ kind: 'malformed', where: { file: spec.file }, message: w.replace(`${spec.file}: `, ''), skipped: false }));
-  const files: CocoSplitFile[] = [];
-  for (const split of splits) {
-    const rep = scanSplit(spec, split);
-    for (const p of rep.problems) issues.push({ kind: SCAN_KIND[p.kind], where: { file: p.file, line: p.line }, message: p.reason.endsWith('skipped') || p.kind === 'duplicate' ? p.reason : `${p.reason}; skipped`, skipped: true });
-    const imagesDir = commonDir(rep.images.map((im) => im.file));
-    const stems = rep.images.map((im) => path.basename(im.file, path.extname(im.file)));
-    const numeric = stems.every((s) => /^\d+$/.test(s)) && new Set(stems.map(Number)).size === stems.length;
-    const cocoImages: Record<string, unknown>[] = [];
-    const annotations: Record<string, unknown>[] = [];
-    rep.images.forEach((im, k) => {
-      const id = numeric ? Number(stems[k]) : k + 1;
-      cocoImages.push({ id, file_name: path.relative(imagesDir, im.file).split(path.sep).join('/'), width: im.width, height: im.height });
-      for (const b of im.boxes) {
-        const x = r6((b.cx - b.w / 2) * im.width), y = r6((b.cy - b.h / 2) * im.height);
-        const w = r6(b.w * im.width), h = r6(b.h * im.height);
-        annotations.push({ id: annotations.length + 1, image_id: id, category_id: b.classId + offset, bbox: [x, y, w, h], area: r6(w * h), iscrowd: 0, segmentation: [] });
-      }
-    });
-    const doc = {
-      info: { description: `converted by yolo-wgsl convert from ${spec.file} (${split})`, images_dir: imagesDir },
-      licenses: [],
-      images: cocoImages,
-      annotations,
-      categories: spec.names.map((name, k) => ({ id: k + offset, name, supercategory: '' })),
-    };
-    const file = path.join(path.resolve(opts.out), `instances_${split}.json`);
-    writeFileAtomic(file, `${JSON.stringify(doc)}\n`);
-    files.push({ split, file, imagesDir, images: cocoImages.length, boxes: annotations.length });
-  }
-  return { files, issues, skipped: issues.filter((i) => i.skipped).length };
 }

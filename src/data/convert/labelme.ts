@@ -14,20 +14,18 @@
  *   files get one from the writer. The output name is the JSON's path under that folder with the image's
  *   extension. Shapes are reported by JSON path: `a.json: shapes[2] (label "dog")`.
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { imageDimensions } from '../image.js';
-import { IMAGE_EXTENSIONS } from '../dataset.js';
+import { IMAGE_EXTENSIONS } from '../labels.js';
 import {
-  num, plural, probeImage, readJsonFile, SourceError, splitFromName, type ConvertIssue, type IssueKind, type SourceImage, type SourceSet, type Where,
+  num, plural, probeImage, readJsonFile, SourceError, splitFromName, type ConvertIssue, type IssueKind, type SourceImage, type SourceIO, type SourceSet, type Where,
 } from './source.js';
 
-function walkJson(dir: string, out: string[]): void {
-  const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+function walkJson(io: SourceIO, dir: string, out: string[]): void {
+  const entries = io.list(dir).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) walkJson(p, out);
-    else if (e.isFile() && e.name.toLowerCase().endsWith('.json')) out.push(p);
+    const p = io.path.join(dir, e.name);
+    if (e.dir) walkJson(io, p, out);
+    else if (e.file && e.name.toLowerCase().endsWith('.json')) out.push(p);
   }
 }
 
@@ -35,15 +33,17 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 const BBOX_TYPES = new Set(['polygon', 'circle', 'mask']);
 const NO_REGION = new Set(['point', 'points', 'line', 'linestrip']);
 
-/** Reads labelme folders (see the file comment). Never throws for a bad file: it is reported and skipped. */
-export function readLabelme(dirs: readonly string[]): SourceSet {
+/** Reads labelme folders (see the file comment) through `io` (nodeSourceIO on disk, memorySourceIO in memory). Never throws for a bad file: it is reported and skipped. */
+export function readLabelme(dirs: readonly string[], opts: { io: SourceIO }): SourceSet {
+  const { io } = opts;
+  const path = io.path;
   const issues: ConvertIssue[] = [];
   const report = (kind: IssueKind, where: Where, message: string, skipped = true) => issues.push({ kind, where, message, skipped });
   const images: SourceImage[] = [];
   for (const dir of dirs) {
     const files: string[] = [];
     try {
-      walkJson(dir, files);
+      walkJson(io, dir, files);
     } catch (e) {
       report('malformed', { file: dir }, `cannot list the labelme folder: ${(e as Error).message}`);
       continue;
@@ -51,7 +51,7 @@ export function readLabelme(dirs: readonly string[]): SourceSet {
     for (const file of files) {
       let doc: unknown;
       try {
-        doc = readJsonFile(file);
+        doc = readJsonFile(io, file);
       } catch (e) {
         if (!(e instanceof SourceError)) throw e;
         report('malformed', e.where, `${e.why}; skipped`);
@@ -68,11 +68,11 @@ export function readLabelme(dirs: readonly string[]): SourceSet {
       const jsonDir = path.dirname(file);
       const named = typeof doc.imagePath === 'string' && doc.imagePath !== '' ? path.resolve(jsonDir, doc.imagePath.replace(/\\/g, '/')) : null;
       const beside = IMAGE_EXTENSIONS.map((ext) => file.replace(/\.json$/i, ext));
-      const imageFile = [...(named ? [named] : []), ...beside].find((f) => fs.existsSync(f) && fs.statSync(f).isFile()) ?? null;
-      let probe = imageFile ? probeImage(imageFile) : null;
+      const imageFile = [...(named ? [named] : []), ...beside].find((f) => io.isFile(f)) ?? null;
+      let probe = imageFile ? probeImage(io, imageFile) : null;
       let embedded: Uint8Array | undefined;
       if ((!probe || !probe.ok) && typeof doc.imageData === 'string' && doc.imageData !== '') {
-        const bytes = Buffer.from(doc.imageData, 'base64');
+        const bytes = io.base64(doc.imageData);
         try {
           const d = imageDimensions(bytes, file);
           if (d && d.width > 0 && d.height > 0) {

@@ -5,13 +5,52 @@
  * Boxes are pixel corners in the continuous frame of the image as its annotation describes it (0..width,
  * 0..height): each reader maps its own convention there (COCO `[x, y, w, h]` as is; VOC's 1-based corners
  * by Darknet's `voc_label.py`; labelme points as is). Geometry checks (zero size, outside the image,
- * clipping) and class lookup happen once, in the writer.
+ * clipping) and class lookup happen once, in the plan (plan.ts) that the writer writes.
+ *
+ * The readers reach files only through a `SourceIO`: `nodeSourceIO` (node_io.ts) for a folder on disk (the
+ * CLI's `convert`), `memorySourceIO` (memory.ts) for files held in memory (a folder picked in a browser page).
+ * This module and the readers import nothing of Node, so the browser bundle holds them.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { readImageSize, type SplitName } from '../dataset.js';
+import type { ImageDimensions } from '../image.js';
 
-export type { SplitName };
+/** A split of a dataset (as src/data/dataset.ts has it). */
+export type SplitName = 'train' | 'val' | 'test';
+
+/** The path functions the readers use (node:path's on disk; posix ones over names in memory). */
+export interface SourcePath {
+  sep: string;
+  join(...parts: string[]): string;
+  resolve(...parts: string[]): string;
+  relative(from: string, to: string): string;
+  dirname(p: string): string;
+  basename(p: string, ext?: string): string;
+  extname(p: string): string;
+}
+
+/** A folder entry. */
+export interface SourceEntry {
+  name: string;
+  dir: boolean;
+  file: boolean;
+}
+
+/**
+ * The files a reader reads. A missing file or folder throws an Error whose `code` is 'ENOENT' (as node:fs
+ * does); `imageSize` throws an Error saying why a file is not a usable image.
+ */
+export interface SourceIO {
+  path: SourcePath;
+  readText(file: string): string;
+  /** The entries of a folder, in no particular order. */
+  list(dir: string): SourceEntry[];
+  exists(p: string): boolean;
+  isFile(p: string): boolean;
+  isDir(p: string): boolean;
+  /** Width, height and format from the image file's header. */
+  imageSize(file: string): ImageDimensions;
+  /** Bytes of base64 text (labelme imageData), as Node's Buffer.from(text, 'base64') reads it. */
+  base64(text: string): Uint8Array;
+}
 
 /** Where an annotation is: the file, a line (XML, text) or a JSON path (`annotations[3] (id 17)`). */
 export interface Where {
@@ -152,10 +191,10 @@ export class SourceError extends Error {
 }
 
 /** Reads and parses a JSON file (a UTF-8 BOM is ignored); a SourceError names file:line:col when it is not JSON. */
-export function readJsonFile(file: string): unknown {
+export function readJsonFile(io: SourceIO, file: string): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = io.readText(file);
   } catch (e) {
     throw new SourceError({ file }, `cannot read: ${(e as Error).message}`);
   }
@@ -173,11 +212,11 @@ export function readJsonFile(file: string): unknown {
 export type ImageProbe = { ok: true; width: number; height: number; format: 'png' | 'jpeg' } | { ok: false; why: string };
 
 /** Width, height and format from the image file's header, or why it cannot be used. */
-export function probeImage(file: string): ImageProbe {
+export function probeImage(io: SourceIO, file: string): ImageProbe {
   try {
-    const st = fs.statSync(file);
-    if (st.isDirectory()) return { ok: false, why: `image ${file} is a directory` };
-    const h = readImageSize(file);
+    if (!io.exists(file)) return { ok: false, why: `image ${file} not found` };
+    if (io.isDir(file)) return { ok: false, why: `image ${file} is a directory` };
+    const h = io.imageSize(file);
     if (!(h.width > 0 && h.height > 0)) return { ok: false, why: `image ${file} has a zero size in its header` };
     return { ok: true, width: h.width, height: h.height, format: h.format };
   } catch (e) {
@@ -199,9 +238,17 @@ export function safeRelative(name: string): string | null {
   return parts.join('/');
 }
 
+/** The last component of a `/` path without its extension (node:path's posix basename(p, extname(p))). */
+function stem(name: string): string {
+  const trimmed = name.replace(/\/+$/, '');
+  const base = trimmed.slice(trimmed.lastIndexOf('/') + 1);
+  const dot = base.lastIndexOf('.');
+  return dot <= 0 ? base : base.slice(0, dot);
+}
+
 /** The split a file or folder name stands for: `train`, `val` (also `valid`), `test` as a word of it. */
 export function splitFromName(name: string): SplitName | undefined {
-  const words = path.basename(name, path.extname(name)).toLowerCase().split(/[^a-z]+/);
+  const words = stem(name).toLowerCase().split(/[^a-z]+/);
   if (words.includes('train')) return 'train';
   if (words.includes('val') || words.includes('valid') || words.includes('validation')) return 'val';
   if (words.includes('test')) return 'test';

@@ -19,26 +19,26 @@
  *   assigns the splits.
  * - The image is JPEGImages/<filename> of the XML, else JPEGImages/<id>.jpg (.jpeg, .png).
  */
-import fs from 'node:fs';
-import path from 'node:path';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import {
-  lineCol, num, plural, probeImage, type ConvertIssue, type IssueKind, type SourceImage, type SourceSet, type SplitName, type Where,
+  lineCol, num, plural, probeImage, type ConvertIssue, type IssueKind, type SourceImage, type SourceIO, type SourceSet, type SplitName, type Where,
 } from './source.js';
 
 export interface VocReadOptions {
+  /** The files: nodeSourceIO (node_io.ts) on disk, memorySourceIO (memory.ts) in memory. */
+  io: SourceIO;
   /** Skip difficult=1 objects (default: keep them, with a note). */
   dropDifficult?: boolean;
 }
 
 /** id -> split from ImageSets/Main, or null when the folder has no split lists. */
-function readSplitLists(dir: string, issues: ConvertIssue[]): Map<string, SplitName> | null {
-  const main = path.join(dir, 'ImageSets', 'Main');
+function readSplitLists(io: SourceIO, dir: string, issues: ConvertIssue[]): Map<string, SplitName> | null {
+  const main = io.path.join(dir, 'ImageSets', 'Main');
   const read = (name: string): string[] | null => {
-    const file = path.join(main, `${name}.txt`);
+    const file = io.path.join(main, `${name}.txt`);
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
+      text = io.readText(file);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') issues.push({ kind: 'malformed', where: { file }, message: `cannot read: ${(e as Error).message}`, skipped: false });
       return null;
@@ -59,7 +59,9 @@ const isObj = (v: unknown): v is Record<string | symbol, unknown> => typeof v ==
 const text = (v: unknown): string | undefined => (typeof v === 'string' ? v.trim() : typeof v === 'number' ? String(v) : undefined);
 
 /** Reads Pascal VOC folders (see the file comment). Never throws for a bad file: it is reported and skipped. */
-export function readVoc(dirs: readonly string[], opts: VocReadOptions = {}): SourceSet {
+export function readVoc(dirs: readonly string[], opts: VocReadOptions): SourceSet {
+  const { io } = opts;
+  const path = io.path;
   const issues: ConvertIssue[] = [];
   const report = (kind: IssueKind, where: Where, message: string, skipped = true) => issues.push({ kind, where, message, skipped });
   const images: SourceImage[] = [];
@@ -67,12 +69,12 @@ export function readVoc(dirs: readonly string[], opts: VocReadOptions = {}): Sou
     const annDir = path.join(dir, 'Annotations');
     let xmls: string[];
     try {
-      xmls = fs.readdirSync(annDir).filter((f) => f.toLowerCase().endsWith('.xml')).sort();
+      xmls = io.list(annDir).map((e) => e.name).filter((f) => f.toLowerCase().endsWith('.xml')).sort();
     } catch (e) {
       report('malformed', { file: annDir }, `not a VOC folder: cannot list Annotations/ (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
       continue;
     }
-    const lists = readSplitLists(dir, issues);
+    const lists = readSplitLists(io, dir, issues);
     let unlisted = 0;
     for (const x of xmls) {
       const id = x.slice(0, -4);
@@ -83,7 +85,7 @@ export function readVoc(dirs: readonly string[], opts: VocReadOptions = {}): Sou
       }
       let xml: string;
       try {
-        xml = fs.readFileSync(file, 'utf8');
+        xml = io.readText(file);
       } catch (e) {
         report('malformed', { file }, `cannot read: ${(e as Error).message}; skipped`);
         continue;
@@ -114,8 +116,8 @@ export function readVoc(dirs: readonly string[], opts: VocReadOptions = {}): Sou
       const jpeg = path.join(dir, 'JPEGImages');
       const named = text(ann.filename);
       const candidates = [...(named ? [path.basename(named.replace(/\\/g, '/'))] : []), `${id}.jpg`, `${id}.jpeg`, `${id}.png`].map((n) => path.join(jpeg, n));
-      const imageFile = candidates.find((c) => fs.existsSync(c)) ?? candidates[0];
-      const probe = probeImage(imageFile);
+      const imageFile = candidates.find((c) => io.exists(c)) ?? candidates[0];
+      const probe = probeImage(io, imageFile);
       if (!probe.ok) {
         report('missing-image', { file }, `${probe.why}; skipped with ${plural(objects.length, 'object')}`);
         continue;
