@@ -1,11 +1,13 @@
 /**
- * What the browser end-to-end tests (test/examples/browser.test.ts, browser-train.test.ts) share: finding a
- * Chromium, serving the checkout's examples/ and fixtures/ (plus named files) on 127.0.0.1, launching headless
- * Chromium with WebGPU on SwiftShader, and picking a comparison threshold between well-separated scores.
+ * What the browser end-to-end tests (test/examples/browser.test.ts, browser-train*.test.ts) and
+ * scripts/bench-browser-train.ts share: finding a Chromium, serving the checkout's examples/ and fixtures/ (plus
+ * named files) on 127.0.0.1, launching headless Chromium with WebGPU on a CPU adapter (SwiftShader, or Mesa
+ * lavapipe under ANGLE), picking a comparison threshold between well-separated scores, and screenshots.
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { localMesa } from '../../src/gpu/adapter.js';
 import { packageRoot } from '../../src/util/paths.js';
 
 const root = packageRoot();
@@ -50,10 +52,31 @@ export async function serveCheckout(files: Record<string, string>): Promise<{ se
   return { server, port: (server.address() as { port: number }).port };
 }
 
-/** Headless Chromium with WebGPU on SwiftShader (a CPU adapter, as on a machine without a GPU). */
-export async function launchChromium(exe: string): Promise<import('playwright-core').Browser> {
+/**
+ * Headless Chromium with WebGPU on a CPU adapter, as on a machine without a GPU. 'swiftshader' (default):
+ * Chromium's own software WebGPU adapter. 'lavapipe': the checkout's Mesa lavapipe (scripts/setup-mesa.sh;
+ * throws when there is none) as Chromium's GPU: ANGLE on Vulkan (lavapipe, by VK_ICD_FILENAMES) and WebGPU
+ * through Dawn's OpenGL ES backend on that ANGLE, an adapter of the compatibility feature level (a page asks
+ * for it with featureLevel 'compatibility': train.html?adapter=compat). Chromium offers no WebGPU adapter on
+ * Vulkan lavapipe directly (a CPU-type Vulkan device other than SwiftShader is never exposed).
+ */
+export async function launchChromium(exe: string, adapter: 'swiftshader' | 'lavapipe' = 'swiftshader'): Promise<import('playwright-core').Browser> {
   const { chromium } = await import('playwright-core');
-  return chromium.launch({ executablePath: exe, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader'] });
+  if (adapter === 'swiftshader') {
+    return chromium.launch({ executablePath: exe, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-angle=swiftshader', '--use-webgpu-adapter=swiftshader'] });
+  }
+  const mesa = lavapipeIcd();
+  if (!mesa) throw new Error('no local Mesa lavapipe (bash scripts/setup-mesa.sh)');
+  return chromium.launch({
+    executablePath: exe, headless: true, env: { ...process.env, VK_ICD_FILENAMES: mesa },
+    ignoreDefaultArgs: ['--use-angle=swiftshader-webgl', '--enable-unsafe-swiftshader'],
+    args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-features=Vulkan', '--use-vulkan=native', '--use-angle=vulkan', '--ignore-gpu-blocklist', '--use-webgpu-adapter=opengles', '--enable-webgpu-developer-features'],
+  });
+}
+
+/** The local Mesa lavapipe's Vulkan manifest (scripts/setup-mesa.sh; the one Node's engine uses), if installed. */
+export function lavapipeIcd(): string | undefined {
+  return localMesa()?.icd;
 }
 
 /** A threshold halfway between the k-th and (k+1)-th best of well-separated scores (a threshold on a tie would compare rounding). */
@@ -62,4 +85,22 @@ export function thresholdAfter(scores: number[], k: number): number {
   let i = Math.min(k, s.length - 1);
   while (i < s.length - 1 && s[i - 1] - s[i] < 1e-4) i++;
   return Number(((s[i - 1] + s[i]) / 2).toFixed(6)); // as typed into the page: 6 decimals, still between the two
+}
+
+/**
+ * A PNG of the page's top (a `clip` of it, or one element: a selector) for docs/browser.md: into docs/images/ with
+ * YOLO_WGSL_UPDATE_SCREENSHOT=1, else into `dir` (a test's temporary folder). Fails when it is blank-small or
+ * over 150 KB (docs images stay small).
+ */
+export async function screenshot(tab: import('playwright-core').Page, name: string, dir: string, what?: string | { x: number; y: number; width: number; height: number }): Promise<string> {
+  const file = process.env.YOLO_WGSL_UPDATE_SCREENSHOT === '1' ? path.join(root, 'docs/images', name) : path.join(dir, name);
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  if (typeof what === 'string') await tab.locator(what).screenshot({ path: file });
+  else {
+    await tab.evaluate(() => scrollTo(0, 0));
+    await tab.screenshot({ path: file, clip: what });
+  }
+  const bytes = fs.statSync(file).size;
+  if (!(bytes > 10_000 && bytes < 150_000)) throw new Error(`screenshot ${name}: ${bytes} bytes (expected 10-150 KB)`);
+  return file;
 }
