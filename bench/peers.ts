@@ -224,7 +224,8 @@ function oursEngine(gpu: Gpu, yoloLoss: boolean): Engine & { yoloTrain?: (net: N
     info: { name: 'yolo-wgsl', available: true, description: gpu.info.summary, notes: ['this engine: hand-written WGSL through the webgpu package (Dawn)'] },
     async infer(net, x, batch) {
       net.release();
-      net.prepare(gpu, 'infer');
+      // float32 like every peer (a tuned 'auto' could pick f16; bench network --precision times that)
+      net.prepare(gpu, 'infer', { precision: 'f32' });
       const xt = inputTensor(net, x, batch);
       const forward = async () => {
         const outs = net.forward(xt);

@@ -9,7 +9,7 @@
 #   cache/                   the tuning cache `tune` writes (YOLO_WGSL_CACHE_DIR), used by the later steps
 #   demo/, demo-data/        the demo's run folder and its synthetic dataset
 #
-# Steps: doctor; make test (type-check + every test); tune on yolov3-tiny (../shared/darknet-cfg or
+# Steps: doctor; make test (type-check + every test); tune on yolov3-tiny (conv picks, and f32 vs f16 where the adapter has shader-f16: bench network then runs at the precision tune picked) (../shared/darknet-cfg or
 # $YOLO_WGSL_SHARED, else the bundled yolo-mini); bench kernels --size 416; bench network and bench peers at
 # their full defaults; the demo. Each step runs under its own timeout (`timeout`, then SIGKILL 10 s later),
 # so one hang cannot eat the budget; a step past the whole budget (GPU_CHECK_BUDGET, default 540 s) is
@@ -90,7 +90,7 @@ if [ "$quick" = 1 ]; then
   run tune 120 'tune: [0-9]+ cases' "${cli[@]}" tune --cfg "$mini_cfg" --img 64
   run kernels 240 'device peak:' "${cli[@]}" bench kernels --quick --size 64 --layers 0,13 --variants gemm_reg --passes fwd \
     --json "$out/bench/kernels-quick-64.json" --md "$out/bench/kernels-quick-64.md"
-  run network 180 'infer .* b1:' "${cli[@]}" bench network --cfg "$mini_cfg" --quick --sweep-batches '' --sweep-sizes '' --train-batches 1 --out "$out/bench"
+  run network 180 'infer .* b1( f16)?:' "${cli[@]}" bench network --cfg "$mini_cfg" --quick --sweep-batches '' --sweep-sizes '' --train-batches 1 --out "$out/bench"
   peers_extra=()
   [ -n "${GPU_CHECK_DARKNET:-}" ] && peers_extra=(--darknet "$GPU_CHECK_DARKNET" --darknet-iters 10)
   run peers 240 'speedup_vs|throughput' "${cli[@]}" bench peers --cfg "$mini_cfg" --quick --engines yolo-wgsl,tfjs-wasm --train-batches 1 --out "$out/bench" "${peers_extra[@]}"
@@ -100,7 +100,7 @@ else
   run test 165 '^tests:' make --no-print-directory test
   run tune 40 'tune: [0-9]+ cases' "${cli[@]}" tune --cfg "$big_cfg" --img 416
   run kernels 75 'device peak:' "${cli[@]}" bench kernels --size 416 --json "$out/bench/kernels-416.json" --md "$out/bench/kernels-416.md"
-  run network 60 'infer 416x416 b1:' "${cli[@]}" bench network --cfg "$big_cfg" --out "$out/bench"
+  run network 60 'infer 416x416 b1( f16)?:' "${cli[@]}" bench network --cfg "$big_cfg" --out "$out/bench"
   peers_extra=()
   [ -n "${GPU_CHECK_DARKNET:-}" ] && peers_extra=(--darknet "$GPU_CHECK_DARKNET")
   run peers 90 'speedup_vs' "${cli[@]}" bench peers --cfg "$big_cfg" --out "$out/bench" "${peers_extra[@]}"

@@ -63,7 +63,8 @@ export async function runForward(opts: ForwardCliOptions): Promise<ForwardCliRes
   const gpu = opts.gpu ?? (await Gpu.create({ log }));
   const files: string[] = [];
   try {
-    net.prepare(gpu, 'infer');
+    // float32 whatever the tune picked: these dumps are compared with other engines' float32 outputs
+    net.prepare(gpu, 'infer', { precision: 'f32' });
     const heads = net.heads();
     const feeds = heads.map((l) => l.sources[0]);
     const all = opts.layers === 'all';
