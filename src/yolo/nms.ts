@@ -64,39 +64,57 @@ export function nms<T extends Scored>(dets: readonly T[], opts: NmsOptions = {})
   // stable order: score descending, then input position
   const order = dets.map((_, i) => i);
   order.sort((a, b) => dets[b].score - dets[a].score || a - b);
+  // Each box's edges and area, computed once as box.ts computes them per pair (x - w/2, x + w/2, w * h), so
+  // the IoU below is bit for bit box.ts iou().
+  const n = dets.length;
+  const X1 = new Float64Array(n), X2 = new Float64Array(n), Y1 = new Float64Array(n), Y2 = new Float64Array(n), AREA = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const b = dets[i].box;
+    X1[i] = b.x - b.w / 2;
+    X2[i] = b.x + b.w / 2;
+    Y1[i] = b.y - b.h / 2;
+    Y2[i] = b.y + b.h / 2;
+    AREA[i] = b.w * b.h;
+  }
+  const fastIou = kind === 'iou';
+  // One pass over all candidates in score order: a candidate is compared with the kept boxes of its group
+  // (image and class, or image when agnostic), all of which come earlier in that order, exactly as a pass per
+  // group would; an image that already has maxDet kept boxes takes no more (a later one could not be output,
+  // nor change what is). That bounds the work where an under-trained network at a low threshold leaves tens
+  // of thousands of boxes (yolov3-tiny at seeded weights: 76k kept of its 416 image's candidates, 1.3 s before).
   const groups = new Map<string, number[]>();
-  for (const i of order) {
-    const d = dets[i];
-    const key = opts.agnostic ? `${d.batch ?? 0}` : `${d.batch ?? 0}/${d.classId}`;
-    let g = groups.get(key);
-    if (!g) groups.set(key, (g = []));
-    g.push(i);
-  }
-  const keep = new Uint8Array(dets.length);
-  for (const g of groups.values()) {
-    const kept: number[] = [];
-    for (const i of g) {
-      const b = dets[i].box;
-      let ok = true;
-      for (const k of kept) {
-        if (nmsOverlap(dets[k].box, b, kind, beta) > thr) {
-          ok = false;
-          break;
-        }
-      }
-      if (ok) {
-        kept.push(i);
-        keep[i] = 1;
-      }
-    }
-  }
   const perImage = new Map<number, T[]>();
   for (const i of order) {
-    if (!keep[i]) continue;
-    const b = dets[i].batch ?? 0;
-    let list = perImage.get(b);
-    if (!list) perImage.set(b, (list = []));
-    if (list.length < maxDet) list.push(dets[i]);
+    const d = dets[i];
+    const img = d.batch ?? 0;
+    let list = perImage.get(img);
+    if (!list) perImage.set(img, (list = []));
+    if (list.length >= maxDet) continue;
+    const key = opts.agnostic ? `${img}` : `${img}/${d.classId}`;
+    let kept = groups.get(key);
+    if (!kept) groups.set(key, (kept = []));
+    let ok = true;
+    for (const k of kept) {
+      let over: number;
+      if (fastIou) {
+        // iou(dets[k].box, d.box): the intersection, then 0 when it or the union is 0
+        const w = Math.min(X2[k], X2[i]) - Math.max(X1[k], X1[i]);
+        const h = Math.min(Y2[k], Y2[i]) - Math.max(Y1[k], Y1[i]);
+        const inter = w < 0 || h < 0 ? 0 : w * h;
+        const u = AREA[k] + AREA[i] - inter;
+        over = inter === 0 || u === 0 ? 0 : inter / u;
+      } else {
+        over = nmsOverlap(dets[k].box, d.box, kind, beta);
+      }
+      if (over > thr) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) {
+      kept.push(i);
+      list.push(d);
+    }
   }
   return [...perImage.keys()].sort((a, b) => a - b).flatMap((b) => perImage.get(b)!);
 }

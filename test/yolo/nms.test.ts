@@ -110,4 +110,48 @@ test('DIoU-NMS (Darknet greedynms / diounms): keeps overlapping boxes whose cent
   assert.equal(nmsOptionsFromDarknet('cornersnms'), { kind: 'iou' });
 });
 
+
+// The one-pass NMS (precomputed edges, an image stops at maxDetections) against the plain statement of the
+// algorithm: sort by score (stable), per image and class a box survives when no kept box of its group
+// overlaps it by more than the threshold, then the first maxDetections per image. Random boxes with many
+// exact ties (scores and boxes on a coarse grid), a few images and classes, NaN boxes, both kinds.
+function naiveNms(dets: Scored[], o: { iouThreshold: number; kind: 'iou' | 'diou'; beta: number; agnostic: boolean; maxDetections: number }): Scored[] {
+  const order = dets.map((_, i) => i).sort((a, b) => dets[b].score - dets[a].score || a - b);
+  const kept: number[] = [];
+  for (const i of order) {
+    const d = dets[i];
+    const same = (k: number) => (dets[k].batch ?? 0) === (d.batch ?? 0) && (o.agnostic || dets[k].classId === d.classId);
+    if (kept.every((k) => !same(k) || !(nmsOverlap(dets[k].box, d.box, o.kind, o.beta) > o.iouThreshold))) kept.push(i);
+  }
+  const out: Scored[] = [];
+  for (const img of [...new Set(kept.map((k) => dets[k].batch ?? 0))].sort((a, b) => a - b)) {
+    out.push(...kept.filter((k) => (dets[k].batch ?? 0) === img).slice(0, o.maxDetections).map((k) => dets[k]));
+  }
+  return out;
+}
+
+test('one-pass NMS == the plain algorithm on random boxes with ties (iou and diou, agnostic, maxDetections)', () => {
+  let seed = 12345;
+  const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  for (let trial = 0; trial < 60; trial++) {
+    const n = 1 + Math.floor(rnd() * 300);
+    const dets: Scored[] = [];
+    for (let i = 0; i < n; i++) {
+      const nan = rnd() < 0.01;
+      dets.push({
+        batch: Math.floor(rnd() * 3), classId: Math.floor(rnd() * 4), score: Math.round(rnd() * 20) / 20,
+        box: { x: nan ? NaN : Math.round(rnd() * 16) / 4, y: Math.round(rnd() * 16) / 4, w: Math.round(rnd() * 8) / 4, h: Math.round(rnd() * 8) / 4 },
+      });
+    }
+    const o = {
+      iouThreshold: [0, 0.3, 0.45, 0.7][trial % 4], kind: (trial % 3 === 0 ? 'diou' : 'iou') as 'iou' | 'diou', beta: 0.6,
+      agnostic: trial % 5 === 0, maxDetections: [Infinity, 1, 7, 40][trial % 4],
+    };
+    const want = naiveNms(dets, o);
+    const got = nms(dets, o);
+    assert.is(got.length, want.length, `trial ${trial}: count`);
+    got.forEach((d, i) => assert.ok(d === want[i], `trial ${trial}: detection ${i} differs`));
+  }
+});
+
 test.run();
