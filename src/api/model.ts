@@ -428,6 +428,18 @@ export class Model {
     return this.ready();
   }
 
+  /**
+   * Compiles every kernel a detect runs now, concurrently: the forward's (Network.precompile) and the head
+   * decoding's, collected by a dry run of both (loadDarknet does this unless `precompile: false`).
+   * @internal
+   */
+  async precompile(): Promise<void> {
+    this.ready();
+    const feeds = this.network.layers.filter(isHeadLayer).map((l) => l.sources[0]);
+    const decoder = this.decoder!;
+    await this.network.precompile(this.engine.gpu, { keep: feeds, extra: (outs) => decoder.enqueue(feeds.map((j) => outs.get(j)!), { thresh: 0.25 }) });
+  }
+
   private ready(): DetectNetwork {
     if (this.disposed) throw new Error('the model was disposed');
     if (this.engine.isDisposed) throw new Error('the engine of this model was disposed');
@@ -482,7 +494,7 @@ export async function loadDarknet(opts: LoadDarknetOptions): Promise<Model> {
   const model = new Model(engine, network, names, cfg, !opts.engine, opts.maxPixels);
   try {
     model.heads; // prepares the network for inference now: errors surface here, not at the first detect
-    if (opts.precompile !== false) await network.precompile(engine.gpu);
+    if (opts.precompile !== false) await model.precompile();
   } catch (e) {
     model.dispose();
     throw e;
