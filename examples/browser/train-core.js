@@ -23,8 +23,7 @@ import { dbClearRun, dbGet, dbPut, forgetDataset, loadDataset, storeDataset, sto
  */
 export async function makeEngine(yolo, adapter) {
   if (adapter !== 'compat') return yolo.createEngine();
-  const gpu = { requestAdapter: (o) => navigator.gpu.requestAdapter({ ...o, featureLevel: 'compatibility' }) };
-  return new yolo.Engine(await yolo.Gpu.create({ gpu }));
+  return new yolo.Engine(await yolo.Gpu.create({ featureLevel: 'compatibility' }));
 }
 
 export function trainer(post) {

@@ -30,7 +30,7 @@ export async function selectAdapter(opts: SelectOptions & { gpu?: GPU } = {}): P
   parseBackend(opts.backend);
   const gpu = opts.gpu ?? (typeof navigator !== 'undefined' ? (navigator as Navigator & { gpu?: GPU }).gpu : undefined);
   if (!gpu) throw new GpuError('no-adapter', '', 'this browser exposes no WebGPU (navigator.gpu is undefined): use a browser with WebGPU enabled, over https or localhost');
-  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference });
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference, ...(opts.featureLevel ? { featureLevel: opts.featureLevel } : {}) } as GPURequestAdapterOptions);
   if (!adapter) throw new GpuError('no-adapter', '', 'navigator.gpu.requestAdapter() returned no adapter (WebGPU is blocked or no GPU is usable)');
   const i = adapter.info ?? ({ vendor: '', architecture: '', device: '', description: '' } as GPUAdapterInfo);
   const text = `${i.vendor} ${i.architecture} ${i.device} ${i.description}`;
@@ -39,10 +39,12 @@ export async function selectAdapter(opts: SelectOptions & { gpu?: GPU } = {}): P
   for (const k of LIMIT_KEYS) if (typeof L[k] === 'number') limits[k] = L[k];
   const kind: AdapterDescription['kind'] = CPU_NAMES.test(text) ? 'cpu' : 'gpu';
   const name = i.description || i.device || i.architecture || i.vendor || 'browser adapter';
+  // asked for compatibility, the browser may still give a core adapter: those have core-features-and-limits
+  const featureLevel = opts.featureLevel === 'compatibility' && !adapter.features.has('core-features-and-limits' as GPUFeatureName) ? 'compatibility' : 'core';
   const info: AdapterDescription = {
     backend: 'browser', kind, vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description,
-    featureLevel: 'core', features: [...adapter.features].map(String).sort(), limits,
-    summary: `${name} (navigator.gpu; vendor ${i.vendor || '?'}), core feature level`,
+    featureLevel, features: [...adapter.features].map(String).sort(), limits,
+    summary: `${name} (navigator.gpu; vendor ${i.vendor || '?'}), ${featureLevel} feature level`,
   };
   log(`device: using ${info.summary}`);
   return { adapter, info, instance: gpu };

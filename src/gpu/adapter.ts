@@ -169,6 +169,12 @@ export interface SelectOptions {
    * first millisecond of a wait; 'spin' keeps Dawn's busy loop. Default: YOLO_WGSL_POLL, else 'throttled'.
    */
   poll?: PollMode;
+  /**
+   * In a browser: the feature level to ask navigator.gpu for ('compatibility': e.g. Chromium's OpenGL ES
+   * backend; the browser may still answer with a core adapter). In Node the backend decides (GL:
+   * compatibility, else core).
+   */
+  featureLevel?: 'core' | 'compatibility';
 }
 
 /** Tries each candidate in order and returns the first adapter that works. */

@@ -212,6 +212,7 @@ test('train.html: a COCO export (IndexedDB, reload, resume without the folder), 
         s = await state(tab);
         noError(s);
         assert.match(s.adapter ?? '', /llvmpipe/, `the page's adapter: ${s.adapter}`);
+        assert.match(s.adapter ?? '', /compatibility feature level/, `the page's adapter says its level: ${s.adapter}`);
         const engine = new Engine(await getGpu());
         const model = await loadDarknet({ engine, cfg: fs.readFileSync(cfgFile, 'utf8'), width: 64, height: 64, seed: 5 });
         const files = new Map<string, Uint8Array>();
