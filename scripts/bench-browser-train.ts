@@ -21,6 +21,7 @@ import { trainOnFiles } from '../src/api/train_files.js';
 import { generateSynth } from '../src/data/synth.js';
 import { packageRoot } from '../src/util/paths.js';
 import { findChromium, lavapipeIcd, launchChromium, serveCheckout } from '../test/helpers/browser.js';
+import { readTree } from '../test/helpers/files.js';
 
 const root = packageRoot();
 const args = process.argv.slice(2);
@@ -32,19 +33,6 @@ const ITER = 24, BATCH = 4, SEED = 4;
 type Run = { adapter: string; ips: number; wallIps: number; seconds: number; losses: number[] };
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)];
 const load = () => os.loadavg().map((v) => v.toFixed(2)).join(' ');
-
-function readTree(dir: string): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(`${path.basename(dir)}/${path.relative(dir, p)}`, new Uint8Array(fs.readFileSync(p)));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 function summarize(adapter: string, rates: { iteration: number; imagesPerSec: number; seconds: number }[], losses: number[]): Run {
   const steady = rates.filter((r) => r.iteration >= 5).map((r) => r.imagesPerSec);
@@ -59,7 +47,7 @@ async function main(): Promise<void> {
   const cfgText = fs.readFileSync(path.join(root, 'fixtures/cfg/yolo-mini.cfg'), 'utf8').replace('burn_in=100', 'burn_in=0');
   const cfgFile = path.join(tmp, 'mini.cfg');
   fs.writeFileSync(cfgFile, cfgText);
-  const files = readTree(synth.out);
+  const files = readTree(synth.out, path.basename(synth.out));
 
   const { exe, why } = await findChromium();
   const bundle = path.join(tmp, 'yolo-wgsl.js');

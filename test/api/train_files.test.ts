@@ -23,24 +23,11 @@ import { parseCfg } from '../../src/darknet/cfg.js';
 import { decodeWeights } from '../../src/darknet/weights.js';
 import { generateSynth } from '../../src/data/synth.js';
 import { packageRoot } from '../../src/util/paths.js';
+import { readTree } from '../helpers/files.js';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-train-files-'));
 const cfg = path.join(packageRoot(), 'fixtures/cfg/yolo-mini.cfg');
 const synth = generateSynth({ out: path.join(root, 'synth'), trainCount: 8, valCount: 3, size: 64, seed: 3 });
-
-/** Every file under dir, by path relative to it. */
-function readTree(dir: string): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(path.relative(dir, p), new Uint8Array(fs.readFileSync(p)));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 test('memory dataset: the checks and messages of the same files scanned on disk; folder split; names from the yaml', () => {
   const dir = path.join(root, 'bad');

@@ -21,38 +21,11 @@ import { convertFiles, decodeBase64, detectFormat, memoryPath } from '../../src/
 import { NothingToWriteError } from '../../src/data/convert/plan.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { Rng } from '../../src/util/rng.js';
+import { readTree } from '../helpers/files.js';
 
 const ROOT = packageRoot();
 const FIX = path.join(ROOT, 'fixtures/convert');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-convert-mem-'));
-
-/** Every file under dir, keyed as a picked folder names them (`<folder>/<path inside>`). */
-function readTree(dir: string, prefix = path.basename(dir)): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(`${prefix}/${path.relative(dir, p)}`, new Uint8Array(fs.readFileSync(p)));
-    }
-  };
-  walk(dir);
-  return out;
-}
-
-/** Files under dir (links followed) by path relative to it. */
-function diskTree(dir: string): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(path.relative(dir, p), fs.readFileSync(p));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 const cases: { name: string; cli: Omit<ConvertToYoloOptions, 'out'>; format: string; what: string }[] = [
   { name: 'coco', cli: { from: 'coco', coco: [{ json: path.join(FIX, 'coco/instances_val.json'), images: path.join(FIX, 'coco/images') }] }, format: 'coco', what: 'COCO instances JSON coco/instances_val.json (images in coco/images/, val)' },
@@ -62,7 +35,7 @@ const cases: { name: string; cli: Omit<ConvertToYoloOptions, 'out'>; format: str
 
 for (const c of cases) {
   test(`${c.name} in memory = convert on disk: labels, images and obj.names byte for byte, the same messages`, () => {
-    const files = readTree(path.join(FIX, c.name));
+    const files = readTree(path.join(FIX, c.name), c.name);
     const found = detectFormat(files);
     assert.is(found.format, c.format);
     assert.is(found.what, c.what);
@@ -72,11 +45,11 @@ for (const c of cases) {
       const disk = convertToYolo({ ...c.cli, keepCrowd: opts.keepCrowd, dropDifficult: opts.dropDifficult, valFraction: opts.valFraction, out });
       const mem = convertFiles(files, opts)!;
       assert.ok(mem, 'converted');
-      const written = diskTree(out);
+      const written = readTree(out);
       // what the command writes besides the images and labels: the descriptions and image lists (paths on disk)
       const described = new Set(['data.yaml', 'obj.data', 'train.txt', 'val.txt', 'test.txt']);
       assert.equal([...mem.files.keys()].sort(), [...written.keys()].filter((k) => !described.has(k)).sort(), 'the same files');
-      for (const [k, v] of mem.files) assert.equal(Buffer.from(v), written.get(k), `${k}: byte for byte`);
+      for (const [k, v] of mem.files) assert.equal(Buffer.from(v), Buffer.from(written.get(k) ?? []), `${k}: byte for byte`);
       assert.equal(mem.names, disk.names);
       assert.equal(mem.counts, disk.images);
       assert.is(mem.boxes, disk.boxes);
@@ -99,7 +72,7 @@ test('in memory: every image skipped is a NothingToWriteError with the reasons; 
     assert.equal((e as NothingToWriteError).issues.map(formatIssue), ['warning: x/instances_train.json: images[0] (id 1): image x/gone.png not found; skipped with 0 annotations']);
   }
   const synth = generateSynth({ out: path.join(tmp, 'yolo'), trainCount: 2, valCount: 1, size: 32, seed: 1 });
-  const yolo = readTree(synth.out);
+  const yolo = readTree(synth.out, path.basename(synth.out));
   assert.equal(detectFormat(yolo).format, 'yolo');
   assert.is(convertFiles(yolo), null);
   const bare = new Map([...yolo].filter(([k]) => k.endsWith('.png')));
@@ -140,7 +113,7 @@ test('a COCO export of the synthetic set (Roboflow layout: train/_annotations.co
     model.dispose();
     return out;
   };
-  const [a, b] = [await losses(files), await losses(readTree(synth.out))];
+  const [a, b] = [await losses(files), await losses(readTree(synth.out, path.basename(synth.out)))];
   assert.is(a.length, 2);
   assert.equal(a, b, `COCO ${a} = YOLO ${b}`);
 });

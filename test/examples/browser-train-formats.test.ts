@@ -28,6 +28,7 @@ import { yoloToCoco } from '../../src/data/convert/convert.js';
 import { readImageSize } from '../../src/data/dataset.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { findChromium, lavapipeIcd, launchChromium, screenshot, serveCheckout } from '../helpers/browser.js';
+import { readTree } from '../helpers/files.js';
 
 const root = packageRoot();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-browser-formats-'));
@@ -215,9 +216,7 @@ test('train.html: a COCO export (IndexedDB, reload, resume without the folder), 
         assert.match(s.adapter ?? '', /compatibility feature level/, `the page's adapter says its level: ${s.adapter}`);
         const engine = new Engine(await getGpu());
         const model = await loadDarknet({ engine, cfg: fs.readFileSync(cfgFile, 'utf8'), width: 64, height: 64, seed: 5 });
-        const files = new Map<string, Uint8Array>();
-        const walk = (d: string) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : files.set(`shapes/${path.relative(synth.out, path.join(d, e.name))}`, new Uint8Array(fs.readFileSync(path.join(d, e.name))))));
-        walk(synth.out);
+        const files = readTree(synth.out, 'shapes');
         const losses: number[] = [];
         await trainOnFiles({ model, files, maxBatches: 2, batch: 4, subdivisions: 1, seed: 4, augment: true, valFraction: 0.1, onProgress: (p) => losses.push(p.loss) }).done;
         model.dispose();

@@ -25,24 +25,11 @@ import { generateSynth } from '../../src/data/synth.js';
 import { decodeImage } from '../../src/data/image.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { findChromium, launchChromium, screenshot, serveCheckout, thresholdAfter } from '../helpers/browser.js';
+import { readTree } from '../helpers/files.js';
 
 const root = packageRoot();
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-browser-train-'));
 const bundle = path.join(tmp, 'yolo-wgsl.js');
-
-/** Every file under dir, keyed as a picked folder names them (`<folder>/<path inside>`). */
-function readTree(dir: string): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  const walk = (d: string) => {
-    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
-      const p = path.join(d, e.name);
-      if (e.isDirectory()) walk(p);
-      else out.set(`${path.basename(dir)}/${path.relative(dir, p)}`, new Uint8Array(fs.readFileSync(p)));
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 type TrainPage = {
   ready: boolean; phase: string; thread: 'worker' | 'main' | null; error: string | null; adapter: string | null; files: number; problems: string[];
@@ -77,7 +64,6 @@ function sameDetections(got: Detection[], expected: Detection[]): [number, numbe
 const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
 /** val mAP (absolute) of the page's .weights vs Node's, and of each run's own val vs evaluate: measured 0 (docs/browser.md). */
 const MAP_TOLERANCE = 1e-5;
-
 
 test('train.html on headless Chromium WebGPU: folder input, problems listed, trains (loss falls), pause, val, downloads .weights that Node loads; = the Node run', async () => {
   const { exe, why } = await findChromium();
@@ -252,7 +238,7 @@ test('train.html on headless Chromium WebGPU: folder input, problems listed, tra
   const model = await loadDarknet({ engine, cfg: cfgText, cfgName: 'mini-fast.cfg', width: 64, height: 64, seed: settings.seed + 1 }); // the page seeds as seed + 1
   const losses: number[] = [];
   let ips = 0;
-  const run = trainOnFiles({ model, files: readTree(synth.out), maxBatches: iterations, batch: settings.batch, subdivisions: 1, seed: settings.seed, augment: true, valFraction: 0.1, onProgress: (p) => { losses.push(p.loss); ips = p.imagesPerSec; } });
+  const run = trainOnFiles({ model, files: readTree(synth.out, path.basename(synth.out)), maxBatches: iterations, batch: settings.batch, subdivisions: 1, seed: settings.seed, augment: true, valFraction: 0.1, onProgress: (p) => { losses.push(p.loss); ips = p.imagesPerSec; } });
   const report = await run.done;
   assert.is(report.iterations, iterations);
   const nodeWeights = await run.weights();
