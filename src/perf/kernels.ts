@@ -27,7 +27,7 @@ import {
 } from '../tensor/ops/conv2d.js';
 import { Rng, randomArray } from '../util/rng.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { measurePeak, type PeakResult } from './peak.js';
+import { measureLoads, measurePeak, type LoadResult, type PeakResult } from './peak.js';
 
 export interface KernelBenchOptions {
   /** Network input size (default 416); layer shapes scale with size/416. */
@@ -142,6 +142,8 @@ export interface KernelBenchResult {
   timing: string;
   /** The device's measured FMA peak (src/perf/peak.ts); null when not measured. */
   peak: PeakResult | null;
+  /** What storage loads cost (src/perf/peak.ts measureLoads), measured with the peak; absent in older results. */
+  loads?: LoadResult | null;
   matmul: {
     best: { variant: MatmulVariant; config: string; gflops: number; ms: number; M: number; N: number; K: number; gflops_cpu: number; fraction_of_peak: number };
     sweep: MatmulSample[];
@@ -276,6 +278,8 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
   const peak = opts.peak === false ? null : opts.peak === undefined || opts.peak === true ? await measurePeak(gpu, { log }) : opts.peak;
   const ofPeak = (gflops: number) => (peak ? gflops / peak.gflops : NaN);
   const peakNote = (gflops: number) => (peak ? `, ${fmtPct(ofPeak(gflops))} of peak` : '');
+  // what a load costs against that peak (measured when the peak is: a few seconds)
+  const loads = opts.peak === undefined || opts.peak === true ? await measureLoads(gpu, { log, peak: peak ?? undefined }) : null;
 
   // ---------------------------------------------------------------- matmul ceiling
   const sizes = opts.matmulSizes ?? [[512, 512, 512], [1024, 1024, 1152]];
@@ -389,6 +393,7 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
     host: { cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model ?? '?', loadavg_start: loadStart, loadavg_end: os.loadavg() },
     timing: `wall clock around gpu.sync(), median of up to ${iters} samples (at least ${minIters}; fewer than ${iters} once a case passed ${budget} s) after warm-up; cpu_ms/gflops_cpu from process CPU time`,
     peak,
+    loads,
     matmul: { best, sweep },
     conv,
     seconds: (performance.now() - started) / 1000,
@@ -417,6 +422,11 @@ export function formatKernelBench(r: KernelBenchResult): string {
   if (pk) {
     const v = pk.variants.find((x) => x.acc === pk.best.acc && x.wg === pk.best.wg);
     out.push(`device peak: ${fmtG(pk.gflops)} GFLOP/s (kernels/peak.wgsl register FMAs, best of ${pk.variants.length} variants: ${pk.best.acc} vec4 accumulators, workgroup ${pk.best.wg}${v ? `, ${v.invocations} invocations` : ''}; ${fmtG(pk.gflops_cpu)} GFLOP per ${r.host.cpus} cpu-s)`);
+  }
+  const ld = r.loads ?? null;
+  if (ld) {
+    const rate = (w: string, a: string) => ld.variants.find((x) => x.width === w && x.addresses === a)?.gfloats ?? NaN;
+    out.push(`storage loads (kernels/load_probe.wgsl, G floats/s): f32 per-lane ${fmtG(rate('f32', 'lane'))}, f32 uniform ${fmtG(rate('f32', 'uniform'))}, vec4 per-lane ${fmtG(rate('vec4', 'lane'))}, vec4 uniform ${fmtG(rate('vec4', 'uniform'))}${ld.fmasPerLoad !== undefined ? `; one f32 load costs the time of ${ld.fmasPerLoad.toFixed(1)} FMAs at the peak` : ''}`);
   }
   out.push(`matmul ceiling: ${fmtG(b.gflops)} GFLOP/s (${b.variant} ${b.config}, ${b.M}x${b.N}x${b.K}, ${fmtMs(b.ms)} ms)${pk ? `, ${fmtPct(ofPeak(b.gflops))} of the device peak` : ''}`);
   out.push('');

@@ -154,3 +154,101 @@ export async function measurePeak(gpu: Gpu, opts: PeakOptions = {}): Promise<Pea
     seconds: (performance.now() - started) / 1000,
   };
 }
+
+// ------------------------------------------------------------------------------------------ loads
+
+/** One variant of the load probe (kernels/load_probe.wgsl): f32 or vec4 loads, per-lane or uniform addresses. */
+export interface LoadVariant {
+  width: 'f32' | 'vec4';
+  addresses: 'lane' | 'uniform';
+}
+
+export interface LoadSample extends LoadVariant {
+  invocations: number;
+  /** Floats each invocation loads per call. */
+  count: number;
+  /** Median wall ms per call. */
+  ms: number;
+  /** Floats loaded per nanosecond (10^9 per second), all invocations. */
+  gfloats: number;
+  samples: number;
+}
+
+export interface LoadResult {
+  variants: LoadSample[];
+  /** The f32, per-lane variant's rate: what a kernel's ordinary `x[i]` costs. */
+  gfloats: number;
+  /** With a peak given: the FMAs (peak GFLOP/s / 2) the device does in the time of one f32 load. */
+  fmasPerLoad?: number;
+  timing: string;
+  seconds: number;
+}
+
+/** Floats in the probe's source buffer (256 KiB: the CPU's caches hold it). */
+export const LOAD_PROBE_FLOATS = 1 << 16;
+
+export const LOAD_VARIANTS: readonly LoadVariant[] = [
+  { width: 'f32', addresses: 'lane' }, { width: 'f32', addresses: 'uniform' },
+  { width: 'vec4', addresses: 'lane' }, { width: 'vec4', addresses: 'uniform' },
+];
+
+/**
+ * Records one call of the load probe: `invocations` (a multiple of wg) invocations each summing `count` (a
+ * multiple of 4) floats of `src` (LOAD_PROBE_FLOATS values) into out[i].
+ */
+export function dispatchLoads(gpu: Gpu, v: LoadVariant, src: Tensor, out: Tensor, invocations: number, count: number, wg = 32): void {
+  const spec = { file: 'load_probe', entry: v.width === 'f32' ? 'scalar' : 'vec4', constants: { WG: wg } };
+  const bind: Record<number, Tensor> = v.width === 'f32' ? { 1: src, 3: out } : { 2: src, 3: out };
+  gpu.dispatch(spec, { n: invocations, count, uniform: v.addresses === 'uniform' ? 1 : 0, mask: LOAD_PROBE_FLOATS - 1 }, bind, gpu.grid(invocations, wg));
+}
+
+/**
+ * Measures what storage loads cost on the device (kernels/load_probe.wgsl), as floats loaded per second for
+ * each variant, calibrated and timed like measurePeak. With `peak`: how many FMAs one f32 load costs, the
+ * arithmetic a kernel needs per loaded value before the FMA peak, not its loads, limits it.
+ */
+export async function measureLoads(gpu: Gpu, opts: Omit<PeakOptions, 'variants'> & { peak?: PeakResult } = {}): Promise<LoadResult> {
+  const log = opts.log ?? (() => {});
+  const started = performance.now();
+  const target = opts.targetMs ?? 100;
+  const nSamples = Math.max(1, opts.samples ?? 3);
+  const wg = 32;
+  const invocations = Math.ceil((opts.invocations ?? (gpu.info.kind === 'gpu' ? 1 << 20 : 8192)) / wg) * wg;
+  const results: LoadSample[] = [];
+  const src = Tape.untracked(() => Tensor.from(gpu, [LOAD_PROBE_FLOATS], Float32Array.from({ length: LOAD_PROBE_FLOATS }, (_, i) => i % 7), 'loads.src'));
+  const out = Tape.untracked(() => new Tensor(gpu, [invocations], 'loads.out'));
+  try {
+    for (const v of LOAD_VARIANTS) {
+      const call = async (count: number) => {
+        const t0 = performance.now();
+        dispatchLoads(gpu, v, src, out, invocations, count, wg);
+        await gpu.sync();
+        return performance.now() - t0;
+      };
+      let count = 64;
+      await call(count); // compiles the pipeline
+      let t = await call(count);
+      for (let k = 0; k < 6 && t < target / 2; k++) {
+        count = Math.min(1 << 24, Math.max(count * 2, 4 * Math.round((count * target) / Math.max(t, 0.05) / 4)));
+        t = await call(count);
+      }
+      const ms: number[] = [];
+      for (let s = 0; s < nSamples; s++) ms.push(await call(count));
+      const m = median(ms);
+      const sample: LoadSample = { ...v, invocations, count, ms: m, gfloats: (invocations * count) / (m * 1e6), samples: ms.length };
+      results.push(sample);
+      log(`loads ${v.width.padEnd(4)} ${v.addresses.padEnd(7)} ${invocations} invocations x ${count} floats: ${m.toFixed(1)} ms ${sample.gfloats.toFixed(2)} G floats/s`);
+    }
+  } finally {
+    src.dispose();
+    out.dispose();
+  }
+  const gfloats = results[0].gfloats;
+  const fmasPerLoad = opts.peak ? opts.peak.gflops / 2 / gfloats : undefined;
+  if (fmasPerLoad !== undefined) log(`loads: one f32 storage load costs the time of ${fmasPerLoad.toFixed(1)} FMAs at the device peak`);
+  return {
+    variants: results, gfloats, ...(fmasPerLoad !== undefined ? { fmasPerLoad } : {}),
+    timing: `kernels/load_probe.wgsl: ${LOAD_PROBE_FLOATS}-float source, per variant one compile call, the per-invocation count scaled to ~${target} ms per call, then the median of ${nSamples} calls`,
+    seconds: (performance.now() - started) / 1000,
+  };
+}

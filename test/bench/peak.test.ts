@@ -11,11 +11,45 @@ import path from 'node:path';
 import { getGpu } from '../helpers/gpu.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { PEAK_C, PEAK_M, PEAK_UNROLL, dispatchPeak, measurePeak, peakFlops, peakVariants } from '../../src/perf/peak.js';
+import { LOAD_PROBE_FLOATS, LOAD_VARIANTS, PEAK_C, PEAK_M, PEAK_UNROLL, dispatchLoads, dispatchPeak, measureLoads, measurePeak, peakFlops, peakVariants } from '../../src/perf/peak.js';
 import { benchKernels, formatKernelBench } from '../../src/perf/kernels.js';
 import { benchNetwork, formatNetworkBench } from '../../src/perf/network.js';
 import { defaultTile } from '../../src/tensor/ops/matmul.js';
 import { cfgWithNet, parseDarknetIterations, probeDarknet, steadyRate } from '../../bench/peers/darknet.js';
+
+test('load probe: every invocation sums the count floats it is credited with, in each variant (exact integer sums)', async () => {
+  const gpu = await getGpu();
+  const src = Tensor.from(gpu, [LOAD_PROBE_FLOATS], Float32Array.from({ length: LOAD_PROBE_FLOATS }, (_, i) => i % 7));
+  const wg = 32;
+  const n = 3 * wg;
+  const count = 40;
+  const out = new Tensor(gpu, [n]);
+  try {
+    for (const v of LOAD_VARIANTS) {
+      dispatchLoads(gpu, v, src, out, n, count, wg);
+      const got = await out.toArray();
+      for (let i = 0; i < n; i++) {
+        const base = (v.addresses === 'uniform' ? Math.floor(i / wg) : i) * count;
+        let want = 0;
+        for (let k = 0; k < count; k++) want += ((base + k) & (LOAD_PROBE_FLOATS - 1)) % 7;
+        assert.is(got[i], want, `${v.width} ${v.addresses} invocation ${i}`);
+      }
+    }
+    // wrapping at the buffer's end: an invocation whose range crosses it
+    const far = Tensor.from(gpu, [LOAD_PROBE_FLOATS], Float32Array.from({ length: LOAD_PROBE_FLOATS }, (_, i) => (i >= LOAD_PROBE_FLOATS - 8 || i < 8 ? 1 : 0)));
+    const big = LOAD_PROBE_FLOATS / 2 + 4; // invocation 1 reads [big, 2 big): past the end by 8, wrapped to [0, 8)
+    dispatchLoads(gpu, { width: 'vec4', addresses: 'lane' }, far, out, wg, big, wg);
+    assert.is((await out.toArray())[1], 16, 'the 8 values before the end and the 8 after the wrap');
+    far.dispose();
+    const r = await measureLoads(gpu, { targetMs: 5, samples: 1, invocations: 256, peak: { gflops: 10 } as never });
+    assert.is(r.variants.length, 4);
+    assert.ok(r.variants.every((x) => Number.isFinite(x.gfloats) && x.gfloats > 0 && x.count % 4 === 0), 'rates');
+    assert.ok(r.fmasPerLoad !== undefined && Math.abs(r.fmasPerLoad - 5 / r.gfloats) < 1e-9, 'FMAs per load from the peak');
+  } finally {
+    src.dispose();
+    out.dispose();
+  }
+});
 
 test('peak kernel: every invocation runs iters x UNROLL x ACC vec4 FMAs (output = float64 closed form)', async () => {
   const gpu = await getGpu();
