@@ -38,9 +38,9 @@ export {
   type ConvertToYoloOptions, type ConvertResult, type ConvertIssue, type CocoSource, type YoloToCocoOptions, type YoloToCocoResult,
 } from './data/convert/convert.js';
 export {
-  benchKernels, formatKernelBench, benchNetwork, formatNetworkBench, measurePeak, profileNetwork, formatProfile,
+  benchKernels, formatKernelBench, benchNetwork, formatNetworkBench, measurePeak, measureLoads, profileNetwork, formatProfile,
   autotuneNetwork, networkConvCases, autotuneConv, CONV_TUNE_CANDIDATES, tuneTable, TuneTable, loadTuning, saveTuning, tuneCacheDir,
-  type KernelBenchOptions, type KernelBenchResult, type NetworkBenchOptions, type NetworkBenchResult, type PeakOptions, type PeakResult,
+  type KernelBenchOptions, type KernelBenchResult, type NetworkBenchOptions, type NetworkBenchResult, type PeakOptions, type PeakResult, type LoadResult,
   type ProfileOptions, type ProfileResult, type KernelProfileRow, type NetworkTuneOptions, type ConvTuneCase,
   type ConvTuneResult, type TuneEntry,
 } from './api/bench.js';

@@ -8,7 +8,7 @@
  */
 export { benchKernels, formatKernelBench, type KernelBenchOptions, type KernelBenchResult } from '../perf/kernels.js';
 export { benchNetwork, formatNetworkBench, type NetworkBenchOptions, type NetworkBenchResult } from '../perf/network.js';
-export { measurePeak, type PeakOptions, type PeakResult } from '../perf/peak.js';
+export { measurePeak, measureLoads, type PeakOptions, type PeakResult, type LoadResult } from '../perf/peak.js';
 export { profileNetwork, formatProfile, type ProfileOptions, type ProfileResult, type KernelProfileRow } from '../perf/profile.js';
 export { autotuneNetwork, networkConvCases, type NetworkTuneOptions } from '../darknet/tune.js';
 export { autotuneConv, CONV_TUNE_CANDIDATES, type ConvTuneCase, type ConvTuneResult } from '../tensor/ops/conv_tune.js';
