@@ -1,7 +1,8 @@
 /**
  * What the ONNX and TF.js exporters (src/export/onnx/layers.ts, src/export/tfjs/layers.ts) compute the same way
  * before writing ops in their own layout: the refusal error, the weights' host transforms (Darknet's
- * binarization, its pool padding) and each head's per-channel activation as coefficient vectors.
+ * binarization, its pool padding), each head's per-channel activation as coefficient vectors, and the index
+ * plan of a tree's grouped softmax.
  */
 import { CfgError } from '../darknet/cfg.js';
 import type { AnyLayer, LayerOf } from '../darknet/registry.js';
@@ -103,4 +104,26 @@ export function regionCoefficients(l: LayerOf<'region'>, soft: boolean): HeadCoe
     if (k < 2 || k === o.coords) return 'logistic';
     return k > o.coords && !soft ? 'logistic' : 'raw';
   }, 1);
+}
+
+/**
+ * The gathers of a softmax over groups of entries (a Darknet tree's sibling groups: `offsets`, `sizes`) of an
+ * axis of n entries, done as one Softmax: `idx` ([G, S], S the largest group) picks each group's entries into a
+ * row, padded with index n (the −1e30 slot the exporter appends); `back` ([n]) takes each entry back from the
+ * flattened [G * S]. Throws when the groups do not cover every entry.
+ */
+export function groupedSoftmaxIndex(n: number, offsets: ArrayLike<number>, sizes: ArrayLike<number>): { G: number; S: number; idx: number[]; back: number[] } {
+  const G = sizes.length;
+  let S = 0;
+  for (let k = 0; k < G; k++) S = Math.max(S, sizes[k]);
+  const idx: number[] = new Array(G * S).fill(n);
+  const back: number[] = new Array(n).fill(-1);
+  for (let k = 0; k < G; k++) {
+    for (let j = 0; j < sizes[k]; j++) {
+      idx[k * S + j] = offsets[k] + j;
+      back[offsets[k] + j] = k * S + j;
+    }
+  }
+  if (back.some((v) => v < 0)) throw new Error('groupedSoftmax: the groups do not cover every entry');
+  return { G, S, idx, back };
 }

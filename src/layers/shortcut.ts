@@ -12,7 +12,7 @@
  */
 import { Layer, type BuildContext, type ForwardContext, readActivation, shapeText } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
-import { shortcut } from '../tensor/ops/shortcut.js';
+import { shortcut, shortcutGeometry } from '../tensor/ops/shortcut.js';
 import type { DType, Tensor } from '../tensor/tensor.js';
 
 export class ShortcutLayer extends Layer {
@@ -35,12 +35,10 @@ export class ShortcutLayer extends Layer {
     const from = ctx.layers[this.from].output;
     const a = ctx.input;
     if (from.w !== a.w || from.h !== a.h) {
-      // pjreddie's shortcut_cpu: stride = w_from / w_out, sample = w_out / w_from (each >= 1), equal for h.
-      const stride = Math.max(Math.trunc(from.w / a.w), 1);
-      const sample = Math.max(Math.trunc(a.w / from.w), 1);
-      const ok = stride === Math.max(Math.trunc(from.h / a.h), 1) && sample === Math.max(Math.trunc(a.h / from.h), 1);
-      if (!ok) throw s.error('from', `layer ${this.from} outputs ${shapeText(from)}, the previous layer ${shapeText(a)}: the width and height ratios differ`);
-      ctx.warn('from', `adds layer ${this.from} (${shapeText(from)}) to ${shapeText(a)} with ${stride > 1 ? `stride ${stride}` : `sample ${sample}`} (pjreddie's shortcut semantics; AlexeyAB asserts equal sizes)`, 'resampled');
+      // pjreddie's shortcut_cpu resamples (shortcutGeometry)
+      const sg = shortcutGeometry(a, from);
+      if (!sg) throw s.error('from', `layer ${this.from} outputs ${shapeText(from)}, the previous layer ${shapeText(a)}: the width and height ratios differ`);
+      ctx.warn('from', `adds layer ${this.from} (${shapeText(from)}) to ${shapeText(a)} with ${sg.stride > 1 ? `stride ${sg.stride}` : `sample ${sg.sample}`} (pjreddie's shortcut semantics; AlexeyAB asserts equal sizes)`, 'resampled');
     }
     this.sources = [ctx.index - 1, this.from];
     this.output = { ...ctx.input };

@@ -31,8 +31,9 @@ import type { AnyLayer, LayerKind, LayerOf } from '../../darknet/registry.js';
 import { CfgError } from '../../darknet/cfg.js';
 import type { Activation } from '../../tensor/ops/activation.js';
 import { BN_EPS, foldBn, hostParam } from '../../layers/common.js';
+import { shortcutGeometry } from '../../tensor/ops/shortcut.js';
 import { requireLayerFile } from '../../darknet/tree.js';
-import { binarizeHost, gaussianCoefficients, poolPads, recurrentReason, refusal, regionCoefficients, yoloCoefficients, type HeadCoefficients } from '../common.js';
+import { binarizeHost, gaussianCoefficients, groupedSoftmaxIndex, poolPads, recurrentReason, refusal, regionCoefficients, yoloCoefficients, type HeadCoefficients } from '../common.js';
 import { b, f, i, ints, s, type TfGraph } from './graph.js';
 
 const FLT_MAX = 3.4028234663852886e38;
@@ -118,18 +119,7 @@ function channelAct(g: TfGraph, x: string, k: HeadCoefficients): string {
  */
 function groupedSoftmax(g: TfGraph, x: string, lead: readonly number[], n: number, offsets: ArrayLike<number>, sizes: ArrayLike<number>): string {
   const rank = lead.length + 2;
-  const G = sizes.length;
-  let S = 0;
-  for (let k = 0; k < G; k++) S = Math.max(S, sizes[k]);
-  const idx: number[] = new Array(G * S).fill(n);
-  const back: number[] = new Array(n).fill(-1);
-  for (let k = 0; k < G; k++) {
-    for (let j = 0; j < sizes[k]; j++) {
-      idx[k * S + j] = offsets[k] + j;
-      back[offsets[k] + j] = k * S + j;
-    }
-  }
-  if (back.some((v) => v < 0)) throw new Error('groupedSoftmax: the groups do not cover every entry');
+  const { G, S, idx, back } = groupedSoftmaxIndex(n, offsets, sizes);
   const gather = (t: string, ix: number[], shape: number[], axis: number) => g.op('GatherV2', [t, g.constI(ix, shape), g.constI([axis], [])], { Tparams: { type: 'DT_FLOAT' }, Tindices: { type: 'DT_INT32' }, Taxis: { type: 'DT_INT32' }, batch_dims: i(0) });
   const before = new Array(rank).fill(0);
   const after = new Array(rank).fill(0);
@@ -287,11 +277,7 @@ const shortcut: LayerMap<'shortcut'> = (l, [a, bIn], m) => {
   let add = bIn;
   if (A.c !== Bs.c || A.h !== Bs.h || A.w !== Bs.w) {
     // shortcut_cpu: b[k, j*stride, i*stride] adds to a[k, j*sample, i*sample] for k < min c, i < min w, j < min h
-    const stride = Math.max(Math.trunc(Bs.w / A.w), 1);
-    const sample = Math.max(Math.trunc(A.w / Bs.w), 1);
-    const minc = Math.min(A.c, Bs.c);
-    const minh = Math.min(A.h, Bs.h);
-    const minw = Math.min(A.w, Bs.w);
+    const { stride, sample, minc, minh, minw } = shortcutGeometry(A, Bs)!; // the layer checked the ratios
     if (Bs.c > minc) add = slice(g, add, 4, 3, 0, minc);
     if (stride > 1 || Bs.h > minh || Bs.w > minw) {
       add = slice(g, add, 4, 1, 0, (minh - 1) * stride + 1, stride);

@@ -20,19 +20,28 @@ export interface ShortcutOptions {
   beta?: number;
 }
 
+/**
+ * How Darknet's shortcut_cpu lays `b` (the `from` layer) onto `a` (the previous layer, the output's shape):
+ * stride = w_b / w_a, sample = w_a / w_b (each at least 1), the same for h; b[k, j*stride, i*stride] adds to
+ * a[k, j*sample, i*sample] for k < minc, j < minh, i < minw. null when the width and height ratios differ.
+ * The op, the layer's cfg check and both exporters use it.
+ */
+export function shortcutGeometry(a: { c: number; h: number; w: number }, b: { c: number; h: number; w: number }): { stride: number; sample: number; minc: number; minh: number; minw: number } | null {
+  const stride = Math.max(Math.trunc(b.w / a.w), 1);
+  const sample = Math.max(Math.trunc(a.w / b.w), 1);
+  if (stride !== Math.max(Math.trunc(b.h / a.h), 1) || sample !== Math.max(Math.trunc(a.h / b.h), 1)) return null;
+  return { stride, sample, minc: Math.min(a.c, b.c), minh: Math.min(a.h, b.h), minw: Math.min(a.w, b.w) };
+}
+
 /** The uniform parameters (all but n, alpha, beta) shared by every shortcut entry point. */
 function geometry(a: Tensor, b: Tensor) {
   if (a.shape.length !== 4 || b.shape.length !== 4) throw new Error(`shortcut: expected NCHW tensors, got ${a.describe()} and ${b.describe()}`);
   const [na, ac, ah, aw] = a.shape;
   const [nb, bc, bh, bw] = b.shape;
   if (na !== nb) throw new Error(`shortcut: batch sizes differ: ${a.describe()} vs ${b.describe()}`);
-  // Darknet: stride = w1/w2, sample = w2/w1 (w1 = from layer b, w2 = output = a), both at least 1, equal for h.
-  const stride = Math.max(Math.floor(bw / aw), 1);
-  const sample = Math.max(Math.floor(aw / bw), 1);
-  if (stride !== Math.max(Math.floor(bh / ah), 1) || sample !== Math.max(Math.floor(ah / bh), 1)) {
-    throw new Error(`shortcut: width and height ratios differ between ${a.describe()} and ${b.describe()}`);
-  }
-  return { aw, ah, ac, bw, bh, bc, stride, sample, minw: Math.min(aw, bw), minh: Math.min(ah, bh), minc: Math.min(ac, bc) };
+  const sg = shortcutGeometry({ c: ac, h: ah, w: aw }, { c: bc, h: bh, w: bw });
+  if (!sg) throw new Error(`shortcut: width and height ratios differ between ${a.describe()} and ${b.describe()}`);
+  return { aw, ah, ac, bw, bh, bc, ...sg };
 }
 
 /** act(alpha*a + beta*b) on the shared positions, act(a) elsewhere; output shaped like a. */
