@@ -33,6 +33,8 @@ export interface Kernel {
   layout: GPUBindGroupLayout;
   /** The uniform struct at @binding(0) its entry point reads, laid out (what dispatch packs). */
   uniforms: UniformLayout;
+  /** Compiled with ST=f16 (its buffers hold f16 values; f16 tensors may only be bound to such kernels). */
+  f16: boolean;
 }
 
 interface Profiler {
@@ -228,7 +230,7 @@ export class Gpu {
       return new GpuError('compile', name, await compileMessage(module, err.message));
     });
     this.pending.push(check);
-    k = { name, pipeline, layout: pipeline.getBindGroupLayout(0), uniforms };
+    k = { name, pipeline, layout: pipeline.getBindGroupLayout(0), uniforms, f16: spec.defines?.ST === 'f16' };
     this.pipelines.set(name, k);
     return k;
   }
@@ -254,7 +256,7 @@ export class Gpu {
     } catch (e) {
       throw new GpuError('compile', name, await compileMessage(module, (e as Error).message));
     }
-    const k = { name, pipeline, layout: pipeline.getBindGroupLayout(0), uniforms };
+    const k = { name, pipeline, layout: pipeline.getBindGroupLayout(0), uniforms, f16: spec.defines?.ST === 'f16' };
     this.pipelines.set(name, k);
     return k;
   }
@@ -313,7 +315,7 @@ export class Gpu {
     }
     const k = 'pipeline' in spec ? spec : this.kernel(spec);
     this.checkAlive();
-    checkStorage(k.name, bindings);
+    if (!k.f16) checkStorage(k.name, bindings);
     const [x, y = 1, z = 1] = workgroups;
     const maxWg = this.limits.maxComputeWorkgroupsPerDimension ?? 65535;
     if (x > maxWg || y > maxWg || z > maxWg) {
@@ -570,7 +572,6 @@ export class Gpu {
  * the kernel and the binding (an op without an f16 variant must get f32 inputs: Network.forward casts them).
  */
 function checkStorage(kernel: string, bindings: Binding[] | Record<number, Binding>): void {
-  if (kernel.includes('ST=f16')) return;
   for (const [i, b] of Object.entries(bindings)) {
     if ('buffer' in b && b.dtype === 'f16') {
       const slot = Array.isArray(bindings) ? Number(i) + 1 : Number(i);
