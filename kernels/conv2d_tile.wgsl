@@ -66,7 +66,8 @@ const TP: u32 = TR * TN;
 // least 1: constant divisors must not be 0, and the op never pools an odd tile)
 const POOL: u32 = 2u;
 const QN: u32 = max(TN / POOL, 1u);
-const QP: u32 = max((TR / POOL) * QN, 1u);
+const QR: u32 = max(TR / POOL, 1u);
+const QP: u32 = QR * QN;
 const NEG_FLT_MAX: f32 = bitcast<f32>(0xff7fffffu); // -FLT_MAX, Darknet's maxpool padding
 // The window's top and bottom rows shared between vertically adjacent tiles (see the file comment).
 const VS: bool = SG > 1u && SY == 1u && KH == 3u;
@@ -183,13 +184,66 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
     xo += hw;
   }
 
-  // Epilogue as a loop with a run-time trip count (one copy of the bias, activation and store code; see
-  // conv2d_reg.wgsl).
+  // Epilogue. Leaky and linear (the common YOLO case): a run-time loop over the rows (one copy of the store
+  // code), the pixels of a row unrolled, the row's bias loaded once, v > 0 ? v : k*v (k = 0.1 or 1: bit for
+  // bit act_code's). Any other activation: a loop over the values with a run-time trip count (one copy of
+  // act_code). Measured on lavapipe, the first made a 3x3 conv with 3 input channels 1.4-1.5x faster.
+  let rows = select(0u, min(TM, P.Mg - m0), tile < total);
   var res: array<f32, TM * TP>;
   for (var i = 0u; i < TM; i++) {
     for (var j = 0u; j < TP; j++) { res[i * TP + j] = acc[i][j]; }
   }
-  let rows = select(0u, min(TM, P.Mg - m0), tile < total);
+  if (P.act == ACT_LEAKY || P.act == ACT_LINEAR) {
+    let k = select(1.0, 0.1, P.act == ACT_LEAKY);
+    let co0 = g * P.Mg + m0;
+    var rowok: array<bool, TR>;
+    var colok: array<bool, TN>;
+    for (var r = 0u; r < TR; r++) { rowok[r] = oy0 + r < P.OH; }
+    for (var j = 0u; j < TN; j++) { colok[j] = ox0 + j < P.OW; }
+    if (P.pool_h > 0u) {
+      let plane = P.pool_h * P.pool_w;
+      var qrowok: array<bool, QR>;
+      var qcolok: array<bool, QN>;
+      for (var r = 0u; r < QR; r++) { qrowok[r] = oy0 / POOL + r < P.pool_h; }
+      for (var j = 0u; j < QN; j++) { qcolok[j] = ox0 / POOL + j < P.pool_w; }
+      var base = (b * P.Ctot + P.Coff + co0) * plane + (oy0 / POOL) * P.pool_w + ox0 / POOL;
+      for (var i = 0u; i < rows; i++) {
+        let bv = select(0.0, bias[co0 + i], P.has_bias != 0u);
+        var v: array<f32, TP>;
+        for (var j = 0u; j < TP; j++) {
+          let s = res[i * TP + j] + bv;
+          v[j] = select(k * s, s, s > 0.0);
+        }
+        for (var qr = 0u; qr < QR; qr++) {
+          for (var qj = 0u; qj < QN; qj++) {
+            var best = NEG_FLT_MAX;
+            for (var dy = 0u; dy < POOL; dy++) {
+              for (var dx = 0u; dx < POOL; dx++) {
+                let t = (qr * POOL + dy) * TN + qj * POOL + dx;
+                best = select(best, v[t], rowok[qr * POOL + dy] && colok[qj * POOL + dx] && v[t] > best);
+              }
+            }
+            if (qrowok[qr] && qcolok[qj]) { y[base + qr * P.pool_w + qj] = ST(best); }
+          }
+        }
+        base += plane;
+      }
+      return;
+    }
+    let plane = P.OH * P.OW;
+    var base = (b * P.Ctot + P.Coff + co0) * plane + oy0 * P.OW + ox0;
+    for (var i = 0u; i < rows; i++) {
+      let bv = select(0.0, bias[co0 + i], P.has_bias != 0u);
+      for (var r = 0u; r < TR; r++) {
+        for (var j = 0u; j < TN; j++) {
+          let s = res[i * TP + r * TN + j] + bv;
+          if (rowok[r] && colok[j]) { y[base + r * P.OW + j] = ST(select(k * s, s, s > 0.0)); }
+        }
+      }
+      base += plane;
+    }
+    return;
+  }
   if (P.pool_h > 0u) {
     // one pooled output per (row, window) of the tile: the max of its activated conv outputs inside the map
     let qhw = P.pool_h * P.pool_w;
