@@ -5,6 +5,11 @@
 // right/bottom. Out-of-range taps read -FLT_MAX and the running max starts at -FLT_MAX with a strict `>`,
 // so the first maximum in row-major window order wins and a window with no valid tap yields -FLT_MAX
 // with no argmax (-1). `idx` saves the argmax as y*w + x within the input plane.
+// Large windows (SPP's 5, 9, 13) run separably, bit for bit the same: max_rows takes, for every input row and
+// output column, the first maximum of the window's columns in that row (value in `out`, column in `idx`, both
+// P.h x P.ow temporaries per plane); max_cols takes the first maximum of those over the window's rows. The first
+// row holding the window's maximum, at its first column, is the row-major first maximum. 2*size loads per
+// output instead of size*size.
 // max_bwd gathers, per input element, dy of every output whose window covers it and whose argmax is it
 // (the transpose of the scatter net.delta[index] += delta[i], without atomics).
 //
@@ -25,6 +30,8 @@ struct Params { n: u32, w: u32, h: u32, ow: u32, oh: u32, size: u32, sx: u32, sy
 @group(0) @binding(2) var<storage, read_write> out: array<ST>;
 @group(0) @binding(3) var<storage, read_write> idx: array<i32>;
 @group(0) @binding(4) var<storage, read> dy: array<f32>;
+// max_cols: the column argmax max_rows wrote (its idx)
+@group(0) @binding(5) var<storage, read> cidx: array<i32>;
 
 override WG: u32 = 256;
 const NEG_FLT_MAX: f32 = bitcast<f32>(0xff7fffffu); // -FLT_MAX
@@ -68,6 +75,56 @@ fn max_fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
   }
   out[i] = ST(best);
   idx[i] = arg;
+}
+
+// Separable maxpool, pass 1: n = planes * h * ow; out = the row maxima, idx = their columns (-1: none).
+@compute @workgroup_size(WG)
+fn max_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let ox = i % P.ow;
+  let row = i / P.ow; // plane * h + yy
+  let x0 = i32(ox * P.sx) - i32(P.pad / 2u);
+  let w = i32(P.w);
+  var best = NEG_FLT_MAX;
+  var arg = -1;
+  for (var kx = 0; kx < i32(P.size); kx++) {
+    let xx = x0 + kx;
+    if (xx < 0 || xx >= w) { continue; }
+    let v = f32(x[row * P.w + u32(xx)]);
+    if (v > best) {
+      best = v;
+      arg = xx;
+    }
+  }
+  out[i] = ST(best);
+  idx[i] = arg;
+}
+
+// Separable maxpool, pass 2: n = output elements; x = the row maxima of max_rows, cidx = their columns.
+@compute @workgroup_size(WG)
+fn max_cols(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let ox = i % P.ow;
+  let t = i / P.ow;
+  let oy = t % P.oh;
+  let p = t / P.oh;
+  let y0 = i32(oy * P.sy) - i32(P.pad / 2u);
+  let h = i32(P.h);
+  var best = NEG_FLT_MAX;
+  var by = -1; // the row of the first maximum (its column is read once, after the loop)
+  for (var ky = 0; ky < i32(P.size); ky++) {
+    let yy = y0 + ky;
+    if (yy < 0 || yy >= h) { continue; }
+    let v = f32(x[(p * P.h + u32(yy)) * P.ow + ox]);
+    if (v > best) {
+      best = v;
+      by = yy;
+    }
+  }
+  out[i] = ST(best);
+  idx[i] = select(-1, by * i32(P.w) + cidx[(p * P.h + u32(max(by, 0))) * P.ow + ox], by >= 0);
 }
 
 // Output rows (or columns) whose window covers input coordinate c: o*st - off <= c < o*st - off + size.

@@ -36,7 +36,11 @@ const cases: Array<{ name: string; shape: number[]; opts: MaxpoolOptions; out: n
   { name: 'size 3 stride 3 padding 1, 6x9 (tiling windows of 9)', shape: [1, 2, 6, 9], opts: { size: 3, stride: 3, padding: 1 }, out: [2, 3] },
   { name: 'size 2 stride 1 (same-size output)', shape: [2, 3, 4, 5], opts: { size: 2, stride: 1 }, out: [4, 5] },
   { name: 'size 3 stride 2 (overlapping windows)', shape: [1, 5, 7, 9], opts: { size: 3, stride: 2 }, out: [4, 5] },
-  { name: 'size 5 stride 1 (SPP)', shape: [1, 3, 6, 7], opts: { size: 5, stride: 1 }, out: [6, 7] },
+  { name: 'size 5 stride 1 (SPP; separable: max_rows, max_cols)', shape: [1, 3, 6, 7], opts: { size: 5, stride: 1 }, out: [6, 7] },
+  { name: 'size 9 stride 1 (SPP, separable)', shape: [2, 2, 9, 11], opts: { size: 9, stride: 1 }, out: [9, 11] },
+  { name: 'size 13 stride 1 on 13x13 (SPP, separable)', shape: [1, 2, 13, 13], opts: { size: 13, stride: 1 }, out: [13, 13] },
+  { name: 'size 5 stride 2 padding 2 (separable, overlapping, offset 1)', shape: [2, 2, 9, 8], opts: { size: 5, stride: 2, padding: 2 }, out: [4, 3] },
+  { name: 'size 6 stride_x 3 stride_y 2 padding 0 (separable)', shape: [1, 2, 12, 9], opts: { size: 6, strideX: 3, strideY: 2, padding: 0 }, out: [4, 2] },
   { name: 'stride_x 2 stride_y 1', shape: [2, 2, 5, 6], opts: { size: 2, strideX: 2, strideY: 1 }, out: [5, 3] },
   { name: 'size 3 stride 3 padding 0', shape: [1, 3, 7, 6], opts: { size: 3, stride: 3, padding: 0 }, out: [2, 2] },
   { name: 'size 3 stride 2 padding 1 (offset 0)', shape: [1, 2, 5, 5], opts: { size: 3, stride: 2, padding: 1 }, out: [2, 2] },
@@ -45,6 +49,37 @@ const cases: Array<{ name: string; shape: number[]; opts: MaxpoolOptions; out: n
   { name: 'size 2 stride 2, odd 7x12 (pairs; the last windows read one row)', shape: [1, 2, 7, 12], opts: { size: 2, stride: 2 }, out: [4, 6] },
   { name: 'size 2 stride 2 padding 0, 5x4 (pairs, the odd last row dropped)', shape: [2, 2, 5, 4], opts: { size: 2, stride: 2, padding: 0 }, out: [2, 2] },
 ];
+
+// Ties, -Infinity and NaN: the first maximum in row-major window order wins (Darknet's strict >), NaN is
+// never taken, and a window of nothing but -Infinity / NaN gives -FLT_MAX with no argmax. The separable
+// passes (size >= 5) must pick the same argmax as the direct kernel, which dx shows.
+test('maxpool with ties, -Infinity and NaN: the same values and argmax as Darknet, direct and separable', async () => {
+  const gpu = await getGpu();
+  const rng = new Rng(5);
+  for (const opts of [{ size: 3, stride: 1 }, { size: 5, stride: 1 }, { size: 9, stride: 1 }, { size: 5, stride: 2, padding: 2 }] as MaxpoolOptions[]) {
+    const shape = [2, 3, 10, 11];
+    const n = size(shape);
+    const xv = Float32Array.from({ length: n }, () => {
+      const r = rng.int(20);
+      return r === 0 ? Number.NaN : r === 1 ? -Infinity : rng.int(3);
+    });
+    // one plane of nothing but -Infinity and NaN
+    for (let i = 0; i < 110; i++) xv[i] = i % 2 ? Number.NaN : -Infinity;
+    const ref = maxpoolRef(xv, shape, refOpts(opts));
+    const x = Tensor.param(gpu, shape, xv);
+    const tape = newTape();
+    const y = tape.record(() => maxpool(x, opts));
+    const got = await y.toArray();
+    assertClose(got, ref.y, EXACT, `maxpool ${JSON.stringify(opts)} values`);
+    assert.ok(got.slice(0, ref.shape[2] * ref.shape[3]).every((v) => v === -3.4028234663852886e38), 'an all -Infinity/NaN window gives -FLT_MAX');
+    const dyv = randomArray(rng, ref.y.length, -1, 1);
+    const dy = Tensor.from(gpu, ref.shape, dyv);
+    tape.backward(y, dy);
+    assertClose(await x.grad!.toArray(), maxpoolBackwardRef(dyv, ref.indexes, n), BWD_TOL, `maxpool ${JSON.stringify(opts)} argmax (dx)`);
+    for (const t of [y, dy, x.grad!, x]) t.dispose();
+    tape.dispose();
+  }
+});
 
 for (const c of cases) {
   test(`maxpool ${c.name}: forward, backward vs float64 and finite differences`, async () => {

@@ -54,6 +54,12 @@ function nchw(op: string, x: Tensor): [number, number, number, number] {
  * Darknet maxpool: [N, C, H, W] -> [N, C, outH, outW]; padding taps are -FLT_MAX, the first maximum of a
  * window (row-major) wins. Backward sends dy to the saved argmax of each window.
  */
+/**
+ * Windows at least this wide run as two passes (kernels/pool.wgsl max_rows, max_cols: 2*size loads per output
+ * instead of size*size, the same outputs and argmax bit for bit): SPP's 5, 9 and 13.
+ */
+const SEPARABLE_FROM = 5;
+
 export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
   const [N, C, H, W] = nchw('maxpool', x);
   const g = maxpoolGeometry(H, W, opts);
@@ -66,7 +72,15 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
   const np = y.size / 2;
   const defines = storageDefines(x.dtype);
   if (pairs) gpu.dispatch({ file: 'pool', entry: 'max2_fwd', defines, constants: { WG } }, params(np), { 1: x, 2: y, 3: idx }, gpu.grid(np, WG));
-  else gpu.dispatch({ file: 'pool', entry: 'max_fwd', defines, constants: { WG } }, params(y.size), { 1: x, 2: y, 3: idx }, gpu.grid(y.size, WG));
+  else if (g.size >= SEPARABLE_FROM) {
+    // row maxima (and their columns) per input row and output column, then the max over the window's rows
+    const rows = Tensor.like(x, [N, C, H, g.outW]);
+    const cols = new Tensor(gpu, rows.shape, 'maxpool-rowargmax');
+    gpu.dispatch({ file: 'pool', entry: 'max_rows', defines, constants: { WG } }, params(rows.size), { 1: x, 2: rows, 3: cols }, gpu.grid(rows.size, WG));
+    gpu.dispatch({ file: 'pool', entry: 'max_cols', defines, constants: { WG } }, params(y.size), { 1: rows, 2: y, 3: idx, 5: cols }, gpu.grid(y.size, WG));
+    rows.dispose();
+    cols.dispose();
+  } else gpu.dispatch({ file: 'pool', entry: 'max_fwd', defines, constants: { WG } }, params(y.size), { 1: x, 2: y, 3: idx }, gpu.grid(y.size, WG));
   if (!Tape.wants([x])) {
     idx.dispose();
     return y;
