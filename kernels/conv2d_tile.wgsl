@@ -26,6 +26,10 @@
 // row with a constant argument (row(0u); if (TM > 1u) { row(1u); } ...), whose loops are small enough for
 // NIR's unroller. Hence TM <= 32, KH, KW <= 3 (the op checks).
 //
+// Weights: row m's taps for input channel c at w[g*Mg*Cg*KH*KW + m*P.wrow + c*P.wcin + t], t reversed when
+// P.wflip != 0. The forward passes Cg*KH*KW, KH*KW, 0; dx (src/tensor/ops/conv2d.ts tileBackwardData) runs
+// this kernel on dy as the transposed conv and reads the forward's own weights with KH*KW, Cg*KH*KW, 1, so
+// no flipped copy is made.
 // Summation order per output: channels outer, taps (ky, kx) inner; conv2d_reg.wgsl sums taps outer,
 // channels inner, so the two round differently (both within the float64 tests' tolerance).
 // Epilogue: + bias (P.has_bias), activation P.act, written to channel Coff + g*Mg + m of a destination
@@ -145,7 +149,7 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
   // The weight rows this lane loads for its subgroup (rows past the group's end read the last row; their
   // results are never written).
   var wo: array<u32, NCH>;
-  for (var q = 0u; q < NCH; q++) { wo[q] = (g * P.Mg + min(m0 + min(q * SG + lane, TM - 1u), P.Mg - 1u)) * P.Cg * KHW; }
+  for (var q = 0u; q < NCH; q++) { wo[q] = g * P.Mg * P.Cg * KHW + min(m0 + min(q * SG + lane, TM - 1u), P.Mg - 1u) * P.wrow; }
   var xo = (b * P.Cin + g * P.Cg) * hw;
   for (var c = 0u; c < P.Cg; c++) {
     if (VS) {
@@ -169,8 +173,8 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
       }
     }
     for (var q = 0u; q < NCH; q++) {
-      for (var k = 0u; k < KHW; k++) { wl[q][k] = f32(w[wo[q] + k]); }
-      wo[q] += KHW;
+      for (var k = 0u; k < KHW; k++) { wl[q][k] = f32(w[wo[q] + select(k, KHW - 1u - k, P.wflip != 0u)]); }
+      wo[q] += P.wcin;
     }
     row(0u);
     if (TM > 1u) { row(1u); } if (TM > 2u) { row(2u); } if (TM > 3u) { row(3u); }

@@ -13,4 +13,8 @@ struct Params {
   act: u32, has_bias: u32, kt: u32,
   // conv2d_tile.wgsl with a fused POOL x POOL / POOL maxpool: the pooled output's height and width
   pool_h: u32, pool_w: u32,
+  // conv2d_tile.wgsl's weight addressing: an output channel's row starts wrow values after the previous one,
+  // an input channel's taps wcin values after the previous one's, taps reversed when wflip != 0 (forward:
+  // Cg*KH*KW, KH*KW, 0; dx reads the forward's weights as the transposed conv's: KH*KW, Cg*KH*KW, 1)
+  wrow: u32, wcin: u32, wflip: u32,
 }

@@ -1,5 +1,6 @@
 // The tile algorithm's backward passes (src/tensor/ops/conv2d.ts tileBackwardData / tileBackwardWeights,
-// kernels/conv2d_bwd_tile.wgsl): dx of stride-1 convs through the forward on dy with flipped weights, dw one
+// kernels/conv2d_bwd_tile.wgsl): dx of stride-1 convs through the forward on dy with flipped weights (read in
+// place by the tile kernel, or a flipped copy where the transposed shape runs another algorithm), dw one
 // input channel per invocation over pixel tiles. Against the float64 reference and central differences, at
 // ragged shapes (partial tiles at the right / bottom edges, channel blocks that do not divide, a split
 // reduction), strides, groups, 1x1 as one row, every block shape a bench may set, without subgroups, and the

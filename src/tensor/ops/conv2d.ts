@@ -19,7 +19,8 @@
  *               shared through subgroupShuffle as in gemm_reg: about 3x fewer loads per FMA than gemm_reg
  *               on 3x3 layers, the forward on lavapipe. Kernels up to 3x3 without dilation (tileSupported);
  *               other shapes use gemm_reg. Backward (tileBackwardSupported, else gemm_reg): dx of a stride-1
- *               conv as the forward of dy with the flipped weights, dw with conv2d_bwd_tile.wgsl (one input
+ *               conv as the forward of dy with the flipped weights (read in place by the tile kernel), dw
+ *               with conv2d_bwd_tile.wgsl (one input
  *               channel x 16 output channels x 9 taps per invocation over pixel tiles, dy shared through
  *               subgroupShuffle): 2-3x faster than gemm_reg's on demo.cfg's layers.
  *   auto        the measured pick for this adapter and shape (src/tensor/ops/conv_tune.ts autotuneConv,
@@ -275,7 +276,11 @@ function subgroupSize(gpu: Gpu): number {
   return convRegTuning.subgroups && gpu.hasFeature('subgroups') && sg && sg === info?.subgroupMaxSize ? sg : 1;
 }
 
-interface Extra { Ctot?: number; Coff?: number; S?: number; chunk?: number; n?: number; act?: number; bias?: boolean; poolH?: number; poolW?: number }
+interface Extra {
+  Ctot?: number; Coff?: number; S?: number; chunk?: number; n?: number; act?: number; bias?: boolean; poolH?: number; poolW?: number;
+  /** conv2d_tile.wgsl: w holds the weights of the conv this one transposes (dx; tileBackwardData) */
+  transposed?: boolean;
+}
 
 /** Depth of a workgroup-memory tile of conv2d_gemm.wgsl (its constant BK, passed as P.kt). */
 const TILE_K = 16;
@@ -286,6 +291,7 @@ const TILE_K = 16;
  * adapters each pipeline variant costs 0.3-2 s of LLVM compile time, the uniform switch nothing measurable.
  */
 function params(g: ConvGeom, e: Extra = {}) {
+  const khw = g.kH * g.kW;
   return {
     B: g.B, Cin: g.Cin, H: g.H, W: g.W,
     Cout: g.Cout, OH: g.OH, OW: g.OW, KH: g.kH,
@@ -295,6 +301,7 @@ function params(g: ConvGeom, e: Extra = {}) {
     S: e.S ?? 1, chunk: e.chunk ?? 0, n: e.n ?? 0, t0: 0,
     act: e.act ?? 0, has_bias: e.bias ? 1 : 0, kt: TILE_K,
     pool_h: e.poolH ?? 0, pool_w: e.poolW ?? 0,
+    wrow: e.transposed ? khw : g.Cg * khw, wcin: e.transposed ? g.Mg * khw : khw, wflip: e.transposed ? 1 : 0,
   };
 }
 type ConvUniforms = ReturnType<typeof params>;
@@ -547,7 +554,7 @@ export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly nu
 
 /**
  * Which backward passes the `tile` algorithm computes itself (else gemm_reg's kernels run them): dx of a
- * stride-1 conv with padding at most k-1 (the forward tile kernel on dy with the flipped weights), dw of
+ * stride-1 conv with padding at most k-1 (the forward tile kernel on dy, reading the weights flipped), dw of
  * tile-supported shapes with at least 3 input channels per group (one channel per invocation: a first
  * layer's 3 channels leave 5 of lavapipe's 8 lanes idle and still ran 1.8x faster than gemm_reg; depthwise
  * and 2-channel groups stay with gemm_reg).
@@ -566,15 +573,25 @@ const NO_SUBGROUPS = { ENABLE: '', SG: 1, SGARG: '', SGLANE: '0u', SHUFFLE: 'nos
 /**
  * dx of a stride-1 conv as a forward conv (whatever `auto` runs for that shape: the tile kernel on CPU
  * adapters): dx = conv(dy, w') with w'[g*Cg + c, m] = w[g*Mg + m, c] flipped in both axes, padding k-1-p.
+ * The tile kernel reads w' out of w itself (Extra.transposed: conv_params' wrow, wcin, wflip); the other
+ * kernels get a flipped copy (conv2d_bwd_tile.wgsl flip).
  */
 function tileBackwardData(dy: Tensor, w: Tensor, g: ConvGeom): Tensor {
   const gpu = dy.gpu;
+  const pT: Conv2dParams = { stride: 1, pad: [g.kH - 1 - g.py, g.kW - 1 - g.px], groups: g.G };
+  const gT = convGeom(dy.shape, [g.Cin, g.Mg, g.kH, g.kW], pT);
+  const choice = autoConvChoice(gpu, gT, 'fwd');
+  if (choice.algo === 'tile' && tileSupported(gT) && gT.OH === g.H && gT.OW === g.W) {
+    const dx = new Tensor(gpu, [g.B, g.Cin, g.H, g.W]);
+    tileForward(gpu, gT, choice.tile ?? tileBlockFor(gT), { transposed: true }, { 1: dy, 2: w, 3: w, 4: dx });
+    return dx;
+  }
   const wT = new Tensor(gpu, [g.Cin, g.Mg, g.kH, g.kW]);
   const n = g.Cin * g.Mg;
   const defines = { ...NO_SUBGROUPS, TM: 1, TR: 1, TN: 1, KH: 1, KW: 1, SY: 1, SX: 1 };
   gpu.dispatch({ file: 'conv2d_bwd_tile', entry: 'flip', defines }, params(g, { n }), { 1: w, 4: wT }, gpu.grid(n, 256));
   try {
-    return conv2dForward(dy, wT, null, { stride: 1, pad: [g.kH - 1 - g.py, g.kW - 1 - g.px], groups: g.G });
+    return conv2dForward(dy, wT, null, pT);
   } finally {
     wT.dispose();
   }
