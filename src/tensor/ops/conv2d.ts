@@ -19,10 +19,10 @@
  *               shared through subgroupShuffle as in gemm_reg: about 3x fewer loads per FMA than gemm_reg
  *               on 3x3 layers, the forward on lavapipe. Kernels up to 3x3 without dilation (tileSupported);
  *               other shapes use gemm_reg. Backward (tileBackwardSupported, else gemm_reg): dx of a stride-1
- *               conv as the forward of dy with the flipped weights (read in place by the tile kernel), dw
- *               with conv2d_bwd_tile.wgsl (one input
- *               channel x 16 output channels x 9 taps per invocation over pixel tiles, dy shared through
- *               subgroupShuffle): 2-3x faster than gemm_reg's on demo.cfg's layers.
+ *               conv as the forward of dy with the flipped weights (read in place by the tile kernel),
+ *               dw with conv2d_bwd_tile.wgsl (one input channel x 16 output channels x 9 taps per
+ *               invocation over pixel tiles, dy shared through subgroupShuffle): 2-3x faster than
+ *               gemm_reg's on demo.cfg's layers.
  *   auto        the measured pick for this adapter and shape (src/tensor/ops/conv_tune.ts autotuneConv,
  *               kept per adapter by src/gpu/tune-file.ts) when there is one, else chooseConvAlgo(): direct
  *               for tiny work, tile / gemm_reg on CPU adapters, gemm_tiled on GPUs.

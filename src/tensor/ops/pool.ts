@@ -51,15 +51,15 @@ function nchw(op: string, x: Tensor): [number, number, number, number] {
 }
 
 /**
- * Darknet maxpool: [N, C, H, W] -> [N, C, outH, outW]; padding taps are -FLT_MAX, the first maximum of a
- * window (row-major) wins. Backward sends dy to the saved argmax of each window.
- */
-/**
  * Windows at least this wide run as two passes (kernels/pool.wgsl max_rows, max_cols: 2*size loads per output
  * instead of size*size, the same outputs and argmax bit for bit): SPP's 5, 9 and 13.
  */
 const SEPARABLE_FROM = 5;
 
+/**
+ * Darknet maxpool: [N, C, H, W] -> [N, C, outH, outW]; padding taps are -FLT_MAX, the first maximum of a
+ * window (row-major) wins. Backward sends dy to the saved argmax of each window.
+ */
 export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
   const [N, C, H, W] = nchw('maxpool', x);
   const g = maxpoolGeometry(H, W, opts);
