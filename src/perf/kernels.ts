@@ -350,7 +350,8 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
     for (const pass of passes) {
       const autoPick = chooseConvAlgo(gpu.info.kind, g, pass);
       for (const variant of variants) {
-        if (variant === 'tile' && pass !== 'fwd') continue; // a forward algorithm (its backward is gemm_reg's)
+        // tile's backward passes (what training runs on lavapipe): dx through the forward tile kernel, dw with
+        // conv2d_bwd_tile.wgsl; gemm_reg's kernels where tileBackwardSupported says no (its 'tile' column there)
         const algo = variant as ConvAlgo;
         const run = (): Tensor =>
           pass === 'fwd' ? conv2dForward(x, w, bias, p, algo, 'leaky')
