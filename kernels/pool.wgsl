@@ -37,8 +37,8 @@ override WG: u32 = 256;
 const NEG_FLT_MAX: f32 = bitcast<f32>(0xff7fffffu); // -FLT_MAX
 
 // The window of output i: its plane's first input index and its top-left input coordinate (negative in
-// the padding).
-struct Window { base: u32, y0: i32, x0: i32 }
+// the padding); plane and ox: its plane and output column.
+struct Window { base: u32, y0: i32, x0: i32, plane: u32, ox: u32 }
 
 fn window_of(i: u32) -> Window {
   let ox = i % P.ow;
@@ -46,7 +46,7 @@ fn window_of(i: u32) -> Window {
   let oy = t % P.oh;
   let p = t / P.oh;
   let off = i32(P.pad / 2u);
-  return Window(p * P.w * P.h, i32(oy * P.sy) - off, i32(ox * P.sx) - off);
+  return Window(p * P.w * P.h, i32(oy * P.sy) - off, i32(ox * P.sx) - off, p, ox);
 }
 
 // n = output elements
@@ -106,25 +106,22 @@ fn max_rows(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
 fn max_cols(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
   if (i >= P.n) { return; }
-  let ox = i % P.ow;
-  let t = i / P.ow;
-  let oy = t % P.oh;
-  let p = t / P.oh;
-  let y0 = i32(oy * P.sy) - i32(P.pad / 2u);
+  let win = window_of(i);
+  let rows = win.plane * P.h; // the plane's first row of row maxima
   let h = i32(P.h);
   var best = NEG_FLT_MAX;
   var by = -1; // the row of the first maximum (its column is read once, after the loop)
   for (var ky = 0; ky < i32(P.size); ky++) {
-    let yy = y0 + ky;
+    let yy = win.y0 + ky;
     if (yy < 0 || yy >= h) { continue; }
-    let v = f32(x[(p * P.h + u32(yy)) * P.ow + ox]);
+    let v = f32(x[(rows + u32(yy)) * P.ow + win.ox]);
     if (v > best) {
       best = v;
       by = yy;
     }
   }
   out[i] = ST(best);
-  idx[i] = select(-1, by * i32(P.w) + cidx[(p * P.h + u32(max(by, 0))) * P.ow + ox], by >= 0);
+  idx[i] = select(-1, by * i32(P.w) + cidx[(rows + u32(max(by, 0))) * P.ow + win.ox], by >= 0);
 }
 
 // Output rows (or columns) whose window covers input coordinate c: o*st - off <= c < o*st - off + size.
