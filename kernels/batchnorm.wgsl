@@ -16,6 +16,8 @@
 //                  the running statistics in place.
 //   stats_running: inference: stats from the running statistics (rows 1 and 2 both hold running_var).
 //   normalize:     y = gamma*((x - mean)*r) + beta.
+//   normalize_pool4: the same, activated, then Darknet's 2x2/2 [maxpool] of it (see there): writes the pooled
+//                  map and its argmax; the activated map is never stored.
 // Backward, with xhat = (x - mean)*r (exact gradient of the forward formula):
 //   dbeta = sum dy, dgamma = sum dy*xhat (grad_partial + grad_final, same two-level shape as the stats);
 //   TRAIN: dx = r*gamma*(dy - dbeta/M - xhat*dgamma*k), k = 1/M (torch) or 1/(r*s*(M-1)) with
@@ -39,7 +41,8 @@ struct Params {
   mom: f32,    // batch-stat weight (0.01 darknet, 0.1 torch)
   eps: f32,
   planes: u32, // N*C (the vec4 kernels)
-  ipp: u32,    // invocations per plane of the vec4 elementwise kernels: ceil(HW/4 / V4)
+  ipp: u32,    // invocations per plane of the vec4 elementwise kernels: ceil(HW/4 / V4) (normalize_pool4: ceil(HW/8 / PV))
+  w4: u32,     // normalize_pool4: the plane's width / 4 (0 for the other kernels)
 }
 @group(0) @binding(0) var<uniform> U: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -381,4 +384,57 @@ fn grad_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id)
   }
   let s = sum_workgroup(l, vec2f(acc.x + acc.y + acc.z + acc.w, accx.x + accx.y + accx.z + accx.w));
   if (l == 0u) { store_part(c, p, vec2f(s.x, s.y)); }
+}
+
+// ---- BN + activation + Darknet's [maxpool] size=2 stride=2 in one pass (training: src/tensor/ops/batchnorm.ts
+// batchnormMaxpool), for planes with H even and W % 4 == 0, where the windows tile the plane (pool.wgsl
+// max2_fwd's case): a pair of pooled outputs is one 2x4 block of x. Each pair normalizes and activates its
+// block with normalize4's expression and takes the two windows' maxima with pool.wgsl's best2x2, so the pooled
+// values and the argmax (y*W + x within the plane) are those of normalize4 followed by max2_fwd, bit for bit.
+// The activated map itself is never written: the backward recomputes it from x (grad_partial4, grad_input4)
+// after pool.wgsl max2_bwd has sent each pooled gradient to its argmax. Every invocation handles PV
+// consecutive pairs of one plane (pair s = oy*w4 + k: pooled row oy, column pair k), so the channel's
+// constants are loaded once per 8*PV values. Flat 2-D grid over planes*ipp invocations, ipp = ceil(HW/8 / PV).
+@group(0) @binding(4) var<storage, read_write> out2: array<vec2f>;
+@group(0) @binding(12) var<storage, read_write> idx2: array<vec2i>;
+
+const PV: u32 = 4u;
+const NEG_FLT_MAX: f32 = bitcast<f32>(0xff7fffffu); // -FLT_MAX (lib/best2x2.wgsl)
+
+// #include "lib/best2x2.wgsl"
+
+@compute @workgroup_size(WG)
+fn normalize_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let t = (wid.x + wid.y * nwg.x) * WG + l;
+  let plane = t / U.ipp;
+  if (plane >= U.planes) { return; }
+  let c = plane % U.C;
+  let w4 = U.w4;
+  let hp = U.HW / 8u; // pairs per plane: (H/2) * (W/4)
+  let s0 = (t - plane * U.ipp) * PV;
+  var oy = s0 / w4;
+  var k = s0 - oy * w4;
+  let ga = gamma[c];
+  let be = beta[c];
+  let mean = stats[c];
+  let r = stats[3u * U.C + c];
+  let w = i32(4u * w4);
+  for (var v = 0u; v < PV; v++) {
+    let s = s0 + v;
+    if (s < hp) {
+      let i0 = plane * (U.HW / 4u) + 2u * oy * w4 + k;
+      let a = act4(ga * ((x4[i0] - mean) * r) + be);
+      let b = act4(ga * ((x4[i0 + w4] - mean) * r) + be);
+      let at = i32(8u * oy * w4 + 4u * k); // the block's top-left within the plane: row 2*oy, column 4*k
+      let o0 = best2x2(vec4f(a.x, a.y, b.x, b.y), at, w, true);
+      let o1 = best2x2(vec4f(a.z, a.w, b.z, b.w), at + 2, w, true);
+      out2[plane * hp + s] = vec2f(o0.v, o1.v);
+      idx2[plane * hp + s] = vec2i(o0.a, o1.a);
+    }
+    k++;
+    if (k == w4) {
+      k = 0u;
+      oy++;
+    }
+  }
 }

@@ -285,20 +285,7 @@ fn avg_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) n
 @group(0) @binding(4) var<storage, read> dy2: array<vec2f>;
 @group(0) @binding(2) var<storage, read_write> out4: array<vec4f>;
 
-struct Best { v: f32, a: i32 }
-
-// The max of a window's taps t = (row 0 left, row 0 right, row 1 left, row 1 right), row 0 starting at
-// plane index c; row 1 only when `second`. First maximum in row-major order, strict >, as max_fwd.
-fn best2x2(t: vec4f, c: i32, w: i32, second: bool) -> Best {
-  var b = Best(NEG_FLT_MAX, -1);
-  if (t.x > b.v) { b = Best(t.x, c); }
-  if (t.y > b.v) { b = Best(t.y, c + 1); }
-  if (second) {
-    if (t.z > b.v) { b = Best(t.z, c + w); }
-    if (t.w > b.v) { b = Best(t.w, c + w + 1); }
-  }
-  return b;
-}
+// #include "lib/best2x2.wgsl"
 
 // The pair t of the flat grid: its index in the row, output row and plane.
 struct Pair { k: u32, oy: u32, p: u32 }

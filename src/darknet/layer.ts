@@ -140,9 +140,10 @@ export interface ForwardContext {
    */
   timeSteps?: number;
   /**
-   * Inference planning (Network.forward, 'infer' mode): the options of the [maxpool] right after this layer,
-   * its only reader, for the layer to apply itself ([convolutional]: in the conv kernel's epilogue, see
-   * ConvolutionalLayer.fusesMaxpool); the layer then returns the pooled output, which stands for both.
+   * Planning (Network.forward): the options of the [maxpool] right after this layer, its only reader, for the
+   * layer to apply itself ([convolutional]: in the conv kernel's epilogue at inference, in the batchnorm pass
+   * in training; see ConvolutionalLayer.fusesMaxpool); the layer then returns the pooled output, which stands
+   * for both.
    */
   fusedMaxpool?: MaxpoolOptions;
 }

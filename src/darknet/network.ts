@@ -513,16 +513,17 @@ export class Network {
     // the layers before the stopbackward cut: batchnorm on the rolling statistics (ForwardContext.rollingStats)
     const frozenCtx = { ...ctx, rollingStats: true };
     const frozenLogitCtx = { ...logitCtx, rollingStats: true };
-    // Inference planning: a [convolutional] whose only reader is the 2x2/2 [maxpool] right after it pools in
-    // its own epilogue (ForwardContext.fusedMaxpool); its output is never made and the pool layer is skipped.
+    // Planning: a [convolutional] whose only reader is the 2x2/2 [maxpool] right after it applies the pool
+    // itself (ForwardContext.fusedMaxpool): at inference in its conv epilogue, in training (with batchnorm) in
+    // the batchnorm pass. Its output is never made and the pool layer is skipped.
     const fusePool = (i: number): ForwardContext['fusedMaxpool'] => {
       const l = this.layers[i];
       const p = this.layers[i + 1];
-      // not under a recording tape: the fused op records nothing (inference only)
-      if (mode !== 'infer' || Tape.current || l.kind !== 'convolutional' || p?.kind !== 'maxpool' || keep.has(i) || logits.has(i)) return undefined;
+      // inference: not under a recording tape (the fused conv op records nothing)
+      if ((mode === 'infer' && Tape.current) || l.kind !== 'convolutional' || p?.kind !== 'maxpool' || keep.has(i) || logits.has(i)) return undefined;
       if (p.sources.length !== 1 || p.sources[0] !== i || lastUse[i] !== i + 1) return undefined;
       const pool = { size: p.size, strideX: p.strideX, strideY: p.strideY, padding: p.padding };
-      return l.fusesMaxpool(pool) ? pool : undefined;
+      return l.fusesMaxpool(pool, mode) ? pool : undefined;
     };
     // f16 inference: each layer's inputs cast to the storage it runs on (temporaries, freed after it)
     const precision = prepared.dtype;

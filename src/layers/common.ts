@@ -8,7 +8,8 @@ import { Tape } from '../tensor/tape.js';
 import type { Rng } from '../util/rng.js';
 import type { Layer, LayerTensor, Mode, ParamRole } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
-import { batchnorm } from '../tensor/ops/batchnorm.js';
+import { batchnorm, batchnormMaxpool } from '../tensor/ops/batchnorm.js';
+import type { MaxpoolOptions } from '../tensor/ops/pool.js';
 import { conv2d, type Conv2dParams } from '../tensor/ops/conv2d.js';
 
 /** Darknet's inference BN denominator: sqrt(rolling_variance) + .000001 (normalize_cpu). */
@@ -209,15 +210,19 @@ export class LinearParams {
 /**
  * The forward of a linear layer from its LinearParams tensors (not split): infer: conv2d with the folded bias
  * and the activation in the epilogue; train: the same with Tensor.param weights, or without BN bias, then
- * batchnorm with batch statistics (Darknet formula) and the activation fused into it. Intermediates are freed
- * unless a tape is recording (it owns them).
+ * batchnorm with batch statistics (Darknet formula) and the activation fused into it, and with `pool` (training
+ * with batchnorm only: Network planning) the 2x2/2 [maxpool] after it as well (batchnormMaxpool), returning the
+ * pooled output. Intermediates are freed unless a tape is recording (it owns them).
  */
-export function linearForward(x: Tensor, t: Record<string, Tensor>, mode: Mode, geom: Conv2dParams, act: Activation, batchNormalize: boolean, rollingStats = false): Tensor {
+export function linearForward(x: Tensor, t: Record<string, Tensor>, mode: Mode, geom: Conv2dParams, act: Activation, batchNormalize: boolean, rollingStats = false, pool?: MaxpoolOptions): Tensor {
+  if (pool && (mode === 'infer' || !batchNormalize)) throw new Error('linearForward: a fused maxpool needs training with batchnorm');
   if (mode === 'infer') return conv2d(x, t.w, t.b, geom, { act });
   if (!batchNormalize) return conv2d(x, t.weights, t.biases, geom, { act });
   const y = conv2d(x, t.weights, null, geom);
   // batchnorm and the activation in one pass forward and fused backward passes (src/tensor/ops/batchnorm.ts)
-  const z = batchnorm(y, t.scales, t.biases, { runningMean: t.rolling_mean, runningVar: t.rolling_variance }, { training: !rollingStats, mode: 'darknet', act });
+  const state = { runningMean: t.rolling_mean, runningVar: t.rolling_variance };
+  const opts = { training: !rollingStats, mode: 'darknet' as const, act };
+  const z = pool ? batchnormMaxpool(y, t.scales, t.biases, state, opts, pool) : batchnorm(y, t.scales, t.biases, state, opts);
   // an intermediate no recorded op reads (no tape, or nothing after it needs a gradient: a frozen layer) goes now
   if (!Tape.current || !z.requiresGrad) y.dispose();
   return z;

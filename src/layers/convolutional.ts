@@ -232,21 +232,21 @@ export class ConvolutionalLayer extends Layer {
   }
 
   /**
-   * Whether an inference forward can apply the [maxpool] `pool` that follows in the conv's epilogue (Network
-   * planning, ForwardContext.fusedMaxpool): a plain conv (not xnor / binary) and a 2x2/2 pool.
+   * Whether a forward in `mode` can apply the [maxpool] `pool` that follows (Network planning,
+   * ForwardContext.fusedMaxpool): a plain conv (not xnor / binary) and a 2x2/2 pool; inference pools in the
+   * conv's epilogue, training (with batch_normalize) in the batchnorm pass (batchnormMaxpool).
    */
-  fusesMaxpool(pool: MaxpoolOptions): boolean {
-    return !this.xnor && !this.binary && fusableMaxpool(pool);
+  fusesMaxpool(pool: MaxpoolOptions, mode: Mode = 'infer'): boolean {
+    return !this.xnor && !this.binary && (mode === 'infer' || this.batchNormalize) && fusableMaxpool(pool);
   }
 
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
     const act: Activation = ctx.preActivation ? 'linear' : this.activation;
     const t = this.tensors(ctx.mode);
-    if (ctx.fusedMaxpool && ctx.mode === 'infer' && this.fusesMaxpool(ctx.fusedMaxpool)) {
-      // maxpool(act(conv)) in one pass where the forward runs the tile kernel (conv2dMaxpoolForward)
-      return conv2dMaxpoolForward(x, t.w, t.b, this.geom(), ctx.fusedMaxpool, 'auto', act);
-    }
-    if (!this.xnor && !this.binary) return linearForward(x, t, ctx.mode, this.geom(), act, this.batchNormalize, ctx.rollingStats);
+    const pool = ctx.fusedMaxpool && this.fusesMaxpool(ctx.fusedMaxpool, ctx.mode) ? ctx.fusedMaxpool : undefined;
+    // maxpool(act(conv)) in one pass where the forward runs the tile kernel (conv2dMaxpoolForward)
+    if (pool && ctx.mode === 'infer') return conv2dMaxpoolForward(x, t.w, t.b, this.geom(), pool, 'auto', act);
+    if (!this.xnor && !this.binary) return linearForward(x, t, ctx.mode, this.geom(), act, this.batchNormalize, ctx.rollingStats, pool);
     return this.binaryForward(x, t, ctx.mode, act, ctx.rollingStats);
   }
 

@@ -1,8 +1,9 @@
 /**
- * Inference planning in Network.forward: a [convolutional] whose only reader is the 2x2/2 [maxpool] after
- * it pools in its own epilogue (ForwardContext.fusedMaxpool, conv2dMaxpoolForward). The fused forward gives
- * the same head outputs bit for bit as the unfused one (every layer kept: nothing is fused), one dispatch
- * less per fused pair, and leaves alone a conv that another layer also reads and a stride-1 maxpool.
+ * Planning in Network.forward: a [convolutional] whose only reader is the 2x2/2 [maxpool] after it applies
+ * the pool itself (ForwardContext.fusedMaxpool): at inference in its conv epilogue (conv2dMaxpoolForward), in
+ * training in its batchnorm pass (batchnormMaxpool). The fused forward gives the same head outputs (and in
+ * training the same loss and gradients) bit for bit as the unfused one (kept layers are not fused), one
+ * dispatch less per fused pair, and leaves alone a conv that another layer also reads and a stride-1 maxpool.
  */
 import path from 'node:path';
 import { test } from 'uvu';
@@ -13,6 +14,8 @@ import { Tensor, newTape } from '../../src/tensor/index.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { perturb } from '../helpers/perturb.js';
+import { sumSquaresLoss } from '../../src/perf/network.js';
+import { networkParams } from '../../src/train/params.js';
 
 test('yolo-mini: conv + maxpool 2/2 fused in inference, heads bit-identical to the unfused forward', async () => {
   const gpu = await getGpu();
@@ -53,6 +56,47 @@ test('yolo-mini: conv + maxpool 2/2 fused in inference, heads bit-identical to t
   assert.is(gpu.dispatches - d0, nAll, 'no fusion while a tape records');
   for (const t of new Set(taped.values())) t.dispose();
   tape.dispose();
+  x.dispose();
+  net.release();
+});
+
+test('yolo-mini training: conv + batchnorm + maxpool 2/2 in one batchnorm pass, loss and gradients bit-identical', async () => {
+  const gpu = await getGpu();
+  const net = Network.fromFile(path.join(packageRoot(), 'fixtures/cfg/yolo-mini.cfg'));
+  net.initWeights(3);
+  perturb(net, 4);
+  net.prepare(gpu, 'train');
+  const loss = sumSquaresLoss(net);
+  const heads = loss.headSources!;
+  const params = networkParams(net).filter((p) => p.trainable);
+  const I = net.input;
+  const x = Tensor.from(gpu, [2, I.c, I.h, I.w], randomArray(new Rng(6), 2 * I.c * I.h * I.w, 0, 1));
+  // one forward + backward; `keep` layers are not fused
+  const step = async (keep: number[]) => {
+    const tape = newTape();
+    await gpu.sync();
+    const d0 = gpu.dispatches;
+    const l = tape.record(() => {
+      const outs = net.forward(x, { mode: 'train', keep: [...heads, ...keep] });
+      return loss.compute(heads.map((i) => outs.get(i)!), [], {} as never).loss;
+    });
+    const forward = gpu.dispatches - d0;
+    tape.backward(l);
+    const value = (await l.toArray())[0];
+    const grads = await Promise.all(params.map((p) => p.tensor.grad!.toArray()));
+    for (const p of params) {
+      p.tensor.grad!.dispose();
+      p.tensor.grad = null;
+    }
+    l.dispose();
+    tape.dispose();
+    return { value, grads, forward };
+  };
+  const fused = await step([]);
+  const unfused = await step([0, 2, 4]);
+  assert.is(unfused.forward - fused.forward, 3, `three conv + batchnorm + maxpool triples fused (${unfused.forward} -> ${fused.forward} forward dispatches)`);
+  assert.is(fused.value, unfused.value, 'the same loss');
+  params.forEach((p, k) => assert.equal(fused.grads[k], unfused.grads[k], `${p.key}: the same gradient`));
   x.dispose();
   net.release();
 });

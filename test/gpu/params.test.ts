@@ -75,7 +75,7 @@ test('the struct is found from the var<uniform> declaration: its variable and ty
   const bn = moduleOf('batchnorm').forEntry('normalize');
   assert.is(bn.variable, 'U');
   assert.is(bn.struct, 'Params');
-  assert.equal(bn.fields.map((f) => `${f.name}:${f.type}`), ['C:u32', 'HW:u32', 'M:u32', 'L:u32', 'P:u32', 'n:u32', 'keep:f32', 'mom:f32', 'eps:f32', 'planes:u32', 'ipp:u32']);
+  assert.equal(bn.fields.map((f) => `${f.name}:${f.type}`), ['C:u32', 'HW:u32', 'M:u32', 'L:u32', 'P:u32', 'n:u32', 'keep:f32', 'mom:f32', 'eps:f32', 'planes:u32', 'ipp:u32', 'w4:u32']);
   // yolo_loss.wgsl has two uniforms at binding 0: the entry's call graph says which one it reads
   const yl = moduleOf('yolo_loss');
   assert.is(yl.forEntry('dn_neg').struct, 'Params');

@@ -17,6 +17,7 @@ import { BufferUsage } from '../../gpu/usage.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { ACT_CODE, type Activation } from './act_codes.js';
+import { fusableMaxpool, maxpool, maxpool2Backward, type MaxpoolOptions } from './pool.js';
 
 const WG = 256;
 const MAX_GROUPS = 65535;
@@ -87,7 +88,7 @@ const MODE_CODE: Record<BatchnormMode, number> = { darknet: 0, torch: 1 };
 
 /** The uniform Params of every batchnorm entry point (kernels/batchnorm.wgsl). */
 function params(g: Geo, keep: number, mom: number, eps: number) {
-  return { C: g.C, HW: g.HW, M: g.M, L: g.L, P: g.P, n: g.N * g.C * g.HW, keep, mom, eps, planes: g.N * g.C, ipp: Math.ceil(g.HW / 4 / V4) };
+  return { C: g.C, HW: g.HW, M: g.M, L: g.L, P: g.P, n: g.N * g.C * g.HW, keep, mom, eps, planes: g.N * g.C, ipp: Math.ceil(g.HW / 4 / V4), w4: 0 };
 }
 
 /** vec4s per invocation of the vec4 elementwise kernels (kernels/batchnorm.wgsl V4). */
@@ -154,54 +155,124 @@ function runningStats(x: Tensor, state: BatchnormState, mode: BatchnormMode, eps
   return stats;
 }
 
-/**
- * y = gamma*(x - mean)*r + beta per channel (gamma, beta: C values). Training uses the batch statistics and
- * updates `state` in place; inference uses `state`. Recorded on the tape when x, gamma or beta requires grad
- * (in inference the running statistics are constants of the gradient).
- */
-export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchnormState, opts: BatchnormOptions): Tensor {
+/** A forward's statistics and what its backward needs (batchnorm, batchnormMaxpool). */
+interface Normalized {
+  g: Geo;
+  p: ReturnType<typeof params>;
+  stats: Tensor;
+  mode: BatchnormMode;
+  training: boolean;
+  act: Activation;
+  /** The ACT override where the activation is not linear (linear kernels keep the override's default). */
+  ac: Record<string, number> | undefined;
+}
+
+/** Checks the arguments and computes the statistics: the batch's in training (updating `state`), else `state`'s. */
+function normalizeStats(op: string, x: Tensor, gamma: Tensor, beta: Tensor, state: BatchnormState, opts: BatchnormOptions): Normalized {
   const mode = opts.mode ?? 'darknet';
   const { eps, momentum } = defaults(mode, opts.eps, opts.momentum);
   const g = geometry(x, opts.chunk);
-  if (gamma.size !== g.C || beta.size !== g.C) throw new Error(`batchnorm: gamma ${gamma.describe()} / beta ${beta.describe()} do not have ${g.C} values for ${x.describe()}`);
-  const gpu = x.gpu;
+  if (gamma.size !== g.C || beta.size !== g.C) throw new Error(`${op}: gamma ${gamma.describe()} / beta ${beta.describe()} do not have ${g.C} values for ${x.describe()}`);
+  const act = opts.act ?? 'linear';
+  const code = ACT_CODE[act];
+  if (code === undefined) throw new Error(`${op}: unknown activation '${act}'`);
   const training = opts.training;
   const update = opts.updateRunning ?? true;
   const keep = mode === 'darknet' && opts.momentum === undefined ? 0.99 : 1 - momentum;
   const stats = training
     ? batchnormStats(x, { mode, eps, chunk: opts.chunk }, update ? { state, momentum, keep } : undefined)
     : runningStats(x, state, mode, eps, g);
-  const act = opts.act ?? 'linear';
-  const code = ACT_CODE[act];
-  if (code === undefined) throw new Error(`batchnorm: unknown activation '${act}'`);
-  // ACT only when not linear: the linear kernels keep their pipelines (the override's default)
-  const ac: Record<string, number> = code ? { ACT: code } : {};
+  return { g, p: params(g, keep, momentum, eps), stats, mode, training, act, ac: code ? { ACT: code } : undefined };
+}
+
+/** The gradients to x, gamma and beta from dy at act(y) (null where an input needs none). */
+function normalizeBackward(n: Normalized, x: Tensor, gamma: Tensor, beta: Tensor, dy: Tensor): [Tensor | null, Tensor | null, Tensor | null] {
+  const { g, p, stats, ac } = n;
+  const gpu = x.gpu;
+  const part = new Tensor(gpu, [g.C, g.P, 2], 'bn-partials');
+  const dgamma = new Tensor(gpu, [g.C], 'dgamma');
+  const dbeta = new Tensor(gpu, [g.C], 'dbeta');
+  gpu.dispatch({ file: 'batchnorm', entry: g.HW % 4 === 0 ? 'grad_partial4' : 'grad_partial', constants: ac }, p, { 1: x, 2: gamma, 3: beta, 5: part, 6: stats, 9: dy }, [g.P, g.C]);
+  gpu.dispatch({ file: 'batchnorm', entry: 'grad_final' }, p, { 5: part, 10: dgamma, 11: dbeta }, [Math.ceil(g.C / 64)]);
+  part.dispose();
+  let dx: Tensor | null = null;
+  if (x.requiresGrad) {
+    dx = new Tensor(gpu, x.shape);
+    const gi = elementwise(gpu, g, 'grad_input');
+    gpu.dispatch({ file: 'batchnorm', entry: gi.entry, constants: { MODE: MODE_CODE[n.mode], TRAIN: n.training ? 1 : 0, ...ac } }, p, { 1: x, 2: gamma, 3: beta, 4: dx, 6: stats, 9: dy, 10: dgamma, 11: dbeta }, gi.grid);
+  }
+  const dg = gamma.requiresGrad ? dgamma : (dgamma.dispose(), null);
+  const db = beta.requiresGrad ? dbeta : (dbeta.dispose(), null);
+  return [dx, dg, db];
+}
+
+function opName(n: Normalized): string {
+  return `batchnorm:${n.mode}:${n.training ? 'train' : 'infer'}${n.ac ? `+${n.act}` : ''}`;
+}
+
+/**
+ * y = gamma*(x - mean)*r + beta per channel (gamma, beta: C values). Training uses the batch statistics and
+ * updates `state` in place; inference uses `state`. Recorded on the tape when x, gamma or beta requires grad
+ * (in inference the running statistics are constants of the gradient).
+ */
+export function batchnorm(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchnormState, opts: BatchnormOptions): Tensor {
+  const n = normalizeStats('batchnorm', x, gamma, beta, state, opts);
+  const gpu = x.gpu;
   const y = new Tensor(gpu, x.shape);
-  const p = params(g, keep, momentum, eps);
-  const nz = elementwise(gpu, g, 'normalize');
-  gpu.dispatch({ file: 'batchnorm', entry: nz.entry, constants: code ? ac : undefined }, p, { 1: x, 2: gamma, 3: beta, 4: y, 6: stats }, nz.grid);
+  const nz = elementwise(gpu, n.g, 'normalize');
+  gpu.dispatch({ file: 'batchnorm', entry: nz.entry, constants: n.ac }, n.p, { 1: x, 2: gamma, 3: beta, 4: y, 6: n.stats }, nz.grid);
   if (!Tape.wants([x, gamma, beta])) {
-    stats.dispose();
+    n.stats.dispose();
     return y;
   }
   Tape.push({
-    op: `batchnorm:${mode}:${training ? 'train' : 'infer'}${code ? `+${act}` : ''}`, inputs: [x, gamma, beta], outputs: [y], saved: [stats],
+    op: opName(n), inputs: [x, gamma, beta], outputs: [y], saved: [n.stats],
+    backward: ([dy]) => normalizeBackward(n, x, gamma, beta, dy!),
+  });
+  return y;
+}
+
+/** Pairs of pooled outputs per invocation of normalize_pool4 (kernels/batchnorm.wgsl PV). */
+const PV = 4;
+
+/**
+ * maxpool(batchnorm(x, { act }), pool) for Darknet's [maxpool] size=2 stride=2 (fusableMaxpool) after a
+ * [convolutional] with batch_normalize: Network.forward plans it in training (ForwardContext.fusedMaxpool).
+ * Where the windows tile the planes (H even, W % 4 == 0) one pass normalizes, activates and pools, and writes
+ * the pooled map and its argmax but not the activated map (kernels/batchnorm.wgsl normalize_pool4: two full
+ * passes over the map fewer); the backward sends dy to the argmax (maxpool2Backward) and runs batchnorm's.
+ * The values and gradients are those of the two ops bit for bit, which run instead on other shapes.
+ */
+export function batchnormMaxpool(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchnormState, opts: BatchnormOptions, pool: MaxpoolOptions): Tensor {
+  if (!fusableMaxpool(pool)) throw new Error(`batchnormMaxpool: the pool must be size 2 stride 2 with Darknet's default padding, got ${JSON.stringify(pool)}`);
+  const [N, C, H, W] = x.shape;
+  if (x.shape.length !== 4 || H % 2 !== 0 || W % 4 !== 0) {
+    const z = batchnorm(x, gamma, beta, state, opts);
+    const y = maxpool(z, pool);
+    if (!Tape.current || !y.requiresGrad) z.dispose();
+    return y;
+  }
+  const n = normalizeStats('batchnormMaxpool', x, gamma, beta, state, opts);
+  const gpu = x.gpu;
+  const shape = [N, C, H / 2, W / 2];
+  const y = new Tensor(gpu, shape);
+  const idx = new Tensor(gpu, shape, 'maxpool-argmax');
+  const ipp = Math.ceil(H * W / 8 / PV);
+  gpu.dispatch({ file: 'batchnorm', entry: 'normalize_pool4', constants: n.ac }, { ...n.p, ipp, w4: W / 4 }, { 1: x, 2: gamma, 3: beta, 4: y, 6: n.stats, 12: idx }, gpu.grid(N * C * ipp, 256));
+  if (!Tape.wants([x, gamma, beta])) {
+    n.stats.dispose();
+    idx.dispose();
+    return y;
+  }
+  Tape.push({
+    op: `${opName(n)}+maxpool:2/2`, inputs: [x, gamma, beta], outputs: [y], saved: [n.stats, idx],
     backward: ([dy]) => {
-      const part = new Tensor(gpu, [g.C, g.P, 2], 'bn-partials');
-      const dgamma = new Tensor(gpu, [g.C], 'dgamma');
-      const dbeta = new Tensor(gpu, [g.C], 'dbeta');
-      gpu.dispatch({ file: 'batchnorm', entry: g.HW % 4 === 0 ? 'grad_partial4' : 'grad_partial', constants: code ? ac : undefined }, p, { 1: x, 2: gamma, 3: beta, 5: part, 6: stats, 9: dy! }, [g.P, g.C]);
-      gpu.dispatch({ file: 'batchnorm', entry: 'grad_final' }, p, { 5: part, 10: dgamma, 11: dbeta }, [Math.ceil(g.C / 64)]);
-      part.dispose();
-      let dx: Tensor | null = null;
-      if (x.requiresGrad) {
-        dx = new Tensor(gpu, x.shape);
-        const gi = elementwise(gpu, g, 'grad_input');
-        gpu.dispatch({ file: 'batchnorm', entry: gi.entry, constants: { MODE: MODE_CODE[mode], TRAIN: training ? 1 : 0, ...ac } }, p, { 1: x, 2: gamma, 3: beta, 4: dx, 6: stats, 9: dy!, 10: dgamma, 11: dbeta }, gi.grid);
+      const dz = maxpool2Backward(dy!, idx, x.shape);
+      try {
+        return normalizeBackward(n, x, gamma, beta, dz);
+      } finally {
+        dz.dispose();
       }
-      const dg = gamma.requiresGrad ? dgamma : (dgamma.dispose(), null);
-      const db = beta.requiresGrad ? dbeta : (dbeta.dispose(), null);
-      return [dx, dg, db];
     },
   });
   return y;

@@ -36,7 +36,7 @@ import { tuneTable } from '../../gpu/tune.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { activation, activationCode, type Activation } from './activation.js';
-import { maxpool, maxpoolGeometry, type MaxpoolOptions } from './pool.js';
+import { fusableMaxpool, maxpool, maxpoolGeometry, type MaxpoolOptions } from './pool.js';
 
 export interface Conv2dParams {
   stride?: number | [number, number];
@@ -433,14 +433,8 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
   return y;
 }
 
-/**
- * Whether the tile kernel's epilogue can apply a maxpool: size = stride = 2 on both axes, windows starting at 0
- * (padding 0 or 1, the default): each window lies inside one conv tile.
- */
-export function fusableMaxpool(pool: MaxpoolOptions): boolean {
-  const m = maxpoolGeometry(2, 2, pool);
-  return m.size === 2 && m.strideX === 2 && m.strideY === 2 && Math.floor(m.padding / 2) === 0;
-}
+/** Whether the tile kernel's epilogue can apply a maxpool (pool.ts fusableMaxpool: each window lies inside one conv tile). */
+export { fusableMaxpool };
 
 /**
  * maxpool(act(conv2d(x, w) + b), pool), not recorded (inference): in one pass when the forward runs the tile
