@@ -6,7 +6,8 @@
  * The forward is buffer copies (Gpu.copy: per input and image, its slice is one contiguous range of the input
  * and of the output), which lavapipe runs as a memcpy: the copy kernel (concat.wgsl fwd, two run-time
  * divisions, a load and a store per value) took 10-18% of yolov4-tiny's and yolov7-tiny's inference once the
- * convolutions had become fast. The backward is the kernel (concat.wgsl bwd: zeros outside the slice).
+ * convolutions had become fast. The backward copies too, where an input's gradient is its slice whole
+ * (groups = 1); with groups it is the kernel (concat.wgsl bwd: zeros outside the slice).
  * f16 inputs (inference) are copied the same way where every byte offset and length is a multiple of 4, i.e.
  * an even number of halves; otherwise (odd channel counts of an odd-sized map) by concat.wgsl fwd with ST=f16.
  */
@@ -72,6 +73,12 @@ export function concat(inputs: Tensor[], opts: ConcatOptions = {}): Tensor {
       if (!t.requiresGrad) return null;
       const sl = slices[k];
       const dx = new Tensor(gpu, t.shape);
+      // without groups an input's gradient is its slice of g whole: per image one contiguous range, copied
+      // (training is f32); with groups the rest of its channels get zeros, from the kernel
+      if (groups === 1) {
+        for (let b = 0; b < N; b++) gpu.copy(g!, 4 * (b * cOut + offsets[k]) * hw, dx, 4 * b * sl.cIn * hw, 4 * sl.cIn * hw);
+        return dx;
+      }
       const n = t.size;
       gpu.dispatch({ file: 'concat', entry: 'bwd', constants: { WG } }, { n, hw, cIn: sl.cIn, cStart: sl.cStart, cCount: sl.cCount, cOut, cOffset: offsets[k] }, { 1: g!, 2: dx }, gpu.grid(n, WG));
       return dx;
