@@ -17,7 +17,8 @@
 //   stats_running: inference: stats from the running statistics (rows 1 and 2 both hold running_var).
 //   normalize:     y = gamma*((x - mean)*r) + beta.
 //   normalize_pool4: the same, activated, then Darknet's 2x2/2 [maxpool] of it (see there): writes the pooled
-//                  map and its argmax; the activated map is never stored.
+//                  map and its argmax; the activated map is never stored. Its backward: grad_partial_pool4 and
+//                  grad_input_pool4, which read the pooled gradient and the argmax where the others read dy.
 // Backward, with xhat = (x - mean)*r (exact gradient of the forward formula):
 //   dbeta = sum dy, dgamma = sum dy*xhat (grad_partial + grad_final, same two-level shape as the stats);
 //   TRAIN: dx = r*gamma*(dy - dbeta/M - xhat*dgamma*k), k = 1/M (torch) or 1/(r*s*(M-1)) with
@@ -435,6 +436,99 @@ fn normalize_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_i
     if (k == w4) {
       k = 0u;
       oy++;
+    }
+  }
+}
+
+// The backward of normalize_pool4 without the full-size gradient: dy at the activated map is the pooled
+// gradient at each window's argmax and 0 elsewhere (pool.wgsl max2_bwd), so grad_partial_pool4 and
+// grad_input_pool4 rebuild each vec4 of it from its pair's pooled gradient (binding 9 as vec2s) and argmax
+// (binding 12) with max2_bwd's own selects, and go on as grad_partial4 and grad_input4 in the same order: the
+// same values bit for bit, without writing and reading back the full-size gradient. U.w4 = W / 4.
+@group(0) @binding(9) var<storage, read> dyp2: array<vec2f>;
+
+// dy at vec4 (iy, k) of a plane (row iy, columns 4k..4k+3): pair (iy/2, k) of the plane's pooled gradient.
+fn pooled_dy(plane: u32, iy: u32, k: u32) -> vec4f {
+  let pair = plane * (U.HW / 8u) + (iy >> 1u) * U.w4 + k;
+  let g = dyp2[pair];
+  let a = idx2[pair];
+  let c0 = i32(4u * (iy * U.w4 + k));
+  return vec4f(select(0.0, g.x, a.x == c0), select(0.0, g.x, a.x == c0 + 1), select(0.0, g.y, a.y == c0 + 2), select(0.0, g.y, a.y == c0 + 3));
+}
+
+// grad_partial4's walk with the vec4's row and column block within the plane (s = iy*w4 + k) kept as well.
+struct WalkRC {
+  w: Walk,
+  iy: u32,
+  k: u32,
+  diy: u32, // ds = diy*w4 + dk
+  dk: u32,
+}
+
+fn walk_rc_start(q: u32) -> WalkRC {
+  let w = walk_start(q);
+  let iy = w.s / U.w4;
+  let diy = w.ds / U.w4;
+  return WalkRC(w, iy, w.s - iy * U.w4, diy, w.ds - diy * U.w4);
+}
+
+fn walk_rc_next(r: ptr<function, WalkRC>) {
+  let wrapped = (*r).w.s + (*r).w.ds >= U.HW / 4u;
+  walk_next(&(*r).w);
+  (*r).k += (*r).dk;
+  (*r).iy += (*r).diy;
+  if ((*r).k >= U.w4) {
+    (*r).k -= U.w4;
+    (*r).iy += 1u;
+  }
+  if (wrapped) { (*r).iy -= U.HW / (4u * U.w4); }
+}
+
+@compute @workgroup_size(WR)
+fn grad_partial_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+  let p = wid.x;
+  let c = wid.y;
+  let start = p * U.L / 4u;
+  let end = min(start + U.L / 4u, U.M / 4u);
+  let mean = stats[c];
+  let r = stats[3u * U.C + c];
+  let ga = gamma[c];
+  let be = beta[c];
+  var acc = vec4f(0.0);
+  var accx = vec4f(0.0);
+  for (var w = walk_rc_start(start + l); w.w.q < end; walk_rc_next(&w)) {
+    let xv = x4[walk_index(c, w.w)];
+    let g = act_back4(pooled_dy(w.w.b * U.C + c, w.iy, w.k), xv, ga, be, mean, r);
+    acc += g;
+    accx += g * ((xv - mean) * r);
+  }
+  let s = sum_workgroup(l, vec2f(acc.x + acc.y + acc.z + acc.w, accx.x + accx.y + accx.z + accx.w));
+  if (l == 0u) { store_part(c, p, vec2f(s.x, s.y)); }
+}
+
+@compute @workgroup_size(WG)
+fn grad_input_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let q = site4(l, wid, nwg);
+  if (!q.ok) { return; }
+  let k = dx_coeffs(q.c);
+  let ga = gamma[q.c];
+  let be = beta[q.c];
+  let mean = stats[q.c];
+  let r = stats[3u * U.C + q.c];
+  let hw4 = U.HW / 4u;
+  let plane = q.i / hw4;
+  let s = q.i - plane * hw4;
+  var iy = s / U.w4;
+  var kc = s - iy * U.w4;
+  for (var v = 0u; v < V4; v++) {
+    if (v < q.n) {
+      let xv = x4[q.i + v];
+      out4[q.i + v] = k.x * (act_back4(pooled_dy(plane, iy, kc), xv, ga, be, mean, r) - k.y - (xv - k.w) * k.z);
+    }
+    kc++;
+    if (kc == U.w4) {
+      kc = 0u;
+      iy++;
     }
   }
 }

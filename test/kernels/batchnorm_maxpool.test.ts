@@ -1,5 +1,6 @@
 // batchnormMaxpool: maxpool(act(batchnorm(x)), 2x2/2) in one pass (kernels/batchnorm.wgsl normalize_pool4),
-// training's conv -> BN -> activation -> [maxpool] without the activated map. Checked against the two ops it
+// training's conv -> BN -> activation -> [maxpool] without the activated map, and a backward that reads the
+// pooled gradient and argmax instead of a full-size gradient (grad_partial_pool4, grad_input_pool4). Checked against the two ops it
 // replaces on the same device (the same f32 expressions and comparisons: the same values, argmax and
 // gradients), against float64 (pool of act ∘ BN, the gradient sent to the window's first maximum, then BN's),
 // with central differences for a smooth activation, and on shapes it leaves to the two ops.
@@ -29,6 +30,7 @@ interface Run {
   rm: Float32Array;
   rv: Float32Array;
   dispatches: number;
+  backward: number;
 }
 
 /** One forward + backward, fused (batchnormMaxpool) or as maxpool(batchnorm(x, { act })). */
@@ -50,8 +52,10 @@ async function run(shape: number[], xv: Float32Array, gv: Float32Array, bv: Floa
   const dispatches = gpu.dispatches - d0;
   assert.equal([...z.shape], pooled);
   const zz = await z.toArray();
+  const d1 = gpu.dispatches;
   tape.backward(z, dz);
-  const out = { z: zz, dx: await x.grad!.toArray(), dg: await gamma.grad!.toArray(), db: await beta.grad!.toArray(), rm: await state.runningMean.toArray(), rv: await state.runningVar.toArray(), dispatches };
+  const backward = gpu.dispatches - d1;
+  const out = { z: zz, dx: await x.grad!.toArray(), dg: await gamma.grad!.toArray(), db: await beta.grad!.toArray(), rm: await state.runningMean.toArray(), rv: await state.runningVar.toArray(), dispatches, backward };
   for (const t of [z, dz, x.grad!, gamma.grad!, beta.grad!, x, gamma, beta, state.runningMean, state.runningVar]) t.dispose();
   tape.dispose();
   return out;
@@ -113,6 +117,7 @@ async function poolCase(shape: number[], a: Activation, training: boolean, seed:
   assertClose(f.rm, u.rm, EXACT, `${label}: running mean`);
   assertClose(f.rv, u.rv, EXACT, `${label}: running var`);
   assert.is(f.dispatches, u.dispatches - 1, `${label}: one pass fewer forward (${u.dispatches} -> ${f.dispatches})`);
+  assert.is(f.backward, u.backward - 1, `${label}: one pass fewer backward (${u.backward} -> ${f.backward})`);
 
   // float64: z = pool(act(BN(x))); the pooled gradient goes to each window's argmax, times act'(y), then BN's
   const rmv = new Float32Array(C).fill(0.25);
@@ -189,6 +194,7 @@ test('batchnormMaxpool on shapes the pass does not take (H odd, W % 4 != 0) runs
     assertClose(f.dx, u.dx, EXACT, `[${shape}] dx`);
     assertClose(f.dg, u.dg, EXACT, `[${shape}] dgamma`);
     assert.is(f.dispatches, u.dispatches, `[${shape}] the same passes`);
+    assert.is(f.backward, u.backward, `[${shape}] the same passes backward`);
   }
 });
 

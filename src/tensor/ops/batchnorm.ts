@@ -17,7 +17,7 @@ import { BufferUsage } from '../../gpu/usage.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { ACT_CODE, type Activation } from './act_codes.js';
-import { fusableMaxpool, maxpool, maxpool2Backward, type MaxpoolOptions } from './pool.js';
+import { fusableMaxpool, maxpool, type MaxpoolOptions } from './pool.js';
 
 const WG = 256;
 const MAX_GROUPS = 65535;
@@ -185,21 +185,29 @@ function normalizeStats(op: string, x: Tensor, gamma: Tensor, beta: Tensor, stat
   return { g, p: params(g, keep, momentum, eps), stats, mode, training, act, ac: code ? { ACT: code } : undefined };
 }
 
-/** The gradients to x, gamma and beta from dy at act(y) (null where an input needs none). */
-function normalizeBackward(n: Normalized, x: Tensor, gamma: Tensor, beta: Tensor, dy: Tensor): [Tensor | null, Tensor | null, Tensor | null] {
-  const { g, p, stats, ac } = n;
+/**
+ * The gradients to x, gamma and beta from dy at act(y) (null where an input needs none). With `pooled`, dy is
+ * the gradient at the 2x2/2 maxpool of act(y) and `pooled.idx` its argmax (batchnormMaxpool): the kernels
+ * rebuild the full-size gradient as they read it (grad_partial_pool4, grad_input_pool4).
+ */
+function normalizeBackward(n: Normalized, x: Tensor, gamma: Tensor, beta: Tensor, dy: Tensor, pooled?: { idx: Tensor; w4: number }): [Tensor | null, Tensor | null, Tensor | null] {
+  const { g, stats, ac } = n;
+  const p = pooled ? { ...n.p, w4: pooled.w4 } : n.p;
+  const dyb: Record<number, Tensor> = pooled ? { 9: dy, 12: pooled.idx } : { 9: dy };
   const gpu = x.gpu;
   const part = new Tensor(gpu, [g.C, g.P, 2], 'bn-partials');
   const dgamma = new Tensor(gpu, [g.C], 'dgamma');
   const dbeta = new Tensor(gpu, [g.C], 'dbeta');
-  gpu.dispatch({ file: 'batchnorm', entry: g.HW % 4 === 0 ? 'grad_partial4' : 'grad_partial', constants: ac }, p, { 1: x, 2: gamma, 3: beta, 5: part, 6: stats, 9: dy }, [g.P, g.C]);
+  const gp = pooled ? 'grad_partial_pool4' : g.HW % 4 === 0 ? 'grad_partial4' : 'grad_partial';
+  gpu.dispatch({ file: 'batchnorm', entry: gp, constants: ac }, p, { 1: x, 2: gamma, 3: beta, 5: part, 6: stats, ...dyb }, [g.P, g.C]);
   gpu.dispatch({ file: 'batchnorm', entry: 'grad_final' }, p, { 5: part, 10: dgamma, 11: dbeta }, [Math.ceil(g.C / 64)]);
   part.dispose();
   let dx: Tensor | null = null;
   if (x.requiresGrad) {
     dx = new Tensor(gpu, x.shape);
     const gi = elementwise(gpu, g, 'grad_input');
-    gpu.dispatch({ file: 'batchnorm', entry: gi.entry, constants: { MODE: MODE_CODE[n.mode], TRAIN: n.training ? 1 : 0, ...ac } }, p, { 1: x, 2: gamma, 3: beta, 4: dx, 6: stats, 9: dy, 10: dgamma, 11: dbeta }, gi.grid);
+    const entry = pooled ? 'grad_input_pool4' : gi.entry;
+    gpu.dispatch({ file: 'batchnorm', entry, constants: { MODE: MODE_CODE[n.mode], TRAIN: n.training ? 1 : 0, ...ac } }, p, { 1: x, 2: gamma, 3: beta, 4: dx, 6: stats, 10: dgamma, 11: dbeta, ...dyb }, gi.grid);
   }
   const dg = gamma.requiresGrad ? dgamma : (dgamma.dispose(), null);
   const db = beta.requiresGrad ? dbeta : (dbeta.dispose(), null);
@@ -239,9 +247,10 @@ const PV = 4;
  * maxpool(batchnorm(x, { act }), pool) for Darknet's [maxpool] size=2 stride=2 (fusableMaxpool) after a
  * [convolutional] with batch_normalize: Network.forward plans it in training (ForwardContext.fusedMaxpool).
  * Where the windows tile the planes (H even, W % 4 == 0) one pass normalizes, activates and pools, and writes
- * the pooled map and its argmax but not the activated map (kernels/batchnorm.wgsl normalize_pool4: two full
- * passes over the map fewer); the backward sends dy to the argmax (maxpool2Backward) and runs batchnorm's.
- * The values and gradients are those of the two ops bit for bit, which run instead on other shapes.
+ * the pooled map and its argmax but not the activated map (kernels/batchnorm.wgsl normalize_pool4); the
+ * backward reads the pooled gradient and the argmax where batchnorm's reads the full-size gradient
+ * (grad_partial_pool4, grad_input_pool4), so that is never written either: three full-size passes fewer per
+ * step. The values and gradients are those of the two ops bit for bit, which run instead on other shapes.
  */
 export function batchnormMaxpool(x: Tensor, gamma: Tensor, beta: Tensor, state: BatchnormState, opts: BatchnormOptions, pool: MaxpoolOptions): Tensor {
   if (!fusableMaxpool(pool)) throw new Error(`batchnormMaxpool: the pool must be size 2 stride 2 with Darknet's default padding, got ${JSON.stringify(pool)}`);
@@ -267,12 +276,7 @@ export function batchnormMaxpool(x: Tensor, gamma: Tensor, beta: Tensor, state: 
   Tape.push({
     op: `${opName(n)}+maxpool:2/2`, inputs: [x, gamma, beta], outputs: [y], saved: [n.stats, idx],
     backward: ([dy]) => {
-      const dz = maxpool2Backward(dy!, idx, x.shape);
-      try {
-        return normalizeBackward(n, x, gamma, beta, dz);
-      } finally {
-        dz.dispose();
-      }
+      return normalizeBackward(n, x, gamma, beta, dy!, { idx, w4: W / 4 });
     },
   });
   return y;
