@@ -217,14 +217,18 @@ fn grad_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) 
   if (l == 0u) { store_part(c, p, vec2f(s.x, s.y)); }
 }
 
+fn grad_final_at(c: u32) {
+  let s = sum_partials(c);
+  dbeta[c] = s.x;
+  dgamma[c] = s.y;
+}
+
 // one thread per channel
 @compute @workgroup_size(64)
 fn grad_final(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
   if (c >= U.C) { return; }
-  let s = sum_partials(c);
-  dbeta[c] = s.x;
-  dgamma[c] = s.y;
+  grad_final_at(c);
 }
 
 // elementwise, 2-D grid; out = dx
@@ -445,7 +449,22 @@ fn normalize_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_i
 // grad_input_pool4 rebuild each vec4 of it from its pair's pooled gradient (binding 9 as vec2s) and argmax
 // (binding 12) with max2_bwd's own selects, and go on as grad_partial4 and grad_input4 in the same order: the
 // same values bit for bit, without writing and reading back the full-size gradient. U.w4 = W / 4.
+// grad_input_pool4 takes the channel's constants from `coef`, which grad_final_pool writes with dgamma and
+// dbeta (the same values as grad_input4 computes: copies, and dx_coeffs' own arithmetic), so that it binds
+// five storage buffers where grad_input4 binds eight, WebGPU's default limit.
 @group(0) @binding(9) var<storage, read> dyp2: array<vec2f>;
+// per channel c: coef[2c] = (gamma, beta, mean, r), coef[2c + 1] = dx_coeffs(c)
+@group(0) @binding(13) var<storage, read_write> coef: array<vec4f>;
+
+// one thread per channel: grad_final, then the constants grad_input_pool4 reads
+@compute @workgroup_size(64)
+fn grad_final_pool(@builtin(global_invocation_id) gid: vec3u) {
+  let c = gid.x;
+  if (c >= U.C) { return; }
+  grad_final_at(c);
+  coef[2u * c] = vec4f(gamma[c], beta[c], stats[c], stats[3u * U.C + c]);
+  coef[2u * c + 1u] = dx_coeffs(c);
+}
 
 // dy at vec4 (iy, k) of a plane (row iy, columns 4k..4k+3): pair (iy/2, k) of the plane's pooled gradient.
 fn pooled_dy(plane: u32, iy: u32, k: u32) -> vec4f {
@@ -510,11 +529,12 @@ fn grad_partial_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgrou
 fn grad_input_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let q = site4(l, wid, nwg);
   if (!q.ok) { return; }
-  let k = dx_coeffs(q.c);
-  let ga = gamma[q.c];
-  let be = beta[q.c];
-  let mean = stats[q.c];
-  let r = stats[3u * U.C + q.c];
+  let cs = coef[2u * q.c];
+  let k = coef[2u * q.c + 1u];
+  let ga = cs.x;
+  let be = cs.y;
+  let mean = cs.z;
+  let r = cs.w;
   let hw4 = U.HW / 4u;
   let plane = q.i / hw4;
   let s = q.i - plane * hw4;

@@ -79,6 +79,12 @@ export interface GpuOptions extends SelectOptions {
    * defaults shipped for the adapter kind); default true. Tests pass false for a machine-independent device.
    */
   tuning?: boolean;
+  /**
+   * Create the device with WebGPU's default limits (8 storage buffers per shader stage, ...), what a web page
+   * gets unless it asks for more, instead of the adapter's; `limits` then reports the device's. Default
+   * false. The tests compile every kernel this way, so that none needs more than the defaults.
+   */
+  defaultLimits?: boolean;
 }
 
 export class Gpu {
@@ -137,10 +143,11 @@ export class Gpu {
 
   /** Creates the device on an adapter already chosen (its `instance` stays referenced by the Gpu). */
   static async fromAdapter(selected: SelectedAdapter, opts: GpuOptions = {}): Promise<Gpu> {
-    const { adapter, info, instance } = selected;
+    const { adapter, instance } = selected;
+    let info = selected.info;
     const requiredLimits: Record<string, number> = {};
     const L = adapter.limits as unknown as Record<string, number>;
-    for (const k of Object.keys(info.limits)) requiredLimits[k] = L[k];
+    if (!opts.defaultLimits) for (const k of Object.keys(info.limits)) requiredLimits[k] = L[k];
     const wanted: GPUFeatureName[] = ['shader-f16', 'subgroups', 'timestamp-query'];
     const requiredFeatures = wanted.filter((f) => adapter.features.has(f));
     let device: GPUDevice;
@@ -148,6 +155,10 @@ export class Gpu {
       device = await adapter.requestDevice({ requiredLimits, requiredFeatures, label: `yolo-wgsl ${info.kind}` });
     } catch (e) {
       throw new GpuError('no-adapter', '', `requestDevice failed on ${info.summary}: ${(e as Error).message}`);
+    }
+    if (opts.defaultLimits) {
+      const D = device.limits as unknown as Record<string, number>;
+      info = { ...info, limits: Object.fromEntries(Object.keys(info.limits).map((k) => [k, D[k]])) };
     }
     const debug = opts.debug ?? (typeof process !== 'undefined' && process.env?.YOLO_WGSL_DEBUG === '1');
     const gpu = new Gpu(device, info, debug, instance, opts.kernelSource ?? readKernelFile);

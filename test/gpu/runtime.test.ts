@@ -36,6 +36,23 @@ test('every kernel entry point in kernels/ compiles', async () => {
   for (const s of specs) await gpu.compile(s);
 });
 
+test('every kernel entry point fits WebGPU\'s default limits (8 storage buffers per stage: what a page gets)', async () => {
+  const gpu = await getGpu();
+  if (gpu.info.featureLevel !== 'core') {
+    // compatibility mode has lower defaults (workgroups of 128); the engine asks such adapters for their own
+    console.log(`  [skipped: the default-limits check needs a core-level adapter; ${gpu.info.summary} is not]`);
+    return;
+  }
+  const d = await Gpu.create({ backend: parseBackend(process.env.YOLO_WGSL_BACKEND), defaultLimits: true, tuning: false });
+  try {
+    assert.is(d.limits.maxStorageBuffersPerShaderStage, 8, 'the device has the default limit');
+    assert.ok(gpu.limits.maxStorageBuffersPerShaderStage >= 8);
+    for (const s of allKernelSpecs()) await d.compile(s);
+  } finally {
+    d.dispose();
+  }
+});
+
 test('a WGSL compile error is a GpuError naming the kernel and the line', async () => {
   const gpu = await getGpu();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'yw-kernels-'));

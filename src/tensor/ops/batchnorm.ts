@@ -200,15 +200,20 @@ function normalizeBackward(n: Normalized, x: Tensor, gamma: Tensor, beta: Tensor
   const dbeta = new Tensor(gpu, [g.C], 'dbeta');
   const gp = pooled ? 'grad_partial_pool4' : g.HW % 4 === 0 ? 'grad_partial4' : 'grad_partial';
   gpu.dispatch({ file: 'batchnorm', entry: gp, constants: ac }, p, { 1: x, 2: gamma, 3: beta, 5: part, 6: stats, ...dyb }, [g.P, g.C]);
-  gpu.dispatch({ file: 'batchnorm', entry: 'grad_final' }, p, { 5: part, 10: dgamma, 11: dbeta }, [Math.ceil(g.C / 64)]);
+  const train = { MODE: MODE_CODE[n.mode], TRAIN: n.training ? 1 : 0 };
+  // pooled: grad_final_pool also writes the channel constants grad_input_pool4 reads (2 vec4s per channel)
+  const coef = pooled ? new Tensor(gpu, [g.C, 8], 'bn-coef') : null;
+  if (coef) gpu.dispatch({ file: 'batchnorm', entry: 'grad_final_pool', constants: train }, p, { 2: gamma, 3: beta, 5: part, 6: stats, 10: dgamma, 11: dbeta, 13: coef }, [Math.ceil(g.C / 64)]);
+  else gpu.dispatch({ file: 'batchnorm', entry: 'grad_final' }, p, { 5: part, 10: dgamma, 11: dbeta }, [Math.ceil(g.C / 64)]);
   part.dispose();
   let dx: Tensor | null = null;
   if (x.requiresGrad) {
     dx = new Tensor(gpu, x.shape);
     const gi = elementwise(gpu, g, 'grad_input');
-    const entry = pooled ? 'grad_input_pool4' : gi.entry;
-    gpu.dispatch({ file: 'batchnorm', entry, constants: { MODE: MODE_CODE[n.mode], TRAIN: n.training ? 1 : 0, ...ac } }, p, { 1: x, 2: gamma, 3: beta, 4: dx, 6: stats, 10: dgamma, 11: dbeta, ...dyb }, gi.grid);
+    if (coef) gpu.dispatch({ file: 'batchnorm', entry: 'grad_input_pool4', constants: ac }, p, { 1: x, 4: dx, 13: coef, ...dyb }, gi.grid);
+    else gpu.dispatch({ file: 'batchnorm', entry: gi.entry, constants: { ...train, ...ac } }, p, { 1: x, 2: gamma, 3: beta, 4: dx, 6: stats, 9: dy, 10: dgamma, 11: dbeta }, gi.grid);
   }
+  coef?.dispose();
   const dg = gamma.requiresGrad ? dgamma : (dgamma.dispose(), null);
   const db = beta.requiresGrad ? dbeta : (dbeta.dispose(), null);
   return [dx, dg, db];
