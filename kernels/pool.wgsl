@@ -11,7 +11,7 @@
 // row holding the window's maximum, at its first column, is the row-major first maximum. 2*size loads per
 // output instead of size*size.
 // max_bwd gathers, per input element, dy of every output whose window covers it and whose argmax is it
-// (the transpose of the scatter net.delta[index] += delta[i], without atomics).
+// (the transpose of the scatter net.delta[index] += delta[i], without atomics); one invocation per input row.
 //
 // avgpool: out[p] = sum over the h*w plane / (h*w); dx[p, s] = dy[p] / (h*w).
 //
@@ -127,6 +127,8 @@ fn max_cols(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) 
 // Output rows (or columns) whose window covers input coordinate c: o*st - off <= c < o*st - off + size.
 fn covering(c: u32, st: u32, limit: u32) -> vec2i {
   let u = i32(c) + i32(P.pad / 2u);
+  // stride 1 (SPP, yolov3-tiny's last maxpool) without the divisions, which cost more than the loads
+  if (st == 1u) { return vec2i(max(u - i32(P.size) + 1, 0), min(u, i32(limit) - 1)); }
   let s = i32(st);
   var lo = 0;
   if (u >= i32(P.size)) { lo = (u - i32(P.size) + s) / s; }
@@ -134,27 +136,29 @@ fn covering(c: u32, st: u32, limit: u32) -> vec2i {
   return vec2i(lo, hi);
 }
 
-// n = input elements; out = dx
+// n = input rows (planes * h); out = dx. One invocation per input row, its elements in turn: the row's
+// plane, row and covering output rows are found once (run-time divisions are a scalar loop per lane on
+// lavapipe; per element they cost more than the loads).
 @compute @workgroup_size(WG)
 fn max_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= P.n) { return; }
-  let ix = i % P.w;
-  let t = i / P.w;
+  let t = gid.x + gid.y * nwg.x * WG;
+  if (t >= P.n) { return; }
   let iy = t % P.h;
   let p = t / P.h;
-  let me = i32(iy * P.w + ix);
   let ry = covering(iy, P.sy, P.oh);
-  let rx = covering(ix, P.sx, P.ow);
   let base = p * P.ow * P.oh;
-  var acc = 0.0;
-  for (var oy = ry.x; oy <= ry.y; oy++) {
-    for (var ox = rx.x; ox <= rx.y; ox++) {
-      let o = base + u32(oy) * P.ow + u32(ox);
-      if (idx[o] == me) { acc += dy[o]; }
+  for (var ix = 0u; ix < P.w; ix++) {
+    let me = i32(iy * P.w + ix);
+    let rx = covering(ix, P.sx, P.ow);
+    var acc = 0.0;
+    for (var oy = ry.x; oy <= ry.y; oy++) {
+      for (var ox = rx.x; ox <= rx.y; ox++) {
+        let o = base + u32(oy) * P.ow + u32(ox);
+        if (idx[o] == me) { acc += dy[o]; }
+      }
     }
+    out[t * P.w + ix] = ST(acc);
   }
-  out[i] = ST(acc);
 }
 
 // Non-overlapping windows (size <= stride in both directions): every input is in at most one window, so

@@ -126,7 +126,8 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
         fill(dx, 0);
         gpu.dispatch({ file: 'pool', entry: 'max_bwd_scatter', constants: { WG } }, params(dy!.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dy!.size, WG));
       } else {
-        gpu.dispatch({ file: 'pool', entry: 'max_bwd', constants: { WG } }, params(dx.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dx.size, WG));
+        // one invocation per input row (kernels/pool.wgsl max_bwd)
+        gpu.dispatch({ file: 'pool', entry: 'max_bwd', constants: { WG } }, params(N * C * H), { 2: dx, 3: idx, 4: dy! }, gpu.grid(N * C * H, WG));
       }
       return [dx];
     },
