@@ -161,3 +161,18 @@ fn reduce_split(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgrou
   for (var s = 0u; s < P.S; s++) { acc += f32(src0[s * P.n + i]); }
   dst[i] = ST(acc);
 }
+
+// The same for P.n % 4 == 0, four outputs per invocation as vec4s (each summed in the same order: the same
+// values; on lavapipe a vec4 load costs about as much as a scalar one).
+@group(0) @binding(1) var<storage, read> src0v: array<vec4<ST>>;
+@group(0) @binding(4) var<storage, read_write> dstv: array<vec4<ST>>;
+
+@compute @workgroup_size(WG)
+fn reduce_split4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  let n4 = P.n / 4u;
+  if (i >= n4) { return; }
+  var acc = vec4f(0.0);
+  for (var s = 0u; s < P.S; s++) { acc += vec4f(src0v[s * n4 + i]); }
+  dstv[i] = vec4<ST>(acc);
+}

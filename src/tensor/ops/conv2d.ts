@@ -548,7 +548,7 @@ export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly nu
   const bind: Record<number, Tensor> = a === 'gemm_tiled' ? { 1: x, 2: dy, 3: x, 4: part } : { 1: x, 2: dy, 4: part };
   dispatchTiles(gpu, spec, params(g, { S, chunk }), bind, tilesN, tilesM, g.G * S);
   if (S > 1) {
-    gpu.dispatch({ file: 'conv2d_direct', entry: 'reduce_split', constants: { WG: DIRECT_WG } }, params(g, { S, n: nw }), { 1: part, 4: dw }, gpu.grid(nw, DIRECT_WG));
+    reduceSplit(gpu, g, part, dw, S);
     part.dispose();
   }
   return dw;
@@ -627,10 +627,17 @@ function tileBackwardWeights(x: Tensor, dy: Tensor, g: ConvGeom): Tensor {
   const defines = { TM, TR, TN, KH: g.kH, KW: g.kW, SY: g.sy, SX: g.sx, ...subgroupDefines(gpu, WG) };
   dispatchTiles(gpu, { file: 'conv2d_bwd_tile', entry: 'weights', defines, constants: { WG } }, params(gk, { S, chunk }), { 1: x, 2: dy, 4: part }, tilesN, tilesM, g.G * S);
   if (S > 1) {
-    gpu.dispatch({ file: 'conv2d_direct', entry: 'reduce_split', constants: { WG: DIRECT_WG } }, params(g, { S, n: nw }), { 1: part, 4: dw }, gpu.grid(nw, DIRECT_WG));
+    reduceSplit(gpu, g, part, dw, S);
     part.dispose();
   }
   return dw;
+}
+
+/** dw = the sum of the S partials [S, dw.size] of a split reduction (conv2d_direct.wgsl reduce_split, vec4s when it can). */
+function reduceSplit(gpu: Gpu, g: ConvGeom, part: Tensor, dw: Tensor, S: number): void {
+  const n = dw.size;
+  const entry = n % 4 === 0 ? 'reduce_split4' : 'reduce_split';
+  gpu.dispatch({ file: 'conv2d_direct', entry, constants: { WG: DIRECT_WG } }, params(g, { S, n }), { 1: part, 4: dw }, gpu.grid(n % 4 === 0 ? n / 4 : n, DIRECT_WG));
 }
 
 /** Chunks of `T` pixel tiles: enough workgroups in flight (`target`) without chunks under `minChunk` tiles. */
