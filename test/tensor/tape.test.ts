@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
 import { Tensor, Tape, activation, add, mul, scale, newTape } from '../../src/tensor/index.js';
+import { axpyInPlace } from '../../src/tensor/ops/elementwise.js';
 
 test('no tape: ops record nothing', async () => {
   const gpu = await getGpu();
@@ -31,6 +32,21 @@ test('tape: fan-out gradients accumulate; leaves keep .grad; backward twice sums
   run();
   assert.equal([...(await x.grad!.toArray())], [3, 10, 0], 'second backward adds into .grad');
   x.grad!.dispose(); w.grad!.dispose(); x.dispose(); w.dispose();
+});
+
+test('gradient accumulation (axpyInPlace): vec4 and scalar kernels, exact against float64 on representable values', async () => {
+  const gpu = await getGpu();
+  for (const n of [4, 12, 7, 1030]) {
+    const a = Float32Array.from({ length: n }, (_, i) => (i % 13) * 0.25 - 1.5);
+    const b = Float32Array.from({ length: n }, (_, i) => (i % 7) * 0.5 - 2);
+    const into = Tensor.from(gpu, [n], a);
+    const x = Tensor.from(gpu, [n], b);
+    axpyInPlace(into, x, 2);
+    // a + 2b is exact in float32 for these quarter-steps: any kernel must give exactly it
+    assert.equal([...(await into.toArray())], Array.from(a, (v, i) => v + 2 * b[i]), `n ${n}`);
+    into.dispose();
+    x.dispose();
+  }
 });
 
 test('tape: inputs that do not require grad get none and cost no backward', async () => {

@@ -26,7 +26,8 @@ export function full(gpu: Tensor['gpu'], shape: readonly number[], value: number
 /** into += alpha * x (in place, not recorded: used by the tape and optimizers). */
 export function axpyInPlace(into: Tensor, x: Tensor, alpha = 1): void {
   sameSize('axpy', into, x);
-  into.gpu.dispatch(K('axpy'), { n: into.size, alpha, beta: 0 }, { 1: x, 3: into }, into.gpu.grid(into.size, WG));
+  const n = into.size;
+  into.gpu.dispatch(K(n % 4 === 0 ? 'axpy4' : 'axpy'), { n, alpha, beta: 0 }, { 1: x, 3: into }, into.gpu.grid(n % 4 === 0 ? n / 4 : n, WG));
 }
 
 /** alpha * a + beta * b (same shape), recorded. */
