@@ -396,8 +396,8 @@ fn grad_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id)
 // max2_fwd's case): a pair of pooled outputs is one 2x4 block of x. Each pair normalizes and activates its
 // block with normalize4's expression and takes the two windows' maxima with pool.wgsl's best2x2, so the pooled
 // values and the argmax (y*W + x within the plane) are those of normalize4 followed by max2_fwd, bit for bit.
-// The activated map itself is never written: the backward recomputes it from x (grad_partial4, grad_input4)
-// after pool.wgsl max2_bwd has sent each pooled gradient to its argmax. Every invocation handles PV
+// The activated map itself is never written: the backward (grad_partial_pool4, grad_input_pool4 below)
+// recomputes it from x and reads the pooled gradient and the argmax. Every invocation handles PV
 // consecutive pairs of one plane (pair s = oy*w4 + k: pooled row oy, column pair k), so the channel's
 // constants are loaded once per 8*PV values. Flat 2-D grid over planes*ipp invocations, ipp = ceil(HW/8 / PV).
 @group(0) @binding(4) var<storage, read_write> out2: array<vec2f>;
