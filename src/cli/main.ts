@@ -385,7 +385,7 @@ export async function main(argv: string[]): Promise<void> {
         .option('weights', { type: 'string', describe: 'network/peers: Darknet .weights (default: seeded random)' })
         .option('sizes', { type: 'string', describe: 'network: inference sizes (default 256,416); peers: inference sizes (default 416,256)' })
         .option('batches', { type: 'string', describe: 'network: inference batches (default 1,8)' })
-        .option('batch', { type: 'number', describe: 'peers: inference batch (default 1)' })
+        .option('batch', { type: 'number', describe: 'peers: inference batch; profile: the batch of the profiled forward or training step (default 1)' })
         .option('train-sizes', { type: 'string', describe: 'network: training sizes (default: --sizes)' })
         .option('train-size', { type: 'number', describe: 'peers: training size (default 256)' })
         .option('train-batches', { type: 'string', describe: "network/peers: training batches (default 1,4; '' for none)" })
