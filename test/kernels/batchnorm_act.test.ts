@@ -9,8 +9,9 @@ import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f64, finiteDiff } from '../helpers/check.js';
 import { bnApplyRef, bnInferBackwardRef, bnTrainBackwardRef, bnTrainRef } from '../reference/batchnorm.js';
 import { act, actGrad } from '../reference/activation.js';
-import { Tensor, newTape } from '../../src/tensor/index.js';
+import { Tensor } from '../../src/tensor/index.js';
 import { batchnorm, type BatchnormState } from '../../src/tensor/ops/batchnorm.js';
+import { runBn, type BnRun } from '../helpers/bn.js';
 import { activation, type Activation } from '../../src/tensor/ops/activation.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
@@ -27,32 +28,10 @@ function close(a: ArrayLike<number>, e: ArrayLike<number>, tol: { atol: number; 
   if (VERBOSE) console.log(`  ${label}: max |err| ${err.toExponential(2)}`);
 }
 
-interface Run {
-  z: Float32Array;
-  dx: Float32Array;
-  dg: Float32Array;
-  db: Float32Array;
-  rm: Float32Array;
-  rv: Float32Array;
-}
-
 /** One forward + backward, fused (batchnorm with act) or as the composition activation(batchnorm(x)). */
-async function run(shape: number[], xv: Float32Array, gv: Float32Array, bv: Float32Array, dzv: Float32Array, a: Activation, training: boolean, fused: boolean): Promise<Run> {
-  const gpu = await getGpu();
-  const C = shape[1];
-  const x = Tensor.param(gpu, shape, xv);
-  const gamma = Tensor.param(gpu, [C], gv);
-  const beta = Tensor.param(gpu, [C], bv);
-  const state: BatchnormState = { runningMean: Tensor.from(gpu, [C], new Float32Array(C).fill(0.25)), runningVar: Tensor.from(gpu, [C], new Float32Array(C).fill(1.5)) };
-  const dz = Tensor.from(gpu, shape, dzv);
-  const tape = newTape();
-  const z = tape.record(() => (fused ? batchnorm(x, gamma, beta, state, { training, mode: 'darknet', act: a }) : activation(batchnorm(x, gamma, beta, state, { training, mode: 'darknet' }), a)));
-  const zz = await z.toArray();
-  tape.backward(z, dz);
-  const out = { z: zz, dx: await x.grad!.toArray(), dg: await gamma.grad!.toArray(), db: await beta.grad!.toArray(), rm: await state.runningMean.toArray(), rv: await state.runningVar.toArray() };
-  for (const t of [z, dz, x.grad!, gamma.grad!, beta.grad!, x, gamma, beta, state.runningMean, state.runningVar]) t.dispose();
-  tape.dispose();
-  return out;
+function run(shape: number[], xv: Float32Array, gv: Float32Array, bv: Float32Array, dzv: Float32Array, a: Activation, training: boolean, fused: boolean): Promise<BnRun> {
+  return runBn(shape, shape, { xv, gv, bv, dzv }, (x, gamma, beta, state) =>
+    fused ? batchnorm(x, gamma, beta, state, { training, mode: 'darknet', act: a }) : activation(batchnorm(x, gamma, beta, state, { training, mode: 'darknet' }), a));
 }
 
 async function fusedCase(shape: number[], a: Activation, training: boolean, seed: number, fd: boolean): Promise<void> {

@@ -10,8 +10,9 @@ import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f64, finiteDiff } from '../helpers/check.js';
 import { bnApplyRef, bnInferBackwardRef, bnTrainBackwardRef, bnTrainRef } from '../reference/batchnorm.js';
 import { act, actGrad } from '../reference/activation.js';
-import { Tensor, newTape } from '../../src/tensor/index.js';
+import { Tensor } from '../../src/tensor/index.js';
 import { batchnorm, batchnormMaxpool, type BatchnormState } from '../../src/tensor/ops/batchnorm.js';
+import { runBn, type BnRun } from '../helpers/bn.js';
 import { maxpool } from '../../src/tensor/ops/pool.js';
 import type { Activation } from '../../src/tensor/ops/activation.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
@@ -22,43 +23,13 @@ const EXACT = { atol: 0, rtol: 0 };
 const POOL = { size: 2, stride: 2 };
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 
-interface Run {
-  z: Float32Array;
-  dx: Float32Array;
-  dg: Float32Array;
-  db: Float32Array;
-  rm: Float32Array;
-  rv: Float32Array;
-  dispatches: number;
-  backward: number;
-}
-
 /** One forward + backward, fused (batchnormMaxpool) or as maxpool(batchnorm(x, { act })). */
-async function run(shape: number[], xv: Float32Array, gv: Float32Array, bv: Float32Array, dzv: Float32Array, a: Activation, training: boolean, fused: boolean): Promise<Run> {
-  const gpu = await getGpu();
-  const C = shape[1];
-  const x = Tensor.param(gpu, shape, xv);
-  const gamma = Tensor.param(gpu, [C], gv);
-  const beta = Tensor.param(gpu, [C], bv);
-  const state: BatchnormState = { runningMean: Tensor.from(gpu, [C], new Float32Array(C).fill(0.25)), runningVar: Tensor.from(gpu, [C], new Float32Array(C).fill(1.5)) };
+function run(shape: number[], xv: Float32Array, gv: Float32Array, bv: Float32Array, dzv: Float32Array, a: Activation, training: boolean, fused: boolean): Promise<BnRun> {
   // Darknet's output size with the default padding 1: (in + 1 - 2)/2 + 1 = ceil(in/2)
-  const pooled = [shape[0], C, Math.ceil(shape[2] / 2), Math.ceil(shape[3] / 2)];
-  const dz = Tensor.from(gpu, pooled, dzv);
-  const tape = newTape();
+  const pooled = [shape[0], shape[1], Math.ceil(shape[2] / 2), Math.ceil(shape[3] / 2)];
   const opts = { training, mode: 'darknet' as const, act: a };
-  await gpu.sync();
-  const d0 = gpu.dispatches;
-  const z = tape.record(() => (fused ? batchnormMaxpool(x, gamma, beta, state, opts, POOL) : maxpool(batchnorm(x, gamma, beta, state, opts), POOL)));
-  const dispatches = gpu.dispatches - d0;
-  assert.equal([...z.shape], pooled);
-  const zz = await z.toArray();
-  const d1 = gpu.dispatches;
-  tape.backward(z, dz);
-  const backward = gpu.dispatches - d1;
-  const out = { z: zz, dx: await x.grad!.toArray(), dg: await gamma.grad!.toArray(), db: await beta.grad!.toArray(), rm: await state.runningMean.toArray(), rv: await state.runningVar.toArray(), dispatches, backward };
-  for (const t of [z, dz, x.grad!, gamma.grad!, beta.grad!, x, gamma, beta, state.runningMean, state.runningVar]) t.dispose();
-  tape.dispose();
-  return out;
+  return runBn(shape, pooled, { xv, gv, bv, dzv }, (x, gamma, beta, state) =>
+    fused ? batchnormMaxpool(x, gamma, beta, state, opts, POOL) : maxpool(batchnorm(x, gamma, beta, state, opts), POOL));
 }
 
 /** Darknet's 2x2/2 maxpool of one NCHW map in float64 (H, W even): values and argmax (first maximum, row-major). */
@@ -116,7 +87,7 @@ async function poolCase(shape: number[], a: Activation, training: boolean, seed:
   assertClose(f.db, u.db, EXACT, `${label}: fused dbeta vs unfused`);
   assertClose(f.rm, u.rm, EXACT, `${label}: running mean`);
   assertClose(f.rv, u.rv, EXACT, `${label}: running var`);
-  assert.is(f.dispatches, u.dispatches - 1, `${label}: one pass fewer forward (${u.dispatches} -> ${f.dispatches})`);
+  assert.is(f.forward, u.forward - 1, `${label}: one pass fewer forward (${u.forward} -> ${f.forward})`);
   assert.is(f.backward, u.backward - 1, `${label}: one pass fewer backward (${u.backward} -> ${f.backward})`);
 
   // float64: z = pool(act(BN(x))); the pooled gradient goes to each window's argmax, times act'(y), then BN's
@@ -193,7 +164,7 @@ test('batchnormMaxpool on shapes the pass does not take (H odd, W % 4 != 0) runs
     assertClose(f.z, u.z, EXACT, `[${shape}] forward`);
     assertClose(f.dx, u.dx, EXACT, `[${shape}] dx`);
     assertClose(f.dg, u.dg, EXACT, `[${shape}] dgamma`);
-    assert.is(f.dispatches, u.dispatches, `[${shape}] the same passes`);
+    assert.is(f.forward, u.forward, `[${shape}] the same passes`);
     assert.is(f.backward, u.backward, `[${shape}] the same passes backward`);
   }
 });
