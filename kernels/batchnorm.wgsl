@@ -305,14 +305,11 @@ fn grad_input4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w
   let q = site4(l, wid, nwg);
   if (!q.ok) { return; }
   let k = dx_coeffs(q.c);
-  let ga = gamma[q.c];
-  let be = beta[q.c];
-  let mean = stats[q.c];
-  let r = stats[3u * U.C + q.c];
+  let cs = channel4(q.c);
   for (var v = 0u; v < V4; v++) {
     if (v < q.n) {
       let xv = x4[q.i + v];
-      out4[q.i + v] = k.x * (act_back4(dy4[q.i + v], xv, ga, be, mean, r) - k.y - (xv - k.w) * k.z);
+      out4[q.i + v] = k.x * (act_back4(dy4[q.i + v], xv, cs.x, cs.y, cs.z, cs.w) - k.y - (xv - k.w) * k.z);
     }
   }
 }
@@ -320,6 +317,13 @@ fn grad_input4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) w
 // vec4 forms of the two partial reductions (HW % 4 == 0 and L % 4 == 0): value m of channel c is component
 // m % 4 of vec4 q = m / 4, which lies in one plane. The thread's (batch, vec4-in-plane) position advances by
 // WR vec4s per step without a division (on lavapipe an integer division is a scalar loop over the lanes).
+
+// The vec4s [x, y) of a channel that partial p sums (chunks of L values).
+fn chunk4(p: u32) -> vec2u {
+  let start = p * U.L / 4u;
+  return vec2u(start, min(start + U.L / 4u, U.M / 4u));
+}
+
 struct Walk {
   q: u32,   // vec4 index within the channel
   b: u32,   // its batch
@@ -354,8 +358,9 @@ fn walk_next(w: ptr<function, Walk>) {
 fn stats_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
-  let start = p * U.L / 4u;
-  let end = min(start + U.L / 4u, U.M / 4u);
+  let q = chunk4(p);
+  let start = q.x;
+  let end = q.y;
   let k = x4[c * (U.HW / 4u)].x; // shift(c) through the vec4 binding
   var s1 = vec4f(0.0);
   var s2 = vec4f(0.0);
@@ -368,27 +373,39 @@ fn stats_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id
   if (l == 0u) { store_part(c, p, r); }
 }
 
+// Channel c's (gamma, beta, mean, r): what act_back4 and the xhat of the gradient sums need.
+fn channel4(c: u32) -> vec4f {
+  return vec4f(gamma[c], beta[c], stats[c], stats[3u * U.C + c]);
+}
+
+// The gradient partials of one thread (grad_partial4, grad_partial_pool4): sum g and sum g*xhat per component,
+// with g = dz*act'(y) at the channel's constants k = channel4(c).
+struct GradSums { g: vec4f, gx: vec4f }
+
+fn grad_add(s: ptr<function, GradSums>, dz: vec4f, xv: vec4f, k: vec4f) {
+  let g = act_back4(dz, xv, k.x, k.y, k.z, k.w);
+  (*s).g += g;
+  (*s).gx += g * ((xv - k.z) * k.w);
+}
+
+// The workgroup's sums into partial p of channel c.
+fn grad_store(l: u32, c: u32, p: u32, s: GradSums) {
+  let t = sum_workgroup(l, vec2f(s.g.x + s.g.y + s.g.z + s.g.w, s.gx.x + s.gx.y + s.gx.z + s.gx.w));
+  if (l == 0u) { store_part(c, p, t); }
+}
+
 @compute @workgroup_size(WR)
 fn grad_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
-  let start = p * U.L / 4u;
-  let end = min(start + U.L / 4u, U.M / 4u);
-  let mean = stats[c];
-  let r = stats[3u * U.C + c];
-  let ga = gamma[c];
-  let be = beta[c];
-  var acc = vec4f(0.0);
-  var accx = vec4f(0.0);
-  for (var w = walk_start(start + l); w.q < end; walk_next(&w)) {
+  let q = chunk4(p);
+  let k = channel4(c);
+  var s = GradSums(vec4f(0.0), vec4f(0.0));
+  for (var w = walk_start(q.x + l); w.q < q.y; walk_next(&w)) {
     let i = walk_index(c, w);
-    let xv = x4[i];
-    let g = act_back4(dy4[i], xv, ga, be, mean, r);
-    acc += g;
-    accx += g * ((xv - mean) * r);
+    grad_add(&s, dy4[i], x4[i], k);
   }
-  let s = sum_workgroup(l, vec2f(acc.x + acc.y + acc.z + acc.w, accx.x + accx.y + accx.z + accx.w));
-  if (l == 0u) { store_part(c, p, vec2f(s.x, s.y)); }
+  grad_store(l, c, p, s);
 }
 
 // ---- BN + activation + Darknet's [maxpool] size=2 stride=2 in one pass (training: src/tensor/ops/batchnorm.ts
@@ -462,7 +479,7 @@ fn grad_final_pool(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
   if (c >= U.C) { return; }
   grad_final_at(c);
-  coef[2u * c] = vec4f(gamma[c], beta[c], stats[c], stats[3u * U.C + c]);
+  coef[2u * c] = channel4(c);
   coef[2u * c + 1u] = dx_coeffs(c);
 }
 
@@ -507,22 +524,13 @@ fn walk_rc_next(r: ptr<function, WalkRC>) {
 fn grad_partial_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
-  let start = p * U.L / 4u;
-  let end = min(start + U.L / 4u, U.M / 4u);
-  let mean = stats[c];
-  let r = stats[3u * U.C + c];
-  let ga = gamma[c];
-  let be = beta[c];
-  var acc = vec4f(0.0);
-  var accx = vec4f(0.0);
-  for (var w = walk_rc_start(start + l); w.w.q < end; walk_rc_next(&w)) {
-    let xv = x4[walk_index(c, w.w)];
-    let g = act_back4(pooled_dy(w.w.b * U.C + c, w.iy, w.k), xv, ga, be, mean, r);
-    acc += g;
-    accx += g * ((xv - mean) * r);
+  let q = chunk4(p);
+  let k = channel4(c);
+  var s = GradSums(vec4f(0.0), vec4f(0.0));
+  for (var w = walk_rc_start(q.x + l); w.w.q < q.y; walk_rc_next(&w)) {
+    grad_add(&s, pooled_dy(w.w.b * U.C + c, w.iy, w.k), x4[walk_index(c, w.w)], k);
   }
-  let s = sum_workgroup(l, vec2f(acc.x + acc.y + acc.z + acc.w, accx.x + accx.y + accx.z + accx.w));
-  if (l == 0u) { store_part(c, p, vec2f(s.x, s.y)); }
+  grad_store(l, c, p, s);
 }
 
 @compute @workgroup_size(WG)
@@ -531,10 +539,6 @@ fn grad_input_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_
   if (!q.ok) { return; }
   let cs = coef[2u * q.c];
   let k = coef[2u * q.c + 1u];
-  let ga = cs.x;
-  let be = cs.y;
-  let mean = cs.z;
-  let r = cs.w;
   let hw4 = U.HW / 4u;
   let plane = q.i / hw4;
   let s = q.i - plane * hw4;
@@ -543,7 +547,7 @@ fn grad_input_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_
   for (var v = 0u; v < V4; v++) {
     if (v < q.n) {
       let xv = x4[q.i + v];
-      out4[q.i + v] = k.x * (act_back4(pooled_dy(plane, iy, kc), xv, ga, be, mean, r) - k.y - (xv - k.w) * k.z);
+      out4[q.i + v] = k.x * (act_back4(pooled_dy(plane, iy, kc), xv, cs.x, cs.y, cs.z, cs.w) - k.y - (xv - k.w) * k.z);
     }
     kc++;
     if (kc == U.w4) {
