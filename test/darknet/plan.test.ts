@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
 import { Network } from '../../src/darknet/network.js';
+import type { Gpu } from '../../src/gpu/device.js';
 import { Tensor, newTape } from '../../src/tensor/index.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import { packageRoot } from '../../src/util/paths.js';
@@ -19,12 +20,18 @@ import { networkParams } from '../../src/train/params.js';
 import { chooseConvAlgo, convGeom } from '../../src/tensor/ops/conv2d.js';
 import type { ConvolutionalLayer } from '../../src/layers/convolutional.js';
 
-test('yolo-mini: conv + maxpool 2/2 fused in inference, heads bit-identical to the unfused forward', async () => {
-  const gpu = await getGpu();
+/** yolo-mini with seeded, perturbed weights, prepared for `mode`. */
+function miniNet(gpu: Gpu, mode: 'infer' | 'train'): Network {
   const net = Network.fromFile(path.join(packageRoot(), 'fixtures/cfg/yolo-mini.cfg'));
   net.initWeights(3);
   perturb(net, 4);
-  net.prepare(gpu, 'infer');
+  net.prepare(gpu, mode);
+  return net;
+}
+
+test('yolo-mini: conv + maxpool 2/2 fused in inference, heads bit-identical to the unfused forward', async () => {
+  const gpu = await getGpu();
+  const net = miniNet(gpu, 'infer');
   const kinds = net.layers.map((l) => l.kind);
   // layers 0, 2, 4 feed only their 2x2/2 maxpool; 6 also feeds route 17; 8 feeds a stride-1 maxpool
   assert.equal(kinds.slice(0, 10), ['convolutional', 'maxpool', 'convolutional', 'maxpool', 'convolutional', 'maxpool', 'convolutional', 'maxpool', 'convolutional', 'maxpool']);
@@ -70,10 +77,7 @@ test('yolo-mini: conv + maxpool 2/2 fused in inference, heads bit-identical to t
 
 test('yolo-mini training: conv + batchnorm + maxpool 2/2 in one batchnorm pass, loss and gradients bit-identical', async () => {
   const gpu = await getGpu();
-  const net = Network.fromFile(path.join(packageRoot(), 'fixtures/cfg/yolo-mini.cfg'));
-  net.initWeights(3);
-  perturb(net, 4);
-  net.prepare(gpu, 'train');
+  const net = miniNet(gpu, 'train');
   const loss = sumSquaresLoss(net);
   const heads = loss.headSources!;
   const params = networkParams(net).filter((p) => p.trainable);
