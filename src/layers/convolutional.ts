@@ -21,8 +21,8 @@
  */
 import { Layer, type BuildContext, type ForwardContext, type LayerTensor, type Mode, param, readActivation, refuseNonzero, idiv } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
-import { conv2d, conv2dMaxpoolForward, convGeom, fusableMaxpool, type Conv2dParams } from '../tensor/ops/conv2d.js';
-import type { MaxpoolOptions } from '../tensor/ops/pool.js';
+import { conv2d, conv2dMaxpoolForward, convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
+import { fusableMaxpool, type MaxpoolOptions } from '../tensor/ops/pool.js';
 import type { DType, Tensor } from '../tensor/tensor.js';
 import type { Gpu } from '../gpu/device.js';
 import type { Rng } from '../util/rng.js';

@@ -7,9 +7,10 @@ import { act as actRef, actGrad } from '../reference/activation.js';
 import { maxpoolRef } from '../reference/pool.js';
 import { Tensor, newTape, activation, ACTIVATIONS, type Activation } from '../../src/tensor/index.js';
 import {
-  conv2d, conv2dForward, conv2dBackwardData, conv2dBackwardWeights, conv2dBackwardBias, conv2dOutShape, conv2dFlops, conv2dMaxpoolForward, fusableMaxpool,
+  conv2d, conv2dForward, conv2dBackwardData, conv2dBackwardWeights, conv2dBackwardBias, conv2dOutShape, conv2dFlops, conv2dMaxpoolForward,
   chooseConvAlgo, convGeom, convRegTuning, parseConvPick, tileSupported, tileBlockFor, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
 } from '../../src/tensor/ops/conv2d.js';
+import { fusableMaxpool } from '../../src/tensor/ops/pool.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import type { Gpu } from '../../src/gpu/device.js';
 

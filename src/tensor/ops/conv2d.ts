@@ -433,8 +433,6 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
   return y;
 }
 
-/** Whether the tile kernel's epilogue can apply a maxpool (pool.ts fusableMaxpool: each window lies inside one conv tile). */
-export { fusableMaxpool };
 
 /**
  * maxpool(act(conv2d(x, w) + b), pool), not recorded (inference): in one pass when the forward runs the tile

@@ -60,24 +60,6 @@ export function fusableMaxpool(pool: MaxpoolOptions): boolean {
 }
 
 /**
- * The backward of a fusableMaxpool whose windows tile the planes (H even, W % 4 == 0): dy [N, C, H/2, W/2]
- * sent to the saved argmax `idx` (i32, y*W + x within the plane), 0 elsewhere, as a new [N, C, H, W] tensor
- * (kernels/pool.wgsl max2_bwd: one pass that writes every element, no zero fill).
- */
-export function maxpool2Backward(dy: Tensor, idx: Tensor, xShape: readonly number[]): Tensor {
-  const [N, C, H, W] = xShape;
-  if (xShape.length !== 4 || H % 2 !== 0 || W % 4 !== 0 || dy.size !== (N * C * H * W) / 4 || idx.size !== dy.size) {
-    throw new Error(`maxpool2Backward: dy ${dy.describe()} / argmax ${idx.describe()} are not the 2x2/2 pool of [${xShape.join(', ')}] with H even and W a multiple of 4`);
-  }
-  const gpu = dy.gpu;
-  const dx = new Tensor(gpu, xShape);
-  const np = dy.size / 2;
-  const params = { n: np, w: W, h: H, ow: W / 2, oh: H / 2, size: 2, sx: 2, sy: 2, pad: 1 };
-  gpu.dispatch({ file: 'pool', entry: 'max2_bwd', constants: { WG } }, params, { 2: dx, 3: idx, 4: dy }, gpu.grid(np, WG));
-  return dx;
-}
-
-/**
  * Windows at least this wide run as two passes (kernels/pool.wgsl max_rows, max_cols: 2*size loads per output
  * instead of size*size, the same outputs and argmax bit for bit): SPP's 5, 9 and 13.
  */
@@ -115,10 +97,11 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
   Tape.push({
     op: `maxpool:${g.size}/${g.strideX}x${g.strideY}p${g.padding}`, inputs: [x], outputs: [y], saved: [idx],
     backward: ([dy]) => {
-      const tiles = g.size === g.strideX && g.size === g.strideY && Math.floor(g.padding / 2) === 0 && W === g.outW * g.size && H === g.outH * g.size;
-      if (tiles && pairs) return [maxpool2Backward(dy!, idx, x.shape)];
       const dx = new Tensor(gpu, x.shape);
-      if (tiles) {
+      const tiles = g.size === g.strideX && g.size === g.strideY && Math.floor(g.padding / 2) === 0 && W === g.outW * g.size && H === g.outH * g.size;
+      if (tiles && pairs) {
+        gpu.dispatch({ file: 'pool', entry: 'max2_bwd', constants: { WG } }, params(np), { 2: dx, 3: idx, 4: dy! }, gpu.grid(np, WG));
+      } else if (tiles) {
         // the windows tile the input: each output writes its whole window, no zero fill
         gpu.dispatch({ file: 'pool', entry: 'max_bwd_tile', constants: { WG } }, params(dy!.size), { 2: dx, 3: idx, 4: dy! }, gpu.grid(dy!.size, WG));
       } else if (g.size <= g.strideX && g.size <= g.strideY) {
