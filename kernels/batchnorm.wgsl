@@ -269,13 +269,14 @@ fn dx_coeffs(c: u32) -> vec4f {
 
 const V4: u32 = 4u;
 
-// The channel, first vec4 index and vec4 count (<= V4) of an invocation of the vec4 elementwise grid, or
-// none past the end.
+// The channel, first vec4 index, vec4 count (<= V4) and plane (b*C + c) of an invocation of the vec4 elementwise
+// grid, or none past the end.
 struct Site4 {
   ok: bool,
   c: u32,
   i: u32,
   n: u32,
+  plane: u32,
 }
 
 fn site4(l: u32, wid: vec3u, nwg: vec3u) -> Site4 {
@@ -283,8 +284,8 @@ fn site4(l: u32, wid: vec3u, nwg: vec3u) -> Site4 {
   let plane = t / U.ipp;
   let hw4 = U.HW / 4u;
   let s = (t - plane * U.ipp) * V4;
-  if (plane >= U.planes) { return Site4(false, 0u, 0u, 0u); }
-  return Site4(true, plane % U.C, plane * hw4 + s, min(V4, hw4 - s));
+  if (plane >= U.planes) { return Site4(false, 0u, 0u, 0u, 0u); }
+  return Site4(true, plane % U.C, plane * hw4 + s, min(V4, hw4 - s), plane);
 }
 
 @compute @workgroup_size(WG)
@@ -539,15 +540,13 @@ fn grad_input_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_
   if (!q.ok) { return; }
   let cs = coef[2u * q.c];
   let k = coef[2u * q.c + 1u];
-  let hw4 = U.HW / 4u;
-  let plane = q.i / hw4;
-  let s = q.i - plane * hw4;
+  let s = q.i - q.plane * (U.HW / 4u);
   var iy = s / U.w4;
   var kc = s - iy * U.w4;
   for (var v = 0u; v < V4; v++) {
     if (v < q.n) {
       let xv = x4[q.i + v];
-      out4[q.i + v] = k.x * (act_back4(pooled_dy(plane, iy, kc), xv, cs.x, cs.y, cs.z, cs.w) - k.y - (xv - k.w) * k.z);
+      out4[q.i + v] = k.x * (act_back4(pooled_dy(q.plane, iy, kc), xv, cs.x, cs.y, cs.z, cs.w) - k.y - (xv - k.w) * k.z);
     }
     kc++;
     if (kc == U.w4) {
