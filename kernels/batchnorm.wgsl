@@ -9,8 +9,9 @@
 // Statistics are a two-level reduction of shifted sums, numerically stable for data with a large common
 // offset (the shift k_c = x[0, c, 0], a value of the channel, so x - k is exact and small):
 //   stats_partial: workgroup (p, c) sums d = x - k_c and d*d over chunk p = [p*L, min((p+1)*L, M)) of
-//                  channel c -> part[(c*P + p)*2 + {0, 1}]. No divisions and a 64-wide tree: on lavapipe a
-//                  workgroup barrier and a division per value (Welford) cost more than the loads.
+//                  channel c -> part[(c*P + p)*2 + {0, 1}]. No divisions and a tree over 64 threads (WR,
+//                  run by WV invocations: see sum_workgroup): on lavapipe a workgroup barrier and a division
+//                  per value (Welford) cost more than the loads.
 //   stats_final:   thread c sums the P partials: mean = k + S1/M, M2 = S2 - S1^2/M, and writes
 //                  stats[4, C] = [mean, var_biased, var_unbiased, r] with r = 1/denominator, and (UPDATE)
 //                  the running statistics in place.
@@ -82,8 +83,16 @@ fn act4(v: vec4f) -> vec4f {
   return vec4f(act_code(v.x, ACT), act_code(v.y, ACT), act_code(v.z, ACT), act_code(v.w, ACT));
 }
 
-// The partial reductions use WR-thread workgroups; the final ones one thread per channel.
+// The partial reductions sum over WR = 64 threads of a workgroup; the final ones use one thread per channel.
+// The WR threads are virtual: a workgroup has WV invocations (the override: 64 by default, 8 on CPU adapters,
+// src/tensor/ops/batchnorm.ts), and invocation t runs threads t + WV*j (j < WR/WV) one after the other, each
+// with its own sum, so every thread's sum, the tree over them and the result are the same for any WV. On
+// lavapipe each SIMD group of 8 invocations in a workgroup is a coroutine, switched at every barrier: one
+// group instead of eight made these kernels 1.2-2x faster.
 const WR: u32 = 64u;
+override WV: u32 = WR; // 8, 16, 32 or 64
+const VMAX: u32 = 8u;  // most threads per invocation: WR / 8
+alias VSums = array<vec2f, VMAX>;
 var<workgroup> wa: array<f32, WR>;
 var<workgroup> wb: array<f32, WR>;
 
@@ -99,15 +108,21 @@ fn store_part(c: u32, p: u32, v: vec2f) {
   part[(c * U.P + p) * 2u + 1u] = v.y;
 }
 
-// Tree sum of two values per thread of a reduction workgroup (WR threads) into slot 0.
-fn sum_workgroup(l: u32, v: vec2f) -> vec2f {
-  wa[l] = v.x;
-  wb[l] = v.y;
+// Tree sum of two values per thread of a reduction workgroup into slot 0: h[j] is thread t + WV*j. The tree
+// of WR threads (thread l += thread l + s for s = WR/2, ..., 1): its levels s >= WV add threads of the same
+// invocation, in registers; the last levels add across the WV invocations, with barriers.
+fn sum_workgroup(t: u32, hv: VSums) -> vec2f {
+  var h = hv;
+  for (var s = WR / WV / 2u; s > 0u; s >>= 1u) {
+    for (var j = 0u; j < s; j++) { h[j] += h[j + s]; }
+  }
+  wa[t] = h[0].x;
+  wb[t] = h[0].y;
   workgroupBarrier();
-  for (var s = WR / 2u; s > 0u; s >>= 1u) {
-    if (l < s) {
-      wa[l] += wa[l + s];
-      wb[l] += wb[l + s];
+  for (var s = WV / 2u; s > 0u; s >>= 1u) {
+    if (t < s) {
+      wa[t] += wa[t + s];
+      wb[t] += wb[t + s];
     }
     workgroupBarrier();
   }
@@ -125,20 +140,24 @@ fn denom_inv(var_biased: f32, var_unbiased: f32) -> f32 {
 }
 
 // grid (P, C)
-@compute @workgroup_size(WR)
-fn stats_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+@compute @workgroup_size(WV)
+fn stats_partial(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
   let start = p * U.L;
   let end = min(start + U.L, U.M);
   let k = shift(c);
-  var acc = vec2f(0.0);
-  for (var m = start + l; m < end; m += WR) {
-    let d = x[elem(c, m)] - k;
-    acc += vec2f(d, d * d);
+  var h: VSums;
+  for (var j = 0u; j < WR / WV; j++) {
+    var acc = vec2f(0.0);
+    for (var m = start + t + WV * j; m < end; m += WR) {
+      let d = x[elem(c, m)] - k;
+      acc += vec2f(d, d * d);
+    }
+    h[j] = acc;
   }
-  let r = sum_workgroup(l, acc);
-  if (l == 0u) { store_part(c, p, r); }
+  let r = sum_workgroup(t, h);
+  if (t == 0u) { store_part(c, p, r); }
 }
 
 // The P partials of channel c summed in order (P is small: a chunk is 16384 values by default; a tree of
@@ -195,8 +214,8 @@ fn normalize(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups)
 }
 
 // grid (P, C): part = (sum dy, sum dy*xhat) per chunk
-@compute @workgroup_size(WR)
-fn grad_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+@compute @workgroup_size(WV)
+fn grad_partial(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
   let start = p * U.L;
@@ -205,16 +224,20 @@ fn grad_partial(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) 
   let r = stats[3u * U.C + c];
   let ga = gamma[c];
   let be = beta[c];
-  var acc = vec2f(0.0);
-  for (var m = start + l; m < end; m += WR) {
-    let i = elem(c, m);
-    let xv = x[i];
-    let g = act_back(dy[i], xv, ga, be, mean, r);
-    acc.x += g;
-    acc.y += g * ((xv - mean) * r);
+  var h: VSums;
+  for (var j = 0u; j < WR / WV; j++) {
+    var acc = vec2f(0.0);
+    for (var m = start + t + WV * j; m < end; m += WR) {
+      let i = elem(c, m);
+      let xv = x[i];
+      let g = act_back(dy[i], xv, ga, be, mean, r);
+      acc.x += g;
+      acc.y += g * ((xv - mean) * r);
+    }
+    h[j] = acc;
   }
-  let s = sum_workgroup(l, acc);
-  if (l == 0u) { store_part(c, p, vec2f(s.x, s.y)); }
+  let s = sum_workgroup(t, h);
+  if (t == 0u) { store_part(c, p, s); }
 }
 
 fn grad_final_at(c: u32) {
@@ -355,23 +378,25 @@ fn walk_next(w: ptr<function, Walk>) {
   }
 }
 
-@compute @workgroup_size(WR)
-fn stats_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+@compute @workgroup_size(WV)
+fn stats_partial4(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
   let q = chunk4(p);
-  let start = q.x;
-  let end = q.y;
   let k = x4[c * (U.HW / 4u)].x; // shift(c) through the vec4 binding
-  var s1 = vec4f(0.0);
-  var s2 = vec4f(0.0);
-  for (var w = walk_start(start + l); w.q < end; walk_next(&w)) {
-    let d = x4[walk_index(c, w)] - k;
-    s1 += d;
-    s2 += d * d;
+  var h: VSums;
+  for (var j = 0u; j < WR / WV; j++) {
+    var s1 = vec4f(0.0);
+    var s2 = vec4f(0.0);
+    for (var w = walk_start(q.x + t + WV * j); w.q < q.y; walk_next(&w)) {
+      let d = x4[walk_index(c, w)] - k;
+      s1 += d;
+      s2 += d * d;
+    }
+    h[j] = vec2f(s1.x + s1.y + s1.z + s1.w, s2.x + s2.y + s2.z + s2.w);
   }
-  let r = sum_workgroup(l, vec2f(s1.x + s1.y + s1.z + s1.w, s2.x + s2.y + s2.z + s2.w));
-  if (l == 0u) { store_part(c, p, r); }
+  let r = sum_workgroup(t, h);
+  if (t == 0u) { store_part(c, p, r); }
 }
 
 // Channel c's (gamma, beta, mean, r): what act_back4 and the xhat of the gradient sums need.
@@ -389,24 +414,33 @@ fn grad_add(s: ptr<function, GradSums>, dz: vec4f, xv: vec4f, k: vec4f) {
   (*s).gx += g * ((xv - k.z) * k.w);
 }
 
-// The workgroup's sums into partial p of channel c.
-fn grad_store(l: u32, c: u32, p: u32, s: GradSums) {
-  let t = sum_workgroup(l, vec2f(s.g.x + s.g.y + s.g.z + s.g.w, s.gx.x + s.gx.y + s.gx.z + s.gx.w));
-  if (l == 0u) { store_part(c, p, t); }
+// One thread's two sums.
+fn grad_sums(s: GradSums) -> vec2f {
+  return vec2f(s.g.x + s.g.y + s.g.z + s.g.w, s.gx.x + s.gx.y + s.gx.z + s.gx.w);
 }
 
-@compute @workgroup_size(WR)
-fn grad_partial4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+// The workgroup's sums (h[j]: thread t + WV*j) into partial p of channel c.
+fn grad_store(t: u32, c: u32, p: u32, h: VSums) {
+  let r = sum_workgroup(t, h);
+  if (t == 0u) { store_part(c, p, r); }
+}
+
+@compute @workgroup_size(WV)
+fn grad_partial4(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
   let q = chunk4(p);
   let k = channel4(c);
-  var s = GradSums(vec4f(0.0), vec4f(0.0));
-  for (var w = walk_start(q.x + l); w.q < q.y; walk_next(&w)) {
-    let i = walk_index(c, w);
-    grad_add(&s, dy4[i], x4[i], k);
+  var h: VSums;
+  for (var j = 0u; j < WR / WV; j++) {
+    var s = GradSums(vec4f(0.0), vec4f(0.0));
+    for (var w = walk_start(q.x + t + WV * j); w.q < q.y; walk_next(&w)) {
+      let i = walk_index(c, w);
+      grad_add(&s, dy4[i], x4[i], k);
+    }
+    h[j] = grad_sums(s);
   }
-  grad_store(l, c, p, s);
+  grad_store(t, c, p, h);
 }
 
 // ---- BN + activation + Darknet's [maxpool] size=2 stride=2 in one pass (training: src/tensor/ops/batchnorm.ts
@@ -521,17 +555,21 @@ fn walk_rc_next(r: ptr<function, WalkRC>) {
   if (wrapped) { (*r).iy -= U.HW / (4u * U.w4); }
 }
 
-@compute @workgroup_size(WR)
-fn grad_partial_pool4(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u) {
+@compute @workgroup_size(WV)
+fn grad_partial_pool4(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3u) {
   let p = wid.x;
   let c = wid.y;
   let q = chunk4(p);
   let k = channel4(c);
-  var s = GradSums(vec4f(0.0), vec4f(0.0));
-  for (var w = walk_rc_start(q.x + l); w.w.q < q.y; walk_rc_next(&w)) {
-    grad_add(&s, pooled_dy(w.w.b * U.C + c, w.iy, w.k), x4[walk_index(c, w.w)], k);
+  var h: VSums;
+  for (var j = 0u; j < WR / WV; j++) {
+    var s = GradSums(vec4f(0.0), vec4f(0.0));
+    for (var w = walk_rc_start(q.x + t + WV * j); w.w.q < q.y; walk_rc_next(&w)) {
+      grad_add(&s, pooled_dy(w.w.b * U.C + c, w.iy, w.k), x4[walk_index(c, w.w)], k);
+    }
+    h[j] = grad_sums(s);
   }
-  grad_store(l, c, p, s);
+  grad_store(t, c, p, h);
 }
 
 @compute @workgroup_size(WG)

@@ -4,7 +4,8 @@ import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f32In, f64, finiteDiff, gradCase } from '../helpers/check.js';
 import { bnApplyRef, bnInferBackwardRef, bnRunningRef, bnStatsRef, bnTrainBackwardRef, bnTrainRef, type Mode } from '../reference/batchnorm.js';
 import { Tensor, newTape } from '../../src/tensor/index.js';
-import { batchnorm, batchnormStats, type BatchnormState } from '../../src/tensor/ops/batchnorm.js';
+import { batchnorm, batchnormMaxpool, batchnormStats, bnReduceTuning, type BatchnormState } from '../../src/tensor/ops/batchnorm.js';
+import { runBn } from '../helpers/bn.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
 // f32 kernels vs float64 references. Values are O(1) (normalized outputs up to ~3, gradients up to ~10).
@@ -225,6 +226,47 @@ test('batchnorm: updateRunning false keeps the running statistics; frozen x gets
   assert.is(gpu.pool.inUse, before);
   assert.throws(() => batchnorm(Tensor.from(gpu, [1, 3, 1, 1], [1, 2, 3]), gamma, beta, state, { training: true }), /more than one value/);
   for (const t of [x, gamma, beta, dy, state.runningMean, state.runningVar]) t.dispose();
+});
+
+// The partial reductions run their 64 threads on 8, 16, 32 or 64 invocations (8 on CPU adapters, 64 on GPUs):
+// every entry (scalar, vec4, pooled) gives the same bits at each width. Channel lengths that are not a
+// multiple of 64 (threads with one sum fewer), several chunks per channel, HW odd for the scalar kernels.
+test('batchnorm partial reductions: the same bits with 8, 16, 32 and 64 invocations per workgroup', async () => {
+  const cases: [number[], string, number][] = [[[3, 5, 6, 12], 'vec4', 100], [[2, 3, 5, 7], 'scalar', 30], [[3, 4, 6, 8], 'pooled', 16384], [[2, 2, 6, 8], 'pooled', 40]];
+  try {
+    for (const [shape, kind, chunk] of cases) {
+      const rng = new Rng(shape.reduce((a, b) => a * 7 + b, 3));
+      const n = size(shape);
+      const C = shape[1];
+      const pooled = kind === 'pooled';
+      const out = pooled ? [shape[0], C, shape[2] / 2, shape[3] / 2] : shape;
+      const d = { xv: randomArray(rng, n, -2, 3), gv: randomArray(rng, C, 0.5, 1.5), bv: randomArray(rng, C, -0.5, 0.5), dzv: randomArray(rng, size(out), -1, 1) };
+      const opts = { training: true, mode: 'darknet' as const, act: 'leaky' as const, chunk };
+      const runs = [];
+      for (const width of [64, 32, 16, 8]) {
+        bnReduceTuning.width = width;
+        runs.push(await runBn(shape, out, d, (x, g, b, st) => (pooled ? batchnormMaxpool(x, g, b, st, opts, { size: 2, stride: 2 }) : batchnorm(x, g, b, st, opts))));
+      }
+      const EXACT = { atol: 0, rtol: 0 };
+      for (const [i, r] of runs.entries()) {
+        const label = `${kind} [${shape.join(',')}] chunk ${chunk}, width ${[64, 32, 16, 8][i]} vs 64`;
+        for (const k of ['z', 'dx', 'dg', 'db', 'rm', 'rv'] as const) assertClose(r[k], runs[0][k], EXACT, `${label}: ${k}`);
+      }
+      // and right: dgamma against float64 (the statistics enter every output)
+      if (!pooled) {
+        const y64 = bnTrainRef(d.xv, shape, d.gv, d.bv, 'darknet');
+        const dy64 = f64(d.dzv).map((v, i) => (y64[i] > 0 ? v : 0.1 * v));
+        close(runs[3].dg, bnTrainBackwardRef(d.xv, shape, d.gv, dy64, 'darknet').dgamma, TOL, `${kind}: dgamma vs float64`);
+      }
+    }
+    bnReduceTuning.width = 3;
+    const gpu = await getGpu();
+    const x = Tensor.from(gpu, [2, 1, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.throws(() => batchnormStats(x).dispose(), /reduction width must be 8, 16, 32 or 64, got 3/);
+    x.dispose();
+  } finally {
+    bnReduceTuning.width = 0;
+  }
 });
 
 test('batchnorm2d_train (torch mode) vs PyTorch golden: y, grads, batch and running statistics', async () => {
