@@ -4,7 +4,8 @@ import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f32In, f64, finiteDiff, gradCase } from '../helpers/check.js';
 import { bnApplyRef, bnInferBackwardRef, bnRunningRef, bnStatsRef, bnTrainBackwardRef, bnTrainRef, type Mode } from '../reference/batchnorm.js';
 import { Tensor, newTape } from '../../src/tensor/index.js';
-import { batchnorm, batchnormMaxpool, batchnormStats, bnReduceTuning, type BatchnormState } from '../../src/tensor/ops/batchnorm.js';
+import { batchnorm, batchnormMaxpool, batchnormStats, type BatchnormState } from '../../src/tensor/ops/batchnorm.js';
+import { treeTuning } from '../../src/tensor/ops/reduce.js';
 import { runBn } from '../helpers/bn.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
@@ -244,7 +245,7 @@ test('batchnorm partial reductions: the same bits with 8, 16, 32 and 64 invocati
       const opts = { training: true, mode: 'darknet' as const, act: 'leaky' as const, chunk };
       const runs = [];
       for (const width of [64, 32, 16, 8]) {
-        bnReduceTuning.width = width;
+        treeTuning.width = width;
         runs.push(await runBn(shape, out, d, (x, g, b, st) => (pooled ? batchnormMaxpool(x, g, b, st, opts, { size: 2, stride: 2 }) : batchnorm(x, g, b, st, opts))));
       }
       const EXACT = { atol: 0, rtol: 0 };
@@ -259,13 +260,13 @@ test('batchnorm partial reductions: the same bits with 8, 16, 32 and 64 invocati
         close(runs[3].dg, bnTrainBackwardRef(d.xv, shape, d.gv, dy64, 'darknet').dgamma, TOL, `${kind}: dgamma vs float64`);
       }
     }
-    bnReduceTuning.width = 3;
+    treeTuning.width = 128;
     const gpu = await getGpu();
     const x = Tensor.from(gpu, [2, 1, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8]);
-    assert.throws(() => batchnormStats(x).dispose(), /reduction width must be 8, 16, 32 or 64, got 3/);
+    assert.throws(() => batchnormStats(x).dispose(), /width must be a power of two from 8 to 64, got 128/);
     x.dispose();
   } finally {
-    bnReduceTuning.width = 0;
+    treeTuning.width = 0;
   }
 });
 

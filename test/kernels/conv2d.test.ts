@@ -11,6 +11,7 @@ import {
   chooseConvAlgo, convGeom, convRegTuning, parseConvPick, tileSupported, tileBlockFor, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
 } from '../../src/tensor/ops/conv2d.js';
 import { fusableMaxpool } from '../../src/tensor/ops/pool.js';
+import { treeTuning } from '../../src/tensor/ops/reduce.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import type { Gpu } from '../../src/gpu/device.js';
 
@@ -425,6 +426,36 @@ test('conv2d records dx only when only x requires grad (no bias)', async () => {
 });
 
 // ------------------------------------------------------------------------------- shapes and errors
+
+// db's tree over 256 threads runs on 8 invocations on CPU adapters, 256 on GPUs (reduce.ts treeInvocations):
+// the same bits at every width, and the sum in float64. Planes under and over 256 values, several images.
+test('conv2dBackwardBias: the same bits with 8 to 256 invocations per workgroup, and float64', async () => {
+  const gpu = await getGpu();
+  try {
+    for (const shape of [[3, 5, 7, 9], [2, 4, 20, 17], [1, 300, 2, 2]]) {
+      const [B, C, H, W] = shape;
+      const dyv = randomArray(new Rng(B * 31 + C), B * C * H * W, -1, 1);
+      const dy = Tensor.from(gpu, shape, dyv);
+      const ref = Array.from({ length: C }, (_, c) => {
+        let a = 0;
+        for (let b = 0; b < B; b++) for (let i = 0; i < H * W; i++) a += dyv[(b * C + c) * H * W + i];
+        return a;
+      });
+      const runs: Float32Array[] = [];
+      for (const width of [256, 64, 32, 8]) {
+        treeTuning.width = width;
+        const db = conv2dBackwardBias(dy);
+        runs.push(await db.toArray());
+        db.dispose();
+      }
+      for (const [i, r] of runs.entries()) assertClose(r, runs[0], { atol: 0, rtol: 0 }, `db [${shape}] width ${[256, 64, 32, 8][i]} vs 256`);
+      assertClose(runs[3], ref, { atol: 1e-5, rtol: 1e-6 }, `db [${shape}] vs float64`);
+      dy.dispose();
+    }
+  } finally {
+    treeTuning.width = 0;
+  }
+});
 
 test('conv2dOutShape, conv2dFlops, chooseConvAlgo', () => {
   assert.equal(conv2dOutShape([2, 3, 7, 9], [5, 3, 3, 3], { stride: 2, pad: 1 }), [2, 5, 4, 5]);

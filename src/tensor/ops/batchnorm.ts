@@ -19,6 +19,7 @@ import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { ACT_CODE, type Activation } from './act_codes.js';
 import { fusableMaxpool, maxpool, type MaxpoolOptions } from './pool.js';
+import { treeInvocations } from './reduce.js';
 
 const WG = 256;
 const MAX_GROUPS = 65535;
@@ -29,22 +30,9 @@ const MAX_GROUPS = 65535;
  */
 const DEFAULT_CHUNK = 16384;
 
-/**
- * Invocations per partial-reduction workgroup (the override WV of kernels/batchnorm.wgsl, whose 64 reduction
- * threads are virtual): `width` when set (8, 16, 32 or 64; tests), else 8 on CPU adapters and 64 on GPUs.
- * The sums are the same bit for bit at every width. On lavapipe each SIMD group of 8 invocations in a
- * workgroup is a coroutine switched at every barrier; one group instead of eight made the partial kernels
- * 1.2-2x faster (stats_partial4 on [8, 128, 12, 12]: 0.60 -> 0.33 ms).
- */
-export const bnReduceTuning = { width: 0 };
-
+/** Invocations of a partial-reduction workgroup (the override WV: its 64 tree threads, reduce.ts treeInvocations). */
 function reduceWidth(gpu: Gpu): { WV: number } {
-  const w = bnReduceTuning.width;
-  if (w) {
-    if (![8, 16, 32, 64].includes(w)) throw new Error(`batchnorm: reduction width must be 8, 16, 32 or 64, got ${w}`);
-    return { WV: w };
-  }
-  return { WV: gpu.info.kind === 'gpu' ? 64 : 8 };
+  return { WV: treeInvocations(gpu, 64) };
 }
 
 export type BatchnormMode = 'darknet' | 'torch';

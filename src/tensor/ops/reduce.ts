@@ -8,6 +8,24 @@ import type { Gpu } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
+/**
+ * Tree reductions over the threads of one workgroup (kernels/batchnorm.wgsl's partials, conv2d_direct.wgsl
+ * bwd_bias) run their `threads` on fewer invocations where that is cheaper: each invocation runs several
+ * threads one after the other and adds the tree's first levels in registers, so the sums are the same bit for
+ * bit at every width. On lavapipe each SIMD group of 8 invocations in a workgroup is a coroutine switched at
+ * every barrier; one group instead of eight made the batchnorm partials 1.2-2x faster. GPUs keep one
+ * invocation per thread. `width` (tests): a power of two from 8 to the threads, 0 = by adapter.
+ */
+export const treeTuning = { width: 0 };
+
+/** Invocations for a tree reduction of `threads` virtual threads (the kernels' override WV). */
+export function treeInvocations(gpu: Gpu, threads: number): number {
+  const w = treeTuning.width;
+  if (!w) return gpu.info.kind === 'gpu' ? threads : 8;
+  if (w < 8 || w > threads || (w & (w - 1)) !== 0) throw new Error(`tree reduction width must be a power of two from 8 to ${threads}, got ${w}`);
+  return w;
+}
+
 /** A scale folded into the final pass, and launch tuning (tests shrink it to exercise multi-pass and 2-D grids). */
 export interface ReduceOptions {
   /** Multiplies the result (and so the gradient), at no extra cost: e.g. sumSquares(d, { scale: 1 / n }). */
