@@ -10,7 +10,7 @@
 // offset (the shift k_c = x[0, c, 0], a value of the channel, so x - k is exact and small):
 //   stats_partial: workgroup (p, c) sums d = x - k_c and d*d over chunk p = [p*L, min((p+1)*L, M)) of
 //                  channel c -> part[(c*P + p)*2 + {0, 1}]. No divisions and a tree over 64 threads (WR,
-//                  run by WV invocations: see sum_workgroup): on lavapipe a workgroup barrier and a division
+//                  run by WV invocations: lib/tree.wgsl): on lavapipe a workgroup barrier and a division
 //                  per value (Welford) cost more than the loads.
 //   stats_final:   thread c sums the P partials: mean = k + S1/M, M2 = S2 - S1^2/M, and writes
 //                  stats[4, C] = [mean, var_biased, var_unbiased, r] with r = 1/denominator, and (UPDATE)
@@ -83,18 +83,13 @@ fn act4(v: vec4f) -> vec4f {
   return vec4f(act_code(v.x, ACT), act_code(v.y, ACT), act_code(v.z, ACT), act_code(v.w, ACT));
 }
 
-// The partial reductions sum over WR = 64 threads of a workgroup; the final ones use one thread per channel.
-// The WR threads are virtual: a workgroup has WV invocations (the override: 64 by default, 8 on CPU adapters,
-// src/tensor/ops/batchnorm.ts), and invocation t runs threads t + WV*j (j < WR/WV) one after the other, each
-// with its own sum, so every thread's sum, the tree over them and the result are the same for any WV. On
-// lavapipe each SIMD group of 8 invocations in a workgroup is a coroutine, switched at every barrier: one
-// group instead of eight made these kernels 1.2-2x faster.
+// The partial reductions sum over WR = 64 threads of a workgroup (lib/tree.wgsl: run by WV invocations, 8 on
+// CPU adapters, with the same bits); the final ones use one thread per channel.
 const WR: u32 = 64u;
-override WV: u32 = WR; // 8, 16, 32 or 64
-const VMAX: u32 = 8u;  // most threads per invocation: WR / 8
-alias VSums = array<vec2f, VMAX>;
-var<workgroup> wa: array<f32, WR>;
-var<workgroup> wb: array<f32, WR>;
+const TREE: u32 = WR;
+override WV: u32 = WR;
+alias VSums = array<vec2f, TREE_VMAX>;
+// #include "lib/tree.wgsl"
 
 // Offset of the m-th value (m < M) of channel c.
 fn elem(c: u32, m: u32) -> u32 {
@@ -106,27 +101,6 @@ fn elem(c: u32, m: u32) -> u32 {
 fn store_part(c: u32, p: u32, v: vec2f) {
   part[(c * U.P + p) * 2u] = v.x;
   part[(c * U.P + p) * 2u + 1u] = v.y;
-}
-
-// Tree sum of two values per thread of a reduction workgroup into slot 0: h[j] is thread t + WV*j. The tree
-// of WR threads (thread l += thread l + s for s = WR/2, ..., 1): its levels s >= WV add threads of the same
-// invocation, in registers; the last levels add across the WV invocations, with barriers.
-fn sum_workgroup(t: u32, hv: VSums) -> vec2f {
-  var h = hv;
-  for (var s = WR / WV / 2u; s > 0u; s >>= 1u) {
-    for (var j = 0u; j < s; j++) { h[j] += h[j + s]; }
-  }
-  wa[t] = h[0].x;
-  wb[t] = h[0].y;
-  workgroupBarrier();
-  for (var s = WV / 2u; s > 0u; s >>= 1u) {
-    if (t < s) {
-      wa[t] += wa[t + s];
-      wb[t] += wb[t + s];
-    }
-    workgroupBarrier();
-  }
-  return vec2f(wa[0], wb[0]);
 }
 
 // The shift of channel c: its first value.
@@ -156,7 +130,7 @@ fn stats_partial(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id)
     }
     h[j] = acc;
   }
-  let r = sum_workgroup(t, h);
+  let r = tree_sum2(t, h);
   if (t == 0u) { store_part(c, p, r); }
 }
 
@@ -236,7 +210,7 @@ fn grad_partial(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) 
     }
     h[j] = acc;
   }
-  let s = sum_workgroup(t, h);
+  let s = tree_sum2(t, h);
   if (t == 0u) { store_part(c, p, s); }
 }
 
@@ -395,7 +369,7 @@ fn stats_partial4(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id
     }
     h[j] = vec2f(s1.x + s1.y + s1.z + s1.w, s2.x + s2.y + s2.z + s2.w);
   }
-  let r = sum_workgroup(t, h);
+  let r = tree_sum2(t, h);
   if (t == 0u) { store_part(c, p, r); }
 }
 
@@ -421,7 +395,7 @@ fn grad_sums(s: GradSums) -> vec2f {
 
 // The workgroup's sums (h[j]: thread t + WV*j) into partial p of channel c.
 fn grad_store(t: u32, c: u32, p: u32, h: VSums) {
-  let r = sum_workgroup(t, h);
+  let r = tree_sum2(t, h);
   if (t == 0u) { store_part(c, p, r); }
 }
 

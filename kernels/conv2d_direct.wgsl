@@ -129,38 +129,28 @@ fn bwd_weights(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroup
   dst[i] = ST(acc);
 }
 
-// db[co] = sum of dy[:, co, :, :]: one workgroup per channel (wid.x + wid.y * nwg.x), a tree over WG threads.
-// src1 = dy, dst = db. The threads are virtual, as in batchnorm.wgsl: the workgroup has WV invocations (WG,
-// or 8 on CPU adapters: src/tensor/ops/conv2d.ts conv2dBackwardBias), invocation l runs threads l + WV*j one
-// after the other and adds the tree's levels s >= WV in registers, so db is the same bit for bit at any WV.
-override WV: u32 = WG; // a divisor of WG, at least WG / 32
-const BVMAX: u32 = 32u;
-var<workgroup> red: array<f32, WG>;
+// db[co] = sum of dy[:, co, :, :]: one workgroup per channel (wid.x + wid.y * nwg.x), a tree over TREE
+// threads run by WV invocations (lib/tree.wgsl). src1 = dy, dst = db.
+const TREE: u32 = 256u;
+override WV: u32 = TREE;
+// #include "lib/tree.wgsl"
 @compute @workgroup_size(WV)
 fn bwd_bias(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let co = wid.x + wid.y * nwg.x;
   let ohw = P.OH * P.OW;
-  var h: array<f32, BVMAX>;
-  for (var j = 0u; j < WG / WV; j++) {
+  var h: array<vec2f, TREE_VMAX>;
+  for (var j = 0u; j < TREE / WV; j++) {
     var acc = 0.0;
     if (co < P.Cout) {
       for (var b = 0u; b < P.B; b++) {
         let yb = (b * P.Cout + co) * ohw;
-        for (var p = lid.x + WV * j; p < ohw; p += WG) { acc += f32(src1[yb + p]); }
+        for (var p = lid.x + WV * j; p < ohw; p += TREE) { acc += f32(src1[yb + p]); }
       }
     }
-    h[j] = acc;
+    h[j] = vec2f(acc, 0.0);
   }
-  for (var s = WG / WV / 2u; s > 0u; s >>= 1u) {
-    for (var j = 0u; j < s; j++) { h[j] += h[j + s]; }
-  }
-  red[lid.x] = h[0];
-  workgroupBarrier();
-  for (var s = WV / 2u; s > 0u; s >>= 1u) {
-    if (lid.x < s) { red[lid.x] += red[lid.x + s]; }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u && co < P.Cout) { dst[co] = ST(red[0]); }
+  let r = tree_sum2(lid.x, h);
+  if (lid.x == 0u && co < P.Cout) { dst[co] = ST(r.x); }
 }
 
 // dst[i] = sum over s < P.S of src0[s * P.n + i] (the split-K partial sums of a GEMM).

@@ -250,24 +250,24 @@ fn local_avg_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgro
   out[i] = ST(acc);
 }
 
-const RWG: u32 = 256u;
-var<workgroup> red: array<f32, RWG>;
-
-// One workgroup per plane; n = planes, w = h*w of a plane.
-@compute @workgroup_size(RWG)
+// One workgroup per plane, a tree over TREE threads run by WV invocations (lib/tree.wgsl); n = planes, w =
+// h*w of a plane.
+const TREE: u32 = 256u;
+override WV: u32 = TREE;
+// #include "lib/tree.wgsl"
+@compute @workgroup_size(WV)
 fn avg_fwd(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let p = wid.x + wid.y * nwg.x;
   if (p >= P.n) { return; }
   let hw = P.w;
-  var acc = 0.0;
-  for (var s = l; s < hw; s += RWG) { acc += f32(x[p * hw + s]); }
-  red[l] = acc;
-  workgroupBarrier();
-  for (var k = RWG / 2u; k > 0u; k >>= 1u) {
-    if (l < k) { red[l] += red[l + k]; }
-    workgroupBarrier();
+  var h: array<vec2f, TREE_VMAX>;
+  for (var j = 0u; j < TREE / WV; j++) {
+    var acc = 0.0;
+    for (var s = l + WV * j; s < hw; s += TREE) { acc += f32(x[p * hw + s]); }
+    h[j] = vec2f(acc, 0.0);
   }
-  if (l == 0u) { out[p] = ST(red[0] / f32(hw)); }
+  let r = tree_sum2(l, h);
+  if (l == 0u) { out[p] = ST(r.x / f32(hw)); }
 }
 
 // n = input elements, w = h*w of a plane; out = dx

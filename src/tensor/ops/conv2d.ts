@@ -656,7 +656,7 @@ export function conv2dBackwardBias(dy: Tensor): Tensor {
   const g: ConvGeom = { B, Cin: C, H: OH, W: OW, Cout: C, Cg: 1, Mg: 1, G: C, kH: 1, kW: 1, sy: 1, sx: 1, py: 0, px: 0, dy: 1, dx: 1, OH, OW };
   const max = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
   const gy = cdiv(C, max);
-  gpu.dispatch({ file: 'conv2d_direct', entry: 'bwd_bias', constants: { WG: DIRECT_WG, WV: treeInvocations(gpu, DIRECT_WG) } }, params(g), { 2: dy, 4: db }, [cdiv(C, gy), gy]);
+  gpu.dispatch({ file: 'conv2d_direct', entry: 'bwd_bias', constants: { WV: treeInvocations(gpu, 256) } }, params(g), { 2: dy, 4: db }, [cdiv(C, gy), gy]);
   return db;
 }
 

@@ -6,6 +6,7 @@ import { storageDefines } from '../../gpu/device.js';
 import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { fill } from './elementwise.js';
+import { treeInvocations } from './reduce.js';
 
 const WG = 256;
 
@@ -148,9 +149,9 @@ export function avgpool(x: Tensor): Tensor {
   const hw = H * W;
   const planes = N * C;
   const y = new Tensor(gpu, [N, C, 1, 1]);
-  // one 256-thread workgroup per plane (2-D grid of workgroups); w is the plane size, the window fields unused
+  // one workgroup per plane, a 256-thread tree (2-D grid of workgroups); w is the plane size, the window fields unused
   const params = (n: number) => ({ n, w: hw, h: 1, ow: 1, oh: 1, size: 1, sx: 1, sy: 1, pad: 0 });
-  gpu.dispatch({ file: 'pool', entry: 'avg_fwd' }, params(planes), { 1: x, 2: y }, gpu.grid(planes, 1));
+  gpu.dispatch({ file: 'pool', entry: 'avg_fwd', constants: { WV: treeInvocations(gpu, 256) } }, params(planes), { 1: x, 2: y }, gpu.grid(planes, 1));
   Tape.push({
     op: 'avgpool', inputs: [x], outputs: [y], saved: [],
     backward: ([dy]) => {
