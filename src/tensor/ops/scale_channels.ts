@@ -15,8 +15,11 @@ export function scaleChannels(s: Tensor, f: Tensor, wh = false): Tensor {
   const gpu = f.gpu;
   const hw = H * W;
   const p = (n: number) => ({ n, hw, chw: C * hw, wh: wh ? 1 : 0 });
+  // per-channel scales on planes of whole vec4s: the vec4 entries (the same products)
+  const v4 = !wh && hw % 4 === 0;
+  const n = v4 ? f.size / 4 : f.size;
   const y = new Tensor(gpu, f.shape);
-  gpu.dispatch({ file: 'scale_channels', entry: 'fwd', constants: { WG } }, p(f.size), { 1: s, 2: f, 3: y }, gpu.grid(f.size, WG));
+  gpu.dispatch({ file: 'scale_channels', entry: v4 ? 'fwd4' : 'fwd', constants: { WG } }, p(n), { 1: s, 2: f, 3: y }, gpu.grid(n, WG));
   Tape.push({
     op: `scaleChannels${wh ? ':wh' : ''}`, inputs: [s, f], outputs: [y], saved: [s, f],
     backward: ([g]) => {
@@ -28,7 +31,7 @@ export function scaleChannels(s: Tensor, f: Tensor, wh = false): Tensor {
       }
       if (f.requiresGrad) {
         df = new Tensor(gpu, f.shape);
-        gpu.dispatch({ file: 'scale_channels', entry: 'bwd_from', constants: { WG } }, p(f.size), { 1: s, 3: df, 4: g! }, gpu.grid(f.size, WG));
+        gpu.dispatch({ file: 'scale_channels', entry: v4 ? 'bwd_from4' : 'bwd_from', constants: { WG } }, p(n), { 1: s, 3: df, 4: g! }, gpu.grid(n, WG));
       }
       return [ds, df];
     },
