@@ -8,6 +8,8 @@
 // [region]: xyAct = 1, scale 1, bias 0, actFrom = coords, actTo = coords+1 (classes+1 more when
 //           softmax=0) (pjreddie region_layer.c forward_region_layer; softmax is a separate op).
 // bwd: dx = dy * dv/dx with the logistic derivative s*(1-s) computed from x.
+// fwd4, bwd4: the same arithmetic four values at a time where H*W % 4 == 0, so a vec4 lies in one entry's plane
+// (n = vec4s): one entry index (two integer divisions: a loop over the lanes on lavapipe) per four values.
 // ST: the storage type of x and y (f32, or f16 for inference: docs/kernels.md "f16 storage"); math in f32.
 
 alias ST = {{ST}};
@@ -50,4 +52,43 @@ fn bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: 
     d = s * (1.0 - s);
   }
   y[i] = ST(dy[i] * d);
+}
+
+@group(0) @binding(1) var<storage, read> x4: array<vec4<ST>>;
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4<ST>>;
+@group(0) @binding(3) var<storage, read> dy4: array<vec4f>;
+
+fn sigmoid_darknet4(v: vec4f) -> vec4f {
+  return vec4f(sigmoid_darknet(v.x), sigmoid_darknet(v.y), sigmoid_darknet(v.z), sigmoid_darknet(v.w));
+}
+
+@compute @workgroup_size(WG)
+fn fwd4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let q = gid.x + gid.y * nwg.x * WG;
+  if (q >= P.n) { return; }
+  let k = (4u * q / P.hw) % P.E;
+  var v = vec4f(x4[q]);
+  if (k < 2u) {
+    if (P.xyAct != 0u) { v = sigmoid_darknet4(v); }
+    v = v * P.scale + P.bias;
+  } else if (k >= P.actFrom && k < P.actTo) {
+    v = sigmoid_darknet4(v);
+  }
+  y4[q] = vec4<ST>(v);
+}
+
+@compute @workgroup_size(WG)
+fn bwd4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let q = gid.x + gid.y * nwg.x * WG;
+  if (q >= P.n) { return; }
+  let k = (4u * q / P.hw) % P.E;
+  var d = vec4f(1.0);
+  let s = sigmoid_darknet4(vec4f(x4[q]));
+  if (k < 2u) {
+    if (P.xyAct != 0u) { d = s * (1.0 - s); }
+    d = d * P.scale;
+  } else if (k >= P.actFrom && k < P.actTo) {
+    d = s * (1.0 - s);
+  }
+  y4[q] = vec4<ST>(dy4[q] * d);
 }

@@ -10,6 +10,10 @@ const cases: { name: string; shape: number[]; a: HeadRef }[] = [
   { name: '[yolo] 2 anchors, 3 classes, scale_x_y 1.05, batch 2', shape: [2, 16, 3, 5], a: { entries: 8, xyLogistic: true, xyScale: 1.05, xyBias: -0.5 * 0.05, actFrom: 4, actTo: 8 } },
   { name: '[yolo] new_coords=1, scale_x_y 2', shape: [1, 21, 2, 3], a: { entries: 7, xyLogistic: false, xyScale: 2, xyBias: -0.5, actFrom: 7, actTo: 7 } },
   { name: '[region] softmax=1: x, y, obj only', shape: [1, 18, 3, 3], a: { entries: 9, xyLogistic: true, actFrom: 4, actTo: 5 } },
+  // planes of whole vec4s: the fwd4 / bwd4 entries
+  { name: '[yolo] vec4 planes (4x6), batch 2', shape: [2, 16, 4, 6], a: { entries: 8, xyLogistic: true, xyScale: 1.05, xyBias: -0.5 * 0.05, actFrom: 4, actTo: 8 } },
+  { name: '[yolo] new_coords=1, vec4 planes (2x2)', shape: [1, 21, 2, 2], a: { entries: 7, xyLogistic: false, xyScale: 2, xyBias: -0.5, actFrom: 7, actTo: 7 } },
+  { name: '[region] softmax=1, vec4 planes (4x4)', shape: [1, 18, 4, 4], a: { entries: 9, xyLogistic: true, actFrom: 4, actTo: 5 } },
 ];
 
 for (const c of cases) {

@@ -24,15 +24,18 @@ export function headActivation(x: Tensor, a: HeadActivation): Tensor {
   const [, C, H, W] = x.shape;
   if (C % a.entries !== 0) throw new Error(`headActivation: ${C} channels are not a multiple of ${a.entries} entries per anchor`);
   const gpu = x.gpu;
-  const p = { n: x.size, hw: H * W, E: a.entries, xyAct: a.xyLogistic ? 1 : 0, actFrom: a.actFrom, actTo: a.actTo, scale: a.xyScale ?? 1, bias: a.xyBias ?? 0 };
+  // planes of whole vec4s: the vec4 entries (the same arithmetic, one entry index per four values)
+  const v4 = (H * W) % 4 === 0;
+  const n = v4 ? x.size / 4 : x.size;
+  const p = { n, hw: H * W, E: a.entries, xyAct: a.xyLogistic ? 1 : 0, actFrom: a.actFrom, actTo: a.actTo, scale: a.xyScale ?? 1, bias: a.xyBias ?? 0 };
   // y stored as x is (f32, or f16 at inference)
   const y = Tensor.like(x);
-  gpu.dispatch({ file: 'yolo_act', entry: 'fwd', defines: storageDefines(x.dtype), constants: { WG } }, p, { 1: x, 2: y }, gpu.grid(x.size, WG));
+  gpu.dispatch({ file: 'yolo_act', entry: v4 ? 'fwd4' : 'fwd', defines: storageDefines(x.dtype), constants: { WG } }, p, { 1: x, 2: y }, gpu.grid(n, WG));
   Tape.push({
     op: 'headActivation', inputs: [x], outputs: [y], saved: [x],
     backward: ([g]) => {
       const dx = new Tensor(gpu, x.shape);
-      gpu.dispatch({ file: 'yolo_act', entry: 'bwd', constants: { WG } }, p, { 1: x, 2: dx, 3: g! }, gpu.grid(x.size, WG));
+      gpu.dispatch({ file: 'yolo_act', entry: v4 ? 'bwd4' : 'bwd', constants: { WG } }, p, { 1: x, 2: dx, 3: g! }, gpu.grid(n, WG));
       return [dx];
     },
   });
