@@ -290,16 +290,18 @@ test('[yolo] / [region] head activation f16 within the bound', async () => {
   const gpu = await skipWithoutF16();
   if (!gpu) return;
   const rng = new Rng(15);
-  const shape = [2, 2 * 7, 5, 3];
-  const xv = halfArray(rng, prod(shape), -6, 6);
-  const x = Tensor.from(gpu, shape, xv, 'x', 'f16');
-  for (const a of [
-    { entries: 7, xyLogistic: true, xyScale: 1.05, xyBias: -0.025, actFrom: 4, actTo: 7 },
-    { entries: 7, xyLogistic: false, actFrom: 7, actTo: 7 },
-  ]) {
-    assertClose(await readHalf(headActivation(x, a)), headActivationRef(xv, shape, a), halfTol(2e-6, 2e-5), `head activation ${JSON.stringify(a)}`);
+  // planes of 15 (fwd) and 16 values (fwd4)
+  for (const shape of [[2, 2 * 7, 5, 3], [2, 2 * 7, 4, 4]]) {
+    const xv = halfArray(rng, prod(shape), -6, 6);
+    const x = Tensor.from(gpu, shape, xv, 'x', 'f16');
+    for (const a of [
+      { entries: 7, xyLogistic: true, xyScale: 1.05, xyBias: -0.025, actFrom: 4, actTo: 7 },
+      { entries: 7, xyLogistic: false, actFrom: 7, actTo: 7 },
+    ]) {
+      assertClose(await readHalf(headActivation(x, a)), headActivationRef(xv, shape, a), halfTol(2e-6, 2e-5), `head activation [${shape}] ${JSON.stringify(a)}`);
+    }
+    x.dispose();
   }
-  x.dispose();
 });
 
 test('an f16 tensor given to a kernel without the f16 variant is refused, naming the kernel and binding', async () => {
