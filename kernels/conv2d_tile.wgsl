@@ -33,7 +33,8 @@
 // Summation order per output: channels outer, taps (ky, kx) inner; conv2d_reg.wgsl sums taps outer,
 // channels inner, so the two round differently (both within the float64 tests' tolerance).
 // Epilogue: + bias (P.has_bias), activation P.act, written to channel Coff + g*Mg + m of a destination
-// with Ctot channels (route/concat slices), as conv2d_reg.wgsl. With P.pool_h > 0, Darknet's [maxpool]
+// with Ctot channels (route/concat slices), as conv2d_reg.wgsl, at P.oplane / ooff / orow / ocol
+// (lib/conv_params.wgsl: the conv's own map, or one output phase of a strided conv's dx). With P.pool_h > 0, Darknet's [maxpool]
 // size=2 stride=2 (windows from 0; padding taps -FLT_MAX, i.e. conv outputs past OH / OW left out) is applied
 // to the activated outputs before they are written: the destination is the pooled P.pool_h x P.pool_w map,
 // the conv's own output is never stored (the op passes even TR and TN: a tile holds whole windows). A
@@ -234,17 +235,16 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
       }
       return;
     }
-    let plane = P.OH * P.OW;
-    var base = (b * P.Ctot + P.Coff + co0) * plane + oy0 * P.OW + ox0;
+    var base = (b * P.Ctot + P.Coff + co0) * P.oplane + P.ooff + oy0 * P.orow + ox0 * P.ocol;
     for (var i = 0u; i < rows; i++) {
       let bv = select(0.0, bias[co0 + i], P.has_bias != 0u);
       for (var r = 0u; r < TR; r++) {
         for (var j = 0u; j < TN; j++) {
           let s = res[i * TP + r * TN + j] + bv;
-          if (rowok[r] && colok[j]) { y[base + r * P.OW + j] = ST(select(k * s, s, s > 0.0)); }
+          if (rowok[r] && colok[j]) { y[base + r * P.orow + j * P.ocol] = ST(select(k * s, s, s > 0.0)); }
         }
       }
-      base += plane;
+      base += P.oplane;
     }
     return;
   }
@@ -271,7 +271,6 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
     }
     return;
   }
-  let ohw = P.OH * P.OW;
   for (var e = 0u; e < rows * TP; e++) {
     let oy = oy0 + (e % TP) / TN;
     let ox = ox0 + (e % TP) % TN;
@@ -279,6 +278,6 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
     let co = g * P.Mg + m0 + e / TP;
     var v = res[e];
     if (P.has_bias != 0u) { v += bias[co]; }
-    y[(b * P.Ctot + P.Coff + co) * ohw + oy * P.OW + ox] = ST(act_code(v, P.act));
+    y[(b * P.Ctot + P.Coff + co) * P.oplane + P.ooff + oy * P.orow + ox * P.ocol] = ST(act_code(v, P.act));
   }
 }

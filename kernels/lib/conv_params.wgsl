@@ -17,4 +17,8 @@ struct Params {
   // an input channel's taps wcin values after the previous one's, taps reversed when wflip != 0 (forward:
   // Cg*KH*KW, KH*KW, 0; dx reads the forward's weights as the transposed conv's: KH*KW, Cg*KH*KW, 1)
   wrow: u32, wcin: u32, wflip: u32,
+  // conv2d_tile.wgsl's destination without the fused pool: output (oy, ox) of channel plane q at
+  // q*oplane + ooff + oy*orow + ox*ocol (a conv's own map: OH*OW, 0, OW, 1; a strided conv's dx phase (ry, rx)
+  // written into dx: H*W, ry*W + rx, SY*W, SX)
+  oplane: u32, ooff: u32, orow: u32, ocol: u32,
 }

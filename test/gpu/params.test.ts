@@ -85,9 +85,9 @@ test('the struct is found from the var<uniform> declaration: its variable and ty
   assert.equal(yl.forEntry('finish').fields.map((f) => f.type), ['u32', 'f32', 'f32']);
   // conv2d's struct comes from the included lib/conv_params.wgsl
   const conv = moduleOf('conv2d_direct').forEntry('fwd');
-  assert.is(conv.fields.length, 32);
+  assert.is(conv.fields.length, 36);
   assert.is(conv.fields[23].name, 't0');
-  assert.equal(conv.fields.slice(27).map((f) => f.name), ['pool_h', 'pool_w', 'wrow', 'wcin', 'wflip']);
+  assert.equal(conv.fields.slice(27).map((f) => f.name), ['pool_h', 'pool_w', 'wrow', 'wcin', 'wflip', 'oplane', 'ooff', 'orow', 'ocol']);
 });
 
 test('parser: comments, nested comments and an unusual declaration order', () => {
@@ -178,12 +178,12 @@ test('packed bytes equal the old positional packing (yolo_loss, conv2d, yolo_dec
     oldPack([768, 3, 16, 16, 80, { f: 416 }, { f: 416 }, 1, 4, 0, { f: 1.05 }, { f: 0.7 }, { f: 1 }, { f: 3.4028234663852886e38 }, 0, 6, 9, 41, 113, 0, 768, 1]),
   );
   // conv2d: the first 27 named fields are the old positional words 0..26 (word 27, pad0 = 0, is gone);
-  // pool_h, pool_w (the tile kernel's fused maxpool, issue 15) and wrow, wcin, wflip (its weight addressing)
-  // came after them
+  // pool_h, pool_w (the tile kernel's fused maxpool, issue 15), wrow, wcin, wflip (its weight addressing) and
+  // oplane, ooff, orow, ocol (its destination) came after them
   const conv = gpu.uniformLayout({ file: 'conv2d_reg', entry: 'fwd', defines: { TM: 4, TN: 4, ENABLE: '', SG: 1, SGARG: '', SGLANE: '0u', SHUFFLE: 'noshuffle' }, constants: { WG: 64 } });
   const old = [2, 3, 13, 11, 8, 7, 6, 3, 3, 2, 2, 1, 1, 1, 1, 1, 3, 8, 16, 8, 1, 0, 0, 65535, 1, 1, 16, 0];
   const named = { B: 2, Cin: 3, H: 13, W: 11, Cout: 8, OH: 7, OW: 6, KH: 3, KW: 3, SY: 2, SX: 2, PY: 1, PX: 1, DY: 1, DX: 1, G: 1, Cg: 3, Mg: 8, Ctot: 16, Coff: 8, S: 1, chunk: 0, n: 0, t0: 65535, act: 1, has_bias: 1, kt: 16 };
-  assert.equal(pack(conv, { ...named, pool_h: 0, pool_w: 0, wrow: 27, wcin: 9, wflip: 0 }).slice(0, 27 * 4), oldPack(old).slice(0, 27 * 4));
+  assert.equal(pack(conv, { ...named, pool_h: 0, pool_w: 0, wrow: 27, wcin: 9, wflip: 0, oplane: 42, ooff: 0, orow: 6, ocol: 1 }).slice(0, 27 * 4), oldPack(old).slice(0, 27 * 4));
   // yolo_decode rows and optim adam (f32 fields in the middle and at the end)
   const dec = gpu.uniformLayout({ file: 'yolo_decode', entry: 'rows' });
   assert.equal(

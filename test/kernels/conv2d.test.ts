@@ -41,6 +41,11 @@ const CASES: Case[] = [
   { name: 'k1 s2 p0, batch 2, 3->2, 6x7', x: [2, 3, 6, 7], w: [2, 3, 1, 1], p: { stride: 2 }, bias: true },
   { name: 'groups 3 x 2 channels, dilation 2 p2, batch 2, no bias', x: [2, 6, 6, 5], w: [6, 2, 3, 3], p: { groups: 3, pad: 2, dilation: 2 }, bias: false },
   { name: 'split-K dw: 8->24, batch 2, 16x17 (B*OH*OW = 544)', x: [2, 8, 16, 17], w: [24, 8, 3, 3], p: { pad: 1 }, bias: true },
+  // strided: tile's dx runs per output phase (tilePhasedBackwardData)
+  { name: 'k3 s2 p0 valid, groups 2, batch 2, 4->6, 9x8', x: [2, 4, 9, 8], w: [6, 2, 3, 3], p: { stride: 2, groups: 2 }, bias: true },
+  { name: 'k2 s2 p0 (2x2 downsample), 6->20, 8x10', x: [1, 6, 8, 10], w: [20, 6, 2, 2], p: { stride: 2 }, bias: false },
+  { name: 'k3 s3 p1, 3->4, 10x11', x: [1, 3, 10, 11], w: [4, 3, 3, 3], p: { stride: 3, pad: 1 }, bias: true },
+  { name: 'k3 s2 p1, 16->40 (several channel blocks per phase), batch 2, 8x8', x: [2, 16, 8, 8], w: [40, 16, 3, 3], p: { stride: 2, pad: 1 }, bias: true },
 ];
 
 interface Data { xv: Float32Array; wv: Float32Array; bv: Float32Array | null; dyv: Float32Array; yShape: number[] }
@@ -471,7 +476,9 @@ test('conv2dOutShape, conv2dFlops, chooseConvAlgo', () => {
   assert.is(chooseConvAlgo('lavapipe', mid, 'bwd_data'), 'tile', 'dx of a stride-1 conv: the forward tile kernel on dy');
   assert.is(chooseConvAlgo('lavapipe', mid, 'bwd_weights'), 'tile', 'dw: conv2d_bwd_tile.wgsl');
   const strided = convGeom([1, 64, 52, 52], [128, 64, 3, 3], { pad: 1, stride: 2 });
-  assert.is(chooseConvAlgo('lavapipe', strided, 'bwd_data'), 'gemm_reg', 'dx of a strided conv: gemm_reg (stride phases)');
+  assert.is(chooseConvAlgo('lavapipe', strided, 'bwd_data'), 'tile', 'dx of a strided conv: the tile kernel per output phase');
+  const wide = convGeom([1, 8, 20, 20], [8, 8, 3, 3], { pad: 2, stride: 2 });
+  assert.is(chooseConvAlgo('lavapipe', wide, 'bwd_data'), 'gemm_reg', 'a phase would need a negative padding (pad >= stride): gemm_reg');
   assert.is(chooseConvAlgo('lavapipe', convGeom([8, 3, 96, 96], [16, 3, 3, 3], { pad: 1 }), 'bwd_weights'), 'tile', 'dw with 3 input channels: tile');
   assert.is(chooseConvAlgo('lavapipe', convGeom([8, 32, 24, 24], [32, 1, 3, 3], { pad: 1, groups: 32 }), 'bwd_weights'), 'gemm_reg', 'depthwise dw: gemm_reg');
   assert.is(chooseConvAlgo('lavapipe', point), 'tile', '1x1: the pixels as one row');

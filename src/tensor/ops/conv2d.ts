@@ -19,8 +19,9 @@
  *               shared through subgroupShuffle as in gemm_reg: about 3x fewer loads per FMA than gemm_reg
  *               on 3x3 layers, the forward on lavapipe. Kernels up to 3x3 without dilation (tileSupported);
  *               other shapes use gemm_reg. Backward (tileBackwardSupported, else gemm_reg): dx of a stride-1
- *               conv as the forward of dy with the flipped weights (read in place by the tile kernel),
- *               dw with conv2d_bwd_tile.wgsl (one input channel x 16 output channels x 9 taps per
+ *               conv as the forward of dy with the flipped weights (read in place by the tile kernel); of a
+ *               strided conv one output phase at a time, each a stride-1 conv of dy with a sub-kernel
+ *               (conv2d_phase.wgsl) written into its rows and columns of dx; dw with conv2d_bwd_tile.wgsl (one input channel x 16 output channels x 9 taps per
  *               invocation over pixel tiles, dy shared through subgroupShuffle): 2-3x faster than
  *               gemm_reg's on demo.cfg's layers.
  *   auto        the measured pick for this adapter and shape (src/tensor/ops/conv_tune.ts autotuneConv,
@@ -36,6 +37,7 @@ import { tuneTable } from '../../gpu/tune.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { Tape } from '../tape.js';
 import { activation, activationCode, type Activation } from './activation.js';
+import { fill } from './elementwise.js';
 import { fusableMaxpool, maxpool, maxpoolGeometry, type MaxpoolOptions } from './pool.js';
 import { treeInvocations } from './reduce.js';
 
@@ -281,6 +283,8 @@ interface Extra {
   Ctot?: number; Coff?: number; S?: number; chunk?: number; n?: number; act?: number; bias?: boolean; poolH?: number; poolW?: number;
   /** conv2d_tile.wgsl: w holds the weights of the conv this one transposes (dx; tileBackwardData) */
   transposed?: boolean;
+  /** conv2d_tile.wgsl: the destination's plane size, offset, row and column strides (default: the conv's own map) */
+  out?: { plane: number; off: number; row: number; col: number };
 }
 
 /** Depth of a workgroup-memory tile of conv2d_gemm.wgsl (its constant BK, passed as P.kt). */
@@ -303,6 +307,7 @@ function params(g: ConvGeom, e: Extra = {}) {
     act: e.act ?? 0, has_bias: e.bias ? 1 : 0, kt: TILE_K,
     pool_h: e.poolH ?? 0, pool_w: e.poolW ?? 0,
     wrow: e.transposed ? khw : g.Cg * khw, wcin: e.transposed ? g.Mg * khw : khw, wflip: e.transposed ? 1 : 0,
+    oplane: e.out?.plane ?? g.OH * g.OW, ooff: e.out?.off ?? 0, orow: e.out?.row ?? g.OW, ocol: e.out?.col ?? 1,
   };
 }
 type ConvUniforms = ReturnType<typeof params>;
@@ -354,13 +359,13 @@ function tileWorkgroup(tiles: number, sg: number): number {
 const TILE_FWD_WG = 8;
 
 /**
- * The forward with conv2d_tile.wgsl (see the file comment). A 1x1 stride-1 unpadded conv runs on the pixels
- * as one row (H = 1, W = H*W: no window edges), with TR*TN pixels per invocation. TM is at most 4 subgroups
- * (the kernel's loads of a lane's rows are unrolled).
+ * The forward with conv2d_tile.wgsl (see the file comment). A 1x1 stride-1 unpadded conv whose output is the
+ * size of its input, written as its own map, runs on the pixels as one row (H = 1, W = H*W: no window
+ * edges), with TR*TN pixels per invocation. TM is at most 4 subgroups (the kernel's loads of a lane's rows are unrolled).
  */
 function tileForward(gpu: Gpu, g: ConvGeom, t: TileShape, epi: Extra, bind: Record<number, Tensor>): void {
   const sg = subgroupSize(gpu);
-  const flat = g.kH === 1 && g.kW === 1 && g.sy === 1 && g.sx === 1 && g.py === 0 && g.px === 0;
+  const flat = g.kH === 1 && g.kW === 1 && g.sy === 1 && g.sx === 1 && g.py === 0 && g.px === 0 && g.OH === g.H && g.OW === g.W && !epi.out;
   const gk: ConvGeom = flat ? { ...g, H: 1, W: g.H * g.W, OH: 1, OW: g.OH * g.OW } : g;
   const TR = flat ? 1 : t.TR;
   const TN = flat ? t.TR * t.TN : t.TN;
@@ -469,7 +474,9 @@ export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: readonly numbe
   checkTensor('dy', dy, [g.B, g.Cout, g.OH, g.OW]);
   const gpu = dy.gpu;
   const choice = resolve(algo, gpu, g, 'bwd_data');
-  if (choice.algo === 'tile' && tileBackwardSupported(g, 'bwd_data')) return tileBackwardData(dy, w, g);
+  if (choice.algo === 'tile' && tileBackwardSupported(g, 'bwd_data')) {
+    return g.sy === 1 && g.sx === 1 ? tileBackwardData(dy, w, g) : tilePhasedBackwardData(dy, w, g, dataPhases(g)!);
+  }
   const dx = new Tensor(gpu, xShape);
   const a = choice.algo; // 'tile' where tileBackwardSupported says no: gemm_reg's kernels (the last branch)
   if (a === 'direct') {
@@ -557,15 +564,80 @@ export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly nu
 
 /**
  * Which backward passes the `tile` algorithm computes itself (else gemm_reg's kernels run them): dx of a
- * stride-1 conv with padding at most k-1 (the forward tile kernel on dy, reading the weights flipped), dw of
+ * stride-1 conv with padding at most k-1 (the forward tile kernel on dy, reading the weights flipped) or of a
+ * strided conv whose output phases all have a padding >= 0 (padding < stride: dataPhases), dw of
  * tile-supported shapes with at least 3 input channels per group (one channel per invocation: a first
  * layer's 3 channels leave 5 of lavapipe's 8 lanes idle and still ran 1.8x faster than gemm_reg; depthwise
  * and 2-channel groups stay with gemm_reg).
  */
 export function tileBackwardSupported(g: ConvGeom, pass: 'bwd_data' | 'bwd_weights'): boolean {
   if (!tileSupported(g)) return false;
-  if (pass === 'bwd_data') return g.sy === 1 && g.sx === 1 && g.py <= g.kH - 1 && g.px <= g.kW - 1;
+  if (pass === 'bwd_data') return g.sy === 1 && g.sx === 1 ? g.py <= g.kH - 1 && g.px <= g.kW - 1 : dataPhases(g) !== null;
   return g.Cg >= 3;
+}
+
+/** One output phase of a strided conv's dx (tilePhasedBackwardData): rows ry + sy*a, columns rx + sx*b. */
+interface DataPhase {
+  ry: number; rx: number;
+  /** rows and columns of dx in the phase */
+  A: number; Bw: number;
+  /** the taps that reach it: ky0 + sy*t for t < nky (0: none, the phase is zeros), likewise kx */
+  ky0: number; kx0: number; nky: number; nkx: number;
+  /** the padding of the stride-1 conv of dy that computes it */
+  padY: number; padX: number;
+}
+
+/** Along one axis: the taps k0 + s*t (t < n) of phase r and the stride-1 conv's padding, n - 1 - floor((r + p) / s). */
+function phaseAxis(r: number, p: number, s: number, k: number): { k0: number; n: number; pad: number } {
+  const k0 = (r + p) % s;
+  const n = k0 < k ? Math.ceil((k - k0) / s) : 0;
+  return { k0, n, pad: n - 1 - Math.floor((r + p) / s) };
+}
+
+/**
+ * The sy*sx output phases of dx for a strided conv, or null when one would need a negative padding (a padding
+ * of at least the stride: then gemm_reg computes dx).
+ */
+function dataPhases(g: ConvGeom): DataPhase[] | null {
+  const out: DataPhase[] = [];
+  for (let ry = 0; ry < Math.min(g.sy, g.H); ry++) {
+    for (let rx = 0; rx < Math.min(g.sx, g.W); rx++) {
+      const y = phaseAxis(ry, g.py, g.sy, g.kH);
+      const x = phaseAxis(rx, g.px, g.sx, g.kW);
+      if (y.n && x.n && (y.pad < 0 || x.pad < 0)) return null;
+      out.push({ ry, rx, A: cdiv(g.H - ry, g.sy), Bw: cdiv(g.W - rx, g.sx), ky0: y.k0, kx0: x.k0, nky: y.n, nkx: x.n, padY: y.pad, padX: x.pad });
+    }
+  }
+  return out;
+}
+
+/**
+ * dx of a strided conv with the tile kernel, one output phase at a time (kernels/conv2d_phase.wgsl): the
+ * phase's sub-kernel, transposed and flipped, into a small weight tensor; the tile forward on dy with it (a
+ * stride-1 conv of at most ceil(kH/sy) x ceil(kW/sx) taps), writing its A x Bw outputs straight into the
+ * phase's rows and columns of dx (Extra.out). Phases no tap reaches (a 1x1 stride-2 conv's odd rows) are
+ * zeros. Per dx value: channels outer, taps
+ * inner, as the tile forward sums. Measured on lavapipe: yolov4-tiny's stride-2 layer 1 at 256 b4 (see
+ * docs/performance.md, session 9).
+ */
+function tilePhasedBackwardData(dy: Tensor, w: Tensor, g: ConvGeom, phases: DataPhase[]): Tensor {
+  const gpu = dy.gpu;
+  const dx = new Tensor(gpu, [g.B, g.Cin, g.H, g.W]);
+  if (phases.some((f) => !f.nky || !f.nkx)) fill(dx, 0);
+  for (const f of phases) {
+    if (!f.nky || !f.nkx) continue;
+    const wP = new Tensor(gpu, [g.Cin, g.Mg, f.nky, f.nkx]);
+    const pp = { n: wP.size, Cg: g.Cg, Mg: g.Mg, KH: g.kH, KW: g.kW, ky0: f.ky0, kx0: f.kx0, nky: f.nky, nkx: f.nkx, SY: g.sy, SX: g.sx };
+    gpu.dispatch({ file: 'conv2d_phase', entry: 'weights' }, pp, { 1: w, 2: wP }, gpu.grid(wP.size, 256));
+    const gk: ConvGeom = {
+      B: g.B, Cin: g.Cout, H: g.OH, W: g.OW, Cout: g.Cin, Cg: g.Mg, Mg: g.Cg, G: g.G,
+      kH: f.nky, kW: f.nkx, sy: 1, sx: 1, py: f.padY, px: f.padX, dy: 1, dx: 1, OH: f.A, OW: f.Bw,
+    };
+    const out = { plane: g.H * g.W, off: f.ry * g.W + f.rx, row: g.sy * g.W, col: g.sx };
+    tileForward(gpu, gk, tileBlockFor(gk), { out }, { 1: dy, 2: wP, 3: wP, 4: dx });
+    wP.dispose();
+  }
+  return dx;
 }
 
 /** The block of the tile dw kernel: output channels per invocation and the pixel tile (mutable for benches). */
