@@ -21,9 +21,9 @@
  *               other shapes use gemm_reg. Backward (tileBackwardSupported, else gemm_reg): dx of a stride-1
  *               conv as the forward of dy with the flipped weights (read in place by the tile kernel); of a
  *               strided conv one output phase at a time, each a stride-1 conv of dy with a sub-kernel
- *               (conv2d_phase.wgsl) written into its rows and columns of dx; dw with conv2d_bwd_tile.wgsl (one input channel x 16 output channels x 9 taps per
- *               invocation over pixel tiles, dy shared through subgroupShuffle): 2-3x faster than
- *               gemm_reg's on demo.cfg's layers.
+ *               (conv2d_phase.wgsl) written into its rows and columns of dx; dw with conv2d_bwd_tile.wgsl
+ *               (one input channel x 16 output channels x 9 taps per invocation over pixel tiles, dy
+ *               shared through subgroupShuffle): 2-3x faster than gemm_reg's on demo.cfg's layers.
  *   auto        the measured pick for this adapter and shape (src/tensor/ops/conv_tune.ts autotuneConv,
  *               kept per adapter by src/gpu/tune-file.ts) when there is one, else chooseConvAlgo(): direct
  *               for tiny work, tile / gemm_reg on CPU adapters, gemm_tiled on GPUs.
@@ -361,7 +361,8 @@ const TILE_FWD_WG = 8;
 /**
  * The forward with conv2d_tile.wgsl (see the file comment). A 1x1 stride-1 unpadded conv whose output is the
  * size of its input, written as its own map, runs on the pixels as one row (H = 1, W = H*W: no window
- * edges), with TR*TN pixels per invocation. TM is at most 4 subgroups (the kernel's loads of a lane's rows are unrolled).
+ * edges), with TR*TN pixels per invocation. TM is at most 4 subgroups (the kernel's loads of a lane's rows
+ * are unrolled).
  */
 function tileForward(gpu: Gpu, g: ConvGeom, t: TileShape, epi: Extra, bind: Record<number, Tensor>): void {
   const sg = subgroupSize(gpu);
@@ -616,9 +617,8 @@ function dataPhases(g: ConvGeom): DataPhase[] | null {
  * phase's sub-kernel, transposed and flipped, into a small weight tensor; the tile forward on dy with it (a
  * stride-1 conv of at most ceil(kH/sy) x ceil(kW/sx) taps), writing its A x Bw outputs straight into the
  * phase's rows and columns of dx (Extra.out). Phases no tap reaches (a 1x1 stride-2 conv's odd rows) are
- * zeros. Per dx value: channels outer, taps
- * inner, as the tile forward sums. Measured on lavapipe: yolov4-tiny's stride-2 layer 1 at 256 b4 (see
- * docs/performance.md, session 9).
+ * zeros. Per dx value: channels outer, taps inner, as the tile forward sums. On lavapipe 1.6-2x faster than
+ * gemm_reg's dx on yolov4-tiny's and yolov4's stride-2 layers (docs/performance.md, session 9).
  */
 function tilePhasedBackwardData(dy: Tensor, w: Tensor, g: ConvGeom, phases: DataPhase[]): Tensor {
   const gpu = dy.gpu;
