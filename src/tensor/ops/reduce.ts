@@ -9,12 +9,13 @@ import { Tensor } from '../tensor.js';
 import { Tape } from '../tape.js';
 
 /**
- * Tree reductions over the threads of one workgroup (kernels/batchnorm.wgsl's partials, conv2d_direct.wgsl
- * bwd_bias) run their `threads` on fewer invocations where that is cheaper: each invocation runs several
- * threads one after the other and adds the tree's first levels in registers, so the sums are the same bit for
- * bit at every width. On lavapipe each SIMD group of 8 invocations in a workgroup is a coroutine switched at
- * every barrier; one group instead of eight made the batchnorm partials 1.2-2x faster. GPUs keep one
- * invocation per thread. `width` (tests): a power of two from 8 to the threads, 0 = by adapter.
+ * Tree reductions over the threads of one workgroup (kernels/lib/tree.wgsl: batchnorm.wgsl's partials,
+ * conv2d_direct.wgsl bwd_bias, pool.wgsl avg_fwd) run their `threads` on fewer invocations where that is
+ * cheaper: each invocation runs several threads one after the other and adds the tree's first levels in
+ * registers, so the sums are the same bit for bit at every width. On lavapipe each SIMD group of 8
+ * invocations in a workgroup is a coroutine switched at every barrier; one group instead of eight made the
+ * batchnorm partials 1.2-2x faster and the average pool 4x. GPUs keep one invocation per thread. `width`
+ * (tests): a power of two from 8 to the threads, 0 = by adapter.
  */
 export const treeTuning = { width: 0 };
 
