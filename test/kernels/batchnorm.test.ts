@@ -7,6 +7,7 @@ import { Tensor, newTape } from '../../src/tensor/index.js';
 import { batchnorm, batchnormMaxpool, batchnormStats, type BatchnormState } from '../../src/tensor/ops/batchnorm.js';
 import { treeTuning } from '../../src/tensor/ops/reduce.js';
 import { runBn } from '../helpers/bn.js';
+import { sameAtTreeWidths } from '../helpers/tree.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
 // f32 kernels vs float64 references. Values are O(1) (normalized outputs up to ~3, gradients up to ~10).
@@ -243,16 +244,8 @@ test('batchnorm partial reductions: the same bits with 8, 16, 32 and 64 invocati
       const out = pooled ? [shape[0], C, shape[2] / 2, shape[3] / 2] : shape;
       const d = { xv: randomArray(rng, n, -2, 3), gv: randomArray(rng, C, 0.5, 1.5), bv: randomArray(rng, C, -0.5, 0.5), dzv: randomArray(rng, size(out), -1, 1) };
       const opts = { training: true, mode: 'darknet' as const, act: 'leaky' as const, chunk };
-      const runs = [];
-      for (const width of [64, 32, 16, 8]) {
-        treeTuning.width = width;
-        runs.push(await runBn(shape, out, d, (x, g, b, st) => (pooled ? batchnormMaxpool(x, g, b, st, opts, { size: 2, stride: 2 }) : batchnorm(x, g, b, st, opts))));
-      }
-      const EXACT = { atol: 0, rtol: 0 };
-      for (const [i, r] of runs.entries()) {
-        const label = `${kind} [${shape.join(',')}] chunk ${chunk}, width ${[64, 32, 16, 8][i]} vs 64`;
-        for (const k of ['z', 'dx', 'dg', 'db', 'rm', 'rv'] as const) assertClose(r[k], runs[0][k], EXACT, `${label}: ${k}`);
-      }
+      const runs = await sameAtTreeWidths([64, 32, 16, 8], `${kind} [${shape.join(',')}] chunk ${chunk}`, () =>
+        runBn(shape, out, d, (x, g, b, st) => (pooled ? batchnormMaxpool(x, g, b, st, opts, { size: 2, stride: 2 }) : batchnorm(x, g, b, st, opts))));
       // and right: dgamma against float64 (the statistics enter every output)
       if (!pooled) {
         const y64 = bnTrainRef(d.xv, shape, d.gv, d.bv, 'darknet');

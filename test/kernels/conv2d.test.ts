@@ -11,7 +11,7 @@ import {
   chooseConvAlgo, convGeom, convRegTuning, parseConvPick, tileSupported, tileBlockFor, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
 } from '../../src/tensor/ops/conv2d.js';
 import { fusableMaxpool } from '../../src/tensor/ops/pool.js';
-import { treeTuning } from '../../src/tensor/ops/reduce.js';
+import { sameAtTreeWidths } from '../helpers/tree.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import type { Gpu } from '../../src/gpu/device.js';
 
@@ -436,29 +436,23 @@ test('conv2d records dx only when only x requires grad (no bias)', async () => {
 // the same bits at every width, and the sum in float64. Planes under and over 256 values, several images.
 test('conv2dBackwardBias: the same bits with 8 to 256 invocations per workgroup, and float64', async () => {
   const gpu = await getGpu();
-  try {
-    for (const shape of [[3, 5, 7, 9], [2, 4, 20, 17], [1, 300, 2, 2]]) {
-      const [B, C, H, W] = shape;
-      const dyv = randomArray(new Rng(B * 31 + C), B * C * H * W, -1, 1);
-      const dy = Tensor.from(gpu, shape, dyv);
-      const ref = Array.from({ length: C }, (_, c) => {
-        let a = 0;
-        for (let b = 0; b < B; b++) for (let i = 0; i < H * W; i++) a += dyv[(b * C + c) * H * W + i];
-        return a;
-      });
-      const runs: Float32Array[] = [];
-      for (const width of [256, 64, 32, 8]) {
-        treeTuning.width = width;
-        const db = conv2dBackwardBias(dy);
-        runs.push(await db.toArray());
-        db.dispose();
-      }
-      for (const [i, r] of runs.entries()) assertClose(r, runs[0], { atol: 0, rtol: 0 }, `db [${shape}] width ${[256, 64, 32, 8][i]} vs 256`);
-      assertClose(runs[3], ref, { atol: 1e-5, rtol: 1e-6 }, `db [${shape}] vs float64`);
-      dy.dispose();
-    }
-  } finally {
-    treeTuning.width = 0;
+  for (const shape of [[3, 5, 7, 9], [2, 4, 20, 17], [1, 300, 2, 2]]) {
+    const [B, C, H, W] = shape;
+    const dyv = randomArray(new Rng(B * 31 + C), B * C * H * W, -1, 1);
+    const dy = Tensor.from(gpu, shape, dyv);
+    const ref = Array.from({ length: C }, (_, c) => {
+      let a = 0;
+      for (let b = 0; b < B; b++) for (let i = 0; i < H * W; i++) a += dyv[(b * C + c) * H * W + i];
+      return a;
+    });
+    const runs = await sameAtTreeWidths([256, 64, 32, 8], `db [${shape}]`, async () => {
+      const db = conv2dBackwardBias(dy);
+      const r = { db: await db.toArray() };
+      db.dispose();
+      return r;
+    });
+    assertClose(runs[3].db, ref, { atol: 1e-5, rtol: 1e-6 }, `db [${shape}] vs float64`);
+    dy.dispose();
   }
 });
 

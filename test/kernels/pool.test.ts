@@ -6,7 +6,7 @@ import { avgpoolBackwardRef, avgpoolRef, localAvgpoolRef, maxpoolBackwardRef, ma
 import { Tensor, newTape } from '../../src/tensor/index.js';
 import { avgpool, localAvgpool, maxpool, type MaxpoolOptions } from '../../src/tensor/ops/pool.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
-import { treeTuning } from '../../src/tensor/ops/reduce.js';
+import { sameAtTreeWidths } from '../helpers/tree.js';
 
 // maxpool forward selects values: exact. Backward sums at most size² dy values per input (f32 vs f64).
 const EXACT = { atol: 0, rtol: 0 };
@@ -228,23 +228,17 @@ for (const shape of [[2, 3, 5, 7], [1, 2, 33, 17]]) {
 // every width (planes under and over 256 values).
 test('global avgpool: the same bits with 8 to 256 invocations per workgroup', async () => {
   const gpu = await getGpu();
-  try {
-    for (const shape of [[2, 3, 5, 7], [1, 2, 33, 17], [1, 1, 40, 40]]) {
-      const xv = randomArray(new Rng(size(shape)), size(shape), -3, 3);
-      const x = Tensor.from(gpu, shape, xv);
-      const runs: Float32Array[] = [];
-      for (const width of [256, 64, 16, 8]) {
-        treeTuning.width = width;
-        const y = avgpool(x);
-        runs.push(await y.toArray());
-        y.dispose();
-      }
-      for (const [i, r] of runs.entries()) assertClose(r, runs[0], { atol: 0, rtol: 0 }, `avgpool [${shape}] width ${[256, 64, 16, 8][i]} vs 256`);
-      assertClose(runs[3], avgpoolRef(xv, shape), AVG_TOL, `avgpool [${shape}] width 8 vs float64`);
-      x.dispose();
-    }
-  } finally {
-    treeTuning.width = 0;
+  for (const shape of [[2, 3, 5, 7], [1, 2, 33, 17], [1, 1, 40, 40]]) {
+    const xv = randomArray(new Rng(size(shape)), size(shape), -3, 3);
+    const x = Tensor.from(gpu, shape, xv);
+    const runs = await sameAtTreeWidths([256, 64, 16, 8], `avgpool [${shape}]`, async () => {
+      const y = avgpool(x);
+      const r = { y: await y.toArray() };
+      y.dispose();
+      return r;
+    });
+    assertClose(runs[3].y, avgpoolRef(xv, shape), AVG_TOL, `avgpool [${shape}] width 8 vs float64`);
+    x.dispose();
   }
 });
 
