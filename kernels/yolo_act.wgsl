@@ -23,72 +23,63 @@ override WG: u32 = 256;
 
 // #include "lib/sigmoid.wgsl"
 
-@compute @workgroup_size(WG)
-fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= P.n) { return; }
-  let k = (i / P.hw) % P.E;
-  var v = f32(x[i]);
-  if (k < 2u) {
-    if (P.xyAct != 0u) { v = sigmoid_darknet(v); }
-    v = v * P.scale + P.bias;
-  } else if (k >= P.actFrom && k < P.actTo) {
-    v = sigmoid_darknet(v);
-  }
-  y[i] = ST(v);
-}
-
-@compute @workgroup_size(WG)
-fn bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * WG;
-  if (i >= P.n) { return; }
-  let k = (i / P.hw) % P.E;
-  var d = 1.0;
-  let s = sigmoid_darknet(f32(x[i]));
-  if (k < 2u) {
-    if (P.xyAct != 0u) { d = s * (1.0 - s); }
-    d = d * P.scale;
-  } else if (k >= P.actFrom && k < P.actTo) {
-    d = s * (1.0 - s);
-  }
-  y[i] = ST(dy[i] * d);
-}
-
-@group(0) @binding(1) var<storage, read> x4: array<vec4<ST>>;
-@group(0) @binding(2) var<storage, read_write> y4: array<vec4<ST>>;
-@group(0) @binding(3) var<storage, read> dy4: array<vec4f>;
-
-fn sigmoid_darknet4(v: vec4f) -> vec4f {
-  return vec4f(sigmoid_darknet(v.x), sigmoid_darknet(v.y), sigmoid_darknet(v.z), sigmoid_darknet(v.w));
-}
-
-@compute @workgroup_size(WG)
-fn fwd4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let q = gid.x + gid.y * nwg.x * WG;
-  if (q >= P.n) { return; }
-  let k = (4u * q / P.hw) % P.E;
-  var v = vec4f(x4[q]);
+// Entry k's activation of four values of its plane, and its derivative at four inputs: the one statement of
+// the rule for every entry point (the scalar ones pass a splat and keep .x; the other lanes are dead code).
+fn act4(xv: vec4f, k: u32) -> vec4f {
+  var v = xv;
   if (k < 2u) {
     if (P.xyAct != 0u) { v = sigmoid_darknet4(v); }
     v = v * P.scale + P.bias;
   } else if (k >= P.actFrom && k < P.actTo) {
     v = sigmoid_darknet4(v);
   }
-  y4[q] = vec4<ST>(v);
+  return v;
 }
 
-@compute @workgroup_size(WG)
-fn bwd4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let q = gid.x + gid.y * nwg.x * WG;
-  if (q >= P.n) { return; }
-  let k = (4u * q / P.hw) % P.E;
+fn grad4(xv: vec4f, k: u32) -> vec4f {
   var d = vec4f(1.0);
-  let s = sigmoid_darknet4(vec4f(x4[q]));
+  let s = sigmoid_darknet4(xv);
   if (k < 2u) {
     if (P.xyAct != 0u) { d = s * (1.0 - s); }
     d = d * P.scale;
   } else if (k >= P.actFrom && k < P.actTo) {
     d = s * (1.0 - s);
   }
-  y4[q] = vec4<ST>(dy4[q] * d);
+  return d;
+}
+
+fn sigmoid_darknet4(v: vec4f) -> vec4f {
+  return vec4f(sigmoid_darknet(v.x), sigmoid_darknet(v.y), sigmoid_darknet(v.z), sigmoid_darknet(v.w));
+}
+
+@compute @workgroup_size(WG)
+fn fwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  y[i] = ST(act4(vec4f(f32(x[i])), (i / P.hw) % P.E).x);
+}
+
+@compute @workgroup_size(WG)
+fn bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  y[i] = ST(dy[i] * grad4(vec4f(f32(x[i])), (i / P.hw) % P.E).x);
+}
+
+@group(0) @binding(1) var<storage, read> x4: array<vec4<ST>>;
+@group(0) @binding(2) var<storage, read_write> y4: array<vec4<ST>>;
+@group(0) @binding(3) var<storage, read> dy4: array<vec4f>;
+
+@compute @workgroup_size(WG)
+fn fwd4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let q = gid.x + gid.y * nwg.x * WG;
+  if (q >= P.n) { return; }
+  y4[q] = vec4<ST>(act4(vec4f(x4[q]), (4u * q / P.hw) % P.E));
+}
+
+@compute @workgroup_size(WG)
+fn bwd4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let q = gid.x + gid.y * nwg.x * WG;
+  if (q >= P.n) { return; }
+  y4[q] = vec4<ST>(dy4[q] * grad4(vec4f(x4[q]), (4u * q / P.hw) % P.E));
 }
