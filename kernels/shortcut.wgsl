@@ -9,6 +9,9 @@
 // Backward recomputes z from a and b (no saved pre-activation):
 //   bwd_a: da = dy*act'(z) * (shared ? alpha : 1)        over a's elements
 //   bwd_b: db = dy*act'(z) * beta at the paired position, 0 where b is not shared   over b's elements
+// fwd4, bwd4: a and b of one shape (the usual residual: every position shared, stride = sample = 1) and n % 4
+// == 0: the same arithmetic on four values at a time, without pair_of_a's index math (its divisions by uniforms
+// are loops over the SIMD lanes on lavapipe); bwd4 writes da and db in one pass.
 // ST: the storage type of a, b and out (f32, or f16 for inference: docs/kernels.md "f16 storage"); math in f32.
 
 alias ST = {{ST}};
@@ -103,4 +106,33 @@ fn bwd_b(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg
     g = dy[u32(i)] * act_grad(z) * P.beta;
   }
   out[j] = ST(g);
+}
+
+// ---- same shapes, four values per invocation (n = a's elements / 4)
+
+@group(0) @binding(1) var<storage, read> a4: array<vec4<ST>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<ST>>;
+@group(0) @binding(3) var<storage, read_write> out4: array<vec4<ST>>;
+@group(0) @binding(4) var<storage, read> dy4: array<vec4f>;
+@group(0) @binding(5) var<storage, read_write> db4: array<vec4<ST>>;
+
+fn z4(i: u32) -> vec4f { return P.alpha * vec4f(a4[i]) + P.beta * vec4f(b4[i]); }
+
+@compute @workgroup_size(WG)
+fn fwd4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let z = z4(i);
+  out4[i] = vec4<ST>(vec4f(act(z.x), act(z.y), act(z.z), act(z.w)));
+}
+
+// out4 = da, db4 = db
+@compute @workgroup_size(WG)
+fn bwd4(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * WG;
+  if (i >= P.n) { return; }
+  let z = z4(i);
+  let g = dy4[i] * vec4f(act_grad(z.x), act_grad(z.y), act_grad(z.z), act_grad(z.w));
+  out4[i] = vec4<ST>(g * P.alpha);
+  db4[i] = vec4<ST>(g * P.beta);
 }

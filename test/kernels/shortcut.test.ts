@@ -4,7 +4,7 @@ import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f32In, f64, finiteDiff, gradCase } from '../helpers/check.js';
 import { shortcutBackwardRef, shortcutPairs, shortcutPreact, shortcutRef } from '../reference/shortcut.js';
 import { Tensor, newTape, ACTIVATIONS, type Activation } from '../../src/tensor/index.js';
-import { shortcut, type ShortcutOptions } from '../../src/tensor/ops/shortcut.js';
+import { shortcut, shortcutTuning, type ShortcutOptions } from '../../src/tensor/ops/shortcut.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
 // f32 kernels vs float64 references: transcendental activations carry ~1e-6 relative error.
@@ -55,6 +55,40 @@ async function check(label: string, aShape: number[], bShape: number[], act: Act
 for (const act of ACTIVATIONS) {
   test(`shortcut ${act}, same shapes, batch 2`, () => check(act, [2, 3, 5, 7], [2, 3, 5, 7], act, {}, 3));
 }
+
+// 240 values: the vec4 entries (fwd4, bwd4); the cases above have 210 and take the general ones
+for (const act of ACTIVATIONS) {
+  test(`shortcut ${act}, same shapes in whole vec4s (fwd4, bwd4)`, () => check(`${act} vec4`, [2, 4, 5, 6], [2, 4, 5, 6], act, { alpha: 0.75, beta: 1.25 }, 10));
+}
+
+test('shortcut vec4 entries: the same bits as the general entries (y, da, db; b without grad: da alone)', async () => {
+  const gpu = await getGpu();
+  const shape = [2, 8, 3, 6];
+  const rng = new Rng(11);
+  const av = randomArray(rng, size(shape), -3, 3);
+  const bv = randomArray(rng, size(shape), -3, 3);
+  const dyv = randomArray(rng, size(shape), -1, 1);
+  const run = async (act: Activation, bGrad: boolean) => {
+    const a = Tensor.param(gpu, shape, av);
+    const b = bGrad ? Tensor.param(gpu, shape, bv) : Tensor.from(gpu, shape, bv);
+    const dy = Tensor.from(gpu, shape, dyv);
+    const tape = newTape();
+    const y = tape.record(() => shortcut(a, b, { activation: act, alpha: 0.75, beta: -1.5 }));
+    tape.backward(y, dy);
+    const out = { y: await y.toArray(), da: await a.grad!.toArray(), db: bGrad ? await b.grad!.toArray() : new Float32Array(0) };
+    for (const t of [y, dy, a.grad!, ...(bGrad ? [b.grad!] : []), a, b]) t.dispose();
+    tape.dispose();
+    return out;
+  };
+  for (const act of ACTIVATIONS) {
+    for (const bGrad of [true, false]) {
+      const v4 = await run(act, bGrad);
+      shortcutTuning.vec4 = false;
+      const gen = await run(act, bGrad).finally(() => (shortcutTuning.vec4 = true));
+      for (const k of ['y', 'da', 'db'] as const) assertClose(v4[k], gen[k], { atol: 0, rtol: 0 }, `${act} b grad ${bGrad}: ${k}`);
+    }
+  }
+});
 
 test('shortcut mismatched channels: from layer has fewer channels (only the shared ones add)', () => check('fewer', [2, 5, 3, 4], [2, 3, 3, 4], 'leaky', {}, 4));
 test('shortcut mismatched channels: from layer has more channels', () => check('more', [2, 3, 3, 4], [2, 5, 3, 4], 'mish', {}, 5));
