@@ -337,6 +337,10 @@ export class Gpu {
       this.packParams(k, params, this.scratchU32, this.scratchI32, this.scratchF32, 0);
       return;
     }
+    // A full profile resolves (and submits) before this dispatch takes its uniform slot: a slot taken first
+    // would be reused by the next batch and overwritten before this dispatch ran (wrong uniforms: loops
+    // with garbage trip counts).
+    if (this.prof && this.prof.names.length >= this.prof.cap) this.profileResolve();
     if (this.uniformSlot >= UNIFORM_RING_SLOTS) this.flush();
     const slot = this.uniformSlot;
     this.packParams(k, params, this.uniformU32, this.uniformI32, this.uniformF32, (slot * UNIFORM_SLOT) / 4);
@@ -409,8 +413,7 @@ export class Gpu {
 
   private profiledDispatch(k: Kernel, bindGroup: GPUBindGroup, x: number, y: number, z: number): void {
     const p = this.prof!;
-    if (p.names.length >= p.cap) this.profileResolve();
-    const i = p.names.length;
+    const i = p.names.length; // < p.cap: dispatch() resolved a full profile first
     const pass = this.getEncoder().beginComputePass({ timestampWrites: { querySet: p.qs, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
     pass.setPipeline(k.pipeline);
     pass.setBindGroup(0, bindGroup);

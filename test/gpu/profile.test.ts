@@ -5,6 +5,7 @@ import { GpuError } from '../../src/gpu/errors.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { conv2dForward } from '../../src/tensor/ops/conv2d.js';
 import { activation } from '../../src/tensor/ops/activation.js';
+import { axpyInPlace } from '../../src/tensor/ops/elementwise.js';
 import { assertClose } from '../helpers/check.js';
 
 test('profile: device time per kernel from timestamp queries; results unchanged; refused without timestamps', async () => {
@@ -43,6 +44,28 @@ test('profile: device time per kernel from timestamp queries; results unchanged;
   assert.is((await gpu.stopProfile()).size, 0);
   x.dispose();
   w.dispose();
+});
+
+test('profile: past the 1024 dispatches one query set holds, every dispatch still reads its own uniforms', async () => {
+  // 2500 dispatches, each adding k * x with its own k (a uniform): the profile resolves and submits twice
+  // midway. A dispatch whose uniform slot was taken before such a submit ran with a later dispatch's values
+  // (and a conv or loss with garbage trip counts never finished: `bench profile --train` on enet-coco hung).
+  const gpu = await getGpu();
+  if (!gpu.hasFeature('timestamp-query')) {
+    console.log('  [adapter without timestamp-query: nothing to profile]');
+    return;
+  }
+  const n = 2500;
+  const x = Tensor.from(gpu, [8], Float32Array.from({ length: 8 }, (_, i) => 1 + (i % 4)));
+  const y = Tensor.from(gpu, [8], new Float32Array(8));
+  gpu.startProfile();
+  for (let k = 1; k <= n; k++) axpyInPlace(y, x, k);
+  const totals = await gpu.stopProfile();
+  assert.is([...totals.values()].reduce((a, v) => a + v.n, 0), n);
+  const sum = (n * (n + 1)) / 2; // exact in f32: every partial sum is an integer below 4 * sum < 2^24
+  assertClose(await y.toArray(), Float32Array.from({ length: 8 }, (_, i) => sum * (1 + (i % 4))), { atol: 0, rtol: 0 }, 'sum of k * x');
+  x.dispose();
+  y.dispose();
 });
 
 test.run();
