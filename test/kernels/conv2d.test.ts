@@ -46,6 +46,11 @@ const CASES: Case[] = [
   { name: 'k2 s2 p0 (2x2 downsample), 6->20, 8x10', x: [1, 6, 8, 10], w: [20, 6, 2, 2], p: { stride: 2 }, bias: false },
   { name: 'k3 s3 p1, 3->4, 10x11', x: [1, 3, 10, 11], w: [4, 3, 3, 3], p: { stride: 3, pad: 1 }, bias: true },
   { name: 'k3 s2 p1, 16->40 (several channel blocks per phase), batch 2, 8x8', x: [2, 16, 8, 8], w: [40, 16, 3, 3], p: { stride: 2, pad: 1 }, bias: true },
+  // depthwise: tile's dw is conv2d_depthwise.wgsl (up to 7x7)
+  { name: 'depthwise k5 s1 p2, 6 channels, batch 2, 11x9', x: [2, 6, 11, 9], w: [6, 1, 5, 5], p: { groups: 6, pad: 2 }, bias: true },
+  { name: 'depthwise k7 s2 p3, 4 channels, 15x13', x: [1, 4, 15, 13], w: [4, 1, 7, 7], p: { groups: 4, stride: 2, pad: 3 }, bias: false },
+  { name: 'depthwise 5x3 kernel, stride [2, 1], pad [2, 1], 3 channels, 10x12', x: [1, 3, 10, 12], w: [3, 1, 5, 3], p: { groups: 3, stride: [2, 1], pad: [2, 1] }, bias: true },
+  { name: 'depthwise k3 s1 p1, 2 channels, batch 2, 40x9 (dw in 2 chunks of rows)', x: [2, 2, 40, 9], w: [2, 1, 3, 3], p: { groups: 2, pad: 1 }, bias: true },
 ];
 
 interface Data { xv: Float32Array; wv: Float32Array; bv: Float32Array | null; dyv: Float32Array; yShape: number[] }
@@ -338,43 +343,45 @@ test('fused bias + activation epilogue == conv followed by the activation op (ev
   x.dispose(); w.dispose(); b.dispose();
 });
 
-test('output into a channel slice of a bigger tensor (route/concat without a copy), every algorithm', async () => {
-  const gpu = await getGpu();
-  const c = CASES[0]; // batch 2, Cout 5
-  const d = makeData(c, 33);
-  const ref = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p).y;
-  const [B, Cout, OH, OW] = d.yShape;
-  const Ctot = 11;
-  const off = 4;
-  const x = Tensor.from(gpu, c.x, d.xv);
-  const w = Tensor.from(gpu, c.w, d.wv);
-  const b = Tensor.from(gpu, [Cout], d.bv!);
-  for (const algo of CONV_ALGOS) {
-    const sentinel = new Float32Array(B * Ctot * OH * OW).fill(7.5);
-    const dst = Tensor.from(gpu, [B, Ctot, OH, OW], sentinel);
-    const r = conv2dForward(x, w, b, c.p, algo, 'leaky', { dst, channelOffset: off });
-    assert.is(r, dst, 'returns the destination');
-    const v = await dst.toArray();
-    const got: number[] = [];
-    const want: number[] = [];
-    for (let bi = 0; bi < B; bi++) {
-      for (let ch = 0; ch < Ctot; ch++) {
-        for (let q = 0; q < OH * OW; q++) {
-          const val = v[(bi * Ctot + ch) * OH * OW + q];
-          if (ch >= off && ch < off + Cout) {
-            got.push(val);
-            want.push(actRef(ref[(bi * Cout + ch - off) * OH * OW + q], 'leaky'));
-          } else if (val !== 7.5) {
-            assert.unreachable(`[${algo}] channel ${ch} of image ${bi} outside the slice was overwritten (${val})`);
+// batch 2, Cout 5; and a depthwise conv (tile: conv2d_depthwise.wgsl)
+for (const c of [CASES[0], CASES.find((k) => k.name.startsWith('depthwise k5'))!]) {
+  test(`output into a channel slice of a bigger tensor (route/concat without a copy), every algorithm: ${c.name}`, async () => {
+    const gpu = await getGpu();
+    const d = makeData(c, 33);
+    const ref = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p).y;
+    const [B, Cout, OH, OW] = d.yShape;
+    const Ctot = 11;
+    const off = 4;
+    const x = Tensor.from(gpu, c.x, d.xv);
+    const w = Tensor.from(gpu, c.w, d.wv);
+    const b = Tensor.from(gpu, [Cout], d.bv!);
+    for (const algo of CONV_ALGOS) {
+      const sentinel = new Float32Array(B * Ctot * OH * OW).fill(7.5);
+      const dst = Tensor.from(gpu, [B, Ctot, OH, OW], sentinel);
+      const r = conv2dForward(x, w, b, c.p, algo, 'leaky', { dst, channelOffset: off });
+      assert.is(r, dst, 'returns the destination');
+      const v = await dst.toArray();
+      const got: number[] = [];
+      const want: number[] = [];
+      for (let bi = 0; bi < B; bi++) {
+        for (let ch = 0; ch < Ctot; ch++) {
+          for (let q = 0; q < OH * OW; q++) {
+            const val = v[(bi * Ctot + ch) * OH * OW + q];
+            if (ch >= off && ch < off + Cout) {
+              got.push(val);
+              want.push(actRef(ref[(bi * Cout + ch - off) * OH * OW + q], 'leaky'));
+            } else if (val !== 7.5) {
+              assert.unreachable(`[${algo}] channel ${ch} of image ${bi} outside the slice was overwritten (${val})`);
+            }
           }
         }
       }
+      assertClose(got, want, tolFor(28), `[${algo}] slice values`);
+      dst.dispose();
     }
-    assertClose(got, want, tolFor(28), `[${algo}] slice values`);
-    dst.dispose();
-  }
-  x.dispose(); w.dispose(); b.dispose();
-});
+    x.dispose(); w.dispose(); b.dispose();
+  });
+}
 
 // ------------------------------------------------------------------------------------------ the tape
 
@@ -474,7 +481,16 @@ test('conv2dOutShape, conv2dFlops, chooseConvAlgo', () => {
   const wide = convGeom([1, 8, 20, 20], [8, 8, 3, 3], { pad: 2, stride: 2 });
   assert.is(chooseConvAlgo('lavapipe', wide, 'bwd_data'), 'gemm_reg', 'a phase would need a negative padding (pad >= stride): gemm_reg');
   assert.is(chooseConvAlgo('lavapipe', convGeom([8, 3, 96, 96], [16, 3, 3, 3], { pad: 1 }), 'bwd_weights'), 'tile', 'dw with 3 input channels: tile');
-  assert.is(chooseConvAlgo('lavapipe', convGeom([8, 32, 24, 24], [32, 1, 3, 3], { pad: 1, groups: 32 }), 'bwd_weights'), 'gemm_reg', 'depthwise dw: gemm_reg');
+  const dwise = convGeom([8, 32, 24, 24], [32, 1, 5, 5], { pad: 2, groups: 32 });
+  assert.is(chooseConvAlgo('lavapipe', dwise, 'bwd_weights'), 'tile', 'depthwise dw (5x5): conv2d_depthwise.wgsl');
+  assert.is(chooseConvAlgo('llvmpipe', dwise, 'bwd_weights'), 'tile', 'depthwise dw on GL too (no subgroups needed)');
+  assert.is(chooseConvAlgo('gpu', dwise, 'bwd_weights'), 'gemm_tiled', 'depthwise dw on a GPU: gemm_tiled');
+  assert.is(chooseConvAlgo('lavapipe', dwise), 'tile', 'depthwise forward (5x5): conv2d_depthwise.wgsl');
+  assert.is(chooseConvAlgo('llvmpipe', dwise), 'tile', 'depthwise forward on GL');
+  assert.is(chooseConvAlgo('lavapipe', dwise, 'bwd_data'), 'tile', 'depthwise stride-1 dx: its forward on dy');
+  const dwise2 = convGeom([8, 32, 24, 24], [32, 1, 5, 5], { pad: 2, stride: 2, groups: 32 });
+  assert.is(chooseConvAlgo('lavapipe', dwise2, 'bwd_data'), 'gemm_reg', 'depthwise 5x5 stride-2 dx: gemm_reg');
+  assert.is(chooseConvAlgo('lavapipe', convGeom([8, 32, 24, 24], [32, 1, 3, 3], { pad: 1, groups: 32, dilation: 2 }), 'bwd_weights'), 'gemm_reg', 'dilated depthwise dw: gemm_reg');
   assert.is(chooseConvAlgo('lavapipe', point), 'tile', '1x1: the pixels as one row');
   assert.is(chooseConvAlgo('lavapipe', dil), 'gemm_reg', 'dilation: not a tile shape');
   assert.is(chooseConvAlgo('cpu', mid), 'tile', 'SwiftShader (4-lane subgroups)');
