@@ -270,6 +270,28 @@ fn avg_fwd(@builtin(local_invocation_index) l: u32, @builtin(workgroup_id) wid: 
   if (l == 0u) { out[p] = ST(r.x / f32(hw)); }
 }
 
+// Small planes (src/tensor/ops/pool.ts avgpoolTuning: the global pools of SE blocks and classifier heads, many
+// planes of 7x7 to 32x32): one plane per invocation, WG planes per workgroup. Thread s of the same TREE-thread
+// tree sums elements s, s + TREE, ... and all levels run in registers (tree_sum2 at WV = 1): the same
+// additions as avg_fwd, so the same bits, without a workgroup and its barriers per plane (a 960-plane pool of
+// 8x8 maps took 1 ms that way on lavapipe).
+@compute @workgroup_size(WG)
+fn avg_fwd_planes(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let p = gid.x + gid.y * nwg.x * WG;
+  if (p >= P.n) { return; }
+  let hw = P.w;
+  var h: array<f32, TREE>;
+  for (var s = 0u; s < TREE; s++) {
+    var acc = 0.0;
+    for (var e = s; e < hw; e += TREE) { acc += f32(x[p * hw + e]); }
+    h[s] = acc;
+  }
+  for (var s = TREE / 2u; s > 0u; s >>= 1u) {
+    for (var j = 0u; j < s; j++) { h[j] += h[j + s]; }
+  }
+  out[p] = ST(h[0] / f32(hw));
+}
+
 // n = input elements, w = h*w of a plane; out = dx
 @compute @workgroup_size(WG)
 fn avg_bwd(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

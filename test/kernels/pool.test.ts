@@ -4,7 +4,7 @@ import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f32In, f64, finiteDiff, gradCase } from '../helpers/check.js';
 import { avgpoolBackwardRef, avgpoolRef, localAvgpoolRef, maxpoolBackwardRef, maxpoolRef } from '../reference/pool.js';
 import { Tensor, newTape } from '../../src/tensor/index.js';
-import { avgpool, localAvgpool, maxpool, type MaxpoolOptions } from '../../src/tensor/ops/pool.js';
+import { avgpool, avgpoolTuning, localAvgpool, maxpool, type MaxpoolOptions } from '../../src/tensor/ops/pool.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import { sameAtTreeWidths } from '../helpers/tree.js';
 
@@ -224,19 +224,27 @@ for (const shape of [[2, 3, 5, 7], [1, 2, 33, 17]]) {
   });
 }
 
-// The plane sums are a 256-thread tree run by 8 invocations on CPU adapters, 256 on GPUs: the same bits at
-// every width (planes under and over 256 values).
-test('global avgpool: the same bits with 8 to 256 invocations per workgroup', async () => {
+// The plane sums are a 256-thread tree run by 8 invocations on CPU adapters, 256 on GPUs, or all in one
+// invocation for small planes (avg_fwd_planes): the same bits at every width and on both paths (planes under
+// and over 256 values; 1600 values: one invocation's threads sum several).
+test('global avgpool: the same bits with 8 to 256 invocations per workgroup and with one invocation per plane', async () => {
   const gpu = await getGpu();
-  for (const shape of [[2, 3, 5, 7], [1, 2, 33, 17], [1, 1, 40, 40]]) {
+  for (const shape of [[2, 3, 5, 7], [1, 2, 33, 17], [1, 1, 40, 40], [1, 70, 7, 7]]) {
     const xv = randomArray(new Rng(size(shape)), size(shape), -3, 3);
     const x = Tensor.from(gpu, shape, xv);
+    const keep = avgpoolTuning.planeMax;
+    avgpoolTuning.planeMax = 0; // every plane a workgroup
     const runs = await sameAtTreeWidths([256, 64, 16, 8], `avgpool [${shape}]`, async () => {
       const y = avgpool(x);
       const r = { y: await y.toArray() };
       y.dispose();
       return r;
-    });
+    }).finally(() => (avgpoolTuning.planeMax = keep));
+    avgpoolTuning.planeMax = 1 << 30; // every plane an invocation
+    const y = avgpool(x);
+    const planes = await y.toArray().finally(() => (avgpoolTuning.planeMax = keep));
+    y.dispose();
+    assertClose(planes, runs[0].y, { atol: 0, rtol: 0 }, `avgpool [${shape}] one invocation per plane vs a workgroup per plane`);
     assertClose(runs[3].y, avgpoolRef(xv, shape), AVG_TOL, `avgpool [${shape}] width 8 vs float64`);
     x.dispose();
   }

@@ -142,6 +142,14 @@ export function localAvgpool(x: Tensor, opts: MaxpoolOptions): Tensor {
   return y;
 }
 
+/**
+ * The global average pool's planes of at most `planeMax` values take one invocation each (pool.wgsl
+ * avg_fwd_planes), larger ones a workgroup each (avg_fwd); both make the same additions (the same bits).
+ * Mutable for the tests, which compare the two.
+ */
+export const avgpoolTuning = { planeMax: 1024 };
+const AVG_PLANES_WG = 32;
+
 /** Darknet global average pool: [N, C, H, W] -> [N, C, 1, 1] (mean over each plane). */
 export function avgpool(x: Tensor): Tensor {
   const [N, C, H, W] = nchw('avgpool', x);
@@ -149,9 +157,11 @@ export function avgpool(x: Tensor): Tensor {
   const hw = H * W;
   const planes = N * C;
   const y = new Tensor(gpu, [N, C, 1, 1]);
-  // one workgroup per plane, a 256-thread tree (2-D grid of workgroups); w is the plane size, the window fields unused
+  // a 256-thread tree per plane: in one invocation (small planes) or one workgroup (2-D grid of workgroups);
+  // w is the plane size, the window fields unused
   const params = (n: number) => ({ n, w: hw, h: 1, ow: 1, oh: 1, size: 1, sx: 1, sy: 1, pad: 0 });
-  gpu.dispatch({ file: 'pool', entry: 'avg_fwd', constants: { WV: treeInvocations(gpu, 256) } }, params(planes), { 1: x, 2: y }, gpu.grid(planes, 1));
+  if (hw <= avgpoolTuning.planeMax) gpu.dispatch({ file: 'pool', entry: 'avg_fwd_planes', constants: { WG: AVG_PLANES_WG } }, params(planes), { 1: x, 2: y }, gpu.grid(planes, AVG_PLANES_WG));
+  else gpu.dispatch({ file: 'pool', entry: 'avg_fwd', constants: { WV: treeInvocations(gpu, 256) } }, params(planes), { 1: x, 2: y }, gpu.grid(planes, 1));
   Tape.push({
     op: 'avgpool', inputs: [x], outputs: [y], saved: [],
     backward: ([dy]) => {
