@@ -4,8 +4,8 @@
 // nky x nkx sub-kernel, which conv2d_tile.wgsl computes and writes into the phase's rows and columns of dx.
 // This file makes the sub-kernel: weights writes it as a forward conv's weights on dy, transposed and flipped,
 //   wP[g*Cg + c, m, t', u'] = w[g*Mg + m, c, ky0 + SY*(nky-1-t'), kx0 + SX*(nkx-1-u')]
-// One invocation per (g, c, m): m = global_invocation_id.x (n = Mg), c = workgroup_id.y, g = workgroup_id.z;
-// it copies the nky*nkx taps. No index division: each integer division by a uniform is a loop over the lanes
+// One invocation per (g, c, m): c = global_invocation_id.x (n = Cg), m = workgroup_id.y, g = workgroup_id.z;
+// it copies the nky*nkx taps (lanes over c read nearby rows of w: 1.35x faster than lanes over m). No index division: each integer division by a uniform is a loop over the lanes
 // on lavapipe (one value per invocation with five of them ran at 0.6 GB/s, 4% of a yolov4 training step).
 // A copy: dx holds the tile kernel's sums.
 
@@ -24,9 +24,9 @@ const WG: u32 = 64u;
 
 @compute @workgroup_size(WG)
 fn weights(@builtin(global_invocation_id) gid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let m = gid.x;
-  if (m >= P.n) { return; }
-  let c = wid.y;
+  let c = gid.x;
+  if (c >= P.n) { return; }
+  let m = wid.y;
   let g = wid.z;
   let taps = P.nky * P.nkx;
   let src0 = ((g * P.Mg + m) * P.Cg + c) * P.KH * P.KW + P.ky0 * P.KW + P.kx0;

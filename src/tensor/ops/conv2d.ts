@@ -648,8 +648,8 @@ function tilePhasedBackwardData(dy: Tensor, w: Tensor, g: ConvGeom, phases: Data
   for (const f of phases) {
     if (!f.nky || !f.nkx) continue;
     const wP = new Tensor(gpu, [g.Cin, g.Mg, f.nky, f.nkx]);
-    const pp = { n: g.Mg, Cg: g.Cg, Mg: g.Mg, KH: g.kH, KW: g.kW, ky0: f.ky0, kx0: f.kx0, nky: f.nky, nkx: f.nkx, SY: g.sy, SX: g.sx };
-    gpu.dispatch({ file: 'conv2d_phase', entry: 'weights' }, pp, { 1: w, 2: wP }, [cdiv(g.Mg, 64), g.Cg, g.G]);
+    const pp = { n: g.Cg, Cg: g.Cg, Mg: g.Mg, KH: g.kH, KW: g.kW, ky0: f.ky0, kx0: f.kx0, nky: f.nky, nkx: f.nkx, SY: g.sy, SX: g.sx };
+    gpu.dispatch({ file: 'conv2d_phase', entry: 'weights' }, pp, { 1: w, 2: wP }, [cdiv(g.Cg, 64), g.Mg, g.G]);
     const gk: ConvGeom = {
       B: g.B, Cin: g.Cout, H: g.OH, W: g.OW, Cout: g.Cin, Cg: g.Mg, Mg: g.Cg, G: g.G,
       kH: f.nky, kW: f.nkx, sy: 1, sx: 1, py: f.padY, px: f.padX, dy: 1, dx: 1, OH: f.A, OW: f.Bw,
