@@ -492,13 +492,17 @@ export class Gpu {
 
   /** Submits everything recorded so far. */
   flush(): void {
-    if (!this.encoder) return;
+    if (!this.encoder) {
+      this.pool.collect(); // nothing recorded: no command can use what the pool let go of
+      return;
+    }
     if (this.pass) {
       this.pass.end();
       this.pass = null;
     }
     if (this.uniformSlot > 0) this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformData, 0, this.uniformSlot * UNIFORM_SLOT);
     this.device.queue.submit([this.encoder.finish()]);
+    this.pool.collect(); // destroying after submit is allowed: the submitted work keeps them until it ran
     this.submits++;
     const names = this.batchKernels;
     const val = this.device.popErrorScope();
@@ -576,6 +580,7 @@ export class Gpu {
     if (this.disposed) return;
     this.disposed = true;
     this.pool.trim();
+    this.pool.collect();
     for (const b of this.readPool) b.destroy();
     this.device.destroy();
   }

@@ -5,6 +5,10 @@
  * Reuse is safe without waiting for the GPU: WebGPU executes submitted work in queue order, so a buffer
  * released after a dispatch was recorded and re-acquired by a later dispatch is only overwritten after the
  * earlier one ran. (Uploads go through the command encoder for the same reason; see Gpu.upload.)
+ *
+ * Destroying is not: a buffer that recorded but not yet submitted commands use must outlive the submit
+ * ("used in submit while destroyed"). So buffers the pool lets go of (over its cache limit, or trimmed) wait in
+ * `doomed` until the owner calls collect() right after a submit, or when nothing is recorded (Gpu.flush).
  */
 import { BufferUsage } from './usage.js';
 
@@ -20,6 +24,8 @@ export function sizeClass(bytes: number): number {
 
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
+  /** Buffers let go of, destroyed by collect() (see the file comment). */
+  private doomed: GPUBuffer[] = [];
   /** Bytes currently handed out. */
   inUse = 0;
   /** Bytes held in the free lists. */
@@ -30,7 +36,8 @@ export class BufferPool {
   peakHeld = 0;
   created = 0;
 
-  constructor(private device: GPUDevice, private maxCached = 512 * 1024 * 1024) {}
+  /** maxCached: bytes of free buffers kept for reuse (mutable: the tests lower it). */
+  constructor(private device: GPUDevice, public maxCached = 512 * 1024 * 1024) {}
 
   acquire(bytes: number, label?: string): GPUBuffer {
     const size = sizeClass(bytes);
@@ -51,7 +58,7 @@ export class BufferPool {
     const size = buf.size;
     this.inUse -= size;
     if (this.cached + size > this.maxCached) {
-      buf.destroy();
+      this.doomed.push(buf);
       return;
     }
     let list = this.free.get(size);
@@ -60,11 +67,16 @@ export class BufferPool {
     this.cached += size;
   }
 
-  /** Destroys every cached (free) buffer. */
+  /** Lets go of every cached (free) buffer: destroyed at the next collect(). */
   trim(): void {
-    for (const list of this.free.values()) for (const b of list) b.destroy();
+    for (const list of this.free.values()) this.doomed.push(...list);
     this.free.clear();
     this.cached = 0;
+  }
+
+  /** Destroys the buffers let go of; call when no recorded, unsubmitted command can use them. */
+  collect(): void {
+    for (const b of this.doomed.splice(0)) b.destroy();
   }
 
   resetPeak(): void {

@@ -9,7 +9,7 @@ import { GpuError } from '../../src/gpu/errors.js';
 import { sizeClass } from '../../src/gpu/pool.js';
 import { allKernelSpecs } from '../../src/gpu/catalog.js';
 import { parseBackend } from '../../src/gpu/adapter.js';
-import { Tensor, fill } from '../../src/tensor/index.js';
+import { Tensor, fill, scale } from '../../src/tensor/index.js';
 
 async function rejects(p: Promise<unknown>): Promise<unknown> {
   try {
@@ -164,6 +164,30 @@ test('buffer pool reuses buffers by size class; many dispatches share one submit
   assert.is(gpu.submits, submits + 1, 'one submit for 50 dispatches and the readback');
   u.dispose();
   assert.throws(() => u.buffer, /used after dispose/);
+});
+
+test('buffer pool: a buffer let go of past the cache limit outlives the submit of the commands that use it', async () => {
+  // A tensor disposed right after the dispatch that reads it, with the pool's cache full: the pool used to
+  // destroy the buffer at once, and the submit failed ("used in submit while destroyed"; profiling several
+  // networks in one process hit it). Trimmed buffers likewise.
+  const gpu = await getGpu();
+  const keep = gpu.pool.maxCached;
+  gpu.pool.maxCached = 0;
+  try {
+    const a = Tensor.from(gpu, [1000], Float32Array.from({ length: 1000 }, (_, i) => i));
+    const b = scale(a, 2);
+    a.dispose();
+    const c = Tensor.from(gpu, [1000], new Float32Array(1000).fill(1));
+    const d = scale(c, 3);
+    c.dispose();
+    gpu.pool.trim();
+    assert.equal([...(await b.toArray()).slice(0, 3)], [0, 2, 4]);
+    assert.is((await d.toArray())[999], 3);
+    b.dispose();
+    d.dispose();
+  } finally {
+    gpu.pool.maxCached = keep;
+  }
 });
 
 test('a lost device is reported as a GpuError on the next use', async () => {
