@@ -56,8 +56,11 @@ function nchw(op: string, x: Tensor): [number, number, number, number] {
  * other passes apply to their own output (the tile conv's epilogue at inference, batchnormMaxpool in training).
  */
 export function fusableMaxpool(pool: MaxpoolOptions): boolean {
-  const m = maxpoolGeometry(2, 2, pool);
-  return m.size === 2 && m.strideX === 2 && m.strideY === 2 && Math.floor(m.padding / 2) === 0;
+  const sx = pool.strideX ?? pool.stride ?? 1;
+  const sy = pool.strideY ?? pool.stride ?? 1;
+  if (pool.size !== 2 || sx !== 2 || sy !== 2) return false;
+  // a 2x2 map always holds a 2x2 window (any padding): the probe cannot throw
+  return Math.floor(maxpoolGeometry(2, 2, pool).padding / 2) === 0;
 }
 
 /**
