@@ -24,6 +24,8 @@
  *               (conv2d_phase.wgsl) written into its rows and columns of dx; dw with conv2d_bwd_tile.wgsl
  *               (one input channel x 16 output channels x 9 taps per invocation over pixel tiles, dy
  *               shared through subgroupShuffle): 2-3x faster than gemm_reg's on demo.cfg's layers.
+ *               Depthwise convs up to 7x7 (depthwiseSupported) have their own kernels in this algorithm,
+ *               conv2d_depthwise.wgsl (forward, stride-1 dx, dw; no subgroups, so on GL too).
  *   auto        the measured pick for this adapter and shape (src/tensor/ops/conv_tune.ts autotuneConv,
  *               kept per adapter by src/gpu/tune-file.ts) when there is one, else chooseConvAlgo(): direct
  *               for tiny work, tile / gemm_reg on CPU adapters, gemm_tiled on GPUs.
@@ -585,9 +587,9 @@ export function tileBackwardSupported(g: ConvGeom, pass: 'bwd_data' | 'bwd_weigh
 }
 
 /**
- * A depthwise conv (one input and one output channel per group: groups = Cin = Cout) whose dw the tile
- * algorithm computes with conv2d_depthwise.wgsl: kernels up to 7x7, no dilation, strides up to 4 (a
- * workgroup per channel: at most 65535).
+ * A depthwise conv (one input and one output channel per group: groups = Cin = Cout) that the tile algorithm
+ * runs with conv2d_depthwise.wgsl (the forward and dw; dx where depthwiseDataSupported): kernels up to 7x7, no
+ * dilation, strides up to 4 (one grid row of workgroups per channel: at most 65535).
  */
 export function depthwiseSupported(g: ConvGeom): boolean {
   return g.Cg === 1 && g.Mg === 1 && g.kH <= 7 && g.kW <= 7 && g.dy === 1 && g.dx === 1 && g.sy <= 4 && g.sx <= 4 && g.Cout <= 65535;
