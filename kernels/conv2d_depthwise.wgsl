@@ -5,7 +5,8 @@
 //
 // fwd: y[b, c, oy, ox] = act(bias[c] + sum over (ky, kx) of w[c, 0, ky, kx] * x[b, c, iy, ix]), written to
 //   channel P.Coff + c of a destination with P.Ctot channels. An invocation computes a TR x TN tile of one
-//   plane (workgroup_id.z = b, workgroup_id.y = c, tiles along x, row-major): it loads the channel's KH*KW
+//   plane (workgroup_id.z = b, workgroup_id.y = c, tiles along x, row-major, offset by P.t0 workgroups when
+//   the op splits a plane's tiles over several dispatches): it loads the channel's KH*KW
 //   weights and the XR x XC input window of its tile once and adds every (output, tap) product in registers
 //   (2x8 outputs of a 5x5 stride-1 conv: 72 window and 25 weight loads for 400 products; gemm_reg loads
 //   about one im2col value per product). With P.wflip != 0 the taps are read reversed: dx of a stride-1
@@ -59,7 +60,7 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
   let c = wid.y;
   let b = wid.z;
   let segs = (P.OW + TN - 1u) / TN;
-  let tile = wid.x * WG + lid.x;
+  let tile = (wid.x + P.t0) * WG + lid.x;
   if (tile >= segs * ((P.OH + TR - 1u) / TR)) { return; }
   let oy0 = (tile / segs) * TR;
   let ox0 = (tile % segs) * TN;

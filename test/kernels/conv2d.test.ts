@@ -283,6 +283,39 @@ test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets),
   for (const t of [x, w, b, dy]) t.dispose();
 });
 
+test('depthwise (conv2d_depthwise.wgsl): forward and dx past maxComputeWorkgroupsPerDimension split by P.t0', async () => {
+  const gpu = await getGpu();
+  // 24 x 6 tiles of 2x8 per plane in workgroups of 32: 5 workgroups, 3 dispatches at a limit of 2
+  const c: Case = { name: 'split depthwise', x: [1, 2, 48, 48], w: [2, 1, 5, 5], p: { pad: 2, groups: 2 }, bias: true };
+  const d = makeData(c, 10);
+  const ref = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p);
+  const grad = conv2dGradRef(d.xv, c.x, d.wv, c.w, d.dyv, c.p);
+  const x = Tensor.from(gpu, c.x, d.xv);
+  const w = Tensor.from(gpu, c.w, d.wv);
+  const b = Tensor.from(gpu, [2], d.bv!);
+  const dy = Tensor.from(gpu, d.yShape, d.dyv);
+  await gpu.sync();
+  const limits = gpu.limits;
+  const keep = limits.maxComputeWorkgroupsPerDimension;
+  const before = gpu.dispatches;
+  let y: Float32Array;
+  let dx: Float32Array;
+  try {
+    limits.maxComputeWorkgroupsPerDimension = 2;
+    const yt = conv2dForward(x, w, b, c.p, 'tile');
+    const dxt = conv2dBackwardData(dy, w, c.x, c.p, 'tile');
+    y = await yt.toArray();
+    dx = await dxt.toArray();
+    yt.dispose(); dxt.dispose();
+  } finally {
+    limits.maxComputeWorkgroupsPerDimension = keep;
+  }
+  assert.is(gpu.dispatches - before, 6, 'three dispatches per pass');
+  assertClose(y, ref.y, tolFor(26), 'y with split dispatches');
+  assertClose(dx, grad.dx, tolFor(25), 'dx with split dispatches');
+  for (const t of [x, w, b, dy]) t.dispose();
+});
+
 // ------------------------------------------------------------------------------------ PyTorch goldens
 
 const GOLDEN = ['conv2d_k3s1p1', 'conv2d_k1s1p0', 'conv2d_k3s2p1_odd', 'conv2d_k3s2p1_even_nobias', 'conv2d_k3s1p0_valid', 'conv2d_k3s1p1_groups2', 'conv2d_k3s1p1_depthwise', 'conv2d_k1s2p0'];

@@ -744,7 +744,7 @@ function depthwiseForward(gpu: Gpu, g: ConvGeom, epi: Extra, bind: Record<number
   const prm = params(g, epi);
   prm.wflip = flip ? 1 : 0;
   const defines = { KH: g.kH, KW: g.kW, SY: g.sy, SX: g.sx };
-  gpu.dispatch({ file: 'conv2d_depthwise', entry: 'fwd', defines, constants: { WG } }, prm, bind, [cdiv(tiles, WG), g.Cout, g.B]);
+  dispatchTiles(gpu, { file: 'conv2d_depthwise', entry: 'fwd', defines, constants: { WG } }, prm, bind, cdiv(tiles, WG), g.Cout, g.B);
 }
 
 /**
