@@ -13,6 +13,13 @@
 //   depthwise conv is this forward on dy with padding KH-1-PY, KW-1-PX.
 //   Summation order per output: taps row by row.
 //
+// data: dx of a depthwise conv at any stride, one output phase (ry, rx) per workgroup_id.z = b*SY*SX + phase:
+//   the rows iy = ry + SY*a and columns ix = rx + SX*e of dx take only the taps ky = ky0 + SY*t,
+//   kx = kx0 + SX*u (ky0 = (ry + PY) mod SY), from dy[oyb + a - t, oxb + e - u] (oyb = (ry + PY - ky0) / SY).
+//   An invocation computes TN consecutive columns e of one row a of its phase (workgroup_id.y = c, segments
+//   along x): per tap row t it loads the TN + KW - 1 values of dy under them once, for all its taps.
+//   Summation order per dx value: taps row by row.
+//
 // weights: dw of a depthwise convolution (groups = input channels = output channels: one input and one output channel
 // per group), the `tile` algorithm's dw for such layers (src/tensor/ops/conv2d.ts tileBackwardWeights):
 //
@@ -38,6 +45,8 @@
 // fwd: the weights (binding 2 as w), the bias
 @group(0) @binding(2) var<storage, read> w: array<f32>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
+// data: dy (binding 1, where fwd has x) and the weights (binding 2)
+@group(0) @binding(1) var<storage, read> dyin: array<f32>;
 
 override WG: u32 = 8;
 
@@ -93,6 +102,58 @@ fn fwd(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
 }
 
 var<workgroup> part: array<f32, WG * KHW>;
+
+@compute @workgroup_size(WG)
+fn data(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
+  let c = wid.y;
+  let phases = SY * SX;
+  let b = wid.z / phases;
+  let ry = (wid.z % phases) / SX;
+  let rx = wid.z % SX;
+  // the phase's rows and columns of dx, and its taps
+  let A = (P.H - min(ry, P.H) + SY - 1u) / SY;
+  let E = (P.W - min(rx, P.W) + SX - 1u) / SX;
+  let segs = (E + TN - 1u) / TN;
+  let s = (wid.x + P.t0) * WG + lid.x;
+  if (s >= A * segs) { return; }
+  let a = s / segs;
+  let e0 = (s % segs) * TN;
+  let ky0 = (ry + P.PY) % SY;
+  let kx0 = (rx + P.PX) % SX;
+  let nky = (KH - min(ky0, KH) + SY - 1u) / SY;
+  let nkx = (KW - min(kx0, KW) + SX - 1u) / SX;
+  let oyb = i32((ry + P.PY - ky0) / SY);
+  let oxb = i32((rx + P.PX - kx0) / SX);
+  let dyo = (b * P.Cout + c) * P.OH * P.OW;
+  var acc: array<f32, TN>;
+  for (var j = 0u; j < TN; j++) { acc[j] = 0.0; }
+  // loops to the constant bounds KH, KW with uniform branches on the phase's tap counts: unrolled, so the
+  // window and the sums stay in registers
+  for (var t = 0u; t < KH; t++) {
+    if (t < nky) {
+      let oy = oyb + i32(a) - i32(t);
+      let rok = oy >= 0 && oy < i32(P.OH);
+      let ro = dyo + u32(clamp(oy, 0, i32(P.OH) - 1)) * P.OW;
+      // dy columns oxb + e0 - (KW - 1) + q: every column the TN outputs take for any u < KW
+      var win: array<f32, TN + KW - 1u>;
+      for (var q = 0u; q < TN + KW - 1u; q++) {
+        let ox = oxb + i32(e0 + q) - i32(KW - 1u);
+        win[q] = select(0.0, dyin[ro + u32(clamp(ox, 0, i32(P.OW) - 1))], rok && ox >= 0 && ox < i32(P.OW));
+      }
+      for (var u = 0u; u < KW; u++) {
+        if (u < nkx) {
+          let wv = w[c * KHW + (ky0 + SY * t) * KW + kx0 + SX * u];
+          for (var j = 0u; j < TN; j++) { acc[j] = fma(wv, win[j + KW - 1u - u], acc[j]); }
+        }
+      }
+    }
+  }
+  let iy = ry + SY * a;
+  let xo = (b * P.Cin + c) * P.H * P.W + iy * P.W + rx;
+  for (var j = 0u; j < TN; j++) {
+    if (e0 + j < E) { dst[xo + SX * (e0 + j)] = acc[j]; }
+  }
+}
 
 @compute @workgroup_size(WG)
 fn weights(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {

@@ -25,7 +25,7 @@
  *               (one input channel x 16 output channels x 9 taps per invocation over pixel tiles, dy
  *               shared through subgroupShuffle): 2-3x faster than gemm_reg's on demo.cfg's layers.
  *               Depthwise convs up to 7x7 (depthwiseSupported) have their own kernels in this algorithm,
- *               conv2d_depthwise.wgsl (forward, stride-1 dx, dw; no subgroups, so on GL too).
+ *               conv2d_depthwise.wgsl (forward, dx, dw; no subgroups, so on GL too).
  *   auto        the measured pick for this adapter and shape (src/tensor/ops/conv_tune.ts autotuneConv,
  *               kept per adapter by src/gpu/tune-file.ts) when there is one, else chooseConvAlgo(): direct
  *               for tiny work, tile / gemm_reg on CPU adapters, gemm_tiled on GPUs.
@@ -172,9 +172,9 @@ export function chooseConvAlgo(kind: Gpu['info']['kind'], g: ConvGeom, pass: Con
   const macs = g.B * g.Cout * g.OH * g.OW * g.Cg * g.kH * g.kW;
   if (macs < 64 * 1024) return 'direct';
   if (kind === 'gpu') return 'gemm_tiled';
-  // Depthwise convs up to 7x7 on every CPU adapter: conv2d_depthwise.wgsl (forward, stride-1 dx, dw), 1.3-2.4x
-  // faster than tile's one-channel blocks (3x3) or gemm_reg (5x5) forward, 4-6x faster dw on lavapipe.
-  if (depthwiseSupported(g) && (pass !== 'bwd_data' || depthwiseDataSupported(g))) return 'tile';
+  // Depthwise convs up to 7x7 on every CPU adapter: conv2d_depthwise.wgsl (forward, dx, dw), 1.3-2.4x faster
+  // than tile's one-channel blocks (3x3) or gemm_reg (5x5) forward, 4-6x faster dw on lavapipe.
+  if (depthwiseSupported(g)) return 'tile';
   // The forward on the Vulkan CPU adapters (lavapipe; SwiftShader 'cpu'), which have subgroups to share the
   // weights: tile (on lavapipe, CPU time: about 2x gemm_reg on yolov3-tiny's 3x3 layers, 1.3-1.5x on its
   // 1x1 layers). Not on GL (no subgroups: every invocation would load all its weights).
@@ -483,6 +483,9 @@ export function conv2dBackwardData(dy: Tensor, w: Tensor, xShape: readonly numbe
   const gpu = dy.gpu;
   const choice = resolve(algo, gpu, g, 'bwd_data');
   if (choice.algo === 'tile' && tileBackwardSupported(g, 'bwd_data')) {
+    const stride1 = g.sy === 1 && g.sx === 1 && g.py <= g.kH - 1 && g.px <= g.kW - 1;
+    // depthwise: at stride 1 the depthwise forward on dy (tileBackwardData), else its output-phase kernel
+    if (depthwiseSupported(g) && dy.dtype === 'f32' && !stride1) return depthwiseBackwardData(dy, w, g);
     return g.sy === 1 && g.sx === 1 ? tileBackwardData(dy, w, g) : tilePhasedBackwardData(dy, w, g, dataPhases(g)!);
   }
   const dx = new Tensor(gpu, xShape);
@@ -576,11 +579,11 @@ export function conv2dBackwardWeights(x: Tensor, dy: Tensor, wShape: readonly nu
  * strided conv whose output phases all have a padding >= 0 (padding < stride: dataPhases), dw of
  * tile-supported shapes with at least 3 input channels per group (one channel per invocation: a first
  * layer's 3 channels leave 5 of lavapipe's 8 lanes idle and still ran 1.8x faster than gemm_reg; 2-channel
- * groups stay with gemm_reg), and dw of depthwise convs up to 7x7 (depthwiseSupported: their own kernel).
+ * groups stay with gemm_reg), and dx and dw of depthwise convs up to 7x7 (depthwiseSupported: their own
+ * kernels).
  */
 export function tileBackwardSupported(g: ConvGeom, pass: 'bwd_data' | 'bwd_weights'): boolean {
-  if (pass === 'bwd_weights' && depthwiseSupported(g)) return true;
-  if (pass === 'bwd_data' && depthwiseDataSupported(g)) return true;
+  if (depthwiseSupported(g)) return true;
   if (!tileSupported(g)) return false;
   if (pass === 'bwd_data') return g.sy === 1 && g.sx === 1 ? g.py <= g.kH - 1 && g.px <= g.kW - 1 : dataPhases(g) !== null;
   return g.Cg >= 3;
@@ -588,16 +591,11 @@ export function tileBackwardSupported(g: ConvGeom, pass: 'bwd_data' | 'bwd_weigh
 
 /**
  * A depthwise conv (one input and one output channel per group: groups = Cin = Cout) that the tile algorithm
- * runs with conv2d_depthwise.wgsl (the forward and dw; dx where depthwiseDataSupported): kernels up to 7x7, no
- * dilation, strides up to 4 (one grid row of workgroups per channel: at most 65535).
+ * runs with conv2d_depthwise.wgsl (forward, dx, dw): kernels up to 7x7, no dilation, strides up to 4 (one grid
+ * row of workgroups per channel: at most 65535).
  */
 export function depthwiseSupported(g: ConvGeom): boolean {
   return g.Cg === 1 && g.Mg === 1 && g.kH <= 7 && g.kW <= 7 && g.dy === 1 && g.dx === 1 && g.sy <= 4 && g.sx <= 4 && g.Cout <= 65535;
-}
-
-/** A depthwise conv whose dx conv2d_depthwise.wgsl computes as the forward on dy: stride 1, padding <= k-1. */
-export function depthwiseDataSupported(g: ConvGeom): boolean {
-  return depthwiseSupported(g) && g.sy === 1 && g.sx === 1 && g.py <= g.kH - 1 && g.px <= g.kW - 1;
 }
 
 /** One output phase of a strided conv's dx (tilePhasedBackwardData): rows ry + sy*a, columns rx + sx*b. */
@@ -745,6 +743,18 @@ function depthwiseForward(gpu: Gpu, g: ConvGeom, epi: Extra, bind: Record<number
   prm.wflip = flip ? 1 : 0;
   const defines = { KH: g.kH, KW: g.kW, SY: g.sy, SX: g.sx };
   dispatchTiles(gpu, { file: 'conv2d_depthwise', entry: 'fwd', defines, constants: { WG } }, prm, bind, cdiv(tiles, WG), g.Cout, g.B);
+}
+
+/** dx of a depthwise conv at any stride with conv2d_depthwise.wgsl data: one output phase per grid z. */
+function depthwiseBackwardData(dy: Tensor, w: Tensor, g: ConvGeom): Tensor {
+  const gpu = dy.gpu;
+  const WG = DEPTHWISE_FWD_WG;
+  const dx = new Tensor(gpu, [g.B, g.Cin, g.H, g.W]);
+  const rows = cdiv(g.H, g.sy);
+  const segs = cdiv(cdiv(g.W, g.sx), 8);
+  const defines = { KH: g.kH, KW: g.kW, SY: g.sy, SX: g.sx };
+  dispatchTiles(gpu, { file: 'conv2d_depthwise', entry: 'data', defines, constants: { WG } }, params(g), { 1: dy, 2: w, 4: dx }, cdiv(rows * segs, WG), g.Cout, g.B * g.sy * g.sx);
+  return dx;
 }
 
 /**
