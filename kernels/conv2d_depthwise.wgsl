@@ -1,7 +1,7 @@
 // @defaults KH=3 KW=3 SY=1 SX=1
 // Depthwise convolutions (groups = input channels = output channels: one input and one output channel per
 // group, kernels up to 7x7) on CPU adapters: the `tile` algorithm's kernels for such layers
-// (src/tensor/ops/conv2d.ts depthwiseForward, depthwiseBackwardWeights). No subgroups.
+// (src/tensor/ops/conv2d.ts depthwiseForward, depthwiseBackwardData, depthwiseBackwardWeights). No subgroups.
 //
 // fwd: y[b, c, oy, ox] = act(bias[c] + sum over (ky, kx) of w[c, 0, ky, kx] * x[b, c, iy, ix]), written to
 //   channel P.Coff + c of a destination with P.Ctot channels. An invocation computes a TR x TN tile of one
@@ -20,8 +20,7 @@
 //   along x): per tap row t it loads the TN + KW - 1 values of dy under them once, for all its taps.
 //   Summation order per dx value: taps row by row.
 //
-// weights: dw of a depthwise convolution (groups = input channels = output channels: one input and one output channel
-// per group), the `tile` algorithm's dw for such layers (src/tensor/ops/conv2d.ts tileBackwardWeights):
+// weights: dw (src/tensor/ops/conv2d.ts depthwiseBackwardWeights):
 //
 //   dw[c, 0, ky, kx] = sum over (b, oy, ox) of dy[b, c, oy, ox] * x[b, c, iy, ix],
 //   iy = oy*SY + ky - PY, ix = ox*SX + kx - PX (zero outside the image).
