@@ -146,8 +146,9 @@ export function localAvgpool(x: Tensor, opts: MaxpoolOptions): Tensor {
 }
 
 /**
- * The global average pool's planes of at most `planeMax` values take one invocation each (pool.wgsl
- * avg_fwd_planes), larger ones a workgroup each (avg_fwd); both make the same additions (the same bits).
+ * On CPU adapters the global average pool's planes of at most `planeMax` values take one invocation each
+ * (pool.wgsl avg_fwd_planes), larger ones a workgroup each (avg_fwd); both make the same additions (the same
+ * bits). Real GPUs keep a workgroup per plane (a 256-value register array per invocation would spill there).
  * Mutable for the tests, which compare the two.
  */
 export const avgpoolTuning = { planeMax: 1024 };
@@ -163,7 +164,7 @@ export function avgpool(x: Tensor): Tensor {
   // a 256-thread tree per plane: in one invocation (small planes) or one workgroup (2-D grid of workgroups);
   // w is the plane size, the window fields unused
   const params = (n: number) => ({ n, w: hw, h: 1, ow: 1, oh: 1, size: 1, sx: 1, sy: 1, pad: 0 });
-  if (hw <= avgpoolTuning.planeMax) gpu.dispatch({ file: 'pool', entry: 'avg_fwd_planes', constants: { WG: AVG_PLANES_WG } }, params(planes), { 1: x, 2: y }, gpu.grid(planes, AVG_PLANES_WG));
+  if (hw <= avgpoolTuning.planeMax && gpu.info.kind !== 'gpu') gpu.dispatch({ file: 'pool', entry: 'avg_fwd_planes', constants: { WG: AVG_PLANES_WG } }, params(planes), { 1: x, 2: y }, gpu.grid(planes, AVG_PLANES_WG));
   else gpu.dispatch({ file: 'pool', entry: 'avg_fwd', constants: { WV: treeInvocations(gpu, 256) } }, params(planes), { 1: x, 2: y }, gpu.grid(planes, 1));
   Tape.push({
     op: 'avgpool', inputs: [x], outputs: [y], saved: [],
