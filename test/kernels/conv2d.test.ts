@@ -246,15 +246,18 @@ test('conv + maxpool 2x2/2 fused in the tile epilogue == conv, activation, maxpo
   }
 });
 
-test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets), gemm algorithms', async () => {
+/**
+ * Forward and dx of case c with each algorithm while maxComputeWorkgroupsPerDimension is 2 (so dispatches split
+ * by P.t0): their outputs, the float64 references and how many dispatches ran.
+ */
+async function runSplit(c: Case, seed: number, algos: readonly ConvAlgo[]) {
   const gpu = await getGpu();
-  const c: Case = { name: 'split dispatch', x: [1, 2, 48, 48], w: [4, 2, 3, 3], p: { pad: 1 }, bias: true };
-  const d = makeData(c, 9);
+  const d = makeData(c, seed);
   const ref = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p);
   const grad = conv2dGradRef(d.xv, c.x, d.wv, c.w, d.dyv, c.p);
   const x = Tensor.from(gpu, c.x, d.xv);
   const w = Tensor.from(gpu, c.w, d.wv);
-  const b = Tensor.from(gpu, [4], d.bv!);
+  const b = Tensor.from(gpu, [c.w[0]], d.bv!);
   const dy = Tensor.from(gpu, d.yShape, d.dyv);
   await gpu.sync();
   const limits = gpu.limits;
@@ -263,7 +266,7 @@ test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets),
   const out: Record<string, Float32Array> = {};
   try {
     limits.maxComputeWorkgroupsPerDimension = 2;
-    for (const algo of ['gemm_tiled', 'gemm_reg', 'tile'] as const) {
+    for (const algo of algos) {
       const y = conv2dForward(x, w, b, c.p, algo);
       const dx = conv2dBackwardData(dy, w, c.x, c.p, algo);
       out[`${algo} y`] = await y.toArray();
@@ -273,47 +276,31 @@ test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets),
   } finally {
     limits.maxComputeWorkgroupsPerDimension = keep;
   }
+  const dispatches = gpu.dispatches - before;
+  for (const t of [x, w, b, dy]) t.dispose();
+  return { out, ref, grad, dispatches };
+}
+
+test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets), gemm algorithms', async () => {
+  const c: Case = { name: 'split dispatch', x: [1, 2, 48, 48], w: [4, 2, 3, 3], p: { pad: 1 }, bias: true };
+  const algos = ['gemm_tiled', 'gemm_reg', 'tile'] as const;
+  const { out, ref, grad, dispatches } = await runSplit(c, 9, algos);
   // tiled: 36 column tiles -> 18 dispatches each pass; reg: 5 -> 3 each; tile forward: 288 tiles of 2x4 in
   // workgroups of 32 -> 9 -> 5 dispatches (its dx is gemm_reg's: 3)
-  assert.ok(gpu.dispatches - before >= 2 * 18 + 2 * 3 + 5 + 3, `dispatches were split (${gpu.dispatches - before})`);
-  for (const algo of ['gemm_tiled', 'gemm_reg', 'tile']) {
+  assert.ok(dispatches >= 2 * 18 + 2 * 3 + 5 + 3, `dispatches were split (${dispatches})`);
+  for (const algo of algos) {
     assertClose(out[`${algo} y`], ref.y, tolFor(19), `[${algo}] y with split dispatches`);
     assertClose(out[`${algo} dx`], grad.dx, tolFor(36), `[${algo}] dx with split dispatches`);
   }
-  for (const t of [x, w, b, dy]) t.dispose();
 });
 
 test('depthwise (conv2d_depthwise.wgsl): forward and dx past maxComputeWorkgroupsPerDimension split by P.t0', async () => {
-  const gpu = await getGpu();
   // 24 x 6 tiles of 2x8 per plane in workgroups of 32: 5 workgroups, 3 dispatches at a limit of 2
   const c: Case = { name: 'split depthwise', x: [1, 2, 48, 48], w: [2, 1, 5, 5], p: { pad: 2, groups: 2 }, bias: true };
-  const d = makeData(c, 10);
-  const ref = conv2dRef(d.xv, c.x, d.wv, c.w, d.bv, c.p);
-  const grad = conv2dGradRef(d.xv, c.x, d.wv, c.w, d.dyv, c.p);
-  const x = Tensor.from(gpu, c.x, d.xv);
-  const w = Tensor.from(gpu, c.w, d.wv);
-  const b = Tensor.from(gpu, [2], d.bv!);
-  const dy = Tensor.from(gpu, d.yShape, d.dyv);
-  await gpu.sync();
-  const limits = gpu.limits;
-  const keep = limits.maxComputeWorkgroupsPerDimension;
-  const before = gpu.dispatches;
-  let y: Float32Array;
-  let dx: Float32Array;
-  try {
-    limits.maxComputeWorkgroupsPerDimension = 2;
-    const yt = conv2dForward(x, w, b, c.p, 'tile');
-    const dxt = conv2dBackwardData(dy, w, c.x, c.p, 'tile');
-    y = await yt.toArray();
-    dx = await dxt.toArray();
-    yt.dispose(); dxt.dispose();
-  } finally {
-    limits.maxComputeWorkgroupsPerDimension = keep;
-  }
-  assert.is(gpu.dispatches - before, 6, 'three dispatches per pass');
-  assertClose(y, ref.y, tolFor(26), 'y with split dispatches');
-  assertClose(dx, grad.dx, tolFor(25), 'dx with split dispatches');
-  for (const t of [x, w, b, dy]) t.dispose();
+  const { out, ref, grad, dispatches } = await runSplit(c, 10, ['tile']);
+  assert.is(dispatches, 6, 'three dispatches per pass');
+  assertClose(out['tile y'], ref.y, tolFor(26), 'y with split dispatches');
+  assertClose(out['tile dx'], grad.dx, tolFor(25), 'dx with split dispatches');
 });
 
 // ------------------------------------------------------------------------------------ PyTorch goldens
