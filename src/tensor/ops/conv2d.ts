@@ -732,12 +732,12 @@ function tileBackwardWeights(x: Tensor, dy: Tensor, g: ConvGeom): Tensor {
   return dw;
 }
 
-/** Tiles per workgroup of conv2d_depthwise.wgsl fwd (no barriers: wider than the dw's 8). */
-const DEPTHWISE_FWD_WG = 32;
+/** Tiles per workgroup of conv2d_depthwise.wgsl fwd and data (no barriers: wider than the dw's 8). */
+const DEPTHWISE_TILE_WG = 32;
 
 /** The forward of a depthwise conv with conv2d_depthwise.wgsl fwd (2x8 output tiles; see the file comment). */
 function depthwiseForward(gpu: Gpu, g: ConvGeom, epi: Extra, bind: Record<number, Tensor>, flip = false): void {
-  const WG = DEPTHWISE_FWD_WG;
+  const WG = DEPTHWISE_TILE_WG;
   const tiles = cdiv(g.OH, 2) * cdiv(g.OW, 8);
   const prm = params(g, epi);
   prm.wflip = flip ? 1 : 0;
@@ -748,7 +748,7 @@ function depthwiseForward(gpu: Gpu, g: ConvGeom, epi: Extra, bind: Record<number
 /** dx of a depthwise conv at any stride with conv2d_depthwise.wgsl data: one output phase per grid z. */
 function depthwiseBackwardData(dy: Tensor, w: Tensor, g: ConvGeom): Tensor {
   const gpu = dy.gpu;
-  const WG = DEPTHWISE_FWD_WG;
+  const WG = DEPTHWISE_TILE_WG;
   const dx = new Tensor(gpu, [g.B, g.Cin, g.H, g.W]);
   const rows = cdiv(g.H, g.sy);
   const segs = cdiv(cdiv(g.W, g.sx), 8);

@@ -12,8 +12,8 @@ import { activationCode, type Activation } from './activation.js';
 const WG = 256;
 
 /**
- * Whether a and b of one shape take the vec4 entries (fwd4, bwd4); benches and the tests turn it off to
- * compare with the general entries, which must give the same bits.
+ * Whether a and b of one shape take the vec4 entries (fwd4, bwd4); the tests turn it off to compare with the
+ * general entries, which must give the same bits.
  */
 export const shortcutTuning = { vec4: true };
 
@@ -63,8 +63,8 @@ export function shortcut(a: Tensor, b: Tensor, opts: ShortcutOptions = {}): Tens
   // one shape (every position shared) in whole vec4s: four values per invocation, no index math
   const v4 = shortcutTuning.vec4 && a.size % 4 === 0 && geo.aw === geo.bw && geo.ah === geo.bh && geo.ac === geo.bc;
   const y = Tensor.like(a); // f32, or f16 at inference
-  if (v4) gpu.dispatch({ ...spec('fwd4'), defines: storageDefines(a.dtype) }, params(a.size / 4), { 1: a, 2: b, 3: y }, gpu.grid(a.size / 4, WG));
-  else gpu.dispatch({ ...spec('fwd'), defines: storageDefines(a.dtype) }, params(a.size), { 1: a, 2: b, 3: y }, gpu.grid(a.size, WG));
+  const n = v4 ? a.size / 4 : a.size;
+  gpu.dispatch({ ...spec(v4 ? 'fwd4' : 'fwd'), defines: storageDefines(a.dtype) }, params(n), { 1: a, 2: b, 3: y }, gpu.grid(n, WG));
   Tape.push({
     op: `shortcut:${act}`, inputs: [a, b], outputs: [y], saved: [],
     backward: ([dy]) => {
@@ -73,7 +73,7 @@ export function shortcut(a: Tensor, b: Tensor, opts: ShortcutOptions = {}): Tens
       if (v4 && a.requiresGrad && b.requiresGrad) {
         da = new Tensor(gpu, a.shape);
         db = new Tensor(gpu, b.shape);
-        gpu.dispatch(spec('bwd4'), params(a.size / 4), { 1: a, 2: b, 3: da, 4: dy!, 5: db }, gpu.grid(a.size / 4, WG));
+        gpu.dispatch(spec('bwd4'), params(n), { 1: a, 2: b, 3: da, 4: dy!, 5: db }, gpu.grid(n, WG));
         return [da, db];
       }
       if (a.requiresGrad) {
