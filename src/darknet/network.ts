@@ -173,7 +173,8 @@ export class Network {
   readonly inputIsImage: boolean;
   readonly batch: number;
   readonly warnings: CfgWarning[];
-  private prepared: { gpu: Gpu; mode: Mode; dtype: DType } | null = null;
+  /** winograd: inference prepared at precision 'auto' (ForwardContext.winograd). */
+  private prepared: { gpu: Gpu; mode: Mode; dtype: DType; winograd: boolean } | null = null;
   /**
    * The inference precision prepare() uses when not told (src/darknet/precision.ts): 'auto' (f16 only where
    * the tune measured it faster on the adapter), 'f32' or 'f16'. Training ignores it (always f32).
@@ -380,7 +381,11 @@ export class Network {
     }
     const dtype: DType = mode === 'infer' ? resolvePrecision(gpu, this, opts.precision ?? this.precision) : 'f32';
     if (mode === 'infer' && opts.precision) this.precision = opts.precision;
-    if (this.prepared && this.prepared.gpu === gpu && this.prepared.mode === mode && this.prepared.dtype === dtype) return;
+    const winograd = mode === 'infer' && this.precision === 'auto';
+    if (this.prepared && this.prepared.gpu === gpu && this.prepared.mode === mode && this.prepared.dtype === dtype) {
+      this.prepared.winograd = winograd;
+      return;
+    }
     if (this.prepared && this.prepared.mode === 'train' && mode === 'infer') {
       throw new Error('switching from train to infer needs the trained parameters on the host: await pullParams() first, then release() and prepare()');
     }
@@ -390,7 +395,7 @@ export class Network {
       this.release();
       throw e;
     }
-    this.prepared = { gpu, mode, dtype };
+    this.prepared = { gpu, mode, dtype, winograd };
   }
 
   /** The storage the prepared inference runs at ('f16' or 'f32'; null when not prepared for inference). */
@@ -503,7 +508,9 @@ export class Network {
     const timeSteps = opts.timeSteps ?? 1;
     if (!Number.isInteger(timeSteps) || timeSteps < 1) throw new Error(`forward: timeSteps must be a positive integer, got ${timeSteps}`);
     if (x.shape[0] % timeSteps !== 0) throw new Error(`${this.file}: input batch ${x.shape[0]} is not a multiple of timeSteps ${timeSteps} (the batch holds ${timeSteps} steps of equal size)`);
-    const ctx = { gpu: x.gpu, mode, seed: opts.seed ?? 0, timeSteps, progress: opts.progress };
+    // Winograd at inference prepared at precision 'auto', and not under a recording tape (it records nothing)
+    const winograd = mode === 'infer' && prepared.winograd && !Tape.current;
+    const ctx = { gpu: x.gpu, mode, seed: opts.seed ?? 0, timeSteps, progress: opts.progress, winograd };
     const logits = new Set(opts.logits ?? []);
     for (const k of logits) {
       if (this.layers[k]?.kind !== 'convolutional') throw new Error(`forward: logits index ${k} is not a [convolutional] layer`);

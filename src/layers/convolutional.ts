@@ -22,6 +22,7 @@
 import { Layer, type BuildContext, type ForwardContext, type LayerTensor, type Mode, param, readActivation, refuseNonzero, idiv } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
 import { conv2d, conv2dMaxpoolForward, convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
+import { conv2dWinograd, useWinograd, winogradWeights } from '../tensor/ops/conv2d_winograd.js';
 import { fusableMaxpool, type MaxpoolOptions } from '../tensor/ops/pool.js';
 import type { DType, Tensor } from '../tensor/tensor.js';
 import type { Gpu } from '../gpu/device.js';
@@ -50,6 +51,8 @@ export class ConvolutionalLayer extends Layer {
   readonly binOutput: boolean;
   /** The binarized inference weights (constants while prepared), keyed by the folded weights tensor. */
   private binW: { src: Tensor; wb: Tensor } | null = null;
+  /** Inference through Winograd: the transformed weights of the folded `w` they were made from. */
+  private winoW: { src: Tensor; u: Tensor } | null = null;
   /** The layer whose parameters this one shares (share_index), or null. */
   share: ConvolutionalLayer | null;
   /** Training-only options kept for the trainer. */
@@ -211,6 +214,8 @@ export class ConvolutionalLayer extends Layer {
   override release(): void {
     this.binW?.wb.dispose();
     this.binW = null;
+    this.winoW?.u.dispose();
+    this.winoW = null;
     this.gpuParams.release();
   }
 
@@ -244,6 +249,14 @@ export class ConvolutionalLayer extends Layer {
     const act: Activation = ctx.preActivation ? 'linear' : this.activation;
     const t = this.tensors(ctx.mode);
     const pool = ctx.fusedMaxpool && this.fusesMaxpool(ctx.fusedMaxpool, ctx.mode) ? ctx.fusedMaxpool : undefined;
+    // inference at precision 'auto': Winograd F(4x4, 3x3) where useWinograd picks it, the pool in its epilogue
+    if (ctx.winograd && !this.xnor && !this.binary && t.w && x.dtype === 'f32' && t.w.dtype === 'f32' && useWinograd(ctx.gpu, convGeom(x.shape, t.w.shape, this.geom()))) {
+      if (this.winoW?.src !== t.w) {
+        this.winoW?.u.dispose();
+        this.winoW = { src: t.w, u: winogradWeights(t.w) };
+      }
+      return conv2dWinograd(x, this.winoW.u, t.b, this.geom(), act, { pool });
+    }
     // maxpool(act(conv)) in one pass where the forward runs the tile kernel (conv2dMaxpoolForward)
     if (pool && ctx.mode === 'infer') return conv2dMaxpoolForward(x, t.w, t.b, this.geom(), pool, 'auto', act);
     if (!this.xnor && !this.binary) return linearForward(x, t, ctx.mode, this.geom(), act, this.batchNormalize, ctx.rollingStats, pool);

@@ -13,14 +13,20 @@ import { Network } from '../../src/darknet/network.js';
 import { loadWeights } from '../../src/darknet/weights.js';
 import { readNpyF32 } from '../../src/util/npy.js';
 import { Tensor } from '../../src/tensor/tensor.js';
+import { convGeom, convTuneKey } from '../../src/tensor/ops/conv2d.js';
+import { winogradSupported } from '../../src/tensor/ops/conv2d_winograd.js';
+import { tuneTable } from '../../src/gpu/tune.js';
+import type { ConvolutionalLayer } from '../../src/layers/convolutional.js';
 
 const TOL = 1e-4;
 
-const CASES: { dir: string; cfg: (shared: string) => string; weights: string; what: string }[] = [
+// winograd: also run with every 3x3 stride-1 conv through Winograd (odd.cfg has none it takes: its 3x3 convs
+// read 3 channels, or are strided and grouped)
+const CASES: { dir: string; cfg: (shared: string) => string; weights: string; what: string; winograd?: boolean }[] = [
   { dir: 'out_odd', cfg: (s) => path.join(s, 'golden/networks/odd.cfg'), weights: 'odd.weights', what: '75x53, odd maxpools, groups, mismatched shortcut' },
-  { dir: 'out_v3t', cfg: (s) => path.join(s, 'darknet-cfg/yolov3-tiny.cfg'), weights: 'yolov3-tiny.weights', what: 'yolov3-tiny 160x160' },
-  { dir: 'out_v3t_b2', cfg: (s) => path.join(s, 'darknet-cfg/yolov3-tiny.cfg'), weights: 'yolov3-tiny.weights', what: 'yolov3-tiny 128x96 batch 2' },
-  { dir: 'out_v4t', cfg: (s) => path.join(s, 'darknet-cfg/yolov4-tiny.cfg'), weights: 'yolov4-tiny.weights', what: 'yolov4-tiny 192x160, route groups, scale_x_y 1.05' },
+  { dir: 'out_v3t', cfg: (s) => path.join(s, 'darknet-cfg/yolov3-tiny.cfg'), weights: 'yolov3-tiny.weights', what: 'yolov3-tiny 160x160', winograd: true },
+  { dir: 'out_v3t_b2', cfg: (s) => path.join(s, 'darknet-cfg/yolov3-tiny.cfg'), weights: 'yolov3-tiny.weights', what: 'yolov3-tiny 128x96 batch 2', winograd: true },
+  { dir: 'out_v4t', cfg: (s) => path.join(s, 'darknet-cfg/yolov4-tiny.cfg'), weights: 'yolov4-tiny.weights', what: 'yolov4-tiny 192x160, route groups, scale_x_y 1.05', winograd: true },
 ];
 
 /** max|a - e| / max|e| */
@@ -30,8 +36,26 @@ function relErr(a: Float32Array, e: Float32Array): number {
   return m / maxAbs(e);
 }
 
-for (const c of CASES) {
-  test(`OpenCV DNN golden ${c.dir} (${c.what}): head convolutions and [yolo] outputs`, async () => {
+/**
+ * Marks every 3x3 stride-1 conv of the network that Winograd can take as measured faster with it (the tuning
+ * table), so that the forward at precision 'auto' runs them all through it; returns how many.
+ */
+function pickWinograd(net: Network, gpu: Awaited<ReturnType<typeof getGpu>>): number {
+  let n = 0;
+  for (const l of net.layers) {
+    if (l.kind !== 'convolutional') continue;
+    const cl = l as ConvolutionalLayer;
+    const { c, h, w } = cl.input;
+    const g = convGeom([net.batch, c, h, w], [cl.filters, c / cl.groups, cl.size, cl.size], cl.geom());
+    if (!winogradSupported(g)) continue;
+    tuneTable(gpu).set('conv2d', convTuneKey(g, 'fwd'), 'winograd');
+    n++;
+  }
+  return n;
+}
+
+for (const c of CASES) for (const winograd of c.winograd ? [false, true] : [false]) {
+  test(`OpenCV DNN golden ${c.dir} (${c.what}): head convolutions and [yolo] outputs${winograd ? ', every 3x3 stride-1 conv through Winograd' : ''}`, async () => {
     const shared = sharedDir();
     if (!shared) return noteMissingShared('the OpenCV network goldens');
     const dir = path.join(shared, 'golden/networks', c.dir);
@@ -40,12 +64,18 @@ for (const c of CASES) {
     const [B, C, H, W] = input.shape;
     const net = Network.fromFile(c.cfg(shared), { width: W, height: H, channels: C, batch: B });
     loadWeights(net, path.join(shared, 'golden/networks', c.weights));
+    // without the picks, the shapes here are too small for useWinograd's rule: the direct kernels
+    const picked = winograd ? pickWinograd(net, gpu) : 0;
+    if (winograd) assert.ok(picked > 0, 'some conv takes Winograd');
     net.prepare(gpu, 'infer');
     const heads = net.layers.filter((l) => l.kind === 'yolo');
     const feeds = heads.map((l) => l.sources[0]);
     const x = Tensor.from(gpu, input.shape, input.data, 'input');
     const t0 = performance.now();
+    gpu.startProfile();
     const outs = net.forward(x, { keep: feeds });
+    const kernels = [...(await gpu.stopProfile()).keys()];
+    assert.is(kernels.some((k) => k.startsWith('conv2d_winograd')), winograd, `Winograd kernels ran: ${winograd}`);
     const report: string[] = [];
     try {
       for (const j of feeds) {
@@ -68,8 +98,9 @@ for (const c of CASES) {
       for (const t of new Set(outs.values())) t.dispose();
       x.dispose();
       net.dispose();
+      tuneTable(gpu).clear();
     }
-    console.log(`  ${c.dir}: ${report.join(', ')} (relative to max|value|; forward+readback ${(performance.now() - t0).toFixed(0)} ms)`);
+    console.log(`  ${c.dir}${winograd ? ` (${picked} convs through Winograd)` : ''}: ${report.join(', ')} (relative to max|value|; forward+readback ${(performance.now() - t0).toFixed(0)} ms)`);
   });
 }
 

@@ -193,7 +193,11 @@ export function convTuneKey(g: ConvGeom, pass: ConvPass): string {
   return `${pass}:B${g.B}:${g.Cin}x${g.H}x${g.W}:${g.Cout}x${g.kH}x${g.kW}:s${g.sy}x${g.sx}:p${g.py}x${g.px}:d${g.dy}x${g.dx}:g${g.G}`;
 }
 
-/** `auto`: the measured choice for this adapter and shape when there is one, else chooseConvAlgo. */
+/**
+ * `auto`: the measured choice for this adapter and shape when there is one, else chooseConvAlgo. A measured
+ * 'winograd' is not a choice here: it is for the inference layer, which keeps the transformed weights
+ * (useWinograd in conv2d_winograd.ts); auto then takes chooseConvAlgo's kernel.
+ */
 export function autoConvChoice(gpu: Gpu, g: ConvGeom, pass: ConvPass): ConvChoice {
   const e = tuneTable(gpu).get('conv2d', convTuneKey(g, pass));
   const c = e ? parseConvPick(e.pick) : null;
@@ -390,6 +394,25 @@ function checkTensor(what: string, t: Tensor, shape: readonly number[]): void {
 }
 
 /**
+ * The tensor a forward writes: a new [B, Cout, OH, OW] like x, or the checked channel slice `out` of a
+ * destination [B, Ctot, OH, OW] (which must not be one of the inputs).
+ */
+export function forwardOutput(x: Tensor, g: ConvGeom, out: ConvOutSlice | undefined, inputs: (Tensor | null)[]): { y: Tensor; Ctot: number; Coff: number } {
+  if (!out) return { y: Tensor.like(x, [g.B, g.Cout, g.OH, g.OW]), Ctot: g.Cout, Coff: 0 };
+  const d = out.dst.shape;
+  const Ctot = d[1];
+  const Coff = out.channelOffset;
+  if (d.length !== 4 || d[0] !== g.B || d[2] !== g.OH || d[3] !== g.OW) {
+    throw new Error(`conv2d: output slice destination has shape ${shapeStr(d)}, expected [${g.B}, C, ${g.OH}, ${g.OW}]`);
+  }
+  if (!Number.isInteger(Coff) || Coff < 0 || Coff + g.Cout > Ctot) {
+    throw new Error(`conv2d: output channels [${Coff}, ${Coff + g.Cout}) do not fit in the destination's ${Ctot} channels`);
+  }
+  if (out.dst === x || inputs.includes(out.dst)) throw new Error('conv2d: the output slice destination must not be an input');
+  return { y: out.dst, Ctot, Coff };
+}
+
+/**
  * y = act(conv2d(x, w) + b), not recorded. With `out`, writes into channels [channelOffset, +Cout) of
  * out.dst (shape [B, Ctot, OH, OW]) and returns out.dst.
  */
@@ -397,24 +420,7 @@ export function conv2dForward(x: Tensor, w: Tensor, b: Tensor | null, p: Conv2dP
   const g = convGeom(x.shape, w.shape, p);
   if (b) checkTensor('bias', b, [g.Cout]);
   const ACT = activationCode(act);
-  let y: Tensor;
-  let Ctot = g.Cout;
-  let Coff = 0;
-  if (out) {
-    const d = out.dst.shape;
-    Ctot = d[1];
-    Coff = out.channelOffset;
-    if (d.length !== 4 || d[0] !== g.B || d[2] !== g.OH || d[3] !== g.OW) {
-      throw new Error(`conv2d: output slice destination has shape ${shapeStr(d)}, expected [${g.B}, C, ${g.OH}, ${g.OW}]`);
-    }
-    if (!Number.isInteger(Coff) || Coff < 0 || Coff + g.Cout > Ctot) {
-      throw new Error(`conv2d: output channels [${Coff}, ${Coff + g.Cout}) do not fit in the destination's ${Ctot} channels`);
-    }
-    if (out.dst === x || out.dst === w || out.dst === b) throw new Error('conv2d: the output slice destination must not be an input');
-    y = out.dst;
-  } else {
-    y = Tensor.like(x, [g.B, g.Cout, g.OH, g.OW]);
-  }
+  const { y, Ctot, Coff } = forwardOutput(x, g, out, [w, b]);
   // f16 storage (inference): x, w and y all f16 (the bias stays f32); the kernels' ST=f16 variants
   if (w.dtype !== x.dtype || y.dtype !== x.dtype || (b && b.dtype !== 'f32')) {
     throw new Error(`conv2d: storage types do not match: x ${x.dtype}, w ${w.dtype}, y ${y.dtype}${b ? `, bias ${b.dtype} (always f32)` : ''}`);

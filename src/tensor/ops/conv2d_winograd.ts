@@ -1,0 +1,136 @@
+/**
+ * Winograd F(4x4, 3x3) for the inference forward of 3x3 stride-1 convolutions (kernels/conv2d_winograd.wgsl,
+ * where the method is described): the input and the weights are transformed into 36 matrices each, the
+ * conv becomes 36 matrix products over the channels (matmul.ts, batched), and an output transform applies
+ * the bias and the activation. 4x fewer multiply-adds than a direct conv, at the price of three extra passes
+ * over memory and a different rounding (bounded against float64 by test/gpu/conv2d_winograd.test.ts).
+ *
+ * Inference only, not on the tape: the transformed weights (winogradWeights, 36/9 = 4x the weights) are made
+ * once and kept by the layer (ConvolutionalLayer in 'infer' mode). Used where useWinograd says so; training
+ * and every other caller of conv2dForward keep the direct kernels, so training's numbers do not change.
+ */
+import type { Gpu } from '../../gpu/device.js';
+import { tuneTable } from '../../gpu/tune.js';
+import { Tensor, shapeStr } from '../tensor.js';
+import { activationCode, type Activation } from './activation.js';
+import { convGeom, convTuneKey, forwardOutput, parseConvPick, type Conv2dParams, type ConvGeom, type ConvOutSlice } from './conv2d.js';
+import { defaultTile, defaultVariant, fixedSubgroupSize, matmul, type MatmulConfig } from './matmul.js';
+import { fusableMaxpool, maxpoolGeometry, type MaxpoolGeometry, type MaxpoolOptions } from './pool.js';
+
+/** Invocations per workgroup of the three transforms. */
+const WINO_WG = 64;
+
+/**
+ * The shapes the kernels take: a 3x3 stride-1 conv without dilation or groups, channels in and out a
+ * multiple of 4 (the transforms work on 4 channels at a time), float32.
+ */
+export function winogradSupported(g: ConvGeom): boolean {
+  return g.kH === 3 && g.kW === 3 && g.sy === 1 && g.sx === 1 && g.dy === 1 && g.dx === 1 && g.G === 1 && g.Cin % 4 === 0 && g.Cout % 4 === 0;
+}
+
+/** Output tiles down and across (4x4 outputs each) and in all (times the batch). */
+function tiles(g: ConvGeom): { TH: number; TW: number; T: number } {
+  const TH = Math.ceil(g.OH / 4);
+  const TW = Math.ceil(g.OW / 4);
+  return { TH, TW, T: g.B * TH * TW };
+}
+
+/**
+ * Whether the inference forward of a conv takes Winograd on this adapter. Never where its buffers (the
+ * transformed weights, 4x the weights; the transformed input and product, 36/16 of the input and output
+ * per 4x4 tile) would pass the adapter's binding limit, or the matmul's grid its workgroup limit. Else the tuned pick for the shape when `yolo-wgsl
+ * tune` measured one ('winograd' against the direct kernels), else on the CPU adapters with the 8-lane
+ * subgroup matmul (lavapipe) for a conv of at least 1e8 multiply-adds (below, the four dispatches and thin
+ * matrices cost more than they save), from 64 input channels on, with at least 16 tiles (the matmul's
+ * rows), where the 4x4 tiles waste at most 60% more outputs (a 13x13 map pads to 16x16: 1.51x, and still
+ * gained). Measured on lavapipe: docs/performance.md "Winograd".
+ */
+export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
+  if (!winogradSupported(g)) return false;
+  const { TH, TW, T } = tiles(g);
+  const limit = gpu.limits.maxStorageBufferBindingSize ?? 128 * 1024 * 1024;
+  if (36 * 4 * Math.max(g.Cin * g.Cout, T * g.Cin, T * g.Cout) > limit) return false;
+  // the matmul's grid (36 products along z, rows of tiles along y) is not split past the per-dimension limit
+  if (Math.max(36, Math.ceil(T / 16)) > (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535)) return false;
+  // a measured pick: 'winograd', or one of the direct kernels (which conv2d's auto follows)
+  const e = tuneTable(gpu).get('conv2d', convTuneKey(g, 'fwd'));
+  if (e?.pick === 'winograd') return true;
+  if (e && parseConvPick(e.pick)) return false;
+  if (gpu.info.kind === 'gpu' || fixedSubgroupSize(gpu) !== 8) return false;
+  const macs = g.B * g.OH * g.OW * g.Cout * g.Cin * 9;
+  return macs >= 1e8 && g.Cin >= 64 && T >= 16 && (TH * TW * 16) / (g.OH * g.OW) <= 1.6;
+}
+
+/** The transformed weights U [36, Cin, Cout] of w [Cout, Cin, 3, 3] (float32; a new tensor, not recorded). */
+export function winogradWeights(w: Tensor): Tensor {
+  const [M, C, kh, kw] = w.shape;
+  if (w.shape.length !== 4 || kh !== 3 || kw !== 3 || C % 4 || M % 4 || w.dtype !== 'f32') {
+    throw new Error(`conv2d winograd: weights must be float32 [Cout, Cin, 3, 3] with Cin and Cout multiples of 4, got ${w.describe()}`);
+  }
+  const gpu = w.gpu;
+  const u = new Tensor(gpu, [36, C, M]);
+  const n = C * (M / 4);
+  gpu.dispatch({ file: 'conv2d_winograd', entry: 'wt', constants: { WG: WINO_WG } }, uniforms(C, 1, 1, M, 0, 0, 0, 0, 0, 0, 0), { 1: w, 2: u }, gpu.grid(n, WINO_WG));
+  return u;
+}
+
+function uniforms(C: number, H: number, W: number, M: number, OH: number, OW: number, PY: number, PX: number, TH: number, TW: number, T: number, e: { Ctot?: number; Coff?: number; act?: number; bias?: boolean; poolH?: number; poolW?: number } = {}) {
+  return { C, H, W, M, OH, OW, PY, PX, TH, TW, T, Ctot: e.Ctot ?? M, Coff: e.Coff ?? 0, act: e.act ?? 0, has_bias: e.bias ? 1 : 0, t0: 0, pool_h: e.poolH ?? 0, pool_w: e.poolW ?? 0 };
+}
+
+export interface WinogradOptions {
+  /** The matmul config of the 36 products (default: the device's default variant; 'sg' 32x8, or 16x8 under 64 tiles). */
+  matmul?: MatmulConfig;
+  /** Write into channels [channelOffset, +Cout) of out.dst, as conv2dForward (not with `pool`). */
+  out?: ConvOutSlice;
+  /**
+   * Darknet's [maxpool] size=2 stride=2 after the activation, in the output transform (fusableMaxpool; a 4x4
+   * tile holds whole windows): returns the pooled [B, Cout, outH, outW] map, as conv2dMaxpoolForward.
+   */
+  pool?: MaxpoolOptions;
+}
+
+/**
+ * y = act(conv2d(x, w) + b) through Winograd F(4x4, 3x3), with u = winogradWeights(w); not recorded (as
+ * conv2dForward). `p` as conv2dForward's (stride 1, any padding).
+ */
+export function conv2dWinograd(x: Tensor, u: Tensor, b: Tensor | null, p: Conv2dParams = {}, act: Activation = 'linear', opts: WinogradOptions = {}): Tensor {
+  if (u.shape.length !== 3 || u.shape[0] !== 36) throw new Error(`conv2d winograd: transformed weights must be [36, Cin, Cout] (winogradWeights), got ${u.describe()}`);
+  const [, C, M] = u.shape;
+  const g = convGeom(x.shape, [M, C, 3, 3], p);
+  if (!winogradSupported(g) || x.dtype !== 'f32') throw new Error(`conv2d winograd: needs a float32 3x3 stride-1 conv without dilation or groups, channels multiples of 4; got input ${x.describe()}, weights [${M}, ${C}, 3, 3], ${JSON.stringify(p)}`);
+  if (b && (b.shape.length !== 1 || b.shape[0] !== M)) throw new Error(`conv2d winograd: bias has shape ${shapeStr(b.shape)}, expected [${M}]`);
+  const gpu = x.gpu;
+  let q: MaxpoolGeometry | null = null;
+  if (opts.pool) {
+    if (!fusableMaxpool(opts.pool) || opts.out) throw new Error(`conv2d winograd: only a 2x2/2 maxpool without an output slice is fused, got ${JSON.stringify(opts.pool)}${opts.out ? ' with an output slice' : ''}`);
+    q = maxpoolGeometry(g.OH, g.OW, opts.pool);
+  }
+  const { y, Ctot, Coff } = q ? { y: Tensor.like(x, [g.B, M, q.outH, q.outW]), Ctot: M, Coff: 0 } : forwardOutput(x, g, opts.out, [u, b]);
+  const { TH, TW, T } = tiles(g);
+  const prm = uniforms(C, g.H, g.W, M, g.OH, g.OW, g.py, g.px, TH, TW, T, { Ctot, Coff, act: activationCode(act), bias: b !== null, poolH: q?.outH, poolW: q?.outW });
+  const v = new Tensor(gpu, [36, T, C]);
+  const z = new Tensor(gpu, [36, T, M]);
+  try {
+    dispatchTiles(gpu, 'it', prm, { 1: x, 2: v }, T * (C / 4));
+    const variant = opts.matmul?.variant ?? defaultVariant(gpu);
+    const tile = opts.matmul?.tile ?? (variant === 'sg' ? { ...defaultTile('sg'), tm: T >= 32 ? 32 : 16 } : defaultTile(variant));
+    matmul(v, u, { variant, tile, out: z });
+    const vec4 = g.OW % 4 === 0 && !q;
+    dispatchTiles(gpu, vec4 ? 'ot4' : 'ot', prm, { 3: z, 4: b ?? u, [vec4 ? 6 : 5]: y }, T * (M / 4));
+  } finally {
+    v.dispose();
+    z.dispose();
+  }
+  return y;
+}
+
+/** One transform over n = tiles x channel groups invocations (WINO_WG per workgroup, in several dispatches past the limit). */
+function dispatchTiles(gpu: Gpu, entry: 'it' | 'ot' | 'ot4', prm: ReturnType<typeof uniforms>, bind: Record<number, Tensor>, n: number): void {
+  const groups = Math.ceil(n / WINO_WG);
+  const max = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  for (let t0 = 0; t0 < groups; t0 += max) {
+    prm.t0 = t0;
+    gpu.dispatch({ file: 'conv2d_winograd', entry, constants: { WG: WINO_WG } }, prm, bind, [Math.min(max, groups - t0), 1, 1]);
+  }
+}

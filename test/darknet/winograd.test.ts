@@ -1,0 +1,93 @@
+/**
+ * Winograd in a network (src/tensor/ops/conv2d_winograd.ts, ConvolutionalLayer): inference at precision 'auto'
+ * runs the 3x3 stride-1 convs useWinograd picks through it, with the 2x2/2 maxpool after them in its epilogue;
+ * 'f32', training and a recording tape keep the direct kernels. Needs no ../shared (test/darknet/opencv.test.ts
+ * checks whole Winograd networks against OpenCV when it is there).
+ */
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getGpu } from '../helpers/gpu.js';
+import { assertClose, maxAbs } from '../helpers/check.js';
+import { Network } from '../../src/darknet/network.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { newTape } from '../../src/tensor/index.js';
+import { convGeom, convTuneKey } from '../../src/tensor/ops/conv2d.js';
+import { winogradSupported } from '../../src/tensor/ops/conv2d_winograd.js';
+import { tuneTable } from '../../src/gpu/tune.js';
+import type { ConvolutionalLayer } from '../../src/layers/convolutional.js';
+import type { Gpu } from '../../src/gpu/device.js';
+import { packageRoot } from '../../src/util/paths.js';
+import { Rng, randomArray } from '../../src/util/rng.js';
+
+const MINI = path.join(packageRoot(), 'fixtures/cfg/yolo-mini.cfg');
+
+/** Marks the network's Winograd-able convs as measured faster with it; returns their indices. */
+function pickWinograd(net: Network, gpu: Gpu): number[] {
+  const picked: number[] = [];
+  for (const l of net.layers) {
+    if (l.kind !== 'convolutional') continue;
+    const cl = l as ConvolutionalLayer;
+    const { c, h, w } = cl.input;
+    const g = convGeom([net.batch, c, h, w], [cl.filters, c / cl.groups, cl.size, cl.size], cl.geom());
+    if (!winogradSupported(g)) continue;
+    tuneTable(gpu).set('conv2d', convTuneKey(g, 'fwd'), 'winograd');
+    picked.push(l.index);
+  }
+  return picked;
+}
+
+/** The forward's outputs (heads' convs kept) and whether Winograd kernels ran. */
+async function run(net: Network, x: Tensor, feeds: number[]): Promise<{ outs: Map<number, Float32Array>; winograd: number }> {
+  const gpu = x.gpu;
+  gpu.startProfile();
+  const o = net.forward(x, { keep: feeds });
+  const prof = await gpu.stopProfile();
+  const outs = new Map<number, Float32Array>();
+  for (const [k, t] of o) outs.set(k, await t.toArray());
+  for (const t of new Set(o.values())) t.dispose();
+  const winograd = [...prof.entries()].filter(([k]) => k.startsWith('conv2d_winograd')).reduce((a, [, v]) => a + v.n, 0);
+  return { outs, winograd };
+}
+
+test('yolo-mini at 64x64, batch 2: precision auto runs the picked convs through Winograd (pool fused), within 1e-5 of f32; f32 and a tape do not', async () => {
+  const gpu = await getGpu();
+  const net = Network.fromFile(MINI, { width: 64, height: 64, batch: 2 });
+  net.initWeights(5);
+  const picked = pickWinograd(net, gpu);
+  try {
+    // layers 2 (8 -> 16), 4 (16 -> 32), 6 (32 -> 64), 8 (64 -> 128), 11 (64 -> 128) and 16 (96 -> 64 after the route)
+    assert.ok(picked.length >= 4, `Winograd-able convs: ${picked.join(', ')}`);
+    const feeds = net.heads().map((l) => l.sources[0]);
+    const x = Tensor.from(gpu, [2, 3, 64, 64], randomArray(new Rng(3), 2 * 3 * 64 * 64, 0, 1));
+    net.prepare(gpu, 'infer', { precision: 'f32' });
+    const f32 = await run(net, x, feeds);
+    assert.is(f32.winograd, 0, 'precision f32: the direct kernels');
+    net.prepare(gpu, 'infer', { precision: 'auto' });
+    const auto = await run(net, x, feeds);
+    // per picked conv: input transform, output transform (the maxpool after layers 2..8 in its epilogue), and
+    // the weight transform once (kept by the layer)
+    assert.is(auto.winograd, 3 * picked.length, 'precision auto: the picked convs through Winograd');
+    for (const [k, v] of f32.outs) {
+      const scale = maxAbs(v);
+      assertClose(auto.outs.get(k)!, v, { atol: 1e-5 * scale, rtol: 0 }, `layer ${k} Winograd vs direct`);
+    }
+    const again = await run(net, x, feeds);
+    assert.is(again.winograd, 2 * picked.length, 'the transformed weights are kept: no weight transform the second time');
+    for (const [k, v] of auto.outs) assert.ok(again.outs.get(k)!.every((e, i) => Object.is(e, v[i])), `layer ${k}: the same bits again`);
+    // a recording tape (gradients through an inference forward): the direct kernels, which it can record
+    const tape = newTape();
+    gpu.startProfile();
+    const taped = tape.record(() => net.forward(x, { keep: feeds }));
+    const prof = await gpu.stopProfile();
+    assert.not.ok([...prof.keys()].some((k) => k.startsWith('conv2d_winograd')), 'no Winograd under a tape');
+    for (const t of new Set(taped.values())) t.dispose();
+    tape.dispose();
+    x.dispose();
+  } finally {
+    net.dispose();
+    tuneTable(gpu).clear();
+  }
+});
+
+test.run();

@@ -1,0 +1,255 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getGpu } from '../helpers/gpu.js';
+import { assertClose, type Tol } from '../helpers/check.js';
+import { conv2dRef, refGeom } from '../reference/conv2d.js';
+import { act as actRef } from '../reference/activation.js';
+import { maxpoolRef } from '../reference/pool.js';
+import { Tensor, ACTIVATIONS, type Activation } from '../../src/tensor/index.js';
+import { conv2dForward, convGeom, convTuneKey, type Conv2dParams } from '../../src/tensor/ops/conv2d.js';
+import { conv2dWinograd, useWinograd, winogradSupported, winogradWeights } from '../../src/tensor/ops/conv2d_winograd.js';
+import { convTuneCandidates } from '../../src/tensor/ops/conv_tune.js';
+import { fixedSubgroupSize } from '../../src/tensor/ops/matmul.js';
+import { tuneTable } from '../../src/gpu/tune.js';
+import { Rng, randomArray } from '../../src/util/rng.js';
+
+// Winograd F(4x4, 3x3) rounds differently from a direct conv: the transforms multiply by up to 5 (B), 8 (A)
+// and divide by 6 and 24 (G), so float32 errors grow about 10x over the direct kernels' (Lavin & Gray 2015;
+// Barabasz et al. 2020, "Error analysis and improving the accuracy of Winograd convolution"). The direct
+// tests (conv2d.test.ts) allow atol 1e-5 + 1e-6 per accumulated term and rtol 1e-4; these allow ten times the
+// per-term part. The largest errors reached are printed at the end.
+const tolFor = (n: number): Tol => ({ atol: 1e-5 + 1e-5 * n, rtol: 1e-4 });
+const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+
+interface Case { name: string; x: number[]; M: number; pad: number; bias: boolean }
+const CASES: Case[] = [
+  { name: 'pad 1, 4->4, 5x7 (one tile row, edge tiles)', x: [1, 4, 5, 7], M: 4, pad: 1, bias: true },
+  { name: 'pad 1, batch 2, 8->12, 13x13 (4x4 tiles past the map)', x: [2, 8, 13, 13], M: 12, pad: 1, bias: true },
+  { name: 'pad 1, 16->32, 16x12 (OW % 4 == 0: vec4 stores)', x: [1, 16, 16, 12], M: 32, pad: 1, bias: true },
+  { name: 'pad 0 valid, 4->8, 9x6', x: [1, 4, 9, 6], M: 8, pad: 0, bias: false },
+  { name: 'pad 2, 64->8, 17x11 (long reduction)', x: [1, 64, 17, 11], M: 8, pad: 2, bias: true },
+  { name: 'pad 1, batch 3, 12->20, 1x9 and 3 x 1 rows', x: [3, 12, 1, 9], M: 20, pad: 1, bias: true },
+];
+
+const worst: Record<string, { err: number; tol: string }> = {};
+function note(key: string, err: number, tol: Tol): void {
+  if (!worst[key] || err > worst[key].err) worst[key] = { err, tol: `atol ${tol.atol.toExponential(1)} rtol ${tol.rtol}` };
+}
+
+function data(c: Case, seed: number) {
+  const rng = new Rng(seed);
+  const w = [c.M, c.x[1], 3, 3];
+  return { w, xv: randomArray(rng, prod(c.x)), wv: randomArray(rng, prod(w)), bv: c.bias ? randomArray(rng, c.M) : null };
+}
+
+for (const c of CASES) {
+  test(`winograd ${c.name}: vs float64, every activation; the weights transformed twice give the same bits`, async () => {
+    const gpu = await getGpu();
+    const d = data(c, 300 + CASES.indexOf(c));
+    const p: Conv2dParams = { pad: c.pad };
+    assert.ok(winogradSupported(convGeom(c.x, d.w, p)));
+    const ref = conv2dRef(d.xv, c.x, d.wv, d.w, d.bv, p);
+    const tol = tolFor(c.x[1] * 9 + 1);
+    const x = Tensor.from(gpu, c.x, d.xv);
+    const w = Tensor.from(gpu, d.w, d.wv);
+    const b = d.bv ? Tensor.from(gpu, [c.M], d.bv) : null;
+    const u = winogradWeights(w);
+    assert.equal([...u.shape], [36, c.x[1], c.M]);
+    for (const act of ACTIVATIONS) {
+      const y = conv2dWinograd(x, u, b, p, act);
+      assert.equal([...y.shape], ref.shape);
+      const got = await y.toArray();
+      note(`y ${act}`, assertClose(got, Float64Array.from(ref.y, (v) => actRef(v, act)), tol, `${c.name} [${act}]`), tol);
+      if (act === 'leaky') {
+        const u2 = winogradWeights(w);
+        const again = await conv2dWinograd(x, u2, b, p, act).toArray();
+        assert.ok(again.every((v, i) => Object.is(v, got[i])), 'weights transformed again: the same bits');
+        u2.dispose();
+      }
+      y.dispose();
+    }
+    for (const t of [x, w, b, u]) t?.dispose();
+  });
+}
+
+test('winograd error against the direct tile kernel: about 10x its error on a 64-channel conv (the reason for the tolerance), under 20x', async () => {
+  const gpu = await getGpu();
+  const c = CASES[4];
+  const d = data(c, 7);
+  const p = { pad: c.pad };
+  const ref = conv2dRef(d.xv, c.x, d.wv, d.w, d.bv, p).y;
+  const x = Tensor.from(gpu, c.x, d.xv);
+  const w = Tensor.from(gpu, d.w, d.wv);
+  const b = Tensor.from(gpu, [c.M], d.bv!);
+  const maxErr = (a: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[i])), 0);
+  const u = winogradWeights(w);
+  const eW = maxErr(await conv2dWinograd(x, u, b, p).toArray());
+  const eD = maxErr(await conv2dForward(x, w, b, p, 'gemm_reg').toArray());
+  console.log(`  winograd max error ${eW.toExponential(2)}, gemm_reg ${eD.toExponential(2)} (max |y| ${ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0).toFixed(2)})`);
+  assert.ok(eW > 0 && eW < 20 * Math.max(eD, 1e-6), `winograd ${eW} vs direct ${eD}`);
+  for (const t of [x, w, b, u]) t.dispose();
+});
+
+test('winograd with the 2x2/2 maxpool in its output transform == conv, activation, maxpool (float64), odd maps, padding 0 and 1', async () => {
+  const gpu = await getGpu();
+  const cases = [
+    { x: [2, 8, 13, 11], M: 12, pool: { size: 2, stride: 2 } }, // last window row / column holds one conv output
+    { x: [1, 4, 9, 7], M: 8, pool: { size: 2, stride: 2, padding: 0 } }, // the odd row / column is dropped
+    { x: [1, 4, 8, 8], M: 4, pool: { size: 2, stride: 2 } },
+  ];
+  const rng = new Rng(41);
+  for (const c of cases) {
+    const wShape = [c.M, c.x[1], 3, 3];
+    const xv = randomArray(rng, prod(c.x));
+    const wv = randomArray(rng, prod(wShape));
+    const bv = randomArray(rng, c.M);
+    const conv = conv2dRef(xv, c.x, wv, wShape, bv, { pad: 1 });
+    const tol = tolFor(c.x[1] * 9 + 1);
+    const x = Tensor.from(gpu, c.x, xv);
+    const w = Tensor.from(gpu, wShape, wv);
+    const b = Tensor.from(gpu, [c.M], bv);
+    const u = winogradWeights(w);
+    for (const act of ['leaky', 'mish', 'linear'] as Activation[]) {
+      const want = maxpoolRef(Float64Array.from(conv.y, (v) => actRef(v, act)), conv.shape, { size: 2, strideX: 2, strideY: 2, padding: c.pool.padding ?? 1 });
+      const y = conv2dWinograd(x, u, b, { pad: 1 }, act, { pool: c.pool });
+      assert.equal([...y.shape], want.shape);
+      note(`pooled ${act}`, assertClose(await y.toArray(), want.y, tol, `${c.x.join('x')} pooled [${act}]`), tol);
+      y.dispose();
+    }
+    for (const t of [x, w, b, u]) t.dispose();
+  }
+});
+
+test('winograd into a channel slice of a bigger tensor: the other channels untouched', async () => {
+  const gpu = await getGpu();
+  const c = CASES[1];
+  const d = data(c, 12);
+  const ref = conv2dRef(d.xv, c.x, d.wv, d.w, d.bv, { pad: 1 }).y;
+  const [B, , OH, OW] = [c.x[0], c.M, 13, 13];
+  const Ctot = 19;
+  const off = 5;
+  const x = Tensor.from(gpu, c.x, d.xv);
+  const w = Tensor.from(gpu, d.w, d.wv);
+  const b = Tensor.from(gpu, [c.M], d.bv!);
+  const u = winogradWeights(w);
+  const dst = Tensor.from(gpu, [B, Ctot, OH, OW], new Float32Array(B * Ctot * OH * OW).fill(7.5));
+  assert.is(conv2dWinograd(x, u, b, { pad: 1 }, 'leaky', { out: { dst, channelOffset: off } }), dst);
+  const v = await dst.toArray();
+  const got: number[] = [];
+  const want: number[] = [];
+  for (let bi = 0; bi < B; bi++) {
+    for (let ch = 0; ch < Ctot; ch++) {
+      for (let q = 0; q < OH * OW; q++) {
+        const val = v[(bi * Ctot + ch) * OH * OW + q];
+        if (ch >= off && ch < off + c.M) {
+          got.push(val);
+          want.push(actRef(ref[(bi * c.M + ch - off) * OH * OW + q], 'leaky'));
+        } else if (val !== 7.5) assert.unreachable(`channel ${ch} of image ${bi} outside the slice was overwritten (${val})`);
+      }
+    }
+  }
+  assertClose(got, want, tolFor(73), 'slice values');
+  for (const t of [x, w, b, u, dst]) t.dispose();
+});
+
+test('winograd transforms past maxComputeWorkgroupsPerDimension are split (P.t0), the same bits', async () => {
+  const gpu = await getGpu();
+  const c: Case = { name: 'split', x: [2, 16, 80, 72], M: 16, pad: 1, bias: true };
+  const d = data(c, 5);
+  const x = Tensor.from(gpu, c.x, d.xv);
+  const w = Tensor.from(gpu, d.w, d.wv);
+  const b = Tensor.from(gpu, [c.M], d.bv!);
+  const u = winogradWeights(w);
+  const whole = await conv2dWinograd(x, u, b, { pad: 1 }, 'leaky').toArray();
+  const pooledWhole = await conv2dWinograd(x, u, b, { pad: 1 }, 'leaky', { pool: { size: 2, stride: 2 } }).toArray();
+  await gpu.sync();
+  const limits = gpu.limits;
+  const keep = limits.maxComputeWorkgroupsPerDimension;
+  const before = gpu.dispatches;
+  let split: Float32Array;
+  let pooledSplit: Float32Array;
+  try {
+    // 2 x 20 x 18 = 720 tiles x 4 channel groups = 2880 invocations: 45 workgroups of 64, 2 dispatches per
+    // transform at a limit of 40 (the matmul's grid, 1 x 23 x 36, fits: its dimensions are not split)
+    limits.maxComputeWorkgroupsPerDimension = 40;
+    split = await conv2dWinograd(x, u, b, { pad: 1 }, 'leaky').toArray();
+    pooledSplit = await conv2dWinograd(x, u, b, { pad: 1 }, 'leaky', { pool: { size: 2, stride: 2 } }).toArray();
+  } finally {
+    limits.maxComputeWorkgroupsPerDimension = keep;
+  }
+  assert.is(gpu.dispatches - before, 2 * (2 + 1 + 2), `split dispatches (${gpu.dispatches - before})`);
+  assert.ok(split.every((v, i) => Object.is(v, whole[i])), 'same bits split and whole');
+  assert.ok(pooledSplit.every((v, i) => Object.is(v, pooledWhole[i])), 'same bits split and whole (pooled)');
+  assertClose(whole, Float64Array.from(conv2dRef(d.xv, c.x, d.wv, d.w, d.bv, { pad: 1 }).y, (v) => actRef(v, 'leaky')), tolFor(145), 'split case vs float64');
+  for (const t of [x, w, b, u]) t.dispose();
+});
+
+test('winograd: what it takes, and clear errors for what it does not', async () => {
+  const gpu = await getGpu();
+  const g = (x: number[], w: number[], p: Conv2dParams) => winogradSupported(convGeom(x, w, p));
+  assert.ok(g([1, 4, 8, 8], [4, 4, 3, 3], { pad: 1 }));
+  assert.not.ok(g([1, 4, 8, 8], [4, 4, 3, 3], { pad: 1, stride: 2 }), 'stride 2');
+  assert.not.ok(g([1, 3, 8, 8], [4, 3, 3, 3], { pad: 1 }), 'Cin 3');
+  assert.not.ok(g([1, 4, 8, 8], [6, 4, 3, 3], { pad: 1 }), 'Cout 6');
+  assert.not.ok(g([1, 8, 8, 8], [8, 4, 3, 3], { pad: 1, groups: 2 }), 'groups');
+  assert.not.ok(g([1, 4, 8, 8], [4, 4, 3, 3], { pad: 2, dilation: 2 }), 'dilation');
+  assert.not.ok(g([1, 4, 8, 8], [4, 4, 1, 1], {}), '1x1');
+  const x = Tensor.from(gpu, [1, 4, 6, 6], new Float32Array(144));
+  const w3 = Tensor.from(gpu, [4, 3, 3, 3], new Float32Array(108));
+  assert.throws(() => winogradWeights(w3), /Cin and Cout multiples of 4, got .*\[4, 3, 3, 3\]/);
+  const w = Tensor.from(gpu, [4, 4, 3, 3], new Float32Array(144));
+  const u = winogradWeights(w);
+  assert.throws(() => conv2dWinograd(x, w, null), /transformed weights must be \[36, Cin, Cout\]/);
+  assert.throws(() => conv2dWinograd(x, u, null, { pad: 1, stride: 2 }), /3x3 stride-1 conv/);
+  assert.throws(() => conv2dWinograd(x, u, null, { pad: 1 }, 'linear', { pool: { size: 3, stride: 2 } }), /only a 2x2\/2 maxpool/);
+  const b5 = Tensor.from(gpu, [5], new Float32Array(5));
+  assert.throws(() => conv2dWinograd(x, u, b5, { pad: 1 }), /bias has shape \[5\], expected \[4\]/);
+  for (const t of [x, w3, w, u, b5]) t.dispose();
+});
+
+test('useWinograd: the tuned pick when there is one, else lavapipe from 1e8 multiply-adds, 64 channels in and 16 tiles; never past the binding limit; tune candidates', async () => {
+  const gpu = await getGpu();
+  const sg8 = gpu.info.kind !== 'gpu' && fixedSubgroupSize(gpu) === 8;
+  const big = convGeom([1, 128, 52, 52], [128, 128, 3, 3], { pad: 1 }); // 399M multiply-adds, 169 tiles
+  assert.is(useWinograd(gpu, big), sg8, `${gpu.info.kind}: 128->128 at 52x52`);
+  assert.not.ok(useWinograd(gpu, convGeom([1, 32, 104, 104], [64, 32, 3, 3], { pad: 1 })), '32 input channels');
+  assert.not.ok(useWinograd(gpu, convGeom([1, 64, 13, 13], [128, 64, 3, 3], { pad: 1 })), '12.5M multiply-adds');
+  assert.not.ok(useWinograd(gpu, convGeom([1, 512, 7, 7], [512, 512, 3, 3], { pad: 1 })), '4 tiles');
+  assert.not.ok(useWinograd(gpu, convGeom([1, 128, 52, 52], [128, 128, 3, 3], { pad: 1, stride: 2 })), 'stride 2');
+  const table = tuneTable(gpu);
+  const small = convGeom([1, 8, 12, 12], [8, 8, 3, 3], { pad: 1 });
+  try {
+    table.set('conv2d', convTuneKey(small, 'fwd'), 'winograd');
+    assert.ok(useWinograd(gpu, small), 'a measured winograd pick is followed');
+    table.set('conv2d', convTuneKey(big, 'fwd'), 'tile');
+    assert.not.ok(useWinograd(gpu, big), 'a measured direct pick is followed');
+    // conv2dForward's auto does not run the winograd pick (the layer keeps the transformed weights; auto
+    // would transform them on every call): the heuristic's direct kernel
+    const x = Tensor.from(gpu, [1, 8, 12, 12], new Float32Array(1152).fill(0.5));
+    const w = Tensor.from(gpu, [8, 8, 3, 3], new Float32Array(576).fill(0.25));
+    const before = gpu.dispatches;
+    conv2dForward(x, w, null, { pad: 1 }).dispose();
+    assert.is(gpu.dispatches - before, 1, 'one direct dispatch, not the four of winograd');
+    x.dispose();
+    w.dispose();
+  } finally {
+    table.clear();
+  }
+  const limits = gpu.limits;
+  const keep = limits.maxStorageBufferBindingSize;
+  try {
+    limits.maxStorageBufferBindingSize = 36 * 4 * 128 * 128 - 4; // the transformed weights do not fit
+    assert.not.ok(useWinograd(gpu, big), 'past the binding limit');
+  } finally {
+    limits.maxStorageBufferBindingSize = keep;
+  }
+  assert.ok(convTuneCandidates(big, 'fwd').includes('winograd'));
+  assert.not.ok(convTuneCandidates(big, 'bwd_data').includes('winograd'));
+  assert.not.ok(convTuneCandidates(convGeom([1, 3, 8, 8], [4, 3, 3, 3], { pad: 1 }), 'fwd').includes('winograd'));
+});
+
+test('summary of the largest winograd errors reached', () => {
+  for (const [k, v] of Object.entries(worst)) console.log(`  ${k.padEnd(16)} max |err| ${v.err.toExponential(2)} (${v.tol})`);
+});
+
+test.run();
