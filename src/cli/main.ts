@@ -378,7 +378,7 @@ export async function main(argv: string[]): Promise<void> {
         .option('iters', { type: 'number', describe: 'timed repetitions per measurement' })
         .option('json', { type: 'string', describe: 'write the results as JSON to this file' })
         .option('quick', { type: 'boolean', default: false, describe: 'fewer repeats, shorter time budget per case (network/peers: small sizes)' })
-        .option('variants', { type: 'string', describe: 'kernels: comma-separated conv algorithms (direct,gemm_tiled,gemm_reg,tile)' })
+        .option('variants', { type: 'string', describe: 'kernels: comma-separated conv algorithms (direct,gemm_tiled,gemm_reg,tile,winograd)' })
         .option('passes', { type: 'string', describe: 'kernels: comma-separated passes (fwd,bwd_data,bwd_weights)' })
         .option('layers', { type: 'string', describe: 'kernels: comma-separated yolov3-tiny layer indices' })
         .option('cfg', { type: 'string', describe: 'network/peers: Darknet .cfg' })

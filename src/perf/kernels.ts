@@ -25,6 +25,7 @@ import {
   conv2dForward, conv2dBackwardData, conv2dBackwardWeights, conv2dFlops, convGeom, chooseConvAlgo, CONV_ALGOS,
   type ConvAlgo, type ConvPass, type Conv2dParams,
 } from '../tensor/ops/conv2d.js';
+import { conv2dWinograd, useWinograd, winogradSupported, winogradWeights } from '../tensor/ops/conv2d_winograd.js';
 import { Rng, randomArray } from '../util/rng.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { measureLoads, measurePeak, type LoadResult, type PeakResult } from './peak.js';
@@ -36,7 +37,11 @@ export interface KernelBenchOptions {
   iters?: number;
   /** Write the result as JSON to this file. */
   json?: string;
-  /** Conv algorithms to time (default: every one except 'auto'; 'auto' is reported as the one it picks). */
+  /**
+   * Conv algorithms to time (default: every one except 'auto', then 'winograd': the forward of the 3x3
+   * stride-1 layers through conv2d_winograd.ts, the weights transformed once as inference keeps them; 'auto'
+   * is reported as the one it picks).
+   */
   variants?: string[];
   /** Passes to time (default: fwd, bwd_data, bwd_weights). */
   passes?: ConvPass[];
@@ -260,10 +265,10 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
   const minIters = Math.min(iters, Math.max(1, opts.minIters ?? (q ? 2 : 3)));
   const budget = opts.budgetSeconds ?? (q ? 1 : 6);
   const timing = { iters, minIters, budget };
-  const allAlgos = CONV_ALGOS.filter((a) => a !== 'auto');
+  const allAlgos = [...CONV_ALGOS.filter((a) => a !== 'auto'), 'winograd'];
   const variants = (opts.variants ?? allAlgos) as string[];
   for (const v of variants) {
-    if (!(CONV_ALGOS as readonly string[]).includes(v)) throw new Error(`bench kernels: unknown conv variant '${v}' (use ${CONV_ALGOS.join(', ')})`);
+    if (v !== 'winograd' && !(CONV_ALGOS as readonly string[]).includes(v)) throw new Error(`bench kernels: unknown conv variant '${v}' (use ${[...CONV_ALGOS, 'winograd'].join(', ')})`);
   }
   const passes = opts.passes ?? [...CONV_PASSES];
   const layers = YOLOV3_TINY_CONVS.filter((l) => !opts.layers || opts.layers.includes(l.layer));
@@ -350,16 +355,22 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
     for (const pass of passes) {
       const autoPick = chooseConvAlgo(gpu.info.kind, g, pass);
       for (const variant of variants) {
+        // winograd: the forwards it takes, with the weights transformed once (what inference keeps); its '*' says
+        // that inference at precision auto runs it (useWinograd)
+        const wino = variant === 'winograd';
+        if (wino && (pass !== 'fwd' || !winogradSupported(g))) continue;
+        const u = wino ? winogradWeights(w) : null;
         // tile's backward passes (what training runs on lavapipe): dx through the forward tile kernel, dw with
         // conv2d_bwd_tile.wgsl; gemm_reg's kernels where tileBackwardSupported says no (its 'tile' column there)
         const algo = variant as ConvAlgo;
         const run = (): Tensor =>
-          pass === 'fwd' ? conv2dForward(x, w, bias, p, algo, 'leaky')
+          u ? conv2dWinograd(x, u, bias, p, 'leaky')
+          : pass === 'fwd' ? conv2dForward(x, w, bias, p, algo, 'leaky')
             : pass === 'bwd_data' ? conv2dBackwardData(dy, w, xShape, p, algo)
               : conv2dBackwardWeights(x, dy, wShape, p, algo);
         const base = {
           layer: L.layer, batch: 1, cin: L.cin, cout: L.cout, k: L.k, stride: L.stride, pad, groups: 1, h: hw, w: hw, oh: g.OH, ow: g.OW,
-          flops, pass, variant, auto: variant === autoPick || (variant === 'auto'),
+          flops, pass, variant, auto: wino ? useWinograd(gpu, g) : variant === autoPick || (variant === 'auto'),
         };
         try {
           const t = await timeIt(gpu, run, timing);
@@ -378,6 +389,8 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
           });
           log(`conv ${String(L.layer).padStart(2)} ${shape.padEnd(24)} ${pass.padEnd(11)} ${variant.padEnd(10)} FAILED: ${msg}`);
           await gpu.sync().catch(() => {});
+        } finally {
+          u?.dispose();
         }
       }
     }
@@ -441,7 +454,7 @@ export function formatKernelBench(r: KernelBenchResult): string {
     const variants = [...new Set(rows.map((c) => c.variant))];
     const layers = [...new Set(rows.map((c) => c.layer))];
     out.push('');
-    out.push(`conv2d ${pass}: ms, GFLOP/s, % of the matmul ceiling (${fmtG(b.gflops)} GFLOP/s) and, in brackets, % of the ceiling's config re-timed just before the layer (column "mm now")${pk ? `; "pk": % of the device peak (${fmtG(pk.gflops)} GFLOP/s)` : ''}; * = what 'auto' picks`);
+    out.push(`conv2d ${pass}: ms, GFLOP/s, % of the matmul ceiling (${fmtG(b.gflops)} GFLOP/s) and, in brackets, % of the ceiling's config re-timed just before the layer (column "mm now")${pk ? `; "pk": % of the device peak (${fmtG(pk.gflops)} GFLOP/s)` : ''}; * = what 'auto' picks (winograd: what inference runs at precision auto)${pass === 'fwd' ? '; winograd: effective GFLOP/s (the direct conv\'s FLOPs over its time), only where it applies' : ''}`);
     out.push('');
     const pkHead = pk ? ' | pk' : '';
     const pkRule = pk ? '|---:' : '';

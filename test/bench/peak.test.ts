@@ -121,6 +121,14 @@ test('bench kernels and bench network report the peak and each case as a fractio
     size: 32, layers: [0], passes: ['fwd'], variants: ['gemm_reg'], matmulSizes: [[64, 64, 64]], matmulConfigs: [{ variant: 'reg', tile: defaultTile('reg') }],
     iters: 1, minIters: 1, budgetSeconds: 0, peak: false,
   });
+  // winograd: a forward row where it applies (layer 6, 64 -> 128), none for layer 0 (3 channels) or a backward pass
+  const wk = await benchKernels(gpu, {
+    size: 64, layers: [0, 6], passes: ['fwd', 'bwd_data'], variants: ['winograd'], matmulSizes: [[64, 64, 64]], matmulConfigs: [{ variant: 'reg', tile: defaultTile('reg') }],
+    iters: 1, minIters: 1, budgetSeconds: 0, peak,
+  });
+  assert.equal(wk.conv.map((c) => `${c.layer} ${c.pass} ${c.variant}`), ['6 fwd winograd']);
+  assert.ok(wk.conv[0].gflops > 0 && !wk.conv[0].error, `winograd row ${JSON.stringify(wk.conv[0])}`);
+  assert.ok(formatKernelBench(wk).includes('| winograd ms |'));
   assert.is(none.peak, null);
   assert.ok(Number.isNaN(none.conv[0].fraction_of_peak));
   assert.not.ok(formatKernelBench({ ...none, peak: undefined as never }).includes('| pk |'));
