@@ -5,7 +5,8 @@ import { GpuError } from '../gpu/errors.js';
 import { localMesa, parseBackend } from '../gpu/adapter.js';
 import { markSetupHintShown, setupHint } from '../gpu/setup-hint.js';
 import { Tensor, activation, newTape } from '../tensor/index.js';
-import { CONV_ALGOS, conv2dForward } from '../tensor/ops/conv2d.js';
+import { CONV_ALGOS, conv2dForward, type ConvAlgo } from '../tensor/ops/conv2d.js';
+import { conv2dWinograd, winogradWeights } from '../tensor/ops/conv2d_winograd.js';
 import { Rng, randomArray } from '../util/rng.js';
 
 export interface DoctorResult {
@@ -87,7 +88,7 @@ export async function doctor(opts: { backend?: string; log?: (l: string) => void
 async function selfCheck(gpu: Gpu): Promise<NonNullable<DoctorResult['selfCheck']>> {
   try {
     const rng = new Rng(3);
-    const [C, H, W, O] = [3, 6, 5, 4];
+    const [C, H, W, O] = [4, 6, 5, 4]; // channels a multiple of 4: Winograd takes it too
     const xs = randomArray(rng, C * H * W, -1, 1);
     const ws = randomArray(rng, O * C * 9, -1, 1);
     const bs = randomArray(rng, O, -1, 1);
@@ -109,13 +110,15 @@ async function selfCheck(gpu: Gpu): Promise<NonNullable<DoctorResult['selfCheck'
     const w = Tensor.from(gpu, [O, C, 3, 3], ws);
     const b = Tensor.from(gpu, [O], bs);
     let maxError = 0;
-    const algos = CONV_ALGOS.filter((a) => a !== 'auto');
+    const algos = [...CONV_ALGOS.filter((a) => a !== 'auto'), 'winograd'];
+    const u = winogradWeights(w);
     for (const algo of algos) {
-      const y = conv2dForward(x, w, b, { pad: 1 }, algo, 'leaky');
+      const y = algo === 'winograd' ? conv2dWinograd(x, u, b, { pad: 1 }, 'leaky') : conv2dForward(x, w, b, { pad: 1 }, algo as ConvAlgo, 'leaky');
       const v = await y.toArray();
       v.forEach((val, i) => (maxError = Math.max(maxError, Math.abs(val - ref[i]))));
       y.dispose();
     }
+    u.dispose();
     const lx = [-2, -0.5, 0.25, 3, -1e-3, 7];
     const xl = Tensor.param(gpu, [2, 3], lx);
     const tape = newTape();
