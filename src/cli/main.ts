@@ -134,7 +134,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('max-det', { type: 'number', default: 1000, describe: 'detections kept per image' })
           .option('batch', { type: 'number', default: 1, describe: 'images per forward' })
           .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' })
-          .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', describe: 'inference storage: f16 (weights and activations in float16, sums in float32; needs shader-f16), f32, or auto (f16 only where `tune` measured it faster on this adapter)' }),
+          .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', describe: 'inference precision: f16 (weights and activations in float16, sums in float32; needs shader-f16), f32 (the direct float32 kernels), or auto (f16 only where `tune` measured it faster on this adapter; the large 3x3 convs as Winograd)' }),
       async (a) => {
         const { detect } = await import('./detect.js');
         const r = await detect({
@@ -157,7 +157,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('port', { type: 'number', default: 8080, describe: 'TCP port (0: a free one, printed)' })
           .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (0.0.0.0: every interface)' })
           .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' })
-          .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', describe: 'inference storage: f16 (weights and activations in float16, sums in float32; needs shader-f16), f32, or auto (f16 only where `tune` measured it faster on this adapter)' })
+          .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', describe: 'inference precision: f16 (weights and activations in float16, sums in float32; needs shader-f16), f32 (the direct float32 kernels), or auto (f16 only where `tune` measured it faster on this adapter; the large 3x3 convs as Winograd)' })
           .option('max-bytes', { type: 'number', default: 8 * 2 ** 20, describe: 'largest request body in bytes (413 past it)' })
           .option('max-batch', { type: 'number', default: 8, describe: 'requests per batch: one forward' })
           .option('batch-wait-ms', { type: 'number', default: 5, describe: 'how long the oldest queued request waits for others to join its batch' })
@@ -298,7 +298,7 @@ export async function main(argv: string[]): Promise<void> {
           .option('iou', { type: 'number', default: 0.6, describe: 'NMS IoU threshold for the network' })
           .option('batch', { type: 'number', default: 1, describe: 'images per forward' })
           .option('img', { type: 'number', describe: 'network input size (default: the cfg width/height)' })
-          .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', describe: 'inference storage: f16 (weights and activations in float16, sums in float32; needs shader-f16), f32, or auto (f16 only where `tune` measured it faster on this adapter)' })
+          .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', describe: 'inference precision: f16 (weights and activations in float16, sums in float32; needs shader-f16), f32 (the direct float32 kernels), or auto (f16 only where `tune` measured it faster on this adapter; the large 3x3 convs as Winograd)' })
           .option('split', { type: 'string', choices: ['val', 'test', 'train'], default: 'val' })
           .option('category-offset', { type: 'number', default: 0, describe: 'category_id = class + offset in the json' })
           .option('out', { type: 'string', default: 'runs/val', describe: 'output folder (metrics.json, plots, confusion matrix)' })
@@ -400,7 +400,7 @@ export async function main(argv: string[]): Promise<void> {
         .option('darknet', { type: 'string', describe: "peers: an AlexeyAB Darknet binary: also time Darknet on the demo training job and at inference (docs/performance.md)" })
         .option('darknet-iters', { type: 'number', describe: 'peers: training iterations of the demo job for Darknet and yolo-wgsl (default 200; --quick 30)' })
         .option('peak', { type: 'boolean', default: true, describe: 'kernels/network: measure the device FMA peak first and report fractions of it (--no-peak skips)' })
-        .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], describe: 'network: inference storage (f16 needs shader-f16; default auto: f16 only where `tune` measured it faster)' })
+        .option('precision', { type: 'string', choices: ['auto', 'f32', 'f16'], describe: 'network: inference precision (f16 needs shader-f16; f32: the direct float32 kernels; default auto: f16 only where `tune` measured it faster, the large 3x3 convs as Winograd)' })
         .option('md', { type: 'string', describe: 'also write the markdown report to this file' })
         .option('out', { type: 'string', describe: 'network/peers: write <out>/<what>-<adapter>-<cfg>.json and .md; chart: read them, write <out>/bench-<adapter>-<cfg>.png' })
         .option('network', { type: 'string', describe: 'chart: a network bench JSON' })

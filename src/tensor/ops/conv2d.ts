@@ -32,7 +32,9 @@
  * dw splits its reduction over B*OH*OW into chunks (partial sums + conv2d_direct.wgsl:reduce_split) when
  * there would be too few workgroups; db is a per-channel workgroup reduction.
  * The forward also runs on f16 storage (inference): x, w and y f16, the bias f32, every algorithm through its
- * kernel's ST=f16 variant, sums in f32 (docs/kernels.md "f16 storage").
+ * kernel's ST=f16 variant, sums in f32 (docs/kernels.md "f16 storage"). The inference forward of a
+ * [convolutional] layer may instead run Winograd F(4x4, 3x3) (conv2d_winograd.ts), which keeps transformed
+ * weights and so is the layer's choice, not one of these algorithms.
  */
 import { storageDefines, type Gpu, type KernelSpec } from '../../gpu/device.js';
 import { tuneTable } from '../../gpu/tune.js';
