@@ -251,11 +251,18 @@ export class ConvolutionalLayer extends Layer {
     const pool = ctx.fusedMaxpool && this.fusesMaxpool(ctx.fusedMaxpool, ctx.mode) ? ctx.fusedMaxpool : undefined;
     // inference at precision 'auto': Winograd F(4x4, 3x3) where useWinograd picks it, the pool in its epilogue
     if (ctx.winograd && !this.xnor && !this.binary && t.w && x.dtype === 'f32' && t.w.dtype === 'f32' && useWinograd(ctx.gpu, convGeom(x.shape, t.w.shape, this.geom()))) {
-      if (this.winoW?.src !== t.w) {
+      // a dry run (Gpu.collectKernels, Network.precompile) computes nothing: its transform is not kept
+      const dry = ctx.gpu.collectingKernels;
+      if (!dry && this.winoW?.src !== t.w) {
         this.winoW?.u.dispose();
         this.winoW = { src: t.w, u: winogradWeights(t.w) };
       }
-      return conv2dWinograd(x, this.winoW.u, t.b, this.geom(), act, { pool });
+      const u = dry ? winogradWeights(t.w) : this.winoW!.u;
+      try {
+        return conv2dWinograd(x, u, t.b, this.geom(), act, { pool });
+      } finally {
+        if (dry) u.dispose();
+      }
     }
     // maxpool(act(conv)) in one pass where the forward runs the tile kernel (conv2dMaxpoolForward)
     if (pool && ctx.mode === 'infer') return conv2dMaxpoolForward(x, t.w, t.b, this.geom(), pool, 'auto', act);
@@ -272,11 +279,15 @@ export class ConvolutionalLayer extends Layer {
     const xin = this.xnor ? binarizeInput(x) : x;
     let y: Tensor;
     if (mode === 'infer') {
-      if (this.binW?.src !== t.w) {
+      // a dry run (Gpu.collectKernels, Network.precompile) computes nothing: its binarized weights are not kept
+      const dry = x.gpu.collectingKernels;
+      if (!dry && this.binW?.src !== t.w) {
         this.binW?.wb.dispose();
         this.binW = { src: t.w, wb: Tape.untracked(() => binarizeWeights(t.w)) };
       }
-      y = conv2d(xin, this.binW.wb, t.b, this.geom(), { act });
+      const wb = dry ? Tape.untracked(() => binarizeWeights(t.w)) : this.binW!.wb;
+      y = conv2d(xin, wb, t.b, this.geom(), { act });
+      if (dry) wb.dispose();
     } else {
       const wb = binarizeWeights(t.weights);
       y = linearForward(xin, { ...t, weights: wb }, mode, this.geom(), act, this.batchNormalize, rollingStats);

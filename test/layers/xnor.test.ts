@@ -32,11 +32,12 @@ const golden = JSON.parse(fs.readFileSync(path.join(packageRoot(), 'fixtures/gol
 /** The Darknet outputs agree to 2.6e-5 (lavapipe); values are O(1). */
 const ATOL = 1e-4;
 
-async function miniOutputs(): Promise<{ net: Network; vals: Val[]; input: Val }> {
+async function miniOutputs(precompile = false): Promise<{ net: Network; vals: Val[]; input: Val }> {
   const gpu = await getGpu();
   const net = xnorMiniNetwork();
   net.prepare(gpu, 'infer');
   const inp = xnorMiniInput();
+  if (precompile) await net.precompile(gpu, { batch: inp.shape[0], keep: net.layers.map((l) => l.index) });
   const x = Tensor.from(gpu, inp.shape, inp.data);
   const outs = net.forward(x, { keep: net.layers.map((l) => l.index) });
   const vals: Val[] = [];
@@ -48,6 +49,14 @@ async function miniOutputs(): Promise<{ net: Network; vals: Val[]; input: Val }>
   x.dispose();
   return { net, vals, input: { data: inp.data, shape: [...inp.shape] } };
 }
+
+test('xnor-mini: Network.precompile (a dry run) first, then the same outputs bit for bit (the binarized weights are made by the first real forward)', async () => {
+  const a = await miniOutputs(false);
+  const b = await miniOutputs(true);
+  for (const [i, v] of a.vals.entries()) assert.ok((b.vals[i].data as Float32Array).every((e, k) => Object.is(e, v.data[k])), `layer ${i} after precompile`);
+  a.net.dispose();
+  b.net.dispose();
+});
 
 test('xnor-mini: every layer output matches AlexeyAB Darknet (fixtures/golden/darknet_xnor.json)', async () => {
   const { net, vals } = await miniOutputs();
