@@ -14,7 +14,7 @@ import { tuneTable } from '../../gpu/tune.js';
 import { Tensor, shapeStr } from '../tensor.js';
 import { activationCode, type Activation } from './activation.js';
 import { convGeom, convTuneKey, forwardOutput, parseConvPick, type Conv2dParams, type ConvGeom, type ConvOutSlice } from './conv2d.js';
-import { defaultTile, defaultVariant, fixedSubgroupSize, matmul, type MatmulConfig } from './matmul.js';
+import { defaultTile, defaultVariant, fixedSubgroupSize, matmul, matmulKernel, type MatmulConfig } from './matmul.js';
 import { fusableMaxpool, maxpoolGeometry, type MaxpoolGeometry, type MaxpoolOptions } from './pool.js';
 
 /** Invocations per workgroup of the three transforms. */
@@ -51,7 +51,9 @@ export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
   const limit = gpu.limits.maxStorageBufferBindingSize ?? 128 * 1024 * 1024;
   if (36 * 4 * Math.max(g.Cin * g.Cout, T * g.Cin, T * g.Cout) > limit) return false;
   // the matmul's grid (36 products along z, rows of tiles along y) is not split past the per-dimension limit
-  if (Math.max(36, Math.ceil(T / 16)) > (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535)) return false;
+  const mm = productConfig(gpu);
+  const grid = matmulKernel(mm.variant, mm.tile, { M: T, N: g.Cout, K: g.Cin, batch: 36 }, true).groups;
+  if (Math.max(...grid) > (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535)) return false;
   // a measured pick: 'winograd', or one of the direct kernels (which conv2d's auto follows)
   const e = tuneTable(gpu).get('conv2d', convTuneKey(g, 'fwd'));
   if (e?.pick === 'winograd') return true;
@@ -59,6 +61,16 @@ export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
   if (gpu.info.kind === 'gpu' || fixedSubgroupSize(gpu) !== 8) return false;
   const macs = g.B * g.OH * g.OW * g.Cout * g.Cin * 9;
   return macs >= 1e8 && g.Cin >= 64 && T >= 16 && (TH * TW * 16) / (g.OH * g.OW) <= 1.6;
+}
+
+/**
+ * The matmul config of the 36 products: the device's default variant; 'sg' at 16 rows (tiles) x 4 columns
+ * (output channels) per lane, the best or within 5% of it on every Winograd product of yolov3-tiny's layers
+ * on lavapipe (A/B in one process; fewer accumulators than matmul's 16x8 default).
+ */
+export function productConfig(gpu: Gpu): MatmulConfig {
+  const variant = defaultVariant(gpu);
+  return { variant, tile: variant === 'sg' ? { ...defaultTile('sg'), tm: 16, tn: 4 } : defaultTile(variant) };
 }
 
 /** The transformed weights U [36, Cin, Cout] of w [Cout, Cin, 3, 3] (float32; a new tensor, not recorded). */
@@ -79,7 +91,7 @@ function uniforms(C: number, H: number, W: number, M: number, OH: number, OW: nu
 }
 
 export interface WinogradOptions {
-  /** The matmul config of the 36 products (default: the device's default variant; 'sg' at 16x4). */
+  /** The matmul config of the 36 products (default: productConfig). */
   matmul?: MatmulConfig;
   /** Write into channels [channelOffset, +Cout) of out.dst, as conv2dForward (not with `pool`). */
   out?: ConvOutSlice;
@@ -113,11 +125,8 @@ export function conv2dWinograd(x: Tensor, u: Tensor, b: Tensor | null, p: Conv2d
   const z = new Tensor(gpu, [36, T, M]);
   try {
     dispatchTiles(gpu, 'it', prm, { 1: x, 2: v }, T * (C / 4));
-    const variant = opts.matmul?.variant ?? defaultVariant(gpu);
-    // 'sg': 16 rows (tiles) x 4 columns (output channels) per lane, the best or within 5% of it on every
-    // Winograd product of yolov3-tiny's layers on lavapipe (fewer accumulators than matmul's 16x8 default)
-    const tile = opts.matmul?.tile ?? (variant === 'sg' ? { ...defaultTile('sg'), tm: 16, tn: 4 } : defaultTile(variant));
-    matmul(v, u, { variant, tile, out: z });
+    const mm = opts.matmul ?? productConfig(gpu);
+    matmul(v, u, { variant: mm.variant, tile: mm.tile, out: z });
     const vec4 = g.OW % 4 === 0 && !q;
     dispatchTiles(gpu, vec4 ? 'ot4' : 'ot', prm, { 3: z, 4: b ?? u, [vec4 ? 6 : 5]: y }, T * (M / 4));
   } finally {
