@@ -221,11 +221,17 @@ function oursEngine(gpu: Gpu, yoloLoss: boolean): Engine & { yoloTrain?: (net: N
     };
   };
   return {
-    info: { name: 'yolo-wgsl', available: true, description: gpu.info.summary, notes: ['this engine: hand-written WGSL through the webgpu package (Dawn)'] },
+    info: { name: 'yolo-wgsl', available: true, description: gpu.info.summary, notes: ['this engine: hand-written WGSL through the webgpu package (Dawn); inference at precision auto in float32 storage (Winograd F(4x4, 3x3) on the large 3x3 convs where it applies)'] },
     async infer(net, x, batch) {
       net.release();
-      // float32 like every peer (a tuned 'auto' could pick f16; bench network --precision times that)
-      net.prepare(gpu, 'infer', { precision: 'f32' });
+      // what a user runs by default, in float32 like every peer: precision auto (Winograd on the large 3x3
+      // convs where useWinograd picks it), or f32 where a tuned auto would store f16 (bench network --precision
+      // times that)
+      net.prepare(gpu, 'infer', { precision: 'auto' });
+      if (net.inferPrecision === 'f16') {
+        net.release();
+        net.prepare(gpu, 'infer', { precision: 'f32' });
+      }
       const xt = inputTensor(net, x, batch);
       const forward = async () => {
         const outs = net.forward(xt);
