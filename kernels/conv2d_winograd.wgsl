@@ -71,11 +71,11 @@ fn at(z: array<vec4f, 6>) -> array<vec4f, 4> {
 }
 
 // U[xi][c][m..m+3] = (G g G^T)[xi] for the filters of output channels m..m+3 on input channel c.
-// One invocation per (c, m/4): id = c * M/4 + m/4.
+// One invocation per (c, m/4): id = c * M/4 + m/4, on a 2-D grid past the per-dimension limit (Gpu.grid).
 @compute @workgroup_size(WG)
-fn wt(@builtin(global_invocation_id) gid: vec3u) {
+fn wt(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let M4 = P.M / 4u;
-  let id = gid.x;
+  let id = gid.y * nwg.x * WG + gid.x;
   if (id >= P.C * M4) { return; }
   let c = id / M4;
   let m = (id % M4) * 4u;

@@ -152,7 +152,7 @@ test('winograd into a channel slice of a bigger tensor: the other channels untou
   for (const t of [x, w, b, u, dst]) t.dispose();
 });
 
-test('winograd transforms past maxComputeWorkgroupsPerDimension are split (P.t0), the same bits', async () => {
+test('winograd transforms past maxComputeWorkgroupsPerDimension: split (P.t0) or on a 2-D grid (weights), the same bits', async () => {
   const gpu = await getGpu();
   const c: Case = { name: 'split', x: [1, 64, 80, 72], M: 64, pad: 1, bias: true };
   const d = data(c, 5);
@@ -168,7 +168,13 @@ test('winograd transforms past maxComputeWorkgroupsPerDimension are split (P.t0)
   const before = gpu.dispatches;
   let split: Float32Array;
   let pooledSplit: Float32Array;
+  let uSplit: Float32Array;
   try {
+    // the weight transform: 64 x 64/4 = 1024 invocations, 16 workgroups on a 2-D grid at a limit of 4
+    limits.maxComputeWorkgroupsPerDimension = 4;
+    const u2 = winogradWeights(w);
+    uSplit = await u2.toArray();
+    u2.dispose();
     // 20 x 18 = 360 tiles x 16 channel groups = 5760 invocations: 90 workgroups of 64, 2 dispatches per
     // transform at a limit of 64 (the matmul's grid fits: 36 products, 45 row blocks of 8 ('reg' on GL and
     // SwiftShader) or 23 of 16 ('sg' on lavapipe); its dimensions are not split)
@@ -178,7 +184,9 @@ test('winograd transforms past maxComputeWorkgroupsPerDimension are split (P.t0)
   } finally {
     limits.maxComputeWorkgroupsPerDimension = keep;
   }
-  assert.is(gpu.dispatches - before, 2 * (2 + 1 + 2), `split dispatches (${gpu.dispatches - before})`);
+  assert.is(gpu.dispatches - before, 1 + 2 * (2 + 1 + 2), `split dispatches (${gpu.dispatches - before})`);
+  const uWhole = await u.toArray();
+  assert.ok(uSplit.every((v, i) => Object.is(v, uWhole[i])), 'weight transform on a 2-D grid: the same bits');
   assert.ok(split.every((v, i) => Object.is(v, whole[i])), 'same bits split and whole');
   assert.ok(pooledSplit.every((v, i) => Object.is(v, pooledWhole[i])), 'same bits split and whole (pooled)');
   assertClose(whole, Float64Array.from(conv2dRef(d.xv, c.x, d.wv, d.w, d.bv, { pad: 1 }).y, (v) => actRef(v, 'leaky')), tolFor(577), 'split case vs float64');

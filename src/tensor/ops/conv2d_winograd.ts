@@ -3,7 +3,7 @@
  * where the method is described): the input and the weights are transformed into 36 matrices each, the
  * conv becomes 36 matrix products over the channels (matmul.ts, batched), and an output transform applies
  * the bias and the activation. 4x fewer multiply-adds than a direct conv, at the price of three extra passes
- * over memory and a different rounding (bounded against float64 by test/gpu/conv2d_winograd.test.ts).
+ * over memory and a different rounding (bounded against float64 by test/kernels/conv2d_winograd.test.ts).
  *
  * Inference only, not on the tape: the transformed weights (winogradWeights, 36/9 = 4x the weights) are made
  * once and kept by the layer (ConvolutionalLayer in 'infer' mode). Used where useWinograd says so; training
@@ -38,12 +38,12 @@ function tiles(g: ConvGeom): { TH: number; TW: number; T: number } {
 /**
  * Whether the inference forward of a conv takes Winograd on this adapter. Never where its buffers (the
  * transformed weights, 4x the weights; the transformed input and product, 36/16 of the input and output
- * per 4x4 tile) would pass the adapter's binding limit, or the matmul's grid its workgroup limit. Else the tuned pick for the shape when `yolo-wgsl
- * tune` measured one ('winograd' against the direct kernels), else on the CPU adapters with the 8-lane
- * subgroup matmul (lavapipe) for a conv of at least 1e8 multiply-adds (below, the four dispatches and thin
- * matrices cost more than they save), from 64 input channels on, with at least 16 tiles (the matmul's
- * rows), where the 4x4 tiles waste at most 60% more outputs (a 13x13 map pads to 16x16: 1.51x, and still
- * gained). Measured on lavapipe: docs/performance.md "Winograd".
+ * per 4x4 tile) would pass the adapter's binding limit, or the matmul's grid its workgroup limit. Else the
+ * tuned pick for the shape when `yolo-wgsl tune` measured one ('winograd' against the direct kernels), else
+ * on the CPU adapters with the 8-lane subgroup matmul (lavapipe) for a conv of at least 1e8 multiply-adds
+ * (below, the four dispatches and thin matrices cost more than they save), from 64 input channels on, with
+ * at least 16 tiles (the matmul's rows), where the 4x4 tiles waste at most 60% more outputs (a 13x13 map
+ * pads to 16x16: 1.51x, and still gained). Measured on lavapipe: docs/performance.md "Winograd".
  */
 export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
   if (!winogradSupported(g)) return false;
