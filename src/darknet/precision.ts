@@ -99,7 +99,9 @@ function median(v: number[]): number {
  * Times the whole inference forward of `net` (weights loaded or initialized) at `batch` in f32 and in f16,
  * alternating (a warm-up forward first, which compiles; then samples of enough forwards for ~0.3 s each,
  * each ending with a sync), and records the pick in the adapter's tuning table, which `auto` then follows:
- * f16 when its median is faster than f32's by `margin`, else f32.
+ * f16 when its median is faster than f32's by `margin`, else f32. f32 is timed as `auto` runs it without an
+ * f16 record: float32 storage with the Winograd convs useWinograd picks (the network's record is out of the
+ * table while measuring, put back if the measurement fails).
  * The network is left released (prepare it again), its `precision` setting as it was. Nothing is measured
  * without shader-f16.
  */
@@ -134,10 +136,11 @@ export async function autotunePrecision(gpu: Gpu, net: Network, o: PrecisionTune
   const setting = net.precision;
   const calls: Partial<Record<DType, number>> = {};
   const samples: Record<DType, number[]> = { f32: [], f16: [] };
+  const previous = table.delete(PRECISION_FAMILY, key);
   try {
     for (let round = 0; round < (o.samples ?? 5); round++) {
       for (const p of order) {
-        net.prepare(gpu, 'infer', { precision: p });
+        net.prepare(gpu, 'infer', { precision: p === 'f32' ? 'auto' : 'f16' });
         if (calls[p] === undefined) {
           await net.precompile(gpu, { batch: B });
           await time(1); // warm-up
@@ -146,6 +149,9 @@ export async function autotunePrecision(gpu: Gpu, net: Network, o: PrecisionTune
         samples[p].push(await time(calls[p]!));
       }
     }
+  } catch (e) {
+    if (previous) table.put(PRECISION_FAMILY, key, previous);
+    throw e;
   } finally {
     x.dispose();
     net.release();

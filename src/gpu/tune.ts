@@ -37,6 +37,19 @@ export class TuneTable {
     this.dirty++;
   }
 
+  /** Takes an entry out (returned: `put` restores it as it was). */
+  delete(family: string, key: string): TuneEntry | undefined {
+    const k = `${family}:${key}`;
+    const e = this.entries.get(k);
+    this.entries.delete(k);
+    return e;
+  }
+
+  /** Puts an entry back as it was (its source included). */
+  put(family: string, key: string, e: TuneEntry): void {
+    this.entries.set(`${family}:${key}`, e);
+  }
+
   /** Adds entries read from a file; `overwrite` false keeps what is already known (defaults under cache). */
   merge(entries: Record<string, { pick: string; ms?: Record<string, number> }>, source: 'cache' | 'default', overwrite: boolean): number {
     let n = 0;

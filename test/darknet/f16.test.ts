@@ -288,7 +288,17 @@ test('auto: f32 without a tune record; f16 where the table says f16 was faster; 
   table.set(PRECISION_FAMILY, key, 'f16', { f32: 2, f16: 1 });
   net.prepare(gpu, 'infer');
   assert.is(net.inferPrecision, 'f16');
+  // f32 is timed as auto runs it without an f16 record (float32 storage, Winograd where it applies), although
+  // the table says f16 while the tune runs
+  const seen: string[] = [];
+  const prepare = net.prepare.bind(net);
+  net.prepare = ((g, m, o) => {
+    prepare(g, m, o);
+    seen.push(`${o?.precision}:${net.inferPrecision}`);
+  }) as typeof net.prepare;
   const r = await autotunePrecision(gpu, net, { batch: 1, samples: 1, force: true });
+  net.prepare = prepare;
+  assert.equal([...new Set(seen)], ['auto:f32', 'f16:f16']);
   assert.is(r.cached, false);
   assert.ok(r.ms.f32! > 0 && r.ms.f16! > 0, JSON.stringify(r.ms));
   assert.is(r.pick, r.ms.f16! < 0.95 * r.ms.f32! ? 'f16' : 'f32');
