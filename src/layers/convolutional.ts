@@ -51,7 +51,7 @@ export class ConvolutionalLayer extends Layer {
   readonly binOutput: boolean;
   /** The binarized inference weights (constants while prepared), keyed by the folded weights tensor. */
   private binW: { src: Tensor; wb: Tensor } | null = null;
-  /** Inference through Winograd: the transformed weights of the folded `w` they were made from. */
+  /** Inference through Winograd: the transformed weights of the folded `w` they were made from (on the owner). */
   private winoW: { src: Tensor; u: Tensor } | null = null;
   /** The layer whose parameters this one shares (share_index), or null. */
   share: ConvolutionalLayer | null;
@@ -252,12 +252,14 @@ export class ConvolutionalLayer extends Layer {
     // inference at precision 'auto': Winograd F(4x4, 3x3) where useWinograd picks it, the pool in its epilogue
     if (ctx.winograd && !this.xnor && !this.binary && t.w && x.dtype === 'f32' && t.w.dtype === 'f32' && useWinograd(ctx.gpu, convGeom(x.shape, t.w.shape, this.geom()))) {
       // a dry run (Gpu.collectKernels, Network.precompile) computes nothing: its transform is not kept
+      // kept by the owner of the weights (a resized network's layer shares them: U does not depend on the size)
+      const o = this.owner;
       const dry = ctx.gpu.collectingKernels;
-      if (!dry && this.winoW?.src !== t.w) {
-        this.winoW?.u.dispose();
-        this.winoW = { src: t.w, u: winogradWeights(t.w) };
+      if (!dry && o.winoW?.src !== t.w) {
+        o.winoW?.u.dispose();
+        o.winoW = { src: t.w, u: winogradWeights(t.w) };
       }
-      const u = dry ? winogradWeights(t.w) : this.winoW!.u;
+      const u = dry ? winogradWeights(t.w) : o.winoW!.u;
       try {
         return conv2dWinograd(x, u, t.b, this.geom(), act, { pool });
       } finally {
@@ -280,12 +282,14 @@ export class ConvolutionalLayer extends Layer {
     let y: Tensor;
     if (mode === 'infer') {
       // a dry run (Gpu.collectKernels, Network.precompile) computes nothing: its binarized weights are not kept
+      // kept by the owner of the weights, as the Winograd weights
+      const o = this.owner;
       const dry = x.gpu.collectingKernels;
-      if (!dry && this.binW?.src !== t.w) {
-        this.binW?.wb.dispose();
-        this.binW = { src: t.w, wb: Tape.untracked(() => binarizeWeights(t.w)) };
+      if (!dry && o.binW?.src !== t.w) {
+        o.binW?.wb.dispose();
+        o.binW = { src: t.w, wb: Tape.untracked(() => binarizeWeights(t.w)) };
       }
-      const wb = dry ? Tape.untracked(() => binarizeWeights(t.w)) : this.binW!.wb;
+      const wb = dry ? Tape.untracked(() => binarizeWeights(t.w)) : o.binW!.wb;
       y = conv2d(xin, wb, t.b, this.geom(), { act });
       if (dry) wb.dispose();
     } else {

@@ -53,7 +53,7 @@ async function run(net: Network, x: Tensor, feeds: number[]): Promise<{ outs: Ma
   return { outs, winograd: kernels.some((k) => k.file === 'conv2d_winograd'), dispatches };
 }
 
-test('yolo-mini at 64x64, batch 2: precision auto runs the picked convs through Winograd (pool fused), within 1e-5 of f32; f32 and a tape do not; a dry run first changes nothing', async () => {
+test('yolo-mini at 64x64, batch 2: precision auto runs the picked convs through Winograd (pool fused), within 1e-5 of f32; f32 and a tape do not; a dry run first changes nothing; a resized network shares the transformed weights', async () => {
   const gpu = await getGpu();
   const net = Network.fromFile(MINI, { width: 64, height: 64, batch: 2 });
   net.initWeights(5);
@@ -87,6 +87,17 @@ test('yolo-mini at 64x64, batch 2: precision auto runs the picked convs through 
     assert.not.ok(kernels.some((k) => k.file === 'conv2d_winograd'), 'no Winograd under a tape');
     tape.dispose();
     x.dispose();
+    // a resized network (the same weights at another size) uses the owner's transformed weights: none made again
+    const v = net.resized(96, 96);
+    const vPicked = pickWinograd(v, gpu);
+    assert.ok(vPicked.length >= picked.length, `resized: ${vPicked.join(', ')}`);
+    const xv = Tensor.from(gpu, [2, 3, 96, 96], randomArray(new Rng(4), 2 * 3 * 96 * 96, 0, 1));
+    const vFeeds = v.heads().map((l) => l.sources[0]);
+    const v1 = await run(v, xv, vFeeds);
+    const v2 = await run(v, xv, vFeeds);
+    assert.ok(v1.winograd);
+    assert.is(v1.dispatches - v2.dispatches, 0, 'the owner kept them');
+    xv.dispose();
   } finally {
     net.dispose();
     tuneTable(gpu).clear();
