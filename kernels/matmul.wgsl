@@ -228,23 +228,32 @@ fn regsg(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: v
   for (var j = 0u; j < TNV; j++) { boff[j] = z * (P.bsb / 4u) + min(col0 + j * SG, N4 - 1u); }
   var acc: array<vec4f, VTM * TNV>;
   var av: array<vec4f, RA>;
-  var b: array<vec4f, TNV>;
+  var b: array<vec4f, 4 * TNV>;
   var kb = 0u;
   for (var k4 = 0u; k4 < K4; k4++) {
     for (var q = 0u; q < RA; q++) { av[q] = A4[aoff[q] + k4]; }
     for (var kk = 0u; kk < 4u; kk++) {
-      for (var j = 0u; j < TNV; j++) { b[j] = B4[boff[j] + kb]; }
-      // two short loops rather than one of TM iterations: the driver's compiler must unroll them all
-      // (a loop it keeps would put acc in memory with per-lane indexing)
-      for (var q = 0u; q < RA; q++) {
-        let aq = av[q][kk];
-        for (var l = 0u; l < SG; l++) {
-          let ar = vec4f(subgroupShuffle(aq, l));
-          let r = q * SG + l;
-          for (var j = 0u; j < TNV; j++) { acc[r * TNV + j] = fma(ar, b[j], acc[r * TNV + j]); }
+      for (var j = 0u; j < TNV; j++) { b[kk * TNV + j] = B4[boff[j] + kb]; }
+      kb += N4;
+    }
+    // Each accumulator takes its 4 k-steps in a row (one read and one write of it per 4 FMAs: on lavapipe
+    // the accumulators live on the stack, and every write is blended with the execution mask), in the order
+    // k, k+1, k+2, k+3 as one k-step at a time would: the same sums. Two short loops rather than one of TM
+    // iterations: the driver's compiler must unroll them all (a loop it keeps would put acc in memory with
+    // per-lane indexing).
+    for (var q = 0u; q < RA; q++) {
+      for (var l = 0u; l < SG; l++) {
+        let ar = subgroupShuffle(av[q], l);
+        let r = q * SG + l;
+        for (var j = 0u; j < TNV; j++) {
+          var s = acc[r * TNV + j];
+          s = fma(vec4f(ar.x), b[j], s);
+          s = fma(vec4f(ar.y), b[TNV + j], s);
+          s = fma(vec4f(ar.z), b[2u * TNV + j], s);
+          s = fma(vec4f(ar.w), b[3u * TNV + j], s);
+          acc[r * TNV + j] = s;
         }
       }
-      kb += N4;
     }
   }
   for (var r = 0u; r < VTM; r++) {

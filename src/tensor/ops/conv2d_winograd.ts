@@ -64,13 +64,13 @@ export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
 }
 
 /**
- * The matmul config of the 36 products: the device's default variant; 'sg' at 16 rows (tiles) x 4 columns
- * (output channels) per lane, the best or within 5% of it on every Winograd product of yolov3-tiny's layers
- * on lavapipe (A/B in one process; fewer accumulators than matmul's 16x8 default).
+ * The matmul config of the 36 products: the device's default variant at its default tile ('sg' 16x4: 16 rows
+ * (tiles) x 4 columns (output channels) per lane, the best or within 10% of it on every Winograd product of
+ * yolov3-tiny's layers on lavapipe, A/B in one process).
  */
 export function productConfig(gpu: Gpu): MatmulConfig {
   const variant = defaultVariant(gpu);
-  return { variant, tile: variant === 'sg' ? { ...defaultTile('sg'), tm: 16, tn: 4 } : defaultTile(variant) };
+  return { variant, tile: defaultTile(variant) };
 }
 
 /** The transformed weights U [36, Cin, Cout] of w [Cout, Cin, 3, 3] (float32; a new tensor, not recorded). */
