@@ -177,7 +177,7 @@ test('winograd transforms past maxComputeWorkgroupsPerDimension: split (P.t0) or
     u2.dispose();
     // 20 x 18 = 360 tiles x 16 channel groups = 5760 invocations: 90 workgroups of 64, 2 dispatches per
     // transform at a limit of 64 (the matmul's grid fits: 36 products, 45 row blocks of 8 ('reg' on GL and
-    // SwiftShader) or 23 of 16 ('sg' on lavapipe); its dimensions are not split)
+    // SwiftShader) or 15 of 24 ('sg' on lavapipe); its dimensions are not split)
     limits.maxComputeWorkgroupsPerDimension = 64;
     split = await conv2dWinograd(x, u, b, { pad: 1 }, 'leaky').toArray();
     pooledSplit = await conv2dWinograd(x, u, b, { pad: 1 }, 'leaky', { pool: { size: 2, stride: 2 } }).toArray();
