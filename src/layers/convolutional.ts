@@ -49,7 +49,7 @@ export class ConvolutionalLayer extends Layer {
   readonly binary: boolean;
   /** bin_output=1 (the info label convXB only). */
   readonly binOutput: boolean;
-  /** The binarized inference weights (constants while prepared), keyed by the folded weights tensor. */
+  /** The binarized inference weights (constants while prepared), keyed by the folded weights tensor (on the owner). */
   private binW: { src: Tensor; wb: Tensor } | null = null;
   /** Inference through Winograd: the transformed weights of the folded `w` they were made from (on the owner). */
   private winoW: { src: Tensor; u: Tensor } | null = null;
@@ -251,8 +251,9 @@ export class ConvolutionalLayer extends Layer {
     const pool = ctx.fusedMaxpool && this.fusesMaxpool(ctx.fusedMaxpool, ctx.mode) ? ctx.fusedMaxpool : undefined;
     // inference at precision 'auto': Winograd F(4x4, 3x3) where useWinograd picks it, the pool in its epilogue
     if (ctx.winograd && !this.xnor && !this.binary && t.w && x.dtype === 'f32' && t.w.dtype === 'f32' && useWinograd(ctx.gpu, convGeom(x.shape, t.w.shape, this.geom()))) {
-      // a dry run (Gpu.collectKernels, Network.precompile) computes nothing: its transform is not kept
-      // kept by the owner of the weights (a resized network's layer shares them: U does not depend on the size)
+      // the transformed weights are kept by the owner of the weights (a resized network's layer uses them: they
+      // do not depend on the size); a dry run (Gpu.collectKernels, Network.precompile) computes nothing, so its
+      // transform is a temporary
       const o = this.owner;
       const dry = ctx.gpu.collectingKernels;
       if (!dry && o.winoW?.src !== t.w) {
