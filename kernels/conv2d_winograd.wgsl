@@ -39,6 +39,12 @@ struct Params {
 override WG: u32 = 64;
 const NEG_FLT_MAX: f32 = bitcast<f32>(0xff7fffffu); // -FLT_MAX, Darknet's maxpool padding
 
+// Tile t's column, row and image: t = (b*TH + ty)*TW + tx
+fn tile_pos(t: u32) -> vec3u {
+  let r = t / P.TW;
+  return vec3u(t - r * P.TW, r % P.TH, r / P.TH);
+}
+
 // B^T z for a column z of the 6x6 input block
 fn bt(z: array<vec4f, 6>) -> array<vec4f, 6> {
   return array<vec4f, 6>(
@@ -109,10 +115,10 @@ fn it(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3
   if (id >= P.T * C4) { return; }
   let t = id / C4;
   let c4 = id - t * C4;
-  let tx = t % P.TW;
-  let r = t / P.TW;
-  let ty = r % P.TH;
-  let b = r / P.TH;
+  let pos = tile_pos(t);
+  let tx = pos.x;
+  let ty = pos.y;
+  let b = pos.z;
   let iy0 = i32(ty * 4u) - i32(P.PY);
   let ix0 = i32(tx * 4u) - i32(P.PX);
   let plane = P.H * P.W;
@@ -179,10 +185,10 @@ fn ot(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3
   if (id >= P.T * M4) { return; }
   let o = out_tile(id, M4);
   let t = id / M4;
-  let tx = t % P.TW;
-  let r = t / P.TW;
-  let ty = r % P.TH;
-  let b = r / P.TH;
+  let pos = tile_pos(t);
+  let tx = pos.x;
+  let ty = pos.y;
+  let b = pos.z;
   let c0 = P.Coff + (id - t * M4) * 4u;
   if (P.pool_h > 0u) {
     // the tile holds 2x2 whole windows; a window's taps past OH / OW are left out (Darknet's -FLT_MAX padding)
@@ -229,10 +235,10 @@ fn ot4(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec
   if (id >= P.T * M4) { return; }
   let o = out_tile(id, M4);
   let t = id / M4;
-  let tx = t % P.TW;
-  let r = t / P.TW;
-  let ty = r % P.TH;
-  let b = r / P.TH;
+  let pos = tile_pos(t);
+  let tx = pos.x;
+  let ty = pos.y;
+  let b = pos.z;
   let plane4 = P.OH * P.OW / 4u;
   let base = (b * P.Ctot + P.Coff + (id - t * M4) * 4u) * plane4 + tx;
   for (var i = 0u; i < 4u; i++) {
