@@ -13,10 +13,8 @@ import { Network } from '../../src/darknet/network.js';
 import { loadWeights } from '../../src/darknet/weights.js';
 import { readNpyF32 } from '../../src/util/npy.js';
 import { Tensor } from '../../src/tensor/tensor.js';
-import { convGeom, convTuneKey } from '../../src/tensor/ops/conv2d.js';
-import { winogradSupported } from '../../src/tensor/ops/conv2d_winograd.js';
+import { pickWinograd } from '../helpers/winograd.js';
 import { tuneTable } from '../../src/gpu/tune.js';
-import type { ConvolutionalLayer } from '../../src/layers/convolutional.js';
 
 const TOL = 1e-4;
 
@@ -36,24 +34,6 @@ function relErr(a: Float32Array, e: Float32Array): number {
   return m / maxAbs(e);
 }
 
-/**
- * Marks every 3x3 stride-1 conv of the network that Winograd can take as measured faster with it (the tuning
- * table), so that the forward at precision 'auto' runs them all through it; returns how many.
- */
-function pickWinograd(net: Network, gpu: Awaited<ReturnType<typeof getGpu>>): number {
-  let n = 0;
-  for (const l of net.layers) {
-    if (l.kind !== 'convolutional') continue;
-    const cl = l as ConvolutionalLayer;
-    const { c, h, w } = cl.input;
-    const g = convGeom([net.batch, c, h, w], [cl.filters, c / cl.groups, cl.size, cl.size], cl.geom());
-    if (!winogradSupported(g)) continue;
-    tuneTable(gpu).set('conv2d', convTuneKey(g, 'fwd'), 'winograd');
-    n++;
-  }
-  return n;
-}
-
 for (const c of CASES) for (const winograd of c.winograd ? [false, true] : [false]) {
   test(`OpenCV DNN golden ${c.dir} (${c.what}): head convolutions and [yolo] outputs${winograd ? ', every 3x3 stride-1 conv through Winograd' : ''}`, async () => {
     const shared = sharedDir();
@@ -65,7 +45,7 @@ for (const c of CASES) for (const winograd of c.winograd ? [false, true] : [fals
     const net = Network.fromFile(c.cfg(shared), { width: W, height: H, channels: C, batch: B });
     loadWeights(net, path.join(shared, 'golden/networks', c.weights));
     // without the picks, the shapes here are too small for useWinograd's rule: the direct kernels
-    const picked = winograd ? pickWinograd(net, gpu) : 0;
+    const picked = winograd ? pickWinograd(net, gpu).length : 0;
     if (winograd) assert.ok(picked > 0, 'some conv takes Winograd');
     net.prepare(gpu, 'infer');
     const heads = net.layers.filter((l) => l.kind === 'yolo');

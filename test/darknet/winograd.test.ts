@@ -12,30 +12,12 @@ import { assertClose, maxAbs } from '../helpers/check.js';
 import { Network } from '../../src/darknet/network.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { newTape } from '../../src/tensor/index.js';
-import { convGeom, convTuneKey } from '../../src/tensor/ops/conv2d.js';
-import { winogradSupported } from '../../src/tensor/ops/conv2d_winograd.js';
+import { pickWinograd } from '../helpers/winograd.js';
 import { tuneTable } from '../../src/gpu/tune.js';
-import type { ConvolutionalLayer } from '../../src/layers/convolutional.js';
-import type { Gpu } from '../../src/gpu/device.js';
 import { packageRoot } from '../../src/util/paths.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
 const MINI = path.join(packageRoot(), 'fixtures/cfg/yolo-mini.cfg');
-
-/** Marks the network's Winograd-able convs as measured faster with it; returns their indices. */
-function pickWinograd(net: Network, gpu: Gpu): number[] {
-  const picked: number[] = [];
-  for (const l of net.layers) {
-    if (l.kind !== 'convolutional') continue;
-    const cl = l as ConvolutionalLayer;
-    const { c, h, w } = cl.input;
-    const g = convGeom([net.batch, c, h, w], [cl.filters, c / cl.groups, cl.size, cl.size], cl.geom());
-    if (!winogradSupported(g)) continue;
-    tuneTable(gpu).set('conv2d', convTuneKey(g, 'fwd'), 'winograd');
-    picked.push(l.index);
-  }
-  return picked;
-}
 
 /** The forward's outputs (heads' convs kept), whether it dispatches Winograd kernels (a dry run says) and its dispatch count. */
 async function run(net: Network, x: Tensor, feeds: number[]): Promise<{ outs: Map<number, Float32Array>; winograd: boolean; dispatches: number }> {

@@ -35,6 +35,24 @@ export function assertClose(actual: ArrayLike<number>, expected: ArrayLike<numbe
   return maxErr;
 }
 
+/**
+ * The channels [off, off + C) of `dst` [B, Ctot, plane] in [B, C, plane] order, after checking that every other
+ * channel still holds `sentinel` (what an op written into a channel slice must leave alone).
+ */
+export function channelSlice(dst: ArrayLike<number>, s: { B: number; Ctot: number; off: number; C: number; plane: number; sentinel: number }, label: string): number[] {
+  const got: number[] = [];
+  for (let bi = 0; bi < s.B; bi++) {
+    for (let ch = 0; ch < s.Ctot; ch++) {
+      for (let q = 0; q < s.plane; q++) {
+        const val = dst[(bi * s.Ctot + ch) * s.plane + q];
+        if (ch >= s.off && ch < s.off + s.C) got.push(val);
+        else if (val !== s.sentinel) throw new Error(`${label}: channel ${ch} of image ${bi} outside the slice was overwritten (${val})`);
+      }
+    }
+  }
+  return got;
+}
+
 /** Max |value|, for tolerances relative to a tensor's scale. */
 export function maxAbs(a: ArrayLike<number>): number {
   let m = 0;
