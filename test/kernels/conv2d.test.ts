@@ -8,7 +8,7 @@ import { maxpoolRef } from '../reference/pool.js';
 import { Tensor, newTape, activation, ACTIVATIONS, type Activation } from '../../src/tensor/index.js';
 import {
   conv2d, conv2dForward, conv2dBackwardData, conv2dBackwardWeights, conv2dBackwardBias, conv2dOutShape, conv2dFlops, conv2dMaxpoolForward,
-  chooseConvAlgo, convGeom, convRegTuning, parseConvPick, tileSupported, tileBlockFor, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
+  chooseConvAlgo, convGeom, convRegTuning, parseConvPick, pointwiseSupported, tileSupported, tileBlockFor, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
 } from '../../src/tensor/ops/conv2d.js';
 import { fusableMaxpool } from '../../src/tensor/ops/pool.js';
 import { sameAtTreeWidths } from '../helpers/tree.js';
@@ -186,6 +186,82 @@ for (const c of TILE_CASES) {
     x.dispose(); w.dispose(); b.dispose();
   });
 }
+
+// 1x1 stride-1 convs with Cin % 4 == 0 run conv2d_pw.wgsl (the tile algorithm's kernel for them, where the
+// adapter has fixed-size subgroups): every H*W % 4 (vec4 loads straddling rows), ragged channel blocks, batch 3,
+// no bias, a channel slice. It sums in conv2d_tile.wgsl's order, so it must give the tile kernel's bits (the
+// tile kernel without subgroup sharing computes the same sums: convRegTuning.subgroups = false).
+const PW_CASES: { x: number[]; Cout: number; bias: boolean; act: Activation; slice?: { Ctot: number; off: number } }[] = [
+  { x: [1, 16, 4, 4], Cout: 33, bias: true, act: 'leaky' },
+  { x: [3, 8, 3, 3], Cout: 12, bias: true, act: 'mish', slice: { Ctot: 20, off: 5 } },
+  { x: [2, 32, 5, 2], Cout: 17, bias: false, act: 'linear' },
+  { x: [2, 12, 5, 7], Cout: 40, bias: true, act: 'logistic' },
+  { x: [1, 64, 13, 13], Cout: 24, bias: false, act: 'leaky', slice: { Ctot: 30, off: 6 } },
+];
+for (const c of PW_CASES) {
+  const hw = c.x[2] * c.x[3];
+  test(`pointwise 1x1 (conv2d_pw.wgsl), ${c.x.join('x')} -> ${c.Cout}, H*W % 4 = ${hw % 4}, ${c.act}${c.bias ? '' : ', no bias'}${c.slice ? ', channel slice' : ''}: float64, and the tile kernel's bits`, async () => {
+    const gpu = await getGpu();
+    const wShape = [c.Cout, c.x[1], 1, 1];
+    const g = convGeom(c.x, wShape, {});
+    if (!pointwiseSupported(gpu, g, 'f32')) return void console.log('  [skipped: no fixed subgroup size on this device: 1x1 convs run conv2d_tile.wgsl]');
+    const rng = new Rng(400 + PW_CASES.indexOf(c));
+    const xv = randomArray(rng, prod(c.x));
+    const wv = randomArray(rng, prod(wShape));
+    const bv = c.bias ? randomArray(rng, c.Cout) : null;
+    const x = Tensor.from(gpu, c.x, xv);
+    const w = Tensor.from(gpu, wShape, wv);
+    const b = bv ? Tensor.from(gpu, [c.Cout], bv) : null;
+    const B = c.x[0];
+    const run = async () => {
+      if (!c.slice) {
+        const y = conv2dForward(x, w, b, {}, 'tile', c.act);
+        const v = await y.toArray();
+        y.dispose();
+        return Array.from(v);
+      }
+      const dst = Tensor.from(gpu, [B, c.slice.Ctot, c.x[2], c.x[3]], new Float32Array(B * c.slice.Ctot * hw).fill(7.5));
+      conv2dForward(x, w, b, {}, 'tile', c.act, { dst, channelOffset: c.slice.off });
+      const got = channelSlice(await dst.toArray(), { B, Ctot: c.slice.Ctot, off: c.slice.off, C: c.Cout, plane: hw, sentinel: 7.5 }, 'pointwise slice');
+      dst.dispose();
+      return got;
+    };
+    const pw = await run();
+    convRegTuning.subgroups = false;
+    let tile: number[];
+    try {
+      tile = await run();
+    } finally {
+      convRegTuning.subgroups = true;
+    }
+    const differ = pw.findIndex((v, i) => !Object.is(v, tile[i]));
+    assert.is(differ, -1, `conv2d_pw.wgsl and conv2d_tile.wgsl differ at ${differ}: ${pw[differ]} vs ${tile[differ]}`);
+    const want = Float64Array.from(conv2dRef(xv, c.x, wv, wShape, bv, {}).y, (v) => actRef(v, c.act));
+    const tol = tolFor(c.x[1] + 1);
+    note('pointwise y', assertClose(pw, want, tol, 'pointwise vs float64'), tol);
+    x.dispose(); w.dispose(); b?.dispose();
+  });
+}
+
+test('pointwiseSupported: 1x1, stride 1, no padding, one group, Cin % 4 == 0, float32, fixed subgroups', async () => {
+  const gpu = await getGpu();
+  const sg = convRegTuning.subgroups && gpu.hasFeature('subgroups');
+  const ok = (x: number[], w: number[], p: Conv2dParams = {}, dtype: 'f32' | 'f16' = 'f32') => pointwiseSupported(gpu, convGeom(x, w, p), dtype);
+  if (sg && ok([1, 8, 5, 5], [4, 8, 1, 1])) {
+    assert.not.ok(ok([1, 6, 5, 5], [4, 6, 1, 1]), 'Cin 6');
+    assert.not.ok(ok([1, 8, 5, 5], [4, 8, 1, 1], { stride: 2 }), 'stride 2');
+    assert.not.ok(ok([1, 8, 5, 5], [4, 8, 1, 1], { pad: 1 }), 'padding');
+    assert.not.ok(ok([1, 8, 5, 5], [4, 4, 1, 1], { groups: 2 }), 'groups');
+    assert.not.ok(ok([1, 8, 5, 5], [4, 8, 3, 3], { pad: 1 }), '3x3');
+    assert.not.ok(ok([1, 8, 5, 5], [4, 8, 1, 1], {}, 'f16'), 'f16 storage');
+  }
+  convRegTuning.subgroups = false;
+  try {
+    assert.not.ok(ok([1, 8, 5, 5], [4, 8, 1, 1]), 'never without subgroup sharing');
+  } finally {
+    convRegTuning.subgroups = true;
+  }
+});
 
 test('tile block for untuned shapes: 2x7 pixels where a 7-wide tile wastes at most 10% more columns than 4-wide (from 13 wide), else 2x4', () => {
   const blk = (hw: number, k = 3, pad = 1) => {
