@@ -10,7 +10,8 @@
 // 36 multiply-adds per 16 outputs and channel pair instead of 144: 4x fewer, which is why it pays on a
 // device whose matmul runs at a third of its FMA peak (docs/kernels.md "Winograd"). The products run on
 // matmul.wgsl's kernels (src/tensor/ops/conv2d_winograd.ts); this file holds the three transforms:
-//   wt: U[xi][c][m]  from w[m][c][3][3]            (once per weight tensor; inference caches it)
+//   wt: U[xi][c][m]  from w[m][c][3][3]            (once per weight tensor; inference caches it), or U in
+//       the column panels of the products' 'sg' tile (P.P4 != 0: U[xi][m / P][c][m % P], P = 4 * P4 columns)
 //   it: V[xi][t][c]  from x[b][c][H][W]            (zero outside the image: the conv's padding)
 //   ot: y[b][Coff+m][oy][ox] = act(A^T Z A + bias)  (written into a destination with Ctot channels)
 // Tiles are numbered t = (b*TH + ty)*TW + tx; tile (ty, tx) covers outputs [4ty, 4ty+4) x [4tx, 4tx+4) and
@@ -27,6 +28,8 @@ struct Params {
   Coff: u32, act: u32, has_bias: u32, t0: u32,
   // ot with Darknet's [maxpool] size=2 stride=2 fused: the pooled map's height and width (0: no pool)
   pool_h: u32, pool_w: u32,
+  // wt: U in column panels of P4 vec4 (matmul.wgsl regsg's P.bp4); 0: row-major [36][C][M]
+  P4: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;          // wt: w; it: x
@@ -99,9 +102,12 @@ fn wt(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: v
     let col = gm(array<vec4f, 3>(g[0][kx], g[1][kx], g[2][kx]));
     for (var i = 0u; i < 6u; i++) { s[i][kx] = col[i]; }
   }
+  // where U[xi][c][m..m+3] goes: xi * C * M4 + o
+  let m4 = m / 4u;
+  let o = select(c * M4 + m4, (m4 / max(P.P4, 1u)) * P.C * P.P4 + c * P.P4 + m4 % max(P.P4, 1u), P.P4 != 0u);
   for (var i = 0u; i < 6u; i++) {
     let row = gm(s[i]);
-    for (var j = 0u; j < 6u; j++) { dst4[((i * 6u + j) * P.C + c) * M4 + m / 4u] = row[j]; }
+    for (var j = 0u; j < 6u; j++) { dst4[(i * 6u + j) * P.C * M4 + o] = row[j]; }
   }
 }
 

@@ -19,7 +19,9 @@
 //          others with subgroupShuffle, instead of every lane loading all TM. On CPU adapters (lavapipe), where
 //          each lane's load is a scalar load with its own bounds check, this cuts the loads per FMA ~4x. Only
 //          compiled where the device has the 'subgroups' feature (see SGB below); row-major A and B,
-//          K % 4 == 0, N % 4 == 0, TM % SG == 0.
+//          K % 4 == 0, N % 4 == 0, TM % SG == 0. B may instead be stored in column panels (P.bp4: one
+//          workgroup's SG * TNV vec4 columns for every k in one contiguous block; src/tensor/ops/matmul.ts
+//          matmulPanels), which streams in order where row-major B is read 128 bytes per N*4 bytes.
 // Out-of-range rows/columns are clamped on load (branch-free) and skipped on store.
 //
 // Specialization: TM, TN (reg), TNV (reg4, tiled, regsg), BK, BM, BN4, NT (tiled), SG (regsg) are template
@@ -34,6 +36,9 @@ struct Params {
   // batch strides in elements (reg4: multiples of 4)
   bsa: u32, bsb: u32, bsc: u32,
   alpha: f32, beta: f32,
+  // regsg: B stored in column panels of bp4 vec4 (= SG * TNV, one workgroup's columns), [batch][N/4/bp4][K][bp4]
+  // vec4; 0: row-major B
+  bp4: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
@@ -225,7 +230,13 @@ fn regsg(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: v
   var aoff: array<u32, RA>;
   var boff: array<u32, TNV>;
   for (var q = 0u; q < RA; q++) { aoff[q] = z * (P.bsa / 4u) + min(m0 + q * SG + lane, P.M - 1u) * K4; }
-  for (var j = 0u; j < TNV; j++) { boff[j] = z * (P.bsb / 4u) + min(col0 + j * SG, N4 - 1u); }
+  // B row-major: a k-step is N4 vec4 further on. In panels (P.bp4 != 0, N4 a multiple of SG * TNV): the
+  // workgroup's columns are one contiguous block of K rows of SG * TNV vec4, read in order.
+  let panels = P.bp4 != 0u;
+  for (var j = 0u; j < TNV; j++) {
+    boff[j] = z * (P.bsb / 4u) + select(min(col0 + j * SG, N4 - 1u), wid.x * P.K * P.bp4 + lid.x + j * SG, panels);
+  }
+  let bstep = select(N4, P.bp4, panels);
   var acc: array<vec4f, VTM * TNV>;
   var av: array<vec4f, RA>;
   var b: array<vec4f, 4 * TNV>;
@@ -234,7 +245,7 @@ fn regsg(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: v
     for (var q = 0u; q < RA; q++) { av[q] = A4[aoff[q] + k4]; }
     for (var kk = 0u; kk < 4u; kk++) {
       for (var j = 0u; j < TNV; j++) { b[kk * TNV + j] = B4[boff[j] + kb]; }
-      kb += N4;
+      kb += bstep;
     }
     // Each accumulator takes its 4 k-steps in a row (one read and one write of it per 4 FMAs: on lavapipe
     // the accumulators live on the stack, and every write is blended with the execution mask), in the order

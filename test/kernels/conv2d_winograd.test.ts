@@ -7,7 +7,7 @@ import { act as actRef } from '../reference/activation.js';
 import { maxpoolRef } from '../reference/pool.js';
 import { Tensor, ACTIVATIONS, type Activation } from '../../src/tensor/index.js';
 import { conv2dForward, convGeom, convTuneKey, type Conv2dParams } from '../../src/tensor/ops/conv2d.js';
-import { conv2dWinograd, useWinograd, winogradSupported, winogradWeights } from '../../src/tensor/ops/conv2d_winograd.js';
+import { conv2dWinograd, useWinograd, winogradPanel, winogradSupported, winogradWeights } from '../../src/tensor/ops/conv2d_winograd.js';
 import { convTuneCandidates } from '../../src/tensor/ops/conv_tune.js';
 import { fixedSubgroupSize } from '../../src/tensor/ops/matmul.js';
 import { tuneTable } from '../../src/gpu/tune.js';
@@ -29,6 +29,7 @@ const CASES: Case[] = [
   { name: 'pad 0 valid, 4->8, 9x6', x: [1, 4, 9, 6], M: 8, pad: 0, bias: false },
   { name: 'pad 2, 64->8, 17x11 (long reduction)', x: [1, 64, 17, 11], M: 8, pad: 2, bias: true },
   { name: 'pad 1, batch 3, 12->20, 1x9 and 3 x 1 rows', x: [3, 12, 1, 9], M: 20, pad: 1, bias: true },
+  { name: 'pad 1, batch 2, 8->96 (3 column panels on lavapipe), 10x9 (18 tiles)', x: [2, 8, 10, 9], M: 96, pad: 1, bias: true },
 ];
 
 const worst: Record<string, { err: number; tol: string }> = {};
@@ -53,18 +54,22 @@ for (const c of CASES) {
     const x = Tensor.from(gpu, c.x, d.xv);
     const w = Tensor.from(gpu, d.w, d.wv);
     const b = d.bv ? Tensor.from(gpu, [c.M], d.bv) : null;
+    // the adapter's layout (column panels where the products run 'sg' and Cout allows) and row-major
+    const panel = winogradPanel(gpu, c.M);
     const u = winogradWeights(w);
-    assert.equal([...u.shape], [36, c.x[1], c.M]);
+    assert.equal([...u.shape], panel ? [36, c.M / panel, c.x[1], panel] : [36, c.x[1], c.M]);
     for (const act of ACTIVATIONS) {
       const y = conv2dWinograd(x, u, b, p, act);
       assert.equal([...y.shape], ref.shape);
       const got = await y.toArray();
       note(`y ${act}`, assertClose(got, Float64Array.from(ref.y, (v) => actRef(v, act)), tol, `${c.name} [${act}]`), tol);
       if (act === 'leaky') {
-        const u2 = winogradWeights(w);
-        const again = await conv2dWinograd(x, u2, b, p, act).toArray();
-        assert.ok(again.every((v, i) => Object.is(v, got[i])), 'weights transformed again: the same bits');
-        u2.dispose();
+        for (const layout of [panel, 0]) {
+          const u2 = winogradWeights(w, layout);
+          const again = await conv2dWinograd(x, u2, b, p, act).toArray();
+          assert.ok(again.every((v, i) => Object.is(v, got[i])), `weights transformed again (${layout ? `panels of ${layout}` : 'row-major'}): the same bits`);
+          u2.dispose();
+        }
       }
       y.dispose();
     }
@@ -196,7 +201,8 @@ test('winograd: what it takes, and clear errors for what it does not', async () 
   assert.throws(() => winogradWeights(w3), /Cin and Cout multiples of 4, got .*\[4, 3, 3, 3\]/);
   const w = Tensor.from(gpu, [4, 4, 3, 3], new Float32Array(144));
   const u = winogradWeights(w);
-  assert.throws(() => conv2dWinograd(x, w, null), /transformed weights must be \[36, Cin, Cout\]/);
+  assert.throws(() => conv2dWinograd(x, w, null), /transformed weights must be \[36, Cin, Cout\] or its panels/);
+  assert.throws(() => winogradWeights(w, 8), /panels of 8 columns need Cout \(4\) a multiple of them/);
   assert.throws(() => conv2dWinograd(x, u, null, { pad: 1, stride: 2 }), /3x3 stride-1 conv/);
   assert.throws(() => conv2dWinograd(x, u, null, { pad: 1 }, 'linear', { pool: { size: 3, stride: 2 } }), /only a 2x2\/2 maxpool/);
   const b5 = Tensor.from(gpu, [5], new Float32Array(5));

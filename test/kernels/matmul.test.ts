@@ -4,7 +4,7 @@ import { getGpu } from '../helpers/gpu.js';
 import { assertClose, dot, f64, finiteDiff, type Tol } from '../helpers/check.js';
 import { matmulRef } from '../reference/matmul.js';
 import { Tensor, newTape } from '../../src/tensor/index.js';
-import { matmul, matmulSupported, fixedSubgroupSize, matmulConfigsFor, sgConfigsFor, MATMUL_CONFIGS, MATMUL_VARIANTS, configName, defaultTile } from '../../src/tensor/ops/matmul.js';
+import { matmul, matmulPanels, matmulSupported, fixedSubgroupSize, matmulConfigsFor, panelWidth, sgConfigsFor, MATMUL_CONFIGS, MATMUL_VARIANTS, configName, defaultTile } from '../../src/tensor/ops/matmul.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
 // f32 accumulation of K products of values in [-1, 1] (fma, sequential in k) vs the float64 sum: the
@@ -35,6 +35,41 @@ for (const cfg of MATMUL_CONFIGS) {
     }
   });
 }
+
+// B in column panels (the Winograd products' transformed weights): the same sums as row-major B, so the same
+// bits, for every 'sg' tile this device runs; rows not a multiple of the tile's, several panels, batch 3.
+test('matmulPanels: B in column panels gives row-major matmul\'s bits (every sg tile here), and float64', async () => {
+  const gpu = await getGpu();
+  const cfgs = matmulConfigsFor(gpu).filter((c) => c.variant === 'sg');
+  if (!cfgs.length) return void console.log(`  [skipped: no 'sg' tile runs on this device (subgroups: ${fixedSubgroupSize(gpu) ?? 'none'})]`);
+  const rng = new Rng(17);
+  for (const cfg of cfgs) {
+    const P = panelWidth(cfg.tile);
+    const batch = 3;
+    for (const [M, K, np] of [[37, 20, 3], [5, 8, 1]] as const) {
+      const N = np * P;
+      const av = randomArray(rng, batch * M * K);
+      const bv = randomArray(rng, batch * K * N);
+      // bp[z][p][k][j] = b[z][k][p * P + j]
+      const pv = new Float32Array(bv.length);
+      for (let z = 0; z < batch; z++) for (let p = 0; p < np; p++) for (let k = 0; k < K; k++) for (let j = 0; j < P; j++) {
+        pv[((z * np + p) * K + k) * P + j] = bv[(z * K + k) * N + p * P + j];
+      }
+      const a = Tensor.from(gpu, [batch, M, K], av);
+      const b = Tensor.from(gpu, [batch, K, N], bv);
+      const bp = Tensor.from(gpu, [batch, np, K, P], pv);
+      const want = await matmul(a, b, cfg).toArray();
+      const out = new Tensor(gpu, [batch, M, N]);
+      matmulPanels(a, bp, out, cfg.tile);
+      const got = await out.toArray();
+      const at = got.findIndex((v, i) => !Object.is(v, want[i]));
+      assert.is(at, -1, `${configName(cfg)} ${M}x${N}x${K}: panels differ from row-major at ${at}`);
+      assertClose(got, matmulRef(av, bv, M, N, K, batch), tol(K), `${configName(cfg)} panels vs float64`);
+      assert.throws(() => matmulPanels(a, b, out, cfg.tile), /B \[batch, N\/\d+, K, \d+\]/);
+      for (const t of [a, b, bp, out]) t.dispose();
+    }
+  }
+});
 
 // The 'sg' tiles for this device's own subgroup size (lavapipe 8, SwiftShader 4: `make test-swiftshader`),
 // batch 2: the subgroup-shuffle kernel may assume no subgroup size but the one the device reports.

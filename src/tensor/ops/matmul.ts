@@ -229,7 +229,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const sak = transA ? d.M : 1;
   const sbk = transB ? 1 : d.N;
   const sbn = transB ? d.K : 1;
-  const params = { M: d.M, N: d.N, K: d.K, batch: d.batch, sam, sak, sbk, sbn, bsa: d.M * d.K, bsb: d.K * d.N, bsc: d.M * d.N, alpha, beta };
+  const params = { M: d.M, N: d.N, K: d.K, batch: d.batch, sam, sak, sbk, sbn, bsa: d.M * d.K, bsb: d.K * d.N, bsc: d.M * d.N, alpha, beta, bp4: 0 };
   const bindings: Record<number, Tensor> = spec.entry === 'reg4' || spec.entry === 'regsg' ? { 4: a, 5: b, 6: out } : { 1: a, 2: b, 3: out };
   gpu.dispatch(spec, params, bindings, groups);
 
@@ -255,6 +255,37 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     });
   }
   return out;
+}
+
+/**
+ * The column panels of B for an 'sg' tile: B [..., K, N] stored as [..., N/P, K, P] with P = wgx * tn columns
+ * (one workgroup's), so that a workgroup reads its columns of B as one contiguous block in k order instead of
+ * P values every N. On lavapipe the Winograd products (B = the transformed weights, tens of MB streamed
+ * once per forward) ran 3-5% faster on yolov3-tiny 416 b1 (docs/kernels.md "Winograd").
+ */
+export function panelWidth(tile: MatmulTile): number {
+  return tile.wgx * tile.tn;
+}
+
+/**
+ * out = A x B (bit for bit matmul's 'sg' sums) with B in column panels: a [batch, M, K], bp [batch, N/P, K, P]
+ * (P = panelWidth(tile)), out [batch, M, N]; not recorded. Needs the 'sg' variant (checked), K % 4 == 0.
+ */
+export function matmulPanels(a: Tensor, bp: Tensor, out: Tensor, tile: MatmulTile): void {
+  const gpu = a.gpu;
+  const P = panelWidth(tile);
+  const [batch, M, K] = a.shape;
+  const N = bp.shape[1] * P;
+  if (a.shape.length !== 3 || bp.shape.length !== 4 || bp.shape[0] !== batch || bp.shape[2] !== K || bp.shape[3] !== P || K % 4) {
+    throw new Error(`matmul panels: A must be [batch, M, K] with K % 4 == 0 and B [batch, N/${P}, K, ${P}] (panels of the tile ${tileName(tile)}), got ${a.describe()} and ${bp.describe()}`);
+  }
+  if (shapeStr(out.shape) !== shapeStr([batch, M, N])) throw new Error(`matmul panels: out is ${out.describe()}, expected ${shapeStr([batch, M, N])}`);
+  if (!matmulSupported(gpu, { variant: 'sg', tile })) {
+    throw new Error(`matmul panels: needs the 'sg' variant, whose tile ${tileName(tile)} this device cannot run (subgroups: ${fixedSubgroupSize(gpu) ?? 'none'})`);
+  }
+  const { spec, groups } = matmulKernel('sg', tile, { M, N, K, batch }, true);
+  const params = { M, N, K, batch, sam: K, sak: 1, sbk: N, sbn: 1, bsa: M * K, bsb: K * N, bsc: M * N, alpha: 1, beta: 0, bp4: P / 4 };
+  gpu.dispatch(spec, params, { 4: a, 5: bp, 6: out }, groups);
 }
 
 /** 2*M*N*K per batch entry. */
