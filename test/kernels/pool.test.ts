@@ -72,6 +72,9 @@ test('maxpool with ties, -Infinity and NaN: the same values and argmax as Darkne
     const y = tape.record(() => maxpool(x, opts));
     const got = await y.toArray();
     assertClose(got, ref.y, EXACT, `maxpool ${JSON.stringify(opts)} values`);
+    const yi = maxpool(x, opts); // outside the tape: inference (max_infer for windows under 5)
+    assertClose(await yi.toArray(), ref.y, EXACT, `maxpool ${JSON.stringify(opts)} inference values`);
+    yi.dispose();
     assert.ok(got.slice(0, ref.shape[2] * ref.shape[3]).every((v) => v === -3.4028234663852886e38), 'an all -Infinity/NaN window gives -FLT_MAX');
     const dyv = randomArray(rng, ref.y.length, -1, 1);
     const dy = Tensor.from(gpu, ref.shape, dyv);
@@ -97,6 +100,9 @@ for (const c of cases) {
     const y = tape.record(() => maxpool(x, c.opts));
     assert.equal([...y.shape], ref.shape);
     assertClose(await y.toArray(), ref.y, EXACT, 'maxpool forward');
+    const yi = maxpool(x, c.opts); // outside the tape: inference, no argmax (max_infer for windows under 5)
+    assertClose(await yi.toArray(), ref.y, EXACT, 'maxpool inference forward');
+    yi.dispose();
     tape.backward(y, dy);
     const dx = await x.grad!.toArray();
     assertClose(dx, maxpoolBackwardRef(dyv, ref.indexes, n), BWD_TOL, 'maxpool dx');
@@ -161,6 +167,9 @@ test('maxpool window entirely in padding gives -FLT_MAX and no gradient (Darknet
   const tape = newTape();
   const y = tape.record(() => maxpool(x, o));
   assertClose(await y.toArray(), ref.y, EXACT, 'padded forward');
+  const yi = maxpool(x, o);
+  assertClose(await yi.toArray(), ref.y, EXACT, 'padded forward, inference');
+  yi.dispose();
   tape.backward(y, dy);
   assertClose(await x.grad!.toArray(), maxpoolBackwardRef(new Float32Array(25).fill(1), ref.indexes, 4), EXACT, 'padded dx');
   for (const t of [y, dy, x.grad!, x]) t.dispose();
