@@ -44,10 +44,10 @@ for (const c of CASES) for (const winograd of c.winograd ? [false, true] : [fals
     const [B, C, H, W] = input.shape;
     const net = Network.fromFile(c.cfg(shared), { width: W, height: H, channels: C, batch: B });
     loadWeights(net, path.join(shared, 'golden/networks', c.weights));
-    // without the picks, the shapes here are too small for useWinograd's rule: the direct kernels
+    // the direct kernels: precision f32; Winograd: precision auto with every 3x3 stride-1 conv picked for it
     const picked = winograd ? pickWinograd(net, gpu).length : 0;
     if (winograd) assert.ok(picked > 0, 'some conv takes Winograd');
-    net.prepare(gpu, 'infer');
+    net.prepare(gpu, 'infer', { precision: winograd ? 'auto' : 'f32' });
     const heads = net.layers.filter((l) => l.kind === 'yolo');
     const feeds = heads.map((l) => l.sources[0]);
     const x = Tensor.from(gpu, input.shape, input.data, 'input');

@@ -15,6 +15,7 @@ import { newTape } from '../../src/tensor/index.js';
 import { pickWinograd } from '../helpers/winograd.js';
 import { tuneTable } from '../../src/gpu/tune.js';
 import { packageRoot } from '../../src/util/paths.js';
+import { parseCfg } from '../../src/darknet/cfg.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 
 const MINI = path.join(packageRoot(), 'fixtures/cfg/yolo-mini.cfg');
@@ -84,6 +85,39 @@ test('yolo-mini at 64x64, batch 2: precision auto runs the picked convs through 
     net.dispose();
     tuneTable(gpu).clear();
   }
+});
+
+
+// The untuned rule looks at one image (useWinograd): an image gets the same kernels, so the same bits, in a
+// forward of any batch size. A conv of 64 -> 128 channels at 24x24 (42.5M multiply-adds, 36 tiles per image)
+// takes Winograd at batch 1 already; 128 -> 128 at 12x12 (21M, 9 tiles per image) at no batch size (a rule
+// counting the batch would take it at batch 3: 64M, 27 tiles).
+test('precision auto, untuned: the Winograd rule is per image, so an image gets the same bits at batch 1 and batch 3', async () => {
+  const gpu = await getGpu();
+  tuneTable(gpu).clear();
+  const cfg = ['[net]', 'width=24', 'height=24', 'channels=64', '',
+    '[convolutional]', 'batch_normalize=1', 'filters=128', 'size=3', 'stride=1', 'pad=1', 'activation=leaky', '',
+    '[maxpool]', 'size=2', 'stride=2', '',
+    '[convolutional]', 'batch_normalize=1', 'filters=128', 'size=3', 'stride=1', 'pad=1', 'activation=leaky', '',
+    '[convolutional]', 'filters=32', 'size=3', 'stride=1', 'pad=1', 'activation=linear', ''].join('\n');
+  const outs: Float32Array[] = [];
+  const img = randomArray(new Rng(8), 64 * 24 * 24, -1, 1);
+  for (const B of [1, 3]) {
+    const net = Network.build(parseCfg(cfg, 'per-image.cfg'), { batch: B });
+    net.initWeights(9);
+    net.prepare(gpu, 'infer', { precision: 'auto' });
+    // the image first, then other images
+    const data = new Float32Array(B * img.length);
+    data.set(img);
+    data.set(randomArray(new Rng(10), (B - 1) * img.length, -1, 1), img.length);
+    const x = Tensor.from(gpu, [B, 64, 24, 24], data);
+    const last = net.layers.length - 1;
+    const r = await run(net, x, [last]);
+    assert.ok(r.winograd, `batch ${B}: the 64 -> 128 conv through Winograd`);
+    outs.push(r.outs.get(last)!.subarray(0, 32 * 12 * 12));
+    x.dispose();
+  }
+  assert.ok(outs[1].every((v, i) => Object.is(v, outs[0][i])), 'the image\'s outputs: the same bits in a batch of 3 as alone');
 });
 
 test.run();

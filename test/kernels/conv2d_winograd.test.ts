@@ -210,13 +210,21 @@ test('winograd: what it takes, and clear errors for what it does not', async () 
   for (const t of [x, w3, w, u, b5]) t.dispose();
 });
 
-test('useWinograd: the tuned pick when there is one, else lavapipe from 1e8 multiply-adds, 64 channels in and 16 tiles; never past the binding limit; tune candidates', async () => {
+test('useWinograd: the tuned pick when there is one, else lavapipe from 4e7 multiply-adds, 64 channels in and 16 tiles per image (any batch); never past the binding limit; tune candidates', async () => {
   const gpu = await getGpu();
   const sg8 = gpu.info.kind !== 'gpu' && fixedSubgroupSize(gpu) === 8;
   const big = convGeom([1, 128, 52, 52], [128, 128, 3, 3], { pad: 1 }); // 399M multiply-adds, 169 tiles
   assert.is(useWinograd(gpu, big), sg8, `${gpu.info.kind}: 128->128 at 52x52`);
   assert.not.ok(useWinograd(gpu, convGeom([1, 32, 104, 104], [64, 32, 3, 3], { pad: 1 })), '32 input channels');
   assert.not.ok(useWinograd(gpu, convGeom([1, 64, 13, 13], [128, 64, 3, 3], { pad: 1 })), '12.5M multiply-adds');
+  assert.not.ok(useWinograd(gpu, convGeom([1, 64, 16, 16], [128, 64, 3, 3], { pad: 1 })), '18.9M multiply-adds');
+  assert.is(useWinograd(gpu, convGeom([1, 128, 16, 16], [256, 128, 3, 3], { pad: 1 })), sg8, '75.5M multiply-adds, 16 tiles');
+  // per image, not per batch: the same kernels (the same bits) for an image whatever the batch
+  for (const B of [1, 2, 4, 8]) {
+    assert.not.ok(useWinograd(gpu, convGeom([B, 256, 8, 8], [512, 256, 3, 3], { pad: 1 })), `8x8: 4 tiles per image, batch ${B}`);
+    assert.not.ok(useWinograd(gpu, convGeom([B, 64, 13, 13], [128, 64, 3, 3], { pad: 1 })), `12.5M multiply-adds per image, batch ${B}`);
+    assert.is(useWinograd(gpu, convGeom([B, 128, 52, 52], [128, 128, 3, 3], { pad: 1 })), sg8, `52x52, batch ${B}`);
+  }
   assert.not.ok(useWinograd(gpu, convGeom([1, 512, 7, 7], [512, 512, 3, 3], { pad: 1 })), '4 tiles');
   assert.not.ok(useWinograd(gpu, convGeom([1, 128, 52, 52], [128, 128, 3, 3], { pad: 1, stride: 2 })), 'stride 2');
   const table = tuneTable(gpu);

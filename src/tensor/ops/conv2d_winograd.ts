@@ -40,10 +40,16 @@ function tiles(g: ConvGeom): { TH: number; TW: number; T: number } {
  * transformed weights, 4x the weights; the transformed input and product, 36/16 of the input and output
  * per 4x4 tile) would pass the adapter's binding limit, or the matmul's grid its workgroup limit. Else the
  * tuned pick for the shape when `yolo-wgsl tune` measured one ('winograd' against the direct kernels), else
- * on the CPU adapters with the 8-lane subgroup matmul (lavapipe) for a conv of at least 1e8 multiply-adds
- * (below, the four dispatches and thin matrices cost more than they save), from 64 input channels on, with
- * at least 16 tiles (the matmul's rows), where the 4x4 tiles waste at most 60% more outputs (a 13x13 map
- * pads to 16x16: 1.51x, and still gained). Measured on lavapipe: docs/performance.md "Winograd".
+ * on the CPU adapters with the 8-lane subgroup matmul (lavapipe) for a conv of at least 4e7 multiply-adds
+ * per image (below, the four dispatches and thin matrices cost more than they save; 1e8 until the products
+ * read their weights in panels, when 16x16 128 -> 256 gained 1.63x and yolov3-tiny at 256 b1 1.06x), from 64
+ * input channels on, with at least 16 tiles per image (the matmul's rows), where the 4x4 tiles waste at most
+ * 60% more outputs (a 13x13 map pads to 16x16: 1.51x, and still gained). Measured on lavapipe:
+ * docs/performance.md "Winograd".
+ * The untuned rule looks at one image, not the batch: an image gets the same kernels, so the same bits, in a
+ * forward of any batch size (a served request alone or batched, detect --batch; docs/serve.md). Counting the
+ * batch would add the 8x8 maps of 256-pixel inputs from batch 4 on (2.2x faster there at batch 8) at the
+ * cost of that.
  */
 export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
   if (!winogradSupported(g)) return false;
@@ -59,8 +65,8 @@ export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
   if (e?.pick === 'winograd') return true;
   if (e && parseConvPick(e.pick)) return false;
   if (gpu.info.kind === 'gpu' || fixedSubgroupSize(gpu) !== 8) return false;
-  const macs = g.B * g.OH * g.OW * g.Cout * g.Cin * 9;
-  return macs >= 1e8 && g.Cin >= 64 && T >= 16 && (TH * TW * 16) / (g.OH * g.OW) <= 1.6;
+  const macs = g.OH * g.OW * g.Cout * g.Cin * 9;
+  return macs >= 4e7 && g.Cin >= 64 && TH * TW >= 16 && (TH * TW * 16) / (g.OH * g.OW) <= 1.6;
 }
 
 /**
