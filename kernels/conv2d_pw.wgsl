@@ -8,8 +8,9 @@
 // It is matmul.wgsl's regsg with the conv's epilogue. The workgroup is one subgroup; each lane owns one vec4
 // of neighbouring pixels (workgroup_id.x) and TM output channels (workgroup_id.y), image workgroup_id.z. Per 4
 // input channels every lane loads TM/SG vec4 of weights (row m, channels c..c+3) and receives the others'
-// with subgroupShuffle, and loads 4 vec4 of pixels (one per channel): VX = 1 when H*W % 4 == 0 (vec4 loads
-// of x4), else 4 scalar loads each, the columns past the map's end clamped to its last pixel. Each
+// with subgroupShuffle, and 4 vec4 of pixels (one per channel). Where H*W % 4 != 0 a channel's 4 pixels
+// straddle two aligned vec4, taken apart by a swizzle whose offset is a constant of the pipeline (HW4 =
+// H*W % 4; docs/kernels.md "Pointwise convs"); the components past the map's end are never stored. Each
 // accumulator takes its 4 channels in a row (on lavapipe the accumulators live on the stack: one read and
 // one write of it per 4 FMAs; docs/kernels.md).
 //

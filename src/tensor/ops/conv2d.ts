@@ -28,7 +28,7 @@
  *               conv2d_depthwise.wgsl (forward, dx, dw; no subgroups, so on GL too), and so do the forwards
  *               of 1x1 stride-1 convs with Cin % 4 == 0 where subgroups have a fixed size
  *               (pointwiseSupported): conv2d_pw.wgsl, matmul.wgsl's regsg with the conv's epilogue,
- *               1.2-1.6x faster than the tile kernel and the same bits.
+ *               1.2-1.5x faster than the tile kernel and the same bits.
  *   auto        the measured pick for this adapter and shape (src/tensor/ops/conv_tune.ts autotuneConv,
  *               kept per adapter by src/gpu/tune-file.ts) when there is one, else chooseConvAlgo(): direct
  *               for tiny work, tile / gemm_reg on CPU adapters, gemm_tiled on GPUs.
