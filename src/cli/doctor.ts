@@ -119,6 +119,18 @@ async function selfCheck(gpu: Gpu): Promise<NonNullable<DoctorResult['selfCheck'
       y.dispose();
     }
     u.dispose();
+    // a 1x1 conv through the tile algorithm: conv2d_pw.wgsl where the adapter has fixed-size subgroups
+    const w1s = randomArray(rng, O * C, -1, 1);
+    const w1 = Tensor.from(gpu, [O, C, 1, 1], w1s);
+    const y1 = await conv2dForward(x, w1, b, {}, 'tile', 'leaky').toArray();
+    for (let o = 0; o < O; o++) {
+      for (let p = 0; p < H * W; p++) {
+        let acc = bs[o];
+        for (let c = 0; c < C; c++) acc += xs[c * H * W + p] * w1s[o * C + c];
+        maxError = Math.max(maxError, Math.abs(y1[o * H * W + p] - (acc > 0 ? acc : 0.1 * acc)));
+      }
+    }
+    w1.dispose();
     const lx = [-2, -0.5, 0.25, 3, -1e-3, 7];
     const xl = Tensor.param(gpu, [2, 3], lx);
     const tape = newTape();
@@ -131,7 +143,7 @@ async function selfCheck(gpu: Gpu): Promise<NonNullable<DoctorResult['selfCheck'
     for (const t of [x, w, b, xl, yl, xl.grad!]) t.dispose();
     tape.dispose();
     const ok = maxError < 1e-4;
-    return { ok, maxError, detail: `conv2d 3x3 + leaky (${algos.join(', ')}) and leaky backward vs float64, max error ${maxError.toExponential(2)}` };
+    return { ok, maxError, detail: `conv2d 3x3 + leaky (${algos.join(', ')}), 1x1 (tile), and leaky backward vs float64, max error ${maxError.toExponential(2)}` };
   } catch (e) {
     return { ok: false, maxError: Infinity, detail: (e as Error).message };
   }
