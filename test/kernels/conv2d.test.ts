@@ -370,6 +370,16 @@ test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets),
   }
 });
 
+test('pointwise 1x1 (conv2d_pw.wgsl): a forward past maxComputeWorkgroupsPerDimension split by P.t0', async () => {
+  // 30x29 = 870 pixels (H*W % 4 = 2): 218 vec4 columns in workgroups of 8 lanes: 28 workgroups, 14 dispatches at a limit of 2
+  const c: Case = { name: 'pointwise split', x: [2, 8, 30, 29], w: [20, 8, 1, 1], p: {}, bias: true };
+  const gpu = await getGpu();
+  const pw = pointwiseSupported(gpu, convGeom(c.x, c.w, c.p), 'f32');
+  const { out, ref, dispatches } = await runSplit(c, 11, ['tile']);
+  if (pw) assert.ok(dispatches >= 14, `dispatches were split (${dispatches})`);
+  assertClose(out['tile y'], ref.y, tolFor(9), `[tile${pw ? ': conv2d_pw' : ''}] y with split dispatches`);
+});
+
 test('depthwise (conv2d_depthwise.wgsl): forward and dx past maxComputeWorkgroupsPerDimension split by P.t0', async () => {
   // 24 x 6 tiles of 2x8 per plane in workgroups of 32: 5 workgroups, 3 dispatches at a limit of 2
   const c: Case = { name: 'split depthwise', x: [1, 2, 48, 48], w: [2, 1, 5, 5], p: { pad: 2, groups: 2 }, bias: true };
