@@ -372,7 +372,8 @@ test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets),
 
 test('pointwise 1x1 (conv2d_pw.wgsl): a forward past maxComputeWorkgroupsPerDimension split by P.t0', async () => {
   // 30x29 = 870 pixels (H*W % 4 = 2): 218 vec4 columns in workgroups of 8 lanes: 28 workgroups, 14 dispatches at a limit of 2
-  const c: Case = { name: 'pointwise split', x: [2, 8, 30, 29], w: [20, 8, 1, 1], p: {}, bias: true };
+  // (8 output channels: one row of workgroups for conv2d_pw, two for the tile kernel's 4 rows on GL; the grid's y is not split)
+  const c: Case = { name: 'pointwise split', x: [2, 8, 30, 29], w: [8, 8, 1, 1], p: {}, bias: true };
   const gpu = await getGpu();
   const pw = pointwiseSupported(gpu, convGeom(c.x, c.w, c.p), 'f32');
   const { out, ref, dispatches } = await runSplit(c, 11, ['tile']);
