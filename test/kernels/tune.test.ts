@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
 import { adapterKey, tuneTable, TuneTable } from '../../src/gpu/tune.js';
 import { loadTuning, saveTuning, tuneCacheDir, tuneCacheFile, writeTuneDefaults } from '../../src/gpu/tune-file.js';
-import { autoConvAlgo, autoConvChoice, chooseConvAlgo, conv2dForward, convGeom, convPickName, convTuneKey, parseConvPick } from '../../src/tensor/ops/conv2d.js';
+import { autoConvAlgo, autoConvChoice, chooseConvAlgo, conv2dForward, convGeom, convPickName, convTuneKey, parseConvPick, pointwiseSupported } from '../../src/tensor/ops/conv2d.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { assertClose } from '../helpers/check.js';
 import { autotuneConv, CONV_TUNE_CANDIDATES, convTuneCandidates } from '../../src/tensor/ops/conv_tune.js';
@@ -84,7 +84,7 @@ test('tune: autotuneConv times every algorithm, records the fastest; save + load
       assert.not.ok(r.cached);
       // every candidate for the forward (winograd included: 4 -> 8 channels); for dw the tile blocks (the
       // forward's) and winograd (a forward) are not timed, plain tile is
-      const want = convTuneCandidates(convGeom(cases[i].x, cases[i].w, cases[i].p), cases[i].pass);
+      const want = convTuneCandidates(convGeom(cases[i].x, cases[i].w, cases[i].p), cases[i].pass, undefined, gpu);
       assert.equal(Object.keys(r.ms).sort(), [...want].sort());
       assert.is(want.length, cases[i].pass === 'fwd' ? CONV_TUNE_CANDIDATES.length : CONV_TUNE_CANDIDATES.filter((a) => (!a.startsWith('tile') || a === 'tile') && a !== 'winograd').length);
       const best = Math.min(...Object.values(r.ms));
@@ -134,6 +134,17 @@ test('tune: autotuneConv times every algorithm, records the fastest; save + load
   } finally {
     table.clear();
   }
+});
+
+test('tune: no tile blocks for a 1x1 forward that conv2d_pw.wgsl computes (one kernel, no block); blocks elsewhere', async () => {
+  const gpu = await getGpu();
+  const pw = convGeom([1, 16, 13, 13], [32, 16, 1, 1], {});
+  const tiles = (c: string[]) => c.filter((a) => a.startsWith('tile'));
+  const withGpu = convTuneCandidates(pw, 'fwd', undefined, gpu);
+  if (pointwiseSupported(gpu, pw, 'f32')) assert.equal(tiles(withGpu), ['tile'], 'conv2d_pw: plain tile only');
+  else assert.ok(tiles(withGpu).length > 1, 'no conv2d_pw here: the tile blocks');
+  assert.ok(tiles(convTuneCandidates(pw, 'fwd')).length > 1, 'without the adapter: every block');
+  assert.ok(tiles(convTuneCandidates(convGeom([1, 16, 13, 13], [32, 16, 3, 3], { pad: 1 }), 'fwd', undefined, gpu)).length > 1, '3x3: every block');
 });
 
 test('tune: network cases: forward per conv layer; training adds dw everywhere and dx except on the input layer', () => {

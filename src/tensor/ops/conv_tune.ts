@@ -14,7 +14,8 @@ import { Rng } from '../../util/rng.js';
 import { Tensor } from '../tensor.js';
 import { conv2dWinograd, winogradSupported, winogradWeights } from './conv2d_winograd.js';
 import {
-  conv2dBackwardData, conv2dBackwardWeights, conv2dForward, convGeom, convTuneKey, chooseConvAlgo, parseConvPick, tileSupported, tileBackwardSupported,
+  conv2dBackwardData, conv2dBackwardWeights, conv2dForward, convGeom, convTuneKey, chooseConvAlgo, parseConvPick, pointwiseSupported, tileSupported,
+  tileBackwardSupported,
   type Conv2dParams, type ConvGeom, type ConvPass,
 } from './conv2d.js';
 
@@ -71,11 +72,14 @@ export const CONV_TUNE_CANDIDATES: readonly string[] = [
  * The candidates that apply to a pass of a shape: tile blocks only for the forward of shapes it computes;
  * plain tile also for the backward passes it has (tileBackwardSupported: dx through the forward, dw with
  * conv2d_bwd_tile.wgsl, whose block the forward's tile@ picks do not set). Elsewhere tile would time
- * gemm_reg again.
+ * gemm_reg again. With `gpu`: no tile blocks for a forward that conv2d_pw.wgsl computes (pointwiseSupported,
+ * float32), which has no block: they would time the same kernel again.
  */
-export function convTuneCandidates(g: ConvGeom, pass: ConvPass, algos: readonly string[] = CONV_TUNE_CANDIDATES): string[] {
+export function convTuneCandidates(g: ConvGeom, pass: ConvPass, algos: readonly string[] = CONV_TUNE_CANDIDATES, gpu?: Gpu): string[] {
+  const pointwise = pass === 'fwd' && gpu !== undefined && pointwiseSupported(gpu, g, 'f32');
   return algos.filter((a) => {
     if (a === 'winograd') return pass === 'fwd' && winogradSupported(g);
+    if (pointwise && a.startsWith('tile@')) return false;
     return !a.startsWith('tile') || (pass === 'fwd' ? tileSupported(g) : a === 'tile' && tileBackwardSupported(g, pass));
   });
 }
@@ -109,7 +113,7 @@ export async function autotuneConvCase(gpu: Gpu, c: ConvTuneCase, opts: Autotune
   if (known && !opts.force && known.source !== 'default') {
     return { key, label: c.label, pick: known.pick, heuristic, ms: known.ms ?? {}, cached: true };
   }
-  const algos = convTuneCandidates(g, c.pass, opts.algos);
+  const algos = convTuneCandidates(g, c.pass, opts.algos, gpu);
   if (!algos.length) throw new Error(`autotune: none of the candidates (${(opts.algos ?? []).join(', ')}) applies to ${key}`);
   const rng = new Rng(0x7e57 ^ g.Cout ^ (g.H << 8));
   const dyShape = [g.B, g.Cout, g.OH, g.OW];
