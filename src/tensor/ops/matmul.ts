@@ -261,7 +261,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  * The column panels of B for an 'sg' tile: B [..., K, N] stored as [..., N/P, K, P] with P = wgx * tn columns
  * (one workgroup's), so that a workgroup reads its columns of B as one contiguous block in k order instead of
  * P values every N. On lavapipe the Winograd products (B = the transformed weights, tens of MB streamed
- * once per forward) ran 3-5% faster on yolov3-tiny 416 b1 (docs/kernels.md "Winograd").
+ * once per forward) made yolov3-tiny 416 b1 1.07x faster (docs/kernels.md "Winograd").
  */
 export function panelWidth(tile: MatmulTile): number {
   return tile.wgx * tile.tn;
