@@ -151,9 +151,13 @@ fn it(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3
   }
 }
 
-// The 4x4 outputs of tile t for output channels m..m+3 (one invocation per (t, m/4), id = t * M/4 + m/4, as
-// `it`): o[i][j] = (A^T Z A)[i][j] + bias, before the activation.
-fn out_tile(id: u32, M4: u32) -> array<array<vec4f, 4>, 4> {
+// What ot and ot4 write for invocation id: the 4x4 outputs o[i][j] = (A^T Z A)[i][j] + bias (before the
+// activation) of tile t for output channels m..m+3 (one invocation per (t, m/4), id = t * M/4 + m/4, as `it`),
+// the tile's column, row and image, and its first destination channel Coff + m.
+struct OutTile { o: array<array<vec4f, 4>, 4>, tx: u32, ty: u32, b: u32, c0: u32 }
+
+fn out_tile(id: u32) -> OutTile {
+  let M4 = P.M / 4u;
   let t = id / M4;
   let m4 = id - t * M4;
   // columns first: s[i][j] = (A^T Z)[i][j], i < 4
@@ -171,7 +175,8 @@ fn out_tile(id: u32, M4: u32) -> array<array<vec4f, 4>, 4> {
     let row = at(s[i]);
     for (var j = 0u; j < 4u; j++) { o[i][j] = row[j] + bv; }
   }
-  return o;
+  let pos = tile_pos(t);
+  return OutTile(o, pos.x, pos.y, pos.z, P.Coff + m4 * 4u);
 }
 
 // act(v) for 4 channels: leaky and linear (the YOLO case) as one vector select, bit for bit act_code's
@@ -186,16 +191,14 @@ fn act4(v: vec4f) -> vec4f {
 // P.pool_h > 0 the 2x2/2 max pool of it (the conv's own output is never stored).
 @compute @workgroup_size(WG)
 fn ot(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let M4 = P.M / 4u;
   let id = (P.t0 + wid.x) * WG + lid.x;
-  if (id >= P.T * M4) { return; }
-  let o = out_tile(id, M4);
-  let t = id / M4;
-  let pos = tile_pos(t);
-  let tx = pos.x;
-  let ty = pos.y;
-  let b = pos.z;
-  let c0 = P.Coff + (id - t * M4) * 4u;
+  if (id >= P.T * (P.M / 4u)) { return; }
+  let r = out_tile(id);
+  let o = r.o;
+  let tx = r.tx;
+  let ty = r.ty;
+  let c0 = r.c0;
+  let b = r.b;
   if (P.pool_h > 0u) {
     // the tile holds 2x2 whole windows; a window's taps past OH / OW are left out (Darknet's -FLT_MAX padding)
     let qplane = P.pool_h * P.pool_w;
@@ -236,17 +239,13 @@ fn ot(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3
 // The same with a tile's row of 4 outputs as one vec4 store (OW % 4 == 0: rows and planes 4-aligned).
 @compute @workgroup_size(WG)
 fn ot4(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
-  let M4 = P.M / 4u;
   let id = (P.t0 + wid.x) * WG + lid.x;
-  if (id >= P.T * M4) { return; }
-  let o = out_tile(id, M4);
-  let t = id / M4;
-  let pos = tile_pos(t);
-  let tx = pos.x;
-  let ty = pos.y;
-  let b = pos.z;
+  if (id >= P.T * (P.M / 4u)) { return; }
+  let r = out_tile(id);
+  let o = r.o;
+  let ty = r.ty;
   let plane4 = P.OH * P.OW / 4u;
-  let base = (b * P.Ctot + P.Coff + (id - t * M4) * 4u) * plane4 + tx;
+  let base = (r.b * P.Ctot + r.c0) * plane4 + r.tx;
   for (var i = 0u; i < 4u; i++) {
     let oy = ty * 4u + i;
     if (oy >= P.OH) { break; }
