@@ -4,6 +4,7 @@
  * and error reporting that names the kernel.
  */
 import { GpuError } from './errors.js';
+import { BindGroupCache } from './bind-cache.js';
 import { BufferPool } from './pool.js';
 // Node: Dawn through the `webgpu` package; the browser bundle swaps in adapter.browser.ts (navigator.gpu)
 // and kernel-source.browser.ts (the WGSL files inlined), see scripts/build-browser.mjs.
@@ -92,6 +93,8 @@ export class Gpu {
   /** Dispatches recorded since the device was created (for tests and benches). */
   dispatches = 0;
   submits = 0;
+  /** The bind groups dispatch reuses (src/gpu/bind-cache.ts); its hits and misses are for tests and benches. */
+  readonly bindGroups = new BindGroupCache();
   private pipelines = new Map<string, Kernel>();
   private sources = new Map<string, string>();
   private modules = new Map<string, ModuleUniforms>();
@@ -346,13 +349,15 @@ export class Gpu {
     this.packParams(k, params, this.uniformU32, this.uniformI32, this.uniformF32, (slot * UNIFORM_SLOT) / 4);
     this.uniformSlot++;
     if (this.debug) this.device.pushErrorScope('validation');
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing, offset: slot * UNIFORM_SLOT, size: k.uniforms.bindingSize } }];
-    if (Array.isArray(bindings)) {
-      bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: resourceOf(b) }));
-    } else {
-      for (const [i, b] of Object.entries(bindings)) entries.push({ binding: Number(i), resource: resourceOf(b) });
-    }
-    const bindGroup = this.device.createBindGroup({ layout: k.layout, entries, label: k.name });
+    const resources = Array.isArray(bindings)
+      ? bindings.map((b, i) => [i + 1, resourceOf(b)] as const)
+      : Object.entries(bindings).map(([i, b]) => [Number(i), resourceOf(b)] as const);
+    this.bindGroups.epoch(this.pool.created); // bind groups do not outlive buffers the pool stopped reusing
+    const bindGroup = this.bindGroups.get(k.layout, slot, resources, () => {
+      const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniformRing, offset: slot * UNIFORM_SLOT, size: k.uniforms.bindingSize } }];
+      for (const [binding, resource] of resources) entries.push({ binding, resource });
+      return this.device.createBindGroup({ layout: k.layout, entries, label: k.name });
+    });
     if (this.prof) {
       this.profiledDispatch(k, bindGroup, x, y, z);
       return;

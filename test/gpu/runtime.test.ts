@@ -166,6 +166,36 @@ test('buffer pool reuses buffers by size class; many dispatches share one submit
   assert.throws(() => u.buffer, /used after dispose/);
 });
 
+test('bind groups are reused across flushes, with the uniforms of each dispatch and new buffers after a trim', async () => {
+  const gpu = await getGpu();
+  const a = Tensor.from(gpu, [1000], Float32Array.from({ length: 1000 }, (_, i) => i));
+  const round = async (alpha: number) => {
+    await gpu.sync(); // each round starts at uniform slot 0
+    const b = scale(a, alpha);
+    const v = await b.toArray();
+    b.dispose();
+    return [v[0], v[1], v[999]];
+  };
+  assert.equal(await round(2), [0, 2, 1998]);
+  const { hits, misses } = gpu.bindGroups;
+  // the same kernel, slot and buffers (the pool hands b's buffer back), new uniform values
+  assert.equal(await round(3), [0, 3, 2997]);
+  assert.is(gpu.bindGroups.hits, hits + 1, 'the second round found its bind group');
+  assert.is(gpu.bindGroups.misses, misses);
+  // the pool's buffers destroyed: the next output buffer is a new buffer, so a new bind group
+  const keep = gpu.pool.maxCached;
+  gpu.pool.maxCached = 0;
+  try {
+    gpu.pool.trim();
+    await gpu.sync();
+    assert.equal(await round(5), [0, 5, 4995]);
+    assert.is(gpu.bindGroups.misses, misses + 1);
+  } finally {
+    gpu.pool.maxCached = keep;
+  }
+  a.dispose();
+});
+
 test('buffer pool: a buffer let go of past the cache limit outlives the submit of the commands that use it', async () => {
   // A tensor disposed right after the dispatch that reads it, with the pool's cache full: the pool used to
   // destroy the buffer at once, and the submit failed ("used in submit while destroyed"; profiling several
