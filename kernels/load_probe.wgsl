@@ -1,23 +1,26 @@
 // The cost of storage loads (src/perf/peak.ts measureLoads, `bench kernels`), beside the FMA peak of
 // peak.wgsl: every invocation sums P.count floats of `src`, read one f32 (`scalar`) or one vec4 (`vec4`) at
-// a time from consecutive elements starting at its own offset (P.uniform = 0: a different address in every
-// lane) or at its workgroup's (P.uniform = 1: the same address in every lane of a workgroup), into four
+// a time from consecutive elements starting at its own offset (UNIFORM = false: a different address in every
+// lane) or at its workgroup's (UNIFORM = true: the same address in every lane of a workgroup), into four
 // independent accumulators, and stores the sum once. Indices wrap at P.mask + 1 floats (a power of two,
 // small enough to stay in the CPU's caches: this measures the load instructions, not memory bandwidth).
 // A CPU adapter that turned uniform loads into one scalar load, or vec4 loads into one vector load, shows it
-// here as a faster variant.
+// here as a faster variant. UNIFORM is a pipeline constant, not a uniform value, so that in the uniform
+// variant the compiler can prove the address the same in every lane (it depends on workgroup_id and
+// constants only): lavapipe's gallivm loads per lane even so (docs/kernels.md).
 
-struct Params { n: u32, count: u32, uniform: u32, mask: u32, }
+struct Params { n: u32, count: u32, mask: u32, }
 @group(0) @binding(0) var<uniform> P: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> src4: array<vec4f>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 override WG: u32 = 32;
+override UNIFORM: bool = false;
 
 fn start(gid: vec3u, wid: vec3u, nwg: vec3u) -> vec2u {
   let i = gid.x + gid.y * nwg.x * WG;
-  let who = select(i, wid.x + wid.y * nwg.x, P.uniform == 1u);
+  let who = select(i, wid.x + wid.y * nwg.x, UNIFORM);
   return vec2u(i, who * P.count);
 }
 

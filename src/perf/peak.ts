@@ -197,9 +197,9 @@ export const LOAD_VARIANTS: readonly LoadVariant[] = [
  * multiple of 4) floats of `src` (LOAD_PROBE_FLOATS values) into out[i].
  */
 export function dispatchLoads(gpu: Gpu, v: LoadVariant, src: Tensor, out: Tensor, invocations: number, count: number, wg = 32): void {
-  const spec = { file: 'load_probe', entry: v.width === 'f32' ? 'scalar' : 'vec4', constants: { WG: wg } };
+  const spec = { file: 'load_probe', entry: v.width === 'f32' ? 'scalar' : 'vec4', constants: { WG: wg, UNIFORM: v.addresses === 'uniform' ? 1 : 0 } };
   const bind: Record<number, Tensor> = v.width === 'f32' ? { 1: src, 3: out } : { 2: src, 3: out };
-  gpu.dispatch(spec, { n: invocations, count, uniform: v.addresses === 'uniform' ? 1 : 0, mask: LOAD_PROBE_FLOATS - 1 }, bind, gpu.grid(invocations, wg));
+  gpu.dispatch(spec, { n: invocations, count, mask: LOAD_PROBE_FLOATS - 1 }, bind, gpu.grid(invocations, wg));
 }
 
 /**
