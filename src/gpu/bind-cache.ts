@@ -30,11 +30,11 @@ export class BindGroupCache {
   private nextId = 1;
   private groups = new WeakMap<GPUBindGroupLayout, Map<string, GPUBindGroup>>();
   private count = 0;
+  /** The last epoch() value. */
+  private seen = -1;
   /** Lookups that found a bind group, and those that created one (tests, benches). */
   hits = 0;
   misses = 0;
-
-  private seen = -1;
 
   constructor(readonly cap = 4096) {}
 
