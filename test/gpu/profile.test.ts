@@ -7,6 +7,7 @@ import { conv2dForward } from '../../src/tensor/ops/conv2d.js';
 import { activation } from '../../src/tensor/ops/activation.js';
 import { axpyInPlace } from '../../src/tensor/ops/elementwise.js';
 import { assertClose } from '../helpers/check.js';
+import { formatProfile, profileNetwork } from '../../src/perf/profile.js';
 
 test('profile: device time per kernel from timestamp queries; results unchanged; refused without timestamps', async () => {
   const gpu = await getGpu();
@@ -66,6 +67,21 @@ test('profile: past the 1024 dispatches one query set holds, every dispatch stil
   assertClose(await y.toArray(), Float32Array.from({ length: 8 }, (_, i) => sum * (1 + (i % 4))), { atol: 0, rtol: 0 }, 'sum of k * x');
   x.dispose();
   y.dispose();
+});
+
+test('bench profile of a network: wall, host recording and device time per step, rows per kernel', async () => {
+  const gpu = await getGpu();
+  if (!gpu.hasFeature('timestamp-query')) {
+    console.log('  [adapter without timestamp-query: nothing to profile]');
+    return;
+  }
+  for (const train of [false, true]) {
+    const r = await profileNetwork(gpu, { cfg: 'fixtures/cfg/yolo-mini.cfg', img: 64, batch: 1, train, steps: 2, warmup: 1 });
+    assert.ok(r.hostMs > 0 && r.hostMs < r.wallMs, `host ${r.hostMs} ms within wall ${r.wallMs} ms`);
+    assert.ok(r.deviceMs > 0 && r.dispatches > 0 && r.rows.length > 0);
+    assert.ok(Math.abs(r.rows.reduce((a, x) => a + x.ms, 0) - r.deviceMs) < 1e-6 * r.deviceMs + 1e-9, 'the rows add up to the device time');
+    assert.match(formatProfile(r), /wall [\d.]+ ms per step \(unprofiled; [\d.]+ of them recording it on the host\)/);
+  }
 });
 
 test.run();
