@@ -93,7 +93,7 @@ export class Gpu {
   /** Dispatches recorded since the device was created (for tests and benches). */
   dispatches = 0;
   submits = 0;
-  /** The bind groups dispatch reuses (src/gpu/bind-cache.ts); its hits and misses are for tests and benches. */
+  /** @internal The bind groups dispatch reuses (src/gpu/bind-cache.ts); its hits and misses are for tests and benches. */
   readonly bindGroups = new BindGroupCache();
   private pipelines = new Map<string, Kernel>();
   private sources = new Map<string, string>();
