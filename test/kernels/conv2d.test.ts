@@ -263,9 +263,9 @@ test('pointwiseSupported: 1x1, stride 1, no padding, one group, Cin % 4 == 0, fl
   }
 });
 
-test('tile block for untuned shapes: 2x7 pixels where a 7-wide tile wastes at most 10% more columns than 4-wide (from 13 wide), else 2x4', () => {
-  const blk = (hw: number, k = 3, pad = 1) => {
-    const t = tileBlockFor(convGeom([1, 8, hw, hw], [16, 8, k, k], { pad }));
+test('tile block for untuned shapes: 2x7 pixels where a 7-wide tile wastes at most 10% more columns than 4-wide (from 13 wide, stride 1), else 2x4', () => {
+  const blk = (hw: number, k = 3, pad = 1, stride = 1) => {
+    const t = tileBlockFor(convGeom([1, 8, hw, hw], [16, 8, k, k], { pad, stride }));
     return `${t.TM}x${t.TR}x${t.TN}`;
   };
   assert.is(blk(13), '16x2x7', '13x13: 14 of 16 columns vs 16 of 16');
@@ -275,6 +275,7 @@ test('tile block for untuned shapes: 2x7 pixels where a 7-wide tile wastes at mo
   assert.is(blk(8), '16x2x4', 'narrower than 13');
   assert.is(blk(16), '16x2x4', '16: 21 vs 16 columns');
   assert.is(blk(13, 1, 0), '16x2x4', '1x1 stride 1: the pixels are one row');
+  assert.is(blk(208, 3, 1, 2), '16x2x4', 'stride 2 (104 wide): the wide window buys nothing');
   assert.is(`${tileBlockFor(convGeom([1, 8, 13, 13], [16, 8, 3, 3], { pad: 1 }), true).TN}`, '4', 'the fused maxpool keeps an even block');
 });
 

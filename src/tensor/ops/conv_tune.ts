@@ -61,7 +61,7 @@ export interface AutotuneOptions {
  * more rows for wide outputs) by up to 2x in a sweep over yolov3-tiny and demo.cfg shapes; then tile blocks
  * (channels x pixel rows x pixel columns), within ~15-35% of each other on yolov3-tiny's 3x3 layers on
  * lavapipe, each ahead on some shape (13x13 maps waste different fractions of a tile). Plain `tile` is what
- * `auto` runs untuned (tileBlockFor: 16x2x4 or 16x2x7 by the map's width); both blocks are also listed.
+ * `auto` runs untuned (tileBlockFor: 16x2x4 or 16x2x7 by the map's width and the stride); both blocks are also listed.
  */
 export const CONV_TUNE_CANDIDATES: readonly string[] = [
   'direct', 'gemm_tiled', 'gemm_reg', 'gemm_reg@16x2x64', 'gemm_reg@32x2x64', 'gemm_reg@8x8x64', 'gemm_reg@16x4x32', 'gemm_reg@8x4x64',
