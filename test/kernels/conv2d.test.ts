@@ -187,6 +187,52 @@ for (const c of TILE_CASES) {
   });
 }
 
+// At stride 2 a lane of the tile forward takes its window's first row from the lane above (VS2 in
+// conv2d_tile.wgsl) where that lane holds the tile above: subgroups that end inside a column of tiles, the top
+// of each map, batch boundaries, valid and padded convs, blocks of 2 and 4 rows. The values are the ones the
+// lane would load, so the bits must equal the kernel's without subgroup sharing (convRegTuning.subgroups =
+// false), and both must match float64.
+test('conv2d tile at stride 2: the window row shared between lanes gives the bits of loading it', async () => {
+  const gpu = await getGpu();
+  const cases: { x: number[]; w: number[]; p: Conv2dParams }[] = [
+    { x: [2, 6, 24, 26], w: [20, 6, 3, 3], p: { stride: 2, pad: 1 } },
+    { x: [1, 5, 31, 9], w: [8, 5, 3, 3], p: { stride: 2 } },
+    { x: [3, 4, 17, 17], w: [16, 4, 3, 3], p: { stride: 2, pad: 1 } },
+  ];
+  const rng = new Rng(77);
+  for (const c of cases) {
+    const xv = randomArray(rng, prod(c.x));
+    const wv = randomArray(rng, prod(c.w));
+    const bv = randomArray(rng, c.w[0]);
+    const g = refGeom(c.x, c.w, c.p);
+    const want = Float64Array.from(conv2dRef(xv, c.x, wv, c.w, bv, c.p).y, (v) => actRef(v, 'leaky'));
+    const tol = tolFor(g.Cg * g.kH * g.kW + 1);
+    const x = Tensor.from(gpu, c.x, xv);
+    const w = Tensor.from(gpu, c.w, wv);
+    const b = Tensor.from(gpu, [c.w[0]], bv);
+    for (const pick of ['tile@16x2x4', 'tile@16x2x7', 'tile@8x4x2']) {
+      const run = async () => {
+        const y = conv2dForward(x, w, b, c.p, parseConvPick(pick)!, 'leaky');
+        const v = await y.toArray();
+        y.dispose();
+        return v;
+      };
+      const shared = await run();
+      convRegTuning.subgroups = false;
+      let own: Float32Array;
+      try {
+        own = await run();
+      } finally {
+        convRegTuning.subgroups = true;
+      }
+      const what = `[${c.x}] * [${c.w}] ${JSON.stringify(c.p)} ${pick}`;
+      assert.ok(shared.every((v, i) => Object.is(v, own[i])), `${what}: the bits of the kernel without sharing`);
+      note(`stride 2 ${pick}`, assertClose(shared, want, tol, what), tol);
+    }
+    x.dispose(); w.dispose(); b.dispose();
+  }
+});
+
 // 1x1 stride-1 convs with Cin % 4 == 0 run conv2d_pw.wgsl (the tile algorithm's kernel for them, where the
 // adapter has fixed-size subgroups): every H*W % 4 (vec4 loads straddling rows), ragged channel blocks, batch 3,
 // no bias, a channel slice. It sums in conv2d_tile.wgsl's order, so it must give the tile kernel's bits (the
