@@ -115,6 +115,23 @@ for (const c of cases) {
   });
 }
 
+test('maxpool at inference on a plane too large for max_infer\'s grid (64 outputs per workgroup) takes the general kernel', async () => {
+  // max_infer runs one plane per grid row in workgroups of 64: past 64 x maxComputeWorkgroupsPerDimension
+  // outputs a plane must go to the general kernels (a check against the general kernels' 256 let it through)
+  const gpu = await getGpu();
+  const side = Math.ceil(Math.sqrt(64 * (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535) + 1));
+  const shape = [1, 1, side, side];
+  const xv = randomArray(new Rng(5), side * side, -1, 1);
+  const o = { size: 3, stride: 1 };
+  const ref = maxpoolRef(xv, shape, refOpts(o));
+  const x = Tensor.from(gpu, shape, xv);
+  const y = maxpool(x, o);
+  assert.is(y.shape[2] * y.shape[3] > 64 * (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535), true, `a ${side}x${side} plane`);
+  assertClose(await y.toArray(), ref.y, EXACT, 'maxpool forward');
+  x.dispose();
+  y.dispose();
+});
+
 test('maxpool ties: the first maximum (row-major) in the window wins and gets the gradient', async () => {
   const gpu = await getGpu();
   const shape = [1, 2, 5, 5];

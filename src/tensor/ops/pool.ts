@@ -90,7 +90,8 @@ export function maxpool(x: Tensor, opts: MaxpoolOptions): Tensor {
   const np = y.size / 2;
   const defines = storageDefines(x.dtype);
   const plane = g.outH * g.outW;
-  if (!pairs && g.size < SEPARABLE_FROM && !Tape.wants([x]) && N * C <= (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535) && Math.ceil(plane / WG) <= (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535)) {
+  const maxWg = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
+  if (!pairs && g.size < SEPARABLE_FROM && !Tape.wants([x]) && N * C <= maxWg && Math.ceil(plane / INFER_WG) <= maxWg) {
     // inference: no argmax to save; a plane per grid row, the window size a pipeline constant (unrolled taps)
     gpu.dispatch({ file: 'pool', entry: 'max_infer', defines, constants: { WG: INFER_WG, KS: g.size } }, params(plane), { 1: x, 2: y }, [Math.ceil(plane / INFER_WG), N * C, 1]);
     return y;
