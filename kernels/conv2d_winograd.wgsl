@@ -1,23 +1,27 @@
-// Winograd F(4x4, 3x3) for the 3x3 stride-1 conv forward of inference (Lavin & Gray, "Fast Algorithms for
-// Convolutional Neural Networks", 2015; the F(4x4, 3x3) matrices below are theirs, as TFLite's GPU delegate
-// and NNPACK use them). Each 4x4 block of output pixels (a "tile") comes from a 6x6 block of the input:
+// @defaults N=4
+// Winograd F(NxN, 3x3), N = 4 or 2, for the 3x3 stride-1 conv forward of inference (Lavin & Gray, "Fast
+// Algorithms for Convolutional Neural Networks", 2015; the F(4x4, 3x3) and F(2x2, 3x3) matrices below are
+// theirs, as TFLite's GPU delegate and NNPACK use them). Each NxN block of output pixels (a "tile") comes
+// from an AL x AL block of the input, AL = N + 2 (6x6 for N = 4, 4x4 for N = 2):
 //
-//   Y = A^T [ (G g G^T) (.) (B^T d B) ] A        g: a 3x3 filter, d: the 6x6 input block, (.) elementwise
+//   Y = A^T [ (G g G^T) (.) (B^T d B) ] A        g: a 3x3 filter, d: the AL x AL input block, (.) elementwise
 //
-// so the conv becomes 36 independent matrix products over the channels, one per element xi of the 6x6:
+// so the conv becomes AL^2 independent matrix products over the channels, one per element xi of the block:
 //   Z[xi] (T x M) = V[xi] (T x C) x U[xi] (C x M),  V = B^T d B per (tile, input channel),
 //                                                   U = G g G^T per (input channel, output channel),
-// 36 multiply-adds per 16 outputs and channel pair instead of 144: 4x fewer, which is why it pays on a
-// device whose matmul runs at a third of its FMA peak (docs/kernels.md "Winograd"). The products run on
-// matmul.wgsl's kernels (src/tensor/ops/conv2d_winograd.ts); this file holds the three transforms:
+// F(4x4): 36 multiply-adds per 16 outputs and channel pair instead of 144, 4x fewer; F(2x2): 16 per 4,
+// 2.25x fewer, but 4x the tiles, so the products have rows enough on small maps (an 8x8 map: 16 tiles,
+// against F(4x4)'s 4). That is why it pays on a device whose matmul runs at a third of its FMA peak
+// (docs/kernels.md "Winograd"). The products run on matmul.wgsl's kernels
+// (src/tensor/ops/conv2d_winograd.ts); this file holds the three transforms:
 //   wt: U[xi][c][m]  from w[m][c][3][3]            (once per weight tensor; inference caches it), or U in
 //       the column panels of the products' 'sg' tile (P.P4 != 0: U[xi][m / P][c][m % P], P = 4 * P4 columns)
 //   it: V[xi][t][c]  from x[b][c][H][W]            (zero outside the image: the conv's padding)
 //   ot: y[b][Coff+m][oy][ox] = act(A^T Z A + bias)  (written into a destination with Ctot channels)
-// Tiles are numbered t = (b*TH + ty)*TW + tx; tile (ty, tx) covers outputs [4ty, 4ty+4) x [4tx, 4tx+4) and
-// reads inputs from (4ty - PY, 4tx - PX). Each invocation of wt / it / ot handles 4 consecutive channels
-// (vec4 over c or m: the op needs C % 4 == 0 and M % 4 == 0). Sums are float32 throughout; the transforms
-// round differently from a direct conv (the op's tests bound the difference against float64).
+// Tiles are numbered t = (b*TH + ty)*TW + tx; tile (ty, tx) covers outputs [N ty, N ty + N) x [N tx, N tx + N)
+// and reads inputs from (N ty - PY, N tx - PX). Each invocation of wt / it / ot handles 4 consecutive
+// channels (vec4 over c or m: the op needs C % 4 == 0 and M % 4 == 0). Sums are float32 throughout; the
+// transforms round differently from a direct conv (the op's tests bound the difference against float64).
 
 // #include "lib/act.wgsl"
 
@@ -40,6 +44,9 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> y4: array<vec4f>;   // ot4: y as vec4
 
 override WG: u32 = 64;
+// the output tile's side and the input block's (a template define: it sizes the register arrays)
+const N: u32 = {{N}}u;
+const AL: u32 = N + 2u;
 const NEG_FLT_MAX: f32 = bitcast<f32>(0xff7fffffu); // -FLT_MAX, Darknet's maxpool padding
 
 // Tile t's column, row and image: t = (b*TH + ty)*TW + tx
@@ -48,8 +55,8 @@ fn tile_pos(t: u32) -> vec3u {
   return vec3u(t - r * P.TW, r % P.TH, r / P.TH);
 }
 
-// B^T z for a column z of the 6x6 input block
-fn bt(z: array<vec4f, 6>) -> array<vec4f, 6> {
+// F(4x4, 3x3). B^T z for a column z of the 6x6 input block
+fn bt_4(z: array<vec4f, 6>) -> array<vec4f, 6> {
   return array<vec4f, 6>(
     4.0 * z[0] - 5.0 * z[2] + z[4],
     -4.0 * (z[1] + z[2]) + z[3] + z[4],
@@ -60,7 +67,7 @@ fn bt(z: array<vec4f, 6>) -> array<vec4f, 6> {
 }
 
 // G g for a column g of the 3x3 filter
-fn gm(g: array<vec4f, 3>) -> array<vec4f, 6> {
+fn gm_4(g: array<vec4f, 3>) -> array<vec4f, 6> {
   return array<vec4f, 6>(
     0.25 * g[0],
     (g[0] + g[1] + g[2]) * (-1.0 / 6.0),
@@ -71,12 +78,27 @@ fn gm(g: array<vec4f, 3>) -> array<vec4f, 6> {
 }
 
 // A^T z for a column z of the 6x6 product
-fn at(z: array<vec4f, 6>) -> array<vec4f, 4> {
+fn at_4(z: array<vec4f, 6>) -> array<vec4f, 4> {
   return array<vec4f, 4>(
     z[0] + z[1] + z[2] + z[3] + z[4],
     z[1] - z[2] + 2.0 * (z[3] - z[4]),
     z[1] + z[2] + 4.0 * (z[3] + z[4]),
     z[1] - z[2] + 8.0 * (z[3] - z[4]) + z[5]);
+}
+
+// F(2x2, 3x3). B^T z for a column z of the 4x4 input block
+fn bt_2(z: array<vec4f, 4>) -> array<vec4f, 4> {
+  return array<vec4f, 4>(z[0] - z[2], z[1] + z[2], z[2] - z[1], z[1] - z[3]);
+}
+
+// G g for a column g of the 3x3 filter
+fn gm_2(g: array<vec4f, 3>) -> array<vec4f, 4> {
+  return array<vec4f, 4>(g[0], (g[0] + g[1] + g[2]) * 0.5, (g[0] - g[1] + g[2]) * 0.5, g[2]);
+}
+
+// A^T z for a column z of the 4x4 product
+fn at_2(z: array<vec4f, 4>) -> array<vec4f, 2> {
+  return array<vec4f, 2>(z[0] + z[1] + z[2], z[1] - z[2] - z[3]);
 }
 
 // U[xi][c][m..m+3] = (G g G^T)[xi] for the filters of output channels m..m+3 on input channel c.
@@ -97,17 +119,17 @@ fn wt(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: v
     }
   }
   // columns: s[i][kx] = (G g)[i][kx]; then rows: U[i][j] = (s G^T)[i][j] = G applied to row i of s
-  var s: array<array<vec4f, 3>, 6>;
+  var s: array<array<vec4f, 3>, AL>;
   for (var kx = 0u; kx < 3u; kx++) {
-    let col = gm(array<vec4f, 3>(g[0][kx], g[1][kx], g[2][kx]));
-    for (var i = 0u; i < 6u; i++) { s[i][kx] = col[i]; }
+    let col = gm_{{N}}(array<vec4f, 3>(g[0][kx], g[1][kx], g[2][kx]));
+    for (var i = 0u; i < AL; i++) { s[i][kx] = col[i]; }
   }
   // where U[xi][c][m..m+3] goes: xi * C * M4 + o
   let m4 = m / 4u;
   let o = select(c * M4 + m4, (m4 / max(P.P4, 1u)) * P.C * P.P4 + c * P.P4 + m4 % max(P.P4, 1u), P.P4 != 0u);
-  for (var i = 0u; i < 6u; i++) {
-    let row = gm(s[i]);
-    for (var j = 0u; j < 6u; j++) { dst4[(i * 6u + j) * P.C * M4 + o] = row[j]; }
+  for (var i = 0u; i < AL; i++) {
+    let row = gm_{{N}}(s[i]);
+    for (var j = 0u; j < AL; j++) { dst4[(i * AL + j) * P.C * M4 + o] = row[j]; }
   }
 }
 
@@ -125,55 +147,55 @@ fn it(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3
   let tx = pos.x;
   let ty = pos.y;
   let b = pos.z;
-  let iy0 = i32(ty * 4u) - i32(P.PY);
-  let ix0 = i32(tx * 4u) - i32(P.PX);
+  let iy0 = i32(ty * N) - i32(P.PY);
+  let ix0 = i32(tx * N) - i32(P.PX);
   let plane = P.H * P.W;
   let base = (b * P.C + c4 * 4u) * plane;
   // columns first: u[i][j] = (B^T d)[i][j]
-  var u: array<array<vec4f, 6>, 6>;
-  for (var j = 0u; j < 6u; j++) {
+  var u: array<array<vec4f, AL>, AL>;
+  for (var j = 0u; j < AL; j++) {
     let ix = ix0 + i32(j);
     let inx = ix >= 0 && ix < i32(P.W);
-    var col: array<vec4f, 6>;
-    for (var i = 0u; i < 6u; i++) {
+    var col: array<vec4f, AL>;
+    for (var i = 0u; i < AL; i++) {
       let iy = iy0 + i32(i);
       let inside = inx && iy >= 0 && iy < i32(P.H);
       let o = base + u32(clamp(iy, 0, i32(P.H) - 1)) * P.W + u32(clamp(ix, 0, i32(P.W) - 1));
       let v = vec4f(src[o], src[o + plane], src[o + 2u * plane], src[o + 3u * plane]);
       col[i] = select(vec4f(0.0), v, inside);
     }
-    let bc = bt(col);
-    for (var i = 0u; i < 6u; i++) { u[i][j] = bc[i]; }
+    let bc = bt_{{N}}(col);
+    for (var i = 0u; i < AL; i++) { u[i][j] = bc[i]; }
   }
-  for (var i = 0u; i < 6u; i++) {
-    let row = bt(u[i]);
-    for (var j = 0u; j < 6u; j++) { dst4[((i * 6u + j) * P.T + t) * C4 + c4] = row[j]; }
+  for (var i = 0u; i < AL; i++) {
+    let row = bt_{{N}}(u[i]);
+    for (var j = 0u; j < AL; j++) { dst4[((i * AL + j) * P.T + t) * C4 + c4] = row[j]; }
   }
 }
 
-// What ot and ot4 write for invocation id: the 4x4 outputs o[i][j] = (A^T Z A)[i][j] + bias (before the
-// activation) of tile t for output channels m..m+3 (one invocation per (t, m/4), id = t * M/4 + m/4, as `it`),
-// the tile's column, row and image, and its first destination channel Coff + m.
+// What ot and ot4 write for invocation id: the NxN outputs o[i][j] = (A^T Z A)[i][j] + bias (before the
+// activation; i, j < N of the 4x4 array) of tile t for output channels m..m+3 (one invocation per (t, m/4),
+// id = t * M/4 + m/4, as `it`), the tile's column, row and image, and its first destination channel Coff + m.
 struct OutTile { o: array<array<vec4f, 4>, 4>, tx: u32, ty: u32, b: u32, c0: u32 }
 
 fn out_tile(id: u32) -> OutTile {
   let M4 = P.M / 4u;
   let t = id / M4;
   let m4 = id - t * M4;
-  // columns first: s[i][j] = (A^T Z)[i][j], i < 4
-  var s: array<array<vec4f, 6>, 4>;
-  for (var j = 0u; j < 6u; j++) {
-    var col: array<vec4f, 6>;
-    for (var i = 0u; i < 6u; i++) { col[i] = z4[((i * 6u + j) * P.T + t) * M4 + m4]; }
-    let ac = at(col);
-    for (var i = 0u; i < 4u; i++) { s[i][j] = ac[i]; }
+  // columns first: s[i][j] = (A^T Z)[i][j], i < N
+  var s: array<array<vec4f, AL>, N>;
+  for (var j = 0u; j < AL; j++) {
+    var col: array<vec4f, AL>;
+    for (var i = 0u; i < AL; i++) { col[i] = z4[((i * AL + j) * P.T + t) * M4 + m4]; }
+    let ac = at_{{N}}(col);
+    for (var i = 0u; i < N; i++) { s[i][j] = ac[i]; }
   }
   var bv = vec4f(0.0);
   if (P.has_bias != 0u) { let m = m4 * 4u; bv = vec4f(bias[m], bias[m + 1u], bias[m + 2u], bias[m + 3u]); }
   var o: array<array<vec4f, 4>, 4>;
-  for (var i = 0u; i < 4u; i++) {
-    let row = at(s[i]);
-    for (var j = 0u; j < 4u; j++) { o[i][j] = row[j] + bv; }
+  for (var i = 0u; i < N; i++) {
+    let row = at_{{N}}(s[i]);
+    for (var j = 0u; j < N; j++) { o[i][j] = row[j] + bv; }
   }
   let pos = tile_pos(t);
   return OutTile(o, pos.x, pos.y, pos.z, P.Coff + m4 * 4u);
@@ -200,14 +222,15 @@ fn ot(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3
   let c0 = r.c0;
   let b = r.b;
   if (P.pool_h > 0u) {
-    // the tile holds 2x2 whole windows; a window's taps past OH / OW are left out (Darknet's -FLT_MAX padding)
+    // the tile holds (N/2)x(N/2) whole windows; a window's taps past OH / OW are left out (Darknet's -FLT_MAX
+    // padding)
     let qplane = P.pool_h * P.pool_w;
     let qbase = (b * P.Ctot + c0) * qplane;
-    for (var pi = 0u; pi < 2u; pi++) {
-      let qy = ty * 2u + pi;
+    for (var pi = 0u; pi < N / 2u; pi++) {
+      let qy = ty * (N / 2u) + pi;
       if (qy >= P.pool_h) { break; }
-      for (var pj = 0u; pj < 2u; pj++) {
-        let qx = tx * 2u + pj;
+      for (var pj = 0u; pj < N / 2u; pj++) {
+        let qx = tx * (N / 2u) + pj;
         if (qx >= P.pool_w) { break; }
         var best = vec4f(NEG_FLT_MAX);
         for (var di = 0u; di < 2u; di++) {
@@ -223,11 +246,11 @@ fn ot(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3
   }
   let plane = P.OH * P.OW;
   let base = (b * P.Ctot + c0) * plane;
-  for (var i = 0u; i < 4u; i++) {
-    let oy = ty * 4u + i;
+  for (var i = 0u; i < N; i++) {
+    let oy = ty * N + i;
     if (oy >= P.OH) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let ox = tx * 4u + j;
+    for (var j = 0u; j < N; j++) {
+      let ox = tx * N + j;
       if (ox >= P.OW) { break; }
       let v = act4(o[i][j]);
       let k = base + oy * P.OW + ox;
@@ -236,7 +259,8 @@ fn ot(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3
   }
 }
 
-// The same with a tile's row of 4 outputs as one vec4 store (OW % 4 == 0: rows and planes 4-aligned).
+// The same with a tile's row of 4 outputs as one vec4 store (N = 4 only, OW % 4 == 0: rows and planes
+// 4-aligned).
 @compute @workgroup_size(WG)
 fn ot4(@builtin(local_invocation_id) lid: vec3u, @builtin(workgroup_id) wid: vec3u) {
   let id = (P.t0 + wid.x) * WG + lid.x;

@@ -110,15 +110,18 @@ async function selfCheck(gpu: Gpu): Promise<NonNullable<DoctorResult['selfCheck'
     const w = Tensor.from(gpu, [O, C, 3, 3], ws);
     const b = Tensor.from(gpu, [O], bs);
     let maxError = 0;
-    const algos = [...CONV_ALGOS.filter((a) => a !== 'auto'), 'winograd'];
+    const algos = [...CONV_ALGOS.filter((a) => a !== 'auto'), 'winograd', 'winograd2'];
+    // Winograd F(4x4, 3x3) and F(2x2, 3x3)
     const u = winogradWeights(w);
+    const u2 = winogradWeights(w, undefined, 2);
     for (const algo of algos) {
-      const y = algo === 'winograd' ? conv2dWinograd(x, u, b, { pad: 1 }, 'leaky') : conv2dForward(x, w, b, { pad: 1 }, algo as ConvAlgo, 'leaky');
+      const y = algo.startsWith('winograd') ? conv2dWinograd(x, algo === 'winograd' ? u : u2, b, { pad: 1 }, 'leaky') : conv2dForward(x, w, b, { pad: 1 }, algo as ConvAlgo, 'leaky');
       const v = await y.toArray();
       v.forEach((val, i) => (maxError = Math.max(maxError, Math.abs(val - ref[i]))));
       y.dispose();
     }
     u.dispose();
+    u2.dispose();
     // a 1x1 conv through the tile algorithm: conv2d_pw.wgsl where the adapter has fixed-size subgroups
     const w1s = randomArray(rng, O * C, -1, 1);
     const w1 = Tensor.from(gpu, [O, C, 1, 1], w1s);

@@ -148,7 +148,7 @@ export interface ForwardContext {
   fusedMaxpool?: MaxpoolOptions;
   /**
    * Inference prepared at precision 'auto' (src/darknet/precision.ts), no tape recording: [convolutional] may
-   * run its 3x3 stride-1 convs through Winograd F(4x4, 3x3) where useWinograd picks it
+   * run its 3x3 stride-1 convs through Winograd F(4x4, 3x3) or F(2x2, 3x3) where useWinograd picks it
    * (src/tensor/ops/conv2d_winograd.ts). At 'f32', and in training, the direct kernels.
    */
   winograd?: boolean;

@@ -4,8 +4,8 @@
  * `shader-f16` feature), or 'auto' (the default): f16 only where `yolo-wgsl tune` measured the whole forward
  * faster in f16 than in f32 (by 5%) on this adapter, at this network's shapes (autotunePrecision; the record is kept
  * per adapter in the tuning table under the family 'precision', src/gpu/tune.ts), else f32. Training is f32.
- * At 'auto' the float32 3x3 stride-1 convs may also run as Winograd F(4x4, 3x3) (useWinograd,
- * src/tensor/ops/conv2d_winograd.ts; docs/kernels.md "Winograd"), which rounds about 10x more than a direct
+ * At 'auto' the float32 3x3 stride-1 convs may also run as Winograd F(4x4, 3x3) or F(2x2, 3x3) (useWinograd,
+ * src/tensor/ops/conv2d_winograd.ts; docs/kernels.md "Winograd"); F(4x4) rounds about 10x more than a direct
  * conv; 'f32' keeps the direct kernels (Network.prepare records which, ForwardContext.winograd).
  */
 import { GpuError } from '../gpu/errors.js';

@@ -22,7 +22,7 @@
 import { Layer, type BuildContext, type ForwardContext, type LayerTensor, type Mode, param, readActivation, refuseNonzero, idiv } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
 import { conv2d, conv2dMaxpoolForward, convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
-import { conv2dWinograd, useWinograd, winogradWeights } from '../tensor/ops/conv2d_winograd.js';
+import { conv2dWinograd, useWinograd, winogradTile, winogradWeights, type WinogradTile } from '../tensor/ops/conv2d_winograd.js';
 import { fusableMaxpool, type MaxpoolOptions } from '../tensor/ops/pool.js';
 import type { DType, Tensor } from '../tensor/tensor.js';
 import type { Gpu } from '../gpu/device.js';
@@ -51,8 +51,11 @@ export class ConvolutionalLayer extends Layer {
   readonly binOutput: boolean;
   /** The binarized inference weights (constants while prepared), keyed by the folded weights tensor (on the owner). */
   private binW: { src: Tensor; wb: Tensor } | null = null;
-  /** Inference through Winograd: the transformed weights of the folded `w` they were made from (on the owner). */
-  private winoW: { src: Tensor; u: Tensor } | null = null;
+  /**
+   * Inference through Winograd: the transformed weights of the folded `w` they were made from, by output tile
+   * (a resized network may take F(4x4) at one size and F(2x2) at another; on the owner).
+   */
+  private winoW: { src: Tensor; u: Partial<Record<WinogradTile, Tensor>> } | null = null;
   /** The layer whose parameters this one shares (share_index), or null. */
   share: ConvolutionalLayer | null;
   /** Training-only options kept for the trainer. */
@@ -214,7 +217,7 @@ export class ConvolutionalLayer extends Layer {
   override release(): void {
     this.binW?.wb.dispose();
     this.binW = null;
-    this.winoW?.u.dispose();
+    for (const u of Object.values(this.winoW?.u ?? {})) u.dispose();
     this.winoW = null;
     this.gpuParams.release();
   }
@@ -249,18 +252,21 @@ export class ConvolutionalLayer extends Layer {
     const act: Activation = ctx.preActivation ? 'linear' : this.activation;
     const t = this.tensors(ctx.mode);
     const pool = ctx.fusedMaxpool && this.fusesMaxpool(ctx.fusedMaxpool, ctx.mode) ? ctx.fusedMaxpool : undefined;
-    // inference at precision 'auto': Winograd F(4x4, 3x3) where useWinograd picks it, the pool in its epilogue
-    if (ctx.winograd && !this.xnor && !this.binary && t.w && x.dtype === 'f32' && t.w.dtype === 'f32' && useWinograd(ctx.gpu, convGeom(x.shape, t.w.shape, this.geom()))) {
+    // inference at precision 'auto': Winograd F(4x4, 3x3) or F(2x2, 3x3) where useWinograd picks it, the pool in
+    // its epilogue
+    const g = t.w && convGeom(x.shape, t.w.shape, this.geom());
+    if (ctx.winograd && !this.xnor && !this.binary && t.w && g && x.dtype === 'f32' && t.w.dtype === 'f32' && useWinograd(ctx.gpu, g)) {
       // the transformed weights are kept by the owner of the weights (a resized network's layer uses them: they
-      // do not depend on the size); a dry run (Gpu.collectKernels, Network.precompile) computes nothing, so its
-      // transform is a temporary
+      // depend on the size only through the tile); a dry run (Gpu.collectKernels, Network.precompile) computes
+      // nothing, so its transform is a temporary
       const o = this.owner;
       const dry = ctx.gpu.collectingKernels;
+      const n = winogradTile(g);
       if (!dry && o.winoW?.src !== t.w) {
-        o.winoW?.u.dispose();
-        o.winoW = { src: t.w, u: winogradWeights(t.w) };
+        for (const u of Object.values(o.winoW?.u ?? {})) u.dispose();
+        o.winoW = { src: t.w, u: {} };
       }
-      const u = dry ? winogradWeights(t.w) : o.winoW!.u;
+      const u = dry ? winogradWeights(t.w, undefined, n) : (o.winoW!.u[n] ??= winogradWeights(t.w, undefined, n));
       try {
         return conv2dWinograd(x, u, t.b, this.geom(), act, { pool });
       } finally {

@@ -25,7 +25,7 @@ import {
   conv2dForward, conv2dBackwardData, conv2dBackwardWeights, conv2dFlops, convGeom, chooseConvAlgo, CONV_ALGOS,
   type ConvAlgo, type ConvPass, type Conv2dParams,
 } from '../tensor/ops/conv2d.js';
-import { conv2dWinograd, useWinograd, winogradSupported, winogradWeights } from '../tensor/ops/conv2d_winograd.js';
+import { conv2dWinograd, useWinograd, winogradSupported, winogradTile, winogradWeights } from '../tensor/ops/conv2d_winograd.js';
 import { Rng, randomArray } from '../util/rng.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { measureLoads, measurePeak, type LoadResult, type PeakResult } from './peak.js';
@@ -359,7 +359,7 @@ export async function benchKernels(gpu: Gpu, opts: KernelBenchOptions = {}): Pro
         // that inference at precision auto runs it (useWinograd)
         const wino = variant === 'winograd';
         if (wino && (pass !== 'fwd' || !winogradSupported(g))) continue;
-        const u = wino ? winogradWeights(w) : null;
+        const u = wino ? winogradWeights(w, undefined, winogradTile(g)) : null;
         // tile's backward passes (what training runs on lavapipe): dx through the forward tile kernel, dw with
         // conv2d_bwd_tile.wgsl; gemm_reg's kernels where tileBackwardSupported says no (its 'tile' column there)
         const algo = variant as ConvAlgo;

@@ -45,8 +45,9 @@ for (const c of CASES) for (const winograd of c.winograd ? [false, true] : [fals
     const net = Network.fromFile(c.cfg(shared), { width: W, height: H, channels: C, batch: B });
     loadWeights(net, path.join(shared, 'golden/networks', c.weights));
     // the direct kernels: precision f32; Winograd: precision auto with every 3x3 stride-1 conv picked for it
-    const picked = winograd ? pickWinograd(net, gpu).length : 0;
-    if (winograd) assert.ok(picked > 0, 'some conv takes Winograd');
+    const picked = winograd ? pickWinograd(net, gpu) : [];
+    if (winograd) assert.ok(picked.length > 0, 'some conv takes Winograd');
+    const tiles = ([4, 2] as const).map((n) => `${picked.filter((e) => e.tile === n).length} F(${n}x${n})`).join(', ');
     net.prepare(gpu, 'infer', { precision: winograd ? 'auto' : 'f32' });
     const heads = net.layers.filter((l) => l.kind === 'yolo');
     const feeds = heads.map((l) => l.sources[0]);
@@ -82,7 +83,7 @@ for (const c of CASES) for (const winograd of c.winograd ? [false, true] : [fals
       net.dispose();
       tuneTable(gpu).clear();
     }
-    console.log(`  ${c.dir}${winograd ? ` (${picked} convs through Winograd)` : ''}: ${report.join(', ')} (relative to max|value|; forward+readback ${(performance.now() - t0).toFixed(0)} ms)`);
+    console.log(`  ${c.dir}${winograd ? ` (${picked.length} convs through Winograd: ${tiles})` : ''}: ${report.join(', ')} (relative to max|value|; forward+readback ${(performance.now() - t0).toFixed(0)} ms)`);
   });
 }
 

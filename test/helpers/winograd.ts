@@ -1,6 +1,6 @@
 /** Networks through Winograd in tests: pick it for their convs as a tune would. */
 import { convGeom, convTuneKey } from '../../src/tensor/ops/conv2d.js';
-import { winogradSupported } from '../../src/tensor/ops/conv2d_winograd.js';
+import { winogradSupported, winogradTile, type WinogradTile } from '../../src/tensor/ops/conv2d_winograd.js';
 import { tuneTable } from '../../src/gpu/tune.js';
 import type { Network } from '../../src/darknet/network.js';
 import type { ConvolutionalLayer } from '../../src/layers/convolutional.js';
@@ -9,10 +9,11 @@ import type { Gpu } from '../../src/gpu/device.js';
 /**
  * Marks every conv of `net` that Winograd can take (winogradSupported at the network's shapes) as measured
  * faster with it in the adapter's tuning table, so that a forward at precision 'auto' runs them all through it
- * (test shapes are below useWinograd's size rule); returns their layer indices. Clear the table after.
+ * (test shapes are below useWinograd's size rule); returns their layer indices and the tiles they take at the
+ * network's size (winogradTile). Clear the table after.
  */
-export function pickWinograd(net: Network, gpu: Gpu): number[] {
-  const picked: number[] = [];
+export function pickWinograd(net: Network, gpu: Gpu): { index: number; tile: WinogradTile }[] {
+  const picked: { index: number; tile: WinogradTile }[] = [];
   for (const l of net.layers) {
     if (l.kind !== 'convolutional') continue;
     const cl = l as ConvolutionalLayer;
@@ -20,7 +21,7 @@ export function pickWinograd(net: Network, gpu: Gpu): number[] {
     const g = convGeom([net.batch, c, h, w], [cl.filters, c / cl.groups, cl.size, cl.size], cl.geom());
     if (!winogradSupported(g)) continue;
     tuneTable(gpu).set('conv2d', convTuneKey(g, 'fwd'), 'winograd');
-    picked.push(l.index);
+    picked.push({ index: l.index, tile: winogradTile(g) });
   }
   return picked;
 }

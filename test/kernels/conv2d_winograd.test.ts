@@ -7,7 +7,7 @@ import { act as actRef } from '../reference/activation.js';
 import { maxpoolRef } from '../reference/pool.js';
 import { Tensor, ACTIVATIONS, type Activation } from '../../src/tensor/index.js';
 import { conv2dForward, convGeom, convTuneKey, type Conv2dParams } from '../../src/tensor/ops/conv2d.js';
-import { conv2dWinograd, useWinograd, winogradPanel, winogradSupported, winogradWeights } from '../../src/tensor/ops/conv2d_winograd.js';
+import { conv2dWinograd, useWinograd, winogradPanel, winogradSupported, winogradTile, winogradWeights, type WinogradTile } from '../../src/tensor/ops/conv2d_winograd.js';
 import { convTuneCandidates } from '../../src/tensor/ops/conv_tune.js';
 import { fixedSubgroupSize } from '../../src/tensor/ops/matmul.js';
 import { tuneTable } from '../../src/gpu/tune.js';
@@ -15,11 +15,14 @@ import { Rng, randomArray } from '../../src/util/rng.js';
 
 // Winograd F(4x4, 3x3) rounds differently from a direct conv: the transforms multiply by up to 5 (B), 8 (A)
 // and divide by 6 and 24 (G), so float32 errors grow about 10x over the direct kernels' (Lavin & Gray 2015;
-// Barabasz et al. 2020, "Error analysis and improving the accuracy of Winograd convolution"). The direct
-// tests (conv2d.test.ts) allow atol 1e-5 + 1e-6 per accumulated term and rtol 1e-4; these allow ten times the
-// per-term part. The largest errors reached are printed at the end.
+// Barabasz et al. 2020, "Error analysis and improving the accuracy of Winograd convolution"). F(2x2, 3x3)'s
+// matrices hold only 0, +-1 and 1/2, and its errors stay near the direct kernels'. The direct tests
+// (conv2d.test.ts) allow atol 1e-5 + 1e-6 per accumulated term and rtol 1e-4; these allow ten times the
+// per-term part, for both tiles. The largest errors reached are printed at the end.
 const tolFor = (n: number): Tol => ({ atol: 1e-5 + 1e-5 * n, rtol: 1e-4 });
 const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const TILES: WinogradTile[] = [4, 2];
+const F = (n: WinogradTile) => `F(${n}x${n})`;
 
 interface Case { name: string; x: number[]; M: number; pad: number; bias: boolean }
 const CASES: Case[] = [
@@ -43,8 +46,8 @@ function data(c: Case, seed: number) {
   return { w, xv: randomArray(rng, prod(c.x)), wv: randomArray(rng, prod(w)), bv: c.bias ? randomArray(rng, c.M) : null };
 }
 
-for (const c of CASES) {
-  test(`winograd ${c.name}: vs float64, every activation; the weights transformed twice give the same bits`, async () => {
+for (const c of CASES) for (const n of TILES) {
+  test(`winograd ${F(n)} ${c.name}: vs float64, every activation; the weights transformed twice give the same bits`, async () => {
     const gpu = await getGpu();
     const d = data(c, 300 + CASES.indexOf(c));
     const p: Conv2dParams = { pad: c.pad };
@@ -56,16 +59,17 @@ for (const c of CASES) {
     const b = d.bv ? Tensor.from(gpu, [c.M], d.bv) : null;
     // the adapter's layout (column panels where the products run 'sg' and Cout allows) and row-major
     const panel = winogradPanel(gpu, c.M);
-    const u = winogradWeights(w);
-    assert.equal([...u.shape], panel ? [36, c.M / panel, c.x[1], panel] : [36, c.x[1], c.M]);
+    const u = winogradWeights(w, panel, n);
+    const X = (n + 2) ** 2;
+    assert.equal([...u.shape], panel ? [X, c.M / panel, c.x[1], panel] : [X, c.x[1], c.M]);
     for (const act of ACTIVATIONS) {
       const y = conv2dWinograd(x, u, b, p, act);
       assert.equal([...y.shape], ref.shape);
       const got = await y.toArray();
-      note(`y ${act}`, assertClose(got, Float64Array.from(ref.y, (v) => actRef(v, act)), tol, `${c.name} [${act}]`), tol);
+      note(`${F(n)} y ${act}`, assertClose(got, Float64Array.from(ref.y, (v) => actRef(v, act)), tol, `${F(n)} ${c.name} [${act}]`), tol);
       if (act === 'leaky') {
         for (const layout of [panel, 0]) {
-          const u2 = winogradWeights(w, layout);
+          const u2 = winogradWeights(w, layout, n);
           const again = await conv2dWinograd(x, u2, b, p, act).toArray();
           assert.ok(again.every((v, i) => Object.is(v, got[i])), `weights transformed again (${layout ? `panels of ${layout}` : 'row-major'}): the same bits`);
           u2.dispose();
@@ -77,7 +81,7 @@ for (const c of CASES) {
   });
 }
 
-test('winograd error against the direct tile kernel: about 10x its error on a 64-channel conv (the reason for the tolerance), under 20x', async () => {
+test('winograd error against the direct kernel: F(4x4) about 10x its error on a 64-channel conv (the reason for the tolerance), under 20x; F(2x2) under 3x', async () => {
   const gpu = await getGpu();
   const c = CASES[4];
   const d = data(c, 7);
@@ -88,14 +92,17 @@ test('winograd error against the direct tile kernel: about 10x its error on a 64
   const b = Tensor.from(gpu, [c.M], d.bv!);
   const maxErr = (a: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[i])), 0);
   const u = winogradWeights(w);
+  const u2 = winogradWeights(w, undefined, 2);
   const eW = maxErr(await conv2dWinograd(x, u, b, p).toArray());
+  const eW2 = maxErr(await conv2dWinograd(x, u2, b, p).toArray());
   const eD = maxErr(await conv2dForward(x, w, b, p, 'gemm_reg').toArray());
-  console.log(`  winograd max error ${eW.toExponential(2)}, gemm_reg ${eD.toExponential(2)} (max |y| ${ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0).toFixed(2)})`);
-  assert.ok(eW > 0 && eW < 20 * Math.max(eD, 1e-6), `winograd ${eW} vs direct ${eD}`);
-  for (const t of [x, w, b, u]) t.dispose();
+  console.log(`  winograd max error F(4x4) ${eW.toExponential(2)}, F(2x2) ${eW2.toExponential(2)}, gemm_reg ${eD.toExponential(2)} (max |y| ${ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0).toFixed(2)})`);
+  assert.ok(eW > 0 && eW < 20 * Math.max(eD, 1e-6), `F(4x4) ${eW} vs direct ${eD}`);
+  assert.ok(eW2 > 0 && eW2 < 3 * Math.max(eD, 1e-6), `F(2x2) ${eW2} vs direct ${eD}`);
+  for (const t of [x, w, b, u, u2]) t.dispose();
 });
 
-test('winograd with the 2x2/2 maxpool in its output transform == conv, activation, maxpool (float64), odd maps, padding 0 and 1', async () => {
+test('winograd (both tiles) with the 2x2/2 maxpool in its output transform == conv, activation, maxpool (float64), odd maps, padding 0 and 1', async () => {
   const gpu = await getGpu();
   const cases = [
     { x: [2, 8, 13, 11], M: 12, pool: { size: 2, stride: 2 } }, // last window row / column holds one conv output
@@ -113,19 +120,22 @@ test('winograd with the 2x2/2 maxpool in its output transform == conv, activatio
     const x = Tensor.from(gpu, c.x, xv);
     const w = Tensor.from(gpu, wShape, wv);
     const b = Tensor.from(gpu, [c.M], bv);
-    const u = winogradWeights(w);
-    for (const act of ['leaky', 'mish', 'linear'] as Activation[]) {
-      const want = maxpoolRef(Float64Array.from(conv.y, (v) => actRef(v, act)), conv.shape, { size: 2, strideX: 2, strideY: 2, padding: c.pool.padding ?? 1 });
-      const y = conv2dWinograd(x, u, b, { pad: 1 }, act, { pool: c.pool });
-      assert.equal([...y.shape], want.shape);
-      note(`pooled ${act}`, assertClose(await y.toArray(), want.y, tol, `${c.x.join('x')} pooled [${act}]`), tol);
-      y.dispose();
+    for (const n of TILES) {
+      const u = winogradWeights(w, undefined, n);
+      for (const act of ['leaky', 'mish', 'linear'] as Activation[]) {
+        const want = maxpoolRef(Float64Array.from(conv.y, (v) => actRef(v, act)), conv.shape, { size: 2, strideX: 2, strideY: 2, padding: c.pool.padding ?? 1 });
+        const y = conv2dWinograd(x, u, b, { pad: 1 }, act, { pool: c.pool });
+        assert.equal([...y.shape], want.shape);
+        note(`${F(n)} pooled ${act}`, assertClose(await y.toArray(), want.y, tol, `${F(n)} ${c.x.join('x')} pooled [${act}]`), tol);
+        y.dispose();
+      }
+      u.dispose();
     }
-    for (const t of [x, w, b, u]) t.dispose();
+    for (const t of [x, w, b]) t.dispose();
   }
 });
 
-test('winograd into a channel slice of a bigger tensor: the other channels untouched', async () => {
+test('winograd (both tiles) into a channel slice of a bigger tensor: the other channels untouched', async () => {
   const gpu = await getGpu();
   const c = CASES[1];
   const d = data(c, 12);
@@ -136,13 +146,16 @@ test('winograd into a channel slice of a bigger tensor: the other channels untou
   const x = Tensor.from(gpu, c.x, d.xv);
   const w = Tensor.from(gpu, d.w, d.wv);
   const b = Tensor.from(gpu, [c.M], d.bv!);
-  const u = winogradWeights(w);
-  const dst = Tensor.from(gpu, [B, Ctot, OH, OW], new Float32Array(B * Ctot * OH * OW).fill(7.5));
-  assert.is(conv2dWinograd(x, u, b, { pad: 1 }, 'leaky', { out: { dst, channelOffset: off } }), dst);
-  const got = channelSlice(await dst.toArray(), { B, Ctot, off, C: c.M, plane: OH * OW, sentinel: 7.5 }, 'winograd');
   const want = Float64Array.from(ref, (e) => actRef(e, 'leaky'));
-  assertClose(got, want, tolFor(73), 'slice values');
-  for (const t of [x, w, b, u, dst]) t.dispose();
+  for (const n of TILES) {
+    const u = winogradWeights(w, undefined, n);
+    const dst = Tensor.from(gpu, [B, Ctot, OH, OW], new Float32Array(B * Ctot * OH * OW).fill(7.5));
+    assert.is(conv2dWinograd(x, u, b, { pad: 1 }, 'leaky', { out: { dst, channelOffset: off } }), dst);
+    const got = channelSlice(await dst.toArray(), { B, Ctot, off, C: c.M, plane: OH * OW, sentinel: 7.5 }, `winograd ${F(n)}`);
+    assertClose(got, want, tolFor(73), `${F(n)} slice values`);
+    for (const t of [u, dst]) t.dispose();
+  }
+  for (const t of [x, w, b]) t.dispose();
 });
 
 test('winograd transforms past maxComputeWorkgroupsPerDimension: split (P.t0) or on a 2-D grid (weights), the same bits', async () => {
@@ -201,7 +214,8 @@ test('winograd: what it takes, and clear errors for what it does not', async () 
   assert.throws(() => winogradWeights(w3), /Cin and Cout multiples of 4, got .*\[4, 3, 3, 3\]/);
   const w = Tensor.from(gpu, [4, 4, 3, 3], new Float32Array(144));
   const u = winogradWeights(w);
-  assert.throws(() => conv2dWinograd(x, w, null), /transformed weights must be \[36, Cin, Cout\] or its panels/);
+  assert.throws(() => conv2dWinograd(x, w, null), /transformed weights must be \[36 or 16, Cin, Cout\] or its panels/);
+  assert.throws(() => winogradWeights(w, 0, 3 as WinogradTile), /the output tile must be 4 or 2, got 3/);
   assert.throws(() => winogradWeights(w, 8), /panels of 8 columns need Cout \(4\) a multiple of them/);
   assert.throws(() => conv2dWinograd(x, u, null, { pad: 1, stride: 2 }), /3x3 stride-1 conv/);
   assert.throws(() => conv2dWinograd(x, u, null, { pad: 1 }, 'linear', { pool: { size: 3, stride: 2 } }), /only a 2x2\/2 maxpool/);
@@ -210,7 +224,18 @@ test('winograd: what it takes, and clear errors for what it does not', async () 
   for (const t of [x, w3, w, u, b5]) t.dispose();
 });
 
-test('useWinograd: the tuned pick when there is one, else lavapipe from 4e7 multiply-adds, 64 channels in and 16 tiles per image (any batch); never past the binding limit; tune candidates', async () => {
+test('winogradTile: F(2x2) where one image\'s products are smaller (maps up to 10x10), F(4x4) from 11x11; the same at any batch', () => {
+  const tile = (O: number, B = 1, W = O) => winogradTile(convGeom([B, 64, O, W], [64, 64, 3, 3], { pad: 1 }));
+  for (const B of [1, 8]) {
+    for (const O of [3, 4, 5, 6, 7, 8, 9, 10]) assert.is(tile(O, B), 2, `${O}x${O}, batch ${B}`);
+    for (const O of [11, 12, 13, 16, 19, 26, 52, 104]) assert.is(tile(O, B), 4, `${O}x${O}, batch ${B}`);
+  }
+  // 8 x 40: F(2x2) 80 tiles (16 x 80 rows), F(4x4) 20 (36 x 32 rows)
+  assert.is(tile(8, 1, 40), 4, '8x40');
+  assert.is(tile(8, 1, 12), 2, '8x12: F(2x2) 24 tiles (16 x 32 rows), F(4x4) 6 (36 x 16 rows)');
+});
+
+test('useWinograd: the tuned pick when there is one, else lavapipe from 4e7 multiply-adds, 64 channels in, tiles padding the map at most 60% (any batch); never past the binding limit; tune candidates', async () => {
   const gpu = await getGpu();
   const sg8 = gpu.info.kind !== 'gpu' && fixedSubgroupSize(gpu) === 8;
   const big = convGeom([1, 128, 52, 52], [128, 128, 3, 3], { pad: 1 }); // 399M multiply-adds, 169 tiles
@@ -221,11 +246,13 @@ test('useWinograd: the tuned pick when there is one, else lavapipe from 4e7 mult
   assert.is(useWinograd(gpu, convGeom([1, 128, 16, 16], [256, 128, 3, 3], { pad: 1 })), sg8, '75.5M multiply-adds, 16 tiles');
   // per image, not per batch: the same kernels (the same bits) for an image whatever the batch
   for (const B of [1, 2, 4, 8]) {
-    assert.not.ok(useWinograd(gpu, convGeom([B, 256, 8, 8], [512, 256, 3, 3], { pad: 1 })), `8x8: 4 tiles per image, batch ${B}`);
+    assert.is(useWinograd(gpu, convGeom([B, 256, 8, 8], [512, 256, 3, 3], { pad: 1 })), sg8, `8x8 (F(2x2)), batch ${B}`);
     assert.not.ok(useWinograd(gpu, convGeom([B, 64, 13, 13], [128, 64, 3, 3], { pad: 1 })), `12.5M multiply-adds per image, batch ${B}`);
     assert.is(useWinograd(gpu, convGeom([B, 128, 52, 52], [128, 128, 3, 3], { pad: 1 })), sg8, `52x52, batch ${B}`);
   }
-  assert.not.ok(useWinograd(gpu, convGeom([1, 512, 7, 7], [512, 512, 3, 3], { pad: 1 })), '4 tiles');
+  assert.is(useWinograd(gpu, convGeom([1, 512, 7, 7], [512, 512, 3, 3], { pad: 1 })), sg8, '7x7 (F(2x2): 16 tiles, 1.31x the map)');
+  assert.is(useWinograd(gpu, convGeom([1, 256, 12, 12], [512, 256, 3, 3], { pad: 1 })), sg8, '12x12 (F(4x4): 9 tiles)');
+  assert.not.ok(useWinograd(gpu, convGeom([1, 768, 3, 3], [768, 768, 3, 3], { pad: 1 })), '3x3 (F(2x2): 4 tiles, 1.78x the map)');
   assert.not.ok(useWinograd(gpu, convGeom([1, 128, 52, 52], [128, 128, 3, 3], { pad: 1, stride: 2 })), 'stride 2');
   const table = tuneTable(gpu);
   const small = convGeom([1, 8, 12, 12], [8, 8, 3, 3], { pad: 1 });

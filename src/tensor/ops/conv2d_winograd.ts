@@ -1,13 +1,16 @@
 /**
- * Winograd F(4x4, 3x3) for the inference forward of 3x3 stride-1 convolutions (kernels/conv2d_winograd.wgsl,
- * where the method is described): the input and the weights are transformed into 36 matrices each, the
- * conv becomes 36 matrix products over the channels (matmul.ts, batched), and an output transform applies
- * the bias and the activation. 4x fewer multiply-adds than a direct conv, at the price of three extra passes
- * over memory and a different rounding (bounded against float64 by test/kernels/conv2d_winograd.test.ts).
+ * Winograd F(4x4, 3x3) and F(2x2, 3x3) for the inference forward of 3x3 stride-1 convolutions
+ * (kernels/conv2d_winograd.wgsl, where the method is described): the input and the weights are transformed
+ * into 36 (F(4x4)) or 16 (F(2x2)) matrices each, the conv becomes as many matrix products over the channels
+ * (matmul.ts, batched), and an output transform applies the bias and the activation. 4x (F(4x4)) or 2.25x
+ * (F(2x2)) fewer multiply-adds than a direct conv, at the price of three extra passes over memory and a
+ * different rounding (bounded against float64 by test/kernels/conv2d_winograd.test.ts). F(2x2) is for the
+ * small maps where F(4x4) has too few tiles for the products' rows (winogradTile).
  *
- * Inference only, not on the tape: the transformed weights (winogradWeights, 36/9 = 4x the weights) are made
- * once and kept by the layer (ConvolutionalLayer in 'infer' mode). Used where useWinograd says so; training
- * and every other caller of conv2dForward keep the direct kernels, so training's numbers do not change.
+ * Inference only, not on the tape: the transformed weights (winogradWeights, 36/9 = 4x or 16/9 = 1.8x the
+ * weights) are made once and kept by the layer (ConvolutionalLayer in 'infer' mode). Used where useWinograd
+ * says so; training and every other caller of conv2dForward keep the direct kernels, so training's numbers do
+ * not change.
  */
 import type { Gpu } from '../../gpu/device.js';
 import { tuneTable } from '../../gpu/tune.js';
@@ -28,37 +31,68 @@ export function winogradSupported(g: ConvGeom): boolean {
   return g.kH === 3 && g.kW === 3 && g.sy === 1 && g.sx === 1 && g.dy === 1 && g.dx === 1 && g.G === 1 && g.Cin % 4 === 0 && g.Cout % 4 === 0;
 }
 
-/** Output tiles down and across (4x4 outputs each) and in all (times the batch). */
-function tiles(g: ConvGeom): { TH: number; TW: number; T: number } {
-  const TH = Math.ceil(g.OH / 4);
-  const TW = Math.ceil(g.OW / 4);
+/** The side of an output tile: F(4x4, 3x3) or F(2x2, 3x3). */
+export type WinogradTile = 4 | 2;
+
+/** Output tiles down and across (n x n outputs each) and in all (times the batch). */
+function tiles(g: ConvGeom, n: WinogradTile): { TH: number; TW: number; T: number } {
+  const TH = Math.ceil(g.OH / n);
+  const TW = Math.ceil(g.OW / n);
   return { TH, TW, T: g.B * TH * TW };
 }
 
+/** How many outputs an image's n x n tiles compute per output of the map (1: no padding past the map). */
+function waste(g: ConvGeom, n: WinogradTile): number {
+  const { TH, TW } = tiles(g, n);
+  return (TH * TW * n * n) / (g.OH * g.OW);
+}
+
+/** The products (elements of a transformed block) of an n x n tile: (n + 2)^2. */
+const positions = (n: WinogradTile) => (n + 2) * (n + 2);
+
 /**
- * Whether the inference forward of a conv takes Winograd on this adapter. Never where its buffers (the
- * transformed weights, 4x the weights; the transformed input and product, 36/16 of the input and output
- * per 4x4 tile) would pass the adapter's binding limit, or the matmul's grid its workgroup limit. Else the
- * tuned pick for the shape when `yolo-wgsl tune` measured one ('winograd' against the direct kernels), else
- * on the CPU adapters with the 8-lane subgroup matmul (lavapipe) for a conv of at least 4e7 multiply-adds
+ * The tile a conv's Winograd takes, by the size of one image's products: F(4x4) unless F(2x2)'s are smaller,
+ * counting each product's rows (the image's tiles) padded to 16, the rows of the products' tile on lavapipe
+ * (productConfig), as the kernel computes them. F(2x2) has 16 products to F(4x4)'s 36, and 4x the rows: it
+ * is the smaller on maps of up to 10x10 (an 8x8 map: 16 x 16 rows against 36 x 16, its 4 tiles padded), F(4x4)
+ * from 11x11 on. One image, not the batch: an image gets the same kernels, so the same bits, in any batch.
+ * Measured on lavapipe: docs/performance.md "F(2x2, 3x3)".
+ */
+export function winogradTile(g: ConvGeom): WinogradTile {
+  const size = (n: WinogradTile) => {
+    const { TH, TW } = tiles(g, n);
+    return positions(n) * Math.ceil((TH * TW) / 16) * 16;
+  };
+  return size(2) < size(4) ? 2 : 4;
+}
+
+/**
+ * Whether the inference forward of a conv takes Winograd (at winogradTile's tile) on this adapter. Never where
+ * its buffers (the transformed weights, 4x or 1.8x the weights; the transformed input and product, 36/16 or
+ * 16/4 of the input and output per tile) would pass the adapter's binding limit, or the matmul's grid its
+ * workgroup limit. Else the tuned pick for the shape when `yolo-wgsl tune` measured one ('winograd' against
+ * the direct kernels), else on the CPU adapters with the 8-lane subgroup matmul (lavapipe) for a conv of at least 4e7 multiply-adds
  * per image (below, the four dispatches and thin matrices cost more than they save; 1e8 until the products
  * read their weights in panels, when 16x16 128 -> 256 gained 1.63x and yolov3-tiny at 256 b1 1.06x), from 64
- * input channels on, with at least 16 tiles per image (the matmul's rows), where the 4x4 tiles waste at most
- * 60% more outputs (a 13x13 map pads to 16x16: 1.51x, and still gained). Measured on lavapipe:
- * docs/performance.md "Winograd".
+ * input channels on, where the tiles waste at most 60% more outputs (a 13x13 map pads to 16x16 in F(4x4)
+ * tiles: 1.51x, and still gained). Until F(2x2), F(4x4) also needed 16 tiles per image (the products' rows):
+ * with fewer it lost to the direct kernels (0.61x on an 8x8 map at batch 1), where winogradTile now takes
+ * F(2x2) (1.2-1.5x on maps of 4x4 to 10x10 at batch 1). Measured on lavapipe: docs/performance.md "Winograd"
+ * and "F(2x2, 3x3)".
  * The untuned rule looks at one image, not the batch: an image gets the same kernels, so the same bits, in a
  * forward of any batch size (a served request alone or batched, detect --batch; docs/serve.md). Counting the
- * batch would add the 8x8 maps of 256-pixel inputs from batch 4 on (2.2x faster there at batch 8) at the
- * cost of that.
+ * batch would run the 8x8 maps of 256-pixel inputs through F(4x4) from batch 4 on (2.2x faster than the
+ * direct kernel at batch 8, where F(2x2) is 1.4x) at the cost of that.
  */
 export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
   if (!winogradSupported(g)) return false;
-  const { TH, TW, T } = tiles(g);
+  const n = winogradTile(g);
+  const { T } = tiles(g, n);
   const limit = gpu.limits.maxStorageBufferBindingSize ?? 128 * 1024 * 1024;
-  if (36 * 4 * Math.max(g.Cin * g.Cout, T * g.Cin, T * g.Cout) > limit) return false;
-  // the matmul's grid (36 products along z, rows of tiles along y) is not split past the per-dimension limit
+  if (positions(n) * 4 * Math.max(g.Cin * g.Cout, T * g.Cin, T * g.Cout) > limit) return false;
+  // the matmul's grid (the products along z, rows of tiles along y) is not split past the per-dimension limit
   const mm = productConfig(gpu, T);
-  const grid = matmulKernel(mm.variant, mm.tile, { M: T, N: g.Cout, K: g.Cin, batch: 36 }, true).groups;
+  const grid = matmulKernel(mm.variant, mm.tile, { M: T, N: g.Cout, K: g.Cin, batch: positions(n) }, true).groups;
   if (Math.max(...grid) > (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535)) return false;
   // a measured pick: 'winograd', or one of the direct kernels (which conv2d's auto follows)
   const e = tuneTable(gpu).get('conv2d', convTuneKey(g, 'fwd'));
@@ -66,7 +100,7 @@ export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
   if (e && parseConvPick(e.pick)) return false;
   if (gpu.info.kind === 'gpu' || fixedSubgroupSize(gpu) !== 8) return false;
   const macs = g.OH * g.OW * g.Cout * g.Cin * 9;
-  return macs >= 4e7 && g.Cin >= 64 && TH * TW >= 16 && (TH * TW * 16) / (g.OH * g.OW) <= 1.6;
+  return macs >= 4e7 && g.Cin >= 64 && waste(g, n) <= 1.6;
 }
 
 /**
@@ -97,20 +131,21 @@ export function winogradPanel(gpu: Gpu, Cout: number): number {
 }
 
 /**
- * The transformed weights of w [Cout, Cin, 3, 3] (float32; a new tensor, not recorded): U [36, Cin, Cout], or
- * with `panel` P > 0 the same values in column panels, [36, Cout/P, Cin, P] (matmulPanels' B). Default: the
- * adapter's winogradPanel.
+ * The transformed weights of w [Cout, Cin, 3, 3] (float32; a new tensor, not recorded) for n x n output tiles
+ * (default F(4x4)): U [(n+2)^2, Cin, Cout], or with `panel` P > 0 the same values in column panels,
+ * [(n+2)^2, Cout/P, Cin, P] (matmulPanels' B). Default panel: the adapter's winogradPanel.
  */
-export function winogradWeights(w: Tensor, panel = winogradPanel(w.gpu, w.shape[0])): Tensor {
+export function winogradWeights(w: Tensor, panel = winogradPanel(w.gpu, w.shape[0]), n: WinogradTile = 4): Tensor {
   const [M, C, kh, kw] = w.shape;
   if (w.shape.length !== 4 || kh !== 3 || kw !== 3 || C % 4 || M % 4 || w.dtype !== 'f32') {
     throw new Error(`conv2d winograd: weights must be float32 [Cout, Cin, 3, 3] with Cin and Cout multiples of 4, got ${w.describe()}`);
   }
   if (panel && (panel % 4 || M % panel)) throw new Error(`conv2d winograd: panels of ${panel} columns need Cout (${M}) a multiple of them, and the width a multiple of 4`);
+  if (n !== 4 && n !== 2) throw new Error(`conv2d winograd: the output tile must be 4 or 2, got ${n}`);
   const gpu = w.gpu;
-  const u = new Tensor(gpu, panel ? [36, M / panel, C, panel] : [36, C, M]);
-  const n = C * (M / 4);
-  gpu.dispatch({ file: 'conv2d_winograd', entry: 'wt', constants: { WG: WINO_WG } }, uniforms(C, 1, 1, M, 0, 0, 0, 0, 0, 0, 0, { P4: panel / 4 }), { 1: w, 2: u }, gpu.grid(n, WINO_WG));
+  const X = positions(n);
+  const u = new Tensor(gpu, panel ? [X, M / panel, C, panel] : [X, C, M]);
+  gpu.dispatch({ file: 'conv2d_winograd', entry: 'wt', defines: { N: n }, constants: { WG: WINO_WG } }, uniforms(C, 1, 1, M, 0, 0, 0, 0, 0, 0, 0, { P4: panel / 4 }), { 1: w, 2: u }, gpu.grid(C * (M / 4), WINO_WG));
   return u;
 }
 
@@ -119,24 +154,27 @@ function uniforms(C: number, H: number, W: number, M: number, OH: number, OW: nu
 }
 
 export interface WinogradOptions {
-  /** The matmul config of the 36 products (default: productConfig). */
+  /** The matmul config of the 36 or 16 products (default: productConfig). */
   matmul?: MatmulConfig;
   /** Write into channels [channelOffset, +Cout) of out.dst, as conv2dForward (not with `pool`). */
   out?: ConvOutSlice;
   /**
    * Darknet's [maxpool] size=2 stride=2 after the activation, in the output transform (fusableMaxpool; a 4x4
-   * tile holds whole windows): returns the pooled [B, Cout, outH, outW] map, as conv2dMaxpoolForward.
+   * or 2x2 tile holds whole windows): returns the pooled [B, Cout, outH, outW] map, as conv2dMaxpoolForward.
    */
   pool?: MaxpoolOptions;
 }
 
 /**
- * y = act(conv2d(x, w) + b) through Winograd F(4x4, 3x3), with u = winogradWeights(w); not recorded (as
- * conv2dForward). `p` as conv2dForward's (stride 1, any padding).
+ * y = act(conv2d(x, w) + b) through Winograd, with u = winogradWeights(w, panel, n): F(4x4, 3x3) or F(2x2, 3x3)
+ * by u's first dimension (36 or 16); not recorded (as conv2dForward). `p` as conv2dForward's (stride 1, any
+ * padding).
  */
 export function conv2dWinograd(x: Tensor, u: Tensor, b: Tensor | null, p: Conv2dParams = {}, act: Activation = 'linear', opts: WinogradOptions = {}): Tensor {
   const panels = u.shape.length === 4;
-  if ((u.shape.length !== 3 && !panels) || u.shape[0] !== 36) throw new Error(`conv2d winograd: transformed weights must be [36, Cin, Cout] or its panels [36, Cout/P, Cin, P] (winogradWeights), got ${u.describe()}`);
+  const X = u.shape[0];
+  if ((u.shape.length !== 3 && !panels) || (X !== 36 && X !== 16)) throw new Error(`conv2d winograd: transformed weights must be [36 or 16, Cin, Cout] or its panels [36 or 16, Cout/P, Cin, P] (winogradWeights), got ${u.describe()}`);
+  const n: WinogradTile = X === 36 ? 4 : 2;
   const C = panels ? u.shape[2] : u.shape[1];
   const M = panels ? u.shape[1] * u.shape[3] : u.shape[2];
   const g = convGeom(x.shape, [M, C, 3, 3], p);
@@ -149,12 +187,12 @@ export function conv2dWinograd(x: Tensor, u: Tensor, b: Tensor | null, p: Conv2d
     q = maxpoolGeometry(g.OH, g.OW, opts.pool);
   }
   const { y, Ctot, Coff } = q ? { y: Tensor.like(x, [g.B, M, q.outH, q.outW]), Ctot: M, Coff: 0 } : forwardOutput(x, g, opts.out, [u, b]);
-  const { TH, TW, T } = tiles(g);
+  const { TH, TW, T } = tiles(g, n);
   const prm = uniforms(C, g.H, g.W, M, g.OH, g.OW, g.py, g.px, TH, TW, T, { Ctot, Coff, act: activationCode(act), bias: b !== null, poolH: q?.outH, poolW: q?.outW });
-  const v = new Tensor(gpu, [36, T, C]);
-  const z = new Tensor(gpu, [36, T, M]);
+  const v = new Tensor(gpu, [X, T, C]);
+  const z = new Tensor(gpu, [X, T, M]);
   try {
-    dispatchTiles(gpu, 'it', prm, { 1: x, 2: v }, T * (C / 4));
+    dispatchTiles(gpu, n, 'it', prm, { 1: x, 2: v }, T * (C / 4));
     const mm = opts.matmul ?? productConfig(gpu, T);
     if (panels) {
       if (mm.variant !== 'sg' || panelWidth(mm.tile) !== u.shape[3]) throw new Error(`conv2d winograd: weights in panels of ${u.shape[3]} columns need an 'sg' product tile that wide, got ${mm.variant} ${tileName(mm.tile)}`);
@@ -162,8 +200,8 @@ export function conv2dWinograd(x: Tensor, u: Tensor, b: Tensor | null, p: Conv2d
     } else {
       matmul(v, u, { variant: mm.variant, tile: mm.tile, out: z });
     }
-    const vec4 = g.OW % 4 === 0 && !q;
-    dispatchTiles(gpu, vec4 ? 'ot4' : 'ot', prm, { 3: z, 4: b ?? u, [vec4 ? 6 : 5]: y }, T * (M / 4));
+    const vec4 = n === 4 && g.OW % 4 === 0 && !q;
+    dispatchTiles(gpu, n, vec4 ? 'ot4' : 'ot', prm, { 3: z, 4: b ?? u, [vec4 ? 6 : 5]: y }, T * (M / 4));
   } finally {
     v.dispose();
     z.dispose();
@@ -171,12 +209,15 @@ export function conv2dWinograd(x: Tensor, u: Tensor, b: Tensor | null, p: Conv2d
   return y;
 }
 
-/** One transform over n = tiles x channel groups invocations (WINO_WG per workgroup, in several dispatches past the limit). */
-function dispatchTiles(gpu: Gpu, entry: 'it' | 'ot' | 'ot4', prm: ReturnType<typeof uniforms>, bind: Record<number, Tensor>, n: number): void {
-  const groups = Math.ceil(n / WINO_WG);
+/**
+ * One transform of n x n tiles over `count` = tiles x channel groups invocations (WINO_WG per workgroup, in
+ * several dispatches past the limit).
+ */
+function dispatchTiles(gpu: Gpu, n: WinogradTile, entry: 'it' | 'ot' | 'ot4', prm: ReturnType<typeof uniforms>, bind: Record<number, Tensor>, count: number): void {
+  const groups = Math.ceil(count / WINO_WG);
   const max = gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535;
   for (let t0 = 0; t0 < groups; t0 += max) {
     prm.t0 = t0;
-    gpu.dispatch({ file: 'conv2d_winograd', entry, constants: { WG: WINO_WG } }, prm, bind, [Math.min(max, groups - t0), 1, 1]);
+    gpu.dispatch({ file: 'conv2d_winograd', entry, defines: { N: n }, constants: { WG: WINO_WG } }, prm, bind, [Math.min(max, groups - t0), 1, 1]);
   }
 }

@@ -12,7 +12,7 @@ import type { Gpu } from '../../gpu/device.js';
 import { tuneTable } from '../../gpu/tune.js';
 import { Rng } from '../../util/rng.js';
 import { Tensor } from '../tensor.js';
-import { conv2dWinograd, winogradSupported, winogradWeights } from './conv2d_winograd.js';
+import { conv2dWinograd, winogradSupported, winogradTile, winogradWeights } from './conv2d_winograd.js';
 import {
   conv2dBackwardData, conv2dBackwardWeights, conv2dForward, convGeom, convTuneKey, chooseConvAlgo, parseConvPick, pointwiseSupported, tileSupported,
   tileBackwardSupported,
@@ -123,7 +123,7 @@ export async function autotuneConvCase(gpu: Gpu, c: ConvTuneCase, opts: Autotune
   const runner = (name: string): (() => Tensor) => {
     // Winograd as inference runs it: the weights transformed once (the layer keeps them), not per call
     if (name === 'winograd' && c.pass === 'fwd') {
-      const u = (wino ??= winogradWeights(b));
+      const u = (wino ??= winogradWeights(b, undefined, winogradTile(g)));
       return () => conv2dWinograd(a, u, null, c.p);
     }
     const algo = parseConvPick(name);
