@@ -235,7 +235,7 @@ test('winogradTile: F(2x2) where one image\'s products are smaller (maps up to 1
   assert.is(tile(8, 1, 12), 2, '8x12: F(2x2) 24 tiles (16 x 32 rows), F(4x4) 6 (36 x 16 rows)');
 });
 
-test('useWinograd: the tuned pick when there is one, else lavapipe from 4e7 multiply-adds, 64 channels in, tiles padding the map at most 60% (any batch); never past the binding limit; tune candidates', async () => {
+test('useWinograd: the tuned pick when there is one, else lavapipe from 4e7 multiply-adds (2.5e7 at F(2x2)), 64 channels in, tiles padding the map at most 60% (any batch); never past the binding limit; tune candidates', async () => {
   const gpu = await getGpu();
   const sg8 = gpu.info.kind !== 'gpu' && fixedSubgroupSize(gpu) === 8;
   const big = convGeom([1, 128, 52, 52], [128, 128, 3, 3], { pad: 1 }); // 399M multiply-adds, 169 tiles
@@ -253,6 +253,9 @@ test('useWinograd: the tuned pick when there is one, else lavapipe from 4e7 mult
   assert.is(useWinograd(gpu, convGeom([1, 512, 7, 7], [512, 512, 3, 3], { pad: 1 })), sg8, '7x7 (F(2x2): 16 tiles, 1.31x the map)');
   assert.is(useWinograd(gpu, convGeom([1, 256, 12, 12], [512, 256, 3, 3], { pad: 1 })), sg8, '12x12 (F(4x4): 9 tiles)');
   assert.not.ok(useWinograd(gpu, convGeom([1, 768, 3, 3], [768, 768, 3, 3], { pad: 1 })), '3x3 (F(2x2): 4 tiles, 1.78x the map)');
+  assert.is(useWinograd(gpu, convGeom([1, 256, 8, 8], [256, 256, 3, 3], { pad: 1 })), sg8, '8x8, 37.7M multiply-adds (F(2x2): from 2.5e7)');
+  assert.not.ok(useWinograd(gpu, convGeom([1, 128, 8, 8], [256, 128, 3, 3], { pad: 1 })), '8x8, 18.9M multiply-adds');
+  assert.not.ok(useWinograd(gpu, convGeom([1, 192, 13, 13], [128, 192, 3, 3], { pad: 1 })), '13x13 (F(4x4)), 37.4M multiply-adds');
   assert.not.ok(useWinograd(gpu, convGeom([1, 128, 52, 52], [128, 128, 3, 3], { pad: 1, stride: 2 })), 'stride 2');
   const table = tuneTable(gpu);
   const small = convGeom([1, 8, 12, 12], [8, 8, 3, 3], { pad: 1 });

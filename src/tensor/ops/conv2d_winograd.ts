@@ -71,14 +71,15 @@ export function winogradTile(g: ConvGeom): WinogradTile {
  * its buffers (the transformed weights, 4x or 1.8x the weights; the transformed input and product, 36/16 or
  * 16/4 of the input and output per tile) would pass the adapter's binding limit, or the matmul's grid its
  * workgroup limit. Else the tuned pick for the shape when `yolo-wgsl tune` measured one ('winograd' against
- * the direct kernels), else on the CPU adapters with the 8-lane subgroup matmul (lavapipe) for a conv of at least 4e7 multiply-adds
- * per image (below, the four dispatches and thin matrices cost more than they save; 1e8 until the products
- * read their weights in panels, when 16x16 128 -> 256 gained 1.63x and yolov3-tiny at 256 b1 1.06x), from 64
- * input channels on, where the tiles waste at most 60% more outputs (a 13x13 map pads to 16x16 in F(4x4)
- * tiles: 1.51x, and still gained). Until F(2x2), F(4x4) also needed 16 tiles per image (the products' rows):
- * with fewer it lost to the direct kernels (0.61x on an 8x8 map at batch 1), where winogradTile now takes
- * F(2x2) (1.2-1.5x on maps of 4x4 to 10x10 at batch 1). Measured on lavapipe: docs/performance.md "Winograd"
- * and "F(2x2, 3x3)".
+ * the direct kernels), else on the CPU adapters with the 8-lane subgroup matmul (lavapipe) for a conv of at
+ * least 4e7 multiply-adds per image at F(4x4) (below, the four dispatches and thin matrices cost more than
+ * they save; 1e8 until the products read their weights in panels, when 16x16 128 -> 256 gained 1.63x and
+ * yolov3-tiny at 256 b1 1.06x) or 2.5e7 at F(2x2) (whose transforms cost less, on small maps where the direct
+ * kernel fills fewer lanes: 2.9e7 to 3.8e7 gained 1.4-1.5x, 1.9e7 was even), from 64 input channels on, where
+ * the tiles waste at most 60% more outputs (a 13x13 map pads to 16x16 in F(4x4) tiles: 1.51x, and still
+ * gained). Until F(2x2), F(4x4) also needed 16 tiles per image (the products' rows): with fewer it lost to the
+ * direct kernels (0.61x on an 8x8 map at batch 1), where winogradTile now takes F(2x2) (1.2-1.5x on maps of
+ * 4x4 to 10x10 at batch 1). Measured on lavapipe: docs/performance.md "Winograd" and "F(2x2, 3x3)".
  * The untuned rule looks at one image, not the batch: an image gets the same kernels, so the same bits, in a
  * forward of any batch size (a served request alone or batched, detect --batch; docs/serve.md). Counting the
  * batch would run the 8x8 maps of 256-pixel inputs through F(4x4) from batch 4 on (2.2x faster than the
@@ -100,7 +101,7 @@ export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
   if (e && parseConvPick(e.pick)) return false;
   if (gpu.info.kind === 'gpu' || fixedSubgroupSize(gpu) !== 8) return false;
   const macs = g.OH * g.OW * g.Cout * g.Cin * 9;
-  return macs >= 4e7 && g.Cin >= 64 && waste(g, n) <= 1.6;
+  return macs >= (n === 2 ? 2.5e7 : 4e7) && g.Cin >= 64 && waste(g, n) <= 1.6;
 }
 
 /**
