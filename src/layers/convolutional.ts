@@ -21,7 +21,7 @@
  */
 import { Layer, type BuildContext, type ForwardContext, type LayerTensor, type Mode, param, readActivation, refuseNonzero, idiv } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
-import { conv2d, conv2dMaxpoolForward, convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
+import { conv2d, conv2dMaxpoolForward, convGeom, type Conv2dParams, type ConvGeom } from '../tensor/ops/conv2d.js';
 import { conv2dWinograd, useWinograd, winogradTile, winogradWeights, type WinogradTile } from '../tensor/ops/conv2d_winograd.js';
 import { fusableMaxpool, type MaxpoolOptions } from '../tensor/ops/pool.js';
 import type { DType, Tensor } from '../tensor/tensor.js';
@@ -248,30 +248,35 @@ export class ConvolutionalLayer extends Layer {
     return !this.xnor && !this.binary && (mode === 'infer' || this.batchNormalize) && fusableMaxpool(pool);
   }
 
+  /**
+   * The forward through Winograd at winogradTile's tile. The transformed weights are kept by the owner of the
+   * weights, per tile (a resized network's layer uses them: they depend on the size only through the tile); a
+   * dry run (Gpu.collectKernels, Network.precompile) computes nothing, so its transform is a temporary.
+   */
+  private winogradForward(x: Tensor, w: Tensor, b: Tensor | null, g: ConvGeom, act: Activation, pool: MaxpoolOptions | undefined, dry: boolean): Tensor {
+    const o = this.owner;
+    const n = winogradTile(g);
+    if (!dry && o.winoW?.src !== w) {
+      for (const u of Object.values(o.winoW?.u ?? {})) u.dispose();
+      o.winoW = { src: w, u: {} };
+    }
+    const u = dry ? winogradWeights(w, undefined, n) : (o.winoW!.u[n] ??= winogradWeights(w, undefined, n));
+    try {
+      return conv2dWinograd(x, u, b, this.geom(), act, { pool });
+    } finally {
+      if (dry) u.dispose();
+    }
+  }
+
   forward([x]: Tensor[], ctx: ForwardContext): Tensor {
     const act: Activation = ctx.preActivation ? 'linear' : this.activation;
     const t = this.tensors(ctx.mode);
     const pool = ctx.fusedMaxpool && this.fusesMaxpool(ctx.fusedMaxpool, ctx.mode) ? ctx.fusedMaxpool : undefined;
     // inference at precision 'auto': Winograd F(4x4, 3x3) or F(2x2, 3x3) where useWinograd picks it, the pool in
     // its epilogue
-    const g = t.w && convGeom(x.shape, t.w.shape, this.geom());
-    if (ctx.winograd && !this.xnor && !this.binary && t.w && g && x.dtype === 'f32' && t.w.dtype === 'f32' && useWinograd(ctx.gpu, g)) {
-      // the transformed weights are kept by the owner of the weights (a resized network's layer uses them: they
-      // depend on the size only through the tile); a dry run (Gpu.collectKernels, Network.precompile) computes
-      // nothing, so its transform is a temporary
-      const o = this.owner;
-      const dry = ctx.gpu.collectingKernels;
-      const n = winogradTile(g);
-      if (!dry && o.winoW?.src !== t.w) {
-        for (const u of Object.values(o.winoW?.u ?? {})) u.dispose();
-        o.winoW = { src: t.w, u: {} };
-      }
-      const u = dry ? winogradWeights(t.w, undefined, n) : (o.winoW!.u[n] ??= winogradWeights(t.w, undefined, n));
-      try {
-        return conv2dWinograd(x, u, t.b, this.geom(), act, { pool });
-      } finally {
-        if (dry) u.dispose();
-      }
+    if (ctx.winograd && !this.xnor && !this.binary && t.w && x.dtype === 'f32' && t.w.dtype === 'f32') {
+      const g = convGeom(x.shape, t.w.shape, this.geom());
+      if (useWinograd(ctx.gpu, g)) return this.winogradForward(x, t.w, t.b, g, act, pool, ctx.gpu.collectingKernels);
     }
     // maxpool(act(conv)) in one pass where the forward runs the tile kernel (conv2dMaxpoolForward)
     if (pool && ctx.mode === 'infer') return conv2dMaxpoolForward(x, t.w, t.b, this.geom(), pool, 'auto', act);
