@@ -117,6 +117,8 @@ export interface BenchNetworkCli {
   iters?: number;
   minIters?: number;
   budget?: number;
+  /** A fast case repeats until its samples add up to this many seconds (NetworkBenchOptions.minSeconds). */
+  minSeconds?: number;
   quick?: boolean;
   json?: string;
   md?: string;
@@ -137,7 +139,7 @@ export async function runBenchNetwork(o: BenchNetworkCli): Promise<void> {
       cfg: o.cfg, weights: o.weights, gpu, sizes: nums(o.sizes), inferBatches: nums(o.batches), trainSizes: nums(o.trainSizes),
       trainBatches: o.trainBatches === '' ? [] : nums(o.trainBatches), loss: o.loss as 'darknet' | undefined,
       sweepBatches: o.sweepBatches === '' ? [] : nums(o.sweepBatches), sweepSizes: o.sweepSizes === '' ? [] : nums(o.sweepSizes),
-      iters: o.iters, minIters: o.minIters, budgetSeconds: o.budget, quick: o.quick, peak: o.peak, log: (l: string) => console.log(l),
+      iters: o.iters, minIters: o.minIters, budgetSeconds: o.budget, minSeconds: o.minSeconds, quick: o.quick, peak: o.peak, log: (l: string) => console.log(l),
       precision: o.precision === undefined ? undefined : checkPrecision(o.precision, '--precision'),
     });
     const md = formatNetworkBench(r);

@@ -396,6 +396,7 @@ export async function main(argv: string[]): Promise<void> {
         .option('yolo-loss', { type: 'boolean', describe: 'peers: also time our step with the real YOLO loss (default on; --no-yolo-loss)' })
         .option('min-iters', { type: 'number', describe: 'network/peers: minimum timed repetitions' })
         .option('budget', { type: 'number', describe: 'network/peers: seconds after which a case stops at --min-iters' })
+        .option('min-seconds', { type: 'number', describe: 'network: a fast case repeats past --iters until its samples add up to this many seconds, at most 5x --iters (default 1; --quick 0.3; 0: off)' })
         .option('tolerance', { type: 'number', describe: 'peers: relative tolerance of the output check (default 1e-3)' })
         .option('darknet', { type: 'string', describe: "peers: an AlexeyAB Darknet binary: also time Darknet on the demo training job and at inference (docs/performance.md)" })
         .option('darknet-iters', { type: 'number', describe: 'peers: training iterations of the demo job for Darknet and yolo-wgsl (default 200; --quick 30)' })
@@ -419,7 +420,7 @@ export async function main(argv: string[]): Promise<void> {
           if (a.what === 'network') {
             return b.runBenchNetwork({
               ...common, sizes: a.sizes, batches: a.batches, trainSizes: a['train-sizes'], trainBatches: a['train-batches'], loss: a.loss,
-              sweepBatches: a['sweep-batches'], sweepSizes: a['sweep-sizes'], peak: a.peak, precision: a.precision,
+              sweepBatches: a['sweep-batches'], sweepSizes: a['sweep-sizes'], peak: a.peak, precision: a.precision, minSeconds: a['min-seconds'],
             });
           }
           return b.runBenchPeers({

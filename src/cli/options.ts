@@ -35,6 +35,7 @@ export const NUMERIC_OPTIONS: Readonly<Record<string, NumberRule>> = {
   iters: RULES.positiveInt,
   'min-iters': RULES.positiveInt,
   budget: RULES.positive,
+  'min-seconds': { min: 0 },
   tolerance: RULES.positive,
   'max-pixels': RULES.positiveInt,
   'val-fraction': RULES.probability,

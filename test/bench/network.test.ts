@@ -13,7 +13,7 @@ import { packageRoot } from '../../src/util/paths.js';
 import { Network } from '../../src/darknet/network.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
-import { TrainStep, benchNetwork, formatNetworkBench } from '../../src/perf/network.js';
+import { TrainStep, benchNetwork, formatNetworkBench, timeCalls } from '../../src/perf/network.js';
 import { buildTfModel, nchwToNhwc, nhwcToNchw } from '../../bench/peers/tfjs.js';
 import { buildOnnxModel } from '../../bench/peers/onnx.js';
 
@@ -74,6 +74,27 @@ function relDiff(ours: Float32Array, peer: Float32Array): number {
   for (let i = 0; i < ours.length; i++) d = Math.max(d, Math.abs(ours[i] - peer[i]));
   return d / maxAbs(ours);
 }
+
+test('timeCalls: iters samples, more for a fast call until they add up to minSeconds (at most 5x iters), fewer past the budget', async () => {
+  const sleep = (ms: number) => () => new Promise<void>((r) => setTimeout(r, ms));
+  const plain = await timeCalls(sleep(2), { iters: 3, minIters: 2, budget: 20 });
+  assert.is(plain.samples, 3);
+  assert.is(plain.all.length, 3);
+  // 2 ms calls, 0.05 s: about 20 samples wanted, 5 x 3 = 15 at most
+  const capped = await timeCalls(sleep(2), { iters: 3, minIters: 2, budget: 20, minSeconds: 0.05 });
+  assert.is(capped.samples, 15);
+  // 2 ms calls, 0.02 s: stops as soon as the samples add up to 20 ms (about 7-10 samples: timers run late;
+  // 3 on a machine so loaded that 3 already do)
+  const some = await timeCalls(sleep(2), { iters: 3, minIters: 2, budget: 20, minSeconds: 0.02 });
+  const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
+  assert.ok(some.samples >= 3 && some.samples < 15, `${some.samples} samples`);
+  assert.ok(sum(some.all) >= 20, 'they add up to minSeconds');
+  if (some.samples > 3) assert.ok(sum(some.all.slice(0, -1)) < 20, 'and no more than that took');
+  // past the budget: minIters, minSeconds or not
+  const budget = await timeCalls(sleep(15), { iters: 5, minIters: 2, budget: 0.001, minSeconds: 10 });
+  assert.is(budget.samples, 2);
+  assert.ok(budget.ms >= 14 && budget.min <= budget.ms && budget.first >= 14);
+});
 
 test('peer models: TF.js (cpu) and ONNX Runtime match our forward on yolo-mini at 64 px; TF.js training loss = ours', async () => {
   const gpu = await getGpu();
