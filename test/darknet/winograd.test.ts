@@ -134,4 +134,30 @@ test('precision auto, untuned: the Winograd rule is per image, so an image gets 
   assert.ok(outs[1].every((v, i) => Object.is(v, outs[0][i])), 'the image\'s outputs: the same bits in a batch of 3 as alone');
 });
 
+// The same for F(2x2): a 256 -> 256 conv on an 8x8 map (37.7M multiply-adds per image: F(2x2) from 2.5e7).
+test('precision auto, untuned: F(2x2) on an 8x8 map, the same bits at batch 1 and batch 3', async () => {
+  const gpu = await getGpu();
+  tuneTable(gpu).clear();
+  const lavapipeLike = gpu.info.kind !== 'gpu' && fixedSubgroupSize(gpu) === 8;
+  const cfg = ['[net]', 'width=8', 'height=8', 'channels=256', '',
+    '[convolutional]', 'batch_normalize=1', 'filters=256', 'size=3', 'stride=1', 'pad=1', 'activation=leaky', ''].join('\n');
+  const img = randomArray(new Rng(11), 256 * 64, -1, 1);
+  const outs: Float32Array[] = [];
+  for (const B of [1, 3]) {
+    const net = Network.build(parseCfg(cfg, 'per-image-f2.cfg'), { batch: B });
+    net.initWeights(12);
+    net.prepare(gpu, 'infer', { precision: 'auto' });
+    const data = new Float32Array(B * img.length);
+    data.set(img);
+    data.set(randomArray(new Rng(13), (B - 1) * img.length, -1, 1), img.length);
+    const x = Tensor.from(gpu, [B, 256, 8, 8], data);
+    const r = await run(net, x, [0]);
+    assert.is(r.winograd, lavapipeLike, `batch ${B}: through Winograd F(2x2): ${lavapipeLike}`);
+    outs.push(r.outs.get(0)!.subarray(0, 256 * 64));
+    x.dispose();
+    net.dispose();
+  }
+  assert.ok(outs[1].every((v, i) => Object.is(v, outs[0][i])), 'the image\'s outputs: the same bits in a batch of 3 as alone');
+});
+
 test.run();
