@@ -21,8 +21,8 @@
  */
 import { Layer, type BuildContext, type ForwardContext, type LayerTensor, type Mode, param, readActivation, refuseNonzero, idiv } from '../darknet/layer.js';
 import type { Activation } from '../tensor/ops/activation.js';
-import { conv2d, conv2dMaxpoolForward, convGeom, type Conv2dParams, type ConvGeom } from '../tensor/ops/conv2d.js';
-import { conv2dWinograd, useWinograd, winogradTile, winogradWeights, type WinogradTile } from '../tensor/ops/conv2d_winograd.js';
+import { conv2d, conv2dMaxpoolForward, convGeom, type Conv2dParams } from '../tensor/ops/conv2d.js';
+import { conv2dWinograd, winogradPlan, winogradWeights, type WinogradTile } from '../tensor/ops/conv2d_winograd.js';
 import { fusableMaxpool, type MaxpoolOptions } from '../tensor/ops/pool.js';
 import type { DType, Tensor } from '../tensor/tensor.js';
 import type { Gpu } from '../gpu/device.js';
@@ -249,13 +249,13 @@ export class ConvolutionalLayer extends Layer {
   }
 
   /**
-   * The forward through Winograd at winogradTile's tile. The transformed weights are kept by the owner of the
-   * weights, per tile (a resized network's layer uses them: they depend on the size only through the tile); a
-   * dry run (Gpu.collectKernels, Network.precompile) computes nothing, so its transform is a temporary.
+   * The forward through Winograd with n x n output tiles (winogradPlan). The transformed weights are kept by the
+   * owner of the weights, per tile (a resized network's layer uses them: they depend on the size only through
+   * the tile); a dry run (Gpu.collectKernels, Network.precompile) computes nothing, so its transform is a
+   * temporary.
    */
-  private winogradForward(x: Tensor, w: Tensor, b: Tensor | null, g: ConvGeom, act: Activation, pool: MaxpoolOptions | undefined, dry: boolean): Tensor {
+  private winogradForward(x: Tensor, w: Tensor, b: Tensor | null, n: WinogradTile, act: Activation, pool: MaxpoolOptions | undefined, dry: boolean): Tensor {
     const o = this.owner;
-    const n = winogradTile(g);
     if (!dry && o.winoW?.src !== w) {
       for (const u of Object.values(o.winoW?.u ?? {})) u.dispose();
       o.winoW = { src: w, u: {} };
@@ -272,11 +272,11 @@ export class ConvolutionalLayer extends Layer {
     const act: Activation = ctx.preActivation ? 'linear' : this.activation;
     const t = this.tensors(ctx.mode);
     const pool = ctx.fusedMaxpool && this.fusesMaxpool(ctx.fusedMaxpool, ctx.mode) ? ctx.fusedMaxpool : undefined;
-    // inference at precision 'auto': Winograd F(4x4, 3x3) or F(2x2, 3x3) where useWinograd picks it, the pool in
+    // inference at precision 'auto': Winograd F(4x4, 3x3) or F(2x2, 3x3) where winogradPlan picks it, the pool in
     // its epilogue
     if (ctx.winograd && !this.xnor && !this.binary && t.w && x.dtype === 'f32' && t.w.dtype === 'f32') {
-      const g = convGeom(x.shape, t.w.shape, this.geom());
-      if (useWinograd(ctx.gpu, g)) return this.winogradForward(x, t.w, t.b, g, act, pool, ctx.gpu.collectingKernels);
+      const n = winogradPlan(ctx.gpu, convGeom(x.shape, t.w.shape, this.geom()));
+      if (n) return this.winogradForward(x, t.w, t.b, n, act, pool, ctx.gpu.collectingKernels);
     }
     // maxpool(act(conv)) in one pass where the forward runs the tile kernel (conv2dMaxpoolForward)
     if (pool && ctx.mode === 'infer') return conv2dMaxpoolForward(x, t.w, t.b, this.geom(), pool, 'auto', act);

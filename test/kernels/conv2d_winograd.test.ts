@@ -7,7 +7,7 @@ import { act as actRef } from '../reference/activation.js';
 import { maxpoolRef } from '../reference/pool.js';
 import { Tensor, ACTIVATIONS, type Activation } from '../../src/tensor/index.js';
 import { conv2dForward, convGeom, convTuneKey, type Conv2dParams } from '../../src/tensor/ops/conv2d.js';
-import { conv2dWinograd, useWinograd, winogradPanel, winogradSupported, winogradTile, winogradWeights, type WinogradTile } from '../../src/tensor/ops/conv2d_winograd.js';
+import { conv2dWinograd, useWinograd, winogradPanel, winogradPlan, winogradSupported, winogradTile, winogradWeights, type WinogradTile } from '../../src/tensor/ops/conv2d_winograd.js';
 import { convTuneCandidates } from '../../src/tensor/ops/conv_tune.js';
 import { fixedSubgroupSize } from '../../src/tensor/ops/matmul.js';
 import { tuneTable } from '../../src/gpu/tune.js';
@@ -262,6 +262,15 @@ test('useWinograd: the tuned pick when there is one, else lavapipe from 4e7 mult
   try {
     table.set('conv2d', convTuneKey(small, 'fwd'), 'winograd');
     assert.ok(useWinograd(gpu, small), 'a measured winograd pick is followed');
+    // the pick's tile, whatever the untuned rule's: F(4x4) on an 8x8 map at batch 8, F(2x2) on a 52x52 one
+    const b8 = convGeom([8, 256, 8, 8], [512, 256, 3, 3], { pad: 1 });
+    assert.is(winogradPlan(gpu, b8), sg8 ? 2 : 0, 'untuned: F(2x2) on lavapipe');
+    table.set('conv2d', convTuneKey(b8, 'fwd'), 'winograd');
+    assert.is(winogradPlan(gpu, b8), 4, "'winograd': F(4x4)");
+    table.set('conv2d', convTuneKey(b8, 'fwd'), 'winograd2');
+    assert.is(winogradPlan(gpu, b8), 2, "'winograd2': F(2x2)");
+    table.set('conv2d', convTuneKey(big, 'fwd'), 'winograd2');
+    assert.is(winogradPlan(gpu, big), 2, "'winograd2' on 52x52");
     table.set('conv2d', convTuneKey(big, 'fwd'), 'tile');
     assert.not.ok(useWinograd(gpu, big), 'a measured direct pick is followed');
     // conv2dForward's auto does not run the winograd pick (the layer keeps the transformed weights; auto
@@ -284,8 +293,8 @@ test('useWinograd: the tuned pick when there is one, else lavapipe from 4e7 mult
   } finally {
     limits.maxStorageBufferBindingSize = keep;
   }
-  assert.ok(convTuneCandidates(big, 'fwd').includes('winograd'));
-  assert.not.ok(convTuneCandidates(big, 'bwd_data').includes('winograd'));
+  assert.ok(convTuneCandidates(big, 'fwd').includes('winograd') && convTuneCandidates(big, 'fwd').includes('winograd2'));
+  assert.not.ok(convTuneCandidates(big, 'bwd_data').some((a) => a.startsWith('winograd')));
   assert.not.ok(convTuneCandidates(convGeom([1, 3, 8, 8], [4, 3, 3, 3], { pad: 1 }), 'fwd').includes('winograd'));
 });
 

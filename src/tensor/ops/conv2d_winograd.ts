@@ -67,11 +67,23 @@ export function winogradTile(g: ConvGeom): WinogradTile {
 }
 
 /**
- * Whether the inference forward of a conv takes Winograd (at winogradTile's tile) on this adapter. Never where
- * its buffers (the transformed weights, 4x or 1.8x the weights; the transformed input and product, 36/16 or
- * 16/4 of the input and output per tile) would pass the adapter's binding limit, or the matmul's grid its
- * workgroup limit. Else the tuned pick for the shape when `yolo-wgsl tune` measured one ('winograd' against
- * the direct kernels), else on the CPU adapters with the 8-lane subgroup matmul (lavapipe) for a conv of at
+ * The tuning table's picks (`yolo-wgsl tune`, conv_tune.ts) that run a forward through Winograd, by tile:
+ * 'winograd' F(4x4) (the name tables have held since it landed), 'winograd2' F(2x2).
+ */
+export const WINOGRAD_PICKS: ReadonlyMap<string, WinogradTile> = new Map([['winograd', 4], ['winograd2', 2]]);
+
+/** Whether the inference forward of a conv takes Winograd on this adapter (winogradPlan). */
+export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
+  return winogradPlan(gpu, g) !== 0;
+}
+
+/**
+ * The tile the inference forward of a conv takes through Winograd on this adapter, or 0: the direct kernels.
+ * Never where its buffers (the transformed weights, 4x or 1.8x the weights; the transformed input and product,
+ * 36/16 or 16/4 of the input and output per tile) would pass the adapter's binding limit, or the matmul's grid
+ * its workgroup limit. Else the tuned pick for the shape when `yolo-wgsl tune` measured one: 'winograd' F(4x4),
+ * 'winograd2' F(2x2) (tune times both against the direct kernels, at the batch it was given), a direct kernel
+ * 0. Else winogradTile's tile on the CPU adapters with the 8-lane subgroup matmul (lavapipe) for a conv of at
  * least 4e7 multiply-adds per image at F(4x4) (below, the four dispatches and thin matrices cost more than
  * they save; 1e8 until the products read their weights in panels, when 16x16 128 -> 256 gained 1.63x and
  * yolov3-tiny at 256 b1 1.06x) or 2.5e7 at F(2x2) (whose transforms cost less, on small maps where the direct
@@ -83,25 +95,26 @@ export function winogradTile(g: ConvGeom): WinogradTile {
  * The untuned rule looks at one image, not the batch: an image gets the same kernels, so the same bits, in a
  * forward of any batch size (a served request alone or batched, detect --batch; docs/serve.md). Counting the
  * batch would run the 8x8 maps of 256-pixel inputs through F(4x4) from batch 4 on (2.2x faster than the
- * direct kernel at batch 8, where F(2x2) is 1.4x) at the cost of that.
+ * direct kernel at batch 8, where F(2x2) is 1.4x) at the cost of that; `tune` at that batch can pick it.
  */
-export function useWinograd(gpu: Gpu, g: ConvGeom): boolean {
-  if (!winogradSupported(g)) return false;
-  const n = winogradTile(g);
+export function winogradPlan(gpu: Gpu, g: ConvGeom): WinogradTile | 0 {
+  if (!winogradSupported(g)) return 0;
+  // a measured pick: 'winograd' or 'winograd2', or one of the direct kernels (which conv2d's auto follows)
+  const e = tuneTable(gpu).get('conv2d', convTuneKey(g, 'fwd'));
+  const tuned = e ? WINOGRAD_PICKS.get(e.pick) : undefined;
+  const n = tuned ?? winogradTile(g);
   const { T } = tiles(g, n);
   const limit = gpu.limits.maxStorageBufferBindingSize ?? 128 * 1024 * 1024;
-  if (positions(n) * 4 * Math.max(g.Cin * g.Cout, T * g.Cin, T * g.Cout) > limit) return false;
+  if (positions(n) * 4 * Math.max(g.Cin * g.Cout, T * g.Cin, T * g.Cout) > limit) return 0;
   // the matmul's grid (the products along z, rows of tiles along y) is not split past the per-dimension limit
   const mm = productConfig(gpu, T);
   const grid = matmulKernel(mm.variant, mm.tile, { M: T, N: g.Cout, K: g.Cin, batch: positions(n) }, true).groups;
-  if (Math.max(...grid) > (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535)) return false;
-  // a measured pick: 'winograd', or one of the direct kernels (which conv2d's auto follows)
-  const e = tuneTable(gpu).get('conv2d', convTuneKey(g, 'fwd'));
-  if (e?.pick === 'winograd') return true;
-  if (e && parseConvPick(e.pick)) return false;
-  if (gpu.info.kind === 'gpu' || fixedSubgroupSize(gpu) !== 8) return false;
+  if (Math.max(...grid) > (gpu.limits.maxComputeWorkgroupsPerDimension ?? 65535)) return 0;
+  if (tuned) return tuned;
+  if (e && parseConvPick(e.pick)) return 0;
+  if (gpu.info.kind === 'gpu' || fixedSubgroupSize(gpu) !== 8) return 0;
   const macs = g.OH * g.OW * g.Cout * g.Cin * 9;
-  return macs >= (n === 2 ? 2.5e7 : 4e7) && g.Cin >= 64 && waste(g, n) <= 1.6;
+  return macs >= (n === 2 ? 2.5e7 : 4e7) && g.Cin >= 64 && waste(g, n) <= 1.6 ? n : 0;
 }
 
 /**

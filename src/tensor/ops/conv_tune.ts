@@ -12,7 +12,7 @@ import type { Gpu } from '../../gpu/device.js';
 import { tuneTable } from '../../gpu/tune.js';
 import { Rng } from '../../util/rng.js';
 import { Tensor } from '../tensor.js';
-import { conv2dWinograd, winogradSupported, winogradTile, winogradWeights } from './conv2d_winograd.js';
+import { WINOGRAD_PICKS, conv2dWinograd, winogradSupported, winogradWeights } from './conv2d_winograd.js';
 import {
   conv2dBackwardData, conv2dBackwardWeights, conv2dForward, convGeom, convTuneKey, chooseConvAlgo, parseConvPick, pointwiseSupported, tileSupported,
   tileBackwardSupported,
@@ -65,7 +65,7 @@ export interface AutotuneOptions {
  */
 export const CONV_TUNE_CANDIDATES: readonly string[] = [
   'direct', 'gemm_tiled', 'gemm_reg', 'gemm_reg@16x2x64', 'gemm_reg@32x2x64', 'gemm_reg@8x8x64', 'gemm_reg@16x4x32', 'gemm_reg@8x4x64',
-  'tile', 'tile@16x4x2', 'tile@32x1x4', 'tile@16x1x8', 'tile@8x2x4', 'tile@16x2x7', 'tile@16x2x4', 'winograd',
+  'tile', 'tile@16x4x2', 'tile@32x1x4', 'tile@16x1x8', 'tile@8x2x4', 'tile@16x2x7', 'tile@16x2x4', 'winograd', 'winograd2',
 ];
 
 /**
@@ -78,7 +78,7 @@ export const CONV_TUNE_CANDIDATES: readonly string[] = [
 export function convTuneCandidates(g: ConvGeom, pass: ConvPass, algos: readonly string[] = CONV_TUNE_CANDIDATES, gpu?: Gpu): string[] {
   const pointwise = pass === 'fwd' && gpu !== undefined && pointwiseSupported(gpu, g, 'f32');
   return algos.filter((a) => {
-    if (a === 'winograd') return pass === 'fwd' && winogradSupported(g);
+    if (WINOGRAD_PICKS.has(a)) return pass === 'fwd' && winogradSupported(g);
     if (pointwise && a.startsWith('tile@')) return false;
     return !a.startsWith('tile') || (pass === 'fwd' ? tileSupported(g) : a === 'tile' && tileBackwardSupported(g, pass));
   });
@@ -119,11 +119,13 @@ export async function autotuneConvCase(gpu: Gpu, c: ConvTuneCase, opts: Autotune
   const dyShape = [g.B, g.Cout, g.OH, g.OW];
   const a = c.pass === 'bwd_data' ? randomTensor(gpu, dyShape, rng) : randomTensor(gpu, c.x, rng);
   const b = c.pass === 'fwd' ? randomTensor(gpu, c.w, rng) : c.pass === 'bwd_data' ? randomTensor(gpu, c.w, rng) : randomTensor(gpu, dyShape, rng);
-  let wino: Tensor | undefined;
+  const wino: Tensor[] = [];
   const runner = (name: string): (() => Tensor) => {
     // Winograd as inference runs it: the weights transformed once (the layer keeps them), not per call
-    if (name === 'winograd' && c.pass === 'fwd') {
-      const u = (wino ??= winogradWeights(b, undefined, winogradTile(g)));
+    const n = WINOGRAD_PICKS.get(name);
+    if (n && c.pass === 'fwd') {
+      const u = winogradWeights(b, undefined, n);
+      wino.push(u);
       return () => conv2dWinograd(a, u, null, c.p);
     }
     const algo = parseConvPick(name);
@@ -152,7 +154,7 @@ export async function autotuneConvCase(gpu: Gpu, c: ConvTuneCase, opts: Autotune
   } finally {
     a.dispose();
     b.dispose();
-    wino?.dispose();
+    for (const u of wino) u.dispose();
   }
   const pick = Object.entries(ms).reduce((x, y) => (y[1] < x[1] ? y : x))[0];
   const rounded = Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, Number(v.toPrecision(4))]));
