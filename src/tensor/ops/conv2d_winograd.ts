@@ -8,9 +8,9 @@
  * small maps where F(4x4) has too few tiles for the products' rows (winogradTile).
  *
  * Inference only, not on the tape: the transformed weights (winogradWeights, 36/9 = 4x or 16/9 = 1.8x the
- * weights) are made once and kept by the layer (ConvolutionalLayer in 'infer' mode). Used where useWinograd
- * says so; training and every other caller of conv2dForward keep the direct kernels, so training's numbers do
- * not change.
+ * weights) are made once and kept by the layer (ConvolutionalLayer in 'infer' mode). Used where winogradPlan
+ * says so, at its tile; training and every other caller of conv2dForward keep the direct kernels, so training's
+ * numbers do not change.
  */
 import type { Gpu } from '../../gpu/device.js';
 import { tuneTable } from '../../gpu/tune.js';
@@ -51,12 +51,12 @@ function waste(g: ConvGeom, n: WinogradTile): number {
 const positions = (n: WinogradTile) => (n + 2) * (n + 2);
 
 /**
- * The tile a conv's Winograd takes, by the size of one image's products: F(4x4) unless F(2x2)'s are smaller,
- * counting each product's rows (the image's tiles) padded to 16, the rows of the products' tile on lavapipe
- * (productConfig), as the kernel computes them. F(2x2) has 16 products to F(4x4)'s 36, and 4x the rows: it
- * is the smaller on maps of up to 10x10 (an 8x8 map: 16 x 16 rows against 36 x 16, its 4 tiles padded), F(4x4)
- * from 11x11 on. One image, not the batch: an image gets the same kernels, so the same bits, in any batch.
- * Measured on lavapipe: docs/performance.md "F(2x2, 3x3)".
+ * The tile a conv's Winograd takes untuned (winogradPlan), by the size of one image's products: F(4x4) unless
+ * F(2x2)'s are smaller, counting each product's rows (the image's tiles) padded to 16, the rows of the
+ * products' tile on lavapipe (productConfig), as the kernel computes them. F(2x2) has 16 products to F(4x4)'s
+ * 36, and 4x the rows: it is the smaller on maps of up to 10x10 (an 8x8 map: 16 x 16 rows against 36 x 16, its
+ * 4 tiles padded), F(4x4) from 11x11 on. One image, not the batch: an image gets the same kernels, so the same
+ * bits, in any batch. Measured on lavapipe: docs/performance.md "F(2x2, 3x3)".
  */
 export function winogradTile(g: ConvGeom): WinogradTile {
   const size = (n: WinogradTile) => {
