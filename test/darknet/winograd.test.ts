@@ -100,64 +100,51 @@ test('yolo-mini at 64x64, batch 2: precision auto runs the picked convs through 
 });
 
 
-// The untuned rule looks at one image (useWinograd): an image gets the same kernels, so the same bits, in a
-// forward of any batch size. A conv of 64 -> 128 channels at 24x24 (42.5M multiply-adds per image) takes
-// Winograd at batch 1 already; 128 -> 128 at 12x12 (21M per image) at no batch size (a rule counting the batch
-// would take it at batch 3: 64M).
-test('precision auto, untuned: the Winograd rule is per image, so an image gets the same bits at batch 1 and batch 3', async () => {
-  const gpu = await getGpu();
-  tuneTable(gpu).clear();
-  const lavapipeLike = gpu.info.kind !== 'gpu' && fixedSubgroupSize(gpu) === 8;
-  const cfg = ['[net]', 'width=24', 'height=24', 'channels=64', '',
-    '[convolutional]', 'batch_normalize=1', 'filters=128', 'size=3', 'stride=1', 'pad=1', 'activation=leaky', '',
-    '[maxpool]', 'size=2', 'stride=2', '',
-    '[convolutional]', 'batch_normalize=1', 'filters=128', 'size=3', 'stride=1', 'pad=1', 'activation=leaky', '',
-    '[convolutional]', 'filters=32', 'size=3', 'stride=1', 'pad=1', 'activation=linear', ''].join('\n');
-  const outs: Float32Array[] = [];
-  const img = randomArray(new Rng(8), 64 * 24 * 24, -1, 1);
-  for (const B of [1, 3]) {
-    const net = Network.build(parseCfg(cfg, 'per-image.cfg'), { batch: B });
-    net.initWeights(9);
-    net.prepare(gpu, 'infer', { precision: 'auto' });
-    // the image first, then other images
-    const data = new Float32Array(B * img.length);
-    data.set(img);
-    data.set(randomArray(new Rng(10), (B - 1) * img.length, -1, 1), img.length);
-    const x = Tensor.from(gpu, [B, 64, 24, 24], data);
-    const last = net.layers.length - 1;
-    const r = await run(net, x, [last]);
-    // the untuned rule takes Winograd on lavapipe only (the 8-lane subgroup matmul); elsewhere every conv is direct
-    assert.is(r.winograd, lavapipeLike, `batch ${B}: the 64 -> 128 conv through Winograd: ${lavapipeLike}`);
-    outs.push(r.outs.get(last)!.subarray(0, 32 * 12 * 12));
-    x.dispose();
-  }
-  assert.ok(outs[1].every((v, i) => Object.is(v, outs[0][i])), 'the image\'s outputs: the same bits in a batch of 3 as alone');
-});
-
-// The same for F(2x2): a 256 -> 256 conv on an 8x8 map (37.7M multiply-adds per image: F(2x2) from 2.5e7).
-test('precision auto, untuned: F(2x2) on an 8x8 map, the same bits at batch 1 and batch 3', async () => {
-  const gpu = await getGpu();
-  tuneTable(gpu).clear();
-  const lavapipeLike = gpu.info.kind !== 'gpu' && fixedSubgroupSize(gpu) === 8;
-  const cfg = ['[net]', 'width=8', 'height=8', 'channels=256', '',
-    '[convolutional]', 'batch_normalize=1', 'filters=256', 'size=3', 'stride=1', 'pad=1', 'activation=leaky', ''].join('\n');
-  const img = randomArray(new Rng(11), 256 * 64, -1, 1);
-  const outs: Float32Array[] = [];
-  for (const B of [1, 3]) {
-    const net = Network.build(parseCfg(cfg, 'per-image-f2.cfg'), { batch: B });
-    net.initWeights(12);
-    net.prepare(gpu, 'infer', { precision: 'auto' });
-    const data = new Float32Array(B * img.length);
-    data.set(img);
-    data.set(randomArray(new Rng(13), (B - 1) * img.length, -1, 1), img.length);
-    const x = Tensor.from(gpu, [B, 256, 8, 8], data);
-    const r = await run(net, x, [0]);
-    assert.is(r.winograd, lavapipeLike, `batch ${B}: through Winograd F(2x2): ${lavapipeLike}`);
-    outs.push(r.outs.get(0)!.subarray(0, 256 * 64));
-    x.dispose();
-    net.dispose();
-  }
-  assert.ok(outs[1].every((v, i) => Object.is(v, outs[0][i])), 'the image\'s outputs: the same bits in a batch of 3 as alone');
-});
+// The untuned rule looks at one image (winogradPlan): an image gets the same kernels, so the same bits, in a
+// forward of any batch size. F(4x4): a conv of 64 -> 128 channels at 24x24 (42.5M multiply-adds per image)
+// takes Winograd at batch 1 already; 128 -> 128 at 12x12 (21M per image) at no batch size (a rule counting the
+// batch would take it at batch 3: 64M). F(2x2): a 256 -> 256 conv on an 8x8 map (37.7M per image; F(2x2) from
+// 2.5e7), where a rule counting the batch would take F(4x4) at batch 3 (12 tiles).
+const PER_IMAGE = [
+  {
+    what: 'F(4x4)', C: 64, S: 24, out: 32 * 12 * 12,
+    layers: ['[convolutional]', 'batch_normalize=1', 'filters=128', 'size=3', 'stride=1', 'pad=1', 'activation=leaky', '',
+      '[maxpool]', 'size=2', 'stride=2', '',
+      '[convolutional]', 'batch_normalize=1', 'filters=128', 'size=3', 'stride=1', 'pad=1', 'activation=leaky', '',
+      '[convolutional]', 'filters=32', 'size=3', 'stride=1', 'pad=1', 'activation=linear', ''],
+  },
+  {
+    what: 'F(2x2) on an 8x8 map', C: 256, S: 8, out: 256 * 8 * 8,
+    layers: ['[convolutional]', 'batch_normalize=1', 'filters=256', 'size=3', 'stride=1', 'pad=1', 'activation=leaky', ''],
+  },
+];
+for (const c of PER_IMAGE) {
+  test(`precision auto, untuned, ${c.what}: the Winograd rule is per image, so an image gets the same bits at batch 1 and batch 3`, async () => {
+    const gpu = await getGpu();
+    tuneTable(gpu).clear();
+    const lavapipeLike = gpu.info.kind !== 'gpu' && fixedSubgroupSize(gpu) === 8;
+    const cfg = ['[net]', `width=${c.S}`, `height=${c.S}`, `channels=${c.C}`, '', ...c.layers].join('\n');
+    const outs: Float32Array[] = [];
+    const img = randomArray(new Rng(8), c.C * c.S * c.S, -1, 1);
+    for (const B of [1, 3]) {
+      const net = Network.build(parseCfg(cfg, 'per-image.cfg'), { batch: B });
+      net.initWeights(9);
+      net.prepare(gpu, 'infer', { precision: 'auto' });
+      // the image first, then other images
+      const data = new Float32Array(B * img.length);
+      data.set(img);
+      data.set(randomArray(new Rng(10), (B - 1) * img.length, -1, 1), img.length);
+      const x = Tensor.from(gpu, [B, c.C, c.S, c.S], data);
+      const last = net.layers.length - 1;
+      const r = await run(net, x, [last]);
+      // the untuned rule takes Winograd on lavapipe only (the 8-lane subgroup matmul); elsewhere every conv is direct
+      assert.is(r.winograd, lavapipeLike, `batch ${B}: the first conv through Winograd: ${lavapipeLike}`);
+      outs.push(r.outs.get(last)!.subarray(0, c.out));
+      x.dispose();
+      net.dispose();
+    }
+    assert.ok(outs[1].every((v, i) => Object.is(v, outs[0][i])), 'the image\'s outputs: the same bits in a batch of 3 as alone');
+  });
+}
 
 test.run();
