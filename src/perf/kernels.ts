@@ -454,7 +454,7 @@ export function formatKernelBench(r: KernelBenchResult): string {
     const variants = [...new Set(rows.map((c) => c.variant))];
     const layers = [...new Set(rows.map((c) => c.layer))];
     out.push('');
-    out.push(`conv2d ${pass}: ms, GFLOP/s, % of the matmul ceiling (${fmtG(b.gflops)} GFLOP/s) and, in brackets, % of the ceiling's config re-timed just before the layer (column "mm now")${pk ? `; "pk": % of the device peak (${fmtG(pk.gflops)} GFLOP/s)` : ''}; * = what 'auto' picks (winograd: what inference runs at precision auto)${pass === 'fwd' ? '; winograd: effective GFLOP/s (the direct conv\'s FLOPs over its time), only where it applies' : ''}`);
+    out.push(`conv2d ${pass}: ms, GFLOP/s, % of the matmul ceiling (${fmtG(b.gflops)} GFLOP/s) and, in brackets, % of the ceiling's config re-timed just before the layer (column "mm now")${pk ? `; "pk": % of the device peak (${fmtG(pk.gflops)} GFLOP/s)` : ''}; * = what 'auto' picks (winograd: what inference runs at precision auto)${pass === 'fwd' ? '; winograd: at the tile inference takes untuned (F(2x2) on maps up to 10x10, else F(4x4)), effective GFLOP/s (the direct conv\'s FLOPs over its time), only where it applies' : ''}`);
     out.push('');
     const pkHead = pk ? ' | pk' : '';
     const pkRule = pk ? '|---:' : '';
