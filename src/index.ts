@@ -50,6 +50,8 @@ export { DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, imageDimensions, type ImageDimensio
 // Expert level: the device runtime and tensors the model runs on.
 export { Gpu, type GpuOptions } from './gpu/device.js';
 export { Tensor, type DType } from './tensor/tensor.js';
+export { ForwardReplay } from './darknet/replay.js';
+export type { Recording } from './gpu/device.js';
 export type { Precision } from './darknet/precision.js';
 export type { BackendChoice } from './gpu/adapter.js';
 export type { EvalSummary } from './eval/metrics.js';

@@ -5,6 +5,7 @@
  */
 import { parseCfg } from '../darknet/cfg.js';
 import { Network } from '../darknet/network.js';
+import type { ForwardReplay } from '../darknet/replay.js';
 import { decodeWeights, decodeWeightsPartial, describeTransfer, describeWeightsLoad, encodeWeights, transferFromWeights, WeightsError, type WeightsHeader } from '../darknet/weights.js';
 import { networkInfo, type InfoRow } from '../darknet/info.js';
 import { checkPrecision, type Precision } from '../darknet/precision.js';
@@ -376,6 +377,17 @@ export class Model {
   forward(input: Tensor, opts: { keep?: number[] } = {}): Map<number, Tensor> {
     this.ready();
     return this.network.forward(input, { keep: opts.keep });
+  }
+
+  /**
+   * Records a forward of `input` for replay (Network.recordForward): `run()` on the result issues the same
+   * forward again without the layers' host-side work, into the same output tensors (`outputs`), for whatever
+   * `input` holds (write the next image into it first). For repeated inference at one shape; dispose() it
+   * before the model. docs/api.md "Models".
+   */
+  recordForward(input: Tensor, opts: { keep?: number[] } = {}): ForwardReplay {
+    this.ready();
+    return this.network.recordForward(input, { keep: opts.keep });
   }
 
   /** The current parameters as Darknet .weights bytes (`seen` written into the header). */

@@ -15,6 +15,7 @@ import { Tape } from '../tensor/tape.js';
 import { cast } from '../tensor/ops/cast.js';
 import { Rng } from '../util/rng.js';
 import { resolvePrecision, type Precision } from './precision.js';
+import { ForwardReplay } from './replay.js';
 
 export interface BuildOptions {
   /** Override [net] width / height / channels (e.g. the CLI's --width/--height). */
@@ -463,6 +464,20 @@ export class Network {
    */
   resetState(): void {
     for (const l of this.layers) l.resetState();
+  }
+
+  /**
+   * Records an inference forward of x for replay (ForwardReplay, src/darknet/replay.ts): run() then issues
+   * the same commands on the same buffers without the layers' JavaScript. A forward runs first, unrecorded
+   * (it compiles the pipelines and makes what layers keep, such as Winograd's transformed weights); the
+   * second is recorded. Write the next image into `x` before each run(). Inference only, not under a
+   * recording tape.
+   */
+  recordForward(x: Tensor, opts: Omit<ForwardOptions, 'mode'> = {}): ForwardReplay {
+    if (Tape.current) throw new Error(`${this.file}: recordForward under a recording tape (inference only)`);
+    for (const t of new Set(this.forward(x, opts).values())) if (t !== x) t.dispose();
+    const { result, recording } = x.gpu.record(() => this.forward(x, opts));
+    return new ForwardReplay(x.gpu, recording, result, x);
   }
 
   /**

@@ -5,7 +5,7 @@
  */
 import { GpuError } from './errors.js';
 import { BindGroupCache } from './bind-cache.js';
-import { BufferPool } from './pool.js';
+import { BufferPool, type HeldBuffers } from './pool.js';
 // Node: Dawn through the `webgpu` package; the browser bundle swaps in adapter.browser.ts (navigator.gpu)
 // and kernel-source.browser.ts (the WGSL files inlined), see scripts/build-browser.mjs.
 import { selectAdapter, type AdapterDescription, type SelectOptions, type SelectedAdapter } from './adapter.js';
@@ -67,6 +67,41 @@ export type Binding = GPUBuffer | HasBuffer;
 const UNIFORM_SLOT = 256;
 const UNIFORM_RING_SLOTS = 1024;
 
+/** One command of a recording (Gpu.record). */
+type RecordedOp =
+  | { kind: 'dispatch'; pipeline: GPUComputePipeline; bindGroup: GPUBindGroup; x: number; y: number; z: number }
+  | { kind: 'copy'; src: GPUBuffer; srcOffset: number; dst: GPUBuffer; dstOffset: number; bytes: number }
+  | { kind: 'upload'; dst: GPUBuffer; dstOffset: number; data: Uint8Array };
+
+/** The commands of one submit of a recording, the uniform bytes they read, and their kernels (for errors). */
+interface RecordedBatch { ops: RecordedOp[]; uniforms: ArrayBuffer; kernels: string[] }
+
+/**
+ * The commands a stretch of work issued (Gpu.record), to issue again without the JavaScript that made them
+ * (Gpu.replay): pipelines, bind groups, workgroup counts, copies and the uniform bytes, per submit. `held`:
+ * the buffers the work took from the pool, which stay the recording's (BufferPool.beginHold); release() hands
+ * the free ones back.
+ */
+export class Recording {
+  private released = false;
+  constructor(private readonly gpu: Gpu, readonly batches: readonly RecordedBatch[], readonly held: HeldBuffers) {}
+
+  get dispatches(): number {
+    return this.batches.reduce((n, b) => n + b.ops.filter((o) => o.kind === 'dispatch').length, 0);
+  }
+
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  /** Hands the recording's free buffers back to the pool; it cannot be replayed after. Safe to call twice. */
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.gpu.pool.giveBack(this.held);
+  }
+}
+
 export interface GpuOptions extends SelectOptions {
   /** Validate after every dispatch (slow, exact kernel attribution). Default: YOLO_WGSL_DEBUG=1. */
   debug?: boolean;
@@ -119,6 +154,7 @@ export class Gpu {
   private disposed = false;
   private collecting: Map<string, KernelSpec> | null = null;
   private prof: Profiler | null = null;
+  private rec: { batches: RecordedBatch[]; ops: RecordedOp[]; kernels: string[] } | null = null;
 
   private readonly readKernel: (file: string) => string;
 
@@ -297,6 +333,78 @@ export class Gpu {
   }
 
   /**
+   * Runs `fn` (it records and submits as usual) and keeps the commands it issued (Recording), for replay().
+   * The buffers it takes from the pool stay the recording's (BufferPool.beginHold), so that no one else
+   * writes them between replays; the ones it already held (weights, inputs) must outlive the recording. `fn`
+   * must issue the same commands whatever the data (no readback, no data-dependent shapes). Not inside
+   * collectKernels, a profile or debug mode (a flush per dispatch), nor another recording.
+   */
+  record<T>(fn: () => T): { result: T; recording: Recording } {
+    if (this.collecting || this.prof || this.debug || this.rec) {
+      throw new Error(`Gpu.record: not inside ${this.rec ? 'another recording' : this.collecting ? 'collectKernels' : this.prof ? 'a profile' : 'debug mode (YOLO_WGSL_DEBUG)'}`);
+    }
+    this.flush();
+    this.rec = { batches: [], ops: [], kernels: [] };
+    this.pool.beginHold();
+    let result: T;
+    try {
+      result = fn();
+      this.flush();
+    } catch (e) {
+      this.rec = null;
+      new Recording(this, [], this.pool.endHold()).release();
+      throw e;
+    }
+    const rec = this.rec;
+    this.rec = null;
+    return { result, recording: new Recording(this, rec.batches, this.pool.endHold()) };
+  }
+
+  /** Issues a recording's commands again, in stream order after everything recorded so far (see record). */
+  replay(r: Recording): void {
+    this.checkAlive();
+    if (r.isReleased) throw new Error('Gpu.replay: the recording was released');
+    if (this.rec || this.collecting || this.prof) throw new Error(`Gpu.replay: not inside ${this.rec ? 'a recording' : this.collecting ? 'collectKernels' : 'a profile'}`);
+    this.flush();
+    for (const b of r.batches) {
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
+      const enc = this.device.createCommandEncoder({ label: 'replay' });
+      const staging: GPUBuffer[] = [];
+      let pass: GPUComputePassEncoder | null = null;
+      for (const o of b.ops) {
+        if (o.kind === 'dispatch') {
+          pass ??= enc.beginComputePass();
+          pass.setPipeline(o.pipeline);
+          pass.setBindGroup(0, o.bindGroup);
+          pass.dispatchWorkgroups(o.x, o.y, o.z);
+          this.dispatches++;
+          continue;
+        }
+        pass?.end();
+        pass = null;
+        if (o.kind === 'copy') enc.copyBufferToBuffer(o.src, o.srcOffset, o.dst, o.dstOffset, o.bytes);
+        else {
+          const stage = this.device.createBuffer({ size: o.data.byteLength, usage: BufferUsage.COPY_SRC, mappedAtCreation: true, label: 'upload' });
+          new Uint8Array(stage.getMappedRange()).set(o.data);
+          stage.unmap();
+          enc.copyBufferToBuffer(stage, 0, o.dst, o.dstOffset, o.data.byteLength);
+          staging.push(stage);
+        }
+      }
+      pass?.end();
+      if (b.uniforms.byteLength) this.device.queue.writeBuffer(this.uniformRing, 0, b.uniforms);
+      this.device.queue.submit([enc.finish()]);
+      this.submits++;
+      for (const s of staging) s.destroy();
+      const names = b.kernels;
+      const val = this.device.popErrorScope();
+      const oom = this.device.popErrorScope();
+      this.pending.push(Promise.all([val, oom]).then(([v, o]) => (v ? this.toGpuError(v, names) : o ? this.toGpuError(o, names) : null)));
+    }
+  }
+
+  /**
    * Compiles kernels ahead of their first dispatch, all requested at once through
    * createComputePipelineAsync (Dawn may build them on worker threads); the first dispatch then finds them
    * in the cache. Throws a GpuError naming the first kernel that fails.
@@ -366,6 +474,10 @@ export class Gpu {
     pass.setPipeline(k.pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
+    if (this.rec) {
+      this.rec.ops.push({ kind: 'dispatch', pipeline: k.pipeline, bindGroup, x, y, z });
+      this.rec.kernels.push(k.name);
+    }
     this.batchKernels.push(k.name);
     this.dispatches++;
     if (this.debug) {
@@ -480,7 +592,9 @@ export class Gpu {
   /** Copies bytes between buffers in stream order. */
   copy(src: Binding, srcOffset: number, dst: Binding, dstOffset: number, bytes: number): void {
     if (bytes === 0) return;
-    this.getEncoder().copyBufferToBuffer(bufferOf(src), offsetOf(src) + srcOffset, bufferOf(dst), offsetOf(dst) + dstOffset, bytes);
+    const [s, so, d, dO] = [bufferOf(src), offsetOf(src) + srcOffset, bufferOf(dst), offsetOf(dst) + dstOffset];
+    this.getEncoder().copyBufferToBuffer(s, so, d, dO, bytes);
+    this.rec?.ops.push({ kind: 'copy', src: s, srcOffset: so, dst: d, dstOffset: dO, bytes });
   }
 
   /** Uploads data into a buffer in stream order (after every dispatch recorded so far). */
@@ -493,6 +607,11 @@ export class Gpu {
     stage.unmap();
     this.getEncoder().copyBufferToBuffer(stage, 0, bufferOf(dst), offsetOf(dst) + dstOffset, padded);
     this.staging.push(stage);
+    if (this.rec) {
+      const copy = new Uint8Array(padded);
+      copy.set(new Uint8Array(data.buffer, data.byteOffset, bytes));
+      this.rec.ops.push({ kind: 'upload', dst: bufferOf(dst), dstOffset: offsetOf(dst) + dstOffset, data: copy });
+    }
   }
 
   /** Submits everything recorded so far. */
@@ -507,6 +626,11 @@ export class Gpu {
     }
     if (this.uniformSlot > 0) this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformData, 0, this.uniformSlot * UNIFORM_SLOT);
     this.device.queue.submit([this.encoder.finish()]);
+    if (this.rec) {
+      this.rec.batches.push({ ops: this.rec.ops, kernels: this.rec.kernels, uniforms: this.uniformData.slice(0, this.uniformSlot * UNIFORM_SLOT) });
+      this.rec.ops = [];
+      this.rec.kernels = [];
+    }
     this.pool.collect(); // destroying after submit is allowed: the submitted work keeps them until it ran
     this.submits++;
     const names = this.batchKernels;

@@ -22,8 +22,20 @@ export function sizeClass(bytes: number): number {
   return b <= mid && mid % 4 === 0 ? mid : p;
 }
 
+/**
+ * The buffers a recording (Gpu.record) took from the pool: every one it acquired, and the ones it let go of
+ * again (free, for its own later acquisitions only). Owned by the recording until it hands them back.
+ */
+export interface HeldBuffers {
+  owned: Set<GPUBuffer>;
+  free: Map<number, GPUBuffer[]>;
+}
+
 export class BufferPool {
   private free = new Map<number, GPUBuffer[]>();
+  private holding: HeldBuffers | null = null;
+  /** Bytes that recordings own and do not use at the moment (not in the free lists, not handed out). */
+  reserved = 0;
   /** Buffers let go of, destroyed by collect() (see the file comment). */
   private doomed: GPUBuffer[] = [];
   /** Bytes currently handed out. */
@@ -41,22 +53,33 @@ export class BufferPool {
 
   acquire(bytes: number, label?: string): GPUBuffer {
     const size = sizeClass(bytes);
-    const list = this.free.get(size);
-    let buf = list?.pop();
-    if (buf) this.cached -= size;
+    let buf = this.holding?.free.get(size)?.pop();
+    if (buf) this.reserved -= size;
     else {
-      buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label: label ?? `pool${size}` });
-      this.created++;
+      buf = this.free.get(size)?.pop();
+      if (buf) this.cached -= size;
+      else {
+        buf = this.device.createBuffer({ size, usage: STORAGE_USAGE, label: label ?? `pool${size}` });
+        this.created++;
+      }
     }
+    this.holding?.owned.add(buf);
     this.inUse += size;
     if (this.inUse > this.peak) this.peak = this.inUse;
-    if (this.inUse + this.cached > this.peakHeld) this.peakHeld = this.inUse + this.cached;
+    if (this.inUse + this.cached + this.reserved > this.peakHeld) this.peakHeld = this.inUse + this.cached + this.reserved;
     return buf;
   }
 
   release(buf: GPUBuffer): void {
     const size = buf.size;
     this.inUse -= size;
+    if (this.holding?.owned.has(buf)) {
+      let list = this.holding.free.get(size);
+      if (!list) this.holding.free.set(size, (list = []));
+      list.push(buf);
+      this.reserved += size;
+      return;
+    }
     if (this.cached + size > this.maxCached) {
       this.doomed.push(buf);
       return;
@@ -65,6 +88,36 @@ export class BufferPool {
     if (!list) this.free.set(size, (list = []));
     list.push(buf);
     this.cached += size;
+  }
+
+  /**
+   * From now on every buffer acquired is held (HeldBuffers): released, it stays free for the acquisitions
+   * that follow until endHold, and no one else gets it. Gpu.record uses it, so that the buffers its commands
+   * use are still theirs when it replays them.
+   */
+  beginHold(): void {
+    if (this.holding) throw new Error('buffer pool: already holding buffers for a recording');
+    this.holding = { owned: new Set(), free: new Map() };
+  }
+
+  /** Ends holding: the held buffers, in use or free, stay the recording's (giveBack returns them). */
+  endHold(): HeldBuffers {
+    const h = this.holding;
+    if (!h) throw new Error('buffer pool: not holding');
+    this.holding = null;
+    return h;
+  }
+
+  /** Takes back the free buffers of a recording (its in-use ones come back as their tensors are disposed). */
+  giveBack(h: HeldBuffers): void {
+    for (const list of h.free.values()) {
+      for (const b of list.splice(0)) {
+        this.reserved -= b.size;
+        this.inUse += b.size; // release() subtracts it again
+        h.owned.delete(b);
+        this.release(b);
+      }
+    }
   }
 
   /** Lets go of every cached (free) buffer: destroyed at the next collect(). */

@@ -122,6 +122,35 @@ test('model.forward: the head inputs equal the forward command\'s on the same .n
   }
 });
 
+test('model.recordForward: run() gives model.forward\'s bits for each image written into the input; outputs are the replay\'s', async () => {
+  const engine = new Engine(await getGpu());
+  const model = await loadDarknet({ cfg: MINI, engine, width: 64, height: 64 });
+  const imgs = [21, 22].map((s) => randomArray(new Rng(s), 3 * 64 * 64, 0, 1));
+  const x = Tensor.from(engine.gpu, [1, 3, 64, 64], imgs[0]);
+  const want: Map<number, Float32Array>[] = [];
+  for (const img of imgs) {
+    x.write(img);
+    const o = model.forward(x, { keep: [12] });
+    const m = new Map<number, Float32Array>();
+    for (const [k, t] of o) m.set(k, await t.toArray());
+    for (const t of new Set(o.values())) t.dispose();
+    want.push(m);
+  }
+  const replay = model.recordForward(x, { keep: [12] });
+  try {
+    assert.equal([...replay.outputs.keys()].sort((a, b) => a - b), [...want[0].keys()].sort((a, b) => a - b));
+    for (const i of [1, 0, 1]) {
+      x.write(imgs[i]);
+      const outs = replay.run();
+      for (const [k, t] of outs) assert.equal([...(await t.toArray())], [...want[i].get(k)!], `image ${i}, layer ${k}`);
+    }
+  } finally {
+    replay.dispose();
+    x.dispose();
+    model.dispose();
+  }
+});
+
 test('typed errors: CfgError with file/line/key, WeightsError for a wrong file', async () => {
   const engine = new Engine(await getGpu());
   const bad = fs.readFileSync(MINI, 'utf8').replace('filters=8', 'filters=eight');

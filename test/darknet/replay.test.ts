@@ -1,0 +1,140 @@
+/**
+ * Network.recordForward / ForwardReplay (src/darknet/replay.ts) and Gpu.record / replay underneath: a replay
+ * computes the forward's bits for whatever its input holds, its buffers are no one else's (tensors made after
+ * the recording keep their values through runs), and it hands them back on dispose. Needs no ../shared.
+ */
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { getGpu } from '../helpers/gpu.js';
+import { pickWinograd } from '../helpers/winograd.js';
+import { Network } from '../../src/darknet/network.js';
+import { Tensor } from '../../src/tensor/tensor.js';
+import { newTape } from '../../src/tensor/index.js';
+import { tuneTable } from '../../src/gpu/tune.js';
+import { packageRoot } from '../../src/util/paths.js';
+import { Rng, randomArray } from '../../src/util/rng.js';
+
+const MINI = path.join(packageRoot(), 'fixtures/cfg/yolo-mini.cfg');
+const S = 64;
+const B = 2;
+
+async function read(m: ReadonlyMap<number, Tensor>): Promise<Map<number, Float32Array>> {
+  const out = new Map<number, Float32Array>();
+  for (const [k, t] of m) out.set(k, await t.toArray());
+  return out;
+}
+
+/** A plain forward's outputs (read, then disposed). */
+async function forward(net: Network, x: Tensor): Promise<Map<number, Float32Array>> {
+  const o = net.forward(x);
+  const r = await read(o);
+  for (const t of new Set(o.values())) t.dispose();
+  return r;
+}
+
+function sameBits(a: Map<number, Float32Array>, b: Map<number, Float32Array>, what: string): void {
+  assert.equal([...a.keys()].sort(), [...b.keys()].sort(), `${what}: the same outputs`);
+  for (const [k, v] of a) assert.ok(v.every((e, i) => Object.is(e, b.get(k)![i])), `${what}: layer ${k} has the same bits`);
+}
+
+for (const winograd of [false, true]) {
+  test(`recordForward (yolo-mini ${S}x${S} batch ${B}${winograd ? ', every 3x3 conv through Winograd' : ''}): run() gives the forward's bits for each new input; tensors made after it keep their values; dispose hands the buffers back`, async () => {
+    const gpu = await getGpu();
+    const net = Network.fromFile(MINI, { width: S, height: S, batch: B });
+    net.initWeights(4);
+    const picked = winograd ? pickWinograd(net, gpu) : [];
+    try {
+      net.prepare(gpu, 'infer', { precision: 'auto' });
+      const imgs = [1, 2, 3].map((s) => randomArray(new Rng(s), B * 3 * S * S, 0, 1));
+      const x = Tensor.from(gpu, [B, 3, S, S], imgs[0]);
+      // another network whose dispatches write other uniforms into the same slots between runs
+      const small = net.resized(32, 32);
+      const xs = Tensor.from(gpu, [B, 3, 32, 32], randomArray(new Rng(7), B * 3 * 32 * 32, 0, 1));
+      const want = [] as Map<number, Float32Array>[];
+      for (const img of imgs) {
+        x.write(img);
+        want.push(await forward(net, x));
+      }
+      x.write(imgs[0]);
+      const before = gpu.dispatches;
+      await gpu.sync();
+      const replay = net.recordForward(x);
+      const perForward = (gpu.dispatches - before) / 2; // the unrecorded forward, then the recorded one
+      assert.is(replay.dispatches, perForward, 'every dispatch of a forward recorded');
+      assert.ok(!winograd || picked.length > 0);
+      sameBits(await read(replay.outputs), want[0], 'the recorded forward');
+      // tensors made now must not be the replay's buffers: fill them, run, check them
+      const sizes = [...new Set([...replay.outputs.values()].map((t) => t.size)), 4096, 16384, 65536, B * 3 * S * S];
+      const others = sizes.flatMap((n, i) => [0, 1].map((j) => Tensor.from(gpu, [n], new Float32Array(n).fill(i * 10 + j + 0.5))));
+      for (const [i, img] of [1, 2, 0, 1].map((k) => [k, imgs[k]] as const)) {
+        x.write(img);
+        const d0 = gpu.dispatches;
+        sameBits(await read(replay.run()), want[i], `run ${i}`);
+        assert.is(gpu.dispatches - d0, perForward);
+        // a plain forward between runs: its own buffers; then another network's uniforms in the ring
+        x.write(imgs[2]);
+        sameBits(await forward(net, x), want[2], 'a plain forward between runs');
+        await forward(small, xs);
+      }
+      for (const [n, t] of others.entries()) {
+        const v = await t.toArray();
+        const fill = Math.floor(n / 2) * 10 + (n % 2) + 0.5;
+        assert.ok(v.every((e) => e === fill), `a tensor made after the recording (${t.size} values) kept its values`);
+        t.dispose();
+      }
+      // disposing a view leaves the replay whole
+      [...replay.outputs.values()][0].dispose();
+      x.write(imgs[1]);
+      replay.run();
+      const again = await read(new Map([...replay.outputs].filter(([, t]) => !t.disposed)));
+      for (const [k, v] of again) assert.ok(v.every((e, i) => Object.is(e, want[1].get(k)![i])), `after a view's dispose: layer ${k}`);
+      const reserved = gpu.pool.reserved;
+      assert.ok(reserved > 0, 'the replay holds its free intermediates');
+      replay.dispose();
+      replay.dispose();
+      assert.is(gpu.pool.reserved, 0, 'dispose hands them back');
+      assert.throws(() => replay.run(), /run\(\) after dispose\(\)/);
+      sameBits(await forward(net, x), want[1], 'a plain forward after dispose');
+      x.dispose();
+      xs.dispose();
+      small.dispose();
+    } finally {
+      net.dispose();
+      tuneTable(gpu).clear();
+    }
+  });
+}
+
+test('recordForward and Gpu.record / replay refuse what they cannot do: a recording tape, collectKernels, a recording inside a recording, a released recording; a throwing recording hands its buffers back', async () => {
+  const gpu = await getGpu();
+  const net = Network.fromFile(MINI, { width: S, height: S, batch: 1 });
+  net.initWeights(5);
+  net.prepare(gpu, 'infer', { precision: 'f32' });
+  const x = Tensor.from(gpu, [1, 3, S, S], randomArray(new Rng(9), 3 * S * S, 0, 1));
+  try {
+    const tape = newTape();
+    assert.throws(() => tape.record(() => net.recordForward(x)), /recordForward under a recording tape/);
+    tape.dispose();
+    assert.throws(() => gpu.collectKernels(() => gpu.record(() => 0)), /not inside collectKernels/);
+    assert.throws(() => gpu.record(() => gpu.record(() => 0)), /not inside another recording/);
+    const reserved = gpu.pool.reserved;
+    assert.throws(() => gpu.record(() => {
+      Tensor.from(gpu, [1024], new Float32Array(1024)).dispose();
+      throw new Error('boom');
+    }), /boom/);
+    assert.is(gpu.pool.reserved, reserved, 'the failed recording held nothing back');
+    const { recording } = gpu.record(() => Tensor.from(gpu, [8], new Float32Array(8)).dispose());
+    assert.throws(() => gpu.collectKernels(() => gpu.replay(recording)), /Gpu.replay: not inside collectKernels/);
+    assert.throws(() => gpu.record(() => gpu.replay(recording)), /Gpu.replay: not inside a recording/);
+    gpu.replay(recording);
+    recording.release();
+    assert.throws(() => gpu.replay(recording), /the recording was released/);
+    await gpu.sync();
+  } finally {
+    x.dispose();
+    net.dispose();
+  }
+});
+
+test.run();
