@@ -133,6 +133,11 @@ export interface InferCase extends CaseTiming, MemoryUse {
   fraction_of_peak: number;
   /** The storage the forward ran at (NetworkBenchOptions.precision resolved on this adapter). */
   precision?: 'f32' | 'f16';
+  /**
+   * The same forward recorded once and replayed (Network.recordForward, ForwardReplay.run + sync): what
+   * repeated inference at one shape costs without the layers' JavaScript on the host.
+   */
+  replay?: { ms: number; ms_min: number; samples: number; gflops: number; fraction_of_peak: number };
 }
 
 export interface TrainCase extends CaseTiming, MemoryUse {
@@ -435,10 +440,23 @@ export async function benchNetwork(opts: NetworkBenchOptions): Promise<NetworkBe
         ms_per_image: t.ms / c.batch, gflops, fraction_of_peak: peak ? gflops / peak.gflops : NaN,
         ...memory(base, net, 'infer', c.batch), precision: net.inferPrecision ?? 'f32',
       };
+      if (c.kind === 'main') {
+        const rp = net.recordForward(xx);
+        try {
+          const tr = await timeCalls(async () => {
+            rp.run();
+            await gpu.sync();
+          }, timing);
+          const g = (net.totalBflops * c.batch) / (tr.ms / 1000);
+          r.replay = { ms: tr.ms, ms_min: tr.min, samples: tr.samples, gflops: g, fraction_of_peak: peak ? g / peak.gflops : NaN };
+        } finally {
+          rp.dispose();
+        }
+      }
       all.set(`${c.size}x${c.batch}`, r);
       if (c.kind === 'main') infer.push(r);
       if (!firstRun) firstRun = { size: c.size, batch: c.batch, first_ms: t.first, warm_ms: t.ms, ratio: t.first / t.ms, pipelines_compiled: pipelines };
-      log(`infer ${c.size}x${c.size} b${c.batch}${r.precision === 'f16' ? ' f16' : ''}: ${fmt(t.ms)} ms (${fmt(t.ms / c.batch)} ms/image, ${fmt(gflops)} GFLOP/s${peak ? ` = ${(100 * r.fraction_of_peak).toFixed(0)}% of the device peak` : ''}, min ${fmt(t.min)}, first ${fmt(t.first)} ms with ${pipelines} pipelines compiled, ${t.samples} samples), peak ${mib(r.peak_bytes)} MiB (${r.peak_ratio.toFixed(2)}x weights + 2 largest activations)`);
+      log(`infer ${c.size}x${c.size} b${c.batch}${r.precision === 'f16' ? ' f16' : ''}: ${fmt(t.ms)} ms (${fmt(t.ms / c.batch)} ms/image, ${fmt(gflops)} GFLOP/s${peak ? ` = ${(100 * r.fraction_of_peak).toFixed(0)}% of the device peak` : ''}, min ${fmt(t.min)}, first ${fmt(t.first)} ms with ${pipelines} pipelines compiled, ${t.samples} samples), peak ${mib(r.peak_bytes)} MiB (${r.peak_ratio.toFixed(2)}x weights + 2 largest activations)${r.replay ? `; replayed (recordForward): ${fmt(r.replay.ms)} ms${peak ? ` = ${(100 * r.replay.fraction_of_peak).toFixed(0)}% of the peak` : ''}, min ${fmt(r.replay.ms_min)}` : ''}`);
     } catch (e) {
       const msg = `infer ${c.size} b${c.batch}: ${(e as Error).message.split('\n')[0]}`;
       errors.push(msg);
@@ -555,13 +573,15 @@ export function formatNetworkBench(r: NetworkBenchResult): string {
   if (pk) out.push(`device peak: ${fmt(pk.gflops)} GFLOP/s (src/perf/peak.ts: register FMAs, ${pk.best.acc} vec4 accumulators, workgroup ${pk.best.wg})`);
   if (r.infer.length) {
     out.push('');
-    out.push('Inference (forward + sync, no readback):');
+    out.push('Inference (forward + sync, no readback; "replay": the same forward recorded once and replayed, Network.recordForward):');
     out.push('');
-    out.push('| size | batch | ms (median) | ms/image | min | first run ms | GFLOP/s | % of device peak | cpu ms | peak MiB | held MiB | weights + 2 largest act. MiB | peak ratio |');
-    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    out.push('| size | batch | ms (median) | ms/image | min | first run ms | GFLOP/s | % of device peak | replay ms | replay % of peak | cpu ms | peak MiB | held MiB | weights + 2 largest act. MiB | peak ratio |');
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const c of r.infer) {
       const ofPeak = pk ? `${((100 * c.gflops) / pk.gflops).toFixed(0)}%` : '-';
-      out.push(`| ${c.size} | ${c.batch} | ${fmt(c.ms)} | ${fmt(c.ms_per_image)} | ${fmt(c.ms_min)} | ${fmt(c.first_ms)} | ${fmt(c.gflops)} | ${ofPeak} | ${fmt(c.cpu_ms)} | ${mib(c.peak_bytes)} | ${mib(c.peak_held_bytes)} | ${mib(c.weights_bytes + c.two_largest_activations_bytes)} | ${c.peak_ratio.toFixed(2)} |`);
+      const rp = c.replay;
+      const rpPeak = pk && rp ? `${((100 * rp.gflops) / pk.gflops).toFixed(0)}%` : '-';
+      out.push(`| ${c.size} | ${c.batch} | ${fmt(c.ms)} | ${fmt(c.ms_per_image)} | ${fmt(c.ms_min)} | ${fmt(c.first_ms)} | ${fmt(c.gflops)} | ${ofPeak} | ${rp ? fmt(rp.ms) : '-'} | ${rpPeak} | ${fmt(c.cpu_ms)} | ${mib(c.peak_bytes)} | ${mib(c.peak_held_bytes)} | ${mib(c.weights_bytes + c.two_largest_activations_bytes)} | ${c.peak_ratio.toFixed(2)} |`);
     }
   }
   if (r.first_run) {
