@@ -477,7 +477,10 @@ export class Network {
     if (Tape.current) throw new Error(`${this.file}: recordForward under a recording tape (inference only)`);
     for (const t of new Set(this.forward(x, opts).values())) if (t !== x) t.dispose();
     const { result, recording } = x.gpu.record(() => this.forward(x, opts));
-    return new ForwardReplay(x.gpu, recording, result, x);
+    // the recording binds the parameters prepared now: prepare() anew or release() makes other buffers
+    const owner = this.paramsOf ?? this;
+    const prepared = owner.prepared;
+    return new ForwardReplay(x.gpu, recording, result, x, () => (owner.prepared === prepared ? null : `${this.file}: its parameters were ${owner.prepared ? 'prepared again' : 'released'} since the recording; record again`));
   }
 
   /**

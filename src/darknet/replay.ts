@@ -7,8 +7,8 @@
  * Write the next image into `input` (Tensor.write, or a copy into it) before run(); read `outputs` after
  * (they are overwritten by the next run). The replay owns the buffers of its intermediates and outputs (Gpu.record:
  * the pool gives them to no one else until dispose()); `outputs` are views of them, whose dispose() leaves the
- * replay whole. Valid while the network stays prepared as it was when recorded (prepare() again, resized
- * weights, dispose: record again) and `input` lives.
+ * replay whole. Valid while the network stays prepared as it was when recorded and `input` lives: run() refuses
+ * once the parameters were prepared again or released (record again).
  */
 import type { Gpu, Recording } from '../gpu/device.js';
 import { Tensor, type ViewStorage } from '../tensor/tensor.js';
@@ -21,8 +21,11 @@ export class ForwardReplay {
   readonly outputs: ReadonlyMap<number, Tensor>;
   private disposed = false;
 
-  /** `results`: what the recorded forward returned (the replay disposes them with itself). */
-  constructor(private readonly gpu: Gpu, private readonly recording: Recording, private readonly results: Map<number, Tensor>, readonly input: Tensor) {
+  /**
+   * `results`: what the recorded forward returned (the replay disposes them with itself). `stale`: why the
+   * recorded commands no longer fit what they bind (the network's parameters prepared again), or null.
+   */
+  constructor(private readonly gpu: Gpu, private readonly recording: Recording, private readonly results: Map<number, Tensor>, readonly input: Tensor, private readonly stale: () => string | null = () => null) {
     const views = new Map<Tensor, Tensor>();
     const outputs = new Map<number, Tensor>();
     for (const [k, t] of results) {
@@ -40,6 +43,8 @@ export class ForwardReplay {
   run(): ReadonlyMap<number, Tensor> {
     if (this.disposed) throw new Error('ForwardReplay: run() after dispose()');
     if (this.input.disposed) throw new Error(`ForwardReplay: its input ${this.input.describe()} was disposed`);
+    const why = this.stale();
+    if (why) throw new Error(`ForwardReplay: ${why}`);
     this.gpu.replay(this.recording);
     return this.outputs;
   }

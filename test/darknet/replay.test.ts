@@ -91,10 +91,20 @@ for (const winograd of [false, true]) {
       for (const [k, v] of again) assert.ok(v.every((e, i) => Object.is(e, want[1].get(k)![i])), `after a view's dispose: layer ${k}`);
       const reserved = gpu.pool.reserved;
       assert.ok(reserved > 0, 'the replay holds its free intermediates');
+      // parameters prepared again (f32 then auto: other buffers): the replay refuses to run
+      const stale = net.recordForward(x);
+      net.release();
+      net.prepare(gpu, 'infer', { precision: 'auto' });
+      assert.throws(() => stale.run(), /parameters were prepared again since the recording; record again/);
+      stale.dispose();
       replay.dispose();
       replay.dispose();
       assert.is(gpu.pool.reserved, 0, 'dispose hands them back');
       assert.throws(() => replay.run(), /run\(\) after dispose\(\)/);
+      net.release();
+      const released = net.recordForward.bind(net);
+      assert.throws(() => released(x), /not prepared/);
+      net.prepare(gpu, 'infer', { precision: 'auto' });
       sameBits(await forward(net, x), want[1], 'a plain forward after dispose');
       x.dispose();
       xs.dispose();
