@@ -30,7 +30,7 @@ export function benchChart(network: NetworkBenchResult | null, peers: PeersBench
   const panels: RgbaImage[] = [];
   const engines = peers ? peers.engines.filter((e) => e.available).map((e) => e.name) : [];
   const PALETTE: Record<string, Color> = {
-    'yolo-wgsl': [0, 90, 210], 'tfjs-webgpu': [220, 30, 30], 'tfjs-wasm': [240, 150, 0], 'tfjs-cpu': [140, 90, 40], 'ort-cpu': [0, 160, 60], 'ort-webgpu': [150, 60, 200], darknet: [20, 20, 20],
+    'yolo-wgsl': [0, 90, 210], 'yolo-wgsl-replay': [90, 170, 255], 'tfjs-webgpu': [220, 30, 30], 'tfjs-wasm': [240, 150, 0], 'tfjs-cpu': [140, 90, 40], 'ort-cpu': [0, 160, 60], 'ort-webgpu': [150, 60, 200], darknet: [20, 20, 20],
   };
   const color = (name: string): Color => PALETTE[name] ?? seriesColor(Math.max(0, engines.indexOf(name)), Math.max(engines.length, 1) + 1);
   const log10 = (v: number) => (v > 0 ? Math.log10(v) : NaN);

@@ -51,9 +51,9 @@ import { saveWeights } from '../src/darknet/weights.js';
 import { encodePng, generateSynth } from '../src/data/synth.js';
 import { packageRoot } from '../src/util/paths.js';
 
-export const ENGINES = ['yolo-wgsl', 'tfjs-webgpu', 'tfjs-wasm', 'tfjs-cpu', 'ort-cpu', 'ort-webgpu'] as const;
+export const ENGINES = ['yolo-wgsl', 'yolo-wgsl-replay', 'tfjs-webgpu', 'tfjs-wasm', 'tfjs-cpu', 'ort-cpu', 'ort-webgpu'] as const;
 export type EngineName = (typeof ENGINES)[number];
-export const DEFAULT_ENGINES: EngineName[] = ['yolo-wgsl', 'tfjs-webgpu', 'tfjs-wasm', 'ort-cpu', 'ort-webgpu'];
+export const DEFAULT_ENGINES: EngineName[] = ['yolo-wgsl', 'yolo-wgsl-replay', 'tfjs-webgpu', 'tfjs-wasm', 'ort-cpu', 'ort-webgpu'];
 
 export interface PeersBenchOptions {
   cfg: string;
@@ -221,7 +221,7 @@ function oursEngine(gpu: Gpu, yoloLoss: boolean): Engine & { yoloTrain?: (net: N
     };
   };
   return {
-    info: { name: 'yolo-wgsl', available: true, description: gpu.info.summary, notes: ['this engine: hand-written WGSL through the webgpu package (Dawn); inference at precision auto in float32 storage (Winograd F(4x4, 3x3) on the large 3x3 convs where it applies)'] },
+    info: { name: 'yolo-wgsl', available: true, description: gpu.info.summary, notes: ['this engine: hand-written WGSL through the webgpu package (Dawn); inference at precision auto in float32 storage (Winograd F(4x4, 3x3) or F(2x2, 3x3) on the 3x3 convs where it applies)'] },
     async infer(net, x, batch) {
       net.release();
       // what a user runs by default, in float32 like every peer: precision auto (Winograd on the large 3x3
@@ -253,6 +253,42 @@ function oursEngine(gpu: Gpu, yoloLoss: boolean): Engine & { yoloTrain?: (net: N
     },
     train: (net, x, batch) => trainRunner(net, x, batch, 'sumsq'),
     yoloTrain: yoloLoss ? (net, x, batch) => trainRunner(net, x, batch, 'darknet') : undefined,
+  };
+}
+
+/**
+ * Our inference recorded once and replayed (Network.recordForward, ForwardReplay): what repeated inference at
+ * one shape costs without the layers' JavaScript. The same network, precision and bits as `yolo-wgsl`.
+ */
+function oursReplayEngine(gpu: Gpu): Engine {
+  return {
+    info: { name: 'yolo-wgsl-replay', available: true, description: gpu.info.summary, notes: ['yolo-wgsl with its forward recorded once and replayed (Network.recordForward); inference only'] },
+    async infer(net, x, batch) {
+      // prepared as the yolo-wgsl engine prepares it (a no-op when it already is)
+      net.prepare(gpu, 'infer', { precision: 'auto' });
+      if (net.inferPrecision === 'f16') {
+        net.release();
+        net.prepare(gpu, 'infer', { precision: 'f32' });
+      }
+      const I = net.input;
+      const xt = Tape.untracked(() => Tensor.from(gpu, [batch, I.c, I.h, I.w], x, 'peers.replay.input'));
+      const replay = net.recordForward(xt);
+      const forward = async () => {
+        const m = new Map<number, Float32Array>();
+        for (const [k, t] of replay.run()) m.set(k, await t.toArray());
+        return m;
+      };
+      return {
+        outputs: forward,
+        async run() {
+          await forward();
+        },
+        dispose() {
+          replay.dispose();
+          xt.dispose();
+        },
+      };
+    },
   };
 }
 
@@ -578,7 +614,8 @@ export async function benchPeers(opts: PeersBenchOptions): Promise<PeersBenchRes
   const engines: Engine[] = [ours];
   for (const name of ENGINES) {
     if (name === 'yolo-wgsl' || !wanted.has(name)) continue;
-    const e = name === 'tfjs-webgpu' ? await tfWebgpuEngine(gpu)
+    const e = name === 'yolo-wgsl-replay' ? oursReplayEngine(gpu)
+      : name === 'tfjs-webgpu' ? await tfWebgpuEngine(gpu)
       : name === 'tfjs-wasm' ? await tfWasmEngine()
         : name === 'tfjs-cpu' ? await tfCpuEngine()
           : await ortEngine(name === 'ort-cpu' ? 'cpu' : 'webgpu');

@@ -392,7 +392,7 @@ export async function main(argv: string[]): Promise<void> {
         .option('loss', { type: 'string', choices: ['darknet', 'yolov5', 'sumsq'], describe: 'network: training loss (default darknet)' })
         .option('sweep-batches', { type: 'string', describe: "network: batches of the time-vs-batch sweep (default 1,2,4,8; '' for none)" })
         .option('sweep-sizes', { type: 'string', describe: "network: sizes of the time-vs-pixels sweep (default 128,192,256,320,416; '' for none)" })
-        .option('engines', { type: 'string', describe: 'peers: comma-separated engines (default yolo-wgsl,tfjs-webgpu,tfjs-wasm,ort-cpu,ort-webgpu; also tfjs-cpu)' })
+        .option('engines', { type: 'string', describe: 'peers: comma-separated engines (default yolo-wgsl,yolo-wgsl-replay,tfjs-webgpu,tfjs-wasm,ort-cpu,ort-webgpu; also tfjs-cpu)' })
         .option('yolo-loss', { type: 'boolean', describe: 'peers: also time our step with the real YOLO loss (default on; --no-yolo-loss)' })
         .option('min-iters', { type: 'number', describe: 'network/peers: minimum timed repetitions' })
         .option('budget', { type: 'number', describe: 'network/peers: seconds after which a case stops at --min-iters' })
