@@ -367,9 +367,7 @@ export class Gpu {
     if (this.rec || this.collecting || this.prof) throw new Error(`Gpu.replay: not inside ${this.rec ? 'a recording' : this.collecting ? 'collectKernels' : 'a profile'}`);
     this.flush();
     for (const b of r.batches) {
-      this.device.pushErrorScope('out-of-memory');
-      this.device.pushErrorScope('validation');
-      const enc = this.device.createCommandEncoder({ label: 'replay' });
+      const enc = this.openBatch('replay');
       const staging: GPUBuffer[] = [];
       let pass: GPUComputePassEncoder | null = null;
       for (const o of b.ops) {
@@ -393,15 +391,29 @@ export class Gpu {
         }
       }
       pass?.end();
-      if (b.uniforms.byteLength) this.device.queue.writeBuffer(this.uniformRing, 0, b.uniforms);
-      this.device.queue.submit([enc.finish()]);
-      this.submits++;
+      this.submitBatch(enc, b.uniforms, b.uniforms.byteLength, b.kernels);
       for (const s of staging) s.destroy();
-      const names = b.kernels;
-      const val = this.device.popErrorScope();
-      const oom = this.device.popErrorScope();
-      this.pending.push(Promise.all([val, oom]).then(([v, o]) => (v ? this.toGpuError(v, names) : o ? this.toGpuError(o, names) : null)));
     }
+  }
+
+  /** A command encoder for one submit, under the two error scopes submitBatch closes. */
+  private openBatch(label: string): GPUCommandEncoder {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    return this.device.createCommandEncoder({ label });
+  }
+
+  /**
+   * Uploads the first `uniformBytes` of `uniforms` into the ring, submits `enc` (openBatch) and closes its
+   * error scopes; an error they caught names `kernels` (reported by the next sync or read).
+   */
+  private submitBatch(enc: GPUCommandEncoder, uniforms: ArrayBuffer, uniformBytes: number, kernels: string[]): void {
+    if (uniformBytes > 0) this.device.queue.writeBuffer(this.uniformRing, 0, uniforms, 0, uniformBytes);
+    this.device.queue.submit([enc.finish()]);
+    this.submits++;
+    const val = this.device.popErrorScope();
+    const oom = this.device.popErrorScope();
+    this.pending.push(Promise.all([val, oom]).then(([v, o]) => (v ? this.toGpuError(v, kernels) : o ? this.toGpuError(o, kernels) : null)));
   }
 
   /**
@@ -573,11 +585,7 @@ export class Gpu {
   }
 
   private beginPass(): GPUComputePassEncoder {
-    if (!this.encoder) {
-      this.device.pushErrorScope('out-of-memory');
-      this.device.pushErrorScope('validation');
-      this.encoder = this.device.createCommandEncoder({ label: 'batch' });
-    }
+    this.encoder ??= this.openBatch('batch');
     if (!this.pass) this.pass = this.encoder.beginComputePass();
     return this.pass;
   }
@@ -592,7 +600,10 @@ export class Gpu {
   /** Copies bytes between buffers in stream order. */
   copy(src: Binding, srcOffset: number, dst: Binding, dstOffset: number, bytes: number): void {
     if (bytes === 0) return;
-    const [s, so, d, dO] = [bufferOf(src), offsetOf(src) + srcOffset, bufferOf(dst), offsetOf(dst) + dstOffset];
+    const s = bufferOf(src);
+    const d = bufferOf(dst);
+    const so = offsetOf(src) + srcOffset;
+    const dO = offsetOf(dst) + dstOffset;
     this.getEncoder().copyBufferToBuffer(s, so, d, dO, bytes);
     this.rec?.ops.push({ kind: 'copy', src: s, srcOffset: so, dst: d, dstOffset: dO, bytes });
   }
@@ -624,19 +635,14 @@ export class Gpu {
       this.pass.end();
       this.pass = null;
     }
-    if (this.uniformSlot > 0) this.device.queue.writeBuffer(this.uniformRing, 0, this.uniformData, 0, this.uniformSlot * UNIFORM_SLOT);
-    this.device.queue.submit([this.encoder.finish()]);
+    const uniformBytes = this.uniformSlot * UNIFORM_SLOT;
+    this.submitBatch(this.encoder, this.uniformData, uniformBytes, this.batchKernels);
     if (this.rec) {
-      this.rec.batches.push({ ops: this.rec.ops, kernels: this.rec.kernels, uniforms: this.uniformData.slice(0, this.uniformSlot * UNIFORM_SLOT) });
+      this.rec.batches.push({ ops: this.rec.ops, kernels: this.rec.kernels, uniforms: this.uniformData.slice(0, uniformBytes) });
       this.rec.ops = [];
       this.rec.kernels = [];
     }
     this.pool.collect(); // destroying after submit is allowed: the submitted work keeps them until it ran
-    this.submits++;
-    const names = this.batchKernels;
-    const val = this.device.popErrorScope();
-    const oom = this.device.popErrorScope();
-    this.pending.push(Promise.all([val, oom]).then(([v, o]) => (v ? this.toGpuError(v, names) : o ? this.toGpuError(o, names) : null)));
     this.encoder = null;
     this.batchKernels = [];
     this.uniformSlot = 0;
