@@ -197,6 +197,30 @@ async function loadTf(): Promise<{ tf: TFModule } | { error: string }> {
 
 // ------------------------------------------------------------------------------------------ engines
 
+/**
+ * Prepares `net` for our inference as a user runs it, in float32 like every peer: precision auto (Winograd on
+ * the 3x3 convs where winogradPlan picks it), or f32 where a tuned auto would store f16 (bench network
+ * --precision times that). A no-op when it already is.
+ */
+function prepareOurInference(gpu: Gpu, net: Network): void {
+  net.prepare(gpu, 'infer', { precision: 'auto' });
+  if (net.inferPrecision === 'f16') {
+    net.release();
+    net.prepare(gpu, 'infer', { precision: 'f32' });
+  }
+}
+
+/** An inference runner whose call reads `outputs()` back (what every engine's timed call does). */
+function readingRunner(outputs: () => Promise<Map<number, Float32Array>>, dispose: () => void): InferRunner {
+  return {
+    outputs,
+    async run() {
+      await outputs();
+    },
+    dispose,
+  };
+}
+
 function oursEngine(gpu: Gpu, yoloLoss: boolean): Engine & { yoloTrain?: (net: Network, x: Float32Array, batch: number) => Promise<TrainRunner> } {
   const inputTensor = (net: Network, x: Float32Array, batch: number) => {
     const I = net.input;
@@ -224,32 +248,18 @@ function oursEngine(gpu: Gpu, yoloLoss: boolean): Engine & { yoloTrain?: (net: N
     info: { name: 'yolo-wgsl', available: true, description: gpu.info.summary, notes: ['this engine: hand-written WGSL through the webgpu package (Dawn); inference at precision auto in float32 storage (Winograd F(4x4, 3x3) or F(2x2, 3x3) on the 3x3 convs where it applies)'] },
     async infer(net, x, batch) {
       net.release();
-      // what a user runs by default, in float32 like every peer: precision auto (Winograd on the large 3x3
-      // convs where useWinograd picks it), or f32 where a tuned auto would store f16 (bench network --precision
-      // times that)
-      net.prepare(gpu, 'infer', { precision: 'auto' });
-      if (net.inferPrecision === 'f16') {
-        net.release();
-        net.prepare(gpu, 'infer', { precision: 'f32' });
-      }
+      prepareOurInference(gpu, net);
       const xt = inputTensor(net, x, batch);
-      const forward = async () => {
+      return readingRunner(async () => {
         const outs = net.forward(xt);
         const m = new Map<number, Float32Array>();
         for (const [k, t] of outs) m.set(k, await t.toArray());
         for (const t of new Set(outs.values())) t.dispose();
         return m;
-      };
-      return {
-        outputs: forward,
-        async run() {
-          await forward();
-        },
-        dispose() {
-          xt.dispose();
-          net.release();
-        },
-      };
+      }, () => {
+        xt.dispose();
+        net.release();
+      });
     },
     train: (net, x, batch) => trainRunner(net, x, batch, 'sumsq'),
     yoloTrain: yoloLoss ? (net, x, batch) => trainRunner(net, x, batch, 'darknet') : undefined,
@@ -264,30 +274,18 @@ function oursReplayEngine(gpu: Gpu): Engine {
   return {
     info: { name: 'yolo-wgsl-replay', available: true, description: gpu.info.summary, notes: ['yolo-wgsl with its forward recorded once and replayed (Network.recordForward); inference only'] },
     async infer(net, x, batch) {
-      // prepared as the yolo-wgsl engine prepares it (a no-op when it already is)
-      net.prepare(gpu, 'infer', { precision: 'auto' });
-      if (net.inferPrecision === 'f16') {
-        net.release();
-        net.prepare(gpu, 'infer', { precision: 'f32' });
-      }
+      prepareOurInference(gpu, net);
       const I = net.input;
       const xt = Tape.untracked(() => Tensor.from(gpu, [batch, I.c, I.h, I.w], x, 'peers.replay.input'));
       const replay = net.recordForward(xt);
-      const forward = async () => {
+      return readingRunner(async () => {
         const m = new Map<number, Float32Array>();
         for (const [k, t] of replay.run()) m.set(k, await t.toArray());
         return m;
-      };
-      return {
-        outputs: forward,
-        async run() {
-          await forward();
-        },
-        dispose() {
-          replay.dispose();
-          xt.dispose();
-        },
-      };
+      }, () => {
+        replay.dispose();
+        xt.dispose();
+      });
     },
   };
 }
