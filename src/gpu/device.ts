@@ -94,6 +94,13 @@ export class Recording {
     return this.released;
   }
 
+  /** Bytes of the buffers the recording holds (in use by its results or free for its replays). */
+  get bytes(): number {
+    let n = 0;
+    for (const b of this.held.owned) n += b.size;
+    return n;
+  }
+
   /** Hands the recording's free buffers back to the pool; it cannot be replayed after. Safe to call twice. */
   release(): void {
     if (this.released) return;
@@ -332,6 +339,11 @@ export class Gpu {
     return this.collecting !== null;
   }
 
+  /** Whether record() may run now (not inside collectKernels, a profile, debug mode or another recording). */
+  get canRecord(): boolean {
+    return !(this.collecting || this.prof || this.debug || this.rec);
+  }
+
   /**
    * Runs `fn` (it records and submits as usual) and keeps the commands it issued (Recording), for replay().
    * The buffers it takes from the pool stay the recording's (BufferPool.beginHold), so that no one else
@@ -340,7 +352,7 @@ export class Gpu {
    * collectKernels, a profile or debug mode (a flush per dispatch), nor another recording.
    */
   record<T>(fn: () => T): { result: T; recording: Recording } {
-    if (this.collecting || this.prof || this.debug || this.rec) {
+    if (!this.canRecord) {
       throw new Error(`Gpu.record: not inside ${this.rec ? 'another recording' : this.collecting ? 'collectKernels' : this.prof ? 'a profile' : 'debug mode (YOLO_WGSL_DEBUG)'}`);
     }
     this.flush();
@@ -360,40 +372,41 @@ export class Gpu {
     return { result, recording: new Recording(this, rec.batches, this.pool.endHold()) };
   }
 
-  /** Issues a recording's commands again, in stream order after everything recorded so far (see record). */
+  /**
+   * Issues a recording's commands again, in stream order after everything recorded so far (see record). They
+   * join the open batch when it holds no dispatch yet (copies and uploads: the next input), and the last
+   * recorded submit stays open, so that what follows (reading the outputs) joins it: a replay between an
+   * upload and a readback costs the submits the recording had, not two more.
+   */
   replay(r: Recording): void {
     this.checkAlive();
     if (r.isReleased) throw new Error('Gpu.replay: the recording was released');
     if (this.rec || this.collecting || this.prof) throw new Error(`Gpu.replay: not inside ${this.rec ? 'a recording' : this.collecting ? 'collectKernels' : 'a profile'}`);
-    this.flush();
-    for (const b of r.batches) {
-      const enc = this.openBatch('replay');
-      const staging: GPUBuffer[] = [];
-      let pass: GPUComputePassEncoder | null = null;
+    // the recorded dispatches bind uniform slots from 0: a batch that took slots already goes first
+    if (this.uniformSlot > 0) this.flush();
+    r.batches.forEach((b, i) => {
+      if (i > 0) this.flush();
       for (const o of b.ops) {
         if (o.kind === 'dispatch') {
-          pass ??= enc.beginComputePass();
+          const pass = this.beginPass();
           pass.setPipeline(o.pipeline);
           pass.setBindGroup(0, o.bindGroup);
           pass.dispatchWorkgroups(o.x, o.y, o.z);
           this.dispatches++;
-          continue;
-        }
-        pass?.end();
-        pass = null;
-        if (o.kind === 'copy') enc.copyBufferToBuffer(o.src, o.srcOffset, o.dst, o.dstOffset, o.bytes);
+        } else if (o.kind === 'copy') this.getEncoder().copyBufferToBuffer(o.src, o.srcOffset, o.dst, o.dstOffset, o.bytes);
         else {
           const stage = this.device.createBuffer({ size: o.data.byteLength, usage: BufferUsage.COPY_SRC, mappedAtCreation: true, label: 'upload' });
           new Uint8Array(stage.getMappedRange()).set(o.data);
           stage.unmap();
-          enc.copyBufferToBuffer(stage, 0, o.dst, o.dstOffset, o.data.byteLength);
-          staging.push(stage);
+          this.getEncoder().copyBufferToBuffer(stage, 0, o.dst, o.dstOffset, o.data.byteLength);
+          this.staging.push(stage);
         }
       }
-      pass?.end();
-      this.submitBatch(enc, b.uniforms, b.uniforms.byteLength, b.kernels);
-      for (const s of staging) s.destroy();
-    }
+      // the batch's uniforms, as recorded, in the slots its bind groups read
+      new Uint8Array(this.uniformData).set(new Uint8Array(b.uniforms));
+      this.uniformSlot = b.uniforms.byteLength / UNIFORM_SLOT;
+      this.batchKernels.push(...b.kernels);
+    });
   }
 
   /** A command encoder for one submit, under the two error scopes submitBatch closes. */
@@ -590,11 +603,13 @@ export class Gpu {
     return this.pass;
   }
 
+  /** The open batch's encoder, outside a compute pass (for copies). */
   private getEncoder(): GPUCommandEncoder {
-    this.beginPass();
-    this.pass!.end();
-    this.pass = null;
-    return this.encoder!;
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    return (this.encoder ??= this.openBatch('batch'));
   }
 
   /** Copies bytes between buffers in stream order. */
