@@ -281,6 +281,14 @@ export abstract class Layer {
    */
   resetState(): void {}
 
+  /**
+   * Whether the layer carries state from one forward call to the next (the recurrent layers' hidden state):
+   * such a network's forward cannot be recorded and replayed (Network.recordForward refuses).
+   */
+  get carriesState(): boolean {
+    return false;
+  }
+
   abstract forward(inputs: Tensor[], ctx: ForwardContext): Tensor;
 }
 

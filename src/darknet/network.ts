@@ -384,7 +384,8 @@ export class Network {
     if (mode === 'infer' && opts.precision) this.precision = opts.precision;
     const winograd = mode === 'infer' && this.precision === 'auto';
     if (this.prepared && this.prepared.gpu === gpu && this.prepared.mode === mode && this.prepared.dtype === dtype) {
-      this.prepared.winograd = winograd;
+      // a new object when the Winograd choice changes: a recorded forward made with the other one is stale
+      if (this.prepared.winograd !== winograd) this.prepared = { ...this.prepared, winograd };
       return;
     }
     if (this.prepared && this.prepared.mode === 'train' && mode === 'infer') {
@@ -467,16 +468,31 @@ export class Network {
   }
 
   /**
+   * What the parameters are prepared as now: a new value after each prepare() that changed something (other
+   * buffers, precision, the Winograd choice), null once released. A recorded forward is valid while it stays
+   * the same (ReplayedForwards keys what it has seen by it).
+   */
+  get preparation(): object | null {
+    return (this.paramsOf ?? this).prepared;
+  }
+
+  /**
    * Records an inference forward of x for replay (ForwardReplay, src/darknet/replay.ts): run() then issues
    * the same commands on the same buffers without the layers' JavaScript. A forward runs first, unrecorded
    * (it compiles the pipelines and makes what layers keep, such as Winograd's transformed weights); the
-   * second is recorded. Write the next image into `x` before each run(). Inference only, not under a
-   * recording tape.
+   * second is recorded. `warmUp: false` leaves out the first: only when a forward at this batch size already
+   * ran under the same preparation (what a layer made inside the recording would be the recording's buffers,
+   * handed back on its dispose while the layer still kept them). Write the next image into `x` before each
+   * run(). Inference only, not under a recording tape, and not for a network whose layers carry state from
+   * one forward to the next (the recurrent layers).
    */
-  recordForward(x: Tensor, opts: Omit<ForwardOptions, 'mode'> = {}): ForwardReplay {
+  recordForward(x: Tensor, opts: Omit<ForwardOptions, 'mode'> & { warmUp?: boolean } = {}): ForwardReplay {
     if (Tape.current) throw new Error(`${this.file}: recordForward under a recording tape (inference only)`);
-    for (const t of new Set(this.forward(x, opts).values())) if (t !== x) t.dispose();
-    const { result, recording } = x.gpu.record(() => this.forward(x, opts));
+    const stateful = this.layers.find((l) => l.carriesState);
+    if (stateful) throw new Error(`${this.file}: recordForward: layer ${stateful.index} [${stateful.kind}] carries its state from one forward to the next, which a replay cannot`);
+    const { warmUp = true, ...fwd } = opts;
+    if (warmUp) for (const t of new Set(this.forward(x, fwd).values())) if (t !== x) t.dispose();
+    const { result, recording } = x.gpu.record(() => this.forward(x, fwd));
     // the recording binds the parameters prepared now: prepare() anew or release() makes other buffers
     const owner = this.paramsOf ?? this;
     const prepared = owner.prepared;

@@ -141,6 +141,10 @@ export abstract class RecurrentLayer extends Layer {
     this.state = null;
   }
 
+  override get carriesState(): boolean {
+    return true;
+  }
+
   /** Whether a state is carried into the next forward (tests; the shape of its first tensor, or null). */
   get stateShape(): readonly number[] | null {
     return this.state ? this.state[0].shape : null;
