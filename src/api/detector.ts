@@ -14,6 +14,7 @@ import { headFromLayer, isHeadLayer } from '../yolo/heads.js';
 import { boxToImage, boxToPixels, prepareImage, toBatch, type Image, type Placement } from '../data/image.js';
 import type { Box } from '../yolo/box.js';
 import { checkOptional, RULES } from '../util/validate.js';
+import { ReplayedForwards, type ReplayableNetwork } from '../darknet/replay.js';
 
 /** A network ready for detection. */
 export interface DetectNetwork {
@@ -40,6 +41,8 @@ export interface DetectNetwork {
    * E > 0, in head order.
    */
   readonly embeddings?: readonly number[];
+  /** Frees what the network keeps between forwards (recorded forwards); it stays usable. */
+  release?(): void;
   dispose?(): void;
 }
 
@@ -48,21 +51,22 @@ export interface DetectNetwork {
  * the input shape, [net] letter_box, the layers (heads found by kind; a head reads layers[i].sources[0]),
  * prepare for inference, and a forward that returns the kept layers' outputs.
  */
-export interface DarknetNetworkLike {
+export interface DarknetNetworkLike extends ReplayableNetwork {
   readonly input: { c: number; h: number; w: number };
   readonly net: { letterBox: boolean };
-  readonly layers: readonly { kind: string; index: number; sources: readonly number[] }[];
+  readonly layers: readonly { kind: string; index: number; sources: readonly number[]; carriesState: boolean }[];
   prepare(gpu: Gpu, mode: 'infer'): void;
-  forward(x: Tensor, opts: { keep?: number[] }): Map<number, Tensor>;
   dispose(): void;
 }
 
 /**
  * Adapts a built network with its weights loaded: prepares it for inference on `gpu`; forwardHeads keeps
- * the outputs of the layers feeding the heads (the head convolutions) and frees the rest. The NMS is the
- * last head's nms_kind / beta_nms (Darknet reads the network's last layer).
+ * the outputs of the layers feeding the heads (the head convolutions) and frees the rest. The forwards are
+ * replayed once a batch size repeats (ReplayedForwards, src/darknet/replay.ts; `replay: false` runs every
+ * forward as usual): release() or dispose() frees the recordings. The NMS is the last head's nms_kind /
+ * beta_nms (Darknet reads the network's last layer).
  */
-export function fromDarknetNetwork(net: DarknetNetworkLike, gpu: Gpu): DetectNetwork {
+export function fromDarknetNetwork(net: DarknetNetworkLike, gpu: Gpu, opts: { replay?: boolean } = {}): DetectNetwork {
   const headLayers = net.layers.filter(isHeadLayer);
   if (headLayers.length === 0) throw new Error('the network has no [yolo] or [region] layer to detect with');
   const parsed = headLayers.map((l) => headFromLayer(l));
@@ -74,6 +78,7 @@ export function fromDarknetNetwork(net: DarknetNetworkLike, gpu: Gpu): DetectNet
     if (embeddings[i] > 0 && l.kind === 'yolo') feeds.push(l.options.embeddingLayer!);
   });
   net.prepare(gpu, 'infer');
+  const forwards = new ReplayedForwards(net, feeds, opts.replay === false ? 0 : 2);
   return {
     ...(embeddings.some((e) => e > 0) ? { embeddings } : {}),
     width: net.input.w,
@@ -82,21 +87,14 @@ export function fromDarknetNetwork(net: DarknetNetworkLike, gpu: Gpu): DetectNet
     letterBox: net.net.letterBox,
     heads: parsed.map((p) => p.spec),
     nms: parsed[parsed.length - 1].nms,
-    forwardHeads(x: Tensor): Tensor[] {
-      const outs = net.forward(x, { keep: feeds });
-      const keep = feeds.map((j) => outs.get(j)!);
-      for (const t of outs.values()) if (!keep.includes(t) && t !== x) t.dispose();
-      // two heads reading one layer would share a tensor: hand out copies so the caller can dispose each
-      return keep.map((t, i) => (keep.indexOf(t) === i ? t : copyTensor(t)));
+    // two heads reading one layer get a tensor each (ReplayedForwards copies), so the caller can dispose each
+    forwardHeads: (x: Tensor): Tensor[] => forwards.forward(x),
+    release: () => forwards.release(),
+    dispose: () => {
+      forwards.release();
+      net.dispose();
     },
-    dispose: () => net.dispose(),
   };
-}
-
-function copyTensor(t: Tensor): Tensor {
-  const c = new Tensor(t.gpu, t.shape, t.name);
-  t.gpu.copy(t, 0, c, 0, t.bytes);
-  return c;
 }
 
 /** An image a detection or evaluation run could not use, and why (the run went on without it). */

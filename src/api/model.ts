@@ -406,6 +406,7 @@ export class Model {
     this.disposed = true;
     this.decoder?.dispose();
     this.decoder = null;
+    this.detectNet?.release?.(); // its recorded forwards
     this.detectNet = null;
     this.network.dispose();
     if (this.ownsEngine) this.engine.dispose();
@@ -428,6 +429,7 @@ export class Model {
   reloadForInference(): void {
     this.decoder?.dispose();
     this.decoder = null;
+    this.detectNet?.release?.(); // its recorded forwards bind the parameters released here
     this.detectNet = null;
     this.network.release();
   }

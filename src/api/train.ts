@@ -112,8 +112,14 @@ export async function trainNetwork(o: TrainNetworkOptions): Promise<TrainResult 
     const evaluate = args.valEvery > 0 && valSplit
       ? async ({ network, epoch }: { network: Network; epoch: number }): Promise<EvalResult> => {
         const lines: string[] = [];
-        const detector = networkDetector(gpu, fromDarknetNetwork(network, gpu), { batch: miniBatch });
-        const r = await runVal({ data: o.data, split: 'val', protocol: args.protocol, out: runDir ? path.join(runDir, 'val') : undefined, detector, log: (l) => lines.push(l), cwd });
+        const dn = fromDarknetNetwork(network, gpu);
+        const detector = networkDetector(gpu, dn, { batch: miniBatch });
+        let r: Awaited<ReturnType<typeof runVal>>;
+        try {
+          r = await runVal({ data: o.data, split: 'val', protocol: args.protocol, out: runDir ? path.join(runDir, 'val') : undefined, detector, log: (l) => lines.push(l), cwd });
+        } finally {
+          dn.release?.(); // its recorded forwards (training goes on with the network)
+        }
         const s = r.summary;
         log(`  val epoch ${epoch + 1}: P ${s.precision.toFixed(4)}  R ${s.recall.toFixed(4)}  mAP50 ${s.map50.toFixed(4)}  mAP50-95 ${s.map50_95.toFixed(4)}  (${s.numImages} images, ${s.instances} objects, ${s.detections} detections)`);
         return { fitness: 0.1 * s.map50 + 0.9 * s.map50_95, metrics: { precision: s.precision, recall: s.recall, map50: s.map50, map50_95: s.map50_95 } };

@@ -180,14 +180,18 @@ export function trainOnFiles(opts: TrainOnFilesOptions): TrainingRun {
       ? async ({ network, epoch }: { network: Network; epoch: number }): Promise<EvalResult> => {
         const dn = fromDarknetNetwork(network, model.engine.gpu);
         const evalImages: EvalImage[] = [];
-        for (let i = 0; i < valImages.length; i += miniBatch) {
-          const part = valImages.slice(i, i + miniBatch);
-          const decoded = await Promise.all(part.map((im) => decode(ds.files.get(im.file)!, im.file)));
-          const r = await detectImages(model.engine.gpu, dn, decoded, { conf: 0.001, iou: 0.6, maxDet: 300, embeddings: false });
-          r.images.forEach((res, k) => evalImages.push({
-            id: i + k, width: part[k].width, height: part[k].height, gts: boxesInPixels(part[k]),
-            dets: res.objects.map((d) => ({ x1: d.pixels.x1, y1: d.pixels.y1, x2: d.pixels.x2, y2: d.pixels.y2, classId: d.classId, score: d.score })),
-          }));
+        try {
+          for (let i = 0; i < valImages.length; i += miniBatch) {
+            const part = valImages.slice(i, i + miniBatch);
+            const decoded = await Promise.all(part.map((im) => decode(ds.files.get(im.file)!, im.file)));
+            const r = await detectImages(model.engine.gpu, dn, decoded, { conf: 0.001, iou: 0.6, maxDet: 300, embeddings: false });
+            r.images.forEach((res, k) => evalImages.push({
+              id: i + k, width: part[k].width, height: part[k].height, gts: boxesInPixels(part[k]),
+              dets: res.objects.map((d) => ({ x1: d.pixels.x1, y1: d.pixels.y1, x2: d.pixels.x2, y2: d.pixels.y2, classId: d.classId, score: d.score })),
+            }));
+          }
+        } finally {
+          dn.release?.(); // its recorded forwards (training goes on with the network)
         }
         const s = scoreDetections(evalImages, { protocol: settings.protocol, numClasses: nc, names: ds.names });
         log(`  val epoch ${epoch + 1}: P ${s.precision.toFixed(4)}  R ${s.recall.toFixed(4)}  mAP50 ${s.map50.toFixed(4)}  mAP50-95 ${s.map50_95.toFixed(4)}  (${s.numImages} images, ${s.instances} objects, ${s.detections} detections)`);

@@ -11,6 +11,8 @@
  * once the parameters were prepared again or released (record again).
  */
 import type { Gpu, Recording } from '../gpu/device.js';
+import { clone } from '../tensor/ops/elementwise.js';
+import { Tape } from '../tensor/tape.js';
 import { Tensor, type ViewStorage } from '../tensor/tensor.js';
 
 /** The views' storage: the replay's; a view's dispose() does not touch it. */
@@ -41,12 +43,22 @@ export class ForwardReplay {
 
   /** Dispatches the recorded forward: `outputs` then hold the network's outputs for what `input` holds now. */
   run(): ReadonlyMap<number, Tensor> {
-    if (this.disposed) throw new Error('ForwardReplay: run() after dispose()');
-    if (this.input.disposed) throw new Error(`ForwardReplay: its input ${this.input.describe()} was disposed`);
-    const why = this.stale();
+    const why = this.unusable;
     if (why) throw new Error(`ForwardReplay: ${why}`);
     this.gpu.replay(this.recording);
     return this.outputs;
+  }
+
+  /** Why run() would refuse (disposed; the input disposed; the parameters prepared again or released), or null. */
+  get unusable(): string | null {
+    if (this.disposed) return 'run() after dispose()';
+    if (this.input.disposed) return `its input ${this.input.describe()} was disposed`;
+    return this.stale();
+  }
+
+  /** Bytes of the buffers the replay holds (its intermediates and outputs). */
+  get bytes(): number {
+    return this.recording.bytes;
   }
 
   /** Dispatches recorded by the forward (the ones run() issues). */
@@ -63,4 +75,118 @@ export class ForwardReplay {
     for (const t of new Set(this.results.values())) if (t !== this.input) t.dispose();
     this.recording.release();
   }
+}
+
+/** What ReplayedForwards needs of a network (src/darknet/network.ts Network fits). */
+export interface ReplayableNetwork {
+  /** Changes with each prepare() that changes something; null when not prepared (Network.preparation). */
+  readonly preparation: object | null;
+  readonly layers: readonly { readonly carriesState: boolean }[];
+  forward(x: Tensor, opts: { keep?: number[] }): Map<number, Tensor>;
+  recordForward(x: Tensor, opts: { keep?: number[]; warmUp?: boolean }): ForwardReplay;
+}
+
+/**
+ * The inference forwards of one network for a caller that asks again and again at a few batch sizes (detection:
+ * Model.detect, the `detect`, `val` and `serve` commands, validation during training), replayed once a size
+ * repeats. The first forward at a batch size (under the network's current preparation) runs as usual; the
+ * second is recorded (Network.recordForward without its warm-up: the first forward was it); later ones copy
+ * the input into the recording's and replay it. forward() returns the outputs of the `keep` layers in `keep`
+ * order, each a tensor the caller owns and disposes (after a replay, copies of its outputs, which the next
+ * replay overwrites), so that calls may overlap. Each recording holds the buffers of one forward at its batch
+ * size: at most `max` recordings are kept, holding `maxBytes` together, the least recently used disposed
+ * first; a batch size whose recording alone holds more is not recorded again (under this preparation).
+ * Plain forwards only for a network whose layers carry state between forwards, under a tape, in a profile,
+ * in debug mode (YOLO_WGSL_DEBUG) and in a dry run.
+ */
+export class ReplayedForwards {
+  /** Batch size -> the preparation a plain forward at that size ran under. */
+  private readonly seen = new Map<number, object>();
+  /** Batch size -> its recording and the input it reads, the most recently used last. */
+  private readonly replays = new Map<number, { replay: ForwardReplay; input: Tensor }>();
+  /** Batch size -> the preparation under which its recording held more than maxBytes. */
+  private readonly tooLarge = new Map<number, object>();
+
+  constructor(private readonly net: ReplayableNetwork, private readonly keep: readonly number[], private readonly max = 2, private readonly maxBytes = 512 * 1024 * 1024) {
+    if (!(Number.isInteger(max) && max >= 0)) throw new RangeError(`ReplayedForwards: max must be a non-negative integer, got ${max}`);
+  }
+
+  /** The `keep` layers' outputs for x [B, c, h, w], in `keep` order (the caller disposes them; x stays its own). */
+  forward(x: Tensor): Tensor[] {
+    const gpu = x.gpu;
+    const B = x.shape[0];
+    const prep = this.net.preparation;
+    let entry = this.replays.get(B);
+    if (entry?.replay.unusable) {
+      this.drop(B);
+      entry = undefined;
+    }
+    const replayable = this.max > 0 && prep !== null && gpu.canRecord && !Tape.current && !this.net.layers.some((l) => l.carriesState);
+    if (!replayable || (!entry && (this.seen.get(B) !== prep || this.tooLarge.get(B) === prep))) {
+      const outs = this.net.forward(x, { keep: [...this.keep] });
+      if (prep && !gpu.collectingKernels) this.seen.set(B, prep);
+      return ownOutputs(outs, this.keep, x);
+    }
+    if (entry) {
+      this.replays.delete(B);
+      this.replays.set(B, entry);
+      gpu.copy(x, 0, entry.input, 0, x.bytes);
+      entry.replay.run();
+    } else {
+      const input = new Tensor(gpu, x.shape, 'replay.input');
+      try {
+        gpu.copy(x, 0, input, 0, x.bytes);
+        entry = { replay: this.net.recordForward(input, { keep: [...this.keep], warmUp: false }), input };
+      } catch (e) {
+        input.dispose();
+        throw e;
+      }
+      this.replays.set(B, entry);
+    }
+    const outs = entry.replay.outputs;
+    const own = this.keep.map((j) => clone(outs.get(j)!));
+    if (entry.replay.bytes > this.maxBytes) {
+      this.tooLarge.set(B, prep);
+      this.drop(B);
+    }
+    for (const b of this.replays.keys()) if (this.replays.size > this.max || this.heldBytes > this.maxBytes) this.drop(b);
+    return own;
+  }
+
+  /** Bytes the recordings hold together. */
+  get heldBytes(): number {
+    let n = 0;
+    for (const e of this.replays.values()) n += e.replay.bytes + e.input.buffer.size;
+    return n;
+  }
+
+  /** Batch sizes with a recording, least recently used first (tests). */
+  get recorded(): number[] {
+    return [...this.replays.keys()];
+  }
+
+  /** Disposes the recordings (their buffers back to the pool); forward() records again when sizes repeat. */
+  release(): void {
+    for (const b of [...this.replays.keys()]) this.drop(b);
+    this.seen.clear();
+    this.tooLarge.clear();
+  }
+
+  private drop(b: number): void {
+    const e = this.replays.get(b);
+    if (!e) return;
+    this.replays.delete(b);
+    e.replay.dispose();
+    e.input.dispose();
+  }
+}
+
+/**
+ * The `keep` outputs of a forward as tensors of the caller's own, in `keep` order: the others disposed, a layer
+ * kept twice (or two layers sharing one tensor) copied, the input itself copied (it stays the caller's).
+ */
+function ownOutputs(outs: Map<number, Tensor>, keep: readonly number[], x: Tensor): Tensor[] {
+  const kept = keep.map((j) => outs.get(j)!);
+  for (const t of new Set(outs.values())) if (!kept.includes(t) && t !== x) t.dispose();
+  return kept.map((t, i) => (t === x || kept.indexOf(t) !== i ? clone(t) : t));
 }

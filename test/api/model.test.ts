@@ -9,6 +9,8 @@ import { runForward } from '../../src/cli/forward.js';
 import { readNpyF32, writeNpy } from '../../src/util/npy.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import { detectWithNetwork, loadDetectNetwork } from '../../src/cli/detect.js';
+import { detectImages, fromDarknetNetwork } from '../../src/api/detector.js';
+import { loadNetwork } from '../../src/api/model.js';
 import { loadImage } from '../../src/data/image.js';
 import { PNG } from 'pngjs';
 import { packageRoot } from '../../src/util/paths.js';
@@ -150,6 +152,43 @@ test('model.recordForward: run() gives model.forward\'s bits for each image writ
     model.dispose();
   }
 });
+
+test('model.detect replays its forward from the third call at one batch size: the detections of plain forwards, call after call; dispose hands the recordings back to a shared engine', async () => {
+  const gpu = await getGpu();
+  const engine = new Engine(gpu);
+  const weights = await weightsFile();
+  const reserved0 = gpu.pool.reserved;
+  const model = await loadDarknet({ cfg: MINI, weights, names: NAMES, engine });
+  // the reference: the same network, every forward plain
+  const net = await loadNetwork({ cfg: MINI, weights });
+  const plain = fromDarknetNetwork(net, gpu, { replay: false });
+  try {
+    const images = IMAGES.slice(0, 3).map((f) => loadImage(f));
+    let total = 0;
+    for (const round of [0, 1, 2]) {
+      for (const [i, im] of images.entries()) {
+        const want = (await detectImages(gpu, plain, [im], { conf: 0.05, names: ['circle', 'square', 'triangle'] })).images[0].objects;
+        const got = await model.detect({ data: rgbOf(im), width: im.width, height: im.height }, { conf: 0.05 });
+        assert.equal(got.map(asCli), want.map((o) => ({ classId: o.classId, name: o.name, score: o.score, objectness: o.objectness, pixels: o.pixels })), `round ${round}, image ${i}`);
+        total += got.length;
+      }
+    }
+    assert.ok(total > 0, 'some detections to compare');
+    assert.ok(gpu.pool.reserved > reserved0, 'the model holds a recorded forward');
+  } finally {
+    model.dispose();
+    plain.dispose?.();
+  }
+  assert.is(gpu.pool.reserved, reserved0, 'dispose handed the recording\'s buffers back');
+});
+
+/** A planar float image as interleaved RGB bytes (what it was decoded from). */
+function rgbOf(im: { width: number; height: number; data: Float32Array }): Uint8Array {
+  const n = im.width * im.height;
+  const rgb = new Uint8Array(n * 3);
+  for (let k = 0; k < n; k++) for (let c = 0; c < 3; c++) rgb[3 * k + c] = Math.round(im.data[c * n + k] * 255);
+  return rgb;
+}
 
 test('typed errors: CfgError with file/line/key, WeightsError for a wrong file', async () => {
   const engine = new Engine(await getGpu());

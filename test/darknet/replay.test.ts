@@ -9,6 +9,8 @@ import * as assert from 'uvu/assert';
 import { getGpu } from '../helpers/gpu.js';
 import { pickWinograd } from '../helpers/winograd.js';
 import { Network } from '../../src/darknet/network.js';
+import { ReplayedForwards } from '../../src/darknet/replay.js';
+import { recurrentMiniNetwork } from '../layers/recurrent_mini.js';
 import { Tensor } from '../../src/tensor/tensor.js';
 import { newTape } from '../../src/tensor/index.js';
 import { tuneTable } from '../../src/gpu/tune.js';
@@ -141,6 +143,150 @@ test('recordForward and Gpu.record / replay refuse what they cannot do: a record
     recording.release();
     assert.throws(() => gpu.replay(recording), /the recording was released/);
     await gpu.sync();
+  } finally {
+    x.dispose();
+    net.dispose();
+  }
+});
+
+/** The keep layers' outputs read, then disposed (they are the caller's). */
+async function readOwn(ts: Tensor[]): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const t of ts) out.push(await t.toArray());
+  for (const t of ts) t.dispose();
+  return out;
+}
+
+test('ReplayedForwards (yolo-mini, the head convolutions kept): a batch size replays from its third forward with the forward\'s bits; at most two recordings, the least recently used dropped; the outputs are the caller\'s; a new preparation records again; release() hands everything back', async () => {
+  const gpu = await getGpu();
+  const net = Network.fromFile(MINI, { width: S, height: S, batch: 1 });
+  net.initWeights(6);
+  const picked = pickWinograd(net, gpu);
+  try {
+    assert.ok(picked.length > 0, 'some 3x3 convs go through Winograd');
+    net.prepare(gpu, 'infer', { precision: 'auto' });
+    const keep = net.layers.filter((l) => l.kind === 'yolo').map((l) => l.sources[0]);
+    const input = (b: number, seed: number) => Tensor.from(gpu, [b, 3, S, S], randomArray(new Rng(seed), b * 3 * S * S, 0, 1));
+    /** What a plain forward of the same input gives (read, then disposed). */
+    const plain = async (x: Tensor) => {
+      const o = net.forward(x, { keep });
+      const r = [] as Float32Array[];
+      for (const j of keep) r.push(await o.get(j)!.toArray());
+      for (const t of new Set(o.values())) t.dispose();
+      return r;
+    };
+    const same = (a: Float32Array[], b: Float32Array[], what: string) => {
+      assert.is(a.length, b.length, what);
+      a.forEach((v, k) => assert.ok(v.length === b[k].length && v.every((e, i) => Object.is(e, b[k][i])), `${what}: output ${k} has the plain forward's bits`));
+    };
+    const rf = new ReplayedForwards(net, keep);
+    const reserved0 = gpu.pool.reserved;
+    // batch 1: plain, recorded, replayed (a new image each time)
+    for (const [call, recorded] of [[0, []], [1, [1]], [2, [1]], [3, [1]]] as const) {
+      const x = input(1, 10 + call);
+      const before = gpu.dispatches;
+      const got = rf.forward(x);
+      assert.equal(rf.recorded, [...recorded], `call ${call}: recorded sizes`);
+      if (call >= 2) assert.ok(gpu.dispatches - before > 0, 'a replay dispatches the forward');
+      same(await readOwn(got), await plain(x), `batch 1, call ${call}`);
+      x.dispose();
+    }
+    // two calls in flight before either is read: each keeps its own outputs
+    const xa = input(1, 20);
+    const xb = input(1, 21);
+    const a = rf.forward(xa);
+    const b = rf.forward(xb);
+    same(await readOwn(a), await plain(xa), 'the first of two overlapping calls');
+    same(await readOwn(b), await plain(xb), 'the second of two overlapping calls');
+    // batch 2 and 3 recorded too: batch 1, the least recently used, is dropped
+    for (const bs of [2, 2, 3, 3, 2]) {
+      const x = input(bs, 30 + bs);
+      same(await readOwn(rf.forward(x)), await plain(x), `batch ${bs}`);
+      x.dispose();
+    }
+    assert.equal(rf.recorded, [3, 2], 'two recordings kept, most recently used last');
+    // batch 1 again: dropped, so it is seen and recorded anew
+    same(await readOwn(rf.forward(xa)), await plain(xa), 'batch 1 after its recording was dropped');
+    assert.equal(rf.recorded, [2, 1]);
+    // the Winograd choice changes (precision f32 over the same buffers): plain forwards, then recorded again
+    net.prepare(gpu, 'infer', { precision: 'f32' });
+    for (const [call, recorded] of [[0, [2]], [1, [2, 1]], [2, [2, 1]]] as const) {
+      same(await readOwn(rf.forward(xb)), await plain(xb), `after prepare at f32, call ${call}`);
+      assert.equal(rf.recorded, [...recorded], `after prepare at f32, call ${call}: recorded sizes`);
+    }
+    rf.release();
+    assert.equal(rf.recorded, []);
+    assert.is(gpu.pool.reserved, reserved0, 'release() hands the recordings\' buffers back');
+    // the byte budget: room for batch 1's recording only, then for none
+    for (const b of [1, 1]) for (const t of rf.forward(input(b, 40))) t.dispose();
+    const b1 = rf.heldBytes;
+    assert.ok(b1 > 0, 'batch 1 recorded');
+    rf.release();
+    let records = 0;
+    const counting = {
+      get preparation() {
+        return net.preparation;
+      },
+      layers: net.layers,
+      forward: net.forward.bind(net),
+      recordForward: (x: Tensor, o: { keep?: number[]; warmUp?: boolean }) => (records++, net.recordForward(x, o)),
+    };
+    const small = new ReplayedForwards(counting, keep, 2, b1);
+    for (const bs of [1, 1, 2, 2, 2, 1]) {
+      const x = input(bs, 50 + bs);
+      same(await readOwn(small.forward(x)), await plain(x), `budget for one: batch ${bs}`);
+      x.dispose();
+    }
+    assert.equal(small.recorded, [1], 'batch 2\'s recording alone holds more than the budget: dropped');
+    assert.is(records, 2, 'batch 2 was not recorded again');
+    small.release();
+    const none = new ReplayedForwards(net, keep, 2, 1024);
+    for (let i = 0; i < 4; i++) same(await readOwn(none.forward(xa)), await plain(xa), `budget for none, call ${i}`);
+    assert.equal(none.recorded, []);
+    assert.is(gpu.pool.reserved, reserved0, 'recordings over the budget handed their buffers back');
+    xa.dispose();
+    xb.dispose();
+  } finally {
+    net.dispose();
+    tuneTable(gpu).clear();
+  }
+});
+
+test('ReplayedForwards and recordForward leave a network with recurrent state alone: plain forwards, no recording (recordForward refuses, naming the layer)', async () => {
+  const gpu = await getGpu();
+  const net = recurrentMiniNetwork('gru');
+  try {
+    net.prepare(gpu, 'infer');
+    const I = net.input;
+    const x = Tensor.from(gpu, [2, I.c, I.h, I.w], randomArray(new Rng(3), 2 * I.c * I.h * I.w, 0, 1));
+    assert.throws(() => net.recordForward(x), /layer 1 \[gru\] carries its state from one forward to the next/);
+    const rf = new ReplayedForwards(net, [net.layers.length - 1]);
+    for (let i = 0; i < 3; i++) for (const t of rf.forward(x)) t.dispose();
+    assert.equal(rf.recorded, [], 'nothing recorded');
+    x.dispose();
+  } finally {
+    net.dispose();
+  }
+});
+
+test('Gpu.replay joins the open batch when it holds only copies and uploads, and leaves its last submit open: upload, replay and readback make one submit', async () => {
+  const gpu = await getGpu();
+  const net = Network.fromFile(MINI, { width: S, height: S, batch: 1 });
+  net.initWeights(8);
+  net.prepare(gpu, 'infer', { precision: 'f32' });
+  const img = randomArray(new Rng(4), 3 * S * S, 0, 1);
+  const x = Tensor.from(gpu, [1, 3, S, S], img);
+  try {
+    const want = await forward(net, x);
+    const replay = net.recordForward(x);
+    await gpu.sync();
+    const before = gpu.submits;
+    x.write(img);
+    replay.run();
+    const got = await read(replay.outputs);
+    sameBits(got, want, 'the replay between an upload and a readback');
+    assert.is(gpu.submits - before, 1 + [...replay.outputs.keys()].length - 1, 'the upload, the replay and the first readback in one submit; each further readback its own');
+    replay.dispose();
   } finally {
     x.dispose();
     net.dispose();

@@ -112,15 +112,17 @@ test('fromDarknetNetwork: heads from the layers, forwardHeads keeps the head con
   const yoloOpts = { classes: 2, mask: [1], anchors: [5, 6, 16, 16], scaleXY: 1, newCoords: false, nmsKind: 'diounms', betaNms: 0.3 };
   let prepared = '';
   const made: Tensor[] = [];
-  const layers: { kind: string; index: number; sources: number[]; options?: unknown }[] = [
-    { kind: 'convolutional', index: 0, sources: [-1] },
-    { kind: 'yolo', index: 1, sources: [0], options: yoloOpts },
+  const layers: { kind: string; index: number; sources: number[]; carriesState: boolean; options?: unknown }[] = [
+    { kind: 'convolutional', index: 0, sources: [-1], carriesState: false },
+    { kind: 'yolo', index: 1, sources: [0], carriesState: false, options: yoloOpts },
   ];
   const fake: DarknetNetworkLike = {
     input: { c: 3, h: 64, w: 64 },
     net: { letterBox: false },
     layers,
     prepare: (_g, mode) => { prepared = mode; },
+    preparation: null, // never prepared for real: every forward plain (no recording)
+    recordForward: () => { throw new Error('not recorded'); },
     forward: (x, opts) => {
       assert.equal(opts.keep, [0]);
       const conv = Tensor.from(x.gpu, [x.shape[0], 7, 4, 4], new Float32Array(x.shape[0] * 112).fill(-10));
