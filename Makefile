@@ -3,7 +3,7 @@ NODE ?= node
 TSX := $(NODE) --import tsx
 CLI := $(TSX) src/cli/main.ts
 
-.PHONY: deps test demo bench doctor typecheck build clean distclean browser api-docs check-pack test-swiftshader gpu-check
+.PHONY: deps test demo bench doctor typecheck build clean distclean browser api-docs check-pack test-swiftshader test-subgroup16 gpu-check
 
 ## deps: npm packages (from package-lock.json) and, on Debian, Mesa 25 lavapipe in .mesa/ (no system change);
 ## Debian's chromium for the browser test when missing and allowed (root or passwordless sudo; YOLO_WGSL_NO_CHROMIUM=1: never)
@@ -36,6 +36,11 @@ test-swiftshader: deps .swiftshader/ok
 
 .swiftshader/ok: scripts/setup-swiftshader.sh
 	bash scripts/setup-swiftshader.sh
+
+## test-subgroup16: the kernel tests on lavapipe with 16-lane subgroups (LP_NATIVE_VECTOR_WIDTH=512: llvmpipe's
+## 512-bit vectors), a third subgroup size beside lavapipe's usual 8 and SwiftShader's 4
+test-subgroup16: deps
+	LP_NATIVE_VECTOR_WIDTH=512 YOLO_WGSL_BACKEND=lavapipe $(NODE) scripts/run-tests.mjs 'kernels/'
 
 ## gpu-check: the day a GPU is lent: doctor, make test, tune, bench kernels/network/peers at full sizes, the demo,
 ## each step under its own timeout, within 9 minutes, into gpu-check-out/ (summary.md). GPU_CHECK_QUICK=1: reduced form for CPUs
