@@ -46,7 +46,9 @@ export async function doctor(opts: { backend?: string; log?: (l: string) => void
     }
     // the subgroup size the kernels' subgroupShuffle sharing is specialized for (kernels/conv2d_reg.wgsl, matmul.wgsl regsg)
     const ai = (gpu.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
-    if (gpu.hasFeature('subgroups')) log(`subgroups    size ${ai?.subgroupMinSize === ai?.subgroupMaxSize ? `${ai?.subgroupMinSize ?? '?'} (fixed)` : `${ai?.subgroupMinSize ?? '?'}-${ai?.subgroupMaxSize ?? '?'} (varies: kernels share nothing through subgroups)`}`);
+    // llvmpipe's 512-bit vectors (LP_NATIVE_VECTOR_WIDTH=512) give 16-lane subgroups, whose shuffles LLVM compiles badly
+    const wide = i.kind === 'lavapipe' && (ai?.subgroupMinSize ?? 0) > 8 ? ': LP_NATIVE_VECTOR_WIDTH > 256, where yolov3-tiny runs 26x slower than at the default 256 (for testing subgroup sizes only; docs/gpu.md)' : '';
+    if (gpu.hasFeature('subgroups')) log(`subgroups    size ${ai?.subgroupMinSize === ai?.subgroupMaxSize ? `${ai?.subgroupMinSize ?? '?'} (fixed)` : `${ai?.subgroupMinSize ?? '?'}-${ai?.subgroupMaxSize ?? '?'} (varies: kernels share nothing through subgroups)`}${wide}`);
     else log('subgroups    none (kernels share nothing through subgroups)');
     const L = i.limits;
     const mib = (b: number) => `${(b / 1048576).toFixed(0)} MiB`;
