@@ -11,6 +11,7 @@ import {
   chooseConvAlgo, convGeom, convRegTuning, parseConvPick, pointwiseSupported, tileSupported, tileBlockFor, CONV_ALGOS, type Conv2dParams, type ConvAlgo,
 } from '../../src/tensor/ops/conv2d.js';
 import { fusableMaxpool } from '../../src/tensor/ops/pool.js';
+import { fixedSubgroupSize } from '../../src/tensor/ops/matmul.js';
 import { sameAtTreeWidths } from '../helpers/tree.js';
 import { Rng, randomArray } from '../../src/util/rng.js';
 import type { Gpu } from '../../src/gpu/device.js';
@@ -369,12 +370,6 @@ test('conv + maxpool 2x2/2 fused in the tile epilogue == conv, activation, maxpo
   }
 });
 
-/** The adapter's subgroup size where it is fixed (lavapipe 8, SwiftShader 4), else undefined. */
-function subgroupSize(gpu: Gpu): number | undefined {
-  const ai = (gpu.device as unknown as { adapterInfo?: { subgroupMinSize?: number; subgroupMaxSize?: number } }).adapterInfo;
-  return ai?.subgroupMinSize === ai?.subgroupMaxSize ? ai?.subgroupMinSize : undefined;
-}
-
 /**
  * Forward and dx of case c with each algorithm while maxComputeWorkgroupsPerDimension is 2 (so dispatches split
  * by P.t0): their outputs, the float64 references, how many dispatches ran, and how many the same calls make
@@ -422,7 +417,7 @@ test('dispatches past maxComputeWorkgroupsPerDimension are split (P.t0 offsets),
   // with lavapipe's subgroups of 8: tiled: 36 column tiles -> 18 dispatches each pass; reg: 5 -> 3 each; tile
   // forward: 288 tiles of 2x4 in workgroups of 32 -> 9 -> 5 dispatches (its dx is gemm_reg's: 3)
   // other subgroup sizes (SwiftShader 4, lavapipe at LP_NATIVE_VECTOR_WIDTH=512 16) make other counts: split at all
-  const least = subgroupSize(await getGpu()) === 8 ? 2 * 18 + 2 * 3 + 5 + 3 : unsplit + 1;
+  const least = fixedSubgroupSize(await getGpu()) === 8 ? 2 * 18 + 2 * 3 + 5 + 3 : unsplit + 1;
   assert.ok(dispatches >= least, `dispatches were split (${dispatches}, unsplit ${unsplit})`);
   for (const algo of algos) {
     assertClose(out[`${algo} y`], ref.y, tolFor(19), `[${algo}] y with split dispatches`);
@@ -437,7 +432,7 @@ test('pointwise 1x1 (conv2d_pw.wgsl): a forward past maxComputeWorkgroupsPerDime
   const gpu = await getGpu();
   const pw = pointwiseSupported(gpu, convGeom(c.x, c.w, c.p), 'f32');
   const { out, ref, dispatches, unsplit } = await runSplit(c, 11, ['tile']);
-  if (pw) assert.ok(dispatches >= (subgroupSize(gpu) === 8 ? 14 : unsplit + 1), `dispatches were split (${dispatches}, unsplit ${unsplit})`);
+  if (pw) assert.ok(dispatches >= (fixedSubgroupSize(gpu) === 8 ? 14 : unsplit + 1), `dispatches were split (${dispatches}, unsplit ${unsplit})`);
   assertClose(out['tile y'], ref.y, tolFor(9), `[tile${pw ? ': conv2d_pw' : ''}] y with split dispatches`);
 });
 
