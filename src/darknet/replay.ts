@@ -107,8 +107,12 @@ export class ReplayedForwards {
   /** Batch size -> the preparation under which its recording held more than maxBytes. */
   private readonly tooLarge = new Map<number, object>();
 
+  /** Whether a layer carries state between forwards (the layers are the network's for good). */
+  private readonly stateful: boolean;
+
   constructor(private readonly net: ReplayableNetwork, private readonly keep: readonly number[], private readonly max = 2, private readonly maxBytes = 512 * 1024 * 1024) {
     if (!(Number.isInteger(max) && max >= 0)) throw new RangeError(`ReplayedForwards: max must be a non-negative integer, got ${max}`);
+    this.stateful = net.layers.some((l) => l.carriesState);
   }
 
   /** The `keep` layers' outputs for x [B, c, h, w], in `keep` order (the caller disposes them; x stays its own). */
@@ -121,7 +125,7 @@ export class ReplayedForwards {
       this.drop(B);
       entry = undefined;
     }
-    const replayable = this.max > 0 && prep !== null && gpu.canRecord && !Tape.current && !this.net.layers.some((l) => l.carriesState);
+    const replayable = this.max > 0 && prep !== null && gpu.canRecord && !Tape.current && !this.stateful;
     if (!replayable || (!entry && (this.seen.get(B) !== prep || this.tooLarge.get(B) === prep))) {
       const outs = this.net.forward(x, { keep: [...this.keep] });
       if (prep && !gpu.collectingKernels) this.seen.set(B, prep);
